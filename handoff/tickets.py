@@ -1,0 +1,138 @@
+"""Tickets: one per customer contact, with its transcript.
+
+This module holds the ticket actions the FAQ self-service needs: open the contact's ticket,
+append to the transcript, resolve it by the bot alone, record a request for a person. The queue
+and the ACD that act on a handoff request live beside it in ``handoff/``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.events import record_event
+from storage.models import Customer, Message, Ticket
+
+
+class State(StrEnum):
+    BOT = "bot"
+    QUEUED = "queued"
+    OFFERED = "offered"
+    ASSIGNED = "assigned"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+OPEN_STATES = (State.BOT, State.QUEUED, State.OFFERED, State.ASSIGNED, State.PENDING)
+SENDERS = ("customer", "bot", "agent", "system")
+
+
+async def open_ticket_for(session: AsyncSession, customer: Customer) -> Ticket | None:
+    """The customer's open ticket, if any."""
+    result = await session.execute(
+        select(Ticket)
+        .where(Ticket.customer_id == customer.id, Ticket.state.in_([s.value for s in OPEN_STATES]))
+        .order_by(Ticket.id.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
+async def current_ticket(session: AsyncSession, customer: Customer, at: datetime) -> Ticket:
+    """The customer's open ticket, or a new one in state ``bot`` for a new contact."""
+    ticket = await open_ticket_for(session, customer)
+    if ticket is not None:
+        return ticket
+    ticket = Ticket(
+        customer_id=customer.id,
+        channel=customer.channel,
+        state=State.BOT,
+        language=customer.language,
+        priority="normal",
+        tags=[],
+        created_at=at,
+    )
+    session.add(ticket)
+    await session.flush()
+    record_event(session, "ticket_opened", at, ticket_id=ticket.id, customer_id=customer.id)
+    return ticket
+
+
+async def record_message(
+    session: AsyncSession,
+    ticket: Ticket,
+    *,
+    sender: str,
+    text: str,
+    at: datetime,
+    kind: str = "text",
+    channel_message_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Message:
+    """Append one line to the ticket's transcript."""
+    if sender not in SENDERS:
+        raise ValueError(f"unknown sender {sender!r}")
+    message = Message(
+        ticket_id=ticket.id,
+        customer_id=ticket.customer_id,
+        sender=sender,
+        kind=kind,
+        text=text,
+        channel_message_id=channel_message_id,
+        meta=meta or {},
+        created_at=at,
+    )
+    session.add(message)
+    await session.flush()
+    return message
+
+
+async def transcript(session: AsyncSession, ticket_id: int) -> list[Message]:
+    result = await session.execute(
+        select(Message).where(Message.ticket_id == ticket_id).order_by(Message.id)
+    )
+    return list(result.scalars().all())
+
+
+async def resolve_by_bot(session: AsyncSession, ticket: Ticket, at: datetime) -> bool:
+    """The customer said the bot's answer helped: the contact is resolved by the bot alone."""
+    if ticket.state != State.BOT:
+        return False
+    ticket.state = State.RESOLVED
+    ticket.resolution = "bot"
+    ticket.resolved_at = at
+    record_event(
+        session,
+        "ticket_resolved",
+        at,
+        ticket_id=ticket.id,
+        customer_id=ticket.customer_id,
+        resolution="bot",
+    )
+    return True
+
+
+async def request_human(session: AsyncSession, ticket: Ticket, at: datetime, reason: str) -> bool:
+    """The customer asked for a person: the ticket leaves self-service and waits in the queue.
+
+    Returns False when the request was already recorded (pressing the button twice).
+    """
+    if ticket.state != State.BOT:
+        return False
+    ticket.state = State.QUEUED
+    ticket.handoff_requested_at = at
+    ticket.first_queued_at = ticket.first_queued_at or at
+    record_event(
+        session,
+        "handoff_requested",
+        at,
+        ticket_id=ticket.id,
+        customer_id=ticket.customer_id,
+        reason=reason,
+    )
+    return True

@@ -1,0 +1,297 @@
+"""The ``sanad`` command: run the service, migrate the database, edit the FAQ, manage customers.
+
+    sanad [--config FILE] run
+    sanad db upgrade
+    sanad faq import FILE [--format jsonl|csv]
+    sanad faq export [FILE] [--format jsonl|csv] [--lang en|ar]
+    sanad faq add --id ID --lang en --question Q --answer A [--phrasing P ...] ...
+    sanad faq list [--lang L] | show ID [--lang L] | remove ID [--lang L]
+    sanad customers tier --telegram-id ID vip|normal
+
+Every command reads the same settings (environment and ``--config``); a bad setting stops it
+with a message that names the setting (exit status 2). Errors in input say what is wrong and
+change nothing (exit status 1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TextIO
+
+from faq import io as faq_io
+from faq.articles import (
+    ArticleError,
+    list_articles,
+    remove_article,
+    to_article_in,
+    upsert_articles,
+    validate_article,
+)
+from handoff.customers import find_customer, set_tier
+from sanad.config import ConfigError, Settings, load_settings
+from sanad.services import Services
+
+
+class CommandError(Exception):
+    """A user error: printed without a traceback, exit status 1."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sanad", description="Sanad: customer-support bot with FAQ self-service and handoff."
+    )
+    parser.add_argument("--config", metavar="FILE", help="TOML settings file")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("run", help="start the bot and the web server")
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(
+        dest="db_command", required=True
+    )
+    db.add_parser("upgrade", help="apply the schema migrations")
+
+    faq = sub.add_parser("faq", help="FAQ articles").add_subparsers(
+        dest="faq_command", required=True, metavar="ACTION"
+    )
+    imp = faq.add_parser("import", help="import articles from JSON Lines or CSV (all or nothing)")
+    imp.add_argument("file")
+    imp.add_argument("--format", choices=faq_io.FORMATS)
+    exp = faq.add_parser("export", help="export articles (to stdout without FILE)")
+    exp.add_argument("file", nargs="?")
+    exp.add_argument("--format", choices=faq_io.FORMATS)
+    exp.add_argument("--lang", choices=("en", "ar"))
+    add = faq.add_parser("add", help="add or replace one article")
+    add.add_argument("--id", required=True)
+    add.add_argument("--lang", required=True, choices=("en", "ar"))
+    add.add_argument("--question", required=True)
+    add.add_argument("--answer", required=True)
+    add.add_argument("--phrasing", action="append", default=[], help="repeat for several")
+    add.add_argument("--category", default="")
+    add.add_argument("--tags", default="", help="comma-separated")
+    add.add_argument("--draft", action="store_true", help="save as a draft (not answered)")
+    lst = faq.add_parser("list", help="list articles")
+    lst.add_argument("--lang", choices=("en", "ar"))
+    for name, text in (("show", "show an article"), ("remove", "delete an article")):
+        p = faq.add_parser(name, help=text)
+        p.add_argument("id")
+        p.add_argument("--lang", choices=("en", "ar"))
+
+    customers = sub.add_parser("customers", help="customers").add_subparsers(
+        dest="customers_command", required=True
+    )
+    tier = customers.add_parser("tier", help="set a customer's tier (vip raises priority)")
+    tier.add_argument("--telegram-id", required=True)
+    tier.add_argument("tier", choices=("vip", "normal"))
+    return parser
+
+
+async def _with_services(settings: Settings, action: Callable[[Services], Awaitable[int]]) -> int:
+    services = Services.create(settings)
+    try:
+        await services.db.upgrade()
+        return await action(services)
+    finally:
+        await services.close()
+
+
+async def _faq_import(services: Services, path: str, fmt: str | None, out: TextIO) -> int:
+    file = Path(path)
+    try:
+        fmt = faq_io.guess_format(file, fmt)
+        data = await asyncio.to_thread(file.read_bytes)
+        parsed = faq_io.parse(data, fmt)
+    except FileNotFoundError:
+        raise CommandError(f"no such file: {path}") from None
+    except faq_io.ImportFileError as exc:
+        raise CommandError(f"{path}: {exc}") from None
+    if parsed.errors:
+        for error in parsed.errors:
+            print(f"{path}: {error}", file=sys.stderr)
+        raise CommandError(
+            f"{path}: {len(parsed.errors)} bad row(s); nothing was imported. "
+            "Fix them and import again."
+        )
+    if not parsed.articles:
+        raise CommandError(f"{path}: no articles in the file; nothing was imported")
+    async with services.db.transaction() as session:
+        result = await upsert_articles(session, parsed.articles, services.clock.now())
+    print(
+        f"imported {len(parsed.articles)} article(s): {len(result.created)} new, "
+        f"{len(result.updated)} updated, {len(result.unchanged)} unchanged",
+        file=out,
+    )
+    return 0
+
+
+async def _faq_export(
+    services: Services, path: str | None, fmt: str | None, lang: str | None, out: TextIO
+) -> int:
+    try:
+        fmt = faq_io.guess_format(path, fmt) if path else (fmt or "jsonl")
+        async with services.db.transaction() as session:
+            rows = await list_articles(session, lang=lang)
+            text = faq_io.dump([to_article_in(r) for r in rows], fmt)
+    except faq_io.ImportFileError as exc:
+        raise CommandError(str(exc)) from None
+    if path:
+        await asyncio.to_thread(Path(path).write_text, text, encoding="utf-8")
+        print(f"exported {len(rows)} article(s) to {path}", file=out)
+    else:
+        out.write(text)
+    return 0
+
+
+async def _faq_add(services: Services, args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        article = validate_article(
+            {
+                "id": args.id,
+                "lang": args.lang,
+                "question": args.question,
+                "answer": args.answer,
+                "phrasings": args.phrasing,
+                "category": args.category,
+                "tags": [t for t in args.tags.split(",") if t.strip()],
+                "status": "draft" if args.draft else "published",
+            }
+        )
+    except ArticleError as exc:
+        raise CommandError(str(exc)) from None
+    async with services.db.transaction() as session:
+        result = await upsert_articles(session, [article], services.clock.now())
+    verb = "added" if result.created else "updated" if result.updated else "unchanged"
+    print(f"{verb}: {article.id} ({article.lang})", file=out)
+    return 0
+
+
+async def _faq_list(services: Services, lang: str | None, out: TextIO) -> int:
+    async with services.db.transaction() as session:
+        rows = await list_articles(session, lang=lang)
+    for r in rows:
+        flag = "" if r.status == "published" else f" [{r.status}]"
+        print(f"{r.slug}\t{r.lang}\t{r.category or '-'}\t{r.question}{flag}", file=out)
+    print(f"{len(rows)} article(s)", file=out)
+    return 0
+
+
+async def _faq_show(services: Services, slug: str, lang: str | None, out: TextIO) -> int:
+    async with services.db.transaction() as session:
+        rows = await list_articles(session, slug=slug, lang=lang)
+    if not rows:
+        raise CommandError(f"no article {slug!r}" + (f" in {lang}" if lang else ""))
+    for r in rows:
+        print(f"id:        {r.slug}\nlanguage:  {r.lang}\nstatus:    {r.status}", file=out)
+        print(f"category:  {r.category or '-'}\ntags:      {', '.join(r.tags) or '-'}", file=out)
+        print(f"updated:   {r.updated_at:%Y-%m-%d %H:%M} UTC\nquestion:  {r.question}", file=out)
+        for p in r.phrasings:
+            print(f"  also:    {p}", file=out)
+        print(f"answer:\n{r.answer}\n", file=out)
+    return 0
+
+
+async def _faq_remove(services: Services, slug: str, lang: str | None, out: TextIO) -> int:
+    async with services.db.transaction() as session:
+        removed = await remove_article(session, slug, lang, services.clock.now())
+    if not removed:
+        raise CommandError(f"no article {slug!r}" + (f" in {lang}" if lang else ""))
+    print(f"removed: {', '.join(removed)}", file=out)
+    return 0
+
+
+async def _customer_tier(services: Services, telegram_id: str, tier: str, out: TextIO) -> int:
+    async with services.db.transaction() as session:
+        customer = await find_customer(session, "telegram", telegram_id)
+        if customer is None:
+            raise CommandError(
+                f"no Telegram customer with id {telegram_id}: they must write to the bot first"
+            )
+        await set_tier(session, customer, tier, services.clock.now())
+    print(f"customer {telegram_id} ({customer.name}) is now {tier}", file=out)
+    return 0
+
+
+def _run_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.command == "run":
+        from telegram.error import InvalidToken, NetworkError
+
+        from sanad.runner import serve
+
+        try:
+            asyncio.run(serve(settings, out=out))
+        except InvalidToken:
+            raise CommandError(
+                "SANAD_TELEGRAM_TOKEN: the Bot API server at "
+                f"{settings.telegram_base_url} rejected the token; check it with @BotFather"
+            ) from None
+        except NetworkError as exc:
+            raise CommandError(
+                f"cannot reach the Bot API server at {settings.telegram_base_url} ({exc}); "
+                "check SANAD_TELEGRAM_BASE_URL or the network"
+            ) from None
+        except OSError as exc:
+            raise CommandError(
+                f"cannot listen on {settings.web_host}:{settings.web_port} ({exc.strerror}); "
+                "set SANAD_WEB_HOST / SANAD_WEB_PORT"
+            ) from None
+        return 0
+    if args.command == "db":
+        return asyncio.run(_with_services(settings, _noop(out, "database is up to date")))
+    if args.command == "customers":
+        return asyncio.run(
+            _with_services(settings, lambda s: _customer_tier(s, args.telegram_id, args.tier, out))
+        )
+    action: Callable[[Services], Awaitable[int]]
+    match args.faq_command:
+        case "import":
+            action = lambda s: _faq_import(s, args.file, args.format, out)  # noqa: E731
+        case "export":
+            action = lambda s: _faq_export(s, args.file, args.format, args.lang, out)  # noqa: E731
+        case "add":
+            action = lambda s: _faq_add(s, args, out)  # noqa: E731
+        case "list":
+            action = lambda s: _faq_list(s, args.lang, out)  # noqa: E731
+        case "show":
+            action = lambda s: _faq_show(s, args.id, args.lang, out)  # noqa: E731
+        case _:
+            action = lambda s: _faq_remove(s, args.id, args.lang, out)  # noqa: E731
+    return asyncio.run(_with_services(settings, action))
+
+
+def _noop(out: TextIO, message: str) -> Callable[[Services], Awaitable[int]]:
+    async def action(_services: Services) -> int:
+        print(message, file=out)
+        return 0
+
+    return action
+
+
+def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = _parser().parse_args(argv)
+    try:
+        settings = load_settings(config_file=args.config)
+    except ConfigError as exc:
+        print(f"sanad: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.command != "run":
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        return _run_command(args, settings, out)
+    except CommandError as exc:
+        print(f"sanad: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""Sanad's settings: one typed object, from environment variables and an optional TOML file.
+
+Precedence: environment (``SANAD_*``) over the TOML file over the defaults. In the TOML file a
+setting is written as its environment name without the ``SANAD_`` prefix, in lower case
+(``web_port = 8080``); a ``[sanad]`` table is accepted too. A bad value raises
+:class:`ConfigError` naming the setting, and ``sanad`` stops with that message.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+ENV_PREFIX = "SANAD_"
+LANGUAGES = ("en", "ar")
+
+
+class ConfigError(ValueError):
+    """A setting has a value Sanad cannot use; the message names the setting."""
+
+
+def _as_str(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value.strip()
+
+
+def _as_int(lo: int, hi: int) -> Callable[[object], int]:
+    def parse(value: object) -> int:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a whole number, got {value!r}")
+        try:
+            number = int(value) if isinstance(value, int) else int(str(value).strip())
+        except ValueError:
+            raise ValueError(f"expected a whole number, got {value!r}") from None
+        if not lo <= number <= hi:
+            raise ValueError(f"expected a number from {lo} to {hi}, got {number}")
+        return number
+
+    return parse
+
+
+def _as_float(lo: float, hi: float) -> Callable[[object], float]:
+    def parse(value: object) -> float:
+        if isinstance(value, bool):
+            raise ValueError(f"expected a number, got {value!r}")
+        try:
+            number = float(value) if isinstance(value, int | float) else float(str(value))
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+        if not lo <= number <= hi:
+            raise ValueError(f"expected a number from {lo} to {hi}, got {number}")
+        return number
+
+    return parse
+
+
+def _as_bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in {"1", "true", "yes", "on"}:
+        return True
+    if text in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _optional(parse: Callable[[object], Any]) -> Callable[[object], Any]:
+    def wrapped(value: object) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return parse(value)
+
+    return wrapped
+
+
+def _one_of(*choices: str) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        text = _as_str(value).lower()
+        if text not in choices:
+            raise ValueError(f"expected one of {', '.join(choices)}, got {value!r}")
+        return text
+
+    return parse
+
+
+def _http_url(optional: bool) -> Callable[[object], str]:
+    def parse(value: object) -> str:
+        text = _as_str(value)
+        if not text and optional:
+            return ""
+        parsed = urlparse(text)
+        if parsed.scheme not in {"http", "https"} or not parsed.netloc:
+            raise ValueError(f"expected an http(s) URL, got {value!r}")
+        return text
+
+    return parse
+
+
+def _database_url(value: object) -> str:
+    text = _as_str(value)
+    scheme = text.split("://", 1)[0] if "://" in text else ""
+    if scheme not in {"sqlite+aiosqlite", "postgresql+asyncpg", "sqlite", "postgresql"}:
+        raise ValueError(
+            f"expected sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST/DB, got {value!r}"
+        )
+    # Plain scheme names are accepted and mapped to the async drivers Sanad uses.
+    if scheme == "sqlite":
+        text = "sqlite+aiosqlite" + text[len("sqlite") :]
+    elif scheme == "postgresql":
+        text = "postgresql+asyncpg" + text[len("postgresql") :]
+    return text
+
+
+def _setting(default: Any, parse: Callable[[object], Any], doc: str) -> Any:
+    return field(default=default, metadata={"parse": parse, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = _setting(
+        "sqlite+aiosqlite:///sanad.db",
+        _database_url,
+        "Database URL; SQLite file in the working directory by default.",
+    )
+    telegram_token: str = _setting("", _as_str, "Bot token from @BotFather; empty: web only.")
+    telegram_base_url: str = _setting(
+        "https://api.telegram.org/bot",
+        _http_url(optional=False),
+        "Bot API base URL (the token is appended); any Bot API server works.",
+    )
+    telegram_base_file_url: str = _setting(
+        "https://api.telegram.org/file/bot",
+        _http_url(optional=False),
+        "Bot API base URL for file downloads.",
+    )
+    telegram_mode: str = _setting(
+        "polling", _one_of("polling", "webhook"), "How updates arrive: polling or webhook."
+    )
+    webhook_url: str = _setting(
+        "", _http_url(optional=True), "Public HTTPS URL Telegram posts updates to (webhook mode)."
+    )
+    webhook_secret: str = _setting(
+        "", _as_str, "Secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (webhook mode)."
+    )
+    web_host: str = _setting("127.0.0.1", _as_str, "Address the web server listens on.")
+    web_port: int = _setting(8080, _as_int(0, 65535), "Port the web server listens on.")
+    default_language: str = _setting(
+        "en", _one_of(*LANGUAGES), "Language for customers whose language is unknown."
+    )
+    faq_answer_min: float | None = _setting(
+        None, _optional(_as_float(0.0, 1.0)), "Matcher score needed to answer (unset: tuned)."
+    )
+    faq_answer_margin: float | None = _setting(
+        None,
+        _optional(_as_float(0.0, 1.0)),
+        "Lead over the runner-up needed to answer (unset: tuned).",
+    )
+    faq_suggest_min: float | None = _setting(
+        None, _optional(_as_float(0.0, 1.0)), "Matcher score needed to suggest (unset: tuned)."
+    )
+    brand_name: str = _setting("Sanad", _as_str, "Name the bot greets customers with.")
+    load_sample_faq: bool = _setting(
+        True, _as_bool, "Load the bundled sample FAQ on first run when the FAQ is empty."
+    )
+    log_level: str = _setting(
+        "info", _one_of("debug", "info", "warning", "error"), "Logging level."
+    )
+
+    def __post_init__(self) -> None:
+        if self.telegram_mode == "webhook" and self.telegram_token:
+            if not self.webhook_url:
+                raise ConfigError(
+                    "SANAD_WEBHOOK_URL: required when SANAD_TELEGRAM_MODE=webhook "
+                    "(the public HTTPS URL Telegram will post updates to)"
+                )
+            if not self.webhook_secret:
+                raise ConfigError(
+                    "SANAD_WEBHOOK_SECRET: required when SANAD_TELEGRAM_MODE=webhook "
+                    "(1-256 characters A-Z, a-z, 0-9, _ and -)"
+                )
+        if self.webhook_secret and not all(
+            c.isascii() and (c.isalnum() or c in "_-") for c in self.webhook_secret
+        ):
+            raise ConfigError(
+                "SANAD_WEBHOOK_SECRET: only A-Z, a-z, 0-9, _ and - are allowed by Telegram"
+            )
+
+    @property
+    def webhook_path(self) -> str:
+        """Path of the webhook route on Sanad's own web server."""
+        path = urlparse(self.webhook_url).path if self.webhook_url else ""
+        return path if path and path != "/" else "/telegram/webhook"
+
+
+def setting_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(Settings)]
+
+
+def env_name(name: str) -> str:
+    return ENV_PREFIX + name.upper()
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"--config: file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"--config: {path} is not valid TOML: {exc}") from None
+    table = data.get("sanad", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"--config: [sanad] in {path} must be a table")
+    return table
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None, config_file: str | Path | None = None
+) -> Settings:
+    """Build the settings from ``env`` (default: ``os.environ``) and an optional TOML file."""
+    environ = os.environ if env is None else env
+    file_values = _read_toml(Path(config_file)) if config_file else {}
+    fields = {f.name: f for f in dataclasses.fields(Settings)}
+    known_toml = set(fields)
+    for key in file_values:
+        if key not in known_toml and not isinstance(file_values[key], dict):
+            raise ConfigError(f"{key}: unknown setting in {config_file}")
+    values: dict[str, Any] = {}
+    for name, fld in fields.items():
+        raw: object
+        source = env_name(name)
+        if source in environ:
+            raw = environ[source]
+        elif name in file_values:
+            raw, source = file_values[name], f"{name} (in {config_file})"
+        else:
+            continue
+        try:
+            values[name] = fld.metadata["parse"](raw)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: {exc}") from None
+    return Settings(**values)

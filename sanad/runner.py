@@ -1,0 +1,76 @@
+"""``sanad run``: the web server and the Telegram bot in one process, on one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from typing import TextIO
+
+from aiohttp import web
+
+from bot.app import build_application, start_application, stop_application
+from sanad.config import Settings
+from sanad.services import Services
+from web.app import create_app
+
+log = logging.getLogger(__name__)
+
+NO_TOKEN_HELP = """\
+No Telegram bot token is set, so only the web part of Sanad is running.
+
+To serve customers on Telegram:
+  1. In Telegram, talk to @BotFather, send /newbot and follow its questions; it gives you a
+     token like 123456789:AAE...
+  2. Start Sanad with it:   SANAD_TELEGRAM_TOKEN=123456789:AAE... make run
+     (or put telegram_token = "..." in a TOML file and run: sanad --config FILE run)
+
+Sanad talks to any Bot API server. To use a self-hosted one (github.com/tdlib/telegram-bot-api):
+  SANAD_TELEGRAM_BASE_URL=http://HOST:8081/bot
+  SANAD_TELEGRAM_BASE_FILE_URL=http://HOST:8081/file/bot
+Updates arrive by long polling by default; for a webhook set SANAD_TELEGRAM_MODE=webhook,
+SANAD_WEBHOOK_URL=https://your.host/telegram/webhook and SANAD_WEBHOOK_SECRET=a-long-secret.
+"""
+
+
+async def serve(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    out: TextIO | None = None,
+    ready: asyncio.Event | None = None,
+) -> None:
+    """Run until ``stop`` is set (or SIGINT/SIGTERM)."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+
+    services = Services.create(settings)
+    await services.start()
+    telegram = build_application(services) if settings.telegram_token else None
+    runner = web.AppRunner(create_app(services, telegram))
+    await runner.setup()
+    site = web.TCPSite(runner, settings.web_host, settings.web_port)
+    await site.start()
+    host = "localhost" if settings.web_host in {"0.0.0.0", "127.0.0.1", "::"} else settings.web_host
+    port = site._server.sockets[0].getsockname()[1] if site._server else settings.web_port  # type: ignore[union-attr]
+    if out is not None:
+        print(f"Sanad web server on http://{host}:{port}/healthz", file=out)
+    try:
+        if telegram is not None:
+            await start_application(telegram, services)
+            if out is not None:
+                print(f"Telegram bot @{telegram.bot.username} is running", file=out)
+        elif out is not None:
+            print(NO_TOKEN_HELP, file=out)
+        if ready is not None:
+            ready.set()
+        await stop.wait()
+    finally:
+        if telegram is not None:
+            await stop_application(telegram)
+        await runner.cleanup()
+        await services.close()

@@ -1,0 +1,33 @@
+"""Writing the audit log. Every named action calls :func:`record_event` in its transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Event
+
+
+def record_event(
+    session: AsyncSession,
+    kind: str,
+    at: datetime,
+    *,
+    ticket_id: int | None = None,
+    customer_id: int | None = None,
+    actor: str = "system",
+    **data: Any,
+) -> Event:
+    """Add an event row to ``session`` (flushed with the rest of the transaction)."""
+    row = Event(
+        kind=kind,
+        ticket_id=ticket_id,
+        customer_id=customer_id,
+        actor=actor,
+        data=data,
+        created_at=at,
+    )
+    session.add(row)
+    return row

@@ -1,0 +1,156 @@
+"""Sanad's tables, as typed SQLAlchemy 2 models.
+
+Schema changes go through Alembic (``storage/migrations``); ``sanad db upgrade`` and start-up
+apply them. Every state change also writes an :class:`Event` row in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from storage.types import UTCDateTime
+
+# BIGINT on PostgreSQL, INTEGER (the rowid alias) on SQLite, so autoincrement works on both.
+IdType = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
+
+
+class Customer(Base):
+    """Somebody who writes to the bot, on one channel."""
+
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(256), default="")
+    username: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(8))
+    language_chosen: Mapped[bool] = mapped_column(default=False)
+    tier: Mapped[str] = mapped_column(String(16), default="normal")
+    unreachable: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class Article(Base):
+    """An FAQ article in one language; ``(slug, lang)`` is its identity across imports."""
+
+    __tablename__ = "articles"
+    __table_args__ = (UniqueConstraint("slug", "lang"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(128))
+    lang: Mapped[str] = mapped_column(String(8))
+    question: Mapped[str] = mapped_column(Text)
+    phrasings: Mapped[list[str]] = mapped_column(default=list)
+    answer: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(String(64), default="")
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(16), default="published")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Ticket(Base):
+    """One customer contact, from the first message to its close."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (Index("ix_tickets_customer_state", "customer_id", "state"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    channel: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), default="bot")
+    category: Mapped[str] = mapped_column(String(64), default="")
+    language: Mapped[str] = mapped_column(String(8))
+    priority: Mapped[str] = mapped_column(String(16), default="normal")
+    tags: Mapped[list[str]] = mapped_column(default=list)
+    resolution: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+    handoff_requested_at: Mapped[datetime | None]
+    first_queued_at: Mapped[datetime | None]
+    first_offered_at: Mapped[datetime | None]
+    assigned_at: Mapped[datetime | None]
+    first_agent_reply_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+    customer: Mapped[Customer] = relationship(lazy="raise")
+
+
+class Message(Base):
+    """One line of a ticket's transcript: from the customer, the bot, an agent or the system."""
+
+    __tablename__ = "messages"
+    __table_args__ = (Index("ix_messages_ticket", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    sender: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(16), default="text")
+    text: Mapped[str] = mapped_column(Text, default="")
+    channel_message_id: Mapped[str | None] = mapped_column(String(64))
+    meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]
+
+
+class QueryLog(Base):
+    """A question the bot tried to answer: best article, score, outcome, and the feedback."""
+
+    __tablename__ = "query_log"
+    __table_args__ = (Index("ix_query_log_created", "created_at"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    query: Mapped[str] = mapped_column(Text)
+    lang: Mapped[str] = mapped_column(String(8))
+    outcome: Mapped[str] = mapped_column(String(16))
+    best_article_id: Mapped[int | None] = mapped_column(
+        ForeignKey("articles.id", ondelete="SET NULL")
+    )
+    score: Mapped[float | None]
+    suggested_article_ids: Mapped[list[str]] = mapped_column(default=list)
+    helpful: Mapped[bool | None]
+    created_at: Mapped[datetime]
+
+
+class Event(Base):
+    """The audit log: one row per state change, written in the change's transaction."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_ticket", "ticket_id", "id"),
+        Index("ix_events_kind_created", "kind", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    actor: Mapped[str] = mapped_column(String(64), default="system")
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime]

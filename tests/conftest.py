@@ -1,0 +1,77 @@
+"""Shared fixtures: real databases (a SQLite file, and PostgreSQL where reachable), a virtual
+clock, and Sanad's services wired on them."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from sanad.clock import VirtualClock
+from sanad.config import load_settings
+from sanad.services import Services
+from storage.db import Database
+
+PG_URL = os.environ.get("SANAD_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+@pytest.fixture
+async def pg_url() -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    try:
+        admin = await asyncpg.connect(_asyncpg_dsn(PG_URL), timeout=3)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL} ({exc}); set SANAD_TEST_PG_URL")
+    name = f"sanad_test_{uuid.uuid4().hex[:12]}"
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite+aiosqlite:///{tmp_path / 'sanad.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each storage test runs on a SQLite file and on PostgreSQL (skipped when unreachable)."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'sanad.db'}"
+    url = request.getfixturevalue("pg_url")
+    assert isinstance(url, str)
+    return url
+
+
+@pytest.fixture
+async def db(any_db_url: str) -> AsyncIterator[Database]:
+    database = Database(any_db_url)
+    await database.upgrade()
+    yield database
+    await database.dispose()
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+async def services(sqlite_url: str, clock: VirtualClock) -> AsyncIterator[Services]:
+    """Services on a fresh SQLite file with the sample FAQ loaded."""
+    settings = load_settings(env={"SANAD_DATABASE_URL": sqlite_url})
+    svc = Services.create(settings, clock)
+    await svc.start()
+    yield svc
+    await svc.close()

@@ -1,0 +1,103 @@
+"""Storage on both backends: migrations, SQLite pragmas, UTC times, constraints, no model drift."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import select, text
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import Database
+from storage.models import Base, Customer, Event, Ticket
+
+
+async def test_migrations_create_every_table_and_match_the_models(db: Database) -> None:
+    def diff(connection):  # type: ignore[no-untyped-def]
+        return compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+    async with db.engine.connect() as conn:
+        changes = await conn.run_sync(diff)
+        version = (await conn.execute(text("select version_num from alembic_version"))).scalar()
+    assert changes == [], f"models and migrations differ: {changes}"
+    assert version is not None
+
+
+async def test_upgrade_is_idempotent(db: Database) -> None:
+    await db.upgrade()
+    await db.upgrade()
+    async with db.transaction() as session:
+        assert (await session.execute(select(Customer))).first() is None
+
+
+async def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url: str) -> None:
+    db = Database(sqlite_url)
+    try:
+        await db.upgrade()
+        async with db.engine.connect() as conn:
+            mode = (await conn.execute(text("PRAGMA journal_mode"))).scalar()
+            fks = (await conn.execute(text("PRAGMA foreign_keys"))).scalar()
+        assert mode == "wal"
+        assert fks == 1
+    finally:
+        await db.dispose()
+
+
+def _customer(ext: str, at: datetime) -> Customer:
+    return Customer(
+        channel="telegram",
+        external_id=ext,
+        name="Sara",
+        language="ar",
+        created_at=at,
+        last_seen_at=at,
+    )
+
+
+async def test_times_come_back_as_the_same_utc_instant(db: Database) -> None:
+    riyadh = timezone(timedelta(hours=3))
+    at = datetime(2026, 3, 1, 12, 30, 15, tzinfo=riyadh)
+    async with db.transaction() as session:
+        session.add(_customer("1", at))
+    async with db.transaction() as session:
+        row = (await session.execute(select(Customer))).scalar_one()
+    assert row.created_at == at
+    assert row.created_at.tzinfo is not None
+    assert row.created_at.utcoffset() == timedelta(0)
+
+
+async def test_naive_datetimes_are_refused(db: Database) -> None:
+    with pytest.raises(Exception, match="naive datetime"):
+        async with db.transaction() as session:
+            session.add(_customer("1", datetime(2026, 3, 1, 12, 0)))
+
+
+async def test_foreign_keys_are_enforced(db: Database) -> None:
+    at = datetime.now(UTC)
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as session:
+            session.add(Ticket(customer_id=999, channel="telegram", language="en", created_at=at))
+
+
+async def test_unique_customer_per_channel_and_rollback_keeps_nothing(db: Database) -> None:
+    at = datetime.now(UTC)
+    with pytest.raises(IntegrityError):
+        async with db.transaction() as session:
+            session.add(Event(kind="x", created_at=at, data={"a": 1}))
+            session.add(_customer("7", at))
+            await session.flush()
+            session.add(_customer("7", at))
+    async with db.transaction() as session:
+        assert (await session.execute(select(Event))).first() is None
+        assert (await session.execute(select(Customer))).first() is None
+
+
+async def test_json_columns_round_trip_arabic(db: Database) -> None:
+    at = datetime.now(UTC)
+    async with db.transaction() as session:
+        session.add(Event(kind="note", created_at=at, data={"text": "مرحبا", "n": [1, 2]}))
+    async with db.transaction() as session:
+        row = (await session.execute(select(Event))).scalar_one()
+    assert row.data == {"text": "مرحبا", "n": [1, 2]}
