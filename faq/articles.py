@@ -21,7 +21,7 @@ from storage.models import Article
 
 LANGUAGES = ("en", "ar")
 STATUSES = ("published", "draft")
-SLUG_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+SLUG_RE = re.compile(r"^[^\s/\\]{1,128}$")
 MAX_QUESTION = 1_000
 MAX_ANSWER = 20_000
 MAX_PHRASINGS = 200
@@ -114,7 +114,7 @@ def validate_article(record: dict[str, Any]) -> ArticleIn:
     slug = _text(record, "id", 128, required=True)
     if not SLUG_RE.match(slug):
         raise ArticleError(
-            f"'id' {slug!r} must start with a letter or digit and use only letters, digits, _ . -"
+            f"'id' {slug!r} must not contain spaces or slashes"
         )
     lang = _text(record, "lang", 8, required=True).lower()
     if lang not in LANGUAGES:
