@@ -56,7 +56,7 @@ async def serve(
     site = web.TCPSite(runner, settings.web_host, settings.web_port)
     await site.start()
     host = "localhost" if settings.web_host in {"0.0.0.0", "127.0.0.1", "::"} else settings.web_host
-    port = site._server.sockets[0].getsockname()[1] if site._server else settings.web_port  # type: ignore[union-attr]
+    port = runner.addresses[0][1] if runner.addresses else settings.web_port
     if out is not None:
         print(f"Sanad web server on http://{host}:{port}/healthz", file=out)
     try:
