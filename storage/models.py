@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -32,6 +33,7 @@ class Base(DeclarativeBase):
         datetime: UTCDateTime(),
         dict[str, Any]: JSON,
         list[str]: JSON,
+        list[int]: JSON,
     }
 
 
@@ -73,11 +75,38 @@ class Article(Base):
     updated_at: Mapped[datetime]
 
 
+class Agent(Base):
+    """A person who takes over chats (``role`` agent) or also oversees them (supervisor)."""
+
+    __tablename__ = "agents"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    telegram_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16), default="agent")
+    status: Mapped[str] = mapped_column(String(16), default="offline")
+    capacity: Mapped[int] = mapped_column(default=1)
+    skills: Mapped[list[str]] = mapped_column(default=list)
+    languages: Mapped[list[str]] = mapped_column(default=list)
+    routing_priority: Mapped[int] = mapped_column(default=0)
+    idle_since: Mapped[datetime]
+    no_answer_streak: Mapped[int] = mapped_column(default=0)
+    wrap_up_until: Mapped[datetime | None]
+    offline_since: Mapped[datetime | None]
+    unreachable: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
 class Ticket(Base):
     """One customer contact, from the first message to its close."""
 
     __tablename__ = "tickets"
-    __table_args__ = (Index("ix_tickets_customer_state", "customer_id", "state"),)
+    __table_args__ = (
+        Index("ix_tickets_customer_state", "customer_id", "state"),
+        Index("ix_tickets_state_rank", "state", "rank_at", "id"),
+        Index("ix_tickets_assignee_state", "assignee_id", "state"),
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
@@ -88,6 +117,21 @@ class Ticket(Base):
     priority: Mapped[str] = mapped_column(String(16), default="normal")
     tags: Mapped[list[str]] = mapped_column(default=list)
     resolution: Mapped[str | None] = mapped_column(String(32))
+    assignee_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL", name="fk_tickets_assignee_id_agents")
+    )
+    rank_at: Mapped[float | None]
+    failed_agents: Mapped[list[int]] = mapped_column(default=list)
+    target_agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL", name="fk_tickets_target_agent_id_agents")
+    )
+    waiting_for_hours: Mapped[bool] = mapped_column(default=False)
+    reopened_count: Mapped[int] = mapped_column(default=0)
+    notified_position: Mapped[int | None]
+    notified_at: Mapped[datetime | None]
+    sla_first_response_due_at: Mapped[datetime | None]
+    sla_resolution_due_at: Mapped[datetime | None]
+    sla_flags: Mapped[list[str]] = mapped_column(default=list)
     created_at: Mapped[datetime]
     handoff_requested_at: Mapped[datetime | None]
     first_queued_at: Mapped[datetime | None]
@@ -98,6 +142,50 @@ class Ticket(Base):
     closed_at: Mapped[datetime | None]
 
     customer: Mapped[Customer] = relationship(lazy="raise")
+
+
+class Offer(Base):
+    """One offer of a ticket to one agent. The partial unique indexes make "one pending offer
+    per ticket and per agent" a database guarantee, so two processes can never double-offer."""
+
+    __tablename__ = "offers"
+    __table_args__ = (
+        Index(
+            "ux_offers_pending_ticket",
+            "ticket_id",
+            unique=True,
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
+        Index(
+            "ux_offers_pending_agent",
+            "agent_id",
+            unique=True,
+            sqlite_where=text("state = 'pending'"),
+            postgresql_where=text("state = 'pending'"),
+        ),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    made_at: Mapped[datetime]
+    deadline: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+
+
+class Note(Base):
+    """An internal note on a ticket: for agents and supervisors, never shown to the customer."""
+
+    __tablename__ = "notes"
+    __table_args__ = (Index("ix_notes_ticket", "ticket_id", "id"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
 
 
 class Message(Base):

@@ -4,6 +4,8 @@ clock, and Sanad's services wired on them."""
 from __future__ import annotations
 
 import os
+
+os.environ.setdefault("PTB_TIMEDELTA", "true")  # PTB 22: RetryAfter.retry_after as timedelta
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
