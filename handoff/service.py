@@ -1,0 +1,1516 @@
+"""The handoff service: named actions on tickets and agents, persisted, audited and announced.
+
+Every public coroutine here is one state change (``request_human``, ``accept_offer``,
+``resolve_ticket``, ...). Each runs under the service's lock, in one database transaction that
+also writes the event rows, then delivers what must be said through the :class:`~handoff.port.
+Port` once the transaction has committed. The routing decisions come from :class:`~handoff.acd.
+Acd` (in memory); the database is the record and the arbiter between processes:
+
+* an offer is claimed with a compare-and-set on the ticket (``queued -> offered``), row locks
+  (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and partial unique indexes (one pending offer per
+  ticket and per agent), so two Sanad processes sharing a database never double-offer or
+  double-assign; the loser re-reads the state;
+* an accept is a compare-and-set on the offer (``pending -> accepted``, before its deadline), so
+  two accepts, or an accept racing the expiry, have exactly one outcome;
+* :meth:`HandoffService.start` rebuilds the in-memory state from the database: queued tickets
+  stay queued and pending offers are re-armed with their stored deadlines.
+
+Time comes from the injected clock. Timers (offer expiry, wrap-up, exclusion lapse, SLA warnings
+and breaches, business-hours openings, offline grace, auto-close after the reopen window) are
+served by :meth:`tick`, which a background task calls at the next deadline, and which tests call
+after moving a virtual clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+import math
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handoff.acd import (
+    AcceptError,
+    Acd,
+    AcdConfig,
+    AgentSetAway,
+    AgentStatus,
+    Effect,
+    ExclusionLapsed,
+    Offered,
+    OfferEnded,
+    WrapUpEnded,
+    rank_at,
+)
+from handoff.acd import (
+    Offer as AcdOffer,
+)
+from handoff.hours import BusinessHours
+from handoff.port import (
+    AgentNotice,
+    CustomerNotice,
+    OfferNotice,
+    Outgoing,
+    Port,
+    SupervisorNotice,
+    deliver,
+)
+from handoff.priority import DEFAULT_HEAD_START_S, PRIORITIES, PriorityRules
+from handoff.sla import SlaPolicy
+from handoff.tickets import State
+from sanad.clock import Clock
+from storage.db import Database
+from storage.events import record_event
+from storage.models import Agent, Customer, Message, Note, Offer, QueryLog, Ticket
+
+log = logging.getLogger(__name__)
+
+WAITING_STATES = (State.QUEUED, State.OFFERED)
+WITH_AGENT_STATES = (State.ASSIGNED, State.PENDING)
+
+
+@dataclass(frozen=True)
+class HandoffConfig:
+    acd: AcdConfig = field(default_factory=AcdConfig)
+    head_start_s: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_HEAD_START_S))
+    rules: PriorityRules = field(default_factory=PriorityRules)
+    hours: BusinessHours = field(default_factory=BusinessHours.always_open)
+    sla: SlaPolicy = field(default_factory=SlaPolicy.default)
+    reopen_window_s: float = 24 * 3600.0
+    offline_grace_s: float = 120.0
+    position_update_s: float = 60.0
+    default_handle_s: float = 300.0
+    sync_interval_s: float = 2.0
+
+
+@dataclass(frozen=True)
+class QueueInfo:
+    """Where a waiting ticket stands, as told to its customer."""
+
+    ticket_id: int
+    state: str
+    priority: str
+    position: int | None = None
+    wait_s: float | None = None
+    agents_online: bool = True
+    opens_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AcceptResult:
+    ok: bool
+    reason: str  # accepted | taken | expired | not_yours
+    ticket_id: int | None = None
+
+
+class HandoffError(Exception):
+    """An action that does not apply (wrong state, unknown ticket or agent)."""
+
+
+class _Timers:
+    """A heap of (when, kind, key) with lazy deletion: stale entries are checked when due."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, str, int, str]] = []
+
+    def add(self, when: float, kind: str, key: int, extra: str = "") -> None:
+        heapq.heappush(self._heap, (when, kind, key, extra))
+
+    def next(self) -> float | None:
+        return self._heap[0][0] if self._heap else None
+
+    def pop_due(self, now: float) -> list[tuple[float, str, int, str]]:
+        due = []
+        while self._heap and self._heap[0][0] <= now:
+            due.append(heapq.heappop(self._heap))
+        return due
+
+    def clear(self) -> None:
+        self._heap.clear()
+
+
+def _ts(at: datetime) -> float:
+    return at.timestamp()
+
+
+def _dt(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts, UTC)
+
+
+class HandoffService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        port: Port,
+        config: HandoffConfig | None = None,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.port = port
+        self.config = config or HandoffConfig()
+        self.acd = Acd(self.config.acd)
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._timers = _Timers()
+        self._aht = self.config.default_handle_s
+        self._arrivals: deque[tuple[float, str]] = deque()
+        self._last_sync = 0.0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self, run_timers: bool = True) -> None:
+        """Rebuild the state from the database, fire what is overdue, start the timer task."""
+        async with self._lock:
+            await self._restore()
+        await self.tick()
+        if run_timers and self._task is None:
+            self._task = asyncio.create_task(self._run_timers(), name="sanad-handoff-timers")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run_timers(self) -> None:
+        while True:
+            wake = self.next_wakeup()
+            now = _ts(self.clock.now())
+            timeout = None if wake is None else max(0.0, wake - now)
+            if self.db.backend == "postgresql":
+                interval = self.config.sync_interval_s
+                timeout = interval if timeout is None else min(timeout, interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            self._wake.clear()
+            try:
+                if self.db.backend == "postgresql" and now - self._last_sync >= (
+                    self.config.sync_interval_s
+                ):
+                    await self.resync()
+                await self.tick()
+            except Exception:  # keep serving: one bad timer must not stop the others
+                log.exception("handoff timer failed")
+                await asyncio.sleep(0.5)
+
+    def next_wakeup(self) -> float | None:
+        times = [t for t in (self.acd.next_deadline(), self._timers.next()) if t is not None]
+        return min(times) if times else None
+
+    def _poke(self) -> None:
+        self._wake.set()
+
+    async def resync(self) -> None:
+        """Re-read the shared state (another process may have changed it)."""
+        async with self._lock:
+            await self._restore()
+        await self.tick()
+
+    async def _restore(self) -> None:
+        self.acd = Acd(self.config.acd)
+        self._timers.clear()
+        now = _ts(self.clock.now())
+        self._last_sync = now
+        async with self.db.transaction() as session:
+            agents = (await session.execute(select(Agent))).scalars().all()
+            loads = dict(
+                (
+                    await session.execute(
+                        select(Ticket.assignee_id, func.count(Ticket.id))
+                        .where(Ticket.state.in_([s.value for s in WITH_AGENT_STATES]))
+                        .group_by(Ticket.assignee_id)
+                    )
+                ).all()
+            )
+            for a in agents:
+                self._load_agent(a, now)
+                agent = self.acd.agents[a.id]
+                agent.active = int(loads.get(a.id, 0))
+                self.acd._refresh_free(agent, now)
+                if a.offline_since is not None and agent.active:
+                    self._timers.add(
+                        _ts(a.offline_since) + self.config.offline_grace_s, "grace", a.id
+                    )
+            waiting = (
+                (
+                    await session.execute(
+                        select(Ticket)
+                        .where(Ticket.state.in_([s.value for s in WAITING_STATES]))
+                        .order_by(Ticket.rank_at, Ticket.id)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for t in waiting:
+                if t.waiting_for_hours:
+                    continue
+                self.acd.enqueue(
+                    t.id,
+                    now,
+                    rank_at=t.rank_at if t.rank_at is not None else now,
+                    priority=t.priority,
+                    category=t.category,
+                    language=t.language,
+                    failed=t.failed_agents,
+                    target_agent=t.target_agent_id,
+                    dispatch=False,
+                )
+            pending = (
+                (await session.execute(select(Offer).where(Offer.state == "pending")))
+                .scalars()
+                .all()
+            )
+            for o in pending:
+                if o.ticket_id in self.acd.chats and o.agent_id in self.acd.agents:
+                    self.acd.restore_offer(
+                        AcdOffer(o.id, o.ticket_id, o.agent_id, _ts(o.made_at), _ts(o.deadline))
+                    )
+            if any(t.waiting_for_hours for t in waiting):
+                opens = self.config.hours.next_open(self.clock.now())
+                if opens is not None:
+                    self._timers.add(_ts(opens), "open", 0)
+            open_tickets = (
+                (
+                    await session.execute(
+                        select(Ticket).where(
+                            Ticket.state.in_(
+                                [s.value for s in (*WAITING_STATES, *WITH_AGENT_STATES)]
+                            ),
+                            Ticket.handoff_requested_at.is_not(None),
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            for t in open_tickets:
+                self._plan_sla(t)
+            resolved = (
+                (await session.execute(select(Ticket).where(Ticket.state == State.RESOLVED)))
+                .scalars()
+                .all()
+            )
+            for t in resolved:
+                if t.resolved_at is not None:
+                    self._timers.add(
+                        _ts(t.resolved_at) + self.config.reopen_window_s, "autoclose", t.id
+                    )
+            handled = (
+                await session.execute(
+                    select(Ticket.assigned_at, Ticket.resolved_at)
+                    .where(Ticket.assigned_at.is_not(None), Ticket.resolved_at.is_not(None))
+                    .order_by(Ticket.resolved_at.desc())
+                    .limit(100)
+                )
+            ).all()
+            times = [
+                (r - a).total_seconds()
+                for a, r in handled
+                if a is not None and r is not None and r > a
+            ]
+            if times:
+                self._aht = sum(times) / len(times)
+        self._poke()
+
+    def _load_agent(self, a: Agent, now: float) -> None:
+        self.acd.upsert_agent(
+            a.id,
+            now,
+            capacity=a.capacity,
+            skills=a.skills,
+            languages=a.languages,
+            routing_priority=a.routing_priority,
+        )
+        agent = self.acd.agents[a.id]
+        agent.status = AgentStatus(a.status)
+        agent.idle_since = _ts(a.idle_since)
+        agent.no_answer_streak = a.no_answer_streak
+        agent.wrap_up_until = _ts(a.wrap_up_until) if a.wrap_up_until else 0.0
+        self.acd._refresh_free(agent, now)
+
+    # ------------------------------------------------------------------ the unit of work
+
+    async def _run(self, action: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run ``action(session, now, outbox, ...)`` under the lock in one transaction, then
+        deliver the outbox through the port."""
+        outbox: list[Outgoing] = []
+        async with self._lock:
+            now = self.clock.now()
+            try:
+                async with self.db.transaction() as session:
+                    result = await action(session, now, outbox, *args, **kwargs)
+            except Exception:
+                # The transaction rolled back: the in-memory state may be ahead of it.
+                await self._restore()
+                raise
+        self._poke()
+        await self._deliver(outbox)
+        return result
+
+    async def _deliver(self, outbox: Sequence[Outgoing]) -> None:
+        for item in outbox:
+            try:
+                await deliver(self.port, item)
+            except Exception:
+                log.exception("port failed to deliver %s", type(item).__name__)
+
+    # ------------------------------------------------------------------ effects
+
+    async def _apply(
+        self, session: AsyncSession, effects: list[Effect], now: datetime, outbox: list[Outgoing]
+    ) -> None:
+        """Persist what the ACD decided, with events, and queue what must be said."""
+        work = list(effects)
+        while work:
+            effect = work.pop(0)
+            if isinstance(effect, Offered):
+                work += await self._claim(session, effect, now, outbox)
+            elif isinstance(effect, OfferEnded):
+                await self._offer_ended(session, effect, now, outbox)
+            elif isinstance(effect, AgentSetAway):
+                agent = await session.get(Agent, effect.agent_id)
+                if agent is not None:
+                    agent.status = AgentStatus.AWAY
+                    agent.updated_at = now
+                    record_event(
+                        session,
+                        "agent_auto_away",
+                        now,
+                        actor="system",
+                        agent_id=effect.agent_id,
+                        missed=effect.missed,
+                    )
+                    outbox.append(
+                        AgentNotice("set_away", effect.agent_id, {"missed": effect.missed})
+                    )
+                    outbox.append(
+                        SupervisorNotice(
+                            "agent_set_away",
+                            {
+                                "agent_id": effect.agent_id,
+                                "name": agent.name,
+                                "missed": effect.missed,
+                            },
+                        )
+                    )
+            elif isinstance(effect, WrapUpEnded):
+                agent = await session.get(Agent, effect.agent_id)
+                if agent is not None and agent.status == AgentStatus.WRAP_UP:
+                    agent.status = AgentStatus.AVAILABLE
+                    agent.wrap_up_until = None
+                    record_event(session, "wrap_up_ended", now, agent_id=effect.agent_id)
+            elif isinstance(effect, ExclusionLapsed):
+                ticket = await session.get(Ticket, effect.ticket_id)
+                if ticket is not None:
+                    ticket.failed_agents = []
+                    record_event(
+                        session,
+                        "exclusion_lapsed",
+                        now,
+                        ticket_id=ticket.id,
+                        agents=list(effect.agents),
+                    )
+
+    async def _claim(
+        self, session: AsyncSession, effect: Offered, now: datetime, outbox: list[Outgoing]
+    ) -> list[Effect]:
+        """Make the offer durable, or learn that another process got there first."""
+        offer = effect.offer
+        ticket = (
+            await session.execute(
+                select(Ticket)
+                .where(Ticket.id == offer.ticket_id, Ticket.state == State.QUEUED)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalar_one_or_none()
+        agent = (
+            await session.execute(
+                select(Agent)
+                .where(Agent.id == offer.agent_id, Agent.status == AgentStatus.AVAILABLE)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalar_one_or_none()
+        claimed = ticket is not None and agent is not None
+        if claimed:
+            try:
+                async with session.begin_nested():
+                    session.add(
+                        Offer(
+                            id=offer.id,
+                            ticket_id=offer.ticket_id,
+                            agent_id=offer.agent_id,
+                            state="pending",
+                            made_at=_dt(offer.made_at),
+                            deadline=_dt(offer.deadline),
+                        )
+                    )
+                    await session.flush()
+            except IntegrityError:
+                claimed = False
+        if not claimed or ticket is None or agent is None:
+            # Another process holds the ticket or the agent: forget this offer quietly; the
+            # next resync brings the shared state back.
+            log.info("offer %s lost its claim; resyncing", offer.id)
+            self.acd.offers.pop(offer.id, None)
+            chat = self.acd.chats.pop(offer.ticket_id, None)
+            if chat is not None:
+                chat.offer = None
+            held = self.acd.agents.get(offer.agent_id)
+            if held is not None:
+                held.pending = None
+            self._last_sync = 0.0
+            return []
+        ticket.state = State.OFFERED
+        ticket.first_offered_at = ticket.first_offered_at or now
+        agent.idle_since = now
+        agent.updated_at = now
+        record_event(
+            session,
+            "offer_made",
+            now,
+            ticket_id=ticket.id,
+            actor="system",
+            offer_id=offer.id,
+            agent_id=agent.id,
+            deadline=_dt(offer.deadline).isoformat(),
+        )
+        customer = await session.get(Customer, ticket.customer_id)
+        last = (
+            (
+                await session.execute(
+                    select(Message.text)
+                    .where(Message.ticket_id == ticket.id, Message.sender == "customer")
+                    .order_by(Message.id.desc())
+                    .limit(3)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        requested = ticket.handoff_requested_at or now
+        outbox.append(
+            OfferNotice(
+                offer_id=offer.id,
+                agent_id=agent.id,
+                ticket_id=ticket.id,
+                priority=ticket.priority,
+                category=ticket.category,
+                language=ticket.language,
+                customer_name=customer.name if customer else "",
+                waiting_s=(now - requested).total_seconds(),
+                deadline=_dt(offer.deadline),
+                last_messages=tuple(reversed(last)),
+            )
+        )
+        return []
+
+    async def _offer_ended(
+        self, session: AsyncSession, effect: OfferEnded, now: datetime, outbox: list[Outgoing]
+    ) -> None:
+        offer = effect.offer
+        reason = effect.reason
+        changed = await session.execute(
+            update(Offer)
+            .where(Offer.id == offer.id, Offer.state == "pending")
+            .values(state=reason, ended_at=now)
+        )
+        if changed.rowcount == 0:  # type: ignore[attr-defined]
+            log.info("offer %s was already settled elsewhere", offer.id)
+            self._last_sync = 0.0
+            return
+        ticket = await session.get(Ticket, offer.ticket_id)
+        agent = await session.get(Agent, offer.agent_id)
+        assert ticket is not None
+        record_event(
+            session,
+            f"offer_{reason}",
+            now,
+            ticket_id=ticket.id,
+            offer_id=offer.id,
+            agent_id=offer.agent_id,
+        )
+        if agent is not None:
+            state = self.acd.agents.get(agent.id)
+            if state is not None:
+                agent.no_answer_streak = state.no_answer_streak
+                agent.idle_since = _dt(max(state.idle_since, _ts(agent.idle_since)))
+        if reason == "accepted":
+            return
+        outbox.append(
+            AgentNotice(
+                "offer_withdrawn",
+                offer.agent_id,
+                {"offer_id": offer.id, "ticket_id": ticket.id, "reason": reason},
+            )
+        )
+        chat = self.acd.chats.get(ticket.id)
+        if chat is not None and ticket.state == State.OFFERED:
+            ticket.state = State.QUEUED
+            ticket.failed_agents = sorted(chat.failed)
+            record_event(session, "ticket_requeued", now, ticket_id=ticket.id, reason=reason)
+
+    # ------------------------------------------------------------------ customer side
+
+    async def request_human(self, ticket_id: int, *, reason: str, text: str = "") -> QueueInfo:
+        """The customer asks for a person: the ticket joins the queue with its priority."""
+        return await self._run(self._request_human, ticket_id, reason, text)  # type: ignore[no-any-return]
+
+    async def _request_human(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        ticket_id: int,
+        reason: str,
+        text: str,
+    ) -> QueueInfo:
+        ticket = await self._ticket(session, ticket_id)
+        if ticket.state in (*WAITING_STATES, *WITH_AGENT_STATES):
+            return self._queue_info(ticket, now)
+        if ticket.state != State.BOT:
+            raise HandoffError(f"ticket {ticket_id} is {ticket.state}: it cannot ask for a person")
+        customer = await session.get(Customer, ticket.customer_id)
+        assert customer is not None
+        if not ticket.category:
+            ticket.category = await self._category_from_queries(session, ticket.id)
+        since = now - timedelta(days=self.config.rules.repeat_contact_days)
+        repeat = (
+            await session.execute(
+                select(func.count(Ticket.id)).where(
+                    Ticket.customer_id == customer.id,
+                    Ticket.id != ticket.id,
+                    Ticket.created_at >= since,
+                )
+            )
+        ).scalar_one() > 0
+        recent = (
+            (
+                await session.execute(
+                    select(Message.text)
+                    .where(Message.ticket_id == ticket.id, Message.sender == "customer")
+                    .order_by(Message.id.desc())
+                    .limit(5)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        priority, reasons = self.config.rules.decide(
+            tier=customer.tier,
+            repeat_contact=bool(repeat),
+            category=ticket.category,
+            text=" ".join([text, *recent]),
+        )
+        ticket.priority = priority
+        ticket.state = State.QUEUED
+        ticket.handoff_requested_at = now
+        ticket.first_queued_at = ticket.first_queued_at or now
+        ticket.rank_at = rank_at(_ts(now), priority, self.config.head_start_s)
+        ticket.failed_agents = []
+        self._set_sla(ticket, now)
+        record_event(
+            session,
+            "handoff_requested",
+            now,
+            ticket_id=ticket.id,
+            customer_id=customer.id,
+            actor="customer",
+            reason=reason,
+            priority=priority,
+            rules=reasons,
+        )
+        self._arrivals.append((_ts(now), priority))
+        return await self._enter_queue(session, ticket, customer, now, outbox, kind="queued")
+
+    async def _enter_queue(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        customer: Customer,
+        now: datetime,
+        outbox: list[Outgoing],
+        *,
+        kind: str,
+        failed: Sequence[int] = (),
+    ) -> QueueInfo:
+        """Queue the ticket now, or hold it until business hours open."""
+        hours = self.config.hours
+        if not hours.is_open(now):
+            ticket.waiting_for_hours = True
+            opens = hours.next_open(now)
+            if opens is not None:
+                self._timers.add(_ts(opens), "open", 0)
+            record_event(
+                session,
+                "ticket_held_for_hours",
+                now,
+                ticket_id=ticket.id,
+                opens_at=opens.isoformat() if opens else None,
+            )
+            info = QueueInfo(ticket.id, ticket.state, ticket.priority, opens_at=opens)
+            outbox.append(
+                self._customer_notice(
+                    ticket,
+                    customer,
+                    "outside_hours",
+                    opens_at=opens,
+                    hours=hours.weekly_rows(),
+                    timezone=hours.timezone,
+                )
+            )
+            return info
+        ticket.waiting_for_hours = False
+        record_event(session, "ticket_queued", now, ticket_id=ticket.id, priority=ticket.priority)
+        effects = self.acd.enqueue(
+            ticket.id,
+            _ts(now),
+            rank_at=ticket.rank_at if ticket.rank_at is not None else _ts(now),
+            priority=ticket.priority,
+            category=ticket.category,
+            language=ticket.language,
+            failed=failed,
+            target_agent=ticket.target_agent_id,
+        )
+        await self._apply(session, effects, now, outbox)
+        info = self._queue_info(ticket, now)
+        if kind:
+            if not info.agents_online:
+                outbox.append(self._customer_notice(ticket, customer, "no_agents"))
+            else:
+                outbox.append(
+                    self._customer_notice(
+                        ticket, customer, kind, position=info.position, wait_s=info.wait_s
+                    )
+                )
+            ticket.notified_position = info.position
+            ticket.notified_at = now
+        return info
+
+    async def cancel_request(self, ticket_id: int) -> bool:
+        """The customer no longer wants to wait (``/cancel``): the chat is abandoned."""
+        return await self._run(self._cancel_request, ticket_id)  # type: ignore[no-any-return]
+
+    async def _cancel_request(
+        self, session: AsyncSession, now: datetime, outbox: list[Outgoing], ticket_id: int
+    ) -> bool:
+        ticket = await self._ticket(session, ticket_id)
+        if ticket.state not in WAITING_STATES:
+            return False
+        effects = self.acd.remove(ticket.id, _ts(now))
+        await self._apply(session, effects, now, outbox)
+        self._finish(ticket, now, State.CLOSED, "abandoned")
+        record_event(session, "ticket_abandoned", now, ticket_id=ticket.id, actor="customer")
+        return True
+
+    async def customer_wrote(self, ticket_id: int) -> str:
+        """A customer message on a ticket: wakes a pending ticket, reopens a resolved one.
+
+        Returns what happened: ``none``, ``active`` (pending -> assigned) or ``reopened``.
+        """
+        return await self._run(self._customer_wrote, ticket_id)  # type: ignore[no-any-return]
+
+    async def _customer_wrote(
+        self, session: AsyncSession, now: datetime, outbox: list[Outgoing], ticket_id: int
+    ) -> str:
+        ticket = await self._ticket(session, ticket_id)
+        if ticket.state == State.PENDING:
+            ticket.state = State.ASSIGNED
+            record_event(session, "ticket_active", now, ticket_id=ticket.id, actor="customer")
+            return "active"
+        if (
+            ticket.state == State.RESOLVED
+            and ticket.resolved_at is not None
+            and (now - ticket.resolved_at).total_seconds() <= self.config.reopen_window_s
+        ):
+            customer = await session.get(Customer, ticket.customer_id)
+            assert customer is not None
+            ticket.state = State.QUEUED
+            ticket.reopened_count += 1
+            ticket.resolved_at = None
+            ticket.resolution = None
+            ticket.assignee_id = None
+            ticket.handoff_requested_at = now
+            ticket.rank_at = rank_at(_ts(now), ticket.priority, self.config.head_start_s)
+            self._set_sla(ticket, now)
+            record_event(session, "ticket_reopened", now, ticket_id=ticket.id)
+            await self._enter_queue(session, ticket, customer, now, outbox, kind="reopened")
+            return "reopened"
+        return "none"
+
+    async def customer_unreachable(self, ticket_id: int) -> None:
+        """The customer blocked the bot mid-chat: close the ticket as abandoned."""
+        await self._run(self._customer_unreachable, ticket_id)
+
+    async def _customer_unreachable(
+        self, session: AsyncSession, now: datetime, outbox: list[Outgoing], ticket_id: int
+    ) -> None:
+        ticket = await self._ticket(session, ticket_id)
+        if ticket.state in WAITING_STATES:
+            await self._apply(session, self.acd.remove(ticket.id, _ts(now)), now, outbox)
+        elif ticket.state in WITH_AGENT_STATES and ticket.assignee_id is not None:
+            outbox.append(
+                AgentNotice("customer_left", ticket.assignee_id, {"ticket_id": ticket.id})
+            )
+            await self._release(session, ticket.assignee_id, now, outbox)
+        else:
+            return
+        self._finish(ticket, now, State.CLOSED, "abandoned")
+        record_event(session, "ticket_abandoned", now, ticket_id=ticket.id, reason="unreachable")
+
+    # ------------------------------------------------------------------ agent side
+
+    async def accept_offer(self, offer_id: str, agent_id: int) -> AcceptResult:
+        """The agent presses Accept. Exactly one accept wins; a late one is told why."""
+        try:
+            return await self._run(self._accept, offer_id, agent_id)  # type: ignore[no-any-return]
+        except _Conflict:
+            return AcceptResult(False, "taken")
+
+    async def _accept(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        offer_id: str,
+        agent_id: int,
+    ) -> AcceptResult:
+        await self._apply(session, self.acd.advance(_ts(now)), now, outbox)
+        stored = await session.get(Offer, offer_id)
+        try:
+            effects = self.acd.accept(offer_id, agent_id, _ts(now))
+        except AcceptError as exc:
+            reason = exc.reason
+            if reason == "gone":
+                reason = "expired" if stored is not None and stored.state == "expired" else "taken"
+            return AcceptResult(False, reason, stored.ticket_id if stored else None)
+        changed = await session.execute(
+            update(Offer)
+            .where(Offer.id == offer_id, Offer.state == "pending", Offer.deadline > now)
+            .values(state="accepted", ended_at=now)
+        )
+        if changed.rowcount == 0:  # type: ignore[attr-defined]
+            # Settled by another process in the meantime: its outcome stands.
+            self._last_sync = 0.0
+            raise _Conflict("offer settled elsewhere")
+        assert stored is not None
+        ticket = await self._ticket(session, stored.ticket_id)
+        agent = await session.get(Agent, agent_id)
+        assert agent is not None
+        ticket.state = State.ASSIGNED
+        ticket.assignee_id = agent_id
+        ticket.assigned_at = ticket.assigned_at or now
+        ticket.target_agent_id = None
+        ticket.failed_agents = []
+        agent.no_answer_streak = 0
+        agent.updated_at = now
+        record_event(
+            session,
+            "offer_accepted",
+            now,
+            ticket_id=ticket.id,
+            offer_id=offer_id,
+            agent_id=agent_id,
+        )
+        record_event(
+            session, "ticket_assigned", now, ticket_id=ticket.id, actor=f"agent:{agent_id}"
+        )
+        customer = await session.get(Customer, ticket.customer_id)
+        assert customer is not None
+        outbox.append(
+            self._customer_notice(ticket, customer, "agent_joined", agent_name=agent.name)
+        )
+        outbox.append(AgentNotice("assigned", agent_id, {"ticket_id": ticket.id}))
+        await self._apply(
+            session, [e for e in effects if not isinstance(e, OfferEnded)], now, outbox
+        )
+        await self._notify_positions(session, now, outbox)
+        return AcceptResult(True, "accepted", ticket.id)
+
+    async def decline_offer(self, offer_id: str, agent_id: int) -> AcceptResult:
+        return await self._run(self._decline, offer_id, agent_id)  # type: ignore[no-any-return]
+
+    async def _decline(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        offer_id: str,
+        agent_id: int,
+    ) -> AcceptResult:
+        await self._apply(session, self.acd.advance(_ts(now)), now, outbox)
+        try:
+            effects = self.acd.decline(offer_id, agent_id, _ts(now))
+        except AcceptError as exc:
+            return AcceptResult(False, "taken" if exc.reason == "gone" else exc.reason)
+        await self._apply(session, effects, now, outbox)
+        return AcceptResult(True, "declined", effects[0].offer.ticket_id if effects else None)  # type: ignore[union-attr]
+
+    async def set_agent_status(self, agent_id: int, status: str) -> list[int]:
+        """``/online``, ``/away``, ``/offline``. Returns the agent's open tickets.
+
+        Going offline with open chats asks the agent to close or transfer them; after the grace
+        period they go back to the queue with their rank.
+        """
+        return await self._run(self._set_status, agent_id, AgentStatus(status))  # type: ignore[no-any-return]
+
+    async def _set_status(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        agent_id: int,
+        status: AgentStatus,
+    ) -> list[int]:
+        agent = await session.get(Agent, agent_id)
+        if agent is None:
+            raise HandoffError(f"no agent {agent_id}")
+        if agent_id not in self.acd.agents:
+            self._load_agent(agent, _ts(now))
+        previous = agent.status
+        agent.status = status
+        agent.updated_at = now
+        agent.unreachable = False if status == AgentStatus.AVAILABLE else agent.unreachable
+        if status == AgentStatus.AVAILABLE:
+            agent.no_answer_streak = 0
+            agent.offline_since = None
+            agent.idle_since = max(agent.idle_since, now)
+        effects = self.acd.set_status(agent_id, status, _ts(now))
+        if previous != status:
+            record_event(
+                session,
+                "agent_status_changed",
+                now,
+                actor=f"agent:{agent_id}",
+                agent_id=agent_id,
+                status=status.value,
+                previous=previous,
+            )
+        await self._apply(session, effects, now, outbox)
+        open_ids = list(
+            (
+                await session.execute(
+                    select(Ticket.id).where(
+                        Ticket.assignee_id == agent_id,
+                        Ticket.state.in_([s.value for s in WITH_AGENT_STATES]),
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if status == AgentStatus.OFFLINE and previous != AgentStatus.OFFLINE:
+            agent.offline_since = now
+            if open_ids:
+                outbox.append(AgentNotice("close_or_transfer", agent_id, {"ticket_ids": open_ids}))
+                self._timers.add(_ts(now) + self.config.offline_grace_s, "grace", agent_id)
+        await self._notify_positions(session, now, outbox)
+        return open_ids
+
+    async def agent_unreachable(self, agent_id: int) -> None:
+        """The agent blocked the bot: treated as offline at once, chats back to the queue."""
+        await self._run(self._agent_unreachable, agent_id)
+
+    async def _agent_unreachable(
+        self, session: AsyncSession, now: datetime, outbox: list[Outgoing], agent_id: int
+    ) -> None:
+        agent = await session.get(Agent, agent_id)
+        if agent is None:
+            return
+        agent.unreachable = True
+        record_event(session, "agent_unreachable", now, agent_id=agent_id)
+        await self._set_status(session, now, outbox, agent_id, AgentStatus.OFFLINE)
+        await self._requeue_agent_chats(session, agent_id, now, outbox, reason="agent_unreachable")
+
+    async def end_wrap_up(self, agent_id: int) -> None:
+        await self._run(self._end_wrap_up, agent_id)
+
+    async def _end_wrap_up(
+        self, session: AsyncSession, now: datetime, outbox: list[Outgoing], agent_id: int
+    ) -> None:
+        await self._apply(session, self.acd.end_wrap_up(agent_id, _ts(now)), now, outbox)
+
+    async def agent_replied(self, ticket_id: int, agent_id: int) -> None:
+        """An agent's message reached the customer: the first one stamps the response time."""
+        await self._run(self._agent_replied, ticket_id, agent_id)
+
+    async def _agent_replied(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        ticket_id: int,
+        agent_id: int,
+    ) -> None:
+        ticket = await self._ticket(session, ticket_id)
+        if ticket.first_agent_reply_at is None:
+            ticket.first_agent_reply_at = now
+            record_event(
+                session, "first_agent_reply", now, ticket_id=ticket.id, actor=f"agent:{agent_id}"
+            )
+
+    async def set_pending(self, ticket_id: int, agent_id: int) -> None:
+        """The agent waits on the customer (the SLA clock stops counting the agent)."""
+        await self._run(self._set_pending, ticket_id, agent_id)
+
+    async def _set_pending(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        ticket_id: int,
+        agent_id: int,
+    ) -> None:
+        ticket = await self._ticket(session, ticket_id)
+        self._require_assignee(ticket, agent_id)
+        if ticket.state == State.ASSIGNED:
+            ticket.state = State.PENDING
+            record_event(session, "ticket_pending", now, ticket_id=ticket.id)
+
+    async def resolve_ticket(self, ticket_id: int, agent_id: int | None) -> None:
+        """The agent closes the chat: resolved, reopened if the customer writes within the
+        reopen window, closed for good after it."""
+        await self._run(self._resolve, ticket_id, agent_id)
+
+    async def _resolve(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        ticket_id: int,
+        agent_id: int | None,
+    ) -> None:
+        ticket = await self._ticket(session, ticket_id)
+        if ticket.state not in WITH_AGENT_STATES:
+            raise HandoffError(f"ticket {ticket_id} is {ticket.state}: nothing to resolve")
+        if agent_id is not None:
+            self._require_assignee(ticket, agent_id)
+        assignee = ticket.assignee_id
+        self._finish(ticket, now, State.RESOLVED, "agent")
+        ticket.assignee_id = assignee
+        record_event(
+            session,
+            "ticket_resolved",
+            now,
+            ticket_id=ticket.id,
+            actor=f"agent:{agent_id}" if agent_id else "supervisor",
+            agent_id=assignee,
+        )
+        if ticket.assigned_at is not None:
+            handle = (now - ticket.assigned_at).total_seconds()
+            self._aht = 0.75 * self._aht + 0.25 * max(handle, 1.0)
+        self._timers.add(_ts(now) + self.config.reopen_window_s, "autoclose", ticket.id)
+        customer = await session.get(Customer, ticket.customer_id)
+        assert customer is not None
+        outbox.append(self._customer_notice(ticket, customer, "resolved", agent_id=assignee))
+        if assignee is not None:
+            await self._release(session, assignee, now, outbox)
+
+    async def transfer_ticket(
+        self,
+        ticket_id: int,
+        agent_id: int | None,
+        *,
+        to_agent: int | None = None,
+        to_category: str | None = None,
+    ) -> QueueInfo:
+        """Hand the chat to another agent or skill; it keeps its original queue time."""
+        return await self._run(self._transfer, ticket_id, agent_id, to_agent, to_category)  # type: ignore[no-any-return]
+
+    async def _transfer(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        ticket_id: int,
+        agent_id: int | None,
+        to_agent: int | None,
+        to_category: str | None,
+    ) -> QueueInfo:
+        ticket = await self._ticket(session, ticket_id)
+        if ticket.state not in WITH_AGENT_STATES:
+            raise HandoffError(f"ticket {ticket_id} is {ticket.state}: only a live chat moves")
+        if agent_id is not None:
+            self._require_assignee(ticket, agent_id)
+        if to_agent is not None and await session.get(Agent, to_agent) is None:
+            raise HandoffError(f"no agent {to_agent}")
+        previous = ticket.assignee_id
+        if to_category is not None:
+            ticket.category = to_category
+        ticket.target_agent_id = to_agent
+        ticket.assignee_id = None
+        ticket.state = State.QUEUED
+        record_event(
+            session,
+            "ticket_transferred",
+            now,
+            ticket_id=ticket.id,
+            actor=f"agent:{agent_id}" if agent_id else "supervisor",
+            from_agent=previous,
+            to_agent=to_agent,
+            to_category=to_category,
+        )
+        if previous is not None:
+            await self._release(session, previous, now, outbox)
+        customer = await session.get(Customer, ticket.customer_id)
+        assert customer is not None
+        # The agent who passed it on is not offered it back (unless it is named).
+        failed = [previous] if previous is not None and previous != to_agent else []
+        ticket.failed_agents = failed
+        return await self._enter_queue(
+            session, ticket, customer, now, outbox, kind="transferred", failed=failed
+        )
+
+    async def hand_back_to_bot(self, ticket_id: int, agent_id: int | None) -> None:
+        await self._run(self._hand_back, ticket_id, agent_id)
+
+    async def _hand_back(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        ticket_id: int,
+        agent_id: int | None,
+    ) -> None:
+        ticket = await self._ticket(session, ticket_id)
+        if ticket.state in WAITING_STATES:
+            await self._apply(session, self.acd.remove(ticket.id, _ts(now)), now, outbox)
+        elif ticket.state in WITH_AGENT_STATES:
+            if agent_id is not None:
+                self._require_assignee(ticket, agent_id)
+            if ticket.assignee_id is not None:
+                await self._release(session, ticket.assignee_id, now, outbox)
+        else:
+            raise HandoffError(f"ticket {ticket_id} is {ticket.state}: nothing to hand back")
+        ticket.state = State.BOT
+        ticket.assignee_id = None
+        ticket.target_agent_id = None
+        record_event(
+            session,
+            "ticket_handed_back",
+            now,
+            ticket_id=ticket.id,
+            actor=f"agent:{agent_id}" if agent_id else "supervisor",
+        )
+        customer = await session.get(Customer, ticket.customer_id)
+        assert customer is not None
+        outbox.append(self._customer_notice(ticket, customer, "handed_back"))
+
+    async def set_priority(self, ticket_id: int, priority: str, actor: str) -> None:
+        """Agents and supervisors change a ticket's priority; the rank follows."""
+        if priority not in PRIORITIES:
+            raise HandoffError(f"priority must be one of {', '.join(PRIORITIES)}")
+        await self._run(self._set_priority, ticket_id, priority, actor)
+
+    async def _set_priority(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        ticket_id: int,
+        priority: str,
+        actor: str,
+    ) -> None:
+        ticket = await self._ticket(session, ticket_id)
+        previous = ticket.priority
+        ticket.priority = priority
+        if ticket.handoff_requested_at is not None:
+            ticket.rank_at = rank_at(
+                _ts(ticket.handoff_requested_at), priority, self.config.head_start_s
+            )
+            self._set_sla(ticket, ticket.handoff_requested_at)
+            self._plan_sla(ticket)
+        record_event(
+            session,
+            "priority_changed",
+            now,
+            ticket_id=ticket.id,
+            actor=actor,
+            priority=priority,
+            previous=previous,
+        )
+        if ticket.id in self.acd.chats and ticket.rank_at is not None:
+            effects = self.acd.reprioritise(ticket.id, ticket.rank_at, priority, _ts(now))
+            await self._apply(session, effects, now, outbox)
+
+    async def add_note(self, ticket_id: int, agent_id: int | None, text: str) -> int:
+        """An internal note: stored on the ticket, never sent to the customer."""
+        return await self._run(self._add_note, ticket_id, agent_id, text)  # type: ignore[no-any-return]
+
+    async def _add_note(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        ticket_id: int,
+        agent_id: int | None,
+        text: str,
+    ) -> int:
+        await self._ticket(session, ticket_id)
+        if not text.strip():
+            raise HandoffError("a note needs some text")
+        note = Note(ticket_id=ticket_id, agent_id=agent_id, text=text.strip(), created_at=now)
+        session.add(note)
+        await session.flush()
+        record_event(
+            session,
+            "note_added",
+            now,
+            ticket_id=ticket_id,
+            actor=f"agent:{agent_id}",
+            note_id=note.id,
+        )
+        return note.id
+
+    # ------------------------------------------------------------------ timers
+
+    async def tick(self) -> None:
+        """Fire everything due at the clock's current time."""
+        await self._run(self._tick)
+
+    async def _tick(self, session: AsyncSession, now: datetime, outbox: list[Outgoing]) -> None:
+        ts = _ts(now)
+        await self._apply(session, self.acd.advance(ts), now, outbox)
+        for _, kind, key, extra in self._timers.pop_due(ts):
+            if kind == "grace":
+                await self._grace_over(session, key, now, outbox)
+            elif kind == "open":
+                await self._hours_open(session, now, outbox)
+            elif kind == "autoclose":
+                ticket = await session.get(Ticket, key)
+                if (
+                    ticket is not None
+                    and ticket.state == State.RESOLVED
+                    and ticket.resolved_at is not None
+                    and (now - ticket.resolved_at).total_seconds() >= self.config.reopen_window_s
+                ):
+                    ticket.state = State.CLOSED
+                    ticket.closed_at = now
+                    record_event(session, "ticket_closed", now, ticket_id=ticket.id)
+            elif kind.startswith("sla"):
+                await self._sla_due(session, key, kind, extra, now, outbox)
+        await self._notify_positions(session, now, outbox)
+
+    async def _grace_over(
+        self, session: AsyncSession, agent_id: int, now: datetime, outbox: list[Outgoing]
+    ) -> None:
+        agent = await session.get(Agent, agent_id)
+        if agent is None or agent.status != AgentStatus.OFFLINE or agent.offline_since is None:
+            return
+        if (now - agent.offline_since).total_seconds() < self.config.offline_grace_s:
+            return
+        await self._requeue_agent_chats(session, agent_id, now, outbox, reason="agent_offline")
+
+    async def _requeue_agent_chats(
+        self,
+        session: AsyncSession,
+        agent_id: int,
+        now: datetime,
+        outbox: list[Outgoing],
+        *,
+        reason: str,
+    ) -> None:
+        tickets = (
+            (
+                await session.execute(
+                    select(Ticket).where(
+                        Ticket.assignee_id == agent_id,
+                        Ticket.state.in_([s.value for s in WITH_AGENT_STATES]),
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not tickets:
+            return
+        for ticket in tickets:
+            ticket.assignee_id = None
+            ticket.state = State.QUEUED
+            ticket.failed_agents = [agent_id]
+            record_event(session, "ticket_requeued", now, ticket_id=ticket.id, reason=reason)
+            await self._release(session, agent_id, now, outbox)
+            customer = await session.get(Customer, ticket.customer_id)
+            assert customer is not None
+            await self._enter_queue(
+                session, ticket, customer, now, outbox, kind="requeued", failed=[agent_id]
+            )
+        outbox.append(
+            AgentNotice("chats_requeued", agent_id, {"ticket_ids": [t.id for t in tickets]})
+        )
+
+    async def _hours_open(
+        self, session: AsyncSession, now: datetime, outbox: list[Outgoing]
+    ) -> None:
+        if not self.config.hours.is_open(now):
+            opens = self.config.hours.next_open(now)
+            if opens is not None:
+                self._timers.add(_ts(opens), "open", 0)
+            return
+        held = (
+            (
+                await session.execute(
+                    select(Ticket)
+                    .where(Ticket.waiting_for_hours.is_(True), Ticket.state == State.QUEUED)
+                    .order_by(Ticket.rank_at, Ticket.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for ticket in held:
+            if ticket.id in self.acd.chats:
+                continue
+            customer = await session.get(Customer, ticket.customer_id)
+            assert customer is not None
+            await self._enter_queue(session, ticket, customer, now, outbox, kind="queued")
+
+    # ------------------------------------------------------------------ SLA
+
+    def _set_sla(self, ticket: Ticket, start: datetime) -> None:
+        sla = self.config.sla
+        ticket.sla_first_response_due_at = (
+            None
+            if ticket.first_agent_reply_at is not None
+            else sla.due("first_response", ticket.priority, start)
+        )
+        ticket.sla_resolution_due_at = sla.due("resolution", ticket.priority, start)
+        ticket.sla_flags = []
+        self._plan_sla(ticket)
+
+    def _plan_sla(self, ticket: Ticket) -> None:
+        start = ticket.handoff_requested_at
+        if start is None:
+            return
+        for kind in ("first_response", "resolution"):
+            due = self.config.sla.due(kind, ticket.priority, start)
+            warn = self.config.sla.warn_at(kind, ticket.priority, start)
+            if due is None:
+                continue
+            if warn is not None and f"{kind}:warning" not in ticket.sla_flags:
+                self._timers.add(_ts(warn), "sla_warning", ticket.id, kind)
+            if f"{kind}:breached" not in ticket.sla_flags:
+                self._timers.add(_ts(due), "sla_breached", ticket.id, kind)
+
+    async def _sla_due(
+        self,
+        session: AsyncSession,
+        ticket_id: int,
+        kind: str,
+        target: str,
+        now: datetime,
+        outbox: list[Outgoing],
+    ) -> None:
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None or ticket.handoff_requested_at is None:
+            return
+        done = (
+            ticket.first_agent_reply_at
+            if target == "first_response"
+            else ticket.resolved_at or ticket.closed_at
+        )
+        if done is not None or ticket.state not in (*WAITING_STATES, *WITH_AGENT_STATES):
+            return
+        level = "warning" if kind == "sla_warning" else "breached"
+        flag = f"{target}:{level}"
+        due = self.config.sla.due(target, ticket.priority, ticket.handoff_requested_at)
+        if flag in ticket.sla_flags or due is None:
+            return
+        if level == "breached" and now < due:
+            return  # the priority changed: a later entry covers it
+        ticket.sla_flags = [*ticket.sla_flags, flag]
+        record_event(
+            session,
+            f"sla_{level}",
+            now,
+            ticket_id=ticket.id,
+            target=target,
+            due_at=due.isoformat(),
+            priority=ticket.priority,
+        )
+        outbox.append(
+            SupervisorNotice(
+                f"sla_{level}",
+                {
+                    "ticket_id": ticket.id,
+                    "target": target,
+                    "due_at": due,
+                    "priority": ticket.priority,
+                    "assignee_id": ticket.assignee_id,
+                },
+            )
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    async def _ticket(self, session: AsyncSession, ticket_id: int) -> Ticket:
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None:
+            raise HandoffError(f"no ticket {ticket_id}")
+        return ticket
+
+    @staticmethod
+    def _require_assignee(ticket: Ticket, agent_id: int) -> None:
+        if ticket.assignee_id != agent_id:
+            raise HandoffError(f"ticket {ticket.id} is not assigned to agent {agent_id}")
+
+    def _finish(self, ticket: Ticket, now: datetime, state: State, resolution: str) -> None:
+        ticket.state = state
+        ticket.resolution = resolution
+        ticket.assignee_id = None
+        ticket.target_agent_id = None
+        ticket.waiting_for_hours = False
+        if state == State.RESOLVED:
+            ticket.resolved_at = now
+        else:
+            ticket.closed_at = now
+
+    async def _release(
+        self, session: AsyncSession, agent_id: int, now: datetime, outbox: list[Outgoing]
+    ) -> None:
+        effects = self.acd.release(agent_id, _ts(now))
+        agent = await session.get(Agent, agent_id)
+        state = self.acd.agents.get(agent_id)
+        if agent is not None and state is not None and state.status == AgentStatus.WRAP_UP:
+            agent.status = AgentStatus.WRAP_UP
+            agent.wrap_up_until = _dt(state.wrap_up_until)
+            record_event(session, "wrap_up_started", now, agent_id=agent_id)
+        await self._apply(session, effects, now, outbox)
+
+    async def _category_from_queries(self, session: AsyncSession, ticket_id: int) -> str:
+        from storage.models import Article
+
+        row = (
+            await session.execute(
+                select(Article.category)
+                .join(QueryLog, QueryLog.best_article_id == Article.id)
+                .where(QueryLog.ticket_id == ticket_id)
+                .order_by(QueryLog.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        return row or ""
+
+    def _customer_notice(
+        self, ticket: Ticket, customer: Customer, kind: str, **data: Any
+    ) -> CustomerNotice:
+        return CustomerNotice(
+            kind=kind,
+            ticket_id=ticket.id,
+            customer_id=customer.id,
+            channel=customer.channel,
+            external_id=customer.external_id,
+            language=customer.language,
+            data=data,
+        )
+
+    def _queue_info(self, ticket: Ticket, now: datetime) -> QueueInfo:
+        if ticket.waiting_for_hours:
+            return QueueInfo(
+                ticket.id,
+                ticket.state,
+                ticket.priority,
+                opens_at=self.config.hours.next_open(now),
+            )
+        position = self.acd.position(ticket.id)
+        chat = self.acd.chats.get(ticket.id)
+        online = chat is not None and any(
+            a.status in (AgentStatus.AVAILABLE, AgentStatus.WRAP_UP) and a.serves(chat)
+            for a in self.acd.agents.values()
+        )
+        wait = self.estimated_wait_s(ticket.id) if position is not None else None
+        return QueueInfo(ticket.id, ticket.state, ticket.priority, position, wait, online)
+
+    def estimated_wait_s(self, ticket_id: int) -> float | None:
+        """Position-based expected wait (SEMANTICS.md 2.8, Whitt's predictor).
+
+        0 when a slot is free; ``(k+1)·AHT/S`` for the top class; divided by
+        ``1 - ρ_higher`` for lower ones; None when nobody is online.
+        """
+        chat = self.acd.chats.get(ticket_id)
+        if chat is None:
+            return None
+        slots = sum(
+            a.capacity
+            for a in self.acd.agents.values()
+            if a.status in (AgentStatus.AVAILABLE, AgentStatus.WRAP_UP)
+        )
+        if slots == 0:
+            return None
+        busy = sum(
+            a.active + (1 if a.pending else 0)
+            for a in self.acd.agents.values()
+            if a.status in (AgentStatus.AVAILABLE, AgentStatus.WRAP_UP)
+        )
+        position = self.acd.position(ticket_id) or 1
+        if busy < slots and position == 1:
+            return 0.0
+        now = _ts(self.clock.now())
+        while self._arrivals and self._arrivals[0][0] < now - 3600:
+            self._arrivals.popleft()
+        mine = PRIORITIES.index(chat.priority)
+        higher = sum(1 for _, p in self._arrivals if PRIORITIES.index(p) > mine) / 3600.0
+        rho_higher = min(higher * self._aht / slots, 0.95)
+        return position * self._aht / slots / (1.0 - rho_higher)
+
+    async def _notify_positions(
+        self, session: AsyncSession, now: datetime, outbox: list[Outgoing]
+    ) -> None:
+        """Tell waiting customers when their place improved (at most every
+        ``position_update_s``), not on every event."""
+        waiting = sorted(self.acd.chats.values(), key=lambda c: c.key)
+        for index, chat in enumerate(waiting):
+            position = index + 1
+            ticket = await session.get(Ticket, chat.ticket_id)
+            if ticket is None or ticket.notified_position is None:
+                continue
+            if position >= ticket.notified_position:
+                continue
+            if (
+                ticket.notified_at is not None
+                and (now - ticket.notified_at).total_seconds() < self.config.position_update_s
+            ):
+                continue
+            ticket.notified_position = position
+            ticket.notified_at = now
+            customer = await session.get(Customer, ticket.customer_id)
+            if customer is None:
+                continue
+            outbox.append(
+                self._customer_notice(
+                    ticket,
+                    customer,
+                    "position",
+                    position=position,
+                    wait_s=self.estimated_wait_s(ticket.id),
+                )
+            )
+
+    async def queue_info(self, ticket_id: int) -> QueueInfo:
+        async with self.db.transaction() as session:
+            ticket = await self._ticket(session, ticket_id)
+            return self._queue_info(ticket, self.clock.now())
+
+
+class _Conflict(Exception):
+    """Another process settled the same row first; the caller's view is stale."""
+
+
+def head_start_from(values: dict[str, float | None]) -> dict[str, float]:
+    result = dict(DEFAULT_HEAD_START_S)
+    for key, value in values.items():
+        if value is not None:
+            result[key] = math.inf if value == math.inf else float(value)
+    return result
