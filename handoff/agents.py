@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.events import record_event
-from storage.models import Agent
+from storage.models import Agent, Ticket
 
 ROLES = ("agent", "supervisor")
 MAX_CAPACITY = 50
@@ -92,6 +92,16 @@ async def add_agent(
 
 async def list_agents(session: AsyncSession) -> Sequence[Agent]:
     return (await session.execute(select(Agent).order_by(Agent.id))).scalars().all()
+
+
+async def open_ticket_counts(session: AsyncSession) -> dict[int, int]:
+    """Each agent's live chats (assigned or pending)."""
+    rows = await session.execute(
+        select(Ticket.assignee_id, func.count(Ticket.id))
+        .where(Ticket.state.in_(("assigned", "pending")), Ticket.assignee_id.is_not(None))
+        .group_by(Ticket.assignee_id)
+    )
+    return {int(agent_id): int(count) for agent_id, count in rows.all() if agent_id is not None}
 
 
 async def remove_agent(session: AsyncSession, agent: Agent, at: datetime) -> None:

@@ -12,9 +12,12 @@ channel never holds a database lock, and a failed delivery never undoes a state 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -141,3 +144,37 @@ class MemoryPort:
 
     def clear(self) -> None:
         self.sent.clear()
+
+
+class PortRouter:
+    """The port the service talks to: customer notices go to the adapter of the ticket's
+    channel; agent and supervisor messages go to every agent-facing adapter (an agent may work
+    from Telegram and the web console at once). Without an adapter, a message is logged."""
+
+    def __init__(self) -> None:
+        self.customer_ports: dict[str, Port] = {}
+        self.agent_ports: list[Port] = []
+
+    def add_channel(self, channel: str, port: Port, *, serves_agents: bool = True) -> None:
+        self.customer_ports[channel] = port
+        if serves_agents and port not in self.agent_ports:
+            self.agent_ports.append(port)
+
+    async def notify_customer(self, notice: CustomerNotice) -> None:
+        port = self.customer_ports.get(notice.channel)
+        if port is None:
+            _log.warning("no adapter for channel %r: %s not sent", notice.channel, notice.kind)
+            return
+        await port.notify_customer(notice)
+
+    async def offer_to_agent(self, offer: OfferNotice) -> None:
+        for port in self.agent_ports:
+            await port.offer_to_agent(offer)
+
+    async def notify_agent(self, notice: AgentNotice) -> None:
+        for port in self.agent_ports:
+            await port.notify_agent(notice)
+
+    async def notify_supervisors(self, notice: SupervisorNotice) -> None:
+        for port in self.agent_ports:
+            await port.notify_supervisors(notice)

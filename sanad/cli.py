@@ -7,6 +7,9 @@
     sanad faq add --id ID --lang en --question Q --answer A [--phrasing P ...] ...
     sanad faq list [--lang L] | show ID [--lang L] | remove ID [--lang L]
     sanad customers tier --telegram-id ID vip|normal
+    sanad agents add --telegram-id ID --name NAME [--skills a,b] [--languages en,ar]
+                     [--capacity N] [--role agent|supervisor] [--priority N]
+    sanad agents list | sanad agents remove --telegram-id ID
 
 Every command reads the same settings (environment and ``--config``); a bad setting stops it
 with a message that names the setting (exit status 2). Errors in input say what is wrong and
@@ -31,6 +34,14 @@ from faq.articles import (
     to_article_in,
     upsert_articles,
     validate_article,
+)
+from handoff.agents import (
+    AgentError,
+    add_agent,
+    find_agent,
+    list_agents,
+    open_ticket_counts,
+    remove_agent,
 )
 from handoff.customers import find_customer, set_tier
 from sanad.config import ConfigError, Settings, load_settings
@@ -87,6 +98,23 @@ def _parser() -> argparse.ArgumentParser:
     tier = customers.add_parser("tier", help="set a customer's tier (vip raises priority)")
     tier.add_argument("--telegram-id", required=True)
     tier.add_argument("tier", choices=("vip", "normal"))
+
+    agents = sub.add_parser("agents", help="the agent pool").add_subparsers(
+        dest="agents_command", required=True, metavar="ACTION"
+    )
+    add_agent_p = agents.add_parser("add", help="register (or update) an agent")
+    add_agent_p.add_argument("--telegram-id", required=True)
+    add_agent_p.add_argument("--name", required=True)
+    add_agent_p.add_argument("--skills", default="", help="categories, comma-separated")
+    add_agent_p.add_argument("--languages", default="", help="e.g. en,ar (empty: any)")
+    add_agent_p.add_argument("--capacity", type=int, default=1, help="concurrent chats")
+    add_agent_p.add_argument("--role", choices=("agent", "supervisor"), default="agent")
+    add_agent_p.add_argument(
+        "--priority", type=int, default=0, help="routing rank for agent_priority (lower first)"
+    )
+    agents.add_parser("list", help="list agents with status and load")
+    rm_agent = agents.add_parser("remove", help="remove an agent")
+    rm_agent.add_argument("--telegram-id", required=True)
     return parser
 
 
@@ -215,6 +243,48 @@ async def _customer_tier(services: Services, telegram_id: str, tier: str, out: T
     return 0
 
 
+async def _agents(services: Services, args: argparse.Namespace, out: TextIO) -> int:
+    now = services.clock.now()
+    async with services.db.transaction() as session:
+        if args.agents_command == "add":
+            try:
+                agent = await add_agent(
+                    session,
+                    name=args.name,
+                    at=now,
+                    telegram_id=args.telegram_id,
+                    role=args.role,
+                    skills=args.skills.split(","),
+                    languages=args.languages.split(","),
+                    capacity=args.capacity,
+                    routing_priority=args.priority,
+                )
+            except AgentError as exc:
+                raise CommandError(str(exc)) from None
+            print(f"agent {agent.id}: {agent.name} (Telegram {agent.telegram_id})", file=out)
+        elif args.agents_command == "list":
+            loads = await open_ticket_counts(session)
+            rows = await list_agents(session)
+            for a in rows:
+                print(
+                    f"{a.id}\t{a.name}\t{a.role}\ttelegram:{a.telegram_id or '-'}\t{a.status}\t"
+                    f"{loads.get(a.id, 0)}/{a.capacity}\tskills:{','.join(a.skills) or 'any'}\t"
+                    f"languages:{','.join(a.languages) or 'any'}",
+                    file=out,
+                )
+            print(f"{len(rows)} agent(s)", file=out)
+        else:
+            found = await find_agent(session, telegram_id=args.telegram_id)
+            if found is None:
+                raise CommandError(f"no agent with Telegram id {args.telegram_id}")
+            try:
+                await remove_agent(session, found, now)
+            except AgentError as exc:
+                raise CommandError(str(exc)) from None
+            print(f"removed agent {found.name}", file=out)
+    return 0
+
+
 def _run_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if args.command == "run":
         from telegram.error import InvalidToken, NetworkError
@@ -241,6 +311,8 @@ def _run_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
         return 0
     if args.command == "db":
         return asyncio.run(_with_services(settings, _noop(out, "database is up to date")))
+    if args.command == "agents":
+        return asyncio.run(_with_services(settings, lambda s: _agents(s, args, out)))
     if args.command == "customers":
         return asyncio.run(
             _with_services(settings, lambda s: _customer_tier(s, args.telegram_id, args.tier, out))

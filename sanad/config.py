@@ -9,6 +9,7 @@ setting is written as its environment name without the ``SANAD_`` prefix, in low
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Callable, Mapping
@@ -16,6 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
+
+from handoff.acd import Strategy
+from handoff.hours import BusinessHours, HoursError
+from handoff.priority import PriorityError, PriorityRules, parse_head_starts
+from handoff.sla import SlaError, SlaPolicy
 
 ENV_PREFIX = "SANAD_"
 LANGUAGES = ("en", "ar")
@@ -123,6 +129,17 @@ def _setting(default: Any, parse: Callable[[object], Any], doc: str) -> Any:
     return field(default=default, metadata={"parse": parse, "doc": doc})
 
 
+def _seconds_or_inf(value: object) -> float:
+    if isinstance(value, str) and value.strip().lower() in {"inf", "infinity", "strict"}:
+        return math.inf
+    return _as_float(-1e9, 1e9)(value)
+
+
+def _table(default_factory: Callable[[], Any], doc: str) -> Any:
+    """A setting that only the TOML file holds, as a table (business hours, SLA, rules)."""
+    return field(default_factory=default_factory, metadata={"table": True, "doc": doc})
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str = _setting(
@@ -173,6 +190,54 @@ class Settings:
     log_level: str = _setting(
         "info", _one_of("debug", "info", "warning", "error"), "Logging level."
     )
+    offer_timeout_s: float = _setting(
+        30.0, _as_float(0.05, 3600), "Seconds an agent has to accept an offered chat."
+    )
+    max_no_answer: int = _setting(
+        3, _as_int(1, 100), "Consecutive missed offers that set an agent away."
+    )
+    routing_strategy: str = _setting(
+        Strategy.LONGEST_IDLE.value,
+        _one_of(*(s.value for s in Strategy)),
+        "How the ACD picks among eligible agents.",
+    )
+    wrap_up_s: float = _setting(
+        0.0, _as_float(0, 3600), "Pause after a chat before the next offer."
+    )
+    reopen_window_h: float = _setting(
+        24.0, _as_float(0, 24 * 90), "Hours after resolve in which a customer message reopens."
+    )
+    exclusion_lapse_s: float = _setting(
+        60.0, _as_float(0, 86400), "When every agent missed a chat, seconds until they may retry."
+    )
+    offline_grace_s: float = _setting(
+        120.0, _as_float(0, 86400), "Seconds before an offline agent's chats go back to the queue."
+    )
+    position_update_s: float = _setting(
+        60.0, _as_float(0, 3600), "Minimum seconds between queue-position updates to a customer."
+    )
+    head_start_low_s: float = _setting(
+        -600.0, _seconds_or_inf, "Queue head start of low priority (seconds; inf = strict)."
+    )
+    head_start_normal_s: float = _setting(
+        0.0, _seconds_or_inf, "Queue head start of normal priority (seconds)."
+    )
+    head_start_high_s: float = _setting(
+        600.0, _seconds_or_inf, "Queue head start of high priority (seconds; inf = strict)."
+    )
+    head_start_urgent_s: float = _setting(
+        math.inf, _seconds_or_inf, "Queue head start of urgent priority (inf = strict)."
+    )
+    # _table() returns a dataclasses.field with a default_factory: nothing is shared.
+    business_hours: BusinessHours = _table(  # noqa: RUF009
+        BusinessHours.always_open, "[business_hours]: time zone, weekly hours, holidays."
+    )
+    sla: SlaPolicy = _table(  # noqa: RUF009
+        SlaPolicy.default, "[sla]: first-response and resolution targets."
+    )
+    priority_rules: PriorityRules = _table(  # noqa: RUF009
+        PriorityRules, "[priority]: VIP, repeat contact, categories, keywords."
+    )
 
     def __post_init__(self) -> None:
         if self.telegram_mode == "webhook" and self.telegram_token:
@@ -192,6 +257,15 @@ class Settings:
             raise ConfigError(
                 "SANAD_WEBHOOK_SECRET: only A-Z, a-z, 0-9, _ and - are allowed by Telegram"
             )
+
+    @property
+    def head_start_s(self) -> dict[str, float]:
+        return {
+            "low": self.head_start_low_s,
+            "normal": self.head_start_normal_s,
+            "high": self.head_start_high_s,
+            "urgent": self.head_start_urgent_s,
+        }
 
     @property
     def webhook_path(self) -> str:
@@ -229,12 +303,17 @@ def load_settings(
     environ = os.environ if env is None else env
     file_values = _read_toml(Path(config_file)) if config_file else {}
     fields = {f.name: f for f in dataclasses.fields(Settings)}
-    known_toml = set(fields)
+    tables = {"business_hours", "sla", "priority"}
     for key in file_values:
-        if key not in known_toml and not isinstance(file_values[key], dict):
+        if key in tables:
+            if not isinstance(file_values[key], dict):
+                raise ConfigError(f"[{key}] in {config_file} must be a table")
+        elif key not in fields or fields[key].metadata.get("table"):
             raise ConfigError(f"{key}: unknown setting in {config_file}")
-    values: dict[str, Any] = {}
+    values: dict[str, Any] = _parse_tables(file_values)
     for name, fld in fields.items():
+        if fld.metadata.get("table"):
+            continue
         raw: object
         source = env_name(name)
         if source in environ:
@@ -248,3 +327,28 @@ def load_settings(
         except ValueError as exc:
             raise ConfigError(f"{source}: {exc}") from None
     return Settings(**values)
+
+
+def _parse_tables(file_values: Mapping[str, Any]) -> dict[str, Any]:
+    """The TOML-only tables; their own errors already name the key (``sla.resolution.x``)."""
+    values: dict[str, Any] = {}
+    try:
+        hours = BusinessHours.from_config(file_values.get("business_hours", {}))
+        values["business_hours"] = hours
+        values["sla"] = (
+            SlaPolicy.from_config(file_values["sla"], hours)
+            if "sla" in file_values
+            else SlaPolicy.default()
+        )
+        priority = dict(file_values.get("priority", {}))
+        head = priority.pop("head_start_s", None)
+        values["priority_rules"] = PriorityRules.from_config(priority)
+        if head is not None:
+            if not isinstance(head, dict):
+                raise PriorityError("priority.head_start_s: expected a table of level = seconds")
+            for level, seconds in parse_head_starts(head).items():
+                if level in head:
+                    values[f"head_start_{level}_s"] = seconds
+    except (HoursError, SlaError, PriorityError) as exc:
+        raise ConfigError(str(exc)) from None
+    return values

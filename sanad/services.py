@@ -4,10 +4,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from faq.service import FaqService, thresholds_from
+from faq.service import FaqService, load_sample_if_empty, thresholds_from
+from handoff.acd import AcdConfig, Strategy
+from handoff.port import PortRouter
+from handoff.service import HandoffConfig, HandoffService
 from sanad.clock import Clock, SystemClock
 from sanad.config import Settings
 from storage.db import Database
+
+
+def handoff_config(settings: Settings) -> HandoffConfig:
+    """The handoff engine's knobs, from the settings."""
+    return HandoffConfig(
+        acd=AcdConfig(
+            offer_timeout_s=settings.offer_timeout_s,
+            max_no_answer=settings.max_no_answer,
+            strategy=Strategy(settings.routing_strategy),
+            wrap_up_s=settings.wrap_up_s,
+            exclusion_lapse_s=settings.exclusion_lapse_s,
+        ),
+        head_start_s=settings.head_start_s,
+        rules=settings.priority_rules,
+        hours=settings.business_hours,
+        sla=settings.sla,
+        reopen_window_s=settings.reopen_window_h * 3600.0,
+        offline_grace_s=settings.offline_grace_s,
+        position_update_s=settings.position_update_s,
+    )
 
 
 @dataclass
@@ -16,24 +39,30 @@ class Services:
     db: Database
     clock: Clock
     faq: FaqService
+    ports: PortRouter
+    handoff: HandoffService
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> Services:
         db = Database(settings.database_url)
+        clock = clock or SystemClock()
         thresholds = thresholds_from(
             settings.faq_answer_min, settings.faq_answer_margin, settings.faq_suggest_min
         )
-        return cls(settings, db, clock or SystemClock(), FaqService(db, thresholds))
+        ports = PortRouter()
+        handoff = HandoffService(db, clock, ports, handoff_config(settings))
+        return cls(settings, db, clock, FaqService(db, thresholds), ports, handoff)
 
-    async def start(self) -> None:
-        """Migrate the schema, load the sample FAQ on first run, build the match index."""
-        from faq.service import load_sample_if_empty
-
+    async def start(self, run_timers: bool = True) -> None:
+        """Migrate the schema, load the sample FAQ on first run, build the match index,
+        restore the queue and pending offers."""
         await self.db.upgrade()
         if self.settings.load_sample_faq:
             async with self.db.transaction() as session:
                 await load_sample_if_empty(session, self.clock.now())
         await self.faq.reload()
+        await self.handoff.start(run_timers=run_timers)
 
     async def close(self) -> None:
+        await self.handoff.stop()
         await self.db.dispose()

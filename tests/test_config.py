@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,60 @@ def test_cli_stops_on_a_bad_setting_and_names_it(
     monkeypatch.setenv("SANAD_WEB_PORT", "abc")
     assert main(["db", "upgrade"]) == 2
     assert "SANAD_WEB_PORT" in capsys.readouterr().err
+
+
+def test_handoff_settings_from_env_and_toml_tables(tmp_path: Path) -> None:
+    cfg = tmp_path / "sanad.toml"
+    cfg.write_text(
+        """
+offer_timeout_s = 20
+[business_hours]
+timezone = "Asia/Riyadh"
+sunday = "09:00-17:00"
+holidays = ["2026-12-02"]
+[sla.first_response]
+high = "10m"
+[priority]
+vip = "urgent"
+keywords = { fraud = "urgent" }
+[priority.head_start_s]
+high = "inf"
+"""
+    )
+    s = load_settings(env={"SANAD_ROUTING_STRATEGY": "least_busy"}, config_file=cfg)
+    assert s.offer_timeout_s == 20
+    assert s.routing_strategy == "least_busy"
+    assert s.business_hours.timezone == "Asia/Riyadh"
+    assert s.sla.first_response_s["high"] == 600
+    assert s.priority_rules.vip == "urgent"
+    assert s.head_start_s["high"] == float("inf")
+    assert s.head_start_s["normal"] == 0
+    env = load_settings(env={"SANAD_HEAD_START_HIGH_S": "inf", "SANAD_MAX_NO_ANSWER": "5"})
+    assert (env.head_start_high_s, env.max_no_answer) == (float("inf"), 5)
+
+
+@pytest.mark.parametrize(
+    ("toml", "named"),
+    [
+        ('[business_hours]\ntimezone = "Mars/Base"\nmonday = "09:00-17:00"\n', "business_hours"),
+        ('[sla.first_response]\ncritical = "1h"\n', "sla.first_response.critical"),
+        ('[priority]\nvip = "mega"\n', "priority.vip"),
+        ('[priority.head_start_s]\nhigh = "soon"\n', "priority.head_start_s.high"),
+        ("business_hours = 3\n", "[business_hours]"),
+    ],
+)
+def test_bad_tables_name_the_key(tmp_path: Path, toml: str, named: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(toml)
+    with pytest.raises(ConfigError, match=re.escape(named)):
+        load_settings(env={}, config_file=cfg)
+
+
+def test_bad_handoff_env_values_name_the_setting() -> None:
+    for env, named in (
+        ({"SANAD_ROUTING_STRATEGY": "fastest"}, "SANAD_ROUTING_STRATEGY"),
+        ({"SANAD_OFFER_TIMEOUT_S": "0"}, "SANAD_OFFER_TIMEOUT_S"),
+        ({"SANAD_MAX_NO_ANSWER": "-1"}, "SANAD_MAX_NO_ANSWER"),
+    ):
+        with pytest.raises(ConfigError, match=named):
+            load_settings(env=env)

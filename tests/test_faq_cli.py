@@ -227,3 +227,36 @@ def test_sample_faq_is_bilingual_and_valid() -> None:
     for slug in ids:
         assert {a.lang for a in articles if a.id == slug} == {"en", "ar"}
     assert {a.category for a in articles} >= {"delivery", "returns", "payment", "account"}
+
+
+def test_agents_and_customer_tiers(cli, capsys) -> None:  # type: ignore[no-untyped-def]
+    code, out = cli(
+        "agents",
+        "add",
+        "--telegram-id",
+        "555",
+        "--name",
+        "Amal",
+        "--skills",
+        "Billing, delivery",
+        "--languages",
+        "ar,en",
+        "--capacity",
+        "3",
+    )
+    assert code == 0 and "Amal (Telegram 555)" in out
+    code, out = cli(
+        "agents", "add", "--telegram-id", "555", "--name", "Amal K", "--role", "supervisor"
+    )
+    assert code == 0
+    code, out = cli("agents", "list")
+    assert "Amal K\tsupervisor\ttelegram:555\toffline\t0/1\tskills:any" in out
+    assert "1 agent(s)" in out
+    assert cli("agents", "add", "--telegram-id", "abc", "--name", "X")[0] == 1
+    assert "Telegram id is a number" in capsys.readouterr().err
+    assert cli("agents", "add", "--telegram-id", "7", "--name", "X", "--capacity", "0")[0] == 1
+    assert cli("agents", "remove", "--telegram-id", "555")[0] == 0
+    assert cli("agents", "remove", "--telegram-id", "555")[0] == 1
+    # a customer must have written first
+    assert cli("customers", "tier", "--telegram-id", "42", "vip")[0] == 1
+    assert "must write to the bot first" in capsys.readouterr().err
