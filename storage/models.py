@@ -50,6 +50,7 @@ class Customer(Base):
     username: Mapped[str | None] = mapped_column(String(64))
     language: Mapped[str] = mapped_column(String(8))
     language_chosen: Mapped[bool] = mapped_column(default=False)
+    awaiting_comment_ticket_id: Mapped[int | None]
     tier: Mapped[str] = mapped_column(String(16), default="normal")
     unreachable: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]
@@ -94,6 +95,7 @@ class Agent(Base):
     wrap_up_until: Mapped[datetime | None]
     offline_since: Mapped[datetime | None]
     unreachable: Mapped[bool] = mapped_column(default=False)
+    current_ticket_id: Mapped[int | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 
@@ -173,6 +175,7 @@ class Offer(Base):
     made_at: Mapped[datetime]
     deadline: Mapped[datetime]
     ended_at: Mapped[datetime | None]
+    agent_message: Mapped[str | None] = mapped_column(String(64))
 
 
 class Note(Base):
@@ -242,3 +245,54 @@ class Event(Base):
     actor: Mapped[str] = mapped_column(String(64), default="system")
     data: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime]
+
+
+class Relay(Base):
+    """One message carried between a customer and an agent: where it came from and where its
+    copy went, so replies and edits route back (``copy_message`` returns only the new id)."""
+
+    __tablename__ = "relays"
+    __table_args__ = (
+        Index("ix_relays_target", "target_chat", "target_message"),
+        Index("ix_relays_source", "source_chat", "source_message"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    direction: Mapped[str] = mapped_column(String(16))  # to_agent | to_customer
+    source_chat: Mapped[str] = mapped_column(String(64))
+    source_message: Mapped[str] = mapped_column(String(64))
+    target_chat: Mapped[str] = mapped_column(String(64))
+    target_message: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+
+
+class Rating(Base):
+    """The customer's 1-5 stars for one ticket cycle (a reopen starts a new cycle), credited to
+    the agent who handled it."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (UniqueConstraint("ticket_id", "cycle"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    cycle: Mapped[int] = mapped_column(default=0)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="SET NULL"))
+    stars: Mapped[int]
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    commented_at: Mapped[datetime | None]
+
+
+class CannedReply(Base):
+    """A reply agents insert with ``/t SHORTCUT``; placeholders like ``{name}`` are filled."""
+
+    __tablename__ = "canned_replies"
+    __table_args__ = (UniqueConstraint("shortcut", "lang"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    shortcut: Mapped[str] = mapped_column(String(64))
+    lang: Mapped[str] = mapped_column(String(8), default="")
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

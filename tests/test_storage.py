@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import IntegrityError
 
-from storage.db import Database
+from storage.db import Database, alembic_config, upgrade
 from storage.models import Base, Customer, Event, Ticket
 
 
@@ -101,3 +102,18 @@ async def test_json_columns_round_trip_arabic(db: Database) -> None:
     async with db.transaction() as session:
         row = (await session.execute(select(Event))).scalar_one()
     assert row.data == {"text": "مرحبا", "n": [1, 2]}
+
+
+async def test_migrations_downgrade_to_base_and_up_again(db: Database) -> None:
+    def downgrade(connection):  # type: ignore[no-untyped-def]
+        command.downgrade(alembic_config(connection), "base")
+
+    async with db.engine.begin() as conn:
+        await conn.run_sync(downgrade)
+    async with db.engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+    assert set(tables) <= {"alembic_version"}
+    await upgrade(db.engine)
+    async with db.engine.connect() as conn:
+        tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
+    assert {"tickets", "offers", "relays", "ratings"} <= set(tables)
