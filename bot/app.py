@@ -12,6 +12,7 @@ import logging
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot import handlers
+from bot.port import TelegramPort
 from sanad.services import Services
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ def build_application(services: Services, *, webhook: bool | None = None) -> App
         builder = builder.updater(None)
     application = builder.build()
     application.bot_data["services"] = services
+    services.ports.add_channel(handlers.CHANNEL, TelegramPort(application.bot, services))
     handlers.register(application)
     return application
 

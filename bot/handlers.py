@@ -19,25 +19,43 @@ from telegram import (
     InlineKeyboardMarkup,
     Update,
 )
+from telegram import Message as TgMessage
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
-    CommandHandler,
     ContextTypes,
     MessageHandler,
     filters,
 )
 
+from bot.agents import (
+    AGENT_COMMANDS,
+    SUPERVISOR_COMMANDS,
+    agent_for,
+    handle_agent_callback,
+    handle_agent_command,
+    handle_agent_message,
+)
+from bot.relay import mirror_edit, relay_to_agent
+from bot.relay import tag as relay_tag
 from bot.split import split_text
 from bot.texts import t
 from faq.matcher import Outcome
+from faq.person import wants_person
 from faq.service import MAX_QUERY_CHARS, ArticleView
-from handoff.customers import mark_unreachable, set_language, touch_customer
-from handoff.tickets import State, current_ticket, record_message, request_human, resolve_by_bot
+from handoff.customers import find_customer, mark_unreachable, set_language, touch_customer
+from handoff.service import HandoffError
+from handoff.tickets import (
+    State,
+    open_ticket_for,
+    record_message,
+    resolve_by_bot,
+    ticket_for_message,
+)
 from sanad.services import Services
-from storage.models import Customer, Ticket
+from storage.models import Agent, Customer, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +65,9 @@ CALLBACK_RE = re.compile(
     r"^(?:fb:(?P<fb_q>\d{1,18}):(?P<fb_v>[yn])(?::(?P<fb_a>\d{1,18}))?"
     r"|art:(?P<art_a>\d{1,18}):(?P<art_q>\d{1,18})"
     r"|(?P<human>human)"
-    r"|lang:(?P<lang>en|ar))$"
+    r"|lang:(?P<lang>en|ar)"
+    r"|rate:(?P<rate_t>\d{1,18}):(?P<rate_c>\d{1,6}):(?P<rate_s>[1-5])"
+    r"|rsk:(?P<rsk>\d{1,18}))$"
 )
 
 
@@ -83,7 +103,9 @@ async def _touch(services: Services, update: Update) -> tuple[Customer, Ticket]:
             default_language=services.settings.default_language,
             at=services.clock.now(),
         )
-        ticket = await current_ticket(session, customer, services.clock.now())
+        ticket = await ticket_for_message(
+            session, customer, services.clock.now(), services.handoff.config.reopen_window_s
+        )
     return customer, ticket
 
 
@@ -243,12 +265,30 @@ async def on_human(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def _hand_off(context: ContextTypes.DEFAULT_TYPE, who: Who, reason: str) -> None:
+    """Into the queue: the handoff engine tells the customer their place (through the port)."""
     services = services_of(context)
-    async with services.db.transaction() as session:
-        ticket = await session.get(Ticket, who.ticket_id)
-        assert ticket is not None
-        await request_human(session, ticket, services.clock.now(), reason)
-    await send_to_customer(context, who, t("handoff_recorded", who.language, ticket=who.ticket_id))
+    if who.ticket_state != State.BOT:
+        await send_to_customer(
+            context, who, t("handoff_waiting", who.language, ticket=who.ticket_id)
+        )
+        return
+    try:
+        await services.handoff.request_human(who.ticket_id, reason=reason)
+    except HandoffError:
+        log.exception("handoff failed for ticket %s", who.ticket_id)
+        await send_to_customer(context, who, t("error", who.language))
+
+
+async def on_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """``/cancel``: leave the queue."""
+    services = services_of(context)
+    customer, ticket = await _touch(services, update)
+    who = _who(customer, ticket, update.effective_chat.id if update.effective_chat else 0)
+    await _store_incoming(services, update, who)
+    if await services.handoff.cancel_request(ticket.id):
+        await send_to_customer(context, who, t("cancelled", who.language))
+    else:
+        await send_to_customer(context, who, t("nothing_to_cancel", who.language))
 
 
 async def _store_incoming(services: Services, update: Update, who: Who) -> None:
@@ -278,21 +318,68 @@ async def _store_incoming(services: Services, update: Update, who: Who) -> None:
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A customer's question: answer, suggest, or say there is no match."""
+    """A text: from an agent, relayed to their customer; from a customer, routed by the state
+    of their ticket (FAQ with the bot, silent while waiting, relayed to their agent)."""
     message = update.effective_message
     if message is None or message.text is None:
         return
     services = services_of(context)
+    agent = await agent_for(services, update)
+    if agent is not None:
+        await handle_agent_message(update, context, services, agent)
+        return
     customer, ticket = await _touch(services, update)
     who = _who(customer, ticket, message.chat_id)
     await _store_incoming(services, update, who)
-    if ticket.state != State.BOT:
-        # A person has been asked for: the bot does not answer over them.
+    if customer.awaiting_comment_ticket_id is not None:
+        await _rating_comment(
+            context, services, who, customer.awaiting_comment_ticket_id, message.text
+        )
         return
+    if await _to_agent_or_wait(context, services, who, customer, ticket, message):
+        return
+    if wants_person(message.text):
+        await _hand_off(context, who, reason="asked")
+        return
+    await _answer(context, services, who, message.text)
+
+
+async def _to_agent_or_wait(
+    context: ContextTypes.DEFAULT_TYPE,
+    services: Services,
+    who: Who,
+    customer: Customer,
+    ticket: Ticket,
+    message: TgMessage,
+) -> bool:
+    """Messages on a ticket a person owns or awaits. True when the bot must stay silent."""
+    if ticket.state == State.RESOLVED:
+        await services.handoff.customer_wrote(ticket.id)  # reopens: the port says so
+        return True
+    if ticket.state in (State.ASSIGNED, State.PENDING):
+        await services.handoff.customer_wrote(ticket.id)
+        async with services.db.transaction() as session:
+            stored = await session.get(Ticket, ticket.id)
+            agent = (
+                await session.get(Agent, stored.assignee_id)
+                if stored and stored.assignee_id
+                else None
+            )
+        if stored is not None and agent is not None and agent.telegram_id:
+            await relay_to_agent(context.bot, services, stored, customer, agent, message)
+        return True
+    # Waiting for a person: the message is kept for them; the bot does not answer over them.
+    return ticket.state != State.BOT
+
+
+async def _answer(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, who: Who, text: str
+) -> None:
+    """FAQ self-service: answer, suggest, or say there is no match."""
     async with services.db.transaction() as session:
         reply = await services.faq.answer(
             session,
-            message.text,
+            text,
             language=who.language,
             at=services.clock.now(),
             customer_id=who.customer_id,
@@ -300,7 +387,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         )
     lang = who.language if who.language_chosen else reply.lang
     who.language = lang
-    if len(message.text) > MAX_QUERY_CHARS:
+    if len(text) > MAX_QUERY_CHARS:
         await send_to_customer(context, who, t("too_long", lang, limit=MAX_QUERY_CHARS))
     meta: dict[str, object] = {"query_id": reply.query_id, "outcome": reply.outcome.value}
     if reply.outcome is Outcome.ANSWER:
@@ -326,19 +413,56 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await send_to_customer(context, who, t("no_match", lang), human_keyboard(lang), meta=meta)
 
 
+async def _rating_comment(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, who: Who, ticket_id: int, text: str
+) -> None:
+    await services.handoff.comment_rating(ticket_id, who.customer_id, text)
+    await _clear_awaiting(services, who.customer_id)
+    await send_to_customer(context, who, t("thanks_feedback", who.language))
+
+
+async def _clear_awaiting(services: Services, customer_id: int) -> None:
+    async with services.db.transaction() as session:
+        stored = await session.get(Customer, customer_id)
+        if stored is not None:
+            stored.awaiting_comment_ticket_id = None
+
+
 async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Photos, documents, voice, stickers...: kept on the ticket; the bot reads only text."""
+    """Photos, documents, voice, stickers...: relayed between a customer and their agent; with
+    the bot, kept on the ticket (the bot reads only text)."""
     message = update.effective_message
     if message is None:
         return
     services = services_of(context)
+    agent = await agent_for(services, update)
+    if agent is not None:
+        await handle_agent_message(update, context, services, agent)
+        return
     customer, ticket = await _touch(services, update)
     who = _who(customer, ticket, message.chat_id)
     await _store_incoming(services, update, who)
-    if ticket.state == State.BOT:
-        await send_to_customer(
-            context, who, t("text_only", who.language), human_keyboard(who.language)
-        )
+    if await _to_agent_or_wait(context, services, who, customer, ticket, message):
+        return
+    await send_to_customer(context, who, t("text_only", who.language), human_keyboard(who.language))
+
+
+async def on_edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An edited message: the relayed copy is edited the same way."""
+    message = update.edited_message
+    if message is None:
+        return
+    services = services_of(context)
+    agent = await agent_for(services, update)
+    if agent is not None:
+        await mirror_edit(context.bot, services, message, None)
+        return
+    user = update.effective_user
+    async with services.db.transaction() as session:
+        customer = await find_customer(session, CHANNEL, str(user.id)) if user else None
+        ticket = await open_ticket_for(session, customer) if customer else None
+    if customer is not None and ticket is not None:
+        await mirror_edit(context.bot, services, message, relay_tag(ticket.id, customer.name))
 
 
 async def _drop_keyboard(query: CallbackQuery) -> None:
@@ -354,6 +478,9 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if query is None:
         return
     services = services_of(context)
+    agent = await agent_for(services, update)
+    if agent is not None and await handle_agent_callback(update, context, services, agent):
+        return
     match = CALLBACK_RE.match(query.data or "")
     customer, ticket = await _touch(services, update)
     chat_id = query.message.chat.id if query.message else query.from_user.id
@@ -362,7 +489,13 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await query.answer(t("button_expired", who.language))
         return
     now = services.clock.now()
-    if match["lang"]:
+    if match["rate_t"]:
+        await _rate(query, context, services, who, int(match["rate_t"]), int(match["rate_s"]))
+    elif match["rsk"]:
+        await query.answer()
+        await _drop_keyboard(query)
+        await _clear_awaiting(services, who.customer_id)
+    elif match["lang"]:
         async with services.db.transaction() as session:
             stored = await session.get(Customer, who.customer_id)
             assert stored is not None
@@ -418,6 +551,51 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         )
 
 
+async def _rate(
+    query: CallbackQuery,
+    context: ContextTypes.DEFAULT_TYPE,
+    services: Services,
+    who: Who,
+    ticket_id: int,
+    stars: int,
+) -> None:
+    """A star pressed: one rating per ticket cycle; then an optional comment."""
+    if not await services.handoff.rate(ticket_id, who.customer_id, stars):
+        await query.answer(t("button_expired", who.language))
+        return
+    await query.answer()
+    async with services.db.transaction() as session:
+        stored = await session.get(Customer, who.customer_id)
+        if stored is not None:
+            stored.awaiting_comment_ticket_id = ticket_id
+    skip = InlineKeyboardMarkup(
+        [[InlineKeyboardButton(t("skip", who.language), callback_data=f"rsk:{ticket_id}")]]
+    )
+    try:
+        await query.edit_message_text(t("rated", who.language, stars=stars), reply_markup=skip)
+    except BadRequest as exc:
+        log.info("could not show the rating: %s", exc.message)
+
+
+async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Every command: agents' tools for registered agents; the customer bot for anyone else
+    (a customer who types /online gets the normal bot)."""
+    message = update.effective_message
+    if message is None or message.text is None:
+        return
+    services = services_of(context)
+    name = message.text.split()[0][1:].split("@")[0].lower()
+    agent = await agent_for(services, update)
+    if agent is not None and (
+        name in (*AGENT_COMMANDS, "start", "help")
+        or (name in SUPERVISOR_COMMANDS and agent.role == "supervisor")
+    ):
+        await handle_agent_command(update, context, services, agent)
+        return
+    handler = CUSTOMER_COMMANDS.get(name, on_unknown_command)
+    await handler(update, context)
+
+
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Log the failure; tell the customer something went wrong instead of staying silent."""
     log.error("error while handling an update", exc_info=context.error)
@@ -438,19 +616,32 @@ COMMANDS = [
     BotCommand("start", "Start over"),
     BotCommand("human", "Talk to a person"),
     BotCommand("language", "English or Arabic"),
+    BotCommand("cancel", "Stop waiting for a person"),
     BotCommand("help", "What I can do"),
 ]
 
 
+CUSTOMER_COMMANDS = {
+    "start": on_start,
+    "help": on_help,
+    "language": on_language,
+    "human": on_human,
+    "cancel": on_cancel,
+}
+
+
 def register(application: Application) -> None:  # type: ignore[type-arg]
-    """Add the customer handlers to a PTB application (private chats only)."""
+    """Add the handlers to a PTB application (private chats only)."""
     private = filters.ChatType.PRIVATE
-    application.add_handler(CommandHandler("start", on_start, filters=private))
-    application.add_handler(CommandHandler("help", on_help, filters=private))
-    application.add_handler(CommandHandler("language", on_language, filters=private))
-    application.add_handler(CommandHandler("human", on_human, filters=private))
-    application.add_handler(MessageHandler(private & filters.COMMAND, on_unknown_command))
-    application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, on_text))
+    application.add_handler(MessageHandler(private & filters.UpdateType.EDITED_MESSAGE, on_edited))
+    application.add_handler(
+        MessageHandler(private & filters.COMMAND & filters.UpdateType.MESSAGE, on_command)
+    )
+    application.add_handler(
+        MessageHandler(
+            private & filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE, on_text
+        )
+    )
     application.add_handler(
         MessageHandler(
             private & ~filters.TEXT & ~filters.StatusUpdate.ALL & filters.UpdateType.MESSAGE,

@@ -106,6 +106,250 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Sorry, something went wrong on our side. Please try again in a moment.",
         "ar": "عذراً، حدث خطأ لدينا. حاول مرة أخرى بعد قليل من فضلك.",
     },
+    # --- handoff, customer side
+    "queued": {
+        "en": (
+            "You're number {position} in the queue (ticket #{ticket}). {wait}\n"
+            "/cancel stops waiting."
+        ),
+        "ar": (
+            "ترتيبك {position} في قائمة الانتظار (تذكرة رقم {ticket}). {wait}\n"
+            "الأمر /cancel يلغي الانتظار."
+        ),
+    },
+    "position": {
+        "en": "You're now number {position} in the queue. {wait}",
+        "ar": "ترتيبك الآن {position} في قائمة الانتظار. {wait}",
+    },
+    "wait_minutes": {
+        "en": "Estimated wait: about {minutes} min.",
+        "ar": "مدة الانتظار المتوقعة: نحو {minutes} دقيقة.",
+    },
+    "wait_long": {
+        "en": "Estimated wait: more than {minutes} min.",
+        "ar": "مدة الانتظار المتوقعة: أكثر من {minutes} دقيقة.",
+    },
+    "wait_shortly": {
+        "en": "An agent will be with you shortly.",
+        "ar": "سينضم إليك أحد موظفينا خلال لحظات.",
+    },
+    "no_agents": {
+        "en": (
+            "No agent is online right now. Your chat stays in the queue (ticket #{ticket}) and "
+            "you'll be connected as soon as someone is available. /cancel stops waiting."
+        ),
+        "ar": (
+            "لا يوجد موظف متصل الآن. تبقى محادثتك في قائمة الانتظار (تذكرة رقم {ticket}) "
+            "وسنوصلك بأول موظف يتاح. الأمر /cancel يلغي الانتظار."
+        ),
+    },
+    "outside_hours": {
+        "en": (
+            "Our team is away right now. Your ticket is #{ticket}; we'll reply when we open "
+            "({opens}).\nOur hours ({timezone}):\n{hours}"
+        ),
+        "ar": (
+            "فريقنا خارج أوقات العمل الآن. رقم تذكرتك {ticket}، وسنرد عليك عند بدء الدوام "
+            "({opens}).\nأوقات العمل ({timezone}):\n{hours}"
+        ),
+    },
+    "closed_day": {"en": "closed", "ar": "مغلق"},
+    "agent_joined": {
+        "en": "{agent} has joined the chat.",
+        "ar": "انضم {agent} إلى المحادثة.",
+    },
+    "requeued": {
+        "en": "Your agent had to leave, so you're back in the queue; your place is kept.",
+        "ar": "اضطر الموظف إلى المغادرة، فعدت إلى قائمة الانتظار مع الاحتفاظ بمكانك.",
+    },
+    "transferred": {
+        "en": "I'm passing you to a colleague; your place in the queue is kept.",
+        "ar": "سأحوّلك إلى زميل آخر مع الاحتفاظ بمكانك في قائمة الانتظار.",
+    },
+    "handed_back": {
+        "en": "You're back with the assistant. Ask me anything, or /human for a person.",
+        "ar": "عدت إلى المساعد الآلي. اسألني ما تشاء، أو استخدم /human لطلب موظف.",
+    },
+    "reopened": {
+        "en": "I've reopened ticket #{ticket}; an agent will be with you soon.",
+        "ar": "أعدت فتح التذكرة رقم {ticket}، وسينضم إليك أحد موظفينا قريباً.",
+    },
+    "cancelled": {
+        "en": "You've left the queue. Ask me anything, or /human if you need a person.",
+        "ar": "غادرت قائمة الانتظار. اسألني ما تشاء، أو /human إن احتجت إلى موظف.",
+    },
+    "nothing_to_cancel": {
+        "en": "You're not waiting for anyone.",
+        "ar": "أنت لست في قائمة انتظار.",
+    },
+    "rate": {
+        "en": "{agent} closed the conversation. How would you rate the help you got?",
+        "ar": "أنهى {agent} المحادثة. كيف تقيّم المساعدة التي تلقيتها؟",
+    },
+    "rated": {
+        "en": "You rated {stars} ★. Thank you! Anything to add? Write it here, or press Skip.",
+        "ar": "قيّمت بـ {stars} ★. شكراً لك! هل لديك ما تضيفه؟ اكتبه هنا أو اضغط تخطٍّ.",
+    },
+    "skip": {"en": "Skip", "ar": "تخطٍّ"},
+    "thanks_feedback": {
+        "en": "Thanks for your feedback!",
+        "ar": "شكراً على ملاحظاتك!",
+    },
+    "from_agent": {"en": "{agent}: {text}", "ar": "{agent}: {text}"},
+    # --- agents
+    "agent_help": {
+        "en": (
+            "You're registered as {role} {name}.\n/online /away /offline /status: your status\n"
+            "/chats: your chats (switch the current one)\nReply to a customer's message to answer "
+            "it; other messages go to your current chat.\n/note TEXT, /canned, /t SHORTCUT, "
+            "/transfer, /priority, /tag TAG, /bot, /close, /pending\n{supervisor}"
+        ),
+        "ar": (
+            "أنت مسجل بصفة {role}: {name}.\n/online /away /offline /status: حالتك\n"
+            "/chats: محادثاتك (اختيار المحادثة الحالية)\nرد على رسالة العميل للإجابة عنها، "
+            "والرسائل الأخرى تذهب إلى محادثتك الحالية.\n/note نص، /canned، /t اختصار، "
+            "/transfer، /priority، /tag وسم، /bot، /close، /pending\n{supervisor}"
+        ),
+    },
+    "supervisor_help": {
+        "en": "Supervisor: /queue shows the queue, /agents the team.",
+        "ar": "مشرف: /queue لعرض قائمة الانتظار، /agents لعرض الفريق.",
+    },
+    "status_is": {
+        "en": "Status: {status}. Open chats: {load}/{capacity}. Current chat: {current}.",
+        "ar": (
+            "الحالة: {status}. المحادثات المفتوحة: {load}/{capacity}. المحادثة الحالية: {current}."
+        ),
+    },
+    "offer": {
+        "en": (
+            "New chat #{ticket} ({priority}{category}) from {name}, waiting {waiting}.\n"
+            "{messages}\nAccept within {timeout} s."
+        ),
+        "ar": (
+            "محادثة جديدة رقم {ticket} ({priority}{category}) من {name}، تنتظر منذ {waiting}.\n"
+            "{messages}\nاقبلها خلال {timeout} ثانية."
+        ),
+    },
+    "accept": {"en": "Accept", "ar": "قبول"},
+    "decline": {"en": "Decline", "ar": "رفض"},
+    "offer_expired": {
+        "en": "Not accepted in time: offered to someone else.",
+        "ar": "لم تُقبل في الوقت المحدد: عُرضت على زميل آخر.",
+    },
+    "offer_taken": {"en": "Taken by someone else.", "ar": "أخذها زميل آخر."},
+    "offer_withdrawn": {
+        "en": "Withdrawn: the customer left or you changed status.",
+        "ar": "سُحبت: غادر العميل أو تغيّرت حالتك.",
+    },
+    "offer_declined": {"en": "You declined it.", "ar": "رفضتها."},
+    "offer_accepted": {"en": "Accepted.", "ar": "قُبلت."},
+    "assigned": {
+        "en": (
+            "You're now with {name} (ticket #{ticket}). Your messages here go to them; "
+            "/close when done.\n{messages}"
+        ),
+        "ar": (
+            "أنت الآن مع {name} (تذكرة رقم {ticket}). رسائلك هنا تصل إليه، "
+            "واستخدم /close عند الانتهاء.\n{messages}"
+        ),
+    },
+    "set_away": {
+        "en": "You missed {missed} offers in a row, so I set you to away. Send /online when back.",
+        "ar": "فاتتك {missed} عروض متتالية، فغيّرت حالتك إلى غائب. أرسل /online عند عودتك.",
+    },
+    "close_or_transfer": {
+        "en": (
+            "You're offline with open chats ({tickets}). Close (/close) or transfer (/transfer) "
+            "them; otherwise they go back to the queue shortly."
+        ),
+        "ar": (
+            "أنت غير متصل ولديك محادثات مفتوحة ({tickets}). أغلقها (/close) أو حوّلها "
+            "(/transfer)، وإلا ستعود إلى قائمة الانتظار قريباً."
+        ),
+    },
+    "chats_requeued": {
+        "en": "Your chats {tickets} went back to the queue.",
+        "ar": "عادت محادثاتك {tickets} إلى قائمة الانتظار.",
+    },
+    "customer_left": {
+        "en": "The customer of #{ticket} has left (blocked the bot); the ticket is closed.",
+        "ar": "غادر عميل التذكرة {ticket} (حظر البوت)، وأُغلقت التذكرة.",
+    },
+    "no_current_chat": {
+        "en": "You have no current chat. Reply to a customer's message, or pick one with /chats.",
+        "ar": "ليست لديك محادثة حالية. رد على رسالة عميل، أو اختر محادثة عبر /chats.",
+    },
+    "not_your_chat": {
+        "en": "Ticket #{ticket} is not one of your live chats.",
+        "ar": "التذكرة {ticket} ليست من محادثاتك الجارية.",
+    },
+    "chats_list": {"en": "Your chats:", "ar": "محادثاتك:"},
+    "no_chats": {"en": "You have no open chats.", "ar": "ليست لديك محادثات مفتوحة."},
+    "current_set": {
+        "en": "Current chat: #{ticket} ({name}).",
+        "ar": "المحادثة الحالية: {ticket} ({name}).",
+    },
+    "note_saved": {
+        "en": "Note saved on #{ticket} (not sent to the customer).",
+        "ar": "حُفظت الملاحظة على التذكرة {ticket} (لم تُرسل إلى العميل).",
+    },
+    "usage": {"en": "Usage: {usage}", "ar": "الاستخدام: {usage}"},
+    "canned_list": {"en": "Canned replies:\n{items}", "ar": "الردود الجاهزة:\n{items}"},
+    "canned_none": {
+        "en": "No canned replies yet (admins add them with `sanad canned add`).",
+        "ar": "لا توجد ردود جاهزة بعد (يضيفها المشرفون عبر sanad canned add).",
+    },
+    "canned_unknown": {
+        "en": "No canned reply {shortcut}. /canned lists them.",
+        "ar": "لا يوجد رد جاهز باسم {shortcut}. الأمر /canned يعرضها.",
+    },
+    "transfer_to": {"en": "Transfer #{ticket} to:", "ar": "تحويل التذكرة {ticket} إلى:"},
+    "transferred_agent": {
+        "en": "#{ticket} is back in the queue for the transfer, with its place kept.",
+        "ar": "عادت التذكرة {ticket} إلى قائمة الانتظار للتحويل مع الاحتفاظ بمكانها.",
+    },
+    "priority_pick": {"en": "Priority of #{ticket}:", "ar": "أولوية التذكرة {ticket}:"},
+    "priority_set": {
+        "en": "#{ticket} is now {priority}.",
+        "ar": "أولوية التذكرة {ticket} الآن {priority}.",
+    },
+    "tagged": {"en": "#{ticket} tags: {tags}", "ar": "وسوم التذكرة {ticket}: {tags}"},
+    "handed_back_agent": {
+        "en": "#{ticket} is back with the bot.",
+        "ar": "عادت التذكرة {ticket} إلى البوت.",
+    },
+    "closed_agent": {
+        "en": "#{ticket} closed; the customer is asked for a rating.",
+        "ar": "أُغلقت التذكرة {ticket}، وطُلب من العميل تقييمها.",
+    },
+    "pending_set": {
+        "en": "#{ticket} is waiting on the customer.",
+        "ar": "التذكرة {ticket} بانتظار رد العميل.",
+    },
+    "action_failed": {"en": "Not done: {reason}", "ar": "لم يتم: {reason}"},
+    "queue_list": {"en": "Queue ({count}):\n{items}", "ar": "قائمة الانتظار ({count}):\n{items}"},
+    "agents_list": {"en": "Agents:\n{items}", "ar": "الموظفون:\n{items}"},
+    "sla_warning": {
+        "en": "SLA warning: #{ticket} ({priority}) must get its {target} by {due}.",
+        "ar": "تنبيه اتفاقية الخدمة: التذكرة {ticket} ({priority}) تستحق {target} قبل {due}.",
+    },
+    "sla_breached": {
+        "en": "SLA breached: #{ticket} ({priority}) missed its {target} due {due}.",
+        "ar": "خرق اتفاقية الخدمة: التذكرة {ticket} ({priority}) تجاوزت موعد {target} ({due}).",
+    },
+    "agent_set_away_sup": {
+        "en": "{name} missed {missed} offers in a row and was set away.",
+        "ar": "فاتت {name} {missed} عروض متتالية فصار غائباً.",
+    },
+    "low_rating": {
+        "en": "Low rating: #{ticket} got {stars} ★ (agent {agent}).",
+        "ar": "تقييم منخفض: التذكرة {ticket} نالت {stars} ★ (الموظف {agent}).",
+    },
+    "low_rating_comment": {
+        "en": "Comment on #{ticket} ({stars} ★): {comment}",
+        "ar": "تعليق على التذكرة {ticket} ({stars} ★): {comment}",
+    },
 }
 
 

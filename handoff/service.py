@@ -70,7 +70,7 @@ from handoff.tickets import State
 from sanad.clock import Clock
 from storage.db import Database
 from storage.events import record_event
-from storage.models import Agent, Customer, Message, Note, Offer, QueryLog, Ticket
+from storage.models import Agent, Customer, Message, Note, Offer, QueryLog, Rating, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -1144,6 +1144,125 @@ class HandoffService:
         if ticket.id in self.acd.chats and ticket.rank_at is not None:
             effects = self.acd.reprioritise(ticket.id, ticket.rank_at, priority, _ts(now))
             await self._apply(session, effects, now, outbox)
+
+    async def rate(self, ticket_id: int, customer_id: int, stars: int) -> bool:
+        """The customer's 1-5 stars after a close: one per ticket cycle, credited to the agent
+        who handled it; 1-2 stars notify supervisors."""
+        return await self._run(self._rate, ticket_id, customer_id, stars)  # type: ignore[no-any-return]
+
+    async def _rate(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        ticket_id: int,
+        customer_id: int,
+        stars: int,
+    ) -> bool:
+        ticket = await self._ticket(session, ticket_id)
+        if ticket.customer_id != customer_id or not 1 <= stars <= 5:
+            return False
+        if ticket.state not in (State.RESOLVED, State.CLOSED) or ticket.resolution != "agent":
+            return False
+        cycle = ticket.reopened_count
+        existing = (
+            await session.execute(
+                select(Rating).where(Rating.ticket_id == ticket.id, Rating.cycle == cycle)
+            )
+        ).scalar_one_or_none()
+        if existing is not None:
+            return False
+        session.add(
+            Rating(
+                ticket_id=ticket.id,
+                cycle=cycle,
+                agent_id=ticket.assignee_id,
+                stars=stars,
+                created_at=now,
+            )
+        )
+        record_event(
+            session,
+            "rating_given",
+            now,
+            ticket_id=ticket.id,
+            customer_id=customer_id,
+            actor="customer",
+            stars=stars,
+            agent_id=ticket.assignee_id,
+            cycle=cycle,
+        )
+        if stars <= 2:
+            outbox.append(
+                SupervisorNotice(
+                    "low_rating",
+                    {"ticket_id": ticket.id, "stars": stars, "agent_id": ticket.assignee_id},
+                )
+            )
+        return True
+
+    async def comment_rating(self, ticket_id: int, customer_id: int, text: str) -> bool:
+        """The optional comment after the stars."""
+        return await self._run(self._comment, ticket_id, customer_id, text)  # type: ignore[no-any-return]
+
+    async def _comment(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        ticket_id: int,
+        customer_id: int,
+        text: str,
+    ) -> bool:
+        ticket = await self._ticket(session, ticket_id)
+        rating = (
+            await session.execute(
+                select(Rating).where(
+                    Rating.ticket_id == ticket_id, Rating.cycle == ticket.reopened_count
+                )
+            )
+        ).scalar_one_or_none()
+        if rating is None or ticket.customer_id != customer_id or rating.comment:
+            return False
+        rating.comment = text.strip()[:2000]
+        rating.commented_at = now
+        record_event(
+            session,
+            "rating_commented",
+            now,
+            ticket_id=ticket_id,
+            customer_id=customer_id,
+            actor="customer",
+        )
+        if rating.stars <= 2:
+            outbox.append(
+                SupervisorNotice(
+                    "low_rating_comment",
+                    {"ticket_id": ticket_id, "stars": rating.stars, "comment": rating.comment},
+                )
+            )
+        return True
+
+    async def add_tag(self, ticket_id: int, tag: str, actor: str) -> list[str]:
+        return await self._run(self._add_tag, ticket_id, tag, actor)  # type: ignore[no-any-return]
+
+    async def _add_tag(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        ticket_id: int,
+        tag: str,
+        actor: str,
+    ) -> list[str]:
+        ticket = await self._ticket(session, ticket_id)
+        tag = tag.strip().lower()[:64]
+        if not tag:
+            raise HandoffError("a tag needs some text")
+        if tag not in ticket.tags:
+            ticket.tags = [*ticket.tags, tag]
+            record_event(session, "ticket_tagged", now, ticket_id=ticket.id, actor=actor, tag=tag)
+        return list(ticket.tags)
 
     async def add_note(self, ticket_id: int, agent_id: int | None, text: str) -> int:
         """An internal note: stored on the ticket, never sent to the customer."""

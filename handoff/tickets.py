@@ -7,7 +7,7 @@ and the ACD that act on a handoff request live beside it in ``handoff/``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -136,3 +136,30 @@ async def request_human(session: AsyncSession, ticket: Ticket, at: datetime, rea
         reason=reason,
     )
     return True
+
+
+async def ticket_for_message(
+    session: AsyncSession, customer: Customer, at: datetime, reopen_window_s: float
+) -> Ticket:
+    """The ticket a new customer message belongs to: the open one; else one an agent resolved
+    within the reopen window (the message will reopen it); else a new contact."""
+    ticket = await open_ticket_for(session, customer)
+    if ticket is not None:
+        return ticket
+    since = at - timedelta(seconds=reopen_window_s)
+    recent = (
+        await session.execute(
+            select(Ticket)
+            .where(
+                Ticket.customer_id == customer.id,
+                Ticket.state == State.RESOLVED,
+                Ticket.resolution == "agent",
+                Ticket.resolved_at >= since,
+            )
+            .order_by(Ticket.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if recent is not None:
+        return recent
+    return await current_ticket(session, customer, at)

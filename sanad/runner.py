@@ -49,8 +49,12 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
 
     services = Services.create(settings)
-    await services.start()
+    # The Telegram adapter registers its port before the handoff engine restores its state,
+    # so offers re-armed or expired at start-up reach their agents.
     telegram = build_application(services) if settings.telegram_token else None
+    if telegram is not None:
+        await telegram.initialize()
+    await services.start()
     runner = web.AppRunner(create_app(services, telegram))
     await runner.setup()
     site = web.TCPSite(runner, settings.web_host, settings.web_port)

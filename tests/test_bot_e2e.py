@@ -50,8 +50,8 @@ async def start_bot(
         services = Services.create(_settings(fake, tmp_path), VirtualClock())
         if thresholds is not None:
             services.faq.thresholds = thresholds
-        await services.start()
         app = build_application(services)
+        await services.start(run_timers=False)
         await start_application(app, services)
         started.append((fake, services, app))
         return fake, services

@@ -1,0 +1,467 @@
+"""Telegram handlers for agents and supervisors, in their private chat with the bot.
+
+Only people registered with ``sanad agents add`` get here: for anyone else the same commands fall
+through to the customer bot. An agent's plain messages go to a customer: the one whose message
+they reply to, otherwise their current chat (``/chats`` switches it). Tools act on the same
+ticket, or on one named by number (``/close 12``).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.ext import ContextTypes
+
+from bot.port import agent_language
+from bot.relay import relay_for_target, relay_to_customer, send_text
+from bot.texts import t
+from handoff.acd import AgentStatus
+from handoff.agents import find_agent, open_ticket_counts
+from handoff.canned import find_canned, list_canned, render
+from handoff.priority import PRIORITIES
+from handoff.service import HandoffError
+from handoff.tickets import State
+from sanad.services import Services
+from storage.models import Agent, Customer, Ticket
+
+log = logging.getLogger(__name__)
+
+AGENT_COMMANDS = (
+    "online",
+    "away",
+    "offline",
+    "status",
+    "chats",
+    "note",
+    "canned",
+    "t",
+    "transfer",
+    "priority",
+    "tag",
+    "bot",
+    "close",
+    "pending",
+    "ready",
+)
+SUPERVISOR_COMMANDS = ("queue", "agents")
+AGENT_CALLBACK_RE = re.compile(
+    r"^(?:(?P<verb>acc|dec):(?P<offer>[0-9a-f]{1,32})"
+    r"|cur:(?P<cur>\d{1,18})"
+    r"|tra:(?P<tra_t>\d{1,18}):(?P<tra_a>\d{1,18})"
+    r"|trs:(?P<trs_t>\d{1,18}):(?P<trs_s>[a-z0-9_.-]{1,40})"
+    r"|pri:(?P<pri_t>\d{1,18}):(?P<pri>low|normal|high|urgent))$"
+)
+LIVE = (State.ASSIGNED, State.PENDING)
+
+
+@dataclass
+class Live:
+    ticket: Ticket
+    customer: Customer
+
+
+async def agent_for(services: Services, update: Update) -> Agent | None:
+    user = update.effective_user
+    if user is None or update.effective_chat is None or update.effective_chat.type != "private":
+        return None
+    async with services.db.transaction() as session:
+        return await find_agent(session, telegram_id=str(user.id))
+
+
+async def _live(services: Services, ticket_id: int, agent: Agent) -> Live | None:
+    async with services.db.transaction() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None or ticket.assignee_id != agent.id or ticket.state not in LIVE:
+            return None
+        customer = await session.get(Customer, ticket.customer_id)
+        assert customer is not None
+        return Live(ticket, customer)
+
+
+async def _target(
+    services: Services, agent: Agent, message: Message | None, arg: str | None = None
+) -> int | None:
+    """Which ticket an agent's message or tool means: a number given, the message replied
+    to, or the agent's current chat."""
+    if arg:
+        number = arg.lstrip("#")
+        if number.isdigit():
+            return int(number)
+    if message is not None and message.reply_to_message is not None:
+        relay = await relay_for_target(
+            services, message.chat_id, message.reply_to_message.message_id
+        )
+        if relay is not None:
+            return relay.ticket_id
+    return agent.current_ticket_id
+
+
+async def _say(
+    context: ContextTypes.DEFAULT_TYPE,
+    agent: Agent,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+) -> None:
+    assert agent.telegram_id is not None
+    await send_text(context.bot, int(agent.telegram_id), text, markup)
+
+
+async def _set_current(services: Services, agent_id: int, ticket_id: int | None) -> None:
+    async with services.db.transaction() as session:
+        stored = await session.get(Agent, agent_id)
+        if stored is not None:
+            stored.current_ticket_id = ticket_id
+
+
+async def handle_agent_message(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent
+) -> None:
+    """A plain message (text or media) from an agent: relay it to the customer."""
+    message = update.effective_message
+    if message is None:
+        return
+    lang = agent_language(agent)
+    ticket_id = await _target(services, agent, message)
+    if ticket_id is None:
+        await _say(context, agent, t("no_current_chat", lang))
+        return
+    live = await _live(services, ticket_id, agent)
+    if live is None:
+        await _say(context, agent, t("not_your_chat", lang, ticket=ticket_id))
+        return
+    if agent.current_ticket_id != ticket_id:
+        await _set_current(services, agent.id, ticket_id)
+    await relay_to_customer(context.bot, services, live.ticket, live.customer, agent, message)
+
+
+async def _open_tickets(services: Services, agent: Agent) -> list[tuple[Ticket, Customer]]:
+    async with services.db.transaction() as session:
+        rows = (
+            await session.execute(
+                select(Ticket, Customer)
+                .join(Customer, Customer.id == Ticket.customer_id)
+                .where(Ticket.assignee_id == agent.id, Ticket.state.in_([s.value for s in LIVE]))
+                .order_by(Ticket.id)
+            )
+        ).all()
+    return [(row[0], row[1]) for row in rows]
+
+
+async def handle_agent_command(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent
+) -> None:
+    message = update.effective_message
+    assert message is not None and message.text is not None
+    command, _, rest = message.text.partition(" ")
+    name = command[1:].split("@")[0].lower()
+    rest = rest.strip()
+    lang = agent_language(agent)
+    handoff = services.handoff
+    try:
+        if name in ("online", "away", "offline"):
+            status = {
+                "online": AgentStatus.AVAILABLE,
+                "away": AgentStatus.AWAY,
+                "offline": AgentStatus.OFFLINE,
+            }[name]
+            await handoff.set_agent_status(agent.id, status.value)
+            await _status(context, services, agent, lang)
+        elif name == "ready":
+            await handoff.end_wrap_up(agent.id)
+            await _status(context, services, agent, lang)
+        elif name == "status":
+            await _status(context, services, agent, lang)
+        elif name in ("start", "help"):
+            supervisor = t("supervisor_help", lang) if agent.role == "supervisor" else ""
+            await _say(
+                context,
+                agent,
+                t("agent_help", lang, role=agent.role, name=agent.name, supervisor=supervisor),
+            )
+        elif name == "chats":
+            await _chats(context, services, agent, lang)
+        elif name == "note":
+            ticket_id = await _target(services, agent, message)
+            if not rest or ticket_id is None:
+                await _say(context, agent, t("usage", lang, usage="/note TEXT"))
+                return
+            await handoff.add_note(ticket_id, agent.id, rest)
+            await _say(context, agent, t("note_saved", lang, ticket=ticket_id))
+        elif name == "canned":
+            async with services.db.transaction() as session:
+                rows = await list_canned(session)
+            items = "\n".join(
+                f"/t {r.shortcut}{f' ({r.lang})' if r.lang else ''}: {r.text[:80]}" for r in rows
+            )
+            await _say(
+                context,
+                agent,
+                t("canned_list", lang, items=items) if rows else t("canned_none", lang),
+            )
+        elif name == "t":
+            await _canned(context, services, agent, message, rest, lang)
+        elif name == "transfer":
+            await _transfer_menu(context, services, agent, message, rest, lang)
+        elif name == "priority":
+            await _priority(context, services, agent, message, rest, lang)
+        elif name == "tag":
+            ticket_id = await _target(services, agent, message)
+            if not rest or ticket_id is None:
+                await _say(context, agent, t("usage", lang, usage="/tag TAG"))
+                return
+            tags = await handoff.add_tag(ticket_id, rest, actor=f"agent:{agent.id}")
+            await _say(context, agent, t("tagged", lang, ticket=ticket_id, tags=", ".join(tags)))
+        elif name in ("bot", "close", "pending"):
+            ticket_id = await _target(services, agent, message, rest or None)
+            if ticket_id is None:
+                await _say(context, agent, t("no_current_chat", lang))
+                return
+            if name == "bot":
+                await handoff.hand_back_to_bot(ticket_id, agent.id)
+                key = "handed_back_agent"
+            elif name == "close":
+                await handoff.resolve_ticket(ticket_id, agent.id)
+                key = "closed_agent"
+            else:
+                await handoff.set_pending(ticket_id, agent.id)
+                key = "pending_set"
+            if name != "pending" and agent.current_ticket_id == ticket_id:
+                await _set_current(services, agent.id, None)
+            await _say(context, agent, t(key, lang, ticket=ticket_id))
+        elif name == "queue" and agent.role == "supervisor":
+            await _queue(context, services, agent, lang)
+        elif name == "agents" and agent.role == "supervisor":
+            await _agents(context, services, agent, lang)
+        else:
+            await _say(context, agent, t("unknown_command", lang, command=command[:64]))
+    except HandoffError as exc:
+        await _say(context, agent, t("action_failed", lang, reason=str(exc)))
+
+
+async def _status(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent, lang: str
+) -> None:
+    async with services.db.transaction() as session:
+        stored = await session.get(Agent, agent.id)
+        assert stored is not None
+        load = (await open_ticket_counts(session)).get(agent.id, 0)
+    current = f"#{stored.current_ticket_id}" if stored.current_ticket_id else "-"
+    await _say(
+        context,
+        agent,
+        t(
+            "status_is",
+            lang,
+            status=stored.status,
+            load=load,
+            capacity=stored.capacity,
+            current=current,
+        ),
+    )
+
+
+async def _chats(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent, lang: str
+) -> None:
+    chats = await _open_tickets(services, agent)
+    if not chats:
+        await _say(context, agent, t("no_chats", lang))
+        return
+    rows = [
+        [
+            InlineKeyboardButton(
+                f"{'▶ ' if ticket.id == agent.current_ticket_id else ''}#{ticket.id} "
+                f"{customer.name[:30]} ({ticket.state})",
+                callback_data=f"cur:{ticket.id}",
+            )
+        ]
+        for ticket, customer in chats
+    ]
+    await _say(context, agent, t("chats_list", lang), InlineKeyboardMarkup(rows))
+
+
+async def _canned(
+    context: ContextTypes.DEFAULT_TYPE,
+    services: Services,
+    agent: Agent,
+    message: Message,
+    shortcut: str,
+    lang: str,
+) -> None:
+    ticket_id = await _target(services, agent, message)
+    if not shortcut or ticket_id is None:
+        await _say(context, agent, t("usage", lang, usage="/t SHORTCUT"))
+        return
+    live = await _live(services, ticket_id, agent)
+    if live is None:
+        await _say(context, agent, t("not_your_chat", lang, ticket=ticket_id))
+        return
+    async with services.db.transaction() as session:
+        reply = await find_canned(session, shortcut, live.customer.language)
+    if reply is None:
+        await _say(context, agent, t("canned_unknown", lang, shortcut=shortcut))
+        return
+    text = render(
+        reply.text, {"name": live.customer.name, "agent": agent.name, "ticket": ticket_id}
+    )
+    # Sent as if the agent typed it: the same relay, transcript and first-reply stamp.
+    await relay_to_customer(
+        context.bot, services, live.ticket, live.customer, agent, message, text=text
+    )
+    await _say(context, agent, f"→ {text}")
+
+
+async def _transfer_menu(
+    context: ContextTypes.DEFAULT_TYPE,
+    services: Services,
+    agent: Agent,
+    message: Message,
+    arg: str,
+    lang: str,
+) -> None:
+    ticket_id = await _target(services, agent, message, arg or None)
+    if ticket_id is None or await _live(services, ticket_id, agent) is None:
+        await _say(context, agent, t("no_current_chat", lang))
+        return
+    async with services.db.transaction() as session:
+        others = (
+            (await session.execute(select(Agent).where(Agent.id != agent.id).order_by(Agent.id)))
+            .scalars()
+            .all()
+        )
+    skills = sorted({s for a in others for s in a.skills if len(s) <= 40})
+    rows = [
+        [
+            InlineKeyboardButton(
+                f"{a.name[:40]} ({a.status})", callback_data=f"tra:{ticket_id}:{a.id}"
+            )
+        ]
+        for a in others
+    ]
+    rows += [[InlineKeyboardButton(f"⟶ {s}", callback_data=f"trs:{ticket_id}:{s}")] for s in skills]
+    if not rows:
+        await _say(context, agent, t("action_failed", lang, reason="no one to transfer to"))
+        return
+    await _say(context, agent, t("transfer_to", lang, ticket=ticket_id), InlineKeyboardMarkup(rows))
+
+
+async def _priority(
+    context: ContextTypes.DEFAULT_TYPE,
+    services: Services,
+    agent: Agent,
+    message: Message,
+    arg: str,
+    lang: str,
+) -> None:
+    ticket_id = await _target(services, agent, message)
+    if ticket_id is None:
+        await _say(context, agent, t("no_current_chat", lang))
+        return
+    if arg.lower() in PRIORITIES:
+        await services.handoff.set_priority(ticket_id, arg.lower(), actor=f"agent:{agent.id}")
+        await _say(context, agent, t("priority_set", lang, ticket=ticket_id, priority=arg.lower()))
+        return
+    rows = [[InlineKeyboardButton(p, callback_data=f"pri:{ticket_id}:{p}") for p in PRIORITIES]]
+    await _say(
+        context, agent, t("priority_pick", lang, ticket=ticket_id), InlineKeyboardMarkup(rows)
+    )
+
+
+async def _queue(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent, lang: str
+) -> None:
+    async with services.db.transaction() as session:
+        rows = (
+            await session.execute(
+                select(Ticket, Customer)
+                .join(Customer, Customer.id == Ticket.customer_id)
+                .where(Ticket.state.in_((State.QUEUED.value, State.OFFERED.value)))
+                .order_by(Ticket.rank_at, Ticket.id)
+                .limit(30)
+            )
+        ).all()
+    now = services.clock.now()
+    items = "\n".join(
+        f"#{tk.id} {tk.priority} {tk.state} {c.name[:30]} "
+        f"{int((now - (tk.handoff_requested_at or now)).total_seconds() // 60)} min"
+        for tk, c in rows
+    )
+    await _say(context, agent, t("queue_list", lang, count=len(rows), items=items or "-"))
+
+
+async def _agents(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent, lang: str
+) -> None:
+    async with services.db.transaction() as session:
+        agents = (await session.execute(select(Agent).order_by(Agent.id))).scalars().all()
+        loads = await open_ticket_counts(session)
+    items = "\n".join(
+        f"{a.name} ({a.role}): {a.status}, {loads.get(a.id, 0)}/{a.capacity}" for a in agents
+    )
+    await _say(context, agent, t("agents_list", lang, items=items))
+
+
+async def handle_agent_callback(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent
+) -> bool:
+    """Agent buttons. Returns False when the data is not an agent button at all."""
+    query = update.callback_query
+    assert query is not None
+    match = AGENT_CALLBACK_RE.match(query.data or "")
+    if match is None:
+        return False
+    lang = agent_language(agent)
+    handoff = services.handoff
+    try:
+        if match["verb"]:
+            if match["verb"] == "acc":
+                result = await handoff.accept_offer(match["offer"], agent.id)
+            else:
+                result = await handoff.decline_offer(match["offer"], agent.id)
+            if result.ok:
+                await query.answer()
+            else:
+                key = {"not_yours": "button_expired", "expired": "offer_expired"}.get(
+                    result.reason, "offer_taken"
+                )
+                await query.answer(t(key, lang), show_alert=result.reason == "not_yours")
+        elif match["cur"]:
+            ticket_id = int(match["cur"])
+            live = await _live(services, ticket_id, agent)
+            if live is None:
+                await query.answer(t("not_your_chat", lang, ticket=ticket_id))
+                return True
+            await _set_current(services, agent.id, ticket_id)
+            await query.answer()
+            await _say(
+                context, agent, t("current_set", lang, ticket=ticket_id, name=live.customer.name)
+            )
+        elif match["tra_t"] or match["trs_t"]:
+            ticket_id = int(match["tra_t"] or match["trs_t"])
+            await handoff.transfer_ticket(
+                ticket_id,
+                agent.id,
+                to_agent=int(match["tra_a"]) if match["tra_a"] else None,
+                to_category=match["trs_s"],
+            )
+            if agent.current_ticket_id == ticket_id:
+                await _set_current(services, agent.id, None)
+            await query.answer()
+            await _say(context, agent, t("transferred_agent", lang, ticket=ticket_id))
+        else:
+            ticket_id = int(match["pri_t"])
+            if await _live(services, ticket_id, agent) is None and agent.role != "supervisor":
+                await query.answer(t("not_your_chat", lang, ticket=ticket_id))
+                return True
+            await handoff.set_priority(ticket_id, match["pri"], actor=f"agent:{agent.id}")
+            await query.answer()
+            await _say(
+                context, agent, t("priority_set", lang, ticket=ticket_id, priority=match["pri"])
+            )
+    except HandoffError as exc:
+        await query.answer(t("action_failed", lang, reason=str(exc))[:200], show_alert=True)
+    return True

@@ -1,0 +1,371 @@
+"""The Telegram side of the handoff port: what the engine decided, said in Telegram.
+
+Customers get their queue position, the agent joining, the rating keyboard...; agents get
+offers with Accept / Decline (buttons removed, with the reason, when the offer ends);
+supervisors get SLA warnings, auto-away and low ratings. Every text comes from ``bot/texts.py``
+in the reader's language. A recipient who blocked the bot is handled, never raised: a customer's
+ticket is closed as abandoned, an agent is treated as offline.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from datetime import datetime
+
+from sqlalchemy import select
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.error import BadRequest, Forbidden, TelegramError
+
+from bot.relay import send_text
+from bot.texts import t
+from handoff.hours import DAY_NAMES
+from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
+from handoff.tickets import record_message
+from sanad.services import Services
+from storage.models import Agent, Customer, Message, Offer, Ticket
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "telegram"
+WAIT_CAP_MIN = 60
+AR_DAYS = ("الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد")
+
+
+def agent_language(agent: Agent) -> str:
+    return "ar" if agent.languages[:1] == ["ar"] else "en"
+
+
+def wait_text(wait_s: float | None, lang: str) -> str:
+    if wait_s is None or wait_s <= 0:
+        return t("wait_shortly", lang)
+    minutes = max(1, math.ceil(wait_s / 60))
+    if minutes > WAIT_CAP_MIN:
+        return t("wait_long", lang, minutes=WAIT_CAP_MIN)
+    return t("wait_minutes", lang, minutes=minutes)
+
+
+def duration_text(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def hours_text(rows: list[tuple[int, int, str]], lang: str) -> str:
+    names = AR_DAYS if lang == "ar" else DAY_NAMES
+    lines = []
+    for first, last, span in rows:
+        days = names[first] if first == last else f"{names[first]}-{names[last]}"
+        lines.append(f"{days}: {t('closed_day', lang) if span == 'closed' else span}")
+    return "\n".join(lines)
+
+
+def rating_keyboard(ticket_id: int, cycle: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(f"{n} ★", callback_data=f"rate:{ticket_id}:{cycle}:{n}")
+                for n in range(1, 6)
+            ]
+        ]
+    )
+
+
+def offer_keyboard(offer_id: str, lang: str) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [
+            [
+                InlineKeyboardButton(t("accept", lang), callback_data=f"acc:{offer_id}"),
+                InlineKeyboardButton(t("decline", lang), callback_data=f"dec:{offer_id}"),
+            ]
+        ]
+    )
+
+
+class TelegramPort:
+    def __init__(self, bot: Bot, services: Services) -> None:
+        self.bot = bot
+        self.services = services
+        self._offer_texts: dict[str, str] = {}  # to rewrite an offer message when it ends
+
+    # ------------------------------------------------------------------ customers
+
+    async def notify_customer(self, notice: CustomerNotice) -> None:
+        lang = notice.language
+        data = notice.data
+        markup = None
+        kind = notice.kind
+        if kind in ("queued", "position"):
+            text = t(
+                kind,
+                lang,
+                position=data.get("position") or 1,
+                ticket=notice.ticket_id,
+                wait=wait_text(data.get("wait_s"), lang),
+            )
+        elif kind == "outside_hours":
+            opens: datetime | None = data.get("opens_at")
+            text = t(
+                "outside_hours",
+                lang,
+                ticket=notice.ticket_id,
+                opens=self._local(opens, data.get("timezone", "UTC")),
+                timezone=data.get("timezone", "UTC"),
+                hours=hours_text(data.get("hours", []), lang),
+            )
+        elif kind in ("no_agents", "reopened"):
+            text = t(kind, lang, ticket=notice.ticket_id)
+        elif kind == "agent_joined":
+            text = t("agent_joined", lang, agent=data.get("agent_name", ""))
+        elif kind == "resolved":
+            agent_name = await self._agent_name(data.get("agent_id"))
+            cycle = await self._cycle(notice.ticket_id)
+            text = t("rate", lang, agent=agent_name)
+            markup = rating_keyboard(notice.ticket_id, cycle)
+        elif kind in ("requeued", "transferred", "handed_back", "cancelled"):
+            text = t(kind, lang)
+        else:
+            log.warning("no Telegram text for customer notice %s", kind)
+            return
+        await self.say_to_customer(notice.ticket_id, int(notice.external_id), text, markup, kind)
+
+    async def say_to_customer(
+        self,
+        ticket_id: int,
+        chat_id: int,
+        text: str,
+        markup: InlineKeyboardMarkup | None = None,
+        kind: str = "text",
+    ) -> bool:
+        """Send a system text to a customer and keep it in the transcript."""
+        try:
+            sent = await send_text(self.bot, chat_id, text, markup)
+        except Forbidden:
+            log.info("customer of ticket %s blocked the bot", ticket_id)
+            await self.services.handoff.customer_unreachable(ticket_id)
+            return False
+        async with self.services.db.transaction() as session:
+            ticket = await session.get(Ticket, ticket_id)
+            if ticket is not None:
+                for message in sent:
+                    await record_message(
+                        session,
+                        ticket,
+                        sender="system",
+                        text=message.text or "",
+                        channel_message_id=str(message.message_id),
+                        meta={"notice": kind},
+                        at=self.services.clock.now(),
+                    )
+        return True
+
+    @staticmethod
+    def _local(at: datetime | None, zone: str) -> str:
+        if at is None:
+            return "-"
+        from zoneinfo import ZoneInfo
+
+        return at.astimezone(ZoneInfo(zone)).strftime("%a %d %b %H:%M")
+
+    async def _agent_name(self, agent_id: int | None) -> str:
+        if agent_id is None:
+            return "-"
+        async with self.services.db.transaction() as session:
+            agent = await session.get(Agent, agent_id)
+            return agent.name if agent else "-"
+
+    async def _cycle(self, ticket_id: int) -> int:
+        async with self.services.db.transaction() as session:
+            ticket = await session.get(Ticket, ticket_id)
+            return ticket.reopened_count if ticket else 0
+
+    # ------------------------------------------------------------------ agents
+
+    async def _agent(self, agent_id: int) -> Agent | None:
+        async with self.services.db.transaction() as session:
+            agent = await session.get(Agent, agent_id)
+        if agent is None or agent.telegram_id is None:
+            return None
+        return agent
+
+    async def say_to_agent(
+        self, agent: Agent, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> int | None:
+        """Send to an agent's private chat; an agent who blocked the bot goes offline."""
+        assert agent.telegram_id is not None
+        try:
+            sent = await send_text(self.bot, int(agent.telegram_id), text, markup)
+        except Forbidden:
+            log.info("agent %s blocked the bot: treated as offline", agent.id)
+            await self.services.handoff.agent_unreachable(agent.id)
+            return None
+        return sent[-1].message_id
+
+    async def offer_to_agent(self, offer: OfferNotice) -> None:
+        agent = await self._agent(offer.agent_id)
+        if agent is None:
+            return
+        lang = agent_language(agent)
+        lines = "\n".join(f"› {m[:300]}" for m in offer.last_messages) or "›"
+        timeout = max(0, round((offer.deadline - self.services.clock.now()).total_seconds()))
+        text = t(
+            "offer",
+            lang,
+            ticket=offer.ticket_id,
+            priority=offer.priority,
+            category=f", {offer.category}" if offer.category else "",
+            name=offer.customer_name or "-",
+            waiting=duration_text(offer.waiting_s),
+            messages=lines,
+            timeout=timeout,
+        )
+        message_id = await self.say_to_agent(agent, text, offer_keyboard(offer.offer_id, lang))
+        if message_id is None:
+            return
+        self._offer_texts[offer.offer_id] = text
+        async with self.services.db.transaction() as session:
+            stored = await session.get(Offer, offer.offer_id)
+            if stored is not None:
+                stored.agent_message = f"{agent.telegram_id}:{message_id}"
+
+    async def notify_agent(self, notice: AgentNotice) -> None:
+        agent = await self._agent(notice.agent_id)
+        if agent is None:
+            return
+        lang = agent_language(agent)
+        data = notice.data
+        if notice.kind == "offer_withdrawn":
+            await self._close_offer_message(data["offer_id"], f"offer_{data['reason']}", lang)
+            return
+        if notice.kind == "assigned":
+            await self._assigned(agent, data["ticket_id"], lang)
+            return
+        if notice.kind == "set_away":
+            text = t("set_away", lang, missed=data["missed"])
+        elif notice.kind in ("close_or_transfer", "chats_requeued"):
+            text = t(notice.kind, lang, tickets=", ".join(f"#{i}" for i in data["ticket_ids"]))
+        elif notice.kind == "customer_left":
+            text = t("customer_left", lang, ticket=data["ticket_id"])
+        else:
+            log.warning("no Telegram text for agent notice %s", notice.kind)
+            return
+        await self.say_to_agent(agent, text)
+
+    async def _close_offer_message(self, offer_id: str, key: str, lang: str) -> None:
+        """Remove the offer's buttons and say why (expired, taken, withdrawn, accepted)."""
+        async with self.services.db.transaction() as session:
+            offer = await session.get(Offer, offer_id)
+            ref = offer.agent_message if offer else None
+        if not ref:
+            return
+        chat_id, message_id = (int(p) for p in ref.split(":"))
+        original = self._offer_texts.pop(offer_id, None)
+        try:
+            if original is not None:
+                # The new text says why; without reply_markup the buttons go.
+                await self.bot.edit_message_text(
+                    f"{original}\n\n{t(key, lang)}"[:4096], chat_id=chat_id, message_id=message_id
+                )
+            else:  # after a restart the text is not at hand: remove buttons, reply with why
+                await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
+                await self.bot.send_message(chat_id, t(key, lang), reply_to_message_id=message_id)
+        except (BadRequest, Forbidden) as exc:
+            log.info("could not close offer message %s: %s", offer_id, exc)
+
+    async def _assigned(self, agent: Agent, ticket_id: int, lang: str) -> None:
+        async with self.services.db.transaction() as session:
+            ticket = await session.get(Ticket, ticket_id)
+            assert ticket is not None
+            customer = await session.get(Customer, ticket.customer_id)
+            stored = await session.get(Agent, agent.id)
+            if stored is not None:
+                stored.current_ticket_id = ticket_id
+            history = (
+                await session.execute(
+                    select(Message.sender, Message.text)
+                    .where(Message.ticket_id == ticket_id, Message.sender != "system")
+                    .order_by(Message.id.desc())
+                    .limit(10)
+                )
+            ).all()
+            accepted = (
+                await session.execute(
+                    select(Offer.id)
+                    .where(
+                        Offer.ticket_id == ticket_id,
+                        Offer.agent_id == agent.id,
+                        Offer.state == "accepted",
+                    )
+                    .order_by(Offer.ended_at.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+        if accepted is not None:
+            await self._close_offer_message(accepted, "offer_accepted", lang)
+        lines = "\n".join(f"{s}: {(text or '')[:300]}" for s, text in reversed(history))
+        await self.say_to_agent(
+            agent,
+            t(
+                "assigned",
+                lang,
+                name=customer.name if customer else "-",
+                ticket=ticket_id,
+                messages=lines,
+            ),
+        )
+
+    # ------------------------------------------------------------------ supervisors
+
+    async def notify_supervisors(self, notice: SupervisorNotice) -> None:
+        async with self.services.db.transaction() as session:
+            supervisors = (
+                (
+                    await session.execute(
+                        select(Agent).where(
+                            Agent.role == "supervisor", Agent.telegram_id.is_not(None)
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        data = notice.data
+        for sup in supervisors:
+            lang = agent_language(sup)
+            if notice.kind in ("sla_warning", "sla_breached"):
+                due: datetime = data["due_at"]
+                text = t(
+                    notice.kind,
+                    lang,
+                    ticket=data["ticket_id"],
+                    priority=data["priority"],
+                    target=data["target"].replace("_", " "),
+                    due=due.strftime("%H:%M UTC"),
+                )
+            elif notice.kind == "agent_set_away":
+                text = t("agent_set_away_sup", lang, name=data["name"], missed=data["missed"])
+            elif notice.kind == "low_rating":
+                text = t(
+                    "low_rating",
+                    lang,
+                    ticket=data["ticket_id"],
+                    stars=data["stars"],
+                    agent=await self._agent_name(data.get("agent_id")),
+                )
+            elif notice.kind == "low_rating_comment":
+                text = t(
+                    "low_rating_comment",
+                    lang,
+                    ticket=data["ticket_id"],
+                    stars=data["stars"],
+                    comment=data["comment"],
+                )
+            else:
+                continue
+            try:
+                await send_text(self.bot, int(sup.telegram_id or 0), text)
+            except TelegramError as exc:
+                log.info("could not tell supervisor %s: %s", sup.id, exc)

@@ -1,0 +1,90 @@
+"""Canned replies: texts agents insert with ``/t SHORTCUT``, with placeholders filled in.
+
+Placeholders: ``{name}`` (the customer's name), ``{agent}`` (the agent's name), ``{ticket}``
+(the ticket number). Anything else in braces is left as written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.events import record_event
+from storage.models import CannedReply
+
+SHORTCUT_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
+PLACEHOLDER_RE = re.compile(r"\{(name|agent|ticket)\}")
+MAX_TEXT = 4000
+
+
+class CannedError(ValueError):
+    """A canned reply that cannot be stored; the message says why."""
+
+
+def render(text: str, values: Mapping[str, object]) -> str:
+    """Fill the known placeholders; leave any other brace text untouched."""
+    return PLACEHOLDER_RE.sub(lambda m: str(values.get(m.group(1), m.group(0))), text)
+
+
+async def add_canned(
+    session: AsyncSession, shortcut: str, text: str, at: datetime, lang: str = ""
+) -> CannedReply:
+    shortcut = shortcut.strip().lower()
+    if not SHORTCUT_RE.match(shortcut):
+        raise CannedError("a shortcut uses only a-z, 0-9, _ and - (at most 64)")
+    text = text.strip()
+    if not text or len(text) > MAX_TEXT:
+        raise CannedError(f"the text must have 1 to {MAX_TEXT} characters")
+    if lang not in ("", "en", "ar"):
+        raise CannedError("lang must be en, ar or empty (any)")
+    row = (
+        await session.execute(
+            select(CannedReply).where(CannedReply.shortcut == shortcut, CannedReply.lang == lang)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        row = CannedReply(shortcut=shortcut, lang=lang, text=text, created_at=at, updated_at=at)
+        session.add(row)
+    else:
+        row.text, row.updated_at = text, at
+    record_event(session, "canned_saved", at, actor="admin", shortcut=shortcut, lang=lang)
+    return row
+
+
+async def list_canned(session: AsyncSession) -> Sequence[CannedReply]:
+    query = select(CannedReply).order_by(CannedReply.shortcut, CannedReply.lang)
+    return (await session.execute(query)).scalars().all()
+
+
+async def find_canned(session: AsyncSession, shortcut: str, lang: str) -> CannedReply | None:
+    """The reply for the customer's language, else the one for any language."""
+    rows = (
+        await session.execute(
+            select(CannedReply).where(
+                CannedReply.shortcut == shortcut.strip().lower(), CannedReply.lang.in_((lang, ""))
+            )
+        )
+    ).scalars()
+    by_lang = {r.lang: r for r in rows}
+    return by_lang.get(lang) or by_lang.get("")
+
+
+async def remove_canned(session: AsyncSession, shortcut: str, at: datetime) -> int:
+    rows = (
+        (
+            await session.execute(
+                select(CannedReply).where(CannedReply.shortcut == shortcut.strip().lower())
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for row in rows:
+        await session.delete(row)
+    if rows:
+        record_event(session, "canned_removed", at, actor="admin", shortcut=shortcut)
+    return len(rows)
