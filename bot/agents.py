@@ -30,24 +30,6 @@ from storage.models import Agent, Customer, Ticket
 
 log = logging.getLogger(__name__)
 
-AGENT_COMMANDS = (
-    "online",
-    "away",
-    "offline",
-    "status",
-    "chats",
-    "note",
-    "canned",
-    "t",
-    "transfer",
-    "priority",
-    "tag",
-    "bot",
-    "close",
-    "pending",
-    "ready",
-)
-SUPERVISOR_COMMANDS = ("queue", "agents")
 AGENT_CALLBACK_RE = re.compile(
     r"^(?:(?P<verb>acc|dec):(?P<offer>[0-9a-f]{1,32})"
     r"|cur:(?P<cur>\d{1,18})"

@@ -31,8 +31,6 @@ from telegram.ext import (
 )
 
 from bot.agents import (
-    AGENT_COMMANDS,
-    SUPERVISOR_COMMANDS,
     agent_for,
     handle_agent_callback,
     handle_agent_command,
@@ -586,10 +584,7 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     services = services_of(context)
     name = message.text.split()[0][1:].split("@")[0].lower()
     agent = await agent_for(services, update)
-    if agent is not None and (
-        name in (*AGENT_COMMANDS, "start", "help")
-        or (name in SUPERVISOR_COMMANDS and agent.role == "supervisor")
-    ):
+    if agent is not None:  # agents never fall into the customer bot (no tickets for them)
         await handle_agent_command(update, context, services, agent)
         return
     handler = CUSTOMER_COMMANDS.get(name, on_unknown_command)

@@ -166,6 +166,7 @@ class HandoffService:
         self._aht = self.config.default_handle_s
         self._arrivals: deque[tuple[float, str]] = deque()
         self._last_sync = 0.0
+        self._stopping = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -178,14 +179,18 @@ class HandoffService:
             self._task = asyncio.create_task(self._run_timers(), name="sanad-handoff-timers")
 
     async def stop(self) -> None:
+        self._stopping = True
         if self._task is not None:
+            self._wake.set()
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
 
     async def _run_timers(self) -> None:
-        while True:
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
+        # that races its timeout, and stop() would then wait for ever.
+        while not self._stopping:
             wake = self.next_wakeup()
             now = _ts(self.clock.now())
             timeout = None if wake is None else max(0.0, wake - now)
@@ -193,8 +198,11 @@ class HandoffService:
                 interval = self.config.sync_interval_s
                 timeout = interval if timeout is None else min(timeout, interval)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
             self._wake.clear()
+            if self._stopping:
+                return
             try:
                 if self.db.backend == "postgresql" and now - self._last_sync >= (
                     self.config.sync_interval_s

@@ -10,6 +10,7 @@
     sanad agents add --telegram-id ID --name NAME [--skills a,b] [--languages en,ar]
                      [--capacity N] [--role agent|supervisor] [--priority N]
     sanad agents list | sanad agents remove --telegram-id ID
+    sanad canned add SHORTCUT TEXT [--lang en|ar] | sanad canned list | sanad canned remove SHORTCUT
 
 Every command reads the same settings (environment and ``--config``); a bad setting stops it
 with a message that names the setting (exit status 2). Errors in input say what is wrong and
@@ -43,6 +44,7 @@ from handoff.agents import (
     open_ticket_counts,
     remove_agent,
 )
+from handoff.canned import CannedError, add_canned, list_canned, remove_canned
 from handoff.customers import find_customer, set_tier
 from sanad.config import ConfigError, Settings, load_settings
 from sanad.services import Services
@@ -115,6 +117,19 @@ def _parser() -> argparse.ArgumentParser:
     agents.add_parser("list", help="list agents with status and load")
     rm_agent = agents.add_parser("remove", help="remove an agent")
     rm_agent.add_argument("--telegram-id", required=True)
+
+    canned = sub.add_parser("canned", help="canned replies for agents").add_subparsers(
+        dest="canned_command", required=True, metavar="ACTION"
+    )
+    canned_add = canned.add_parser(
+        "add", help="add or replace a reply; placeholders {name}, {agent}, {ticket}"
+    )
+    canned_add.add_argument("shortcut")
+    canned_add.add_argument("text")
+    canned_add.add_argument("--lang", choices=("en", "ar"), default="", help="default: any")
+    canned.add_parser("list", help="list canned replies")
+    canned_rm = canned.add_parser("remove", help="remove a reply (every language)")
+    canned_rm.add_argument("shortcut")
     return parser
 
 
@@ -285,6 +300,27 @@ async def _agents(services: Services, args: argparse.Namespace, out: TextIO) -> 
     return 0
 
 
+async def _canned(services: Services, args: argparse.Namespace, out: TextIO) -> int:
+    now = services.clock.now()
+    async with services.db.transaction() as session:
+        if args.canned_command == "add":
+            try:
+                row = await add_canned(session, args.shortcut, args.text, now, args.lang)
+            except CannedError as exc:
+                raise CommandError(str(exc)) from None
+            print(f"saved /t {row.shortcut}{f' ({row.lang})' if row.lang else ''}", file=out)
+        elif args.canned_command == "list":
+            rows = await list_canned(session)
+            for r in rows:
+                print(f"{r.shortcut}\t{r.lang or 'any'}\t{r.text}", file=out)
+            print(f"{len(rows)} canned repl{'y' if len(rows) == 1 else 'ies'}", file=out)
+        else:
+            if not await remove_canned(session, args.shortcut, now):
+                raise CommandError(f"no canned reply {args.shortcut!r}")
+            print(f"removed {args.shortcut}", file=out)
+    return 0
+
+
 def _run_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if args.command == "run":
         from telegram.error import InvalidToken, NetworkError
@@ -311,6 +347,8 @@ def _run_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
         return 0
     if args.command == "db":
         return asyncio.run(_with_services(settings, _noop(out, "database is up to date")))
+    if args.command == "canned":
+        return asyncio.run(_with_services(settings, lambda s: _canned(s, args, out)))
     if args.command == "agents":
         return asyncio.run(_with_services(settings, lambda s: _agents(s, args, out)))
     if args.command == "customers":

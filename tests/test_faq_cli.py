@@ -260,3 +260,17 @@ def test_agents_and_customer_tiers(cli, capsys) -> None:  # type: ignore[no-unty
     # a customer must have written first
     assert cli("customers", "tier", "--telegram-id", "42", "vip")[0] == 1
     assert "must write to the bot first" in capsys.readouterr().err
+
+
+def test_canned_replies(cli, capsys) -> None:  # type: ignore[no-untyped-def]
+    assert cli("canned", "add", "hello", "Hi {name}, I'm {agent}. Ticket #{ticket}.")[0] == 0
+    assert cli("canned", "add", "hello", "مرحباً {name}", "--lang", "ar")[0] == 0
+    code, out = cli("canned", "list")
+    assert code == 0
+    assert "hello\tany\tHi {name}, I'm {agent}. Ticket #{ticket}." in out
+    assert "hello\tar\tمرحباً {name}" in out
+    assert cli("canned", "add", "Bad Shortcut!", "x")[0] == 1
+    assert "shortcut" in capsys.readouterr().err
+    assert cli("canned", "remove", "hello")[0] == 0
+    assert cli("canned", "remove", "hello")[0] == 1
+    assert "2 canned" not in cli("canned", "list")[1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,12 @@ from sqlalchemy import select
 
 from bot.app import build_application, start_application, stop_application
 from handoff.agents import add_agent
+from handoff.canned import add_canned
 from handoff.customers import find_customer, set_tier
+from handoff.hours import DAY_KEYS, DAY_NAMES
 from sanad.config import load_settings
 from sanad.services import Services
-from storage.models import Agent, Event, Message, Rating, Ticket
+from storage.models import Agent, Customer, Event, Message, Note, Rating, Ticket
 from tests.fakes.bot_api import FakeBotApi, FakeUser
 
 OFFER_TIMEOUT = "0.4"
@@ -30,7 +33,9 @@ class Env:
         self.app: Any = None
 
     async def start(self, **env: str) -> Services:
+        config = env.pop("SANAD_CONFIG", None)
         settings = load_settings(
+            config_file=config,
             env={
                 "SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{self.tmp_path / 'live.db'}",
                 "SANAD_TELEGRAM_TOKEN": self.fake.token,
@@ -39,7 +44,7 @@ class Env:
                 "SANAD_OFFER_TIMEOUT_S": OFFER_TIMEOUT,
                 "SANAD_POSITION_UPDATE_S": "0",
                 **env,
-            }
+            },
         )
         self.services = Services.create(settings)
         self.app = build_application(self.services)
@@ -349,3 +354,138 @@ def _callback(user: FakeUser, message: dict[str, Any], data: str, query_id: str)
         "message": message,
         "data": data,
     }
+
+
+async def test_agent_tools_note_canned_tag_priority_chats_transfer_and_back_to_bot(
+    env: Env,
+) -> None:
+    fake = env.fake
+    await env.start(SANAD_OFFER_TIMEOUT_S="30")
+    agent_user, sara, _ = await _assigned_chat(env)
+    bilal = fake.user(2002, "Bilal", language_code="en")
+    await env.agent(bilal, "Bilal")
+    sue = fake.user(2003, "Sue", language_code="en")
+    await env.agent(sue, "Sue", online=False, role="supervisor")
+    (ticket,) = await env.rows(Ticket)
+
+    fake.send_text(agent_user, "/note customer is a regular")
+    assert "Note saved on #" in (await fake.wait_for_message(agent_user))["text"]
+    await fake.assert_no_message(sara, within=0.3)
+    (note,) = await env.rows(Note)
+    assert note.text == "customer is a regular"
+
+    async with env.svc.db.transaction() as session:
+        await add_canned(
+            session, "hello", "Hi {name}, this is {agent} on #{ticket}.", env.svc.clock.now()
+        )
+    fake.send_text(agent_user, "/t hello")
+    canned = await fake.wait_for_message(sara)
+    assert canned["text"] == f"Hi Sara, this is Amal on #{ticket.id}."
+    fake.send_text(agent_user, "/t nope")
+    assert (
+        "No canned reply nope"
+        in (await fake.wait_for_message(agent_user, contains="No canned"))["text"]
+    )
+
+    fake.send_text(agent_user, "/tag refund")
+    assert (await fake.wait_for_message(agent_user, contains="tags:"))["text"].endswith("refund")
+    fake.send_text(agent_user, "/priority high")
+    await fake.wait_for_message(agent_user, contains="is now high")
+    (ticket,) = await env.rows(Ticket)
+    assert (ticket.tags, ticket.priority) == (["refund"], "high")
+
+    fake.send_text(agent_user, "/chats")
+    chats = await fake.wait_for_message(agent_user, contains="Your chats")
+    fake.press(agent_user, chats, _buttons(chats)[0][1])
+    assert (
+        "Current chat" in (await fake.wait_for_message(agent_user, contains="Current chat"))["text"]
+    )
+
+    fake.send_text(sue, "/queue")
+    assert (await fake.wait_for_message(sue))["text"].startswith("Queue (0)")
+    fake.send_text(sue, "/agents")
+    team = (await fake.wait_for_message(sue))["text"]
+    assert "Amal (agent): available, 1/1" in team and "Bilal (agent): available, 0/1" in team
+    fake.send_text(bilal, "/queue")  # not a supervisor
+    assert "don't know the command" in (await fake.wait_for_message(bilal))["text"]
+
+    fake.send_text(agent_user, "/transfer")
+    menu = await fake.wait_for_message(agent_user, contains="Transfer #")
+    fake.press(
+        agent_user, menu, next(d for label, d in _buttons(menu) if label.startswith("Bilal"))
+    )
+    offer = await fake.wait_for_message(bilal, contains="New chat #")
+    fake.press(bilal, offer, _data(offer, "Accept"))
+    await fake.wait_for_message(sara, contains="Bilal has joined")
+    (ticket,) = await env.rows(Ticket)
+    assert ticket.assignee_id is not None and ticket.rank_at is not None
+
+    fake.send_text(bilal, "/bot")
+    await fake.wait_for_message(sara, contains="back with the assistant")
+    fake.send_text(sara, "how long does delivery take?")
+    assert (
+        "2-4 working days" in (await fake.wait_for_message(sara, contains="Did this help"))["text"]
+    )
+
+
+async def test_low_rating_reaches_the_supervisor(env: Env) -> None:
+    fake = env.fake
+    await env.start(SANAD_OFFER_TIMEOUT_S="30")
+    sue = fake.user(2003, "Sue", language_code="en")
+    await env.agent(sue, "Sue", online=False, role="supervisor")
+    agent_user, sara, _ = await _assigned_chat(env)
+    fake.send_text(agent_user, "/close")
+    rate = await fake.wait_for_message(sara, contains="How would you rate")
+    fake.press(sara, rate, _data(rate, "1 ★"))
+    low = await fake.wait_for_message(sue, contains="Low rating")
+    assert "1 ★ (agent Amal)" in low["text"]
+    # one rating per ticket cycle: a second press is refused
+    fake.queue_update({"callback_query": _callback(sara, rate, _data(rate, "5 ★"), "again")})
+    answer = await fake.wait_for_call(
+        "answerCallbackQuery", lambda p: p.get("callback_query_id") == "again"
+    )
+    assert answer.params["text"] == "This button is no longer valid."
+    fake.press(
+        sara, fake.message(sara, rate["message_id"]), "rsk:" + str((await env.rows(Ticket))[0].id)
+    )
+    await env.until(lambda: _awaiting_cleared(env))
+    fake.send_text(sara, "one more thing")  # within the reopen window: reopens the ticket
+    await fake.wait_for_message(sara, contains="reopened")
+
+
+async def _awaiting_cleared(env: Env) -> bool:
+    customers = await env.rows(Customer)
+    return all(c.awaiting_comment_ticket_id is None for c in customers)
+
+
+async def test_arabic_customer_asks_for_a_person_in_plain_words_and_cancels(env: Env) -> None:
+    fake = env.fake
+    await env.start(SANAD_OFFER_TIMEOUT_S="30")
+    laila = fake.user(1005, "ليلى", language_code="ar")
+    fake.send_text(laila, "أبي أكلم موظف")
+    waiting = await fake.wait_for_message(laila)
+    assert waiting["text"].startswith("لا يوجد موظف متصل الآن")
+    fake.send_text(laila, "/cancel")
+    assert (await fake.wait_for_message(laila))["text"].startswith("غادرت قائمة الانتظار")
+    (ticket,) = await env.rows(Ticket)
+    assert (ticket.state, ticket.resolution) == ("closed", "abandoned")
+
+
+async def test_outside_business_hours_gives_hours_and_ticket_number(
+    env: Env, tmp_path: Path
+) -> None:
+    fake = env.fake
+    today = datetime.now(UTC).weekday()
+    open_day = DAY_KEYS[(today + 2) % 7]
+    config = tmp_path / "hours.toml"
+    config.write_text(f'[business_hours]\ntimezone = "UTC"\n{open_day} = "09:00-10:00"\n')
+    await env.start(SANAD_CONFIG=str(config))
+    agent_user = fake.user(2001, "Amal", language_code="en")
+    await env.agent(agent_user, "Amal")
+    sara = fake.user(1001, "Sara", language_code="en")
+    reply = await env.ask_for_person(sara)
+    (ticket,) = await env.rows(Ticket)
+    assert reply["text"].startswith(f"Our team is away right now. Your ticket is #{ticket.id}")
+    assert f"{DAY_NAMES[(today + 2) % 7]}: 09:00-10:00" in reply["text"]
+    await fake.assert_no_message(agent_user, within=0.5)
+    assert ticket.waiting_for_hours
