@@ -252,6 +252,27 @@ class Acd:
             self._recheck_lapses(now)
         return effects + self.dispatch(now)
 
+    def restore_agent(
+        self,
+        agent_id: int,
+        now: float,
+        *,
+        status: AgentStatus,
+        idle_since: float,
+        no_answer_streak: int = 0,
+        wrap_up_until: float = 0.0,
+        active: int = 0,
+    ) -> None:
+        """Restart: an agent's routing state as stored (after :meth:`upsert_agent`). No
+        dispatch: the caller restores the queue first, then advances."""
+        agent = self.agents[agent_id]
+        agent.status = status
+        agent.idle_since = idle_since
+        agent.no_answer_streak = no_answer_streak
+        agent.wrap_up_until = wrap_up_until
+        agent.active = active
+        self._refresh_free(agent, now)
+
     def restore_agent_load(self, agent_id: int, active: int, chats_handled: int = 0) -> None:
         """Restart: the agent's assigned chats as stored."""
         agent = self.agents[agent_id]
@@ -327,6 +348,23 @@ class Acd:
             self._pull(chat)
         del self.chats[ticket_id]
         return effects + self.dispatch(now)
+
+    def forget(self, ticket_id: int, now: float) -> None:
+        """Another process owns this chat (its claim in the database won): drop it, and the
+        offer just made for it, with no effects, penalty or dispatch. A resync brings the
+        shared state back."""
+        chat = self.chats.pop(ticket_id, None)
+        if chat is None:
+            return
+        if chat.offer is None:
+            self._pull(chat)
+            return
+        self.offers.pop(chat.offer.id, None)
+        agent = self.agents.get(chat.offer.agent_id)
+        chat.offer = None
+        if agent is not None:
+            agent.pending = None
+            self._refresh_free(agent, now)
 
     def reprioritise(
         self, ticket_id: int, rank_at: float, priority: str, now: float

@@ -243,11 +243,8 @@ class HandoffService:
                 ).all()
             )
             for a in agents:
-                self._load_agent(a, now)
-                agent = self.acd.agents[a.id]
-                agent.active = int(loads.get(a.id, 0))
-                self.acd._refresh_free(agent, now)
-                if a.offline_since is not None and agent.active:
+                self._load_agent(a, now, active=int(loads.get(a.id, 0)))
+                if a.offline_since is not None and loads.get(a.id, 0):
                     self._timers.add(
                         _ts(a.offline_since) + self.config.offline_grace_s, "grace", a.id
                     )
@@ -333,7 +330,7 @@ class HandoffService:
                 self._aht = sum(times) / len(times)
         self._poke()
 
-    def _load_agent(self, a: Agent, now: float) -> None:
+    def _load_agent(self, a: Agent, now: float, active: int = 0) -> None:
         self.acd.upsert_agent(
             a.id,
             now,
@@ -342,12 +339,15 @@ class HandoffService:
             languages=a.languages,
             routing_priority=a.routing_priority,
         )
-        agent = self.acd.agents[a.id]
-        agent.status = AgentStatus(a.status)
-        agent.idle_since = _ts(a.idle_since)
-        agent.no_answer_streak = a.no_answer_streak
-        agent.wrap_up_until = _ts(a.wrap_up_until) if a.wrap_up_until else 0.0
-        self.acd._refresh_free(agent, now)
+        self.acd.restore_agent(
+            a.id,
+            now,
+            status=AgentStatus(a.status),
+            idle_since=_ts(a.idle_since),
+            no_answer_streak=a.no_answer_streak,
+            wrap_up_until=_ts(a.wrap_up_until) if a.wrap_up_until else 0.0,
+            active=active,
+        )
 
     # ------------------------------------------------------------------ the unit of work
 
@@ -472,13 +472,7 @@ class HandoffService:
             # Another process holds the ticket or the agent: forget this offer quietly; the
             # next resync brings the shared state back.
             log.info("offer %s lost its claim; resyncing", offer.id)
-            self.acd.offers.pop(offer.id, None)
-            chat = self.acd.chats.pop(offer.ticket_id, None)
-            if chat is not None:
-                chat.offer = None
-            held = self.acd.agents.get(offer.agent_id)
-            if held is not None:
-                held.pending = None
+            self.acd.forget(offer.ticket_id, _ts(now))
             self._last_sync = 0.0
             return []
         ticket.state = State.OFFERED

@@ -720,3 +720,18 @@ def test_dispatch_equals_the_plain_rank_order_walk(strategy: Strategy) -> None:
         expected = _reference_dispatch(acd, 2000.0)
         acd._last_rr = last_rr
         assert offers(acd.dispatch(2000.0)) == expected
+
+
+def test_forget_drops_a_chat_claimed_elsewhere_without_penalty_or_effects() -> None:
+    acd = make(2, stagger=1.0)
+    assert offers(enqueue(acd, 1, 10.0)) == [(1, 1)]
+    enqueue(acd, 2, 11.0)  # offered to agent 2
+    acd.forget(1, 12.0)  # another process won ticket 1
+    assert 1 not in acd.chats and not any(o.ticket_id == 1 for o in acd.offers.values())
+    assert acd.agents[1].pending is None and acd.agents[1].no_answer_streak == 0
+    # agent 1 is free again and gets the next chat (agent 2 still holds ticket 2's offer)
+    assert offers(enqueue(acd, 3, 13.0)) == [(3, 1)]
+    # the forgotten offer's timer never fires
+    expired = [e.offer.ticket_id for e in acd.advance(42.0) if isinstance(e, OfferEnded)]
+    assert sorted(expired) == [2, 3]
+    acd.forget(99, 50.0)  # unknown: nothing happens
