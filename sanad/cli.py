@@ -1,6 +1,8 @@
 """The ``sanad`` command: run the service, migrate the database, edit the FAQ, manage customers.
 
     sanad [--config FILE] run
+    sanad web
+    sanad tokens create --role editor|supervisor|admin --name NAME | tokens list | tokens revoke ID
     sanad db upgrade
     sanad faq import FILE [--format jsonl|csv]
     sanad faq export [FILE] [--format jsonl|csv] [--lang en|ar]
@@ -62,6 +64,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("run", help="start the bot and the web server")
+    sub.add_parser("web", help="start the web server alone (no Telegram bot)")
+
+    tokens = sub.add_parser("tokens", help="API and page tokens").add_subparsers(
+        dest="tokens_command", required=True, metavar="ACTION"
+    )
+    tok_create = tokens.add_parser("create", help="create a token (printed once)")
+    tok_create.add_argument("--role", required=True, choices=("editor", "supervisor", "admin"))
+    tok_create.add_argument("--name", required=True)
+    tokens.add_parser("list", help="list tokens (never their values)")
+    tok_revoke = tokens.add_parser("revoke", help="revoke a token by id")
+    tok_revoke.add_argument("id", type=int)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(
         dest="db_command", required=True
@@ -321,7 +334,37 @@ async def _canned(services: Services, args: argparse.Namespace, out: TextIO) -> 
     return 0
 
 
+async def _tokens(services: Services, args: argparse.Namespace, out: TextIO) -> int:
+    from web.auth import AuthError, create_token, list_tokens, revoke_token
+
+    now = services.clock.now()
+    async with services.db.transaction() as session:
+        if args.tokens_command == "create":
+            try:
+                row, raw = await create_token(session, name=args.name, role=args.role, at=now)
+            except AuthError as exc:
+                raise CommandError(str(exc)) from None
+            print(f"token {row.id} ({row.role}, {row.name}); shown once, keep it safe:", file=out)
+            print(raw, file=out)
+        elif args.tokens_command == "list":
+            for t in await list_tokens(session):
+                state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
+                print(f"{t.id}\t{t.role}\t{t.name}\t{t.prefix}…\t{state}", file=out)
+        elif not await revoke_token(session, args.id, now):
+            raise CommandError(f"no active token {args.id}")
+        else:
+            print(f"revoked token {args.id}", file=out)
+    return 0
+
+
 def _run_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    if args.command == "tokens":
+        return asyncio.run(_with_services(settings, lambda s: _tokens(s, args, out)))
+    if args.command == "web":
+        from dataclasses import replace
+
+        args.command = "run"
+        settings = replace(settings, telegram_token="")
     if args.command == "run":
         from telegram.error import InvalidToken, NetworkError
 

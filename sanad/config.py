@@ -184,6 +184,9 @@ class Settings:
         None, _optional(_as_float(0.0, 1.0)), "Matcher score needed to suggest (unset: tuned)."
     )
     brand_name: str = _setting("Sanad", _as_str, "Name the bot greets customers with.")
+    metrics_enabled: bool = _setting(
+        True, _as_bool, "Serve Prometheus metrics at /metrics without a token."
+    )
     load_sample_faq: bool = _setting(
         True, _as_bool, "Load the bundled sample FAQ on first run when the FAQ is empty."
     )

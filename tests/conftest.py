@@ -9,14 +9,18 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")  # PTB 22: RetryAfter.retry_after
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import pytest
+from aiohttp.test_utils import TestClient, TestServer
 
 from sanad.clock import VirtualClock
 from sanad.config import load_settings
 from sanad.services import Services
 from storage.db import Database
+from web.app import create_app
+from web.auth import create_token
 
 PG_URL = os.environ.get("SANAD_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 
@@ -77,3 +81,26 @@ async def services(sqlite_url: str, clock: VirtualClock) -> AsyncIterator[Servic
     await svc.start()
     yield svc
     await svc.close()
+
+
+@pytest.fixture
+async def client(services: Services) -> AsyncIterator[TestClient[Any, Any]]:
+    """A real aiohttp server on loopback with Sanad's web app, and a client for it."""
+    async with TestClient(TestServer(create_app(services))) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+async def tokens(services: Services) -> dict[str, str]:
+    """One raw token per role: {"editor": ..., "supervisor": ..., "admin": ...}."""
+    raw: dict[str, str] = {}
+    async with services.db.transaction() as session:
+        for role in ("editor", "supervisor", "admin"):
+            _, raw[role] = await create_token(
+                session, name=f"{role} test", role=role, at=services.clock.now()
+            )
+    return raw
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -1,30 +1,165 @@
-"""The aiohttp application: health check and the Telegram webhook endpoint.
+"""The aiohttp application: health check, Telegram webhook, the JSON API under ``/api/v1`` and
+the server-rendered pages.
 
-The webhook route checks ``X-Telegram-Bot-Api-Secret-Token`` (403 when wrong), parses the update
-and puts it on the PTB application's ``update_queue``, as in PTB's custom-webhook example.
+Every request goes through two middlewares: errors (JSON for the API with a clear message and
+the right status, an HTML page otherwise) and authentication (a Bearer token or a session
+cookie; CSRF checked on state-changing requests made with the cookie). Only ``/healthz``,
+``/metrics`` (unless turned off), the Telegram webhook (which checks its own secret), ``/login``
+and ``/static`` answer without a token.
+
+Route modules each expose ``register(app)`` and, for the API, ``OPENAPI_PATHS``; the OpenAPI
+document at ``/api/v1/openapi.json`` is their union.
 """
 
 from __future__ import annotations
 
 import hmac
+import importlib
 import json
 import logging
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
+import jinja2
 from aiohttp import web
 from telegram import Update
 from telegram.ext import Application
 
 from sanad.services import Services
+from web.auth import (
+    COOKIE,
+    PRINCIPAL,
+    Handler,
+    Principal,
+    csrf_ok,
+    login,
+    logout,
+    principal_from_bearer,
+    principal_from_cookie,
+)
+from web.i18n import COOKIE as LANG_COOKIE
+from web.i18n import request_lang, tr
 
 log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", Services)
 TELEGRAM = web.AppKey("telegram", Application)
+JINJA = web.AppKey("jinja", jinja2.Environment)
+MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_UPDATE_BYTES = 1024 * 1024
+ROUTE_MODULES = ("web.api_faq", "web.api_reports", "web.pages")
+NAV = (
+    ("dashboard", "/dashboard"),
+    ("faq", "/faq"),
+    ("gaps", "/gaps"),
+    ("agents", "/agents"),
+    ("tickets", "/tickets"),
+)
+UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
 
 
 def json_error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+    return web.json_response({"error": message, "status": status}, status=status)
+
+
+def is_api(request: web.Request) -> bool:
+    """Machine clients: errors in JSON, no redirect to the login page."""
+    return request.path.startswith("/api/") or request.path == "/metrics"
+
+
+def render(
+    request: web.Request, template: str, http_status: int = 200, **context: Any
+) -> web.Response:
+    """A page in the request's language, with the nav, the principal and ``t()``."""
+    services = request.app[SERVICES]
+    lang = request_lang(request, services.settings.default_language)
+    env = request.app[JINJA]
+    context.setdefault("active", None)
+    html = env.get_template(template).render(
+        lang=lang,
+        t=lambda key: tr(key, lang),
+        principal=request.get(PRINCIPAL),
+        nav=NAV,
+        request=request,
+        **context,
+    )
+    response = web.Response(text=html, status=http_status, content_type="text/html")
+    if "lang" in request.query and request.query["lang"] in ("en", "ar"):
+        response.set_cookie(LANG_COOKIE, request.query["lang"], max_age=365 * 86400, samesite="Lax")
+    return response
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or not (is_api(request) or exc.status in (403, 404, 413)):
+            raise
+        message = (
+            exc.reason if exc.text is None or exc.text.startswith(str(exc.status)) else exc.text
+        )
+        if exc.status == 413:
+            message = "request body too large"
+        if is_api(request):
+            return json_error(exc.status, message or exc.reason)
+        return render(request, "error.html", exc.status, code=exc.status, message=message)
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if is_api(request):
+            return json_error(500, "internal error; the server log has the details")
+        return render(request, "error.html", 500, code=500, message="internal error")
+
+
+def _public(request: web.Request) -> bool:
+    services = request.app[SERVICES]
+    path = request.path
+    if path in ("/healthz", "/login") or path.startswith("/static/"):
+        return True
+    if path == "/metrics" and services.settings.metrics_enabled:
+        return True
+    return request.method == "POST" and path == services.settings.webhook_path
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=MAX_BODY_BYTES, actual_size=request.content_length
+        )
+    services = request.app[SERVICES]
+    now = services.clock.now()
+    principal: Principal | None = None
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        principal = await principal_from_bearer(services.db, header[7:], now)
+        if principal is None and not _public(request):
+            return json_error(401, "the Bearer token is unknown or revoked")
+    elif COOKIE in request.cookies:
+        principal = await principal_from_cookie(services.db, request.cookies[COOKIE], now)
+    if principal is not None:
+        request[PRINCIPAL] = principal
+    if _public(request):
+        return await handler(request)
+    if principal is None:
+        if is_api(request):
+            return json_error(401, "send Authorization: Bearer TOKEN (sanad tokens create)")
+        raise web.HTTPFound(f"/login?next={quote(request.path_qs)}")
+    if principal.via == "session" and request.method in UNSAFE:
+        given = request.headers.get("X-CSRF-Token")
+        if given is None and request.content_type in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            given = str((await request.post()).get("csrf_token", ""))
+        if not csrf_ok(principal, given):
+            if is_api(request):
+                return json_error(403, "missing or wrong CSRF token")
+            raise web.HTTPForbidden(reason="missing or wrong CSRF token; reload the page")
+    return await handler(request)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -56,11 +191,105 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def login_page(request: web.Request) -> web.Response:
+    return render(request, "login.html", next=_safe_next(request.query.get("next")), error=None)
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a local path: never redirect a logged-in user to another site."""
+    if value and value.startswith("/") and not value.startswith("//"):
+        return value
+    return "/dashboard"
+
+
+async def login_post(request: web.Request) -> web.Response:
+    form = await request.post()
+    services = request.app[SERVICES]
+    lang = request_lang(request, services.settings.default_language)
+    result = await login(services.db, str(form.get("token", "")), services.clock.now())
+    target = _safe_next(str(form.get("next", "")))
+    if result is None:
+        return render(request, "login.html", 401, next=target, error=tr("bad_token", lang))
+    cookie, _ = result
+    response = web.HTTPFound(target)
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        max_age=7 * 86400,
+        path="/",
+    )
+    raise response
+
+
+async def logout_post(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    if COOKIE in request.cookies:
+        await logout(services.db, request.cookies[COOKIE])
+    response = web.HTTPFound("/login")
+    response.del_cookie(COOKIE, path="/")
+    raise response
+
+
+async def home(request: web.Request) -> web.Response:
+    raise web.HTTPFound("/dashboard")
+
+
+def openapi_document(paths: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Sanad API",
+            "version": "1",
+            "description": "FAQ editing, knowledge gaps, support KPIs, tickets and agents. "
+            "Authenticate with Authorization: Bearer TOKEN (sanad tokens create).",
+        },
+        "servers": [{"url": "/"}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
+                    "required": ["error", "status"],
+                }
+            },
+        },
+        "security": [{"bearer": []}],
+        "paths": paths,
+    }
+
+
 def create_app(services: Services, telegram: Application | None = None) -> web.Application:  # type: ignore[type-arg]
-    app = web.Application(client_max_size=MAX_UPDATE_BYTES)
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[error_middleware, auth_middleware]
+    )
     app[SERVICES] = services
     if telegram is not None:
         app[TELEGRAM] = telegram
+    app[JINJA] = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
     app.router.add_get("/healthz", healthz)
     app.router.add_post(services.settings.webhook_path, telegram_webhook)
+    app.router.add_get("/login", login_page)
+    app.router.add_post("/login", login_post)
+    app.router.add_post("/logout", logout_post)
+    app.router.add_get("/", home)
+    app.router.add_static("/static/", STATIC)
+    paths: dict[str, Any] = {}
+    for name in ROUTE_MODULES:
+        module = importlib.import_module(name)
+        module.register(app)
+        paths.update(getattr(module, "OPENAPI_PATHS", {}))
+    document = openapi_document(paths)
+
+    async def openapi(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get("/api/v1/openapi.json", openapi)
     return app
