@@ -104,3 +104,49 @@ async def tokens(services: Services) -> dict[str, str]:
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+CHROMIUM = "/usr/bin/chromium"
+HAVE_CHROMIUM = os.path.exists(CHROMIUM)  # checked once, at import
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """Debian's headless Chromium driven by Playwright (never a downloaded browser)."""
+    if not HAVE_CHROMIUM:
+        pytest.skip(f"{CHROMIUM} is not installed (make test installs Debian's chromium)")
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        instance = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            await instance.close()
+
+
+@pytest.fixture
+async def page(browser: Any, client: TestClient[Any, Any]) -> AsyncIterator[Any]:
+    """A fresh browser page; ``page.sanad_url(path)`` points at the test server."""
+    context = await browser.new_context()
+    tab = await context.new_page()
+    tab.sanad_url = lambda path: str(client.make_url(path))
+    yield tab
+    await context.close()
+
+
+async def browser_login(page: Any, token: str, path: str = "/dashboard") -> None:
+    await page.goto(page.sanad_url(f"/login?next={path}"))
+    await page.fill("#token", token)
+    await page.click("#login-button")
+    await page.wait_for_load_state()
