@@ -48,7 +48,13 @@ TELEGRAM = web.AppKey("telegram", Application)
 JINJA = web.AppKey("jinja", jinja2.Environment)
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_UPDATE_BYTES = 1024 * 1024
-ROUTE_MODULES = ("web.api_faq", "web.api_reports", "web.pages")
+ROUTE_MODULES = (
+    "web.api_faq",
+    "web.api_admin",
+    "web.api_reports",
+    "web.pages_faq",
+    "web.pages_reports",
+)
 NAV = (
     ("dashboard", "/dashboard"),
     ("faq", "/faq"),

@@ -1,4 +1,4 @@
-"""Routes of web/pages (being written)."""
+"""Routes of web/api_admin (being written)."""
 
 from __future__ import annotations
 

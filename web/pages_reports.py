@@ -1,0 +1,13 @@
+"""Routes of web/pages_reports (being written)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+OPENAPI_PATHS: dict[str, Any] = {}
+
+
+def register(app: web.Application) -> None:
+    """Add this module's routes to the app."""
