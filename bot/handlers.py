@@ -213,11 +213,29 @@ def _answer_text(article: ArticleView, lang: str) -> str:
     return f"{article.answer}\n\n{t('did_it_help', lang)}"
 
 
-async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def _incoming(
+    update: Update, context: ContextTypes.DEFAULT_TYPE
+) -> tuple[Services, Who, Customer, Ticket]:
+    """A customer's update: who they are, their ticket, and the message kept on it."""
     services = services_of(context)
     customer, ticket = await _touch(services, update)
     who = _who(customer, ticket, update.effective_chat.id if update.effective_chat else 0)
     await _store_incoming(services, update, who)
+    return services, who, customer, ticket
+
+
+async def _from_agent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """A registered agent's message goes to their customer; True when it was one."""
+    services = services_of(context)
+    agent = await agent_for(services, update)
+    if agent is None:
+        return False
+    await handle_agent_message(update, context, services, agent)
+    return True
+
+
+async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    services, who, _customer, _ticket = await _incoming(update, context)
     name = update.effective_user.first_name if update.effective_user else ""
     await send_to_customer(
         context, who, t("greeting", who.language, name=name, shop=services.settings.brand_name)
@@ -225,26 +243,17 @@ async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    services = services_of(context)
-    customer, ticket = await _touch(services, update)
-    who = _who(customer, ticket, update.effective_chat.id if update.effective_chat else 0)
-    await _store_incoming(services, update, who)
+    _services, who, _customer, _ticket = await _incoming(update, context)
     await send_to_customer(context, who, t("help", who.language))
 
 
 async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    services = services_of(context)
-    customer, ticket = await _touch(services, update)
-    who = _who(customer, ticket, update.effective_chat.id if update.effective_chat else 0)
-    await _store_incoming(services, update, who)
+    _services, who, _customer, _ticket = await _incoming(update, context)
     await send_to_customer(context, who, t("choose_language", who.language), language_keyboard())
 
 
 async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    services = services_of(context)
-    customer, ticket = await _touch(services, update)
-    who = _who(customer, ticket, update.effective_chat.id if update.effective_chat else 0)
-    await _store_incoming(services, update, who)
+    _services, who, _customer, _ticket = await _incoming(update, context)
     text = update.effective_message.text if update.effective_message else ""
     command = (text or "/").split()[0][:64]
     await send_to_customer(
@@ -255,10 +264,7 @@ async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 
 async def on_human(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    services = services_of(context)
-    customer, ticket = await _touch(services, update)
-    who = _who(customer, ticket, update.effective_chat.id if update.effective_chat else 0)
-    await _store_incoming(services, update, who)
+    _services, who, _customer, _ticket = await _incoming(update, context)
     await _hand_off(context, who, reason="command")
 
 
@@ -279,10 +285,7 @@ async def _hand_off(context: ContextTypes.DEFAULT_TYPE, who: Who, reason: str) -
 
 async def on_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """``/cancel``: leave the queue."""
-    services = services_of(context)
-    customer, ticket = await _touch(services, update)
-    who = _who(customer, ticket, update.effective_chat.id if update.effective_chat else 0)
-    await _store_incoming(services, update, who)
+    services, who, _customer, ticket = await _incoming(update, context)
     if await services.handoff.cancel_request(ticket.id):
         await send_to_customer(context, who, t("cancelled", who.language))
     else:
@@ -321,14 +324,9 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     if message is None or message.text is None:
         return
-    services = services_of(context)
-    agent = await agent_for(services, update)
-    if agent is not None:
-        await handle_agent_message(update, context, services, agent)
+    if await _from_agent(update, context):
         return
-    customer, ticket = await _touch(services, update)
-    who = _who(customer, ticket, message.chat_id)
-    await _store_incoming(services, update, who)
+    services, who, customer, ticket = await _incoming(update, context)
     if customer.awaiting_comment_ticket_id is not None:
         await _rating_comment(
             context, services, who, customer.awaiting_comment_ticket_id, message.text
@@ -432,14 +430,9 @@ async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     message = update.effective_message
     if message is None:
         return
-    services = services_of(context)
-    agent = await agent_for(services, update)
-    if agent is not None:
-        await handle_agent_message(update, context, services, agent)
+    if await _from_agent(update, context):
         return
-    customer, ticket = await _touch(services, update)
-    who = _who(customer, ticket, message.chat_id)
-    await _store_incoming(services, update, who)
+    services, who, customer, ticket = await _incoming(update, context)
     if await _to_agent_or_wait(context, services, who, customer, ticket, message):
         return
     await send_to_customer(context, who, t("text_only", who.language), human_keyboard(who.language))
