@@ -14,6 +14,7 @@ from bot.app import build_application, start_application, stop_application
 from sanad.config import Settings
 from sanad.services import Services
 from web.app import create_app
+from web.auth import create_token
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,15 @@ async def serve(
     host = "localhost" if settings.web_host in {"0.0.0.0", "127.0.0.1", "::"} else settings.web_host
     port = runner.addresses[0][1] if runner.addresses else settings.web_port
     if out is not None:
-        print(f"Sanad web server on http://{host}:{port}/healthz", file=out)
+        first = await _first_admin_token(services)
+        print(f"Sanad web console: http://{host}:{port}/dashboard", file=out)
+        if first:
+            print(
+                "First start: an admin token was created; it is shown only this once.\n"
+                f"  log in with: {first}\n"
+                "  (more tokens: sanad tokens create --role editor|supervisor|admin --name NAME)",
+                file=out,
+            )
     try:
         if telegram is not None:
             await start_application(telegram, services)
@@ -78,3 +87,18 @@ async def serve(
             await stop_application(telegram)
         await runner.cleanup()
         await services.close()
+
+
+async def _first_admin_token(services: Services) -> str | None:
+    """On a database with no token at all, create one admin token so the console can be used."""
+    from sqlalchemy import func, select
+
+    from storage.models import ApiToken
+
+    async with services.db.transaction() as session:
+        if (await session.execute(select(func.count(ApiToken.id)))).scalar_one():
+            return None
+        _, raw = await create_token(
+            session, name="first admin", role="admin", at=services.clock.now()
+        )
+        return raw

@@ -1,0 +1,46 @@
+"""`sanad run` without a Telegram token: the web part alone, the first admin token, the help."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from pathlib import Path
+
+import aiohttp
+
+from sanad.config import load_settings
+from sanad.runner import serve
+
+
+async def _run_once(db: Path) -> str:
+    settings = load_settings(
+        env={"SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{db}", "SANAD_WEB_PORT": "0"}
+    )
+    out, stop, ready = io.StringIO(), asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop=stop, out=out, ready=ready))
+    await asyncio.wait_for(ready.wait(), 30)
+    text = out.getvalue()
+    port = re.search(r"http://localhost:(\d+)/dashboard", text)
+    assert port, text
+    token = re.search(r"log in with: (\S+)", text)
+    if token:
+        async with aiohttp.ClientSession() as http:
+            url = f"http://127.0.0.1:{port.group(1)}/api/v1/openapi.json"
+            ok = await http.get(url, headers={"Authorization": f"Bearer {token.group(1)}"})
+            assert ok.status == 200
+            health = await http.get(f"http://127.0.0.1:{port.group(1)}/healthz")
+            assert (await health.json())["articles"] == 40  # the sample FAQ was loaded
+    stop.set()
+    await task
+    return text
+
+
+async def test_first_start_prints_an_admin_token_and_how_to_connect_telegram(
+    tmp_path: Path,
+) -> None:
+    first = await _run_once(tmp_path / "run.db")
+    assert "log in with: sanad_" in first
+    assert "talk to @BotFather" in first and "SANAD_TELEGRAM_BASE_URL" in first
+    second = await _run_once(tmp_path / "run.db")
+    assert "log in with" not in second  # shown once only
