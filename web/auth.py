@@ -154,7 +154,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def principal_of(request: web.Request) -> Principal:
     principal = request.get(PRINCIPAL)
-    if principal is None:
+    if not isinstance(principal, Principal):
         raise web.HTTPUnauthorized(reason="log in or send Authorization: Bearer TOKEN")
     return principal
 
