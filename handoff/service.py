@@ -827,7 +827,12 @@ class HandoffService:
             agent_id=agent_id,
         )
         record_event(
-            session, "ticket_assigned", now, ticket_id=ticket.id, actor=f"agent:{agent_id}"
+            session,
+            "ticket_assigned",
+            now,
+            ticket_id=ticket.id,
+            actor=f"agent:{agent_id}",
+            agent_id=agent_id,
         )
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
@@ -960,7 +965,12 @@ class HandoffService:
         if ticket.first_agent_reply_at is None:
             ticket.first_agent_reply_at = now
             record_event(
-                session, "first_agent_reply", now, ticket_id=ticket.id, actor=f"agent:{agent_id}"
+                session,
+                "first_agent_reply",
+                now,
+                ticket_id=ticket.id,
+                actor=f"agent:{agent_id}",
+                agent_id=agent_id,
             )
 
     async def set_pending(self, ticket_id: int, agent_id: int) -> None:
@@ -1009,6 +1019,8 @@ class HandoffService:
             ticket_id=ticket.id,
             actor=f"agent:{agent_id}" if agent_id else "supervisor",
             agent_id=assignee,
+            resolution="agent",
+            cycle=ticket.reopened_count,
         )
         if ticket.assigned_at is not None:
             handle = (now - ticket.assigned_at).total_seconds()
