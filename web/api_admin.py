@@ -35,15 +35,15 @@ from sanad.services import Services
 from storage.events import record_event
 from storage.models import Agent, Article, CannedReply, Offer, QueryLog, Ticket
 from web.api_faq import (
-    Problem,
     actor_of,
     error_responses,
     handler,
     json_body,
     json_content,
-    services_of,
 )
+from web.app import services_of
 from web.auth import Principal
+from web.problem import Problem
 
 SETTABLE_STATUSES = ("offline", "available", "away")
 AGENT_FIELDS = {

@@ -38,32 +38,15 @@ from faq.normalize import detect_language
 from faq.service import MAX_QUERY_CHARS
 from sanad.services import Services
 from storage.models import Article
-from web.app import SERVICES
+from web.app import services_of
 from web.auth import Principal, require
+from web.problem import Problem, int_param
 
 WRITERS = ("editor",)
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 TRY_HITS = 5
 READ_ONLY_FIELDS = ("created_at", "updated_at")
-
-
-class Problem(Exception):
-    """A request that cannot be done: an HTTP status and a message for the client."""
-
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.extra = extra
-
-    def response(self) -> web.Response:
-        body = {"error": self.message, "status": self.status, **self.extra}
-        return web.json_response(body, status=self.status)
-
-
-def services_of(request: web.Request) -> Services:
-    return request.app[SERVICES]
 
 
 def actor_of(principal: Principal) -> str:
@@ -165,19 +148,6 @@ def filters_from(query: Mapping[str, str]) -> ArticleFilters:
     category = (query.get("category") or "").strip().lower() or None
     q = (query.get("q") or "").strip() or None
     return ArticleFilters(lang, status, category, q)
-
-
-def _int_param(query: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = query.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Problem(400, f"'{name}' must be a whole number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise Problem(400, f"'{name}' must be from {low} to {high}, got {value}")
-    return value
 
 
 def _matches(row: Article, q: str) -> bool:
@@ -392,8 +362,8 @@ def handler(
 @handler(*WRITERS)
 async def list_handler(request: web.Request, principal: Principal) -> web.Response:
     filters = filters_from(request.query)
-    limit = _int_param(request.query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = _int_param(request.query, "offset", 0, 0, 10**9)
+    limit = int_param(request.query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    offset = int_param(request.query, "offset", 0, 0, 10**9)
     rows = await find_articles(services_of(request), filters)
     items = [article_json(r) for r in rows[offset : offset + limit]]
     return web.json_response({"items": items, "total": len(rows), "limit": limit, "offset": offset})

@@ -25,7 +25,6 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
-from multidict import MultiMapping
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,8 +36,9 @@ from handoff.priority import PRIORITIES
 from handoff.tickets import State, transcript
 from sanad.services import Services
 from storage.models import Agent, Article, Customer, Event, Note, Rating, Ticket
-from web.app import SERVICES
+from web.app import services_of
 from web.auth import Principal, require
+from web.problem import ParamError, Query, int_param
 
 PERIODS = (*metrics.PERIOD_NAMES, "custom")
 DEFAULT_PERIOD = "7d"
@@ -53,12 +53,6 @@ STATES = tuple(s.value for s in State)
 READ_GAPS = ("editor", "supervisor")
 WRITE_GAPS = ("editor",)
 REPORTS = ("supervisor",)
-
-Query = Mapping[str, str] | MultiMapping[str]
-
-
-class ParamError(ValueError):
-    """A query parameter or body field that cannot be used; the message says which and why."""
 
 
 def bad_request(message: str) -> web.HTTPBadRequest:
@@ -127,19 +121,6 @@ def _text_param(query: Query, key: str) -> str | None:
     return value
 
 
-def _int_param(query: Query, key: str, default: int | None, low: int, high: int) -> int | None:
-    raw = str(query.get(key) or "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise ParamError(f"{key}: expected a whole number, got {raw!r}") from exc
-    if not low <= value <= high:
-        raise ParamError(f"{key}: must be between {low} and {high}, got {value}")
-    return value
-
-
 def _choice(query: Query, key: str, choices: tuple[str, ...]) -> str | None:
     value = _text_param(query, key)
     if value is not None:
@@ -153,7 +134,7 @@ def parse_filters(query: Query) -> Filters:
     category = _text_param(query, "category")
     return Filters(
         category=category.lower() if category else None,
-        agent_id=_int_param(query, "agent_id", None, 1, 2**62),
+        agent_id=int_param(query, "agent_id", None, 1, 2**62),
         priority=_choice(query, "priority", PRIORITIES),
         channel=_text_param(query, "channel"),
         language=_choice(query, "language", LANGS),
@@ -181,13 +162,9 @@ def gaps_params(query: Query, services: Services, limit: int) -> tuple[Period, s
     tz = _zone_name(query, services)
     _, period = parse_period(query, now, tz, DEFAULT_GAPS_PERIOD)
     lang = _choice(query, "lang", LANGS)
-    size = _int_param(query, "limit", limit, 1, MAX_LIMIT)
+    size = int_param(query, "limit", limit, 1, MAX_LIMIT)
     assert size is not None
     return period, lang, size
-
-
-def _services(request: web.Request) -> Services:
-    return request.app[SERVICES]
 
 
 # ---------------------------------------------------------------------- data (shared with pages)
@@ -287,8 +264,8 @@ async def list_tickets(
     if query.get("period"):
         rq = report_query(query, services)
         conditions += [Ticket.created_at >= rq.period.start, Ticket.created_at < rq.period.end]
-    limit = _int_param(query, "limit", TICKET_PAGE, 1, MAX_TICKET_PAGE)
-    offset = _int_param(query, "offset", 0, 0, 2**62)
+    limit = int_param(query, "limit", TICKET_PAGE, 1, MAX_TICKET_PAGE)
+    offset = int_param(query, "offset", 0, 0, 2**62)
     assert limit is not None and offset is not None
     async with services.db.transaction() as session:
         total = int(
@@ -546,7 +523,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 @_params_errors
 async def kpis_handler(request: web.Request) -> web.Response:
     require(request, *REPORTS)
-    services = _services(request)
+    services = services_of(request)
     csv = wants_csv(request)
     figures = await load_kpis(services, report_query(request.query, services))
     if csv:
@@ -557,7 +534,7 @@ async def kpis_handler(request: web.Request) -> web.Response:
 @_params_errors
 async def series_handler(request: web.Request) -> web.Response:
     require(request, *REPORTS)
-    services = _services(request)
+    services = services_of(request)
     wants_csv(request)
     figures = await load_kpis(services, report_query(request.query, services))
     return _table(request, figures["series"], "series")
@@ -566,7 +543,7 @@ async def series_handler(request: web.Request) -> web.Response:
 @_params_errors
 async def agents_handler(request: web.Request) -> web.Response:
     require(request, *REPORTS)
-    services = _services(request)
+    services = services_of(request)
     wants_csv(request)
     rows = await load_agent_table(services, report_query(request.query, services))
     return _table(request, rows, "agents")
@@ -578,7 +555,7 @@ def _gaps_handler(kind: str) -> Any:
     @_params_errors
     async def handler(request: web.Request) -> web.Response:
         require(request, *READ_GAPS)
-        services = _services(request)
+        services = services_of(request)
         wants_csv(request)
         period, lang, limit = gaps_params(request.query, services, limits[kind])
         async with services.db.transaction() as session:
@@ -599,7 +576,7 @@ def _gaps_handler(kind: str) -> Any:
 @_params_errors
 async def gap_article_handler(request: web.Request) -> web.Response:
     principal = require(request, *WRITE_GAPS)
-    services = _services(request)
+    services = services_of(request)
     body = {**request.query, **await _json_body(request)}
     result = await group_to_article(services, request.match_info["group_id"], body, principal)
     return web.json_response(result, status=201)
@@ -608,7 +585,7 @@ async def gap_article_handler(request: web.Request) -> web.Response:
 @_params_errors
 async def gap_phrasing_handler(request: web.Request) -> web.Response:
     principal = require(request, *WRITE_GAPS)
-    services = _services(request)
+    services = services_of(request)
     body = {**request.query, **await _json_body(request)}
     result = await group_to_phrasings(services, request.match_info["group_id"], body, principal)
     return web.json_response(result)
@@ -617,7 +594,7 @@ async def gap_phrasing_handler(request: web.Request) -> web.Response:
 @_params_errors
 async def tickets_handler(request: web.Request) -> web.Response:
     require(request, *REPORTS)
-    services = _services(request)
+    services = services_of(request)
     csv = wants_csv(request)
     items, total, limit, offset = await list_tickets(services, request.query)
     if csv:
@@ -631,7 +608,7 @@ async def ticket_handler(request: web.Request) -> web.Response:
     raw = request.match_info["ticket_id"]
     if not raw.isdigit():
         raise ParamError(f"ticket id must be a whole number, got {raw!r}")
-    detail = await ticket_detail(_services(request), int(raw))
+    detail = await ticket_detail(services_of(request), int(raw))
     if detail is None:
         raise web.HTTPNotFound(text=f"ticket {raw} not found")
     return web.json_response(detail)

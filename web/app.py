@@ -67,6 +67,10 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
 
+def services_of(request: web.Request) -> Services:
+    return request.app[SERVICES]
+
+
 def json_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message, "status": status}, status=status)
 

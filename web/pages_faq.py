@@ -30,7 +30,6 @@ from web.api_admin import (
 )
 from web.api_faq import (
     ArticleFilters,
-    Problem,
     actor_of,
     create_article,
     delete_article,
@@ -40,13 +39,13 @@ from web.api_faq import (
     load_article,
     pick_format,
     record_from_body,
-    services_of,
     try_question,
     update_article,
 )
-from web.app import render
+from web.app import render, services_of
 from web.auth import Principal, require
 from web.i18n import TEXTS
+from web.problem import Problem
 
 OPENAPI_PATHS: dict[str, Any] = {}
 

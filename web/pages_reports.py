@@ -22,8 +22,6 @@ from web.api_reports import (
     DEFAULT_GAPS_PERIOD,
     LANGS,
     PERIODS,
-    ParamError,
-    Query,
     ReportQuery,
     filter_choices,
     gaps_params,
@@ -38,6 +36,7 @@ from web.api_reports import (
 from web.app import SERVICES, render
 from web.auth import principal_of, require
 from web.i18n import TEXTS, request_lang, tr
+from web.problem import ParamError, Query
 
 TEXTS.update(
     {
