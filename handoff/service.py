@@ -86,6 +86,8 @@ class HandoffConfig:
     hours: BusinessHours = field(default_factory=BusinessHours.always_open)
     sla: SlaPolicy = field(default_factory=SlaPolicy.default)
     reopen_window_s: float = 24 * 3600.0
+    bot_idle_close_s: float = 24 * 3600.0
+    idle_sweep_s: float = 600.0
     offline_grace_s: float = 120.0
     position_update_s: float = 60.0
     default_handle_s: float = 300.0
@@ -167,6 +169,7 @@ class HandoffService:
         self._arrivals: deque[tuple[float, str]] = deque()
         self._last_sync = 0.0
         self._stopping = False
+        self._next_idle_sweep = 0.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -214,8 +217,43 @@ class HandoffService:
                 await asyncio.sleep(0.5)
 
     def next_wakeup(self) -> float | None:
-        times = [t for t in (self.acd.next_deadline(), self._timers.next()) if t is not None]
+        times = [
+            t
+            for t in (self.acd.next_deadline(), self._timers.next(), self._next_idle_sweep)
+            if t is not None
+        ]
         return min(times) if times else None
+
+    async def _close_idle_bot_tickets(self, session: AsyncSession, now: datetime) -> int:
+        """Self-service conversations with no message for ``bot_idle_close_s`` are over: close
+        them (resolution ``idle``) so "open now" means open, and the next message starts a new
+        contact."""
+        cutoff = now - timedelta(seconds=self.config.bot_idle_close_s)
+        last = (
+            select(Message.ticket_id, func.max(Message.created_at).label("last_at"))
+            .group_by(Message.ticket_id)
+            .subquery()
+        )
+        stale = (
+            (
+                await session.execute(
+                    select(Ticket)
+                    .outerjoin(last, last.c.ticket_id == Ticket.id)
+                    .where(
+                        Ticket.state == State.BOT,
+                        func.coalesce(last.c.last_at, Ticket.created_at) < cutoff,
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for ticket in stale:
+            ticket.state = State.CLOSED
+            ticket.resolution = ticket.resolution or "idle"
+            ticket.closed_at = now
+            record_event(session, "ticket_closed", now, ticket_id=ticket.id, reason="idle")
+        return len(stale)
 
     def _poke(self) -> None:
         self._wake.set()
@@ -1316,6 +1354,9 @@ class HandoffService:
     async def _tick(self, session: AsyncSession, now: datetime, outbox: list[Outgoing]) -> None:
         ts = _ts(now)
         await self._apply(session, self.acd.advance(ts), now, outbox)
+        if ts >= self._next_idle_sweep:
+            self._next_idle_sweep = ts + self.config.idle_sweep_s
+            await self._close_idle_bot_tickets(session, now)
         for _, kind, key, extra in self._timers.pop_due(ts):
             if kind == "grace":
                 await self._grace_over(session, key, now, outbox)

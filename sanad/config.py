@@ -210,6 +210,9 @@ class Settings:
     reopen_window_h: float = _setting(
         24.0, _as_float(0, 24 * 90), "Hours after resolve in which a customer message reopens."
     )
+    bot_idle_close_h: float = _setting(
+        24.0, _as_float(0.01, 24 * 90), "Hours of silence after which a bot conversation closes."
+    )
     exclusion_lapse_s: float = _setting(
         60.0, _as_float(0, 86400), "When every agent missed a chat, seconds until they may retry."
     )

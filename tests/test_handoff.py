@@ -557,3 +557,19 @@ async def test_two_processes_sharing_a_database_never_double_offer(
         assert sorted(r.ok for r in results) == [False, True]
     assigned = [await one.ticket(t) for t in tickets]
     assert sorted(t.state for t in assigned) == ["assigned"] * 3 + ["queued"] * 2
+
+
+async def test_silent_bot_conversations_close_and_the_next_message_starts_a_new_contact(
+    sqlite_db: Database, clock: VirtualClock
+) -> None:
+    h = await Harness.create(sqlite_db, clock, bot_idle_close_s=3600.0, idle_sweep_s=600.0)
+    quiet = await h.customer("hello?")
+    await h.advance(1800)
+    talking = await h.customer("where is my order")
+    await h.advance(2400)  # quiet: 70 min of silence; talking: 40 min
+    assert ((await h.ticket(quiet)).state, (await h.ticket(quiet)).resolution) == ("closed", "idle")
+    assert (await h.ticket(talking)).state == "bot"
+    waiting = await h.ask("a person please")
+    await h.advance(7200)
+    assert (await h.ticket(waiting)).state == "queued"  # only conversations with the bot
+    assert "ticket_closed" in await h.events(quiet)
