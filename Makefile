@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.faq_bench --all
 	$(BIN)/python -m bench.acd_sim --agents 10 --load 0.85 --chats 200000 --priority-share 0.2 --head-start-s inf
 	$(BIN)/python -m bench.acd_sim --measure-dispatch
+	$(BIN)/python -m bench.handoff_actions --queued 2000 --samples 50
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -170,6 +170,7 @@ class HandoffService:
         self._last_sync = 0.0
         self._stopping = False
         self._next_idle_sweep = 0.0
+        self._notified: dict[int, tuple[int, float]] = {}  # ticket -> (position told, when)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -297,6 +298,11 @@ class HandoffService:
                 .scalars()
                 .all()
             )
+            self._notified = {
+                t.id: (t.notified_position, _ts(t.notified_at or self.clock.now()))
+                for t in waiting
+                if t.notified_position is not None
+            }
             for t in waiting:
                 if t.waiting_for_hours:
                     continue
@@ -735,8 +741,7 @@ class HandoffService:
                         ticket, customer, kind, position=info.position, wait_s=info.wait_s
                     )
                 )
-            ticket.notified_position = info.position
-            ticket.notified_at = now
+            self._remember_notice(ticket, info.position, now)
         return info
 
     async def cancel_request(self, ticket_id: int) -> bool:
@@ -1607,35 +1612,46 @@ class HandoffService:
         wait = self.estimated_wait_s(ticket.id) if position is not None else None
         return QueueInfo(ticket.id, ticket.state, ticket.priority, position, wait, online)
 
-    def estimated_wait_s(self, ticket_id: int) -> float | None:
+    def estimated_wait_s(self, ticket_id: int, position: int | None = None) -> float | None:
         """Position-based expected wait (SEMANTICS.md 2.8, Whitt's predictor).
 
         0 when a slot is free; ``(k+1)·AHT/S`` for the top class; divided by
-        ``1 - ρ_higher`` for lower ones; None when nobody is online.
+        ``1 - ρ_higher`` for lower ones; None when nobody is online. Pass ``position`` when it
+        is already known (it costs a walk of the queue otherwise).
         """
         chat = self.acd.chats.get(ticket_id)
         if chat is None:
             return None
-        slots = sum(
-            a.capacity
+        model = self._wait_model()
+        if model is None:
+            return None
+        return self._wait(model, chat.priority, position or self.acd.position(ticket_id) or 1)
+
+    def _wait_model(self) -> tuple[int, int, list[float]] | None:
+        """Slots online, slots busy, and the arrival rate of each priority level over the
+        last hour: what every estimate of one moment shares."""
+        on = [
+            a
             for a in self.acd.agents.values()
             if a.status in (AgentStatus.AVAILABLE, AgentStatus.WRAP_UP)
-        )
+        ]
+        slots = sum(a.capacity for a in on)
         if slots == 0:
             return None
-        busy = sum(
-            a.active + (1 if a.pending else 0)
-            for a in self.acd.agents.values()
-            if a.status in (AgentStatus.AVAILABLE, AgentStatus.WRAP_UP)
-        )
-        position = self.acd.position(ticket_id) or 1
-        if busy < slots and position == 1:
-            return 0.0
+        busy = sum(a.active + (1 if a.pending else 0) for a in on)
         now = _ts(self.clock.now())
         while self._arrivals and self._arrivals[0][0] < now - 3600:
             self._arrivals.popleft()
-        mine = PRIORITIES.index(chat.priority)
-        higher = sum(1 for _, p in self._arrivals if PRIORITIES.index(p) > mine) / 3600.0
+        rates = [0.0] * len(PRIORITIES)
+        for _, priority in self._arrivals:
+            rates[PRIORITIES.index(priority)] += 1 / 3600.0
+        return slots, busy, rates
+
+    def _wait(self, model: tuple[int, int, list[float]], priority: str, position: int) -> float:
+        slots, busy, rates = model
+        if busy < slots and position == 1:
+            return 0.0
+        higher = sum(rates[PRIORITIES.index(priority) + 1 :])
         rho_higher = min(higher * self._aht / slots, 0.95)
         return position * self._aht / slots / (1.0 - rho_higher)
 
@@ -1644,21 +1660,21 @@ class HandoffService:
     ) -> None:
         """Tell waiting customers when their place improved (at most every
         ``position_update_s``), not on every event."""
+        ts = _ts(now)
         waiting = sorted(self.acd.chats.values(), key=lambda c: c.key)
+        model = self._wait_model()
         for index, chat in enumerate(waiting):
+            # Decided from memory: the database is read only for the few customers told.
             position = index + 1
+            told = self._notified.get(chat.ticket_id)
+            if told is None or position >= told[0]:
+                continue
+            if ts - told[1] < self.config.position_update_s:
+                continue
             ticket = await session.get(Ticket, chat.ticket_id)
-            if ticket is None or ticket.notified_position is None:
+            if ticket is None:
                 continue
-            if position >= ticket.notified_position:
-                continue
-            if (
-                ticket.notified_at is not None
-                and (now - ticket.notified_at).total_seconds() < self.config.position_update_s
-            ):
-                continue
-            ticket.notified_position = position
-            ticket.notified_at = now
+            self._remember_notice(ticket, position, now)
             customer = await session.get(Customer, ticket.customer_id)
             if customer is None:
                 continue
@@ -1668,9 +1684,17 @@ class HandoffService:
                     customer,
                     "position",
                     position=position,
-                    wait_s=self.estimated_wait_s(ticket.id),
+                    wait_s=None if model is None else self._wait(model, chat.priority, position),
                 )
             )
+
+    def _remember_notice(self, ticket: Ticket, position: int | None, now: datetime) -> None:
+        ticket.notified_position = position
+        ticket.notified_at = now
+        if position is None:
+            self._notified.pop(ticket.id, None)
+        else:
+            self._notified[ticket.id] = (position, _ts(now))
 
     async def queue_info(self, ticket_id: int) -> QueueInfo:
         async with self.db.transaction() as session:
