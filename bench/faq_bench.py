@@ -1,0 +1,569 @@
+"""FAQ matcher benchmark: accuracy, latency and decision thresholds on faq-bench.
+
+Two modes:
+
+``python -m bench.faq_bench --articles FILE --queries FILE [--json] [--baseline]``
+    Evaluate one articles/queries pair (faq-bench record format) with Sanad's matcher:
+    top-1/top-3 accuracy, search latency, build time and the share of each outcome
+    under ``DEFAULT_THRESHOLDS``. ``--baseline`` adds ``rapidfuzz.process.extractOne``
+    over all phrasings (default scorer and processor). ``--json`` prints one JSON object.
+
+``python -m bench.faq_bench --all`` (``make bench``)
+    The full suite: English, MSA and Palestinian dev queries x K=5 and K=20, Sanad vs the
+    baseline; latency at 77, 1,000 and 10,000 articles of 5 phrasings each (synthetic
+    padding), the baseline timed in the same run; the threshold outcome figures with an
+    out-of-scope check (15 articles removed from the index, their queries then have no
+    right answer). Prints markdown tables (``--json``: one JSON object instead).
+
+The data directory defaults to ``../shared/faq-bench`` relative to the repository root;
+override it with ``--data DIR`` or the environment variable ``SANAD_FAQ_BENCH``.
+
+Latency: one process pinned to one core (``os.sched_setaffinity``; BLAS limited to one
+thread), garbage collector off while timing, ``time.perf_counter_ns`` around each call,
+query caches cleared before each timed pass; p50/p99 are the medians over ``--repeat``
+passes. A search is timed as the service calls it: ``index.search(text)`` (language
+detected from the text).
+"""
+
+from __future__ import annotations
+
+import os
+
+# One core means one BLAS thread too; must be set before numpy is imported.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
+import platform  # noqa: E402
+import random  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable, Sequence  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from rapidfuzz import process  # noqa: E402
+
+from faq.matcher import DEFAULT_THRESHOLDS, Entry, MatchIndex, Outcome, Thresholds  # noqa: E402
+from faq.normalize import normalize  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATA = REPO_ROOT.parent / "shared" / "faq-bench"
+
+# name -> (articles file pattern with {k}, queries file)
+DATASETS: dict[str, tuple[str, str]] = {
+    "en": ("banking77-en/articles-k{k}.jsonl", "banking77-en/queries-dev.jsonl"),
+    "msa": ("arbanking77-ar/articles-k{k}.jsonl", "arbanking77-ar/queries-dev-msa.jsonl"),
+    "pal": ("arbanking77-ar/articles-k{k}.jsonl", "arbanking77-ar/queries-dev-pal.jsonl"),
+}
+DATASET_TITLES = {"en": "English", "msa": "Arabic MSA", "pal": "Arabic Palestinian"}
+LATENCY_SIZES = (77, 1_000, 10_000)
+OOS_REMOVED = 15
+SEED = 77
+
+# Unrelated questions (not banking): a sanity check of NO_MATCH, not used for tuning.
+UNRELATED = {
+    "en": [
+        "What's the weather like tomorrow?",
+        "Recommend me a good pizza recipe",
+        "Who won the football match yesterday?",
+        "Can you book me a flight to Paris?",
+        "What time does the pharmacy open?",
+        "How many calories are in a banana?",
+        "Tell me a joke about cats",
+        "What is the capital of Australia?",
+        "My washing machine is making a loud noise",
+        "Which bus goes to the train station?",
+    ],
+    "ar": [
+        "كيف حال الطقس غدا؟",
+        "من فاز بالمباراة أمس؟",
+        "أريد وصفة بيتزا سهلة",
+        "متى تفتح الصيدلية؟",
+        "احجزلي رحلة لباريس",
+        "كم سعرة حرارية في الموزة؟",
+        "احكيلي نكتة عن القطط",
+        "ما هي عاصمة أستراليا؟",
+        "الغسالة عم تعمل صوت عالي",
+        "أي باص بروح على محطة القطار؟",
+    ],
+}
+
+Record = dict[str, Any]
+
+
+# -- data -----------------------------------------------------------------------------
+
+
+def data_dir(arg: str | None) -> Path:
+    if arg:
+        return Path(arg)
+    env = os.environ.get("SANAD_FAQ_BENCH")
+    return Path(env) if env else DEFAULT_DATA
+
+
+def load_jsonl(path: Path) -> list[Record]:
+    with path.open(encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def article_texts(article: Record) -> list[str]:
+    """Question and phrasings, without repeats (the question is usually phrasings[0])."""
+    return list(dict.fromkeys([article["question"], *article["phrasings"]]))
+
+
+def entries_of(articles: Sequence[Record]) -> list[Entry]:
+    return [Entry(a["id"], a["lang"], tuple(article_texts(a))) for a in articles]
+
+
+def pad_articles(
+    articles: Sequence[Record], pool: Sequence[Record], total: int, k: int = 5, seed: int = SEED
+) -> list[Record]:
+    """``articles`` plus synthetic ones up to ``total``, each with ``k`` distinct phrasings
+    made of the first half of one real phrasing (from ``pool``) and the second half of
+    another. No synthetic text equals (after normalisation) any other text."""
+    rng = random.Random(seed)
+    halves = [p.split() for a in pool for p in a["phrasings"]]
+    seen = {normalize(t) for a in articles for t in article_texts(a)}
+    out = list(articles)
+    lang = articles[0]["lang"]
+    for i in range(total - len(articles)):
+        phrasings: list[str] = []
+        while len(phrasings) < k:
+            x, y = rng.choice(halves), rng.choice(halves)
+            text = " ".join(x[: max(1, len(x) // 2)] + y[len(y) // 2 :])
+            norm = normalize(text)
+            if not norm or norm in seen:
+                continue
+            seen.add(norm)
+            phrasings.append(text)
+        out.append(
+            {
+                "id": f"synthetic-{i:05d}",
+                "question": phrasings[0],
+                "phrasings": phrasings,
+                "answer": "synthetic",
+                "lang": lang,
+            }
+        )
+    return out
+
+
+# -- measurement helpers --------------------------------------------------------------
+
+
+def _idle_ticks() -> dict[int, int]:
+    """Idle time per CPU from /proc/stat (Linux), or {} when unavailable."""
+    try:
+        lines = Path("/proc/stat").read_text().splitlines()
+    except OSError:
+        return {}
+    out = {}
+    for line in lines:
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit():
+            out[int(name[3:])] = int(fields[3])
+    return out
+
+
+def pin_one_core() -> int | None:
+    """Pin this process to one core, the least busy allowed one over half a second
+    (the machine is shared); returns it, or None when pinning is not available."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+        before = _idle_ticks()
+        time.sleep(0.5)
+        after = _idle_ticks()
+        core = max(allowed, key=lambda c: (after.get(c, 0) - before.get(c, 0), c))
+        os.sched_setaffinity(0, {core})
+    except OSError:
+        return None
+    return core
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """Linear-interpolation percentile (numpy's default method)."""
+    xs = sorted(values)
+    if not xs:
+        return float("nan")
+    pos = (len(xs) - 1) * q / 100.0
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def time_calls(
+    fn: Callable[[str], object],
+    queries: Sequence[str],
+    repeats: int,
+    before_pass: Callable[[], None] | None = None,
+) -> dict[str, float]:
+    """Per-call latency in ms, wall clock (p50/p99/mean) and this thread's CPU time
+    (cpu_p50/cpu_p99, which leaves out time the scheduler gave to other processes):
+    medians over ``repeats`` passes over ``queries``."""
+    stats: dict[str, list[float]] = {k: [] for k in ("p50", "p99", "mean", "cpu_p50", "cpu_p99")}
+    wall, cpu = time.perf_counter_ns, time.thread_time_ns
+    for _ in range(repeats):
+        if before_pass is not None:
+            before_pass()
+        gc.collect()
+        gc.disable()
+        try:
+            lat: list[float] = []
+            lat_cpu: list[float] = []
+            for q in queries:
+                c0 = cpu()
+                t0 = wall()
+                fn(q)
+                t1 = wall()
+                c1 = cpu()
+                lat.append((t1 - t0) / 1e6)
+                lat_cpu.append((c1 - c0) / 1e6)
+        finally:
+            gc.enable()
+        stats["p50"].append(percentile(lat, 50))
+        stats["p99"].append(percentile(lat, 99))
+        stats["mean"].append(statistics.fmean(lat))
+        stats["cpu_p50"].append(percentile(lat_cpu, 50))
+        stats["cpu_p99"].append(percentile(lat_cpu, 99))
+    return {f"{k}_ms": statistics.median(v) for k, v in stats.items()}
+
+
+class Baseline:
+    """``rapidfuzz.process.extractOne`` over every phrasing, default scorer and processor."""
+
+    def __init__(self, articles: Sequence[Record]) -> None:
+        self.choices: list[str] = []
+        self.owner: list[str] = []
+        for a in articles:
+            for t in article_texts(a):
+                self.choices.append(t)
+                self.owner.append(a["id"])
+
+    def best(self, query: str) -> str | None:
+        found = process.extractOne(query, self.choices)
+        return None if found is None else self.owner[found[2]]
+
+    def top(self, query: str, k: int) -> list[str]:
+        """First ``k`` distinct articles of ``process.extract`` over all phrasings."""
+        out: list[str] = []
+        for _, _, i in process.extract(query, self.choices, limit=None):
+            if self.owner[i] not in out:
+                out.append(self.owner[i])
+                if len(out) == k:
+                    break
+        return out
+
+
+def accuracy(ranked: Sequence[Sequence[str]], gold: Sequence[str]) -> dict[str, float]:
+    n = len(gold)
+    top1 = sum(bool(r) and r[0] == g for r, g in zip(ranked, gold, strict=True))
+    top3 = sum(g in r[:3] for r, g in zip(ranked, gold, strict=True))
+    return {"top1": top1 / n, "top3": top3 / n}
+
+
+def outcome_figures(
+    index: MatchIndex, queries: Sequence[Record], thresholds: Thresholds, in_scope: bool
+) -> dict[str, float]:
+    """Outcome shares; for in-scope queries also how often ANSWER / SUGGEST is right."""
+    n = len(queries)
+    counts = dict.fromkeys(Outcome, 0)
+    answer_right = suggest_right = 0
+    for q in queries:
+        d = index.decide(q["text"], q["lang"], thresholds)
+        counts[d.outcome] += 1
+        ids = [h.article_id for h in d.hits]
+        if d.outcome is Outcome.ANSWER:
+            answer_right += ids[0] == q["article_id"]
+        elif d.outcome is Outcome.SUGGEST:
+            suggest_right += q["article_id"] in ids
+    out = {f"{o.value}_share": counts[o] / n for o in Outcome}
+    if in_scope:
+        out["answer_precision"] = answer_right / max(counts[Outcome.ANSWER], 1)
+        out["suggest_contains_right"] = suggest_right / max(counts[Outcome.SUGGEST], 1)
+        out["right_answered_or_suggested"] = (answer_right + suggest_right) / n
+    return out
+
+
+# -- single pair ----------------------------------------------------------------------
+
+
+def run_pair(
+    articles_path: Path, queries_path: Path, with_baseline: bool, repeats: int
+) -> dict[str, Any]:
+    articles = load_jsonl(articles_path)
+    queries = load_jsonl(queries_path)
+    core = pin_one_core()
+    t0 = time.perf_counter_ns()
+    index = MatchIndex.build(entries_of(articles))
+    build_ms = (time.perf_counter_ns() - t0) / 1e6
+    gold = [q["article_id"] for q in queries]
+    ranked = [[h.article_id for h in index.search(q["text"], q["lang"], 3)] for q in queries]
+    texts = [q["text"] for q in queries]
+    result: dict[str, Any] = {
+        "articles": len(index),
+        "texts": index.n_texts,
+        "queries": len(queries),
+        **accuracy(ranked, gold),
+        **time_calls(index.search, texts, repeats, index.clear_caches),
+        "build_ms": build_ms,
+        "outcomes": outcome_figures(index, queries, DEFAULT_THRESHOLDS, in_scope=True),
+        "core": core,
+    }
+    if with_baseline:
+        base = Baseline(articles)
+        b_ranked = [base.top(q["text"], 3) for q in queries]
+        b_acc = accuracy(b_ranked, gold)
+        b_time = time_calls(base.best, texts, repeats)
+        result.update(
+            baseline_top1=b_acc["top1"],
+            baseline_top3=b_acc["top3"],
+            baseline_p50_ms=b_time["p50_ms"],
+            baseline_p99_ms=b_time["p99_ms"],
+        )
+    return result
+
+
+# -- full suite -----------------------------------------------------------------------
+
+
+def suite_accuracy(data: Path, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    rows = []
+    for k in (5, 20):
+        for name, (art_pattern, query_file) in DATASETS.items():
+            articles = load_jsonl(data / art_pattern.format(k=k))
+            queries = load_jsonl(data / query_file)
+            index = MatchIndex.build(entries_of(articles))
+            base = Baseline(articles)
+            gold = [q["article_id"] for q in queries]
+            ours = accuracy(
+                [[h.article_id for h in index.search(q["text"], q["lang"], 3)] for q in queries],
+                gold,
+            )
+            theirs = accuracy([base.top(q["text"], 3) for q in queries], gold)
+            rows.append(
+                {
+                    "dataset": name,
+                    "k": k,
+                    "queries": len(queries),
+                    "top1": ours["top1"],
+                    "top3": ours["top3"],
+                    "baseline_top1": theirs["top1"],
+                    "baseline_top3": theirs["top3"],
+                }
+            )
+            log(f"accuracy {name} K={k}: top1 {ours['top1']:.3f} top3 {ours['top3']:.3f}")
+    return rows
+
+
+def suite_latency(
+    data: Path, repeats: int, baseline_queries: dict[int, int], log: Callable[[str], None]
+) -> list[dict[str, Any]]:
+    rows = []
+    for name, lang in (("en", "en"), ("msa", "ar")):
+        art_pattern, query_file = DATASETS[name]
+        real = load_jsonl(data / art_pattern.format(k=5))
+        pool = load_jsonl(data / art_pattern.format(k=20))
+        queries = [q["text"] for q in load_jsonl(data / query_file)]
+        subset_all = random.Random(SEED).sample(queries, len(queries))
+        for size in LATENCY_SIZES:
+            articles = pad_articles(real, pool, size)
+            t0 = time.perf_counter_ns()
+            index = MatchIndex.build(entries_of(articles))
+            build_ms = (time.perf_counter_ns() - t0) / 1e6
+            distinct = {normalize(t) for a in articles for t in article_texts(a)}
+            assert len(index) == size, (len(index), size)
+            assert index.n_texts == len(distinct) == 5 * size, (index.n_texts, len(distinct))
+            base = Baseline(articles)
+            subset = subset_all[: baseline_queries[size]]
+            ours = time_calls(index.search, queries, repeats, index.clear_caches)
+            ours_sub = time_calls(index.search, subset, repeats, index.clear_caches)
+            theirs = time_calls(base.best, subset, repeats)
+            rows.append(
+                {
+                    "dataset": name,
+                    "lang": lang,
+                    "articles": size,
+                    "texts": index.n_texts,
+                    "build_ms": build_ms,
+                    "queries": len(queries),
+                    **ours,
+                    "subset_queries": len(subset),
+                    "subset_p50_ms": ours_sub["p50_ms"],
+                    "subset_cpu_p50_ms": ours_sub["cpu_p50_ms"],
+                    "subset_p99_ms": ours_sub["p99_ms"],
+                    "baseline_p50_ms": theirs["p50_ms"],
+                    "baseline_p99_ms": theirs["p99_ms"],
+                    "speedup_p50": theirs["p50_ms"] / ours_sub["p50_ms"],
+                    "speedup_p99": theirs["p99_ms"] / ours_sub["p99_ms"],
+                }
+            )
+            log(
+                f"latency {name} {size} articles: p50 {ours['p50_ms']:.3f} ms "
+                f"p99 {ours['p99_ms']:.3f} ms (cpu {ours['cpu_p50_ms']:.3f} / "
+                f"{ours['cpu_p99_ms']:.3f} ms), baseline p50 {theirs['p50_ms']:.1f} ms, "
+                f"build {build_ms / 1000:.2f} s"
+            )
+    return rows
+
+
+def suite_thresholds(data: Path, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    rows = []
+    for name, (art_pattern, query_file) in DATASETS.items():
+        articles = load_jsonl(data / art_pattern.format(k=20))
+        queries = load_jsonl(data / query_file)
+        ids = sorted(a["id"] for a in articles)
+        removed = set(random.Random(SEED).sample(ids, OOS_REMOVED))
+        full = MatchIndex.build(entries_of(articles))
+        partial = MatchIndex.build(entries_of([a for a in articles if a["id"] not in removed]))
+        oos = [q for q in queries if q["article_id"] in removed]
+        lang = "en" if name == "en" else "ar"
+        unrelated = [{"text": t, "lang": lang, "article_id": ""} for t in UNRELATED[lang]]
+        rows.append(
+            {
+                "dataset": name,
+                "in_scope": outcome_figures(full, queries, DEFAULT_THRESHOLDS, in_scope=True),
+                "out_of_scope": outcome_figures(partial, oos, DEFAULT_THRESHOLDS, in_scope=False),
+                "out_of_scope_queries": len(oos),
+                "unrelated": outcome_figures(full, unrelated, DEFAULT_THRESHOLDS, in_scope=False),
+                "unrelated_queries": len(unrelated),
+            }
+        )
+        log(f"thresholds {name}: done")
+    return rows
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    load = report.get("load_average_before_after") or [None, None]
+    load_text = ", ".join("-" if x is None else f"{x[0]:.2f}" for x in load)
+    lines = [
+        f"Machine: {report['machine']}; pinned to core {report['core']}; "
+        f"Python {report['python']}; latency repeats {report['repeat']}; "
+        f"1-min load average before/after: {load_text}.",
+        "",
+        "Accuracy (dev queries; top-k = the right article among the first k):",
+        "",
+        "| dataset | K | queries | Sanad top-1 | Sanad top-3 | baseline top-1 | baseline top-3 |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["accuracy"]:
+        lines.append(
+            f"| {DATASET_TITLES[r['dataset']]} | {r['k']} | {r['queries']} | {r['top1']:.3f} "
+            f"| {r['top3']:.3f} | {r['baseline_top1']:.3f} | {r['baseline_top3']:.3f} |"
+        )
+    lines += [
+        "",
+        "Latency per query (articles of 5 phrasings; p50/p99 over all dev queries; the baseline"
+        " and the ratio on a fixed random subset, Sanad timed on the same subset):",
+        "",
+        "| queries | articles | texts | build | Sanad p50 | Sanad p99 | CPU p50 / p99 | subset "
+        "| Sanad p50 / p99 (subset) | baseline p50 / p99 | ratio p50 / p99 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["latency"]:
+        lines.append(
+            f"| {DATASET_TITLES[r['dataset']]} | {r['articles']:,} | {r['texts']:,} "
+            f"| {r['build_ms'] / 1000:.2f} s | {r['p50_ms']:.3f} ms | {r['p99_ms']:.3f} ms "
+            f"| {r['cpu_p50_ms']:.3f} / {r['cpu_p99_ms']:.3f} ms | {r['subset_queries']} "
+            f"| {r['subset_p50_ms']:.3f} / {r['subset_p99_ms']:.3f} ms "
+            f"| {r['baseline_p50_ms']:.2f} / {r['baseline_p99_ms']:.2f} ms "
+            f"| {r['speedup_p50']:.0f}x / {r['speedup_p99']:.0f}x |"
+        )
+    t = report["thresholds_used"]
+    lines += [
+        "",
+        f"Decisions with DEFAULT_THRESHOLDS (answer_min {t['answer_min']}, answer_margin "
+        f"{t['answer_margin']}, suggest_min {t['suggest_min']}, max_suggestions "
+        f"{t['max_suggestions']}), K=20. In scope: all 77 articles indexed. Out of scope: "
+        f"{OOS_REMOVED} articles removed from the index, their queries asked. Unrelated: "
+        "10 non-banking questions per language.",
+        "",
+        "| dataset | in scope: answer (right) | suggest (contains right) | no match "
+        "| out of scope: answer | suggest | no match | unrelated: no match |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["thresholds"]:
+        i, o, u = r["in_scope"], r["out_of_scope"], r["unrelated"]
+        lines.append(
+            f"| {DATASET_TITLES[r['dataset']]} | {pct(i['answer_share'])} "
+            f"({pct(i['answer_precision'])}) | {pct(i['suggest_share'])} "
+            f"({pct(i['suggest_contains_right'])}) | {pct(i['no_match_share'])} "
+            f"| {pct(o['answer_share'])} | {pct(o['suggest_share'])} "
+            f"| {pct(o['no_match_share'])} | {pct(u['no_match_share'])} |"
+        )
+    return "\n".join(lines)
+
+
+def run_all(data: Path, repeats: int, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
+    core = pin_one_core()
+    baseline_queries = {77: 200, 1_000: 200, 10_000: 50}
+    if quick:
+        baseline_queries = {77: 50, 1_000: 20, 10_000: 5}
+    t = DEFAULT_THRESHOLDS
+    load_before = os.getloadavg() if hasattr(os, "getloadavg") else None
+    report: dict[str, Any] = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "python": platform.python_version(),
+        "core": core,
+        "repeat": repeats,
+        "accuracy": suite_accuracy(data, log),
+        "latency": suite_latency(data, repeats, baseline_queries, log),
+        "thresholds_used": {
+            "answer_min": t.answer_min,
+            "answer_margin": t.answer_margin,
+            "suggest_min": t.suggest_min,
+            "max_suggestions": t.max_suggestions,
+        },
+        "thresholds": suite_thresholds(data, log),
+    }
+    report["load_average_before_after"] = [
+        load_before,
+        os.getloadavg() if hasattr(os, "getloadavg") else None,
+    ]
+    return report
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.faq_bench", description=__doc__)
+    parser.add_argument("--articles", type=Path, help="articles JSONL (faq-bench format)")
+    parser.add_argument("--queries", type=Path, help="queries JSONL (faq-bench format)")
+    parser.add_argument("--baseline", action="store_true", help="also run the baseline")
+    parser.add_argument("--all", action="store_true", help="run the full suite")
+    parser.add_argument("--data", help="faq-bench directory (default: ../shared/faq-bench)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--repeat", type=int, default=3, help="timed passes (median)")
+    parser.add_argument("--quick", action="store_true", help="--all with fewer baseline calls")
+    args = parser.parse_args(argv)
+
+    def log(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    if args.all:
+        data = data_dir(args.data)
+        if not data.is_dir():
+            parser.error(f"faq-bench data not found at {data} (use --data or SANAD_FAQ_BENCH)")
+        report = run_all(data, args.repeat, args.quick, log)
+        print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else markdown(report))
+        return 0
+    if not (args.articles and args.queries):
+        parser.error("give --articles and --queries, or --all")
+    result = run_pair(args.articles, args.queries, args.baseline, args.repeat)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+    else:
+        for key, value in result.items():
+            print(f"{key}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

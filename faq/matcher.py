@@ -1,0 +1,727 @@
+"""FAQ matcher: map a customer message to the best FAQ articles.
+
+Model. Every article contributes several *phrasings* (its question and its phrasings,
+normalised and de-duplicated). Each phrasing is a sparse TF-IDF vector over three feature
+families: light-stemmed word unigrams, word bigrams, and word-bounded character 2-4-grams
+of the normalised words (misspelling- and morphology-tolerant). Term frequencies are
+sublinear (``1 + log tf``), IDF is smoothed (common words weigh little, no stop-word
+list needed), and each family is L2-normalised and weighted so that a dot product is a
+weighted mean of per-family cosines. An article's score for a query vector ``q`` is::
+
+    w_max * max_p q.p  +  q.v_a,   v_a = w_centroid * centroid_a + w_artdoc * artdoc_a
+
+a blend of the best single phrasing, the unit centroid of the article's phrasing vectors,
+and the TF-IDF vector of all its phrasings concatenated (weights sum to 1, so scores lie
+in ``[0, 1]``). Aggregating over the phrasings beats nearest-single-phrasing matching by
+several points of top-1 accuracy. Query words unknown to the index are first mapped to a
+known word: Arabic clitic/dialect spelling variants, then the closest vocabulary word by
+``rapidfuzz`` ratio (misspellings).
+
+Search, in three stages over numpy arrays (exact for small indexes; see
+``docs/BENCHMARKS.md`` for accuracy and latency):
+
+1. ``q.v_a`` for every article over the *sparse* features (found in few articles), from an
+   inverted index: the postings of the query's features are concatenated and summed per
+   article with one ``np.bincount``. The few very common features (found in more than a
+   tenth of the articles) would dominate the postings; their part of ``q.v_a`` is
+   estimated through a rank-32 factorisation of their dense article-feature block.
+2. For the ``pool`` best articles of stage 1, the common features' part is computed
+   exactly from the dense block.
+3. For the ``candidates`` best articles of stage 2, the best-phrasing term is computed
+   from a forward index of the phrasing vectors.
+
+The index is immutable once built (the app rebuilds and swaps it when articles change).
+Articles of several languages live in separate partitions; ``search`` looks at the
+partition of the query's language only, or at every partition when that one is empty.
+"""
+
+from __future__ import annotations
+
+import array
+import enum
+import itertools
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from rapidfuzz import fuzz, process
+
+from faq._arabic import dialect_standard
+from faq._arabic import variants as _arabic_variants
+from faq.normalize import detect_language, normalize, stem_words
+
+__all__ = [
+    "DEFAULT_THRESHOLDS",
+    "Decision",
+    "Entry",
+    "Hit",
+    "MatchIndex",
+    "Outcome",
+    "Thresholds",
+]
+
+FloatArray = npt.NDArray[np.float64]
+Float32Array = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+Int32Array = npt.NDArray[np.int32]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One FAQ article as seen by the matcher: its question followed by its phrasings."""
+
+    article_id: str
+    lang: str
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A candidate article; ``score`` is in ``[0, 1]``, higher is better."""
+
+    article_id: str
+    score: float
+
+
+class Outcome(enum.StrEnum):
+    ANSWER = "answer"
+    SUGGEST = "suggest"
+    NO_MATCH = "no_match"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision rule: ANSWER when the best score is at least ``answer_min`` and leads the
+    runner-up by at least ``answer_margin``; else SUGGEST the hits scoring at least
+    ``suggest_min`` (at most ``max_suggestions``); else NO_MATCH."""
+
+    answer_min: float
+    answer_margin: float
+    suggest_min: float
+    max_suggestions: int = 3
+
+
+# Tuned on the dev queries of faq-bench (K=20; see docs/BENCHMARKS.md): ANSWER is right
+# >= 95% of the time on English, MSA and Palestinian dev queries, and is given to at most
+# ~20% of out-of-scope queries; SUGGEST keeps in-scope NO_MATCH rare.
+DEFAULT_THRESHOLDS = Thresholds(answer_min=0.35, answer_margin=0.10, suggest_min=0.15)
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: Outcome
+    hits: tuple[Hit, ...]
+    best: Hit | None
+
+
+@dataclass(frozen=True)
+class _Params:
+    """Scoring parameters (tuned on the dev sets; not part of the public API)."""
+
+    char_min: int = 2
+    char_max: int = 4
+    w_word: float = 0.3  # feature-family weights (sum to 1)
+    w_bigram: float = 0.1
+    w_char: float = 0.6
+    w_max: float = 0.2  # article score weights: best phrasing, centroid, article document
+    w_centroid: float = 0.3
+    w_artdoc: float = 0.5
+    fuzzy_cutoff: float = 80.0  # rapidfuzz ratio for misspelling correction (0: off)
+    fuzzy_min_len: int = 4
+    fuzzy_scan_len: int = 8  # from this length, fall back to a full vocabulary scan
+    ar_variants: bool = True
+    dense_min: int = 256  # features in more than max(dense_min, dense_frac * articles)
+    dense_frac: float = 0.1  # articles are stored as dense columns
+    pool: int = 64  # articles scored on all features (stage 2)
+    rank: int = 32  # rank of the common-feature approximation ranking the stage-2 pool
+    candidates: int = 16  # articles whose phrasings are scored (stage 3)
+    postings_budget: int = 12_000  # sparse postings scored in stage 1 (0: no limit)
+
+
+_DEFAULT_PARAMS = _Params()
+
+_WORD, _BIGRAM, _CHAR = 0, 1, 2
+
+# Query word -> (stem after correction, known feature ids, unknown features).
+_WordInfo = tuple[str, tuple[int, ...], tuple[str, ...]]
+
+
+def _char_ngrams(word: str, nmin: int, nmax: int) -> list[str]:
+    padded = f" {word} "
+    size = len(padded)
+    return [padded[i : i + n] for n in range(nmin, nmax + 1) for i in range(size - n + 1)]
+
+
+def _gather(indptr: IntArray, rows: IntArray) -> tuple[IntArray, IntArray]:
+    """Offsets of all entries of ``rows`` in a CSR/CSC layout, and each row's length."""
+    starts = indptr[rows]
+    lengths = indptr[rows + 1] - starts
+    total = int(lengths.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64), lengths
+    shift = starts - np.cumsum(lengths) + lengths
+    return np.repeat(shift, lengths) + np.arange(total, dtype=np.int64), lengths
+
+
+def _orthonormal(y: Float32Array) -> Float32Array:
+    """Orthonormal basis of the columns of a tall matrix (Gram-matrix eigenvectors; cheap,
+    and accurate enough for a ranking approximation)."""
+    y64 = y.astype(np.float64)
+    ev, vec = np.linalg.eigh(y64.T @ y64)
+    keep = ev > ev.max() * 1e-10
+    q: Float32Array = (y64 @ (vec[:, keep] / np.sqrt(ev[keep]))).astype(np.float32)
+    return q
+
+
+def _low_rank(matrix: Float32Array, rank: int) -> tuple[Float32Array, Float32Array]:
+    """Factors ``(U * S, V^T)`` of a rank-``rank`` approximation of ``matrix`` (randomised
+    SVD with one power iteration, seeded: the index build is deterministic)."""
+    n, m = matrix.shape
+    rank = min(rank, n, m)
+    if rank == 0:
+        return np.zeros((n, 0), dtype=np.float32), np.zeros((0, m), dtype=np.float32)
+    width = min(m, rank + 8)
+    omega = np.random.default_rng(0).standard_normal((m, width)).astype(np.float32)
+    q = _orthonormal(matrix @ omega)
+    q = _orthonormal(matrix @ (matrix.T @ q))
+    u, sv, vt = np.linalg.svd((q.T @ matrix).astype(np.float64), full_matrices=False)
+    us = (q @ u[:, :rank].astype(np.float32)) * sv[:rank].astype(np.float32)
+    return us, vt[:rank].astype(np.float32)
+
+
+@dataclass
+class _Partition:
+    """Search structures for the articles of one language (see the module docstring).
+
+    Feature ids index ``idf`` and ``family``. Article vectors ``v_a`` are split into the
+    sparse features (inverted index ``inv_*``) and the dense ones (``dense``, articles x
+    dense features, plus its low-rank factors); phrasing vectors are stored as a forward
+    index (``ph_*``), the phrasings of one article forming one slice.
+    """
+
+    params: _Params
+    lang: str
+    article_ids: list[str]
+    n_texts: int  # distinct normalised texts (phrasing vectors)
+    vocab: tuple[dict[str, int], dict[str, int], dict[str, int]]
+    idf: FloatArray  # per feature
+    family: npt.NDArray[np.intp]  # per feature
+    dense_index: IntArray  # per feature: row in ``dense``, or -1
+    dense: Float32Array  # (articles, dense features): article vectors, common features
+    dense_us_t: Float32Array  # low-rank factors of ``dense``: (U * S)^T and V
+    dense_v: Float32Array
+    inv_indptr: IntArray  # article vectors, other features: inverted index
+    inv_art: Int32Array
+    inv_val: Float32Array
+    art_fwd: list[tuple[int, int]]  # article vectors, sparse features: forward index
+    art_fwd_feat: Int32Array
+    art_fwd_val: Float32Array
+    art_slice: list[tuple[int, int]]  # phrasing vectors: forward index, entries per article
+    art_doc_offsets: list[tuple[int, ...]]  # start of each phrasing within its article slice
+    ph_feat: Int32Array
+    ph_val: Float32Array
+    oov_idf: float
+    word_set: frozenset[str]  # normalised (unstemmed) words of the articles
+    word_list: list[str]
+    deletions: dict[str, tuple[str, ...]]  # word or single-deletion variant -> words
+    char_ids: dict[str, tuple[int, ...]]  # word of the articles -> character n-gram ids
+    family_weight_sqrt: FloatArray  # sqrt of the family weights
+    correction_cache: dict[str, str] = field(default_factory=dict)
+    word_cache: dict[str, dict[str, _WordInfo]] = field(default_factory=dict)
+
+    @property
+    def n_articles(self) -> int:
+        return len(self.article_ids)
+
+    # -- building ---------------------------------------------------------------------
+
+    @classmethod
+    def build(cls, lang: str, entries: Sequence[Entry], params: _Params) -> _Partition | None:
+        article_ids: list[str] = []
+        doc_article: list[int] = []
+        vocab: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
+        family: list[int] = []
+        # Distinct words: id, stem, and their unigram + character n-gram feature ids.
+        word_ids: dict[str, int] = {}
+        word_stems: list[str] = []
+        word_feats: list[tuple[int, ...]] = []
+        doc_words = array.array("i")  # word ids of every document, concatenated
+        doc_len: list[int] = []
+        bigram_doc = array.array("i")  # (document, bigram feature id) occurrences
+        bigram_feat = array.array("i")
+        nmin, nmax = params.char_min, params.char_max
+
+        def fid(fam: int, key: str) -> int:
+            table = vocab[fam]
+            i = table.get(key)
+            if i is None:
+                i = len(family)
+                table[key] = i
+                family.append(fam)
+            return i
+
+        bigrams = vocab[_BIGRAM]
+        for entry in entries:
+            seen: set[str] = set()
+            a = len(article_ids)
+            for text in dict.fromkeys(entry.texts):
+                norm = normalize(text, lang)
+                if not norm or norm in seen:
+                    continue
+                seen.add(norm)
+                d = len(doc_len)
+                words = norm.split()
+                ids: list[int] = []
+                for w in words:
+                    i = word_ids.get(w)
+                    if i is None:
+                        i = len(word_stems)
+                        word_ids[w] = i
+                        stem = stem_words([w], lang)[0]
+                        word_stems.append(stem)
+                        grams = [fid(_CHAR, g) for g in _char_ngrams(w, nmin, nmax)]
+                        word_feats.append((fid(_WORD, stem), *grams))
+                    ids.append(i)
+                pair_ids: list[int] = []
+                for x, y in itertools.pairwise(ids):
+                    pair = f"{word_stems[x]} {word_stems[y]}"
+                    i = bigrams.get(pair)
+                    pair_ids.append(fid(_BIGRAM, pair) if i is None else i)
+                bigram_doc.extend([d] * len(pair_ids))
+                bigram_feat.extend(pair_ids)
+                doc_words.extend(ids)
+                doc_len.append(len(ids))
+                doc_article.append(a)
+            if seen:
+                article_ids.append(entry.article_id)
+        if not article_ids:
+            return None
+
+        n_docs, n_art, n_feat = len(doc_len), len(article_ids), len(family)
+        fam = np.asarray(family, dtype=np.intp)
+        fam_w = np.sqrt(np.array([params.w_word, params.w_bigram, params.w_char]))
+        doc_art = np.asarray(doc_article, dtype=np.int64)
+        article_start = np.searchsorted(doc_art, np.arange(n_art + 1)).astype(np.int64)
+
+        # Feature occurrences: expand every word occurrence into the word's features.
+        w_len = np.fromiter(map(len, word_feats), dtype=np.int64, count=len(word_feats))
+        w_indptr = np.concatenate(([0], np.cumsum(w_len)))
+        w_feat = np.fromiter(
+            itertools.chain.from_iterable(word_feats), dtype=np.int64, count=int(w_indptr[-1])
+        )
+        occ_w = np.frombuffer(doc_words, dtype=np.int32).astype(np.int64)
+        off, lengths = _gather(w_indptr, occ_w)
+        occ_d = np.repeat(np.repeat(np.arange(n_docs, dtype=np.int64), doc_len), lengths)
+        occ_key = np.concatenate(
+            (
+                occ_d * n_feat + w_feat[off],
+                np.frombuffer(bigram_doc, dtype=np.int32).astype(np.int64) * n_feat
+                + np.frombuffer(bigram_feat, dtype=np.int32),
+            )
+        )
+
+        # Phrasing vectors: sublinear TF x smoothed IDF, L2-normalised per family.
+        uniq, counts = np.unique(occ_key, return_counts=True)
+        doc = uniq // n_feat
+        feat = uniq - doc * n_feat
+        df = np.bincount(feat, minlength=n_feat).astype(np.float64)
+        idf = np.log((n_docs + 1.0) / (df + 1.0)) + 1.0
+
+        def weigh(row: IntArray, f: IntArray, tf: FloatArray, n_rows: int) -> FloatArray:
+            v = (1.0 + np.log(tf)) * idf[f]
+            grp = row * 3 + fam[f]
+            sq = np.bincount(grp, weights=v * v, minlength=n_rows * 3)
+            out: FloatArray = v * fam_w[fam[f]] / np.sqrt(sq[grp])
+            return out
+
+        tf = counts.astype(np.float64)
+        val = weigh(doc, feat, tf, n_docs)
+
+        # Article vectors: w_centroid * unit(sum of phrasing vectors) + w_artdoc * TF-IDF
+        # vector of the concatenated phrasings (term counts summed over phrasings). Entries
+        # are sorted by (phrasing, feature) and each article's phrasings are consecutive,
+        # so sorting by (article, feature) only merges a few sorted runs (timsort).
+        akey = doc_art[doc] * n_feat + feat
+        order = np.argsort(akey, kind="stable")
+        akey = akey[order]
+        starts = np.flatnonzero(np.concatenate(([True], akey[1:] != akey[:-1])))
+        akey = akey[starts]
+        a_art = akey // n_feat
+        a_feat = akey - a_art * n_feat
+        sums = np.add.reduceat(val[order], starts)
+        cnorm = np.sqrt(np.bincount(a_art, weights=sums * sums, minlength=n_art))
+        a_val = params.w_centroid * sums / cnorm[a_art]
+        if params.w_artdoc > 0:
+            tf_sum = np.add.reduceat(tf[order], starts)
+            a_val += params.w_artdoc * weigh(a_art, a_feat, tf_sum, n_art)
+
+        # Common features -> dense rows; the rest -> inverted index.
+        af = np.bincount(a_feat, minlength=n_feat)
+        is_dense = af > max(params.dense_min, params.dense_frac * n_art)
+        n_dense = int(is_dense.sum())
+        dense_index = np.full(n_feat, -1, dtype=np.int64)
+        dense_index[is_dense] = np.arange(n_dense)
+        in_dense = is_dense[a_feat]
+        dense = np.zeros((n_art, n_dense), dtype=np.float32)
+        dense[a_art[in_dense], dense_index[a_feat[in_dense]]] = a_val[in_dense]
+        us, vt = _low_rank(dense, params.rank) if n_art > params.pool else _low_rank(dense, 0)
+        sp = ~in_dense
+        # Entries are sorted by (article, feature): the sparse ones form the article
+        # forward index as they are, and a stable sort by feature gives the inverted one.
+        art_fwd_indptr = np.zeros(n_art + 1, dtype=np.int64)
+        np.cumsum(np.bincount(a_art[sp], minlength=n_art), out=art_fwd_indptr[1:])
+        order = np.argsort(a_feat[sp], kind="stable")
+        inv_indptr = np.zeros(n_feat + 1, dtype=np.int64)
+        np.cumsum(np.bincount(a_feat[sp], minlength=n_feat), out=inv_indptr[1:])
+
+        ph_indptr = np.zeros(n_docs + 1, dtype=np.int64)
+        np.cumsum(np.bincount(doc, minlength=n_docs), out=ph_indptr[1:])
+        art_entry = ph_indptr[article_start].tolist()
+        doc_entry = ph_indptr.tolist()
+        art_slice = [(art_entry[i], art_entry[i + 1]) for i in range(n_art)]
+        starts_list = article_start.tolist()
+        art_doc_offsets = [
+            tuple(doc_entry[d] - art_entry[i] for d in range(starts_list[i], starts_list[i + 1]))
+            for i in range(n_art)
+        ]
+        words = sorted(word_ids)
+        deletions: dict[str, list[str]] = {}
+        for w in words:
+            if len(w) >= params.fuzzy_min_len - 1:
+                deletions.setdefault(w, []).append(w)
+                for i in range(len(w)):
+                    deletions.setdefault(w[:i] + w[i + 1 :], []).append(w)
+        return cls(
+            params=params,
+            lang=lang,
+            article_ids=article_ids,
+            n_texts=n_docs,
+            vocab=vocab,
+            idf=idf,
+            family=fam,
+            dense_index=dense_index,
+            dense=dense,
+            dense_us_t=np.ascontiguousarray(us.T),
+            dense_v=np.ascontiguousarray(vt.T),
+            inv_indptr=inv_indptr,
+            inv_art=a_art[sp][order].astype(np.int32),
+            inv_val=a_val[sp][order].astype(np.float32),
+            art_fwd=list(itertools.pairwise(art_fwd_indptr.tolist())),
+            art_fwd_feat=a_feat[sp].astype(np.int32),
+            art_fwd_val=a_val[sp].astype(np.float32),
+            art_slice=art_slice,
+            art_doc_offsets=art_doc_offsets,
+            ph_feat=feat.astype(np.int32),
+            ph_val=val.astype(np.float32),
+            oov_idf=math.log(n_docs + 1.0) + 1.0,
+            word_set=frozenset(words),
+            word_list=words,
+            deletions={k: tuple(v) for k, v in deletions.items()},
+            char_ids={w: word_feats[i][1:] for w, i in word_ids.items()},
+            family_weight_sqrt=fam_w,
+        )
+
+    # -- querying ---------------------------------------------------------------------
+
+    def _correct(self, word: str) -> str:
+        """Vocabulary word standing for an out-of-vocabulary query ``word``, or ``word``.
+
+        Arabic: clitic/dialect variants known to the vocabulary (exact). Latin script:
+        the closest vocabulary word by ``rapidfuzz`` ratio, for misspellings.
+        """
+        if word in self.word_set or word.isdigit():
+            return word
+        cached = self.correction_cache.get(word)
+        if cached is not None:
+            return cached
+        p = self.params
+        best = word
+        arabic = "\u0620" <= word[0] <= "\u06ff"
+        if arabic and dialect_standard(word) is not None:
+            pass  # a known dialect word: the stemmer maps it to MSA
+        elif stem_words([word], self.lang)[0] in self.vocab[_WORD]:
+            pass  # the word's stem is known: no need to guess another word
+        else:
+            if arabic and p.ar_variants:
+                best = next((v for v in _arabic_variants(word) if v in self.word_set), word)
+            if best == word and p.fuzzy_cutoff > 0 and len(word) >= p.fuzzy_min_len:
+                best = self._closest_word(word)
+        if len(self.correction_cache) >= 100_000:
+            self.correction_cache.clear()
+        self.correction_cache[word] = best
+        return best
+
+    def _closest_word(self, word: str) -> str:
+        """The vocabulary word most similar to ``word`` by ``rapidfuzz`` ratio, if at least
+        ``fuzzy_cutoff``; else ``word``.
+
+        Candidates are the words one edit away (substitution, insertion, deletion or
+        adjacent transposition), found through the words' single-deletion variants
+        (SymSpell-style); a full ``process.extractOne`` scan of the vocabulary is only
+        made for long words (more edits fit under the cutoff) without such a candidate.
+        """
+        cutoff = self.params.fuzzy_cutoff
+        candidates: set[str] = set()
+        for variant in (word, *(word[:i] + word[i + 1 :] for i in range(len(word)))):
+            candidates.update(self.deletions.get(variant, ()))
+        if candidates:
+            scored = process.extract(
+                word, sorted(candidates), scorer=fuzz.ratio, score_cutoff=cutoff, limit=1
+            )
+            if scored:
+                return scored[0][0]
+        if len(word) >= self.params.fuzzy_scan_len:
+            found = process.extractOne(word, self.word_list, scorer=fuzz.ratio, score_cutoff=cutoff)
+            if found is not None:
+                return found[0]
+        return word
+
+    def _word_info(self, word: str, lang: str) -> _WordInfo:
+        """Features of a query word, cached per language (query words repeat a lot)."""
+        cache = self.word_cache.setdefault(lang, {})
+        info = cache.get(word)
+        if info is not None:
+            return info
+        stem = stem_words([self._correct(word)], lang)[0]
+        unigram = self.vocab[_WORD].get(stem, -1)
+        unknown: list[str] = [] if unigram >= 0 else [f"{_WORD}{stem}"]
+        chars = self.char_ids.get(word)
+        if chars is None:
+            table = self.vocab[_CHAR]
+            known: list[int] = []
+            for g in _char_ngrams(word, self.params.char_min, self.params.char_max):
+                i = table.get(g)
+                if i is None:
+                    unknown.append(f"{_CHAR}{g}")
+                else:
+                    known.append(i)
+            chars = tuple(known)
+        info = (stem, (unigram, *chars) if unigram >= 0 else chars, tuple(unknown))
+        if len(cache) >= 100_000:
+            cache.clear()
+        cache[word] = info
+        return info
+
+    def query_vector(self, norm: str, lang: str) -> tuple[IntArray, FloatArray]:
+        """Sparse query vector (feature ids, weights) for the normalised query ``norm``.
+
+        Features unknown to the index count in the norm with the highest IDF, so a query
+        that is mostly unknown words scores low everywhere.
+        """
+        cache = self.word_cache.get(lang)
+        infos = [
+            (cache.get(w) if cache is not None else None) or self._word_info(w, lang)
+            for w in norm.split()
+        ]
+        known: list[int] = []
+        unknown: list[str] = []  # features unknown to the index (family-prefixed)
+        for _, word_ids, unk in infos:
+            known.extend(word_ids)
+            if unk:
+                unknown.extend(unk)
+        bigrams = self.vocab[_BIGRAM]
+        for (x, _, _), (y, _, _) in itertools.pairwise(infos):
+            key = f"{x} {y}"
+            i = bigrams.get(key)
+            if i is None:
+                unknown.append(f"{_BIGRAM}{key}")
+            else:
+                known.append(i)
+        if not known:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        tf = Counter(known)
+        ids = np.fromiter(tf.keys(), dtype=np.int64, count=len(tf))
+        vals = 1.0 + np.log(np.fromiter(tf.values(), dtype=np.float64, count=len(tf)))
+        vals *= self.idf[ids]
+        fam = self.family[ids]
+        sq = np.bincount(fam, weights=vals * vals, minlength=3)
+        if unknown:
+            unknown_tf: dict[str, int] = {}
+            for key in unknown:
+                unknown_tf[key] = unknown_tf.get(key, 0) + 1
+            for key, c in unknown_tf.items():
+                sq[ord(key[0]) - 48] += ((1.0 + math.log(c)) * self.oov_idf) ** 2
+        scale = self.family_weight_sqrt / np.sqrt(np.maximum(sq, 1e-300))
+        return ids, vals * scale[fam]
+
+    def scores(self, norm: str, lang: str, limit: int) -> tuple[IntArray, FloatArray]:
+        """(article indices, scores) of at least ``limit`` candidate articles (or all)."""
+        ids, qvals = self.query_vector(norm, lang)
+        n_art = self.n_articles
+        p = self.params
+        pool = max(p.pool, limit)
+        n_cand = max(p.candidates, limit)
+        if len(ids) == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        # Stage 1: q . v_a for every article over the sparse features. Exact unless the
+        # query's postings exceed the budget (long messages): then the lightest features
+        # are left out here and added back exactly for the final candidates (stage 3).
+        rows = self.dense_index[ids]
+        sparse = rows < 0
+        sp_ids, sp_q = ids[sparse], qvals[sparse]
+        truncated = False
+        if p.postings_budget > 0:
+            sp_len = self.inv_indptr[sp_ids + 1] - self.inv_indptr[sp_ids]
+            if int(sp_len.sum()) > p.postings_budget:
+                order = np.argsort(-sp_q, kind="stable")
+                keep = order[np.cumsum(sp_len[order]) <= p.postings_budget]
+                sp_ids, sp_q = sp_ids[keep], sp_q[keep]
+                truncated = True
+        off, lengths = _gather(self.inv_indptr, sp_ids)
+        weights = self.inv_val[off] * np.repeat(sp_q, lengths)
+        lin: FloatArray = np.bincount(self.inv_art[off], weights=weights, minlength=n_art).astype(
+            np.float64, copy=False
+        )
+        cand = np.arange(n_art)
+        dense_part: FloatArray = np.zeros(n_art)
+        if not sparse.all():
+            d_rows = rows[~sparse]
+            q_dense = qvals[~sparse].astype(np.float32)
+            if n_art > pool:
+                # The dense features' part, estimated from the low-rank factors.
+                approx = lin + (q_dense @ self.dense_v[d_rows]) @ self.dense_us_t
+                cand = np.argpartition(approx, n_art - pool)[n_art - pool :]
+            # Stage 2: the dense features' part, exactly, for the pool.
+            n_dense = self.dense.shape[1]
+            flat = (cand[:, None] * n_dense + d_rows).ravel()
+            block = self.dense.ravel()[flat].reshape(len(cand), len(d_rows))
+            dense_part = (block @ q_dense).astype(np.float64)
+            lin = lin[cand] + dense_part
+        # Stage 3: best phrasing of the candidate articles.
+        if len(cand) > n_cand:
+            top = np.argpartition(lin, len(lin) - n_cand)[len(lin) - n_cand :]
+            cand, lin, dense_part = cand[top], lin[top], dense_part[top]
+        q_full = np.zeros(len(self.idf), dtype=np.float32)
+        q_full[ids] = qvals
+        if truncated:
+            # The exact sparse part for the candidates, from the article forward index.
+            spans = [self.art_fwd[a] for a in cand.tolist()]
+            a_feat = np.concatenate([self.art_fwd_feat[s:e] for s, e in spans])
+            a_val = np.concatenate([self.art_fwd_val[s:e] for s, e in spans])
+            sums = np.bincount(
+                np.repeat(np.arange(len(spans)), [e - s for s, e in spans]),
+                weights=q_full[a_feat] * a_val,
+                minlength=len(spans),
+            )
+            lin = sums + dense_part
+        # The phrasings of an article are consecutive rows of the forward index, so each
+        # candidate's entries form one slice.
+        feats: list[Int32Array] = []
+        vals: list[Float32Array] = []
+        doc_bounds: list[int] = []
+        art_bounds: list[int] = []
+        offset = 0
+        for a in cand.tolist():
+            start, end = self.art_slice[a]
+            feats.append(self.ph_feat[start:end])
+            vals.append(self.ph_val[start:end])
+            art_bounds.append(len(doc_bounds))
+            doc_bounds.extend(offset + r for r in self.art_doc_offsets[a])
+            offset += end - start
+        contrib = q_full[np.concatenate(feats)] * np.concatenate(vals)
+        best = np.maximum.reduceat(np.add.reduceat(contrib, doc_bounds), art_bounds)
+        total: FloatArray = np.clip(lin + p.w_max * best, 0.0, 1.0)
+        return cand, total
+
+
+class MatchIndex:
+    """Immutable FAQ search index over articles of one or more languages."""
+
+    __slots__ = ("_n_articles", "_partitions")
+
+    def __init__(self, partitions: dict[str, _Partition], n_articles: int) -> None:
+        self._partitions = partitions
+        self._n_articles = n_articles
+
+    @classmethod
+    def build(cls, entries: Iterable[Entry]) -> MatchIndex:
+        """Index ``entries``; a later entry with the same id and language replaces an
+        earlier one, and entries without any non-blank text are left out."""
+        return cls._build(entries, _DEFAULT_PARAMS)
+
+    @classmethod
+    def _build(cls, entries: Iterable[Entry], params: _Params) -> MatchIndex:
+        by_lang: dict[str, dict[str, Entry]] = {}
+        for e in entries:
+            by_lang.setdefault(e.lang, {})[e.article_id] = e
+        partitions: dict[str, _Partition] = {}
+        for lang, group in by_lang.items():
+            part = _Partition.build(lang, list(group.values()), params)
+            if part is not None:
+                partitions[lang] = part
+        n = sum(len(p.article_ids) for p in partitions.values())
+        return cls(partitions, n)
+
+    def __len__(self) -> int:
+        return self._n_articles
+
+    @property
+    def n_texts(self) -> int:
+        """Distinct normalised texts (questions and phrasings) held by the index."""
+        return sum(p.n_texts for p in self._partitions.values())
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        """Languages of the indexed articles."""
+        return tuple(self._partitions)
+
+    def clear_caches(self) -> None:
+        """Forget the per-word query caches (for cold-cache benchmarks)."""
+        for p in self._partitions.values():
+            p.correction_cache.clear()
+            p.word_cache.clear()
+
+    def search(self, query: str, lang: str | None = None, limit: int = 5) -> list[Hit]:
+        """Best articles for ``query``, one hit per article, best first (ties by id).
+
+        ``lang`` selects the partition (``None``: detected from the query); when no
+        article has that language, every partition is searched. Articles sharing no
+        feature with the query are not returned.
+        """
+        norm = normalize(query)
+        if not norm or limit <= 0 or not self._partitions:
+            return []
+        if lang is None:
+            lang = detect_language(query)
+        part = self._partitions.get(lang)
+        parts = [part] if part is not None else list(self._partitions.values())
+        hits: list[Hit] = []
+        for p in parts:
+            arts, scores = p.scores(norm, lang, limit)
+            if len(scores) > limit:
+                top = np.argpartition(-scores, limit - 1)[:limit]
+                arts, scores = arts[top], scores[top]
+            hits.extend(
+                Hit(p.article_ids[a], s)
+                for a, s in zip(arts.tolist(), scores.tolist(), strict=True)
+                if s > 0
+            )
+        hits.sort(key=lambda h: (-h.score, h.article_id))
+        return hits[:limit]
+
+    def decide(
+        self,
+        query: str,
+        lang: str | None = None,
+        thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    ) -> Decision:
+        """ANSWER / SUGGEST / NO_MATCH for ``query`` (see :class:`Thresholds`)."""
+        hits = self.search(query, lang, limit=max(thresholds.max_suggestions, 2))
+        return decide_from_hits(hits, thresholds)
+
+
+def decide_from_hits(hits: Sequence[Hit], thresholds: Thresholds) -> Decision:
+    """Apply ``thresholds`` to hits sorted best first (as returned by ``search``)."""
+    if not hits:
+        return Decision(Outcome.NO_MATCH, (), None)
+    best = hits[0]
+    runner_up = hits[1].score if len(hits) > 1 else 0.0
+    if best.score >= thresholds.answer_min and best.score - runner_up >= thresholds.answer_margin:
+        return Decision(Outcome.ANSWER, (best,), best)
+    if best.score >= thresholds.suggest_min:
+        suggested = tuple(h for h in hits if h.score >= thresholds.suggest_min)
+        return Decision(Outcome.SUGGEST, suggested[: max(thresholds.max_suggestions, 1)], best)
+    return Decision(Outcome.NO_MATCH, (), best)
