@@ -113,9 +113,7 @@ def validate_article(record: dict[str, Any]) -> ArticleIn:
         record = {**record, "id": str(raw_id)}
     slug = _text(record, "id", 128, required=True)
     if not SLUG_RE.match(slug):
-        raise ArticleError(
-            f"'id' {slug!r} must not contain spaces or slashes"
-        )
+        raise ArticleError(f"'id' {slug!r} must not contain spaces or slashes")
     lang = _text(record, "lang", 8, required=True).lower()
     if lang not in LANGUAGES:
         raise ArticleError(f"'lang' must be one of {', '.join(LANGUAGES)}, got {lang!r}")
