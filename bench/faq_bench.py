@@ -8,6 +8,10 @@ Two modes:
     under ``DEFAULT_THRESHOLDS``. ``--baseline`` adds ``rapidfuzz.process.extractOne``
     over all phrasings (default scorer and processor). ``--json`` prints one JSON object.
 
+``python -m bench.faq_bench --ablations``
+    Design checks: top-1 of variants of the model (one choice changed at a time) and
+    robustness to synthetic typos, on the K=20 dev sets.
+
 ``python -m bench.faq_bench --all`` (``make bench``)
     The full suite: English, MSA and Palestinian dev queries x K=5 and K=20, Sanad vs the
     baseline; latency at 77, 1,000 and 10,000 articles of 5 phrasings each (synthetic
@@ -503,6 +507,168 @@ def markdown(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# Design checks: each variant changes one choice of the final model (faq.matcher._Params).
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "final model": {},
+    "nearest single phrasing (no aggregation)": {
+        "w_max": 1.0,
+        "w_centroid": 0.0,
+        "w_artdoc": 0.0,
+        "pool": 10**9,
+        "candidates": 10**9,
+    },
+    "best phrasing + centroid, no article document": {
+        "w_max": 0.4,
+        "w_centroid": 0.6,
+        "w_artdoc": 0.0,
+    },
+    "character n-grams only": {"w_word": 0.0, "w_bigram": 0.0, "w_char": 1.0},
+    "words and word bigrams only": {"w_word": 0.75, "w_bigram": 0.25, "w_char": 0.0},
+    "character 3-5-grams instead of 2-4": {"char_min": 3, "char_max": 5},
+    "no misspelling correction": {"fuzzy_cutoff": 0.0},
+    "exhaustive scoring (no staged search)": {
+        "pool": 10**9,
+        "candidates": 10**9,
+        "postings_budget": 0,
+    },
+}
+_ARABIC_LETTERS = "ابتثجحخدذرزسشصضطظعغفقكلمنهوي"
+
+
+def add_typos(text: str, rng: random.Random) -> str:
+    """One random edit (swap, deletion or insertion inside the word) in up to two words of
+    five letters or more."""
+    words = text.split()
+    letters = _ARABIC_LETTERS if any("\u0600" <= c <= "\u06ff" for c in text) else None
+    candidates = [i for i, w in enumerate(words) if len(w) >= 5 and w.isalpha()]
+    for i in rng.sample(candidates, min(2, len(candidates))):
+        w = list(words[i])
+        j = rng.randrange(1, len(w) - 1)
+        op = rng.choice("sdi")
+        if op == "s":
+            w[j], w[j + 1] = w[j + 1], w[j]
+        elif op == "d":
+            del w[j]
+        else:
+            w.insert(j, rng.choice(letters or "abcdefghijklmnopqrstuvwxyz"))
+        words[i] = "".join(w)
+    return " ".join(words)
+
+
+def run_ablations(data: Path, log: Callable[[str], None]) -> dict[str, Any]:
+    """Top-1 on the K=20 dev sets for each variant of ABLATIONS, and top-1 on the same
+    queries with seeded synthetic typos, with and without misspelling correction."""
+    from faq.matcher import _Params
+
+    sets = {}
+    for name, (art_pattern, query_file) in DATASETS.items():
+        sets[name] = (load_jsonl(data / art_pattern.format(k=20)), load_jsonl(data / query_file))
+
+    def top1(params: _Params, name: str, typos: bool) -> float:
+        articles, queries = sets[name]
+        index = MatchIndex._build(entries_of(articles), params)
+        rng = random.Random(SEED)
+        right = 0
+        for q in queries:
+            text = add_typos(q["text"], rng) if typos else q["text"]
+            hits = index.search(text, q["lang"], 1)
+            right += bool(hits) and hits[0].article_id == q["article_id"]
+        return right / len(queries)
+
+    variants = []
+    for label, changes in ABLATIONS.items():
+        params = _Params(**changes)
+        variants.append({"variant": label, **{n: top1(params, n, False) for n in DATASETS}})
+        log(f"ablation {label}: done")
+    typos = []
+    for label, params in (
+        ("with correction (final)", _Params()),
+        ("without correction", _Params(fuzzy_cutoff=0.0)),
+    ):
+        typos.append({"variant": label, **{n: top1(params, n, True) for n in DATASETS}})
+    log("ablation typos: done")
+    return {"variants": variants, "typos": typos, "staged": staged_vs_exhaustive(data, log)}
+
+
+def staged_vs_exhaustive(data: Path, log: Callable[[str], None]) -> list[dict[str, Any]]:
+    """At 10,000 articles (as in the latency benchmark): how often the staged search returns
+    the same hits as exhaustive scoring, and how often its first hit is the query's own
+    (real) article, for both."""
+    from faq.matcher import _Params
+
+    exhaustive = _Params(pool=10**9, candidates=10**9, postings_budget=0)
+    rows = []
+    for name in ("en", "msa"):
+        art_pattern, query_file = DATASETS[name]
+        real = load_jsonl(data / art_pattern.format(k=5))
+        pool = load_jsonl(data / art_pattern.format(k=20))
+        entries = entries_of(pad_articles(real, pool, 10_000))
+        queries = load_jsonl(data / query_file)
+        staged_index = MatchIndex.build(entries)
+        full_index = MatchIndex._build(entries, exhaustive)
+        same1 = same3 = right = right_full = 0
+        for q in queries:
+            got = [h.article_id for h in staged_index.search(q["text"], q["lang"], 3)]
+            want = [h.article_id for h in full_index.search(q["text"], q["lang"], 3)]
+            same1 += got[:1] == want[:1]
+            same3 += got == want
+            right += got[:1] == [q["article_id"]]
+            right_full += want[:1] == [q["article_id"]]
+        n = len(queries)
+        rows.append(
+            {
+                "dataset": name,
+                "queries": n,
+                "same_first_hit": same1 / n,
+                "same_top3": same3 / n,
+                "first_hit_right": right / n,
+                "first_hit_right_exhaustive": right_full / n,
+            }
+        )
+        log(f"staged vs exhaustive {name}: done")
+    return rows
+
+
+def markdown_ablations(report: dict[str, Any]) -> str:
+    lines = [
+        "Top-1 on the dev queries, K=20:",
+        "",
+        "| variant | English | Arabic MSA | Arabic Palestinian |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['variant']} | {r['en']:.3f} | {r['msa']:.3f} | {r['pal']:.3f} |"
+        for r in report["variants"]
+    ]
+    lines += [
+        "",
+        "Top-1 on the same queries with synthetic typos (one edit in up to two words of 5+ "
+        "letters, seeded), K=20:",
+        "",
+        "| misspelling correction | English | Arabic MSA | Arabic Palestinian |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {r['variant']} | {r['en']:.3f} | {r['msa']:.3f} | {r['pal']:.3f} |"
+        for r in report["typos"]
+    ]
+    lines += [
+        "",
+        "Staged search vs exhaustive scoring at 10,000 articles (5 phrasings each, padded as "
+        "in the latency benchmark), all dev queries:",
+        "",
+        "| queries | same first hit | same top 3 | first hit right: staged / exhaustive |",
+        "|---|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {DATASET_TITLES[r['dataset']]} | {pct(r['same_first_hit'])} | "
+        f"{pct(r['same_top3'])} | {pct(r['first_hit_right'])} / "
+        f"{pct(r['first_hit_right_exhaustive'])} |"
+        for r in report["staged"]
+    ]
+    return "\n".join(lines)
+
+
 def run_all(data: Path, repeats: int, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     core = pin_one_core()
     baseline_queries = {77: 200, 1_000: 200, 10_000: 50}
@@ -542,17 +708,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--repeat", type=int, default=3, help="timed passes (median)")
     parser.add_argument("--quick", action="store_true", help="--all with fewer baseline calls")
+    parser.add_argument(
+        "--ablations", action="store_true", help="design checks: model variants, typo robustness"
+    )
     args = parser.parse_args(argv)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    if args.all:
+    if args.all or args.ablations:
         data = data_dir(args.data)
         if not data.is_dir():
             parser.error(f"faq-bench data not found at {data} (use --data or SANAD_FAQ_BENCH)")
-        report = run_all(data, args.repeat, args.quick, log)
-        print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else markdown(report))
+        if args.ablations:
+            report = run_ablations(data, log)
+            text = markdown_ablations(report)
+        else:
+            report = run_all(data, args.repeat, args.quick, log)
+            text = markdown(report)
+        print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else text)
         return 0
     if not (args.articles and args.queries):
         parser.error("give --articles and --queries, or --all")

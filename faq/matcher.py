@@ -17,22 +17,29 @@ several points of top-1 accuracy. Query words unknown to the index are first map
 known word: Arabic clitic/dialect spelling variants, then the closest vocabulary word by
 ``rapidfuzz`` ratio (misspellings).
 
-Search, in three stages over numpy arrays (exact for small indexes; see
-``docs/BENCHMARKS.md`` for accuracy and latency):
+Search, in three stages over numpy arrays (see ``docs/BENCHMARKS.md`` for accuracy,
+latency and how the stages compare with exhaustive scoring):
 
-1. ``q.v_a`` for every article over the *sparse* features (found in few articles), from an
-   inverted index: the postings of the query's features are concatenated and summed per
-   article with one ``np.bincount``. The few very common features (found in more than a
-   tenth of the articles) would dominate the postings; their part of ``q.v_a`` is
-   estimated through a rank-32 factorisation of their dense article-feature block.
-2. For the ``pool`` best articles of stage 1, the common features' part is computed
+1. ``q.v_a`` for every article over the *sparse* features (found in at most a tenth of the
+   articles), from an inverted index: the postings of the query's features are
+   concatenated and summed per article with one ``np.bincount``. The common features
+   would dominate the postings; their part of ``q.v_a`` is estimated from a rank-32
+   factorisation of their dense (articles x features) block. Long messages whose postings
+   exceed ``postings_budget`` skip their lightest sparse features here.
+2. For the ``pool`` (64) best articles of stage 1, the common features' part is computed
    exactly from the dense block.
-3. For the ``candidates`` best articles of stage 2, the best-phrasing term is computed
-   from a forward index of the phrasing vectors.
+3. For the ``candidates`` (16) best articles of stage 2, the best-phrasing term is computed
+   from a forward index of the phrasing vectors (and, after a skip in stage 1, the exact
+   sparse part from a forward index of the article vectors).
 
-The index is immutable once built (the app rebuilds and swaps it when articles change).
-Articles of several languages live in separate partitions; ``search`` looks at the
-partition of the query's language only, or at every partition when that one is empty.
+Scores are exact for indexes of up to 16 articles; beyond, the stages only decide which
+articles get scored at all.
+
+The index is immutable once built (the app rebuilds and swaps it when articles change);
+its only mutable state is per-word query caches and a per-thread buffer, so concurrent
+searches are safe. Articles of several languages live in separate partitions; ``search``
+looks at the partition of the query's language only, or at every partition when that one
+is empty.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ import array
 import enum
 import itertools
 import math
+import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -231,6 +239,7 @@ class _Partition:
     family_weight_sqrt: FloatArray  # sqrt of the family weights
     correction_cache: dict[str, str] = field(default_factory=dict)
     word_cache: dict[str, dict[str, _WordInfo]] = field(default_factory=dict)
+    local: threading.local = field(default_factory=threading.local)
 
     @property
     def n_articles(self) -> int:
@@ -505,6 +514,14 @@ class _Partition:
         cache[word] = info
         return info
 
+    def _query_buffer(self) -> Float32Array:
+        """A zeroed float32 array over the features, one per thread (callers restore it)."""
+        buf: Float32Array | None = getattr(self.local, "buffer", None)
+        if buf is None:
+            buf = np.zeros(len(self.idf), dtype=np.float32)
+            self.local.buffer = buf
+        return buf
+
     def query_vector(self, norm: str, lang: str) -> tuple[IntArray, FloatArray]:
         """Sparse query vector (feature ids, weights) for the normalised query ``norm``.
 
@@ -594,34 +611,38 @@ class _Partition:
         if len(cand) > n_cand:
             top = np.argpartition(lin, len(lin) - n_cand)[len(lin) - n_cand :]
             cand, lin, dense_part = cand[top], lin[top], dense_part[top]
-        q_full = np.zeros(len(self.idf), dtype=np.float32)
+        # The query vector, dense over the features, in a per-thread buffer reset after use.
+        q_full = self._query_buffer()
         q_full[ids] = qvals
-        if truncated:
-            # The exact sparse part for the candidates, from the article forward index.
-            spans = [self.art_fwd[a] for a in cand.tolist()]
-            a_feat = np.concatenate([self.art_fwd_feat[s:e] for s, e in spans])
-            a_val = np.concatenate([self.art_fwd_val[s:e] for s, e in spans])
-            sums = np.bincount(
-                np.repeat(np.arange(len(spans)), [e - s for s, e in spans]),
-                weights=q_full[a_feat] * a_val,
-                minlength=len(spans),
-            )
-            lin = sums + dense_part
-        # The phrasings of an article are consecutive rows of the forward index, so each
-        # candidate's entries form one slice.
-        feats: list[Int32Array] = []
-        vals: list[Float32Array] = []
-        doc_bounds: list[int] = []
-        art_bounds: list[int] = []
-        offset = 0
-        for a in cand.tolist():
-            start, end = self.art_slice[a]
-            feats.append(self.ph_feat[start:end])
-            vals.append(self.ph_val[start:end])
-            art_bounds.append(len(doc_bounds))
-            doc_bounds.extend(offset + r for r in self.art_doc_offsets[a])
-            offset += end - start
-        contrib = q_full[np.concatenate(feats)] * np.concatenate(vals)
+        try:
+            if truncated:
+                # The exact sparse part for the candidates, from the article forward index.
+                spans = [self.art_fwd[a] for a in cand.tolist()]
+                a_feat = np.concatenate([self.art_fwd_feat[s:e] for s, e in spans])
+                a_val = np.concatenate([self.art_fwd_val[s:e] for s, e in spans])
+                sums = np.bincount(
+                    np.repeat(np.arange(len(spans)), [e - s for s, e in spans]),
+                    weights=q_full[a_feat] * a_val,
+                    minlength=len(spans),
+                )
+                lin = sums + dense_part
+            # The phrasings of an article are consecutive rows of the forward index, so
+            # each candidate's entries form one slice.
+            feats: list[Int32Array] = []
+            vals: list[Float32Array] = []
+            doc_bounds: list[int] = []
+            art_bounds: list[int] = []
+            offset = 0
+            for a in cand.tolist():
+                start, end = self.art_slice[a]
+                feats.append(self.ph_feat[start:end])
+                vals.append(self.ph_val[start:end])
+                art_bounds.append(len(doc_bounds))
+                doc_bounds.extend(offset + r for r in self.art_doc_offsets[a])
+                offset += end - start
+            contrib = q_full[np.concatenate(feats)] * np.concatenate(vals)
+        finally:
+            q_full[ids] = 0.0
         best = np.maximum.reduceat(np.add.reduceat(contrib, doc_bounds), art_bounds)
         total: FloatArray = np.clip(lin + p.w_max * best, 0.0, 1.0)
         return cand, total
