@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import heapq
 import logging
-import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -404,6 +403,10 @@ class HandoffService:
             try:
                 async with self.db.transaction() as session:
                     result = await action(session, now, outbox, *args, **kwargs)
+            except HandoffError:
+                # A refused action (wrong state, not your ticket): raised before anything
+                # changed, in memory or in the database; nothing to rebuild.
+                raise
             except Exception:
                 # The transaction rolled back: the in-memory state may be ahead of it.
                 await self._restore()
@@ -1704,11 +1707,3 @@ class HandoffService:
 
 class _Conflict(Exception):
     """Another process settled the same row first; the caller's view is stale."""
-
-
-def head_start_from(values: dict[str, float | None]) -> dict[str, float]:
-    result = dict(DEFAULT_HEAD_START_S)
-    for key, value in values.items():
-        if value is not None:
-            result[key] = math.inf if value == math.inf else float(value)
-    return result
