@@ -17,7 +17,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.ext import ContextTypes
 
 from bot.port import agent_language
-from bot.relay import relay_for_target, relay_to_customer, send_text
+from bot.relay import agent_message_meta, relay_for_target, send_text
 from bot.texts import t
 from handoff.acd import AgentStatus
 from handoff.agents import find_agent, open_ticket_counts
@@ -117,7 +117,18 @@ async def handle_agent_message(
         return
     if agent.current_ticket_id != ticket_id:
         await _set_current(services, agent.id, ticket_id)
-    await relay_to_customer(context.bot, services, live.ticket, live.customer, agent, message)
+    kind, meta = agent_message_meta(message)
+    try:
+        await services.handoff.agent_message(
+            ticket_id,
+            agent.id,
+            message.text or message.caption or "",
+            origin="telegram",
+            kind=kind,
+            meta=meta,
+        )
+    except HandoffError as exc:
+        await _say(context, agent, t("action_failed", lang, reason=str(exc)))
 
 
 async def _open_tickets(services: Services, agent: Agent) -> list[tuple[Ticket, Customer]]:
@@ -290,10 +301,8 @@ async def _canned(
     text = render(
         reply.text, {"name": live.customer.name, "agent": agent.name, "ticket": ticket_id}
     )
-    # Sent as if the agent typed it: the same relay, transcript and first-reply stamp.
-    await relay_to_customer(
-        context.bot, services, live.ticket, live.customer, agent, message, text=text
-    )
+    # Sent as if the agent typed it: the same delivery, transcript and first-reply stamp.
+    await services.handoff.agent_message(ticket_id, agent.id, text, origin="telegram")
     await _say(context, agent, f"→ {text}")
 
 

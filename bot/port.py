@@ -10,16 +10,17 @@ ticket is closed as abandoned, an agent is treated as offline.
 from __future__ import annotations
 
 import logging
-import math
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError
 
-from bot.relay import send_text
+from bot import conversation
+from bot.conversation import Keyboard
+from bot.relay import deliver_to_customer, relay_to_agent, send_text
 from bot.texts import t
-from handoff.hours import DAY_NAMES
 from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
 from handoff.tickets import record_message
 from sanad.services import Services
@@ -28,21 +29,10 @@ from storage.models import Agent, Customer, Message, Offer, Ticket
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
-WAIT_CAP_MIN = 60
-AR_DAYS = ("الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد")
 
 
 def agent_language(agent: Agent) -> str:
     return "ar" if agent.languages[:1] == ["ar"] else "en"
-
-
-def wait_text(wait_s: float | None, lang: str) -> str:
-    if wait_s is None or wait_s <= 0:
-        return t("wait_shortly", lang)
-    minutes = max(1, math.ceil(wait_s / 60))
-    if minutes > WAIT_CAP_MIN:
-        return t("wait_long", lang, minutes=WAIT_CAP_MIN)
-    return t("wait_minutes", lang, minutes=minutes)
 
 
 def duration_text(seconds: float) -> str:
@@ -54,23 +44,16 @@ def duration_text(seconds: float) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
-def hours_text(rows: list[tuple[int, int, str]], lang: str) -> str:
-    names = AR_DAYS if lang == "ar" else DAY_NAMES
-    lines = []
-    for first, last, span in rows:
-        days = names[first] if first == last else f"{names[first]}-{names[last]}"
-        lines.append(f"{days}: {t('closed_day', lang) if span == 'closed' else span}")
-    return "\n".join(lines)
+def rating_keyboard(ticket_id: int, cycle: int) -> InlineKeyboardMarkup | None:
+    return markup(conversation.rating_keyboard(ticket_id, cycle))
 
 
-def rating_keyboard(ticket_id: int, cycle: int) -> InlineKeyboardMarkup:
+def markup(keyboard: Keyboard | None) -> InlineKeyboardMarkup | None:
+    """The conversation's buttons as a Telegram inline keyboard."""
+    if not keyboard:
+        return None
     return InlineKeyboardMarkup(
-        [
-            [
-                InlineKeyboardButton(f"{n} ★", callback_data=f"rate:{ticket_id}:{cycle}:{n}")
-                for n in range(1, 6)
-            ]
-        ]
+        [[InlineKeyboardButton(b.label, callback_data=b.data) for b in row] for row in keyboard]
     )
 
 
@@ -94,43 +77,24 @@ class TelegramPort:
     # ------------------------------------------------------------------ customers
 
     async def notify_customer(self, notice: CustomerNotice) -> None:
-        lang = notice.language
-        data = notice.data
-        markup = None
-        kind = notice.kind
-        if kind in ("queued", "position"):
-            text = t(
-                kind,
-                lang,
-                position=data.get("position") or 1,
-                ticket=notice.ticket_id,
-                wait=wait_text(data.get("wait_s"), lang),
-            )
-        elif kind == "outside_hours":
-            opens: datetime | None = data.get("opens_at")
-            text = t(
-                "outside_hours",
-                lang,
-                ticket=notice.ticket_id,
-                opens=self._local(opens, data.get("timezone", "UTC")),
-                timezone=data.get("timezone", "UTC"),
-                hours=hours_text(data.get("hours", []), lang),
-            )
-        elif kind in ("no_agents", "reopened"):
-            text = t(kind, lang, ticket=notice.ticket_id)
-        elif kind == "agent_joined":
-            text = t("agent_joined", lang, agent=data.get("agent_name", ""))
-        elif kind == "resolved":
-            agent_name = await self._agent_name(data.get("agent_id"))
-            cycle = await self._cycle(notice.ticket_id)
-            text = t("rate", lang, agent=agent_name)
-            markup = rating_keyboard(notice.ticket_id, cycle)
-        elif kind in ("requeued", "transferred", "handed_back", "cancelled"):
-            text = t(kind, lang)
-        else:
-            log.warning("no Telegram text for customer notice %s", kind)
+        if notice.kind == "agent_message":
+            await self._agent_message_to_customer(notice)
             return
-        await self.say_to_customer(notice.ticket_id, int(notice.external_id), text, markup, kind)
+        said = await conversation.notice_text(self.services, notice)
+        if said is None:
+            return
+        text, keyboard = said
+        chat_id = int(notice.external_id)
+        await self.say_to_customer(notice.ticket_id, chat_id, text, markup(keyboard), notice.kind)
+
+    async def _agent_message_to_customer(self, notice: CustomerNotice) -> None:
+        async with self.services.db.transaction() as session:
+            message = await session.get(Message, notice.data["message_id"])
+            ticket = await session.get(Ticket, notice.ticket_id)
+            customer = await session.get(Customer, notice.customer_id)
+        if message is None or ticket is None or customer is None:
+            return
+        await deliver_to_customer(self.bot, self.services, ticket, customer, message)
 
     async def say_to_customer(
         self,
@@ -162,25 +126,8 @@ class TelegramPort:
                     )
         return True
 
-    @staticmethod
-    def _local(at: datetime | None, zone: str) -> str:
-        if at is None:
-            return "-"
-        from zoneinfo import ZoneInfo
-
-        return at.astimezone(ZoneInfo(zone)).strftime("%a %d %b %H:%M")
-
     async def _agent_name(self, agent_id: int | None) -> str:
-        if agent_id is None:
-            return "-"
-        async with self.services.db.transaction() as session:
-            agent = await session.get(Agent, agent_id)
-            return agent.name if agent else "-"
-
-    async def _cycle(self, ticket_id: int) -> int:
-        async with self.services.db.transaction() as session:
-            ticket = await session.get(Ticket, ticket_id)
-            return ticket.reopened_count if ticket else 0
+        return await conversation.agent_name(self.services, agent_id)
 
     # ------------------------------------------------------------------ agents
 
@@ -243,6 +190,9 @@ class TelegramPort:
         if notice.kind == "assigned":
             await self._assigned(agent, data["ticket_id"], lang)
             return
+        if notice.kind == "chat_message":
+            await self._chat_message(agent, data, lang)
+            return
         if notice.kind == "set_away":
             text = t("set_away", lang, missed=data["missed"])
         elif notice.kind in ("close_or_transfer", "chats_requeued"):
@@ -253,6 +203,23 @@ class TelegramPort:
             log.warning("no Telegram text for agent notice %s", notice.kind)
             return
         await self.say_to_agent(agent, text)
+
+    async def _chat_message(self, agent: Agent, data: dict[str, Any], lang: str) -> None:
+        """A line of a chat this agent holds: the customer's, relayed; the agent's own from the
+        console, echoed so the Telegram chat stays complete (their Telegram ones are there)."""
+        if data.get("sender") == "agent" and data.get("origin") == "telegram":
+            return
+        async with self.services.db.transaction() as session:
+            message = await session.get(Message, data["message_id"])
+            ticket = await session.get(Ticket, data["ticket_id"])
+            customer = await session.get(Customer, ticket.customer_id) if ticket else None
+        if message is None or ticket is None or customer is None:
+            return
+        if data.get("sender") == "customer":
+            await relay_to_agent(self.bot, self.services, ticket, customer, agent, message)
+            return
+        text = message.text or f"[{message.kind}]"
+        await self.say_to_agent(agent, t("console_echo", lang, ticket=ticket.id, text=text))
 
     async def _close_offer_message(self, offer_id: str, key: str, lang: str) -> None:
         """Remove the offer's buttons and say why (expired, taken, withdrawn, accepted)."""

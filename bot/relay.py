@@ -13,13 +13,13 @@ import logging
 from typing import Any
 
 from sqlalchemy import select
-from telegram import Bot, InlineKeyboardMarkup, Message
+from telegram import Bot, InlineKeyboardMarkup, InputFile
+from telegram import Message as TgMessage
 from telegram.error import BadRequest, Forbidden
 
 from bot.split import split_text
-from handoff.tickets import record_message
 from sanad.services import Services
-from storage.models import Agent, Customer, Relay, Ticket
+from storage.models import Agent, Attachment, Customer, Message, Relay, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ MEDIA = (*CAPTIONED, "sticker", "video_note", "location", "contact")
 CAPTION_MAX = 1024
 
 
-def media_kind(message: Message) -> str | None:
+def media_kind(message: TgMessage) -> str | None:
     for attr in MEDIA:
         if getattr(message, attr, None):
             return attr
@@ -89,7 +89,7 @@ def tag(ticket_id: int, name: str) -> str:
 
 async def send_text(
     bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
-) -> list[Message]:
+) -> list[TgMessage]:
     """Send a text split at Telegram's limit, the keyboard on the last part."""
     chunks = split_text(text)
     sent = []
@@ -105,92 +105,109 @@ async def send_text(
 async def relay_to_agent(
     bot: Bot, services: Services, ticket: Ticket, customer: Customer, agent: Agent, message: Message
 ) -> None:
-    """A customer's message, tagged with the ticket, into the agent's chat."""
+    """A customer's stored message, tagged with the ticket, into the agent's Telegram chat:
+    Telegram media are copied from the customer's chat, a web chat file is uploaded."""
     assert agent.telegram_id is not None
     agent_chat = int(agent.telegram_id)
     label = tag(ticket.id, customer.name)
-    kind = media_kind(message)
+    meta = message.meta or {}
+    if customer.channel == "telegram" and "chat_id" in meta:
+        source = (int(meta["chat_id"]), int(message.channel_message_id or 0))
+    else:
+        source = (_web_chat(customer.id), message.id)
     try:
-        if kind is None:
-            for copy in await send_text(bot, agent_chat, f"{label} {message.text or ''}"):
-                await record_relay(
-                    services,
-                    ticket.id,
-                    "to_agent",
-                    (message.chat_id, message.message_id),
-                    (agent_chat, copy.message_id),
-                )
-            return
-        caption: dict[str, Any] = {}
-        if kind in CAPTIONED:
-            caption["caption"] = f"{label} {message.caption or ''}".strip()[:CAPTION_MAX]
+        copies: list[int] = []
+        if message.kind == "text" or (message.kind != "file" and customer.channel != "telegram"):
+            copies = [
+                m.message_id for m in await send_text(bot, agent_chat, f"{label} {message.text}")
+            ]
+        elif message.kind == "file":
+            copies = [
+                await _send_attachment(bot, services, agent_chat, meta, f"{label} {message.text}")
+            ]
         else:
-            await bot.send_message(agent_chat, f"{label} [{kind}]")
-        copied = await bot.copy_message(agent_chat, message.chat_id, message.message_id, **caption)
-        await record_relay(
-            services,
-            ticket.id,
-            "to_agent",
-            (message.chat_id, message.message_id),
-            (agent_chat, copied.message_id),
-        )
+            caption: dict[str, Any] = {}
+            if message.kind in CAPTIONED:
+                caption["caption"] = f"{label} {message.text}".strip()[:CAPTION_MAX]
+            else:
+                await bot.send_message(agent_chat, f"{label} [{message.kind}]")
+            copied = await bot.copy_message(agent_chat, source[0], source[1], **caption)
+            copies = [copied.message_id]
+        for copy in copies:
+            await record_relay(services, ticket.id, "to_agent", source, (agent_chat, copy))
     except Forbidden:
         log.info("agent %s blocked the bot", agent.id)
         await services.handoff.agent_unreachable(agent.id)
 
 
-async def relay_to_customer(
-    bot: Bot,
-    services: Services,
-    ticket: Ticket,
-    customer: Customer,
-    agent: Agent,
-    message: Message,
-    text: str | None = None,
+def _web_chat(customer_id: int) -> int:
+    """A stand-in chat id for a web customer in ``relays`` (negative: never a Telegram user)."""
+    return -customer_id
+
+
+async def _send_attachment(
+    bot: Bot, services: Services, chat_id: int, meta: dict[str, Any], caption: str
+) -> int:
+    """Upload a web chat file to a Telegram chat; returns the message id."""
+    async with services.db.transaction() as session:
+        attachment = await session.get(Attachment, int(meta.get("attachment_id") or 0))
+    if attachment is None:
+        return (await bot.send_message(chat_id, caption or "[file]")).message_id
+    sent = await bot.send_document(
+        chat_id,
+        InputFile(attachment.data, filename=attachment.name),
+        caption=caption.strip()[:CAPTION_MAX] or None,
+    )
+    return sent.message_id
+
+
+async def deliver_to_customer(
+    bot: Bot, services: Services, ticket: Ticket, customer: Customer, message: Message
 ) -> bool:
-    """An agent's message (or ``text`` on its behalf, e.g. a canned reply) to the customer.
-    False when the customer cannot be reached (the ticket is then closed as abandoned and the
-    agent told)."""
+    """An agent's stored message to a Telegram customer: text as the bot's own, media an agent
+    sent from Telegram copied from their chat, a file sent from the console uploaded. The
+    message gets the id Telegram gave it, and the copy is recorded so an edit follows. False
+    when the customer cannot be reached (the ticket is then closed as abandoned and the agent
+    told)."""
     customer_chat = int(customer.external_id)
-    kind = None if text is not None else media_kind(message)
-    text = text if text is not None else (message.text or message.caption or "")
-    sent_ids: list[int] = []
+    meta = message.meta or {}
+    source = None
+    if "source_chat" in meta:
+        source = (int(meta["source_chat"]), int(meta["source_message"]))
     try:
-        if kind is None:
-            sent_ids = [m.message_id for m in await send_text(bot, customer_chat, text)]
-        else:
-            copied = await bot.copy_message(customer_chat, message.chat_id, message.message_id)
+        if message.kind == "file":
+            sent_ids = [await _send_attachment(bot, services, customer_chat, meta, message.text)]
+        elif message.kind != "text" and source is not None:
+            copied = await bot.copy_message(customer_chat, source[0], source[1])
             sent_ids = [copied.message_id]
+        else:
+            sent_ids = [m.message_id for m in await send_text(bot, customer_chat, message.text)]
     except Forbidden:
         log.info("customer %s blocked the bot mid-chat", customer.id)
         await services.handoff.customer_unreachable(ticket.id)
         return False
     async with services.db.transaction() as session:
-        stored = await session.get(Ticket, ticket.id)
-        assert stored is not None
-        await record_message(
-            session,
-            stored,
-            sender="agent",
-            text=text,
-            kind=kind or "text",
-            channel_message_id=str(sent_ids[0]),
-            meta={"agent_id": agent.id, "file_id": _file_id(message)},
-            at=services.clock.now(),
-        )
-    for target in sent_ids:
-        await record_relay(
-            services,
-            ticket.id,
-            "to_customer",
-            (message.chat_id, message.message_id),
-            (customer_chat, target),
-        )
-    await services.handoff.agent_replied(ticket.id, agent.id)
+        stored = await session.get(Message, message.id)
+        if stored is not None:
+            stored.channel_message_id = str(sent_ids[0])
+    if source is not None:
+        for target in sent_ids:
+            await record_relay(services, ticket.id, "to_customer", source, (customer_chat, target))
     return True
 
 
-def _file_id(message: Message) -> str | None:
+def agent_message_meta(message: TgMessage) -> tuple[str, dict[str, Any]]:
+    """The kind and the meta under which an agent's Telegram message is stored: where it came
+    from (for copying media and mirroring edits) and its file id."""
+    meta: dict[str, Any] = {
+        "source_chat": message.chat_id,
+        "source_message": message.message_id,
+        "file_id": _file_id(message),
+    }
+    return media_kind(message) or "text", meta
+
+
+def _file_id(message: TgMessage) -> str | None:
     if message.photo:
         return message.photo[-1].file_id
     for attr in ("document", "voice", "video", "audio", "sticker", "animation"):
@@ -200,7 +217,7 @@ def _file_id(message: Message) -> str | None:
     return None
 
 
-async def mirror_edit(bot: Bot, services: Services, message: Message, label: str | None) -> int:
+async def mirror_edit(bot: Bot, services: Services, message: TgMessage, label: str | None) -> int:
     """An edited message: edit its relayed copies the same way. Returns how many."""
     relays = await relays_for_source(services, message.chat_id, message.message_id)
     edited = 0

@@ -350,6 +350,18 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Comment on #{ticket} ({stars} ★): {comment}",
         "ar": "تعليق على التذكرة {ticket} ({stars} ★): {comment}",
     },
+    "console_echo": {
+        "en": "→ #{ticket} (console): {text}",
+        "ar": "← #{ticket} (وحدة الموظف): {text}",
+    },
+    "console_link": {
+        "en": "Your agent console, logged in (one use, valid {minutes} min):\n{url}",
+        "ar": "وحدة الموظف الخاصة بك، مع تسجيل الدخول (لمرة واحدة، صالح {minutes} دقيقة):\n{url}",
+    },
+    "console_unavailable": {
+        "en": "The web console address is not configured (SANAD_PUBLIC_URL).",
+        "ar": "عنوان وحدة الموظف على الويب غير مضبوط (SANAD_PUBLIC_URL).",
+    },
 }
 
 

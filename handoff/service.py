@@ -763,21 +763,39 @@ class HandoffService:
         record_event(session, "ticket_abandoned", now, ticket_id=ticket.id, actor="customer")
         return True
 
-    async def customer_wrote(self, ticket_id: int) -> str:
+    async def customer_wrote(self, ticket_id: int, message_id: int | None = None) -> str:
         """A customer message on a ticket: wakes a pending ticket, reopens a resolved one.
+        With ``message_id`` (the message as stored in the transcript), the ticket's agent is
+        sent it through the port, on whatever channel they work from.
 
-        Returns what happened: ``none``, ``active`` (pending -> assigned) or ``reopened``.
+        Returns what happened: ``none``, ``relayed`` (an agent has the chat), ``active``
+        (pending -> assigned, and relayed) or ``reopened``.
         """
-        return await self._run(self._customer_wrote, ticket_id)  # type: ignore[no-any-return]
+        return await self._run(self._customer_wrote, ticket_id, message_id)  # type: ignore[no-any-return]
 
     async def _customer_wrote(
-        self, session: AsyncSession, now: datetime, outbox: list[Outgoing], ticket_id: int
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        ticket_id: int,
+        message_id: int | None,
     ) -> str:
         ticket = await self._ticket(session, ticket_id)
-        if ticket.state == State.PENDING:
-            ticket.state = State.ASSIGNED
-            record_event(session, "ticket_active", now, ticket_id=ticket.id, actor="customer")
-            return "active"
+        if ticket.state in WITH_AGENT_STATES and ticket.assignee_id is not None:
+            if message_id is not None:
+                outbox.append(
+                    AgentNotice(
+                        "chat_message",
+                        ticket.assignee_id,
+                        {"ticket_id": ticket.id, "message_id": message_id, "sender": "customer"},
+                    )
+                )
+            if ticket.state == State.PENDING:
+                ticket.state = State.ASSIGNED
+                record_event(session, "ticket_active", now, ticket_id=ticket.id, actor="customer")
+                return "active"
+            return "relayed"
         if (
             ticket.state == State.RESOLVED
             and ticket.resolved_at is not None
@@ -994,6 +1012,104 @@ class HandoffService:
         self, session: AsyncSession, now: datetime, outbox: list[Outgoing], agent_id: int
     ) -> None:
         await self._apply(session, self.acd.end_wrap_up(agent_id, _ts(now)), now, outbox)
+
+    async def agent_message(
+        self,
+        ticket_id: int,
+        agent_id: int,
+        text: str,
+        *,
+        origin: str,
+        kind: str = "text",
+        meta: dict[str, Any] | None = None,
+        client_id: str | None = None,
+    ) -> int:
+        """An agent writes to the customer of a chat they hold, from any channel (``origin``:
+        ``telegram`` or ``web``). The message is stored in the transcript, the first reply is
+        stamped, and after the commit the port carries it to the customer's channel and to the
+        agent's other places (the console, Telegram). With ``client_id``, a repeat of the same
+        message (a retry after a lost answer) is not sent twice. Returns the message id."""
+        return await self._run(  # type: ignore[no-any-return]
+            self._agent_message, ticket_id, agent_id, text, origin, kind, meta or {}, client_id
+        )
+
+    async def _agent_message(
+        self,
+        session: AsyncSession,
+        now: datetime,
+        outbox: list[Outgoing],
+        ticket_id: int,
+        agent_id: int,
+        text: str,
+        origin: str,
+        kind: str,
+        meta: dict[str, Any],
+        client_id: str | None,
+    ) -> int:
+        ticket = await self._ticket(session, ticket_id)
+        if ticket.state not in WITH_AGENT_STATES:
+            raise HandoffError(f"ticket {ticket_id} is {ticket.state}: it has no live chat")
+        self._require_assignee(ticket, agent_id)
+        if not text.strip() and kind == "text":
+            raise HandoffError("a message needs some text")
+        if client_id is not None:
+            earlier = (
+                await session.execute(
+                    select(Message.id)
+                    .where(
+                        Message.ticket_id == ticket.id,
+                        Message.sender == "agent",
+                        Message.meta["client_id"].as_string() == client_id,
+                    )
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            if earlier is not None:
+                return int(earlier)
+        stored_meta = {**meta, "agent_id": agent_id, "origin": origin}
+        if client_id is not None:
+            stored_meta["client_id"] = client_id
+        message = Message(
+            ticket_id=ticket.id,
+            customer_id=ticket.customer_id,
+            sender="agent",
+            kind=kind,
+            text=text,
+            meta=stored_meta,
+            created_at=now,
+        )
+        session.add(message)
+        await session.flush()
+        if ticket.first_agent_reply_at is None:
+            ticket.first_agent_reply_at = now
+            record_event(
+                session,
+                "first_agent_reply",
+                now,
+                ticket_id=ticket.id,
+                actor=f"agent:{agent_id}",
+                agent_id=agent_id,
+            )
+        customer = await session.get(Customer, ticket.customer_id)
+        assert customer is not None
+        outbox.append(
+            self._customer_notice(
+                ticket, customer, "agent_message", message_id=message.id, origin=origin
+            )
+        )
+        outbox.append(
+            AgentNotice(
+                "chat_message",
+                agent_id,
+                {
+                    "ticket_id": ticket.id,
+                    "message_id": message.id,
+                    "sender": "agent",
+                    "origin": origin,
+                },
+            )
+        )
+        return int(message.id)
 
     async def agent_replied(self, ticket_id: int, agent_id: int) -> None:
         """An agent's message reached the customer: the first one stamps the response time."""

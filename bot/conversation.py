@@ -1,0 +1,507 @@
+"""The customer conversation, the same on every channel: FAQ answers, suggestions, "Did this
+help?", handoff to a person, the live chat with an agent, the rating.
+
+A channel adapter (Telegram in ``bot/handlers.py``, the web chat in ``web/chat.py``) turns its
+input into calls here and implements :class:`Sender` to say things: it knows how to deliver a
+text with buttons and stores what it sent in the transcript. Buttons are :class:`Button`
+values whose ``data`` is the same compact string on every channel (``fb:12:y``, ``art:7:12``,
+``human``, ``lang:ar``, ``rate:9:0:5``...; at most 64 bytes, Telegram's callback-data limit),
+parsed back by :data:`PRESS_RE`. This module never imports ``telegram`` or ``aiohttp``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.texts import t
+from faq.matcher import Outcome
+from faq.person import wants_person
+from faq.service import MAX_QUERY_CHARS, ArticleView
+from handoff.customers import set_language, touch_customer
+from handoff.hours import DAY_NAMES
+from handoff.port import CustomerNotice
+from handoff.service import HandoffError
+from handoff.tickets import State, record_message, resolve_by_bot, ticket_for_message
+from sanad.services import Services
+from storage.models import Agent, Customer, Message, Ticket
+
+log = logging.getLogger(__name__)
+
+BUTTON_LABEL_MAX = 60
+WAIT_CAP_MIN = 60
+AR_DAYS = ("الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد")
+PRESS_RE = re.compile(
+    r"^(?:fb:(?P<fb_q>\d{1,18}):(?P<fb_v>[yn])(?::(?P<fb_a>\d{1,18}))?"
+    r"|art:(?P<art_a>\d{1,18}):(?P<art_q>\d{1,18})"
+    r"|(?P<human>human)"
+    r"|(?P<cancel>cancel)"
+    r"|lang:(?P<lang>en|ar)"
+    r"|rate:(?P<rate_t>\d{1,18}):(?P<rate_c>\d{1,6}):(?P<rate_s>[1-5])"
+    r"|rsk:(?P<rsk>\d{1,18}))$"
+)
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    data: str
+
+
+Keyboard = list[list[Button]]
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who writes, as the channel knows them."""
+
+    external_id: str
+    name: str = ""
+    username: str | None = None
+    language_code: str | None = None
+
+
+@dataclass
+class Who:
+    """The customer behind an input, as stored, with their ticket and where to answer them
+    (``address``: the Telegram chat id, the web visitor's key...)."""
+
+    customer_id: int
+    ticket_id: int
+    ticket_state: str
+    language: str
+    language_chosen: bool
+    address: str
+    awaiting_comment_ticket_id: int | None = None
+
+
+class Sender(Protocol):
+    """How a channel says something to the customer and keeps it in the transcript.
+    Returns False when the customer cannot be reached (they are then marked so)."""
+
+    async def send(
+        self,
+        who: Who,
+        text: str,
+        keyboard: Keyboard | None = None,
+        *,
+        kind: str = "text",
+        meta: dict[str, Any] | None = None,
+    ) -> bool: ...
+
+
+@dataclass
+class PressResult:
+    """What a button press did, for the channel to show: an alert (the button is stale), or
+    the pressed message's buttons to remove, or its new text and buttons."""
+
+    alert: str | None = None
+    drop_buttons: bool = False
+    replace: tuple[str, Keyboard] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------- keyboards
+
+
+def label(text: str) -> str:
+    return text if len(text) <= BUTTON_LABEL_MAX else text[: BUTTON_LABEL_MAX - 1] + "…"
+
+
+def feedback_keyboard(query_id: int, lang: str, article_id: int | None = None) -> Keyboard:
+    suffix = f":{article_id}" if article_id is not None else ""
+    return [
+        [
+            Button(t("yes", lang), f"fb:{query_id}:y{suffix}"),
+            Button(t("no", lang), f"fb:{query_id}:n{suffix}"),
+        ]
+    ]
+
+
+def human_keyboard(lang: str) -> Keyboard:
+    return [[Button(t("talk_to_person", lang), "human")]]
+
+
+def suggestions_keyboard(articles: tuple[ArticleView, ...], query_id: int, lang: str) -> Keyboard:
+    rows = [[Button(label(a.question), f"art:{a.id}:{query_id}")] for a in articles]
+    rows.append([Button(t("none_of_these", lang), "human")])
+    return rows
+
+
+def language_keyboard() -> Keyboard:
+    return [[Button("English", "lang:en"), Button("العربية", "lang:ar")]]
+
+
+def rating_keyboard(ticket_id: int, cycle: int) -> Keyboard:
+    return [[Button(f"{n} ★", f"rate:{ticket_id}:{cycle}:{n}") for n in range(1, 6)]]
+
+
+def skip_keyboard(ticket_id: int, lang: str) -> Keyboard:
+    return [[Button(t("skip", lang), f"rsk:{ticket_id}")]]
+
+
+def answer_text(article: ArticleView, lang: str) -> str:
+    return f"{article.answer}\n\n{t('did_it_help', lang)}"
+
+
+# ---------------------------------------------------------------------- notices
+
+
+def wait_text(wait_s: float | None, lang: str) -> str:
+    if wait_s is None or wait_s <= 0:
+        return t("wait_shortly", lang)
+    minutes = max(1, math.ceil(wait_s / 60))
+    if minutes > WAIT_CAP_MIN:
+        return t("wait_long", lang, minutes=WAIT_CAP_MIN)
+    return t("wait_minutes", lang, minutes=minutes)
+
+
+def hours_text(rows: list[tuple[int, int, str]], lang: str) -> str:
+    names = AR_DAYS if lang == "ar" else DAY_NAMES
+    lines = []
+    for first, last, span in rows:
+        days = names[first] if first == last else f"{names[first]}-{names[last]}"
+        lines.append(f"{days}: {t('closed_day', lang) if span == 'closed' else span}")
+    return "\n".join(lines)
+
+
+def local_time(at: datetime | None, zone: str) -> str:
+    if at is None:
+        return "-"
+    from zoneinfo import ZoneInfo
+
+    return at.astimezone(ZoneInfo(zone)).strftime("%a %d %b %H:%M")
+
+
+async def agent_name(services: Services, agent_id: int | None) -> str:
+    if agent_id is None:
+        return "-"
+    async with services.db.transaction() as session:
+        agent = await session.get(Agent, agent_id)
+        return agent.name if agent else "-"
+
+
+async def notice_text(services: Services, notice: CustomerNotice) -> tuple[str, Keyboard] | None:
+    """The text (and buttons) that tells a customer what the handoff engine decided; None for
+    a notice that is not said in words (``agent_message`` carries the agent's own)."""
+    lang = notice.language
+    data = notice.data
+    kind = notice.kind
+    keyboard: Keyboard = []
+    if kind in ("queued", "position"):
+        text = t(
+            kind,
+            lang,
+            position=data.get("position") or 1,
+            ticket=notice.ticket_id,
+            wait=wait_text(data.get("wait_s"), lang),
+        )
+    elif kind == "outside_hours":
+        zone = data.get("timezone", "UTC")
+        text = t(
+            "outside_hours",
+            lang,
+            ticket=notice.ticket_id,
+            opens=local_time(data.get("opens_at"), zone),
+            timezone=zone,
+            hours=hours_text(data.get("hours", []), lang),
+        )
+    elif kind in ("no_agents", "reopened"):
+        text = t(kind, lang, ticket=notice.ticket_id)
+    elif kind == "agent_joined":
+        text = t("agent_joined", lang, agent=data.get("agent_name", ""))
+    elif kind == "resolved":
+        async with services.db.transaction() as session:
+            ticket = await session.get(Ticket, notice.ticket_id)
+            cycle = ticket.reopened_count if ticket else 0
+        text = t("rate", lang, agent=await agent_name(services, data.get("agent_id")))
+        keyboard = rating_keyboard(notice.ticket_id, cycle)
+    elif kind in ("requeued", "transferred", "handed_back", "cancelled"):
+        text = t(kind, lang)
+    else:
+        if kind != "agent_message":
+            log.warning("no text for customer notice %s", kind)
+        return None
+    return text, keyboard
+
+
+# ---------------------------------------------------------------------- arrival
+
+
+async def touch(services: Services, channel: str, identity: Identity) -> tuple[Customer, Ticket]:
+    """The customer (found or created, refreshed) and the ticket their input belongs to."""
+    now = services.clock.now()
+    async with services.db.transaction() as session:
+        customer = await touch_customer(
+            session,
+            channel=channel,
+            external_id=identity.external_id,
+            name=identity.name,
+            username=identity.username,
+            language_code=identity.language_code,
+            default_language=services.settings.default_language,
+            at=now,
+        )
+        ticket = await ticket_for_message(
+            session, customer, now, services.handoff.config.reopen_window_s
+        )
+    return customer, ticket
+
+
+def who_of(customer: Customer, ticket: Ticket, address: str) -> Who:
+    return Who(
+        customer.id,
+        ticket.id,
+        ticket.state,
+        customer.language,
+        customer.language_chosen,
+        address,
+        customer.awaiting_comment_ticket_id,
+    )
+
+
+async def record_incoming(
+    services: Services,
+    who: Who,
+    text: str,
+    *,
+    kind: str = "text",
+    channel_message_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> int:
+    """Keep the customer's message on their ticket; returns its transcript id."""
+    async with services.db.transaction() as session:
+        ticket = await session.get(Ticket, who.ticket_id)
+        assert ticket is not None
+        message = await record_message(
+            session,
+            ticket,
+            sender="customer",
+            text=text,
+            kind=kind,
+            channel_message_id=channel_message_id,
+            meta=dict(meta or {}),
+            at=services.clock.now(),
+        )
+        return message.id
+
+
+async def sent_before(services: Services, who: Who, client_id: str) -> Message | None:
+    """The customer's message already stored under ``client_id`` (a resend), if any."""
+    from sqlalchemy import select
+
+    async with services.db.transaction() as session:
+        return (
+            await session.execute(
+                select(Message)
+                .where(
+                    Message.customer_id == who.customer_id,
+                    Message.sender == "customer",
+                    Message.meta["client_id"].as_string() == client_id,
+                )
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+
+
+# ---------------------------------------------------------------------- what the customer does
+
+
+async def greet(services: Services, out: Sender, who: Who, first_name: str) -> None:
+    shop = services.settings.brand_name
+    await out.send(who, t("greeting", who.language, name=first_name, shop=shop))
+
+
+async def show_help(out: Sender, who: Who) -> None:
+    await out.send(who, t("help", who.language))
+
+
+async def choose_language(out: Sender, who: Who) -> None:
+    await out.send(who, t("choose_language", who.language), language_keyboard())
+
+
+async def unknown_command(out: Sender, who: Who, command: str) -> None:
+    text = t("unknown_command", who.language, command=command[:64]) + "\n" + t("help", who.language)
+    await out.send(who, text)
+
+
+async def hand_off(services: Services, out: Sender, who: Who, reason: str) -> None:
+    """Into the queue: the handoff engine tells the customer their place (through the port)."""
+    if who.ticket_state not in (State.BOT, State.RESOLVED):
+        await out.send(who, t("handoff_waiting", who.language, ticket=who.ticket_id))
+        return
+    try:
+        if who.ticket_state == State.RESOLVED:  # an agent closed it: asking again reopens it
+            await services.handoff.customer_wrote(who.ticket_id)
+        else:
+            await services.handoff.request_human(who.ticket_id, reason=reason)
+    except HandoffError:
+        log.exception("handoff failed for ticket %s", who.ticket_id)
+        await out.send(who, t("error", who.language))
+
+
+async def cancel(services: Services, out: Sender, who: Who) -> None:
+    """Leave the queue."""
+    if await services.handoff.cancel_request(who.ticket_id):
+        await out.send(who, t("cancelled", who.language))
+    else:
+        await out.send(who, t("nothing_to_cancel", who.language))
+
+
+async def customer_message(
+    services: Services, out: Sender, who: Who, message_id: int, text: str | None
+) -> None:
+    """A message the channel has stored (``message_id``): a rating comment, or for the agent
+    who holds the chat, or kept while the customer waits, or a question for the bot (``text``
+    None: a file or a sticker, which the bot cannot read)."""
+    if who.awaiting_comment_ticket_id is not None and text is not None:
+        await services.handoff.comment_rating(who.awaiting_comment_ticket_id, who.customer_id, text)
+        await clear_awaiting(services, who.customer_id)
+        await out.send(who, t("thanks_feedback", who.language))
+        return
+    if who.ticket_state in (State.RESOLVED, State.ASSIGNED, State.PENDING):
+        # A person has (or had) the chat: it goes to them; a resolved one reopens, and the
+        # port tells the customer so.
+        await services.handoff.customer_wrote(who.ticket_id, message_id)
+        return
+    if who.ticket_state != State.BOT:
+        return  # waiting for a person: kept for them; the bot does not talk over them
+    if text is None:
+        await out.send(who, t("text_only", who.language), human_keyboard(who.language))
+        return
+    if wants_person(text):
+        await hand_off(services, out, who, reason="asked")
+        return
+    await answer(services, out, who, text)
+
+
+async def answer(services: Services, out: Sender, who: Who, text: str) -> None:
+    """FAQ self-service: answer, suggest, or say there is no match."""
+    async with services.db.transaction() as session:
+        reply = await services.faq.answer(
+            session,
+            text,
+            language=who.language,
+            at=services.clock.now(),
+            customer_id=who.customer_id,
+            ticket_id=who.ticket_id,
+        )
+    lang = who.language if who.language_chosen else reply.lang
+    who.language = lang
+    if len(text) > MAX_QUERY_CHARS:
+        await out.send(who, t("too_long", lang, limit=MAX_QUERY_CHARS))
+    meta: dict[str, Any] = {"query_id": reply.query_id, "outcome": reply.outcome.value}
+    if reply.outcome is Outcome.ANSWER:
+        article = reply.articles[0]
+        meta["article_id"] = article.id
+        await out.send(
+            who, answer_text(article, lang), feedback_keyboard(reply.query_id, lang), meta=meta
+        )
+    elif reply.outcome is Outcome.SUGGEST:
+        meta["article_ids"] = [a.id for a in reply.articles]
+        keyboard = suggestions_keyboard(reply.articles, reply.query_id, lang)
+        await out.send(who, t("suggest", lang), keyboard, meta=meta)
+    else:
+        await out.send(who, t("no_match", lang), human_keyboard(lang), meta=meta)
+
+
+async def clear_awaiting(services: Services, customer_id: int) -> None:
+    async with services.db.transaction() as session:
+        stored = await session.get(Customer, customer_id)
+        if stored is not None:
+            stored.awaiting_comment_ticket_id = None
+
+
+async def press(
+    services: Services,
+    out: Sender,
+    who: Who,
+    data: str,
+    acknowledge: Callable[[PressResult], Awaitable[None]] | None = None,
+) -> PressResult:
+    """A button pressed. The data is validated; anything else is refused politely.
+
+    ``acknowledge`` is called with the outcome as soon as it is known, before anything is said
+    in reply, so the channel removes the pressed buttons before the answer arrives."""
+
+    async def done(result: PressResult) -> PressResult:
+        if acknowledge is not None:
+            await acknowledge(result)
+        return result
+
+    match = PRESS_RE.match(data or "")
+    if match is None:
+        return await done(PressResult(alert=t("button_expired", who.language)))
+    now = services.clock.now()
+    if match["rate_t"]:
+        ticket_id, stars = int(match["rate_t"]), int(match["rate_s"])
+        if not await services.handoff.rate(ticket_id, who.customer_id, stars):
+            return await done(PressResult(alert=t("button_expired", who.language)))
+        async with services.db.transaction() as session:
+            stored = await session.get(Customer, who.customer_id)
+            if stored is not None:
+                stored.awaiting_comment_ticket_id = ticket_id
+        text = t("rated", who.language, stars=stars)
+        return await done(PressResult(replace=(text, skip_keyboard(ticket_id, who.language))))
+    if match["rsk"]:
+        await clear_awaiting(services, who.customer_id)
+        return await done(PressResult(drop_buttons=True))
+    if match["lang"]:
+        async with services.db.transaction() as session:
+            stored = await session.get(Customer, who.customer_id)
+            assert stored is not None
+            await set_language(session, stored, match["lang"], now)
+        who.language = match["lang"]
+        who.language_chosen = True
+        result = await done(PressResult(drop_buttons=True))
+        await out.send(who, t("language_set", who.language))
+        return result
+    if match["human"]:
+        result = await done(PressResult(drop_buttons=True))
+        await hand_off(services, out, who, reason="button")
+        return result
+    if match["cancel"]:
+        result = await done(PressResult())
+        await cancel(services, out, who)
+        return result
+    if match["fb_q"]:
+        helpful = match["fb_v"] == "y"
+        article_id = int(match["fb_a"]) if match["fb_a"] else None
+        async with services.db.transaction() as session:
+            entry = await services.faq.record_feedback(
+                session,
+                int(match["fb_q"]),
+                helpful,
+                now,
+                customer_id=who.customer_id,
+                article_id=article_id,
+            )
+            if entry is not None and helpful and entry.ticket_id == who.ticket_id:
+                stored_ticket = await session.get(Ticket, who.ticket_id)
+                assert stored_ticket is not None
+                await resolve_by_bot(session, stored_ticket, now)
+        if entry is None:
+            return await done(PressResult(alert=t("button_expired", who.language)))
+        result = await done(PressResult(drop_buttons=True))
+        if helpful:
+            await out.send(who, t("glad", who.language))
+        else:
+            await out.send(who, t("sorry_not_helpful", who.language), human_keyboard(who.language))
+        return result
+    article = services.faq.article(int(match["art_a"]))
+    if article is None:
+        return await done(PressResult(alert=t("button_expired", who.language)))
+    query_id = int(match["art_q"])
+    result = await done(PressResult())
+    await out.send(
+        who,
+        answer_text(article, who.language),
+        feedback_keyboard(query_id, who.language, article.id),
+        meta={"query_id": query_id, "article_id": article.id, "outcome": "suggestion"},
+    )
+    return result
