@@ -225,6 +225,8 @@ async def handle_agent_command(
             if name != "pending" and agent.current_ticket_id == ticket_id:
                 await _set_current(services, agent.id, None)
             await _say(context, agent, t(key, lang, ticket=ticket_id))
+        elif name == "console":
+            await _console_link(context, services, agent, lang)
         elif name == "queue" and agent.role == "supervisor":
             await _queue(context, services, agent, lang)
         elif name == "agents" and agent.role == "supervisor":
@@ -233,6 +235,20 @@ async def handle_agent_command(
             await _say(context, agent, t("unknown_command", lang, command=command[:64]))
     except HandoffError as exc:
         await _say(context, agent, t("action_failed", lang, reason=str(exc)))
+
+
+async def _console_link(
+    context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent, lang: str
+) -> None:
+    """``/console``: a one-time link that opens the web console logged in as this agent."""
+    from web.auth import LINK_MINUTES, create_login_link
+
+    settings = services.settings
+    base = settings.public_url or f"http://localhost:{settings.web_port}"
+    async with services.db.transaction() as session:
+        key = await create_login_link(session, agent.id, services.clock.now())
+    url = f"{base.rstrip('/')}/agent/login?key={key}"
+    await _say(context, agent, t("console_link", lang, minutes=LINK_MINUTES, url=url))
 
 
 async def _status(

@@ -312,9 +312,34 @@ async def sent_before(services: Services, who: Who, client_id: str) -> Message |
 # ---------------------------------------------------------------------- what the customer does
 
 
+COMMANDS = ("start", "help", "language", "human", "cancel")
+
+
+async def command(
+    services: Services, out: Sender, who: Who, word: str, first_name: str = ""
+) -> None:
+    """A command the customer typed (``word``: ``/start``, ``/human@bot``...)."""
+    name = word[1:].split("@")[0].lower()
+    if name == "start":
+        await greet(services, out, who, first_name)
+    elif name == "help":
+        await show_help(out, who)
+    elif name == "language":
+        await choose_language(out, who)
+    elif name == "human":
+        await hand_off(services, out, who, reason="command")
+    elif name == "cancel":
+        await cancel(services, out, who)
+    else:
+        await unknown_command(out, who, word)
+
+
 async def greet(services: Services, out: Sender, who: Who, first_name: str) -> None:
     shop = services.settings.brand_name
-    await out.send(who, t("greeting", who.language, name=first_name, shop=shop))
+    text = t("greeting", who.language, name=first_name, shop=shop)
+    if not first_name:  # "Hello !" reads badly: "Hello!"
+        text = text.replace(" !", "!", 1)
+    await out.send(who, text)
 
 
 async def show_help(out: Sender, who: Who) -> None:

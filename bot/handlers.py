@@ -152,37 +152,12 @@ async def _from_agent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> boo
     return True
 
 
-async def on_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+async def on_customer_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start, /help, /language, /human, /cancel, or one the bot does not know."""
     services, out, who, _ = await _incoming(update, context)
-    name = update.effective_user.first_name if update.effective_user else ""
-    await conversation.greet(services, out, who, name)
-
-
-async def on_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    _services, out, who, _ = await _incoming(update, context)
-    await conversation.show_help(out, who)
-
-
-async def on_language(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    _services, out, who, _ = await _incoming(update, context)
-    await conversation.choose_language(out, who)
-
-
-async def on_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    _services, out, who, _ = await _incoming(update, context)
     text = update.effective_message.text if update.effective_message else ""
-    await conversation.unknown_command(out, who, (text or "/").split()[0])
-
-
-async def on_human(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    services, out, who, _ = await _incoming(update, context)
-    await conversation.hand_off(services, out, who, reason="command")
-
-
-async def on_cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """``/cancel``: leave the queue."""
-    services, out, who, _ = await _incoming(update, context)
-    await conversation.cancel(services, out, who)
+    first_name = update.effective_user.first_name if update.effective_user else ""
+    await conversation.command(services, out, who, (text or "/").split()[0], first_name)
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -269,13 +244,11 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if message is None or message.text is None:
         return
     services = services_of(context)
-    name = message.text.split()[0][1:].split("@")[0].lower()
     agent = await agent_for(services, update)
     if agent is not None:  # agents never fall into the customer bot (no tickets for them)
         await handle_agent_command(update, context, services, agent)
         return
-    handler = CUSTOMER_COMMANDS.get(name, on_unknown_command)
-    await handler(update, context)
+    await on_customer_command(update, context)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -301,15 +274,6 @@ COMMANDS = [
     BotCommand("cancel", "Stop waiting for a person"),
     BotCommand("help", "What I can do"),
 ]
-
-
-CUSTOMER_COMMANDS = {
-    "start": on_start,
-    "help": on_help,
-    "language": on_language,
-    "human": on_human,
-    "cancel": on_cancel,
-}
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]

@@ -202,13 +202,15 @@ TEXTS: dict[str, dict[str, str]] = {
             "You're registered as {role} {name}.\n/online /away /offline /status: your status\n"
             "/chats: your chats (switch the current one)\nReply to a customer's message to answer "
             "it; other messages go to your current chat.\n/note TEXT, /canned, /t SHORTCUT, "
-            "/transfer, /priority, /tag TAG, /bot, /close, /pending\n{supervisor}"
+            "/transfer, /priority, /tag TAG, /bot, /close, /pending\n/console: the web console, "
+            "logged in\n{supervisor}"
         ),
         "ar": (
             "أنت مسجل بصفة {role}: {name}.\n/online /away /offline /status: حالتك\n"
             "/chats: محادثاتك (اختيار المحادثة الحالية)\nرد على رسالة العميل للإجابة عنها، "
             "والرسائل الأخرى تذهب إلى محادثتك الحالية.\n/note نص، /canned، /t اختصار، "
-            "/transfer، /priority، /tag وسم، /bot، /close، /pending\n{supervisor}"
+            "/transfer، /priority، /tag وسم، /bot، /close، /pending\n/console: وحدة الموظف على "
+            "الويب مع تسجيل الدخول\n{supervisor}"
         ),
     },
     "supervisor_help": {

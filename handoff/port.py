@@ -28,7 +28,8 @@ class CustomerNotice:
     (an update), ``no_agents`` (nobody online), ``outside_hours`` (opens_at, hours),
     ``agent_joined`` (agent_name), ``requeued`` (their agent left), ``transferred``,
     ``handed_back`` (the bot takes over again), ``resolved`` (ask for a rating),
-    ``cancelled``, ``reopened``.
+    ``cancelled``, ``reopened``, ``agent_message`` (message_id, origin: an agent's message,
+    already in the transcript, for the customer's channel to carry).
     """
 
     kind: str
@@ -62,7 +63,9 @@ class AgentNotice:
 
     kinds: ``offer_withdrawn`` (offer_id, reason: expired | taken | withdrawn | cancelled),
     ``set_away`` (missed), ``close_or_transfer`` (ticket_ids), ``chats_requeued`` (ticket_ids),
-    ``assigned`` (ticket_id, transferred), ``customer_left`` (ticket_id).
+    ``assigned`` (ticket_id, transferred), ``customer_left`` (ticket_id), ``chat_message``
+    (ticket_id, message_id, sender customer | agent, origin: a line of a chat the agent
+    holds, already in the transcript, for every place the agent works from).
     """
 
     kind: str
@@ -154,18 +157,29 @@ class PortRouter:
     def __init__(self) -> None:
         self.customer_ports: dict[str, Port] = {}
         self.agent_ports: list[Port] = []
+        self.watchers: list[Port] = []
 
     def add_channel(self, channel: str, port: Port, *, serves_agents: bool = True) -> None:
         self.customer_ports[channel] = port
         if serves_agents and port not in self.agent_ports:
             self.agent_ports.append(port)
 
+    def add_agent_port(self, port: Port) -> None:
+        """An adapter that serves only agents (the web console). It also sees every customer
+        notice, without saying it to anyone: a ticket's change may change an agent's view."""
+        if port not in self.agent_ports:
+            self.agent_ports.append(port)
+        if port not in self.watchers:
+            self.watchers.append(port)
+
     async def notify_customer(self, notice: CustomerNotice) -> None:
         port = self.customer_ports.get(notice.channel)
         if port is None:
             _log.warning("no adapter for channel %r: %s not sent", notice.channel, notice.kind)
-            return
-        await port.notify_customer(notice)
+        else:
+            await port.notify_customer(notice)
+        for watcher in self.watchers:
+            await watcher.notify_customer(notice)
 
     async def offer_to_agent(self, offer: OfferNotice) -> None:
         for port in self.agent_ports:

@@ -184,6 +184,14 @@ class Settings:
         None, _optional(_as_float(0.0, 1.0)), "Matcher score needed to suggest (unset: tuned)."
     )
     brand_name: str = _setting("Sanad", _as_str, "Name the bot greets customers with.")
+    public_url: str = _setting(
+        "",
+        _http_url(optional=True),
+        "Address people reach the web part at (login links); empty: http://localhost:PORT.",
+    )
+    web_upload_max_mb: float = _setting(
+        5.0, _as_float(0.01, 9.0), "Largest file a web chat customer or agent may send, in MB."
+    )
     metrics_enabled: bool = _setting(
         True, _as_bool, "Serve Prometheus metrics at /metrics without a token."
     )

@@ -50,26 +50,34 @@ async def serve(
             loop.add_signal_handler(sig, stop.set)
 
     services = Services.create(settings)
-    # The Telegram adapter registers its port before the handoff engine restores its state,
+    # The channel adapters register their ports before the handoff engine restores its state,
     # so offers re-armed or expired at start-up reach their agents.
     telegram = build_application(services) if settings.telegram_token else None
     if telegram is not None:
         await telegram.initialize()
-    await services.start()
     runner = web.AppRunner(create_app(services, telegram))
+    await services.start()
     await runner.setup()
     site = web.TCPSite(runner, settings.web_host, settings.web_port)
     await site.start()
     host = "localhost" if settings.web_host in {"0.0.0.0", "127.0.0.1", "::"} else settings.web_host
     port = runner.addresses[0][1] if runner.addresses else settings.web_port
     if out is not None:
-        first = await _first_admin_token(services)
-        print(f"Sanad web console: http://{host}:{port}/dashboard", file=out)
-        if first:
+        base = f"http://{host}:{port}"
+        first = await first_start(services)
+        print(f"Sanad is running at {base}", file=out)
+        print(f"  customer chat:  {base}/chat   (on your site: {base}/static/widget.js)", file=out)
+        print(f"  agent console:  {base}/agent", file=out)
+        print(f"  web console:    {base}/dashboard", file=out)
+        if first is not None:
+            admin, agent = first
             print(
-                "First start: an admin token was created; it is shown only this once.\n"
-                f"  log in with: {first}\n"
-                "  (more tokens: sanad tokens create --role editor|supervisor|admin --name NAME)",
+                "First start: two tokens were created; they are shown only this once.\n"
+                f"  admin (dashboard, FAQ, agents): log in with: {admin}\n"
+                f"  agent console ('Local agent'):  log in with: {agent}\n"
+                "  Try it: open the customer chat in one tab and the agent console in another;\n"
+                "  set the agent Available, then ask the chat for a person.\n"
+                "  (more: sanad tokens create --role editor|supervisor|admin|agent --name NAME)",
                 file=out,
             )
     try:
@@ -89,16 +97,22 @@ async def serve(
         await services.close()
 
 
-async def _first_admin_token(services: Services) -> str | None:
-    """On a database with no token at all, create one admin token so the console can be used."""
+async def first_start(services: Services) -> tuple[str, str] | None:
+    """On a database with no token at all: one admin token, and a local agent with its own
+    token, so the whole flow can be tried in a browser at once. Returns the raw tokens."""
     from sqlalchemy import func, select
 
+    from handoff.agents import add_agent
     from storage.models import ApiToken
 
+    now = services.clock.now()
     async with services.db.transaction() as session:
         if (await session.execute(select(func.count(ApiToken.id)))).scalar_one():
             return None
-        _, raw = await create_token(
-            session, name="first admin", role="admin", at=services.clock.now()
+        _, admin = await create_token(session, name="first admin", role="admin", at=now)
+        agent = await add_agent(session, name="Local agent", at=now, capacity=2)
+        _, agent_token = await create_token(
+            session, name="local agent", role="agent", at=now, agent_id=agent.id
         )
-        return raw
+    await services.handoff.resync()
+    return admin, agent_token

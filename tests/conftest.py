@@ -150,3 +150,18 @@ async def browser_login(page: Any, token: str, path: str = "/dashboard") -> None
     await page.fill("#token", token)
     await page.click("#login-button")
     await page.wait_for_load_state()
+
+
+@pytest.fixture
+async def agent_token(services: Services) -> dict[str, Any]:
+    """An agent (no Telegram, any language, two chats at once) and a console token for them:
+    {"token": raw token, "agent_id": id}."""
+    from handoff.agents import add_agent
+
+    async with services.db.transaction() as session:
+        agent = await add_agent(session, name="Web Agent", at=services.clock.now(), capacity=2)
+        _, raw = await create_token(
+            session, name="web agent", role="agent", at=services.clock.now(), agent_id=agent.id
+        )
+    await services.handoff.resync()
+    return {"token": raw, "agent_id": agent.id}

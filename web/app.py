@@ -54,8 +54,11 @@ ROUTE_MODULES = (
     "web.api_reports",
     "web.pages_faq",
     "web.pages_reports",
+    "web.chat",
+    "web.console",
 )
 NAV = (
+    ("console", "/agent"),
     ("dashboard", "/dashboard"),
     ("faq", "/faq"),
     ("gaps", "/gaps"),
@@ -63,6 +66,9 @@ NAV = (
     ("tickets", "/tickets"),
 )
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+# Open without a token: the customer chat (its visitor secret is its own credential) and the
+# agent login link (its one-time key is).
+PUBLIC_PATHS = ("/healthz", "/login", "/chat", "/chat/ws", "/chat/upload", "/agent/login")
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
@@ -127,8 +133,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
 def _public(request: web.Request) -> bool:
     services = request.app[SERVICES]
     path = request.path
-    if path in ("/healthz", "/login") or path.startswith("/static/"):
-        return True
+    if path in PUBLIC_PATHS or path.startswith(("/static/", "/chat/files/")):
+        return True  # a chat file checks who asks itself
     if path == "/metrics" and services.settings.metrics_enabled:
         return True
     return request.method == "POST" and path == services.settings.webhook_path

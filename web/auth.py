@@ -5,7 +5,10 @@ hash. API clients send it as ``Authorization: Bearer``; the pages log in with it
 HttpOnly session cookie whose id is also stored hashed, with a CSRF token that every form post
 and every state-changing fetch from a page must echo (``csrf_token`` field or ``X-CSRF-Token``
 header). Roles: ``editor`` (FAQ), ``supervisor`` (reports, tickets, agents' status), ``admin``
-(everything, including agents, canned replies and tokens).
+(everything, including agents, canned replies and tokens), ``agent`` (the agent console only).
+A token may belong to an agent (``agent_id``): that is what opens the console at ``/agent``.
+An agent on Telegram can also get a one-time login link (``/console``): the link's key is
+stored hashed, works once, and expires after :data:`LINK_MINUTES`.
 """
 
 from __future__ import annotations
@@ -23,9 +26,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
 from storage.events import record_event
-from storage.models import ApiToken, WebSession
+from storage.models import Agent, ApiToken, LoginLink, WebSession
 
-ROLES = ("editor", "supervisor", "admin")
+ROLES = ("editor", "supervisor", "admin", "agent")
+LINK_MINUTES = 10
 TOKEN_PREFIX = "sanad_"
 COOKIE = "sanad_session"
 SESSION_DAYS = 7
@@ -42,6 +46,7 @@ class Principal:
     role: str
     via: str  # bearer | session
     csrf: str | None = None
+    agent_id: int | None = None
 
     def can(self, *roles: str) -> bool:
         return self.role == "admin" or self.role in roles
@@ -55,21 +60,40 @@ def _hash(raw: str) -> str:
 
 
 async def create_token(
-    session: AsyncSession, *, name: str, role: str, at: datetime
+    session: AsyncSession, *, name: str, role: str, at: datetime, agent_id: int | None = None
 ) -> tuple[ApiToken, str]:
-    """A new token; the raw value is returned once and never stored."""
+    """A new token; the raw value is returned once and never stored. An ``agent`` token
+    belongs to an agent (``agent_id``); a supervisor's or admin's may too."""
     if role not in ROLES:
         raise AuthError(f"role must be one of {', '.join(ROLES)}")
     name = name.strip()
     if not name:
         raise AuthError("a token needs a name (who or what uses it)")
+    if role == "agent" and agent_id is None:
+        raise AuthError("an agent token needs the agent it belongs to (--agent ID)")
+    if agent_id is not None and await session.get(Agent, agent_id) is None:
+        raise AuthError(f"there is no agent {agent_id} (sanad agents list)")
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
     row = ApiToken(
-        name=name[:128], role=role, token_hash=_hash(raw), prefix=raw[:12], created_at=at
+        name=name[:128],
+        role=role,
+        token_hash=_hash(raw),
+        prefix=raw[:12],
+        created_at=at,
+        agent_id=agent_id,
     )
     session.add(row)
     await session.flush()
-    record_event(session, "token_created", at, actor="admin", token_id=row.id, role=role, name=name)
+    record_event(
+        session,
+        "token_created",
+        at,
+        actor="admin",
+        token_id=row.id,
+        role=role,
+        name=name,
+        agent_id=agent_id,
+    )
     return row, raw
 
 
@@ -103,7 +127,7 @@ async def principal_from_bearer(db: Database, raw: str, at: datetime) -> Princip
         if row is None:
             return None
         row.last_used_at = at
-        return Principal(row.id, row.name, row.role, "bearer")
+        return Principal(row.id, row.name, row.role, "bearer", agent_id=row.agent_id)
 
 
 async def login(db: Database, raw: str, at: datetime) -> tuple[str, Principal] | None:
@@ -112,19 +136,70 @@ async def login(db: Database, raw: str, at: datetime) -> tuple[str, Principal] |
         row = await _token(session, raw.strip())
         if row is None:
             return None
-        cookie = secrets.token_urlsafe(32)
-        csrf = secrets.token_urlsafe(24)
-        session.add(
-            WebSession(
-                id_hash=_hash(cookie),
-                token_id=row.id,
-                csrf=csrf,
-                created_at=at,
-                expires_at=at + timedelta(days=SESSION_DAYS),
-            )
+        return await _open_session(session, row, at)
+
+
+async def _open_session(
+    session: AsyncSession, row: ApiToken, at: datetime
+) -> tuple[str, Principal]:
+    cookie = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(24)
+    session.add(
+        WebSession(
+            id_hash=_hash(cookie),
+            token_id=row.id,
+            csrf=csrf,
+            created_at=at,
+            expires_at=at + timedelta(days=SESSION_DAYS),
         )
-        row.last_used_at = at
-        return cookie, Principal(row.id, row.name, row.role, "session", csrf)
+    )
+    row.last_used_at = at
+    return cookie, Principal(row.id, row.name, row.role, "session", csrf, row.agent_id)
+
+
+async def create_login_link(session: AsyncSession, agent_id: int, at: datetime) -> str:
+    """A one-time key that logs ``agent_id`` into the console; the raw key is returned once."""
+    key = secrets.token_urlsafe(32)
+    session.add(
+        LoginLink(
+            key_hash=_hash(key),
+            agent_id=agent_id,
+            created_at=at,
+            expires_at=at + timedelta(minutes=LINK_MINUTES),
+        )
+    )
+    record_event(session, "login_link_created", at, actor=f"agent:{agent_id}", agent_id=agent_id)
+    return key
+
+
+async def login_with_link(db: Database, key: str, at: datetime) -> tuple[str, Principal] | None:
+    """Use a login link (once, before it expires): a session for the agent's console token,
+    created on first use."""
+    async with db.transaction() as session:
+        link = await session.get(LoginLink, _hash(key.strip()))
+        if link is None or link.used_at is not None or link.expires_at <= at:
+            return None
+        agent = await session.get(Agent, link.agent_id)
+        if agent is None:
+            return None
+        link.used_at = at
+        row = (
+            await session.execute(
+                select(ApiToken)
+                .where(
+                    ApiToken.agent_id == agent.id,
+                    ApiToken.name == "console login link",
+                    ApiToken.revoked_at.is_(None),
+                )
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        if row is None:
+            row, _ = await create_token(
+                session, name="console login link", role="agent", at=at, agent_id=agent.id
+            )
+        record_event(session, "login_link_used", at, actor=f"agent:{agent.id}", agent_id=agent.id)
+        return await _open_session(session, row, at)
 
 
 async def principal_from_cookie(db: Database, cookie: str, at: datetime) -> Principal | None:
@@ -135,7 +210,7 @@ async def principal_from_cookie(db: Database, cookie: str, at: datetime) -> Prin
         row = await session.get(ApiToken, found.token_id)
         if row is None or row.revoked_at is not None:
             return None
-        return Principal(row.id, row.name, row.role, "session", found.csrf)
+        return Principal(row.id, row.name, row.role, "session", found.csrf, row.agent_id)
 
 
 async def logout(db: Database, cookie: str) -> None:

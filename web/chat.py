@@ -1,0 +1,686 @@
+"""The customer web chat: Sanad's second channel, over a WebSocket (protocol: docs/webchat.md).
+
+The visitor is a random secret (cookie ``sanad_visitor``, and the page's localStorage); the
+customer is stored on channel ``web`` with the secret's hash as ``external_id``. Everything the
+customer sees is a row of the transcript, pushed as a ``message`` frame, so a client that
+reconnects with the highest id it has shown gets exactly what it missed. Frames carry a
+``client_id``: a resend after a dropped socket is acknowledged again and never handled twice.
+
+The conversation itself is :mod:`bot.conversation`, as on Telegram; this module only carries
+it: :class:`WebSender` says the bot's lines, :class:`WebChatPort` says what the handoff engine
+decided (queue position, "Sara joined", the rating...) and carries the agent's messages.
+
+One process keeps the open sockets in memory (:class:`ChatHub`); several Sanad processes on
+one PostgreSQL database need sticky routing of a visitor to one process for live pushes (the
+transcript, and so a reconnect, is right whichever process answers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import secrets
+from collections import OrderedDict, defaultdict
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import BodyPartReader, WSMsgType, web
+from sqlalchemy import select
+
+from bot import conversation
+from bot.conversation import Identity, Keyboard, PressResult, Who
+from handoff.customers import find_customer, touch_customer
+from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
+from handoff.tickets import State, open_ticket_for, record_message
+from sanad.services import Services
+from storage.models import Agent, Attachment, Customer, Message, Ticket
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "web"
+VISITOR_COOKIE = "sanad_visitor"
+VISITOR_RE = re.compile(r"^v_[A-Za-z0-9_-]{20,64}$")
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+MAX_TEXT = 4096
+MAX_FRAME = 64 * 1024
+HISTORY_LIMIT = 500
+HELLO_TIMEOUT_S = 15.0
+# Commands work in any state (like Telegram's); other /words go to the bot only while it has
+# the conversation (an agent may be sent a path like /orders/12).
+COMMAND_WORDS = tuple(f"/{name}" for name in conversation.COMMANDS)
+INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def new_visitor() -> str:
+    return "v_" + secrets.token_urlsafe(24)
+
+
+def visitor_key(secret: str) -> str:
+    """What is stored for a visitor: the hash of their secret (64 hex characters)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def keyboard_json(keyboard: Keyboard | None) -> list[list[dict[str, str]]]:
+    return [[{"label": b.label, "data": b.data} for b in row] for row in keyboard or []]
+
+
+def file_of(message: Message) -> dict[str, Any] | None:
+    meta = message.meta or {}
+    if message.kind != "file" or not meta.get("attachment_id"):
+        return None
+    attachment_id = int(meta["attachment_id"])
+    return {
+        "id": attachment_id,
+        "name": meta.get("file_name", ""),
+        "size": meta.get("file_size", 0),
+        "content_type": meta.get("content_type", "application/octet-stream"),
+        "url": f"/chat/files/{attachment_id}",
+    }
+
+
+def message_frame(message: Message, agent: str | None = None) -> dict[str, Any]:
+    """A transcript row as the customer sees it."""
+    meta = message.meta or {}
+    return {
+        "type": "message",
+        "id": message.id,
+        "sender": message.sender,
+        "text": message.text,
+        "kind": "file" if message.kind == "file" else "text",
+        "created_at": message.created_at.isoformat(),
+        "client_id": meta.get("client_id") if message.sender == "customer" else None,
+        "agent": agent if message.sender == "agent" else None,
+        "buttons": meta.get("buttons") or [],
+        "file": file_of(message),
+    }
+
+
+async def agent_names(services: Services, messages: list[Message]) -> dict[int, str]:
+    ids = {
+        int(m.meta["agent_id"]) for m in messages if m.sender == "agent" and m.meta.get("agent_id")
+    }
+    if not ids:
+        return {}
+    async with services.db.transaction() as session:
+        rows = (await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(ids)))).all()
+    return {int(i): str(n) for i, n in rows}
+
+
+async def frames_for(services: Services, messages: list[Message]) -> list[dict[str, Any]]:
+    names = await agent_names(services, messages)
+    return [message_frame(m, names.get(int(m.meta.get("agent_id") or 0))) for m in messages]
+
+
+class ChatHub:
+    """The open customer sockets of this process, by customer; one lock per customer so two
+    tabs (or a resend racing the original) are handled one after the other."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
+        self.locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._pressed: OrderedDict[tuple[int, str], int | None] = OrderedDict()
+
+    def join(self, customer_id: int, ws: web.WebSocketResponse) -> None:
+        self.sockets[customer_id].add(ws)
+
+    def leave(self, customer_id: int, ws: web.WebSocketResponse) -> None:
+        self.sockets[customer_id].discard(ws)
+        if not self.sockets[customer_id]:
+            del self.sockets[customer_id]
+
+    async def push(self, customer_id: int, frame: dict[str, Any]) -> None:
+        for ws in list(self.sockets.get(customer_id, ())):
+            if ws.closed:
+                continue
+            try:
+                await ws.send_json(frame)
+            except (ConnectionError, RuntimeError) as exc:
+                log.debug("web chat push failed: %s", exc)
+
+    def press_seen(self, customer_id: int, client_id: str) -> bool:
+        return (customer_id, client_id) in self._pressed
+
+    def press_done(self, customer_id: int, client_id: str, message_id: int | None) -> None:
+        self._pressed[(customer_id, client_id)] = message_id
+        while len(self._pressed) > 10_000:
+            self._pressed.popitem(last=False)
+
+
+class WebSender:
+    """Says the bot's lines to a web customer: stored with their buttons, then pushed."""
+
+    def __init__(self, services: Services, hub: ChatHub) -> None:
+        self.services = services
+        self.hub = hub
+
+    async def send(
+        self,
+        who: Who,
+        text: str,
+        keyboard: Keyboard | None = None,
+        *,
+        kind: str = "text",
+        meta: dict[str, Any] | None = None,
+    ) -> bool:
+        await say(self.services, self.hub, who.ticket_id, "bot", text, keyboard, meta)
+        return True
+
+
+async def say(
+    services: Services,
+    hub: ChatHub,
+    ticket_id: int,
+    sender: str,
+    text: str,
+    keyboard: Keyboard | None,
+    meta: dict[str, Any] | None = None,
+) -> None:
+    async with services.db.transaction() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        assert ticket is not None
+        message = await record_message(
+            session,
+            ticket,
+            sender=sender,
+            text=text,
+            meta={**(meta or {}), "buttons": keyboard_json(keyboard)},
+            at=services.clock.now(),
+        )
+    await hub.push(message.customer_id, message_frame(message))
+
+
+async def state_frame(services: Services, customer_id: int) -> dict[str, Any]:
+    async with services.db.transaction() as session:
+        customer = await session.get(Customer, customer_id)
+        ticket = await open_ticket_for(session, customer) if customer else None
+        if ticket is None and customer is not None:
+            ticket = (
+                await session.execute(
+                    select(Ticket)
+                    .where(Ticket.customer_id == customer.id)
+                    .order_by(Ticket.id.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+    if ticket is None:
+        return {"type": "state", "ticket": None}
+    state = ticket.state if ticket.state != State.CLOSED else State.RESOLVED
+    if ticket.state == State.RESOLVED and ticket.resolution == "bot":
+        state = State.BOT
+    return {"type": "state", "ticket": {"id": ticket.id, "state": state}}
+
+
+class WebChatPort:
+    """The web chat's side of the handoff port: the engine's notices, said in the chat."""
+
+    def __init__(self, services: Services, hub: ChatHub) -> None:
+        self.services = services
+        self.hub = hub
+
+    async def notify_customer(self, notice: CustomerNotice) -> None:
+        if notice.kind == "agent_message":
+            async with self.services.db.transaction() as session:
+                message = await session.get(Message, notice.data["message_id"])
+            if message is not None:
+                for frame in await frames_for(self.services, [message]):
+                    await self.hub.push(notice.customer_id, frame)
+        else:
+            said = await conversation.notice_text(self.services, notice)
+            if said is not None:
+                text, keyboard = said
+                await say(
+                    self.services,
+                    self.hub,
+                    notice.ticket_id,
+                    "system",
+                    text,
+                    keyboard,
+                    {"notice": notice.kind},
+                )
+        await self.hub.push(
+            notice.customer_id, await state_frame(self.services, notice.customer_id)
+        )
+
+    async def offer_to_agent(self, offer: OfferNotice) -> None:  # agents: not this port
+        return None
+
+    async def notify_agent(self, notice: AgentNotice) -> None:
+        return None
+
+    async def notify_supervisors(self, notice: SupervisorNotice) -> None:
+        return None
+
+
+# ---------------------------------------------------------------------- the socket
+
+
+async def who_for(services: Services, customer_id: int) -> Who:
+    """The customer with the ticket a new input belongs to (opened if there is none)."""
+    async with services.db.transaction() as session:
+        customer = await session.get(Customer, customer_id)
+        assert customer is not None
+        identity = Identity(customer.external_id, customer.name)
+    customer, ticket = await conversation.touch(services, CHANNEL, identity)
+    return conversation.who_of(customer, ticket, customer.external_id)
+
+
+class Visit:
+    """One open chat socket: the visitor behind it and what they send."""
+
+    def __init__(
+        self, services: Services, hub: ChatHub, ws: web.WebSocketResponse, customer_id: int
+    ) -> None:
+        self.services = services
+        self.hub = hub
+        self.ws = ws
+        self.customer_id = customer_id
+        self.out = WebSender(services, hub)
+
+    async def who(self) -> Who:
+        return await who_for(self.services, self.customer_id)
+
+    async def error(self, message: str, client_id: str | None = None) -> None:
+        await self.ws.send_json({"type": "error", "client_id": client_id, "message": message})
+
+    async def handle(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "ping":
+            await self.ws.send_json({"type": "pong"})
+            return
+        client_id = frame.get("client_id")
+        if kind not in ("message", "press"):
+            await self.error(f"unknown frame type {kind!r}: send message, press or ping")
+            return
+        if not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id):
+            await self.error("every message and press needs a client_id (1-64 letters, digits)")
+            return
+        async with self.hub.locks[self.customer_id]:
+            if kind == "message":
+                await self.message(client_id, frame.get("text"))
+            else:
+                await self.press(client_id, frame.get("data"), frame.get("message_id"))
+
+    async def message(self, client_id: str, text: object) -> None:
+        if not isinstance(text, str) or not text.strip():
+            await self.error("a message needs some text", client_id)
+            await self.ws.send_json({"type": "ack", "client_id": client_id, "id": None})
+            return
+        if len(text) > MAX_TEXT:
+            await self.error(
+                f"That message is too long ({len(text)} characters); the limit is {MAX_TEXT}.",
+                client_id,
+            )
+            await self.ws.send_json({"type": "ack", "client_id": client_id, "id": None})
+            return
+        who = await self.who()
+        earlier = await conversation.sent_before(self.services, who, client_id)
+        if earlier is not None:  # a resend: it was handled the first time
+            await self.ws.send_json({"type": "ack", "client_id": client_id, "id": earlier.id})
+            return
+        message_id = await conversation.record_incoming(
+            self.services, who, text, meta={"client_id": client_id}
+        )
+        async with self.services.db.transaction() as session:
+            stored = await session.get(Message, message_id)
+        assert stored is not None
+        await self.hub.push(self.customer_id, message_frame(stored))
+        await self.ws.send_json({"type": "ack", "client_id": client_id, "id": message_id})
+        word = text.split()[0]
+        if (word.startswith("/") and who.ticket_state == State.BOT) or word in COMMAND_WORDS:
+            await conversation.command(self.services, self.out, who, word)
+            return
+        await conversation.customer_message(self.services, self.out, who, message_id, text)
+
+    async def press(self, client_id: str, data: object, message_id: object) -> None:
+        pressed = message_id if isinstance(message_id, int) else None
+        if self.hub.press_seen(self.customer_id, client_id):
+            await self.ws.send_json({"type": "ack", "client_id": client_id, "id": pressed})
+            return
+        if not isinstance(data, str) or len(data) > 64:
+            await self.error("a press needs the button's data", client_id)
+            await self.ws.send_json({"type": "ack", "client_id": client_id, "id": None})
+            return
+        who = await self.who()
+
+        async def acknowledge(result: PressResult) -> None:
+            self.hub.press_done(self.customer_id, client_id, pressed)
+            await self.ws.send_json({"type": "ack", "client_id": client_id, "id": pressed})
+            if result.alert is not None:
+                await self.error(result.alert, client_id)
+            elif pressed is not None and (result.drop_buttons or result.replace is not None):
+                await self.update(pressed, result)
+
+        await conversation.press(self.services, self.out, who, data, acknowledge)
+
+    async def update(self, message_id: int, result: PressResult) -> None:
+        """The pressed message changes: its buttons go, or it gets a new text and buttons."""
+        async with self.services.db.transaction() as session:
+            message = await session.get(Message, message_id)
+            if message is None or message.customer_id != self.customer_id:
+                return
+            meta = dict(message.meta or {})
+            if result.replace is not None:
+                message.text, keyboard = result.replace
+                meta["buttons"] = keyboard_json(keyboard)
+            else:
+                meta["buttons"] = []
+            message.meta = meta
+            frame = {
+                "type": "update",
+                "id": message.id,
+                "text": message.text,
+                "buttons": meta["buttons"],
+            }
+        await self.hub.push(self.customer_id, frame)
+
+
+async def _hello(
+    services: Services, request: web.Request, frame: dict[str, Any]
+) -> tuple[str, Customer, bool]:
+    """The visitor (cookie, else the frame's secret, else a new one) and their customer row,
+    name and page language refreshed; True when the customer is new."""
+    secret = request.cookies.get(VISITOR_COOKIE) or frame.get("visitor")
+    if not isinstance(secret, str) or not VISITOR_RE.match(secret):
+        secret = new_visitor()
+    lang = frame.get("lang") if frame.get("lang") in ("en", "ar") else None
+    name = frame.get("name") if isinstance(frame.get("name"), str) else ""
+    key = visitor_key(secret)
+    now = services.clock.now()
+    async with services.db.transaction() as session:
+        customer = await find_customer(session, CHANNEL, key)
+        is_new = customer is None
+        display = (name or "").strip()[:128] or (customer.name if customer else "")
+        # No ticket is opened here: a returning visitor who only looks opens no contact.
+        customer = await touch_customer(
+            session,
+            channel=CHANNEL,
+            external_id=key,
+            name=display or f"Web visitor {key[:4]}",
+            username=None,
+            language_code=lang,
+            default_language=services.settings.default_language,
+            at=now,
+        )
+    return secret, customer, is_new
+
+
+async def chat_socket(request: web.Request) -> web.WebSocketResponse:
+    from web.app import SERVICES
+
+    services = request.app[SERVICES]
+    hub = request.app[CHAT_HUB]
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_FRAME)
+    await ws.prepare(request)
+    try:
+        first = await ws.receive(timeout=HELLO_TIMEOUT_S)
+    except TimeoutError:
+        await ws.close(code=4000, message=b"send hello first")
+        return ws
+    frame = _parse(first)
+    if frame is None or frame.get("type") != "hello":
+        await ws.send_json({"type": "error", "client_id": None, "message": "send hello first"})
+        await ws.close(code=4000, message=b"send hello first")
+        return ws
+    secret, customer, is_new = await _hello(services, request, frame)
+    visit = Visit(services, hub, ws, customer.id)
+    async with hub.locks[customer.id]:
+        if is_new:  # the first visit: the bot says hello (this opens the first ticket)
+            who = await visit.who()
+            await conversation.greet(services, visit.out, who, "")
+        # Joined before the history goes out, so nothing said meanwhile is lost (the client
+        # shows a message id once, should one come twice).
+        hub.join(customer.id, ws)
+    try:
+        await _welcome(services, ws, customer.id, secret, frame.get("since"))
+        async for raw in ws:
+            if raw.type != WSMsgType.TEXT:
+                if raw.type == WSMsgType.ERROR:
+                    log.info("web chat socket error: %s", ws.exception())
+                continue
+            parsed = _parse(raw)
+            if parsed is None:
+                await visit.error("frames are JSON objects with a type")
+                continue
+            try:
+                await visit.handle(parsed)
+            except Exception:
+                log.exception("web chat frame failed")
+                await visit.error("something went wrong; please try again", parsed.get("client_id"))
+    finally:
+        hub.leave(customer.id, ws)
+    return ws
+
+
+def _parse(raw: Any) -> dict[str, Any] | None:
+    if raw.type != WSMsgType.TEXT:
+        return None
+    try:
+        data = json.loads(raw.data)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+async def _welcome(
+    services: Services, ws: web.WebSocketResponse, customer_id: int, secret: str, since: object
+) -> None:
+    """``welcome``, then what the visitor has not seen yet (ids after ``since``)."""
+    after = since if isinstance(since, int) and since >= 0 else 0
+    async with services.db.transaction() as session:
+        customer = await session.get(Customer, customer_id)
+        assert customer is not None
+        messages = list(
+            (
+                await session.execute(
+                    select(Message)
+                    .where(Message.customer_id == customer_id, Message.id > after)
+                    .order_by(Message.id.desc())
+                    .limit(HISTORY_LIMIT)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        language = customer.language
+    state = await state_frame(services, customer_id)
+    await ws.send_json(
+        {
+            "type": "welcome",
+            "visitor": secret,
+            "customer_id": customer_id,
+            "lang": language,
+            "brand": services.settings.brand_name,
+            "ticket": state["ticket"] or {"id": None, "state": "bot"},
+            "upload_max_bytes": upload_max_bytes(services),
+        }
+    )
+    for frame in await frames_for(services, list(reversed(messages))):
+        await ws.send_json(frame)
+
+
+def upload_max_bytes(services: Services) -> int:
+    return int(services.settings.web_upload_max_mb * 1024 * 1024)
+
+
+# ---------------------------------------------------------------------- pages and files
+
+
+async def chat_page(request: web.Request) -> web.Response:
+    from web.app import SERVICES, render
+
+    services = request.app[SERVICES]
+    response = render(
+        request,
+        "chat.html",
+        brand=services.settings.brand_name,
+        upload_max_bytes=upload_max_bytes(services),
+        embed=request.query.get("embed") == "1",
+    )
+    secret = request.cookies.get(VISITOR_COOKIE)
+    if not secret or not VISITOR_RE.match(secret):
+        # SameSite=None lets the widget's frame on another site keep it (browsers require
+        # Secure for that; over plain http the page's localStorage keeps the visitor instead).
+        response.set_cookie(
+            VISITOR_COOKIE,
+            new_visitor(),
+            max_age=365 * 86400,
+            httponly=True,
+            samesite="None" if request.secure else "Lax",
+            secure=request.secure,
+            path="/",
+        )
+    return response
+
+
+async def read_upload(
+    request: web.Request, limit: int
+) -> tuple[dict[str, str], tuple[str, str, bytes]]:
+    """The form fields and the one file of a multipart upload, refusing more than ``limit``
+    bytes of file (413) and a form without a file (400)."""
+    if not request.content_type.startswith("multipart/"):
+        raise web.HTTPBadRequest(text="send the file as multipart/form-data with a file field")
+    fields: dict[str, str] = {}
+    upload: tuple[str, str, bytes] | None = None
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader):
+            continue
+        if part.name == "file":
+            chunks = []
+            size = 0
+            while chunk := await part.read_chunk(64 * 1024):
+                size += len(chunk)
+                if size > limit:
+                    raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+                chunks.append(chunk)
+            name = (part.filename or "file").replace("/", "_").replace("\\", "_")[:255]
+            content_type = part.headers.get("Content-Type", "application/octet-stream")[:128]
+            upload = (name, content_type, b"".join(chunks))
+        elif part.name:
+            fields[part.name] = (await part.text())[:256]
+    if upload is None or not upload[2]:
+        raise web.HTTPBadRequest(text="the form has no file, or the file is empty")
+    return fields, upload
+
+
+async def store_attachment(
+    services: Services, ticket_id: int, upload: tuple[str, str, bytes]
+) -> dict[str, Any]:
+    """Keep an uploaded file; returns the message meta that points at it."""
+    name, content_type, data = upload
+    async with services.db.transaction() as session:
+        row = Attachment(
+            ticket_id=ticket_id,
+            name=name,
+            content_type=content_type,
+            size=len(data),
+            data=data,
+            created_at=services.clock.now(),
+        )
+        session.add(row)
+        await session.flush()
+        return {
+            "attachment_id": row.id,
+            "file_name": name,
+            "file_size": len(data),
+            "content_type": content_type,
+        }
+
+
+async def upload(request: web.Request) -> web.Response:
+    """A customer's file: stored on their ticket, shown in the chat, carried to their agent."""
+    from web.app import SERVICES
+
+    services = request.app[SERVICES]
+    hub = request.app[CHAT_HUB]
+    fields, file = await read_upload(request, upload_max_bytes(services))
+    secret = request.cookies.get(VISITOR_COOKIE) or fields.get("visitor", "")
+    if not VISITOR_RE.match(secret):
+        raise web.HTTPUnauthorized(reason="open the chat first: no visitor")
+    client_id = fields.get("client_id") or secrets.token_hex(8)
+    if not CLIENT_ID_RE.match(client_id):
+        raise web.HTTPBadRequest(text="client_id: 1-64 letters, digits, _ . : -")
+    async with services.db.transaction() as session:
+        customer = await find_customer(session, CHANNEL, visitor_key(secret))
+    if customer is None:
+        raise web.HTTPUnauthorized(reason="open the chat first: unknown visitor")
+    out = WebSender(services, hub)
+    async with hub.locks[customer.id]:
+        who = await who_for(services, customer.id)
+        earlier = await conversation.sent_before(services, who, client_id)
+        if earlier is not None:
+            return web.json_response({"id": earlier.id, "file": file_of(earlier)})
+        meta = await store_attachment(services, who.ticket_id, file)
+        message_id = await conversation.record_incoming(
+            services, who, file[0], kind="file", meta={**meta, "client_id": client_id}
+        )
+        async with services.db.transaction() as session:
+            stored = await session.get(Message, message_id)
+        assert stored is not None
+        await hub.push(customer.id, message_frame(stored))
+        await conversation.customer_message(services, out, who, message_id, None)
+    return web.json_response({"id": message_id, "file": file_of(stored)})
+
+
+async def download(request: web.Request) -> web.Response:
+    """A chat file, for the visitor whose conversation it is, or anyone logged in to the
+    console with a role that sees tickets (agents, supervisors, admins)."""
+    from web.app import SERVICES
+    from web.auth import PRINCIPAL
+
+    services = request.app[SERVICES]
+    try:
+        attachment_id = int(request.match_info["id"])
+    except ValueError as exc:
+        raise web.HTTPNotFound() from exc
+    async with services.db.transaction() as session:
+        row = await session.get(Attachment, attachment_id)
+        ticket = await session.get(Ticket, row.ticket_id) if row else None
+        owner = await session.get(Customer, ticket.customer_id) if ticket else None
+    if row is None or owner is None:
+        raise web.HTTPNotFound()
+    principal = request.get(PRINCIPAL)
+    secret = request.cookies.get(VISITOR_COOKIE) or request.query.get("visitor", "")
+    allowed = principal is not None and (
+        principal.agent_id is not None or principal.can("supervisor")
+    )
+    if not allowed and not (
+        owner.channel == CHANNEL and secret and visitor_key(secret) == owner.external_id
+    ):
+        raise web.HTTPNotFound()  # not "forbidden": do not tell strangers the file exists
+    disposition = "inline" if row.content_type in INLINE_TYPES else "attachment"
+    return web.Response(
+        body=row.data,
+        content_type=row.content_type if "/" in row.content_type else "application/octet-stream",
+        headers={
+            "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(row.name)}",
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "private, max-age=3600",
+        },
+    )
+
+
+CHAT_HUB = web.AppKey("chat_hub", ChatHub)
+
+
+def attach(services: Services) -> ChatHub:
+    """The web chat's hub and port, registered on the services' port router (once)."""
+    existing = services.ports.customer_ports.get(CHANNEL)
+    if isinstance(existing, WebChatPort):
+        return existing.hub
+    hub = ChatHub()
+    services.ports.add_channel(CHANNEL, WebChatPort(services, hub), serves_agents=False)
+    return hub
+
+
+def register(app: web.Application) -> None:
+    from web.app import SERVICES
+
+    app[CHAT_HUB] = attach(app[SERVICES])
+    app.router.add_get("/chat", chat_page)
+    app.router.add_get("/chat/ws", chat_socket)
+    app.router.add_post("/chat/upload", upload)
+    app.router.add_get("/chat/files/{id}", download)

@@ -1,0 +1,643 @@
+"""The agent console: the page at ``/agent``, its JSON API under ``/api/v1/agent`` and its push
+socket ``/agent/ws`` (docs/webchat.md).
+
+An agent works here, from Telegram, or from both at once: every action is the same named action
+of the handoff service (``accept_offer``, ``agent_message``, ``add_note``, ``transfer_ticket``,
+``resolve_ticket``...), and :class:`ConsolePort` is one more agent-facing adapter on the port
+router, so offers, withdrawn offers, assignments and customer messages reach the console
+whichever channel the customer writes from and wherever the agent acted.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections import defaultdict
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from aiohttp import WSMsgType, web
+from sqlalchemy import select
+
+from handoff.acd import AgentStatus
+from handoff.agents import open_ticket_counts
+from handoff.canned import find_canned, list_canned, render
+from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
+from handoff.service import HandoffError
+from handoff.tickets import State
+from sanad.services import Services
+from storage.models import Agent, Customer, Message, Note, Offer, Ticket
+from web.auth import COOKIE, login_with_link, principal_of
+from web.chat import frames_for
+
+log = logging.getLogger(__name__)
+
+LIVE = (State.ASSIGNED.value, State.PENDING.value)
+CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+STATUSES = {
+    "available": AgentStatus.AVAILABLE,
+    "away": AgentStatus.AWAY,
+    "offline": AgentStatus.OFFLINE,
+}
+# Customer notices after which an agent's list of chats may have changed.
+CHAT_LIST_NOTICES = ("agent_joined", "resolved", "handed_back", "transferred", "requeued")
+
+
+class ConsoleHub:
+    """The open console sockets of this process, by agent."""
+
+    def __init__(self) -> None:
+        self.sockets: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
+
+    async def push(self, agent_id: int, frame: dict[str, Any]) -> None:
+        for ws in list(self.sockets.get(agent_id, ())):
+            if ws.closed:
+                continue
+            try:
+                await ws.send_json(frame)
+            except (ConnectionError, RuntimeError) as exc:
+                log.debug("console push failed: %s", exc)
+
+    async def push_all(self, frame: dict[str, Any]) -> None:
+        for agent_id in list(self.sockets):
+            await self.push(agent_id, frame)
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+async def agent_json(services: Services, agent_id: int) -> dict[str, Any]:
+    async with services.db.transaction() as session:
+        agent = await session.get(Agent, agent_id)
+        if agent is None:
+            raise web.HTTPNotFound(reason="this agent was removed")
+        load = (await open_ticket_counts(session)).get(agent.id, 0)
+    return {
+        "id": agent.id,
+        "name": agent.name,
+        "role": agent.role,
+        "status": agent.status,
+        "capacity": agent.capacity,
+        "load": load,
+        "wrap_up_until": _iso(agent.wrap_up_until),
+        "telegram": agent.telegram_id is not None,
+    }
+
+
+def offer_json(offer: OfferNotice, now: datetime) -> dict[str, Any]:
+    return {
+        "offer_id": offer.offer_id,
+        "ticket_id": offer.ticket_id,
+        "priority": offer.priority,
+        "category": offer.category,
+        "language": offer.language,
+        "customer_name": offer.customer_name,
+        "waiting_s": round(offer.waiting_s, 1),
+        "deadline": offer.deadline.isoformat(),
+        "seconds_left": max(0.0, round((offer.deadline - now).total_seconds(), 1)),
+        "last_messages": list(offer.last_messages),
+    }
+
+
+async def pending_offers(services: Services, agent_id: int) -> list[dict[str, Any]]:
+    """The agent's pending offers, as stored (after a reload of the page)."""
+    now = services.clock.now()
+    async with services.db.transaction() as session:
+        rows = (
+            await session.execute(
+                select(Offer, Ticket, Customer)
+                .join(Ticket, Ticket.id == Offer.ticket_id)
+                .join(Customer, Customer.id == Ticket.customer_id)
+                .where(Offer.agent_id == agent_id, Offer.state == "pending", Offer.deadline > now)
+            )
+        ).all()
+        offers = []
+        for offer, ticket, customer in rows:
+            texts = (
+                (
+                    await session.execute(
+                        select(Message.text)
+                        .where(Message.ticket_id == ticket.id, Message.sender == "customer")
+                        .order_by(Message.id.desc())
+                        .limit(3)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            since = ticket.handoff_requested_at or ticket.created_at
+            notice = OfferNotice(
+                offer_id=offer.id,
+                agent_id=agent_id,
+                ticket_id=ticket.id,
+                priority=ticket.priority,
+                category=ticket.category,
+                language=ticket.language,
+                customer_name=customer.name,
+                waiting_s=(now - since).total_seconds(),
+                deadline=offer.deadline,
+                last_messages=tuple(reversed(texts)),
+            )
+            offers.append(offer_json(notice, now))
+    return offers
+
+
+async def console_messages(services: Services, messages: list[Message]) -> list[dict[str, Any]]:
+    """Transcript rows as the console shows them (no buttons: those are the customer's)."""
+    frames = await frames_for(services, messages)
+    out = []
+    for message, frame in zip(messages, frames, strict=True):
+        frame = {k: v for k, v in frame.items() if k not in ("type", "buttons", "client_id")}
+        frame["ticket_id"] = message.ticket_id
+        out.append(frame)
+    return out
+
+
+async def chats_json(services: Services, agent_id: int, ticket_id: int | None = None) -> list[Any]:
+    """The agent's open chats (every channel), each with its last message."""
+    async with services.db.transaction() as session:
+        query = (
+            select(Ticket, Customer)
+            .join(Customer, Customer.id == Ticket.customer_id)
+            .where(Ticket.assignee_id == agent_id, Ticket.state.in_(LIVE))
+            .order_by(Ticket.assigned_at, Ticket.id)
+        )
+        if ticket_id is not None:
+            query = query.where(Ticket.id == ticket_id)
+        rows = (await session.execute(query)).all()
+        last: dict[int, Message] = {}
+        for ticket, _customer in rows:
+            found = (
+                await session.execute(
+                    select(Message)
+                    .where(Message.ticket_id == ticket.id)
+                    .order_by(Message.id.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            if found is not None:
+                last[ticket.id] = found
+    last_frames = dict(
+        zip(last, await console_messages(services, list(last.values())), strict=True)
+    )
+    return [
+        {
+            "ticket_id": ticket.id,
+            "state": ticket.state,
+            "channel": ticket.channel,
+            "priority": ticket.priority,
+            "category": ticket.category,
+            "language": ticket.language,
+            "customer": {"id": customer.id, "name": customer.name},
+            "last_message": last_frames.get(ticket.id),
+            "assigned_at": _iso(ticket.assigned_at),
+        }
+        for ticket, customer in rows
+    ]
+
+
+class ConsolePort:
+    """The console's side of the handoff port: what agents are told, pushed to their sockets."""
+
+    def __init__(self, services: Services, hub: ConsoleHub) -> None:
+        self.services = services
+        self.hub = hub
+
+    async def notify_customer(self, notice: CustomerNotice) -> None:
+        """Watching, not speaking: a change on a ticket may change an agent's list."""
+        if notice.kind in CHAT_LIST_NOTICES:
+            await self.hub.push_all({"type": "chats"})
+
+    async def offer_to_agent(self, offer: OfferNotice) -> None:
+        now = self.services.clock.now()
+        await self.hub.push(offer.agent_id, {"type": "offer", "offer": offer_json(offer, now)})
+
+    async def notify_agent(self, notice: AgentNotice) -> None:
+        agent_id, data = notice.agent_id, notice.data
+        if agent_id not in self.hub.sockets:
+            return
+        if notice.kind == "offer_withdrawn":
+            frame = {"type": "offer_ended", "offer_id": data["offer_id"], "reason": data["reason"]}
+            await self.hub.push(agent_id, frame)
+        elif notice.kind == "assigned":
+            async with self.services.db.transaction() as session:
+                accepted = (
+                    await session.execute(
+                        select(Offer.id)
+                        .where(
+                            Offer.ticket_id == data["ticket_id"],
+                            Offer.agent_id == agent_id,
+                            Offer.state == "accepted",
+                        )
+                        .order_by(Offer.ended_at.desc())
+                        .limit(1)
+                    )
+                ).scalar_one_or_none()
+            if accepted is not None:
+                frame = {"type": "offer_ended", "offer_id": accepted, "reason": "accepted"}
+                await self.hub.push(agent_id, frame)
+            await self.hub.push(agent_id, {"type": "chats"})
+        elif notice.kind == "chat_message":
+            async with self.services.db.transaction() as session:
+                message = await session.get(Message, data["message_id"])
+            if message is not None:
+                (shown,) = await console_messages(self.services, [message])
+                frame = {"type": "message", "ticket_id": message.ticket_id, "message": shown}
+                await self.hub.push(agent_id, frame)
+        else:
+            if notice.kind in ("close_or_transfer", "chats_requeued", "customer_left"):
+                await self.hub.push(agent_id, {"type": "chats"})
+            agent = await agent_json(self.services, agent_id)
+            await self.hub.push(agent_id, {"type": "agent", "agent": agent})
+            await self.hub.push(agent_id, {"type": "notice", "text": _notice_text(notice)})
+
+    async def notify_supervisors(self, notice: SupervisorNotice) -> None:
+        async with self.services.db.transaction() as session:
+            ids = (
+                (await session.execute(select(Agent.id).where(Agent.role == "supervisor")))
+                .scalars()
+                .all()
+            )
+        text = f"{notice.kind.replace('_', ' ')}: " + ", ".join(
+            f"{k} {v}" for k, v in notice.data.items() if not isinstance(v, dict | list)
+        )
+        for agent_id in ids:
+            await self.hub.push(agent_id, {"type": "notice", "text": text})
+
+
+def _notice_text(notice: AgentNotice) -> str:
+    data = notice.data
+    if notice.kind == "set_away":
+        return f"You were set away after {data.get('missed')} missed offers."
+    if notice.kind == "close_or_transfer":
+        return "Close or transfer your open chats before going offline."
+    if notice.kind == "chats_requeued":
+        return "Your open chats went back to the queue."
+    if notice.kind == "customer_left":
+        return f"The customer of chat #{data.get('ticket_id')} left (blocked the bot)."
+    return notice.kind.replace("_", " ")
+
+
+# ---------------------------------------------------------------------- requests
+
+
+def _agent_of(request: web.Request) -> tuple[Services, int]:
+    from web.app import SERVICES
+
+    principal = principal_of(request)
+    if principal.agent_id is None:
+        raise web.HTTPForbidden(
+            reason="the console needs an agent's token (sanad tokens create --role agent "
+            "--agent ID) or the login link the bot sends an agent for /console"
+        )
+    return request.app[SERVICES], principal.agent_id
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text="the body must be a JSON object") from exc
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text="the body must be a JSON object")
+    return data
+
+
+def _ticket_id(request: web.Request) -> int:
+    try:
+        return int(request.match_info["ticket_id"])
+    except ValueError as exc:
+        raise web.HTTPNotFound(reason="no such chat") from exc
+
+
+async def _my_live_ticket(services: Services, agent_id: int, ticket_id: int) -> Ticket:
+    async with services.db.transaction() as session:
+        ticket = await session.get(Ticket, ticket_id)
+    if ticket is None or ticket.assignee_id != agent_id or ticket.state not in LIVE:
+        raise web.HTTPNotFound(reason=f"chat {ticket_id} is not one of your open chats")
+    return ticket
+
+
+def _conflict(exc: HandoffError) -> web.HTTPConflict:
+    return web.HTTPConflict(text=str(exc))
+
+
+async def me(request: web.Request) -> web.Response:
+    services, agent_id = _agent_of(request)
+    return web.json_response(
+        {
+            "agent": await agent_json(services, agent_id),
+            "offers": await pending_offers(services, agent_id),
+            "chats": await chats_json(services, agent_id),
+        }
+    )
+
+
+async def set_status(request: web.Request) -> web.Response:
+    services, agent_id = _agent_of(request)
+    status = (await _body(request)).get("status")
+    if status == "ready":
+        await services.handoff.end_wrap_up(agent_id)
+    elif status in STATUSES:
+        await services.handoff.set_agent_status(agent_id, STATUSES[status].value)
+    else:
+        raise web.HTTPBadRequest(text="status must be available, away, offline or ready")
+    return web.json_response({"agent": await agent_json(services, agent_id)})
+
+
+async def answer_offer(request: web.Request) -> web.Response:
+    services, agent_id = _agent_of(request)
+    offer_id = request.match_info["offer_id"]
+    if request.match_info["verb"] == "accept":
+        result = await services.handoff.accept_offer(offer_id, agent_id)
+    else:
+        result = await services.handoff.decline_offer(offer_id, agent_id)
+    if not result.ok:
+        reasons = {
+            "taken": "this chat was taken or withdrawn",
+            "expired": "this offer has expired",
+            "not_yours": "this offer is not yours",
+        }
+        raise web.HTTPConflict(text=reasons.get(result.reason, result.reason))
+    return web.json_response({"ok": True, "ticket_id": result.ticket_id})
+
+
+async def chats(request: web.Request) -> web.Response:
+    services, agent_id = _agent_of(request)
+    return web.json_response({"chats": await chats_json(services, agent_id)})
+
+
+async def chat(request: web.Request) -> web.Response:
+    services, agent_id = _agent_of(request)
+    ticket_id = _ticket_id(request)
+    listed = await chats_json(services, agent_id, ticket_id)
+    if not listed:
+        raise web.HTTPNotFound(reason=f"chat {ticket_id} is not one of your open chats")
+    async with services.db.transaction() as session:
+        messages = list(
+            (
+                await session.execute(
+                    select(Message)
+                    .where(Message.customer_id == listed[0]["customer"]["id"])
+                    .order_by(Message.id.desc())
+                    .limit(200)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        notes = (
+            await session.execute(
+                select(Note, Agent.name)
+                .outerjoin(Agent, Agent.id == Note.agent_id)
+                .where(Note.ticket_id == ticket_id)
+                .order_by(Note.id)
+            )
+        ).all()
+    return web.json_response(
+        {
+            "chat": listed[0],
+            "messages": await console_messages(services, list(reversed(messages))),
+            "notes": [_note_json(note, name) for note, name in notes],
+        }
+    )
+
+
+def _note_json(note: Note, agent: str | None) -> dict[str, Any]:
+    return {
+        "id": note.id,
+        "text": note.text,
+        "agent": agent or "",
+        "created_at": note.created_at.isoformat(),
+    }
+
+
+async def _message_answer(services: Services, message_id: int) -> web.Response:
+    async with services.db.transaction() as session:
+        message = await session.get(Message, message_id)
+    assert message is not None
+    (shown,) = await console_messages(services, [message])
+    return web.json_response({"message": shown})
+
+
+async def send_message(request: web.Request) -> web.Response:
+    services, agent_id = _agent_of(request)
+    ticket_id = _ticket_id(request)
+    body = await _body(request)
+    text = body.get("text")
+    client_id = body.get("client_id")
+    if not isinstance(text, str) or not text.strip():
+        raise web.HTTPBadRequest(text="a message needs some text")
+    if len(text) > 4096:
+        raise web.HTTPBadRequest(text=f"a message holds at most 4096 characters, not {len(text)}")
+    if client_id is not None and (
+        not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id)
+    ):
+        raise web.HTTPBadRequest(text="client_id: 1-64 letters, digits, _ . : -")
+    await _my_live_ticket(services, agent_id, ticket_id)
+    try:
+        message_id = await services.handoff.agent_message(
+            ticket_id, agent_id, text, origin="web", client_id=client_id
+        )
+    except HandoffError as exc:
+        raise _conflict(exc) from exc
+    return await _message_answer(services, message_id)
+
+
+async def send_canned(request: web.Request) -> web.Response:
+    services, agent_id = _agent_of(request)
+    ticket_id = _ticket_id(request)
+    shortcut = str((await _body(request)).get("shortcut") or "")
+    ticket = await _my_live_ticket(services, agent_id, ticket_id)
+    async with services.db.transaction() as session:
+        customer = await session.get(Customer, ticket.customer_id)
+        agent = await session.get(Agent, agent_id)
+        assert customer is not None and agent is not None
+        reply = await find_canned(session, shortcut, customer.language)
+    if reply is None:
+        raise web.HTTPNotFound(reason=f"no canned reply {shortcut!r}")
+    text = render(reply.text, {"name": customer.name, "agent": agent.name, "ticket": ticket_id})
+    try:
+        message_id = await services.handoff.agent_message(ticket_id, agent_id, text, origin="web")
+    except HandoffError as exc:
+        raise _conflict(exc) from exc
+    return await _message_answer(services, message_id)
+
+
+async def add_note(request: web.Request) -> web.Response:
+    services, agent_id = _agent_of(request)
+    ticket_id = _ticket_id(request)
+    text = str((await _body(request)).get("text") or "")
+    await _my_live_ticket(services, agent_id, ticket_id)
+    try:
+        note_id = await services.handoff.add_note(ticket_id, agent_id, text)
+    except HandoffError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from exc
+    async with services.db.transaction() as session:
+        note = await session.get(Note, note_id)
+        agent = await session.get(Agent, agent_id)
+    assert note is not None
+    return web.json_response({"note": _note_json(note, agent.name if agent else "")})
+
+
+async def transfer(request: web.Request) -> web.Response:
+    services, agent_id = _agent_of(request)
+    ticket_id = _ticket_id(request)
+    body = await _body(request)
+    to_agent = body.get("agent_id")
+    category = body.get("category")
+    if not isinstance(to_agent, int) and not (isinstance(category, str) and category):
+        raise web.HTTPBadRequest(text='send {"agent_id": N} or {"category": "name"}')
+    try:
+        await services.handoff.transfer_ticket(
+            ticket_id,
+            agent_id,
+            to_agent=to_agent if isinstance(to_agent, int) else None,
+            to_category=category if isinstance(category, str) and category else None,
+        )
+    except HandoffError as exc:
+        raise _conflict(exc) from exc
+    return web.json_response({"ok": True})
+
+
+async def close(request: web.Request) -> web.Response:
+    services, agent_id = _agent_of(request)
+    ticket_id = _ticket_id(request)
+    try:
+        await services.handoff.resolve_ticket(ticket_id, agent_id)
+    except HandoffError as exc:
+        raise _conflict(exc) from exc
+    return web.json_response({"ok": True})
+
+
+async def canned(request: web.Request) -> web.Response:
+    services, _agent_id = _agent_of(request)
+    async with services.db.transaction() as session:
+        rows = await list_canned(session)
+    return web.json_response(
+        {"canned": [{"shortcut": r.shortcut, "lang": r.lang, "text": r.text} for r in rows]}
+    )
+
+
+async def transfer_targets(request: web.Request) -> web.Response:
+    services, agent_id = _agent_of(request)
+    async with services.db.transaction() as session:
+        others = (
+            (await session.execute(select(Agent).where(Agent.id != agent_id).order_by(Agent.id)))
+            .scalars()
+            .all()
+        )
+        everyone = (await session.execute(select(Agent.skills))).scalars().all()
+    categories = sorted({s for skills in everyone for s in skills})
+    return web.json_response(
+        {
+            "agents": [{"id": a.id, "name": a.name, "status": a.status} for a in others],
+            "categories": categories,
+        }
+    )
+
+
+def _same_origin(request: web.Request) -> bool:
+    """A console socket opened by a page of this site (the cookie alone would let any site's
+    page open one in a logged-in browser)."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser
+    return urlparse(origin).netloc == request.host
+
+
+async def socket(request: web.Request) -> web.WebSocketResponse:
+    services, agent_id = _agent_of(request)
+    if not _same_origin(request):
+        raise web.HTTPForbidden(reason="the console socket only serves this site's pages")
+    hub = request.app[CONSOLE_HUB]
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096)
+    await ws.prepare(request)
+    hub.sockets[agent_id].add(ws)
+    try:
+        await ws.send_json({"type": "hello", "agent": await agent_json(services, agent_id)})
+        async for raw in ws:
+            if raw.type == WSMsgType.TEXT and '"ping"' in raw.data:
+                await ws.send_json({"type": "pong"})
+    finally:
+        hub.sockets[agent_id].discard(ws)
+        if not hub.sockets[agent_id]:
+            del hub.sockets[agent_id]
+    return ws
+
+
+async def page(request: web.Request) -> web.Response:
+    from web.app import render as render_page
+
+    services, agent_id = _agent_of(request)
+    return render_page(
+        request, "agent_console.html", active="console", agent=await agent_json(services, agent_id)
+    )
+
+
+async def link_login(request: web.Request) -> web.StreamResponse:
+    """``/agent/login?key=...``: the one-time link the bot sends an agent for ``/console``."""
+    from web.app import SERVICES
+    from web.app import render as render_page
+    from web.i18n import request_lang, tr
+
+    services = request.app[SERVICES]
+    result = await login_with_link(services.db, request.query.get("key", ""), services.clock.now())
+    if result is None:
+        lang = request_lang(request, services.settings.default_language)
+        return render_page(
+            request,
+            "login.html",
+            401,
+            next="/agent",
+            error=tr("console_link_invalid", lang),
+        )
+    cookie, _principal = result
+    response = web.HTTPFound("/agent")
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        max_age=7 * 86400,
+        path="/",
+    )
+    raise response
+
+
+CONSOLE_HUB = web.AppKey("console_hub", ConsoleHub)
+
+
+def attach(services: Services) -> ConsoleHub:
+    """The console's hub and port, registered on the services' port router (once)."""
+    for port in services.ports.agent_ports:
+        if isinstance(port, ConsolePort):
+            return port.hub
+    hub = ConsoleHub()
+    services.ports.add_agent_port(ConsolePort(services, hub))
+    return hub
+
+
+def register(app: web.Application) -> None:
+    from web.app import SERVICES
+
+    app[CONSOLE_HUB] = attach(app[SERVICES])
+    app.router.add_get("/agent", page)
+    app.router.add_get("/agent/login", link_login)
+    app.router.add_get("/agent/ws", socket)
+    base = "/api/v1/agent"
+    app.router.add_get(f"{base}/me", me)
+    app.router.add_post(f"{base}/status", set_status)
+    app.router.add_post(f"{base}/offers/{{offer_id}}/{{verb:accept|decline}}", answer_offer)
+    app.router.add_get(f"{base}/chats", chats)
+    app.router.add_get(f"{base}/chats/{{ticket_id}}", chat)
+    app.router.add_post(f"{base}/chats/{{ticket_id}}/messages", send_message)
+    app.router.add_post(f"{base}/chats/{{ticket_id}}/canned", send_canned)
+    app.router.add_post(f"{base}/chats/{{ticket_id}}/notes", add_note)
+    app.router.add_post(f"{base}/chats/{{ticket_id}}/transfer", transfer)
+    app.router.add_post(f"{base}/chats/{{ticket_id}}/close", close)
+    app.router.add_get(f"{base}/canned", canned)
+    app.router.add_get(f"{base}/transfer-targets", transfer_targets)
