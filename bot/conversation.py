@@ -465,7 +465,11 @@ async def press(
     now = services.clock.now()
     if match["rate_t"]:
         ticket_id, stars = int(match["rate_t"]), int(match["rate_s"])
-        if not await services.handoff.rate(ticket_id, who.customer_id, stars):
+        try:
+            rated = await services.handoff.rate(ticket_id, who.customer_id, stars)
+        except HandoffError:  # no such ticket: a forged or very old button
+            rated = False
+        if not rated:
             return await done(PressResult(alert=t("button_expired", who.language)))
         async with services.db.transaction() as session:
             stored = await session.get(Customer, who.customer_id)

@@ -83,7 +83,7 @@ def json_error(status: int, message: str) -> web.Response:
 
 def is_api(request: web.Request) -> bool:
     """Machine clients: errors in JSON, no redirect to the login page."""
-    return request.path.startswith("/api/") or request.path == "/metrics"
+    return request.path.startswith(("/api/", "/chat/upload")) or request.path == "/metrics"
 
 
 def render(

@@ -278,6 +278,7 @@ class Visit:
         self.ws = ws
         self.customer_id = customer_id
         self.out = WebSender(services, hub)
+        self.last_state: dict[str, Any] | None = None
 
     async def who(self) -> Who:
         return await who_for(self.services, self.customer_id)
@@ -302,6 +303,12 @@ class Visit:
                 await self.message(client_id, frame.get("text"))
             else:
                 await self.press(client_id, frame.get("data"), frame.get("message_id"))
+        # What the customer did may have changed their ticket (resolved by the bot, left the
+        # queue...) without the handoff engine saying so: the page's controls follow.
+        state = await state_frame(self.services, self.customer_id)
+        if state != self.last_state:
+            self.last_state = state
+            await self.hub.push(self.customer_id, state)
 
     async def message(self, client_id: str, text: object) -> None:
         if not isinstance(text, str) or not text.strip():

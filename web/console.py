@@ -239,6 +239,9 @@ class ConsolePort:
                 frame = {"type": "offer_ended", "offer_id": accepted, "reason": "accepted"}
                 await self.hub.push(agent_id, frame)
             await self.hub.push(agent_id, {"type": "chats"})
+            await self.hub.push(
+                agent_id, {"type": "agent", "agent": await agent_json(self.services, agent_id)}
+            )
         elif notice.kind == "chat_message":
             async with self.services.db.transaction() as session:
                 message = await session.get(Message, data["message_id"])

@@ -1,0 +1,321 @@
+"""The agent console's API and push socket, with web and Telegram customers: a real aiohttp
+server, the real handoff engine, a real SQLite file; Telegram through the fake Bot API."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import ClientWebSocketResponse
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from bot.app import build_application, start_application, stop_application
+from handoff.agents import add_agent
+from handoff.canned import add_canned
+from sanad.config import load_settings
+from sanad.services import Services
+from storage.models import Agent, Message, Note, Rating, Ticket
+from tests.conftest import bearer
+from tests.fakes.bot_api import FakeBotApi
+from tests.webchat_client import ChatClient
+from web.app import create_app
+from web.auth import create_login_link, create_token
+
+
+async def _push(ws: ClientWebSocketResponse, kind: str) -> dict[str, Any]:
+    """The next frame of ``kind`` on the console's push socket (others are skipped)."""
+    while True:
+        frame: dict[str, Any] = await ws.receive_json(timeout=5.0)
+        if frame["type"] == kind:
+            return frame
+
+
+async def _json(response: Any, status: int = 200) -> Any:
+    assert response.status == status, await response.text()
+    return await response.json()
+
+
+async def test_the_console_needs_an_agent(
+    client: TestClient[Any, Any], tokens: dict[str, str], agent_token: dict[str, Any]
+) -> None:
+    assert (await client.get("/api/v1/agent/me")).status == 401
+    refused = await client.get("/api/v1/agent/me", headers=bearer(tokens["admin"]))
+    assert refused.status == 403
+    assert "agent's token" in (await refused.json())["error"]
+    me = await _json(await client.get("/api/v1/agent/me", headers=bearer(agent_token["token"])))
+    assert me["agent"]["name"] == "Web Agent" and me["offers"] == [] and me["chats"] == []
+    # An agent token opens nothing else.
+    dashboard = await client.get("/api/v1/reports/kpis", headers=bearer(agent_token["token"]))
+    assert dashboard.status in (403, 404)
+    bad = await client.post(
+        "/api/v1/agent/status", json={"status": "dancing"}, headers=bearer(agent_token["token"])
+    )
+    assert bad.status == 400 and "available" in (await bad.json())["error"]
+
+
+async def test_web_customer_served_from_the_console_end_to_end(
+    client: TestClient[Any, Any], services: Services, agent_token: dict[str, Any]
+) -> None:
+    token = bearer(agent_token["token"])
+    async with services.db.transaction() as session:
+        await add_canned(
+            session, "thanks", "Thank you {name}, anything else?", services.clock.now()
+        )
+        other = await add_agent(session, name="Other", at=services.clock.now())
+    await services.handoff.resync()
+    push = await client.ws_connect("/agent/ws", headers=token)
+    assert (await _push(push, "hello"))["agent"]["id"] == agent_token["agent_id"]
+    online = await client.post("/api/v1/agent/status", json={"status": "available"}, headers=token)
+    assert (await _json(online))["agent"]["status"] == "available"
+
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.say("I want to talk to a person")
+    await chat.message("system", "in the queue")
+    offer = (await _push(push, "offer"))["offer"]
+    assert offer["customer_name"].startswith("Web visitor")
+    assert offer["last_messages"] == ["I want to talk to a person"]
+    assert 0 < offer["seconds_left"] <= services.settings.offer_timeout_s
+    me = await _json(await client.get("/api/v1/agent/me", headers=token))
+    assert [o["offer_id"] for o in me["offers"]] == [offer["offer_id"]]
+
+    accepted = await client.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept", headers=token)
+    assert (await _json(accepted))["ticket_id"] == offer["ticket_id"]
+    ended = await _push(push, "offer_ended")
+    assert (ended["offer_id"], ended["reason"]) == (offer["offer_id"], "accepted")
+    await _push(push, "chats")
+    again = await client.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept", headers=token)
+    assert again.status == 409
+    await chat.message("system", "Web Agent has joined")
+    ticket_id = offer["ticket_id"]
+    listed = (await _json(await client.get("/api/v1/agent/chats", headers=token)))["chats"]
+    assert [(c["ticket_id"], c["channel"], c["state"]) for c in listed] == [
+        (ticket_id, "web", "assigned")
+    ]
+
+    # Both ways, live.
+    sent = await client.post(
+        f"/api/v1/agent/chats/{ticket_id}/messages",
+        json={"text": "Hello, how can I help?", "client_id": "a-1"},
+        headers=token,
+    )
+    message = (await _json(sent))["message"]
+    assert (message["sender"], message["agent"]) == ("agent", "Web Agent")
+    assert (await chat.message("agent"))["text"] == "Hello, how can I help?"
+    echoed = await _push(push, "message")  # the agent's other tabs see it too
+    assert echoed["message"]["id"] == message["id"]
+    resent = await client.post(
+        f"/api/v1/agent/chats/{ticket_id}/messages",
+        json={"text": "Hello, how can I help?", "client_id": "a-1"},
+        headers=token,
+    )
+    assert (await _json(resent))["message"]["id"] == message["id"]  # a retry sends once
+    await chat.say("My order 1234 is late")
+    live = await _push(push, "message")
+    assert (live["ticket_id"], live["message"]["sender"]) == (ticket_id, "customer")
+    assert live["message"]["text"] == "My order 1234 is late"
+
+    # Note (never for the customer), canned reply, the whole transcript.
+    note = await client.post(
+        f"/api/v1/agent/chats/{ticket_id}/notes", json={"text": "VIP, be kind"}, headers=token
+    )
+    assert (await _json(note))["note"]["text"] == "VIP, be kind"
+    canned = await client.post(
+        f"/api/v1/agent/chats/{ticket_id}/canned", json={"shortcut": "thanks"}, headers=token
+    )
+    assert (await _json(canned))["message"]["text"].startswith("Thank you Web visitor")
+    await chat.message("agent", "anything else?")
+    view = await _json(await client.get(f"/api/v1/agent/chats/{ticket_id}", headers=token))
+    lines = [(m["sender"], m["text"][:20]) for m in view["messages"]]
+    assert lines[-3:] == [
+        ("agent", "Hello, how can I hel"),
+        ("customer", "My order 1234 is lat"),
+        ("agent", "Thank you Web visito"),
+    ]
+    assert [n["text"] for n in view["notes"]] == ["VIP, be kind"]
+    assert all("VIP" not in f.get("text", "") for f in chat.frames)
+    targets = await _json(await client.get("/api/v1/agent/transfer-targets", headers=token))
+    assert [a["id"] for a in targets["agents"]] == [other.id]
+    assert (await client.get("/api/v1/agent/chats/99999", headers=token)).status == 404
+
+    # Close; the customer rates.
+    closed = await client.post(f"/api/v1/agent/chats/{ticket_id}/close", headers=token)
+    assert (await _json(closed))["ok"] is True
+    rate = await chat.message("system", "rate")
+    assert [b["label"] for b in rate["buttons"][0]] == ["1 ★", "2 ★", "3 ★", "4 ★", "5 ★"]
+    await chat.press(rate["buttons"][0][4]["data"], rate["id"])
+    update = await chat.next(lambda f: f["type"] == "update")
+    assert "5" in update["text"] and update["buttons"][0][0]["data"].startswith("rsk:")
+    await chat.say("Very quick, thanks")
+    await chat.message("bot", "Thanks for your feedback")
+    async with services.db.transaction() as session:
+        rating = (await session.execute(select(Rating))).scalar_one()
+        ticket = await session.get(Ticket, ticket_id)
+        notes = (await session.execute(select(Note))).scalars().all()
+    assert (rating.stars, rating.agent_id, rating.comment) == (
+        5,
+        agent_token["agent_id"],
+        "Very quick, thanks",
+    )
+    assert ticket is not None and (ticket.state, ticket.resolution) == ("resolved", "agent")
+    assert ticket.first_agent_reply_at is not None and len(notes) == 1
+    await push.close()
+
+
+async def test_decline_and_transfer_from_the_console(
+    client: TestClient[Any, Any], services: Services, agent_token: dict[str, Any]
+) -> None:
+    async with services.db.transaction() as session:
+        other = await add_agent(session, name="Other", at=services.clock.now())
+        _, other_raw = await create_token(
+            session, name="other", role="agent", at=services.clock.now(), agent_id=other.id
+        )
+    await services.handoff.resync()
+    for raw in (agent_token["token"], other_raw):
+        await client.post("/api/v1/agent/status", json={"status": "available"}, headers=bearer(raw))
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.press("human")
+    await chat.message("system", "in the queue")
+
+    async def offer_of(raw: str) -> dict[str, Any] | None:
+        me = await _json(await client.get("/api/v1/agent/me", headers=bearer(raw)))
+        return me["offers"][0] if me["offers"] else None
+
+    first = await offer_of(agent_token["token"]) or await offer_of(other_raw)
+    assert first is not None
+    holder = agent_token["token"] if await offer_of(agent_token["token"]) else other_raw
+    second_raw = other_raw if holder == agent_token["token"] else agent_token["token"]
+    declined = await client.post(
+        f"/api/v1/agent/offers/{first['offer_id']}/decline", headers=bearer(holder)
+    )
+    await _json(declined)
+    moved = await offer_of(second_raw)
+    assert moved is not None and moved["ticket_id"] == first["ticket_id"]
+    await client.post(
+        f"/api/v1/agent/offers/{moved['offer_id']}/accept", headers=bearer(second_raw)
+    )
+    back_id = agent_token["agent_id"] if second_raw == other_raw else other.id
+    transfer = await client.post(
+        f"/api/v1/agent/chats/{moved['ticket_id']}/transfer",
+        json={"agent_id": back_id},
+        headers=bearer(second_raw),
+    )
+    await _json(transfer)
+    offered = await offer_of(holder)
+    assert offered is not None and offered["ticket_id"] == moved["ticket_id"]
+    await chat.message("system", "passing you to a colleague")
+
+
+async def test_login_link_works_once(
+    client: TestClient[Any, Any], services: Services, agent_token: dict[str, Any]
+) -> None:
+    async with services.db.transaction() as session:
+        key = await create_login_link(session, agent_token["agent_id"], services.clock.now())
+    page = await client.get(f"/agent/login?key={key}", allow_redirects=False)
+    assert page.status == 302 and page.headers["Location"] == "/agent"
+    console = await client.get("/agent")
+    assert console.status == 200 and "Web Agent" in await console.text()
+    client.session.cookie_jar.clear()
+    reused = await client.get(f"/agent/login?key={key}", allow_redirects=False)
+    assert reused.status == 401 and "used already or has expired" in await reused.text()
+
+
+@pytest.fixture
+async def telegram_and_web(tmp_path: Path) -> Any:
+    """Sanad with the Telegram bot (polling the fake Bot API) and its web app, sharing one
+    process and one database, as ``sanad run`` does."""
+    fake = FakeBotApi()
+    await fake.start()
+    settings = load_settings(
+        env={
+            "SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'mixed.db'}",
+            "SANAD_TELEGRAM_TOKEN": fake.token,
+            "SANAD_TELEGRAM_BASE_URL": fake.base_url,
+            "SANAD_TELEGRAM_BASE_FILE_URL": fake.base_file_url,
+            "SANAD_POSITION_UPDATE_S": "0",
+        }
+    )
+    services = Services.create(settings)
+    telegram = build_application(services)
+    await telegram.initialize()
+    app = create_app(services, telegram)
+    await services.start()
+    await start_application(telegram, services)
+    web_client = TestClient(TestServer(app))
+    await web_client.start_server()
+    try:
+        yield fake, services, web_client
+    finally:
+        await web_client.close()
+        await stop_application(telegram)
+        await services.close()
+        await fake.stop()
+
+
+async def test_telegram_customer_served_by_an_agent_in_the_web_console(
+    telegram_and_web: Any,
+) -> None:
+    fake, services, client = telegram_and_web
+    async with services.db.transaction() as session:
+        agent = await add_agent(session, name="Console Carla", at=services.clock.now())
+        _, raw = await create_token(
+            session, name="carla", role="agent", at=services.clock.now(), agent_id=agent.id
+        )
+    await services.handoff.resync()
+    token = bearer(raw)
+    push = await client.ws_connect("/agent/ws", headers=token)
+    await client.post("/api/v1/agent/status", json={"status": "available"}, headers=token)
+
+    sara = fake.user(1001, "Sara", language_code="en")
+    fake.send_text(sara, "I want to talk to a person")
+    await fake.wait_for_message(sara, contains="in the queue")
+    offer = (await _push(push, "offer"))["offer"]
+    assert offer["customer_name"] == "Sara"
+    await _json(
+        await client.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept", headers=token)
+    )
+    await fake.wait_for_message(sara, contains="Console Carla has joined")
+    chats = (await _json(await client.get("/api/v1/agent/chats", headers=token)))["chats"]
+    assert [(c["channel"], c["customer"]["name"]) for c in chats] == [("telegram", "Sara")]
+
+    ticket_id = offer["ticket_id"]
+    await client.post(
+        f"/api/v1/agent/chats/{ticket_id}/messages",
+        json={"text": "Hi Sara, Carla here."},
+        headers=token,
+    )
+    reply = await fake.wait_for_message(sara, contains="Carla here")
+    assert reply["text"] == "Hi Sara, Carla here."
+    fake.send_text(sara, "Where is order 77?")
+    echo = await _push(push, "message")  # first the agent's own line, then Sara's
+    assert (echo["message"]["sender"], echo["message"]["text"]) == ("agent", "Hi Sara, Carla here.")
+    live = await _push(push, "message")
+    said = live["message"]
+    assert (said["sender"], said["text"]) == ("customer", "Where is order 77?")
+    async with services.db.transaction() as session:
+        stored = (
+            await session.execute(
+                select(Message).where(Message.sender == "agent", Message.ticket_id == ticket_id)
+            )
+        ).scalar_one()
+    assert stored.channel_message_id == str(reply["message_id"])  # Telegram's id kept
+
+    await client.post(f"/api/v1/agent/chats/{ticket_id}/close", headers=token)
+    rate = await fake.wait_for_message(sara, contains="rate")
+    markup = rate["reply_markup"]["inline_keyboard"][0]
+    fake.press(sara, rate, markup[3]["callback_data"])
+    for _ in range(100):
+        async with services.db.transaction() as session:
+            rating = (await session.execute(select(Rating))).scalar_one_or_none()
+        if rating is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert rating is not None and (rating.stars, rating.agent_id) == (4, agent.id)
+    async with services.db.transaction() as session:
+        stored_agent = await session.get(Agent, agent.id)
+    assert stored_agent is not None and stored_agent.telegram_id is None
+    await push.close()

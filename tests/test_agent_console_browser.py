@@ -1,0 +1,193 @@
+"""The agent console (/agent) in real headless Chromium, with a web customer driven through the
+/chat/ws protocol by aiohttp's client: an offer with a countdown, accept, the live chat both
+ways (across a dropped push socket), an internal note the customer never sees, close, rating."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import ClientWebSocketResponse, WSMsgType
+from aiohttp.test_utils import TestClient
+
+from tests.conftest import browser_login
+
+Frame = dict[str, Any]
+
+
+class Customer:
+    """A visitor on /chat/ws: sends frames, keeps every frame the server sent."""
+
+    def __init__(self, ws: ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.frames: list[Frame] = []
+        self._changed = asyncio.Event()
+        self._ids = itertools.count(1)
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        async for msg in self.ws:
+            if msg.type != WSMsgType.TEXT:
+                break
+            self.frames.append(json.loads(msg.data))
+            self._changed.set()
+
+    async def send(self, frame: Frame) -> str:
+        client_id = f"c{next(self._ids)}"
+        await self.ws.send_json({"client_id": client_id, **frame})
+        return client_id
+
+    async def wait_for(self, test: Callable[[Frame], bool], within_s: float = 10.0) -> Frame:
+        """The first frame (already received or coming) that passes ``test``."""
+
+        async def scan() -> Frame:
+            while True:
+                for frame in self.frames:
+                    if test(frame):
+                        return frame
+                self._changed.clear()
+                await self._changed.wait()
+
+        try:
+            return await asyncio.wait_for(scan(), within_s)
+        except TimeoutError:
+            raise AssertionError(f"no such frame in {within_s} s; got {self.frames}") from None
+
+    async def close(self) -> None:
+        await self.ws.close()
+        self._reader.cancel()
+
+
+def message_from(sender: str, text: str | None = None) -> Callable[[Frame], bool]:
+    return lambda f: (
+        f.get("type") == "message"
+        and f.get("sender") == sender
+        and (text is None or f.get("text") == text)
+    )
+
+
+async def transcript_texts(page: Any, sender: str) -> list[str]:
+    texts: list[str] = await page.eval_on_selector_all(
+        f'#transcript .msg[data-sender="{sender}"] .msg-text', "els => els.map(e => e.textContent)"
+    )
+    return texts
+
+
+async def test_offer_accept_chat_note_close_and_rating(
+    page: Any, client: TestClient[Any, Any], agent_token: dict[str, Any]
+) -> None:
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # The agent logs in and goes available.
+    await browser_login(page, agent_token["token"], "/agent")
+    if not page.url.split("?")[0].endswith("/agent"):
+        await page.goto(page.sanad_url("/agent"))
+    await page.wait_for_selector('#connection[data-state="connected"]')
+    async with page.expect_response(lambda r: r.url.endswith("/api/v1/agent/status")) as answer:
+        await page.select_option("#agent-status", "available")
+    assert (await answer.value).ok
+    assert await page.input_value("#agent-status") == "available"
+    assert await page.locator("#offers .offer").count() == 0
+
+    # A web customer asks for a person.
+    customer = Customer(await client.ws_connect("/chat/ws"))
+    try:
+        await customer.ws.send_json(
+            {"type": "hello", "visitor": None, "since": 0, "lang": "en", "name": "Layla"}
+        )
+        await customer.wait_for(lambda f: f.get("type") == "welcome")
+        first = "I want to talk to a person"
+        cid = await customer.send({"type": "message", "text": first})
+        await customer.wait_for(lambda f: f.get("type") == "ack" and f.get("client_id") == cid)
+
+        # The offer card, with its countdown; accept it.
+        offer = page.locator("#offers .offer").first
+        await offer.wait_for()
+        ticket_id = int(await offer.get_attribute("data-ticket-id"))
+        state = await customer.wait_for(lambda f: f.get("type") == "state")
+        assert state["ticket"]["id"] == ticket_id
+        assert "Layla" in await offer.inner_text()
+        countdown = await offer.locator(".countdown").inner_text()
+        assert re.fullmatch(r"\d+ s left", countdown), countdown
+        assert int(countdown.split()[0]) > 0
+        await offer.locator("button.accept").click()
+        await offer.wait_for(state="detached")
+
+        # The chat is in the list (channel web) and open, with the customer's message.
+        chat = page.locator(f'#chats .chat[data-ticket-id="{ticket_id}"]')
+        await chat.wait_for()
+        assert await chat.locator(".channel").inner_text() == "web"
+        await page.wait_for_selector(
+            f'#transcript .msg[data-sender="customer"]:has-text("{first}")'
+        )
+
+        # The agent replies (Enter sends): the customer gets it from the agent, shown once.
+        reply = "Hello Layla, Sara here. How can I help?"
+        await page.fill("#reply-text", reply)
+        await page.press("#reply-text", "Enter")
+        got = await customer.wait_for(message_from("agent", reply))
+        await page.wait_for_selector(f'#transcript .msg[data-id="{got["id"]}"]')
+        # The box empties when the POST answers (the push frame may come first).
+        await page.wait_for_function("document.querySelector('#reply-text').value === ''")
+        await page.wait_for_timeout(300)  # both the answer and the push frame are in
+        assert await page.locator(f'#transcript .msg[data-id="{got["id"]}"]').count() == 1
+
+        # The push socket drops; the console reconnects and the customer's next message arrives.
+        old = await page.evaluate_handle("window.sanadConsole.socket")
+        await page.evaluate("window.sanadConsole.socket.close()")
+        await page.wait_for_function(
+            "old => window.sanadConsole.socket !== old"
+            " && window.sanadConsole.socket.readyState === WebSocket.OPEN",
+            arg=old,
+        )
+        second = "My order 1042 has not arrived"
+        await customer.send({"type": "message", "text": second})
+        await page.wait_for_selector(
+            f'#transcript .msg[data-sender="customer"]:has-text("{second}")'
+        )
+        await page.wait_for_timeout(300)
+        assert (await transcript_texts(page, "customer")).count(second) == 1
+        ids = await page.eval_on_selector_all(
+            "#transcript .msg", "els => els.map(e => e.dataset.id)"
+        )
+        assert len(ids) == len(set(ids))
+
+        # An internal note: shown in the console, never sent to the customer.
+        note = "Checked the courier: parcel stuck in Riyadh hub"
+        await page.fill("#note-text", note)
+        await page.click("#note-add")
+        await page.wait_for_selector(f'#notes .note:has-text("{note}")')
+        assert note not in await page.inner_text("#transcript")
+
+        # Close: the chat leaves the list; the customer gets the 5-star rating and rates.
+        await page.click("#close-chat")
+        await chat.wait_for(state="detached")
+        assert await page.is_hidden("#chat-view")
+
+        def is_rating(f: Frame) -> bool:
+            datas = [b["data"] for row in f.get("buttons") or [] for b in row]
+            return f.get("type") == "message" and any(d.startswith("rate:") for d in datas)
+
+        rating = await customer.wait_for(is_rating)
+        stars = [b for row in rating["buttons"] for b in row]
+        assert len(stars) == 5
+        five = stars[-1]["data"]
+        assert five.endswith(":5")
+        cid = await customer.send({"type": "press", "message_id": rating["id"], "data": five})
+        await customer.wait_for(lambda f: f.get("type") == "ack" and f.get("client_id") == cid)
+        updated = await customer.wait_for(
+            lambda f: f.get("type") == "update" and f.get("id") == rating["id"]
+        )
+        assert not any(b["data"].startswith("rate:") for row in updated["buttons"] for b in row)
+        assert not [f for f in customer.frames if f.get("type") == "error"]
+        assert note not in json.dumps(customer.frames, ensure_ascii=False)
+    finally:
+        await customer.close()
+    assert not errors, errors
+    assert await page.is_hidden("#console-error"), await page.inner_text("#console-error")

@@ -1,0 +1,826 @@
+// Sanad agent console (/agent). Plain JavaScript, no build step.
+//
+// How it fits together, top to bottom:
+//   1. config and state        - texts from the page, everything the console knows
+//   2. small helpers           - DOM building, text formatting, the JSON API call
+//   3. banners                 - errors from the API and short notices
+//   4. the agent and status    - top bar: name, status select, "Ready" during wrap-up
+//   5. offers                  - cards with a live countdown, Accept / Decline
+//   6. chats list              - every open chat of the agent, unread marks
+//   7. the open chat           - transcript, notes, reply (with retry), canned, transfer, close
+//   8. the push socket         - /agent/ws with reconnect, backoff and ping
+//   9. start
+// The API and the push frames are described in docs/webchat.md, section "Agent console".
+(() => {
+  "use strict";
+
+  // ---------------------------------------------------------------- 1. config and state
+  const cfg = JSON.parse(document.getElementById("console-config").textContent);
+  const TEXTS = cfg.texts || {};
+
+  const state = {
+    agent: cfg.agent || null,
+    offers: new Map(), // String(offer_id) -> {offer, deadlineMs, receivedMs, ended, el}
+    chats: [], // as GET /api/v1/agent/chats answers
+    unread: new Set(), // ticket ids with messages the agent has not seen
+    openId: null, // the ticket id shown on the right
+    shownIds: new Set(), // message ids already in #transcript (never show one twice)
+    openGeneration: 0, // bumps on each openChat(), so a late answer for another chat is ignored
+    pendingReply: null, // {ticketId, text, clientId} while a reply waits for the server
+    socket: null,
+    backoffMs: 500,
+    everConnected: false,
+  };
+
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    name: $("agent-name"),
+    status: $("agent-status"),
+    wrapUp: $("wrap-up"),
+    ready: $("status-ready"),
+    load: $("agent-load"),
+    connection: $("connection"),
+    error: $("console-error"),
+    notice: $("console-notice"),
+    offers: $("offers"),
+    noOffers: $("no-offers"),
+    chats: $("chats"),
+    noChats: $("no-chats"),
+    pickChat: $("pick-chat"),
+    chatView: $("chat-view"),
+    chatCustomer: $("chat-customer"),
+    chatMeta: $("chat-meta"),
+    transcript: $("transcript"),
+    replyText: $("reply-text"),
+    replySend: $("reply-send"),
+    replyStatus: $("reply-status"),
+    canned: $("canned-select"),
+    notes: $("notes"),
+    noteText: $("note-text"),
+    noteAdd: $("note-add"),
+    transferOpen: $("transfer-open"),
+    transferDialog: $("transfer-dialog"),
+    transferForm: $("transfer-form"),
+    transferTarget: $("transfer-target"),
+    closeChat: $("close-chat"),
+  };
+
+  // ---------------------------------------------------------------- 2. small helpers
+
+  // A text of the page, with {name} placeholders filled in.
+  function t(key, values = {}) {
+    const text = TEXTS[key] ?? key;
+    return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+  }
+
+  // document.createElement with a class, attributes and children (strings become text nodes,
+  // so nothing from the server is ever parsed as HTML).
+  function h(tag, attrs = {}, ...children) {
+    const node = document.createElement(tag);
+    for (const [key, value] of Object.entries(attrs)) {
+      if (value === null || value === undefined || value === false) continue;
+      if (key === "class") node.className = value;
+      else if (key === "dataset") Object.assign(node.dataset, value);
+      else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+      else node.setAttribute(key, value === true ? "" : value);
+    }
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : String(child));
+    }
+    return node;
+  }
+
+  // 75 -> "1:15"; 3700 -> "1:01:40".
+  function formatDuration(seconds) {
+    const s = Math.max(0, Math.floor(seconds));
+    const hours = Math.floor(s / 3600);
+    const minutes = Math.floor((s % 3600) / 60);
+    const rest = String(s % 60).padStart(2, "0");
+    return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
+  }
+
+  function formatTime(iso) {
+    if (!iso) return "";
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return "";
+    return date.toLocaleTimeString(cfg.lang === "ar" ? "ar" : "en", { hour: "2-digit", minute: "2-digit" });
+  }
+
+  // A unique id for a frame we send (crypto.randomUUID needs a secure context; fall back).
+  function randomId() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+    const bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  // An API failure: `network` is true when no answer came at all (worth retrying).
+  class ApiError extends Error {
+    constructor(message, status, network = false) {
+      super(message);
+      this.status = status;
+      this.network = network;
+    }
+  }
+
+  // Calls the JSON API with the session's CSRF header (window.sanadFetch from base.html).
+  async function api(method, path, body) {
+    const doFetch = window.sanadFetch || ((url, opts) => fetch(url, { credentials: "same-origin", ...opts }));
+    const opts = { method, headers: { Accept: "application/json" } };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await doFetch(path, opts);
+    } catch (exc) {
+      throw new ApiError(String(exc.message || exc), 0, true);
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch {
+      data = null;
+    }
+    if (!response.ok) {
+      const message = (data && data.error) || `HTTP ${response.status}`;
+      throw new ApiError(message, response.status);
+    }
+    return data || {};
+  }
+
+  // ---------------------------------------------------------------- 3. banners
+
+  function showError(exc) {
+    const message = exc instanceof Error ? exc.message : String(exc);
+    el.error.querySelector(".banner-text").textContent = t("error", { message });
+    el.error.hidden = false;
+  }
+
+  el.error.querySelector(".banner-dismiss").addEventListener("click", () => {
+    el.error.hidden = true;
+  });
+
+  let noticeTimer = null;
+  function showNotice(text) {
+    el.notice.textContent = text;
+    el.notice.hidden = false;
+    clearTimeout(noticeTimer);
+    noticeTimer = setTimeout(() => {
+      el.notice.hidden = true;
+    }, 6000);
+  }
+
+  // ---------------------------------------------------------------- 4. the agent and status
+
+  function inWrapUp(agent) {
+    if (!agent) return false;
+    if (agent.status === "wrap_up") return true;
+    return Boolean(agent.wrap_up_until) && Date.parse(agent.wrap_up_until) > Date.now();
+  }
+
+  function renderAgent(agent) {
+    if (!agent) return;
+    state.agent = agent;
+    el.name.textContent = agent.name;
+    // wrap_up is not a choice of the select: it shows as "Wrapping up" with the Ready button.
+    if (["available", "away", "offline"].includes(agent.status)) el.status.value = agent.status;
+    else if (agent.status === "wrap_up") el.status.value = "available";
+    el.wrapUp.hidden = !inWrapUp(agent);
+    el.load.textContent = t("load", { load: agent.load ?? 0, capacity: agent.capacity ?? 0 });
+  }
+
+  async function setStatus(status) {
+    try {
+      const data = await api("POST", "/api/v1/agent/status", { status });
+      renderAgent(data.agent);
+    } catch (exc) {
+      showError(exc);
+      renderAgent(state.agent); // put the select back to what the server has
+    }
+  }
+
+  el.status.addEventListener("change", () => setStatus(el.status.value));
+  el.ready.addEventListener("click", () => setStatus("ready"));
+
+  // ---------------------------------------------------------------- 5. offers
+
+  // The server gives `seconds_left` (counted on its clock) and `deadline`; counting down from
+  // seconds_left on our clock is immune to a wrong clock on the agent's computer.
+  function addOffer(offer) {
+    const key = String(offer.offer_id);
+    const existing = state.offers.get(key);
+    if (existing) existing.el.remove();
+    const now = Date.now();
+    let deadlineMs = now + Number(offer.seconds_left ?? 0) * 1000;
+    if (offer.seconds_left === undefined || offer.seconds_left === null) deadlineMs = Date.parse(offer.deadline) || now;
+    const entry = { offer, deadlineMs, receivedMs: now, ended: false, el: null };
+
+    const accept = h("button", { type: "button", class: "accept", onclick: () => answerOffer(entry, "accept") }, t("accept"));
+    const decline = h(
+      "button",
+      { type: "button", class: "decline secondary", onclick: () => answerOffer(entry, "decline") },
+      t("decline"),
+    );
+    entry.el = h(
+      "div",
+      { class: `offer priority-${offer.priority ?? "normal"}`, dataset: { offerId: offer.offer_id, ticketId: offer.ticket_id } },
+      h(
+        "div",
+        { class: "offer-head" },
+        h("strong", { class: "offer-customer", dir: "auto" }, offer.customer_name || `#${offer.ticket_id}`),
+        h("span", { class: "countdown", dir: "ltr" }),
+      ),
+      h(
+        "div",
+        { class: "offer-meta muted" },
+        h("span", { class: "offer-priority" }, `${t("priority")}: ${offer.priority ?? ""}`),
+        h("span", { class: "offer-category" }, `${t("category")}: ${offer.category || t("no_category")}`),
+        offer.language ? h("span", { class: "offer-language" }, offer.language) : null,
+        h("span", { class: "offer-waiting" }),
+      ),
+      h(
+        "ul",
+        { class: "offer-messages" },
+        (offer.last_messages || []).map((text) => h("li", { dir: "auto" }, text)),
+      ),
+      h("div", { class: "offer-actions" }, accept, decline),
+      h("div", { class: "offer-reason", hidden: true }),
+    );
+    state.offers.set(key, entry);
+    el.offers.prepend(entry.el);
+    tickOffer(entry, now);
+    renderNoOffers();
+  }
+
+  function tickOffer(entry, now) {
+    if (entry.ended) return;
+    const left = Math.max(0, Math.ceil((entry.deadlineMs - now) / 1000));
+    const countdown = entry.el.querySelector(".countdown");
+    countdown.textContent = t("seconds_left", { n: left });
+    countdown.dataset.seconds = String(left);
+    entry.el.classList.toggle("urgent", left <= 5);
+    const waited = Number(entry.offer.waiting_s ?? 0) + (now - entry.receivedMs) / 1000;
+    entry.el.querySelector(".offer-waiting").textContent = t("waiting", { time: formatDuration(waited) });
+    // The server ends an offer with offer_ended; if that frame is lost, drop the card anyway.
+    if (now > entry.deadlineMs + 5000) endOffer(entry.offer.offer_id, "expired");
+  }
+
+  setInterval(() => {
+    const now = Date.now();
+    for (const entry of state.offers.values()) tickOffer(entry, now);
+  }, 1000);
+
+  // The card says why it ended for a moment, then goes.
+  function endOffer(offerId, reason) {
+    const key = String(offerId);
+    const entry = state.offers.get(key);
+    if (!entry || entry.ended) return;
+    entry.ended = true;
+    entry.el.classList.add("ended");
+    entry.el.dataset.reason = reason;
+    entry.el.querySelectorAll("button").forEach((button) => {
+      button.disabled = true;
+    });
+    const reasonEl = entry.el.querySelector(".offer-reason");
+    reasonEl.textContent = TEXTS[`offer_${reason}`] ? t(`offer_${reason}`) : reason;
+    reasonEl.hidden = false;
+    setTimeout(() => {
+      entry.el.remove();
+      if (state.offers.get(key) === entry) state.offers.delete(key);
+      renderNoOffers();
+    }, 2500);
+  }
+
+  async function answerOffer(entry, action) {
+    if (entry.ended) return;
+    entry.el.querySelectorAll("button").forEach((button) => {
+      button.disabled = true;
+    });
+    const { offer_id: offerId, ticket_id: ticketId } = entry.offer;
+    try {
+      await api("POST", `/api/v1/agent/offers/${encodeURIComponent(offerId)}/${action}`);
+      endOffer(offerId, action === "accept" ? "accepted" : "declined");
+      if (action === "accept") {
+        await refreshChats();
+        openChat(ticketId);
+      }
+    } catch (exc) {
+      if (exc.status === 409) {
+        endOffer(offerId, exc.message); // the reason: taken, expired, ...
+      } else {
+        showError(exc);
+        if (!entry.ended) {
+          entry.el.querySelectorAll("button").forEach((button) => {
+            button.disabled = false;
+          });
+        }
+      }
+    }
+  }
+
+  function renderNoOffers() {
+    el.noOffers.hidden = el.offers.querySelector(".offer:not(.ended)") !== null;
+  }
+
+  // What GET /me says replaces what we had (the push may have missed some while offline).
+  function syncOffers(offers) {
+    const live = new Set(offers.map((offer) => String(offer.offer_id)));
+    for (const [offerId, entry] of state.offers) {
+      if (!live.has(offerId) && !entry.ended) endOffer(offerId, "expired");
+    }
+    for (const offer of offers) {
+      const entry = state.offers.get(String(offer.offer_id));
+      if (!entry || !entry.ended) addOffer(offer);
+    }
+    renderNoOffers();
+  }
+
+  // ---------------------------------------------------------------- 6. chats list
+
+  function messagePreview(message) {
+    if (!message) return "";
+    if (message.kind === "file" && message.file) return `📎 ${message.file.name}`;
+    return message.text || "";
+  }
+
+  function renderChats() {
+    el.chats.replaceChildren(
+      ...state.chats.map((chat) => {
+        const unread = state.unread.has(chat.ticket_id);
+        return h(
+          "li",
+          {
+            class: `chat${chat.ticket_id === state.openId ? " open" : ""}${unread ? " unread" : ""}`,
+            dataset: { ticketId: chat.ticket_id, channel: chat.channel, state: chat.state },
+            tabindex: "0",
+            role: "button",
+            onclick: () => openChat(chat.ticket_id),
+            onkeydown: (event) => {
+              if (event.key === "Enter" || event.key === " ") {
+                event.preventDefault();
+                openChat(chat.ticket_id);
+              }
+            },
+          },
+          h(
+            "div",
+            { class: "chat-line" },
+            h("strong", { class: "chat-name", dir: "auto" }, (chat.customer && chat.customer.name) || `#${chat.ticket_id}`),
+            h("span", { class: `channel channel-${chat.channel}` }, chat.channel),
+            unread ? h("span", { class: "unread-badge" }, t("unread")) : null,
+          ),
+          h("div", { class: "chat-preview muted", dir: "auto" }, messagePreview(chat.last_message)),
+          h(
+            "div",
+            { class: "chat-info muted" },
+            `#${chat.ticket_id} · ${chat.priority ?? ""} · ${chat.category || t("no_category")}`,
+          ),
+        );
+      }),
+    );
+    el.noChats.hidden = state.chats.length > 0;
+  }
+
+  async function refreshChats() {
+    try {
+      const data = await api("GET", "/api/v1/agent/chats");
+      setChats(data.chats || []);
+    } catch (exc) {
+      showError(exc);
+    }
+  }
+
+  function setChats(chats) {
+    state.chats = chats;
+    const ids = new Set(chats.map((chat) => chat.ticket_id));
+    for (const id of state.unread) if (!ids.has(id)) state.unread.delete(id);
+    // The load is the number of open chats: keep the top bar in step without another request.
+    if (state.agent) renderAgent({ ...state.agent, load: chats.length });
+    renderChats();
+    // The open chat went away (closed, transferred, the customer left): say so, clear the view.
+    if (state.openId !== null && !ids.has(state.openId)) {
+      closeView();
+      showNotice(t("chat_gone"));
+    }
+  }
+
+  // GET /me: the agent, its offers and its chats in one answer.
+  async function refreshMe() {
+    try {
+      const data = await api("GET", "/api/v1/agent/me");
+      renderAgent(data.agent);
+      syncOffers(data.offers || []);
+      setChats(data.chats || []);
+    } catch (exc) {
+      showError(exc);
+    }
+  }
+
+  // ---------------------------------------------------------------- 7. the open chat
+
+  const SENDER_LABELS = { customer: "customer", bot: "bot", agent: "agent", system: "system" };
+
+  function messageNode(message) {
+    const sender = SENDER_LABELS[message.sender] ? message.sender : "system";
+    let who = t(SENDER_LABELS[sender]);
+    if (sender === "agent" && message.agent) who = message.agent;
+    if (sender === "customer") {
+      const chat = state.chats.find((c) => c.ticket_id === state.openId);
+      if (chat && chat.customer && chat.customer.name) who = chat.customer.name;
+    }
+    let body;
+    if (message.kind === "file" && message.file) {
+      body = h(
+        "div",
+        { class: "msg-file" },
+        h("a", { href: message.file.url, download: message.file.name, target: "_blank", rel: "noopener" }, `📎 ${message.file.name}`),
+        message.file.size ? h("span", { class: "muted" }, ` (${Math.ceil(message.file.size / 1024)} KB)`) : null,
+      );
+    }
+    return h(
+      "div",
+      { class: `msg msg-${sender}`, dataset: { id: message.id, sender } },
+      h("div", { class: "msg-meta muted" }, h("span", { class: "msg-who", dir: "auto" }, who), " ", h("time", { datetime: message.created_at || "" }, formatTime(message.created_at))),
+      message.text ? h("div", { class: "msg-text", dir: "auto" }, message.text) : null,
+      body,
+    );
+  }
+
+  // Adds a message to #transcript once, in id order, and scrolls down if the agent was at the end.
+  function appendMessage(message) {
+    if (message.id === undefined || message.id === null || state.shownIds.has(message.id)) return;
+    state.shownIds.add(message.id);
+    const box = el.transcript;
+    const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+    const node = messageNode(message);
+    const later = Array.from(box.children).find((child) => Number(child.dataset.id) > Number(message.id));
+    box.insertBefore(node, later || null);
+    if (atEnd || !later) box.scrollTop = box.scrollHeight;
+  }
+
+  function noteNode(note) {
+    return h(
+      "div",
+      { class: "note", dataset: { id: note.id } },
+      h("div", { class: "note-meta muted" }, h("span", { dir: "auto" }, note.agent || ""), " ", h("time", { datetime: note.created_at || "" }, formatTime(note.created_at))),
+      h("div", { class: "note-text", dir: "auto" }, note.text),
+    );
+  }
+
+  function renderNotes(notes) {
+    el.notes.replaceChildren(...notes.map(noteNode));
+    if (!notes.length) el.notes.append(h("p", { class: "muted no-notes" }, t("no_notes")));
+  }
+
+  function renderChatHead(chat) {
+    el.chatCustomer.textContent = (chat.customer && chat.customer.name) || `#${chat.ticket_id}`;
+    el.chatMeta.replaceChildren(
+      h("span", { class: `channel channel-${chat.channel}` }, chat.channel),
+      ` #${chat.ticket_id} · ${t("priority")}: ${chat.priority ?? ""} · ${t("category")}: ${chat.category || t("no_category")}`,
+      chat.language ? ` · ${chat.language}` : "",
+    );
+  }
+
+  // Opens a chat (or reloads the open one after a reconnect: then it only adds what is new).
+  async function openChat(ticketId, { reload = false } = {}) {
+    const switching = ticketId !== state.openId;
+    const generation = ++state.openGeneration;
+    if (switching) {
+      state.openId = ticketId;
+      state.shownIds = new Set();
+      el.transcript.replaceChildren();
+      el.notes.replaceChildren();
+      if (!(state.pendingReply && state.pendingReply.ticketId === ticketId)) el.replyText.value = "";
+      setReplyStatus("");
+    }
+    state.unread.delete(ticketId);
+    el.pickChat.hidden = true;
+    el.chatView.hidden = false;
+    renderChats();
+    try {
+      const data = await api("GET", `/api/v1/agent/chats/${encodeURIComponent(ticketId)}`);
+      if (generation !== state.openGeneration) return; // the agent opened another chat meanwhile
+      renderChatHead(data.chat);
+      (data.messages || []).forEach(appendMessage);
+      renderNotes(data.notes || []);
+      if (switching && !reload) el.replyText.focus();
+    } catch (exc) {
+      if (generation !== state.openGeneration) return;
+      showError(exc);
+      if (exc.status === 404 || exc.status === 403) closeView();
+    }
+  }
+
+  function closeView() {
+    state.openId = null;
+    state.openGeneration++;
+    state.shownIds = new Set();
+    el.transcript.replaceChildren();
+    el.notes.replaceChildren();
+    el.chatView.hidden = true;
+    el.pickChat.hidden = false;
+    renderChats();
+  }
+
+  // A message pushed by the server (or answered by our own POST): show it or mark it unread.
+  function receiveMessage(ticketId, message) {
+    const chat = state.chats.find((c) => c.ticket_id === ticketId);
+    if (chat) chat.last_message = message;
+    if (ticketId === state.openId) {
+      appendMessage(message);
+      if (!chat) renderChats();
+    } else if (message.sender !== "agent") {
+      state.unread.add(ticketId);
+    }
+    if (!chat) refreshChats(); // a chat we do not know yet
+    else renderChats();
+  }
+
+  // --- reply: Enter sends; a network failure keeps the text and retries with the same client_id.
+  let retryTimer = null;
+  let retryDelayMs = 1000;
+
+  function setReplyStatus(text, kind = "") {
+    el.replyStatus.textContent = text;
+    el.replyStatus.className = kind || "muted";
+  }
+
+  function sendReply() {
+    const text = el.replyText.value.trim();
+    if (!text || state.openId === null) return;
+    let pending = state.pendingReply;
+    // Same text for the same chat: the same client_id, so the server sends it at most once.
+    if (!pending || pending.ticketId !== state.openId || pending.text !== text) {
+      pending = { ticketId: state.openId, text, clientId: randomId() };
+      state.pendingReply = pending;
+    }
+    clearTimeout(retryTimer);
+    postReply(pending);
+  }
+
+  async function postReply(pending) {
+    if (pending.inFlight) return;
+    pending.inFlight = true;
+    el.replySend.disabled = true;
+    setReplyStatus(t("sending"));
+    try {
+      const data = await api("POST", `/api/v1/agent/chats/${encodeURIComponent(pending.ticketId)}/messages`, {
+        text: pending.text,
+        client_id: pending.clientId,
+      });
+      if (state.pendingReply === pending) state.pendingReply = null;
+      retryDelayMs = 1000;
+      setReplyStatus("");
+      if (state.openId === pending.ticketId && el.replyText.value.trim() === pending.text) el.replyText.value = "";
+      if (data.message) receiveMessage(pending.ticketId, data.message);
+    } catch (exc) {
+      // No answer, or a proxy in between timed out: try again, same client_id (sent once).
+      const transient = exc.network || [502, 503, 504].includes(exc.status);
+      if (transient && state.pendingReply === pending) {
+        setReplyStatus(t("retrying"), "error");
+        retryTimer = setTimeout(() => {
+          if (state.pendingReply === pending) postReply(pending);
+        }, retryDelayMs);
+        retryDelayMs = Math.min(retryDelayMs * 2, 5000);
+      } else {
+        // Refused by the server: keep the text so the agent can fix it; a new try gets a new id.
+        if (state.pendingReply === pending) state.pendingReply = null;
+        setReplyStatus("");
+        showError(exc);
+      }
+    } finally {
+      pending.inFlight = false;
+      el.replySend.disabled = false;
+    }
+  }
+
+  el.replySend.addEventListener("click", sendReply);
+  el.replyText.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+      event.preventDefault();
+      sendReply();
+    }
+  });
+
+  // --- canned replies: GET the list once; choosing one sends it.
+  async function loadCanned() {
+    try {
+      const data = await api("GET", "/api/v1/agent/canned");
+      const options = (data.canned || []).map((item) => {
+        const preview = item.text.length > 60 ? `${item.text.slice(0, 60)}…` : item.text;
+        return h("option", { value: item.shortcut, dataset: { lang: item.lang || "" } }, `/${item.shortcut}${item.lang ? ` [${item.lang}]` : ""} — ${preview}`);
+      });
+      el.canned.replaceChildren(h("option", { value: "" }, t("canned")), ...options);
+    } catch (exc) {
+      showError(exc);
+    }
+  }
+
+  el.canned.addEventListener("change", async () => {
+    const shortcut = el.canned.value;
+    const ticketId = state.openId;
+    el.canned.value = "";
+    if (!shortcut || ticketId === null) return;
+    try {
+      const data = await api("POST", `/api/v1/agent/chats/${encodeURIComponent(ticketId)}/canned`, { shortcut });
+      if (data.message) receiveMessage(ticketId, data.message);
+    } catch (exc) {
+      showError(exc);
+    }
+  });
+
+  // --- notes: only for agents, shown in yellow.
+  async function addNote() {
+    const text = el.noteText.value.trim();
+    const ticketId = state.openId;
+    if (!text || ticketId === null) return;
+    el.noteAdd.disabled = true;
+    try {
+      const data = await api("POST", `/api/v1/agent/chats/${encodeURIComponent(ticketId)}/notes`, { text });
+      if (state.openId === ticketId && data.note) {
+        el.notes.querySelector(".no-notes")?.remove();
+        el.notes.append(noteNode(data.note));
+        el.noteText.value = "";
+      }
+    } catch (exc) {
+      showError(exc);
+    } finally {
+      el.noteAdd.disabled = false;
+    }
+  }
+
+  el.noteAdd.addEventListener("click", addNote);
+  el.noteText.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      addNote();
+    }
+  });
+
+  // --- transfer: a dialog listing agents and categories.
+  el.transferOpen.addEventListener("click", async () => {
+    if (state.openId === null) return;
+    try {
+      const data = await api("GET", "/api/v1/agent/transfer-targets");
+      const me = state.agent ? state.agent.id : null;
+      const agents = (data.agents || []).filter((agent) => agent.id !== me);
+      const categories = data.categories || [];
+      const groups = [];
+      if (agents.length) {
+        groups.push(
+          h(
+            "optgroup",
+            { label: t("transfer_agents") },
+            agents.map((agent) => h("option", { value: `agent:${agent.id}` }, `${agent.name} (${TEXTS[agent.status] ? t(agent.status) : agent.status})`)),
+          ),
+        );
+      }
+      if (categories.length) {
+        groups.push(
+          h(
+            "optgroup",
+            { label: t("transfer_categories") },
+            categories.map((category) => h("option", { value: `category:${category}` }, category)),
+          ),
+        );
+      }
+      if (!groups.length) {
+        showNotice(t("transfer_none"));
+        return;
+      }
+      el.transferTarget.replaceChildren(...groups);
+      el.transferDialog.showModal();
+    } catch (exc) {
+      showError(exc);
+    }
+  });
+
+  el.transferDialog.addEventListener("close", async () => {
+    if (el.transferDialog.returnValue !== "ok") return;
+    el.transferDialog.returnValue = "";
+    const ticketId = state.openId;
+    const [kind, ...rest] = el.transferTarget.value.split(":");
+    const value = rest.join(":");
+    if (ticketId === null || !value) return;
+    const body = kind === "agent" ? { agent_id: Number(value) } : { category: value };
+    try {
+      await api("POST", `/api/v1/agent/chats/${encodeURIComponent(ticketId)}/transfer`, body);
+      if (state.openId === ticketId) closeView();
+      showNotice(t("transferred"));
+      refreshChats();
+    } catch (exc) {
+      showError(exc);
+    }
+  });
+
+  // --- close: ends the chat (the customer gets the rating).
+  el.closeChat.addEventListener("click", async () => {
+    const ticketId = state.openId;
+    if (ticketId === null) return;
+    el.closeChat.disabled = true;
+    try {
+      await api("POST", `/api/v1/agent/chats/${encodeURIComponent(ticketId)}/close`);
+      if (state.openId === ticketId) closeView();
+      showNotice(t("closed"));
+      refreshChats();
+    } catch (exc) {
+      showError(exc);
+    } finally {
+      el.closeChat.disabled = false;
+    }
+  });
+
+  // ---------------------------------------------------------------- 8. the push socket
+
+  function setConnection(which) {
+    el.connection.dataset.state = which;
+    el.connection.textContent = t(which);
+  }
+
+  function handleFrame(frame) {
+    switch (frame.type) {
+      case "hello":
+      case "agent":
+        renderAgent(frame.agent);
+        break;
+      case "offer":
+        addOffer(frame.offer);
+        break;
+      case "offer_ended":
+        endOffer(frame.offer_id, frame.reason);
+        break;
+      case "message":
+        receiveMessage(frame.ticket_id, frame.message);
+        break;
+      case "chats":
+        refreshChats();
+        break;
+      case "notice":
+        showNotice(frame.text);
+        break;
+      case "pong":
+        break;
+      default:
+        break; // a newer server may send more; ignore what we do not know
+    }
+  }
+
+  function connect() {
+    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(`${scheme}//${window.location.host}/agent/ws`);
+    state.socket = socket;
+    setConnection(state.everConnected ? "reconnecting" : "connecting");
+
+    socket.addEventListener("open", () => {
+      state.backoffMs = 500;
+      setConnection("connected");
+      // Whatever happened while we were not listening (or before the first connect): fetch it.
+      refreshMe();
+      if (state.everConnected) {
+        if (state.openId !== null) openChat(state.openId, { reload: true });
+        if (state.pendingReply && !state.pendingReply.inFlight) postReply(state.pendingReply);
+      }
+      state.everConnected = true;
+    });
+    socket.addEventListener("message", (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      handleFrame(frame);
+    });
+    socket.addEventListener("close", () => {
+      if (state.socket !== socket) return;
+      setConnection("reconnecting");
+      const delay = state.backoffMs;
+      state.backoffMs = Math.min(state.backoffMs * 2, 5000);
+      setTimeout(connect, delay);
+    });
+  }
+
+  setInterval(() => {
+    const socket = state.socket;
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
+  }, 25000);
+
+  // For tests and for poking around in the browser's console.
+  window.sanadConsole = {
+    get socket() {
+      return state.socket;
+    },
+    state,
+  };
+
+  // ---------------------------------------------------------------- 9. start
+  renderAgent(state.agent);
+  renderNoOffers();
+  renderChats();
+  connect();
+  refreshMe();
+  loadCanned();
+})();
