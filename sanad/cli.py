@@ -2,16 +2,17 @@
 
     sanad [--config FILE] run
     sanad web
-    sanad tokens create --role editor|supervisor|admin --name NAME | tokens list | tokens revoke ID
+    sanad tokens create --role editor|supervisor|admin|agent --name NAME [--agent ID]
+    sanad tokens list | tokens revoke ID
     sanad db upgrade
     sanad faq import FILE [--format jsonl|csv]
     sanad faq export [FILE] [--format jsonl|csv] [--lang en|ar]
     sanad faq add --id ID --lang en --question Q --answer A [--phrasing P ...] ...
     sanad faq list [--lang L] | show ID [--lang L] | remove ID [--lang L]
     sanad customers tier --telegram-id ID vip|normal
-    sanad agents add --telegram-id ID --name NAME [--skills a,b] [--languages en,ar]
+    sanad agents add [--telegram-id ID] --name NAME [--skills a,b] [--languages en,ar]
                      [--capacity N] [--role agent|supervisor] [--priority N]
-    sanad agents list | sanad agents remove --telegram-id ID
+    sanad agents list | sanad agents remove --telegram-id ID | --id ID
     sanad canned add SHORTCUT TEXT [--lang en|ar] | sanad canned list | sanad canned remove SHORTCUT
 
 Every command reads the same settings (environment and ``--config``); a bad setting stops it
@@ -70,8 +71,13 @@ def _parser() -> argparse.ArgumentParser:
         dest="tokens_command", required=True, metavar="ACTION"
     )
     tok_create = tokens.add_parser("create", help="create a token (printed once)")
-    tok_create.add_argument("--role", required=True, choices=("editor", "supervisor", "admin"))
+    tok_create.add_argument(
+        "--role", required=True, choices=("editor", "supervisor", "admin", "agent")
+    )
     tok_create.add_argument("--name", required=True)
+    tok_create.add_argument(
+        "--agent", type=int, help="the agent the token belongs to (needed for --role agent)"
+    )
     tokens.add_parser("list", help="list tokens (never their values)")
     tok_revoke = tokens.add_parser("revoke", help="revoke a token by id")
     tok_revoke.add_argument("id", type=int)
@@ -118,7 +124,9 @@ def _parser() -> argparse.ArgumentParser:
         dest="agents_command", required=True, metavar="ACTION"
     )
     add_agent_p = agents.add_parser("add", help="register (or update) an agent")
-    add_agent_p.add_argument("--telegram-id", required=True)
+    add_agent_p.add_argument(
+        "--telegram-id", help="their Telegram user id (without: the web console only)"
+    )
     add_agent_p.add_argument("--name", required=True)
     add_agent_p.add_argument("--skills", default="", help="categories, comma-separated")
     add_agent_p.add_argument("--languages", default="", help="e.g. en,ar (empty: any)")
@@ -129,7 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     agents.add_parser("list", help="list agents with status and load")
     rm_agent = agents.add_parser("remove", help="remove an agent")
-    rm_agent.add_argument("--telegram-id", required=True)
+    rm_who = rm_agent.add_mutually_exclusive_group(required=True)
+    rm_who.add_argument("--telegram-id")
+    rm_who.add_argument("--id", type=int, help="the agent's id (sanad agents list)")
 
     canned = sub.add_parser("canned", help="canned replies for agents").add_subparsers(
         dest="canned_command", required=True, metavar="ACTION"
@@ -289,7 +299,8 @@ async def _agents(services: Services, args: argparse.Namespace, out: TextIO) -> 
                 )
             except AgentError as exc:
                 raise CommandError(str(exc)) from None
-            print(f"agent {agent.id}: {agent.name} (Telegram {agent.telegram_id})", file=out)
+            where = f"Telegram {agent.telegram_id}" if agent.telegram_id else "web console only"
+            print(f"agent {agent.id}: {agent.name} ({where})", file=out)
         elif args.agents_command == "list":
             loads = await open_ticket_counts(session)
             rows = await list_agents(session)
@@ -302,9 +313,15 @@ async def _agents(services: Services, args: argparse.Namespace, out: TextIO) -> 
                 )
             print(f"{len(rows)} agent(s)", file=out)
         else:
-            found = await find_agent(session, telegram_id=args.telegram_id)
+            if args.id is not None:
+                found = await find_agent(session, agent_id=args.id)
+            else:
+                found = await find_agent(session, telegram_id=args.telegram_id)
             if found is None:
-                raise CommandError(f"no agent with Telegram id {args.telegram_id}")
+                which = (
+                    f"id {args.id}" if args.id is not None else f"Telegram id {args.telegram_id}"
+                )
+                raise CommandError(f"no agent with {which}")
             try:
                 await remove_agent(session, found, now)
             except AgentError as exc:
@@ -341,7 +358,9 @@ async def _tokens(services: Services, args: argparse.Namespace, out: TextIO) -> 
     async with services.db.transaction() as session:
         if args.tokens_command == "create":
             try:
-                row, raw = await create_token(session, name=args.name, role=args.role, at=now)
+                row, raw = await create_token(
+                    session, name=args.name, role=args.role, at=now, agent_id=args.agent
+                )
             except AuthError as exc:
                 raise CommandError(str(exc)) from None
             print(f"token {row.id} ({row.role}, {row.name}); shown once, keep it safe:", file=out)
@@ -349,7 +368,8 @@ async def _tokens(services: Services, args: argparse.Namespace, out: TextIO) -> 
         elif args.tokens_command == "list":
             for t in await list_tokens(session):
                 state = f"revoked {t.revoked_at:%Y-%m-%d}" if t.revoked_at else "active"
-                print(f"{t.id}\t{t.role}\t{t.name}\t{t.prefix}…\t{state}", file=out)
+                owner = f"\tagent {t.agent_id}" if t.agent_id else ""
+                print(f"{t.id}\t{t.role}\t{t.name}\t{t.prefix}…\t{state}{owner}", file=out)
         elif not await revoke_token(session, args.id, now):
             raise CommandError(f"no active token {args.id}")
         else:

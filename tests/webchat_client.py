@@ -72,16 +72,16 @@ class ChatClient:
         elif frame["type"] == "update" and frame["id"] in self.seen:
             self.seen[frame["id"]] = {**self.seen[frame["id"]], **frame, "type": "message"}
 
-    async def _receive(self, timeout: float) -> Frame:
+    async def _receive(self, within: float) -> Frame:
         assert self.ws is not None
-        raw = await self.ws.receive(timeout=timeout)
+        raw = await self.ws.receive(timeout=within)
         if raw.type != WSMsgType.TEXT:
             raise ConnectionError(f"socket closed: {raw.type} {raw.data!r}")
         frame: Frame = raw.json()
         self._keep(frame)
         return frame
 
-    async def next(self, match: Callable[[Frame], bool], timeout: float = 5.0) -> Frame:
+    async def next(self, match: Callable[[Frame], bool], within: float = 5.0) -> Frame:
         """The first frame, among those not yet looked at, that ``match`` accepts."""
         while True:
             while self._read < len(self.frames):
@@ -90,20 +90,20 @@ class ChatClient:
                 if match(frame):
                     return frame
             try:
-                await self._receive(timeout)
+                await self._receive(within)
             except TimeoutError:
                 raise AssertionError(
-                    f"no matching frame within {timeout} s; got {self.frames[-5:]}"
+                    f"no matching frame within {within} s; got {self.frames[-5:]}"
                 ) from None
 
     async def message(
-        self, sender: str | None = None, contains: str = "", timeout: float = 5.0
+        self, sender: str | None = None, contains: str = "", within: float = 5.0
     ) -> Frame:
         return await self.next(
             lambda f: (
                 f["type"] == "message" and sender in (None, f["sender"]) and contains in f["text"]
             ),
-            timeout,
+            within,
         )
 
     async def ack(self, client_id: str) -> Frame:
