@@ -182,8 +182,11 @@
     const label = senderLabel(m);
     if (label && m.sender !== "customer") node.append(el("div", "msg-from", label));
     const bubble = el("div", "msg-bubble");
-    bubble.append(el("div", "msg-text", m.text || ""));
-    if (m.kind === "file" && m.file) renderFile(bubble, m.file);
+    const isFile = m.kind === "file" && m.file;
+    // A file message's text is often just the file name, which the link shows anyway.
+    const text = isFile && m.text === m.file.name ? "" : m.text || "";
+    bubble.append(el("div", "msg-text", text));
+    if (isFile) renderFile(bubble, m.file);
     node.append(bubble);
     if (m.created_at) {
       const time = el("time", "msg-time");
