@@ -319,3 +319,74 @@ async def test_telegram_customer_served_by_an_agent_in_the_web_console(
         stored_agent = await session.get(Agent, agent.id)
     assert stored_agent is not None and stored_agent.telegram_id is None
     await push.close()
+
+
+async def test_an_agent_on_telegram_and_in_the_console_at_once_stays_in_sync(
+    telegram_and_web: Any,
+) -> None:
+    fake, services, client = telegram_and_web
+    amal_tg = fake.user(2001, "Amal", language_code="en")
+    async with services.db.transaction() as session:
+        agent = await add_agent(
+            session, name="Amal", at=services.clock.now(), telegram_id=str(amal_tg.id)
+        )
+    await services.handoff.resync()
+    # /console on Telegram: a one-time link that logs her into the console.
+    fake.send_text(amal_tg, "/console")
+    link_message = await fake.wait_for_message(amal_tg, contains="/agent/login?key=")
+    path = link_message["text"].split("http://localhost:", 1)[1].split("/", 1)[1]
+    opened = await client.get("/" + path, allow_redirects=False)
+    assert opened.status == 302
+    me = await _json(await client.get("/api/v1/agent/me"))
+    assert me["agent"]["id"] == agent.id
+    push = await client.ws_connect("/agent/ws")
+    fake.send_text(amal_tg, "/online")
+    await fake.wait_for_message(amal_tg, contains="Status: available")
+
+    sara = fake.user(1001, "Sara", language_code="en")
+    fake.send_text(sara, "I want to talk to a person")
+    tg_offer = await fake.wait_for_message(amal_tg, contains="New chat #")
+    web_offer = (await _push(push, "offer"))["offer"]
+    # Accepted on Telegram: the console's card goes, the chat appears there.
+    accept = next(
+        b["callback_data"]
+        for row in tg_offer["reply_markup"]["inline_keyboard"]
+        for b in row
+        if b["text"] == "Accept"
+    )
+    fake.press(amal_tg, tg_offer, accept)
+    ended = await _push(push, "offer_ended")
+    assert (ended["offer_id"], ended["reason"]) == (web_offer["offer_id"], "accepted")
+    await fake.wait_for_message(sara, contains="Amal has joined")
+    # From the console: Sara gets it, and Amal's Telegram chat shows it too.
+    headers = {"X-CSRF-Token": await _csrf(client)}
+    sent = await client.post(
+        f"/api/v1/agent/chats/{web_offer['ticket_id']}/messages",
+        json={"text": "Typed in the console"},
+        headers=headers,
+    )
+    await _json(sent)
+    await fake.wait_for_message(sara, contains="Typed in the console")
+    echo = await fake.wait_for_message(amal_tg, contains="Typed in the console")
+    assert "(console)" in echo["text"]
+    # From Telegram: the console sees it; Sara's answer reaches both.
+    fake.send_text(amal_tg, "And typed on Telegram")
+    await fake.wait_for_message(sara, contains="typed on Telegram")
+    while True:
+        frame = await _push(push, "message")
+        if frame["message"]["text"] == "And typed on Telegram":
+            break
+    fake.send_text(sara, "Got both, thanks")
+    await fake.wait_for_message(amal_tg, contains="Got both, thanks")
+    while True:
+        frame = await _push(push, "message")
+        if frame["message"]["sender"] == "customer":
+            break
+    assert frame["message"]["text"] == "Got both, thanks"
+    await push.close()
+
+
+async def _csrf(client: TestClient[Any, Any]) -> str:
+    """The session's CSRF token, as the console page carries it."""
+    html = await (await client.get("/agent")).text()
+    return html.split("window.SANAD_CSRF = ", 1)[1].split(";", 1)[0].strip().strip('"')
