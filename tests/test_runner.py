@@ -44,3 +44,33 @@ async def test_first_start_prints_an_admin_token_and_how_to_connect_telegram(
     assert "talk to @BotFather" in first and "SANAD_TELEGRAM_BASE_URL" in first
     second = await _run_once(tmp_path / "run.db")
     assert "log in with" not in second  # shown once only
+
+
+async def test_first_start_gives_the_whole_product_without_telegram(tmp_path: Path) -> None:
+    """No configuration: the customer chat, the agent console (with a local agent and its
+    token) and the dashboard, all served at the printed addresses."""
+    settings = load_settings(
+        env={
+            "SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'w.db'}",
+            "SANAD_WEB_PORT": "0",
+        }
+    )
+    out, stop, ready = io.StringIO(), asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop=stop, out=out, ready=ready))
+    await asyncio.wait_for(ready.wait(), 30)
+    text = out.getvalue()
+    urls = dict(re.findall(r"(customer chat|agent console|web console):\s+(\S+)", text))
+    agent_token = re.search(r"agent console \('Local agent'\):\s+log in with: (\S+)", text)
+    assert set(urls) == {"customer chat", "agent console", "web console"} and agent_token, text
+    async with aiohttp.ClientSession() as http:
+        chat = await http.get(urls["customer chat"])
+        assert chat.status == 200 and "chat.js" in await chat.text()
+        auth = {"Authorization": f"Bearer {agent_token.group(1)}"}
+        me = await http.get(
+            urls["agent console"].replace("/agent", "/api/v1/agent/me"), headers=auth
+        )
+        assert (await me.json())["agent"]["name"] == "Local agent"
+        console = await http.get(urls["agent console"], headers=auth)
+        assert console.status == 200
+    stop.set()
+    await task
