@@ -9,22 +9,26 @@ ticket, or on one named by number (``/close 12``).
 from __future__ import annotations
 
 import logging
+import mimetypes
 import re
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.port import agent_language
-from bot.relay import agent_message_meta, relay_for_target, send_text
+from bot.relay import agent_message_meta, media_kind, relay_for_target, send_text
 from bot.texts import t
 from handoff.acd import AgentStatus
 from handoff.agents import find_agent, open_ticket_counts
 from handoff.canned import find_canned, list_canned, render
 from handoff.priority import PRIORITIES
 from handoff.service import HandoffError
-from handoff.tickets import State
+from handoff.tickets import State, add_attachment
 from sanad.services import Services
 from storage.models import Agent, Customer, Ticket
 
@@ -118,6 +122,9 @@ async def handle_agent_message(
     if agent.current_ticket_id != ticket_id:
         await _set_current(services, agent.id, ticket_id)
     kind, meta = agent_message_meta(message)
+    if kind != "text" and live.customer.channel != "telegram":
+        # Another channel cannot fetch a Telegram file: Sanad keeps a copy for it.
+        kind, meta = await _fetch_media(context, services, ticket_id, message, meta)
     try:
         await services.handoff.agent_message(
             ticket_id,
@@ -129,6 +136,43 @@ async def handle_agent_message(
         )
     except HandoffError as exc:
         await _say(context, agent, t("action_failed", lang, reason=str(exc)))
+
+
+async def _fetch_media(
+    context: ContextTypes.DEFAULT_TYPE,
+    services: Services,
+    ticket_id: int,
+    message: Message,
+    meta: dict[str, Any],
+) -> tuple[str, dict[str, Any]]:
+    """An agent's Telegram photo or document, downloaded and kept as an attachment of the
+    ticket (kind ``file``); a file too big to keep stays a note of its kind."""
+    limit = int(services.settings.web_upload_max_mb * 1024 * 1024)
+    kind = media_kind(message) or "file"
+    try:
+        found = await context.bot.get_file(str(meta["file_id"]))
+        if (found.file_size or 0) > limit:
+            raise ValueError(f"{found.file_size} bytes is over the limit")
+        data = bytes(await found.download_as_bytearray())
+    except (TelegramError, ValueError, KeyError) as exc:
+        log.info("could not keep an agent's %s: %s", kind, exc)
+        return "text", {**meta, "media": kind}
+    path = found.file_path or ""
+    name = message.document.file_name if message.document and message.document.file_name else ""
+    name = name or f"{kind}{Path(path).suffix or ''}"
+    content_type = (message.document.mime_type if message.document else None) or (
+        mimetypes.guess_type(name)[0] or "application/octet-stream"
+    )
+    async with services.db.transaction() as session:
+        stored = await add_attachment(
+            session,
+            ticket_id,
+            name=name,
+            content_type=content_type,
+            data=data,
+            at=services.clock.now(),
+        )
+    return "file", {**meta, **stored, "media": kind}
 
 
 async def _open_tickets(services: Services, agent: Agent) -> list[tuple[Ticket, Customer]]:

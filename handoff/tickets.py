@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.events import record_event
-from storage.models import Customer, Message, Ticket
+from storage.models import Attachment, Customer, Message, Ticket
 
 
 class State(StrEnum):
@@ -163,3 +163,33 @@ async def ticket_for_message(
     if recent is not None:
         return recent
     return await current_ticket(session, customer, at)
+
+
+async def add_attachment(
+    session: AsyncSession,
+    ticket_id: int,
+    *,
+    name: str,
+    content_type: str,
+    data: bytes,
+    at: datetime,
+) -> dict[str, Any]:
+    """Keep a file sent in a conversation; returns the meta of the ``file`` message that
+    carries it (``attachment_id``, ``file_name``, ``file_size``, ``content_type``)."""
+    row = Attachment(
+        ticket_id=ticket_id,
+        name=name[:255] or "file",
+        content_type=content_type[:128] or "application/octet-stream",
+        size=len(data),
+        data=data,
+        created_at=at,
+    )
+    session.add(row)
+    await session.flush()
+    record_event(session, "file_attached", at, ticket_id=ticket_id, attachment_id=row.id)
+    return {
+        "attachment_id": row.id,
+        "file_name": row.name,
+        "file_size": row.size,
+        "content_type": row.content_type,
+    }

@@ -390,3 +390,31 @@ async def _csrf(client: TestClient[Any, Any]) -> str:
     """The session's CSRF token, as the console page carries it."""
     html = await (await client.get("/agent")).text()
     return html.split("window.SANAD_CSRF = ", 1)[1].split(";", 1)[0].strip().strip('"')
+
+
+async def test_a_telegram_agent_serves_a_web_customer_text_and_files(telegram_and_web: Any) -> None:
+    fake, services, client = telegram_and_web
+    amal_tg = fake.user(2001, "Amal", language_code="en")
+    async with services.db.transaction() as session:
+        await add_agent(session, name="Amal", at=services.clock.now(), telegram_id=str(amal_tg.id))
+    await services.handoff.resync()
+    fake.send_text(amal_tg, "/online")
+    await fake.wait_for_message(amal_tg, contains="Status: available")
+
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.press("human")
+    offer = await fake.wait_for_message(amal_tg, contains="New chat #")
+    accept = offer["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
+    fake.press(amal_tg, offer, accept)
+    await chat.message("system", "Amal has joined")
+    await chat.say("Here is my question")
+    relayed = await fake.wait_for_message(amal_tg, contains="Here is my question")
+    assert relayed["text"].startswith("#")  # tagged with the ticket
+    fake.send_text(amal_tg, "Hello from Telegram")
+    assert (await chat.message("agent"))["text"] == "Hello from Telegram"
+    fake.send_document(amal_tg, file_name="label.pdf", content=b"%PDF label", caption="Your label")
+    shown = await chat.message("agent", "Your label")
+    assert shown["kind"] == "file" and shown["file"]["name"] == "label.pdf"
+    got = await client.get(shown["file"]["url"], params={"visitor": chat.visitor or ""})
+    assert got.status == 200 and await got.read() == b"%PDF label"

@@ -34,7 +34,7 @@ from bot import conversation
 from bot.conversation import Identity, Keyboard, PressResult, Who
 from handoff.customers import find_customer, touch_customer
 from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
-from handoff.tickets import State, open_ticket_for, record_message
+from handoff.tickets import State, add_attachment, open_ticket_for, record_message
 from sanad.services import Services
 from storage.models import Agent, Attachment, Customer, Message, Ticket
 
@@ -573,30 +573,6 @@ async def read_upload(
     return fields, upload
 
 
-async def store_attachment(
-    services: Services, ticket_id: int, upload: tuple[str, str, bytes]
-) -> dict[str, Any]:
-    """Keep an uploaded file; returns the message meta that points at it."""
-    name, content_type, data = upload
-    async with services.db.transaction() as session:
-        row = Attachment(
-            ticket_id=ticket_id,
-            name=name,
-            content_type=content_type,
-            size=len(data),
-            data=data,
-            created_at=services.clock.now(),
-        )
-        session.add(row)
-        await session.flush()
-        return {
-            "attachment_id": row.id,
-            "file_name": name,
-            "file_size": len(data),
-            "content_type": content_type,
-        }
-
-
 async def upload(request: web.Request) -> web.Response:
     """A customer's file: stored on their ticket, shown in the chat, carried to their agent."""
     from web.app import SERVICES
@@ -620,7 +596,16 @@ async def upload(request: web.Request) -> web.Response:
         earlier = await conversation.sent_before(services, who, client_id)
         if earlier is not None:
             return web.json_response({"id": earlier.id, "file": file_of(earlier)})
-        meta = await store_attachment(services, who.ticket_id, file)
+        name, content_type, data = file
+        async with services.db.transaction() as session:
+            meta = await add_attachment(
+                session,
+                who.ticket_id,
+                name=name,
+                content_type=content_type,
+                data=data,
+                at=services.clock.now(),
+            )
         message_id = await conversation.record_incoming(
             services, who, file[0], kind="file", meta={**meta, "client_id": client_id}
         )
