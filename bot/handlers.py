@@ -38,14 +38,13 @@ from bot.agents import (
 )
 from bot.conversation import Identity, Keyboard, Who
 from bot.port import markup
-from bot.relay import media_kind, mirror_edit, send_text
+from bot.relay import media_kind, mirror_edit, record_sent, send_text
 from bot.relay import tag as relay_tag
 from bot.texts import t
 from faq.service import ArticleView
 from handoff.customers import find_customer, mark_unreachable
-from handoff.tickets import open_ticket_for, record_message
+from handoff.tickets import open_ticket_for
 from sanad.services import Services
-from storage.models import Ticket
 
 log = logging.getLogger(__name__)
 
@@ -97,20 +96,7 @@ class TelegramSender:
             async with services.db.transaction() as session:
                 await mark_unreachable(session, who.customer_id, services.clock.now(), exc.message)
             return False
-        async with services.db.transaction() as session:
-            ticket = await session.get(Ticket, who.ticket_id)
-            assert ticket is not None
-            for message in sent:
-                await record_message(
-                    session,
-                    ticket,
-                    sender="bot",
-                    text=message.text or "",
-                    kind=kind,
-                    channel_message_id=str(message.message_id),
-                    meta=dict(meta or {}),
-                    at=services.clock.now(),
-                )
+        await record_sent(services, who.ticket_id, "bot", sent, kind=kind, meta=meta)
         return True
 
 

@@ -19,10 +19,9 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import conversation
 from bot.conversation import Keyboard
-from bot.relay import deliver_to_customer, relay_to_agent, send_text
+from bot.relay import deliver_to_customer, record_sent, relay_to_agent, send_text
 from bot.texts import t
 from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
-from handoff.tickets import record_message
 from sanad.services import Services
 from storage.models import Agent, Customer, Message, Offer, Ticket
 
@@ -111,19 +110,7 @@ class TelegramPort:
             log.info("customer of ticket %s blocked the bot", ticket_id)
             await self.services.handoff.customer_unreachable(ticket_id)
             return False
-        async with self.services.db.transaction() as session:
-            ticket = await session.get(Ticket, ticket_id)
-            if ticket is not None:
-                for message in sent:
-                    await record_message(
-                        session,
-                        ticket,
-                        sender="system",
-                        text=message.text or "",
-                        channel_message_id=str(message.message_id),
-                        meta={"notice": kind},
-                        at=self.services.clock.now(),
-                    )
+        await record_sent(self.services, ticket_id, "system", sent, meta={"notice": kind})
         return True
 
     async def _agent_name(self, agent_id: int | None) -> str:

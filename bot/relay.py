@@ -18,6 +18,7 @@ from telegram import Message as TgMessage
 from telegram.error import BadRequest, Forbidden
 
 from bot.split import split_text
+from handoff.tickets import record_message
 from sanad.services import Services
 from storage.models import Agent, Attachment, Customer, Message, Relay, Ticket
 
@@ -100,6 +101,34 @@ async def send_text(
             )
         )
     return sent
+
+
+async def record_sent(
+    services: Services,
+    ticket_id: int,
+    sender: str,
+    sent: list[TgMessage],
+    *,
+    kind: str = "text",
+    meta: dict[str, Any] | None = None,
+) -> None:
+    """Keep what the bot sent a Telegram customer (each part of a split text) in the
+    transcript, with Telegram's message ids."""
+    async with services.db.transaction() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None:
+            return
+        for message in sent:
+            await record_message(
+                session,
+                ticket,
+                sender=sender,
+                text=message.text or "",
+                kind=kind,
+                channel_message_id=str(message.message_id),
+                meta=dict(meta or {}),
+                at=services.clock.now(),
+            )
 
 
 async def relay_to_agent(

@@ -65,7 +65,7 @@ from handoff.port import (
 )
 from handoff.priority import DEFAULT_HEAD_START_S, PRIORITIES, PriorityRules
 from handoff.sla import SlaPolicy
-from handoff.tickets import State
+from handoff.tickets import State, last_customer_texts
 from sanad.clock import Clock
 from storage.db import Database
 from storage.events import record_event
@@ -537,18 +537,7 @@ class HandoffService:
             deadline=_dt(offer.deadline).isoformat(),
         )
         customer = await session.get(Customer, ticket.customer_id)
-        last = (
-            (
-                await session.execute(
-                    select(Message.text)
-                    .where(Message.ticket_id == ticket.id, Message.sender == "customer")
-                    .order_by(Message.id.desc())
-                    .limit(3)
-                )
-            )
-            .scalars()
-            .all()
-        )
+        last = await last_customer_texts(session, ticket.id)
         requested = ticket.handoff_requested_at or now
         outbox.append(
             OfferNotice(
@@ -561,7 +550,7 @@ class HandoffService:
                 customer_name=customer.name if customer else "",
                 waiting_s=(now - requested).total_seconds(),
                 deadline=_dt(offer.deadline),
-                last_messages=tuple(reversed(last)),
+                last_messages=last,
             )
         )
         return []
@@ -1080,16 +1069,7 @@ class HandoffService:
         )
         session.add(message)
         await session.flush()
-        if ticket.first_agent_reply_at is None:
-            ticket.first_agent_reply_at = now
-            record_event(
-                session,
-                "first_agent_reply",
-                now,
-                ticket_id=ticket.id,
-                actor=f"agent:{agent_id}",
-                agent_id=agent_id,
-            )
+        self._stamp_first_reply(session, ticket, agent_id, now)
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
         outbox.append(
@@ -1124,6 +1104,13 @@ class HandoffService:
         agent_id: int,
     ) -> None:
         ticket = await self._ticket(session, ticket_id)
+        self._stamp_first_reply(session, ticket, agent_id, now)
+
+    @staticmethod
+    def _stamp_first_reply(
+        session: AsyncSession, ticket: Ticket, agent_id: int, now: datetime
+    ) -> None:
+        """The first agent reply of a ticket: the first-response time is measured to it."""
         if ticket.first_agent_reply_at is None:
             ticket.first_agent_reply_at = now
             record_event(

@@ -92,6 +92,23 @@ async def record_message(
     return message
 
 
+async def last_customer_texts(session: AsyncSession, ticket_id: int, n: int = 3) -> tuple[str, ...]:
+    """The customer's last ``n`` messages on a ticket, oldest first (what an offer shows)."""
+    texts = (
+        (
+            await session.execute(
+                select(Message.text)
+                .where(Message.ticket_id == ticket_id, Message.sender == "customer")
+                .order_by(Message.id.desc())
+                .limit(n)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    return tuple(reversed(texts))
+
+
 async def transcript(session: AsyncSession, ticket_id: int) -> list[Message]:
     result = await session.execute(
         select(Message).where(Message.ticket_id == ticket_id).order_by(Message.id)

@@ -37,6 +37,7 @@ from web.auth import (
     logout,
     principal_from_bearer,
     principal_from_cookie,
+    session_redirect,
 )
 from web.i18n import COOKIE as LANG_COOKIE
 from web.i18n import request_lang, tr
@@ -227,17 +228,7 @@ async def login_post(request: web.Request) -> web.Response:
     if result is None:
         return render(request, "login.html", 401, next=target, error=tr("bad_token", lang))
     cookie, _ = result
-    response = web.HTTPFound(target)
-    response.set_cookie(
-        COOKIE,
-        cookie,
-        httponly=True,
-        samesite="Strict",
-        secure=request.secure,
-        max_age=7 * 86400,
-        path="/",
-    )
-    raise response
+    raise session_redirect(request, cookie, target)
 
 
 async def logout_post(request: web.Request) -> web.Response:

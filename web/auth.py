@@ -220,6 +220,22 @@ async def logout(db: Database, cookie: str) -> None:
             await session.delete(found)
 
 
+def session_redirect(request: web.Request, cookie: str, target: str) -> web.HTTPFound:
+    """The answer to a successful login: the session cookie (HttpOnly, SameSite=Strict) and a
+    redirect to ``target``."""
+    response = web.HTTPFound(target)
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        max_age=SESSION_DAYS * 86400,
+        path="/",
+    )
+    return response
+
+
 def csrf_ok(principal: Principal, given: str | None) -> bool:
     return bool(principal.csrf and given and hmac.compare_digest(principal.csrf, given))
 

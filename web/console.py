@@ -25,10 +25,10 @@ from handoff.agents import open_ticket_counts
 from handoff.canned import find_canned, list_canned, render
 from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
 from handoff.service import HandoffError
-from handoff.tickets import State
+from handoff.tickets import State, last_customer_texts
 from sanad.services import Services
 from storage.models import Agent, Customer, Message, Note, Offer, Ticket
-from web.auth import COOKIE, login_with_link, principal_of
+from web.auth import login_with_link, principal_of, session_redirect
 from web.chat import frames_for
 
 log = logging.getLogger(__name__)
@@ -69,21 +69,15 @@ def _iso(at: datetime | None) -> str | None:
 
 
 async def agent_json(services: Services, agent_id: int) -> dict[str, Any]:
+    """The agent as the admin API shows them, with their wrap-up end."""
+    from web.api_admin import agent_json as admin_agent_json
+
     async with services.db.transaction() as session:
         agent = await session.get(Agent, agent_id)
         if agent is None:
             raise web.HTTPNotFound(reason="this agent was removed")
         load = (await open_ticket_counts(session)).get(agent.id, 0)
-    return {
-        "id": agent.id,
-        "name": agent.name,
-        "role": agent.role,
-        "status": agent.status,
-        "capacity": agent.capacity,
-        "load": load,
-        "wrap_up_until": _iso(agent.wrap_up_until),
-        "telegram": agent.telegram_id is not None,
-    }
+    return {**admin_agent_json(agent, load), "wrap_up_until": _iso(agent.wrap_up_until)}
 
 
 def offer_json(offer: OfferNotice, now: datetime) -> dict[str, Any]:
@@ -115,18 +109,7 @@ async def pending_offers(services: Services, agent_id: int) -> list[dict[str, An
         ).all()
         offers = []
         for offer, ticket, customer in rows:
-            texts = (
-                (
-                    await session.execute(
-                        select(Message.text)
-                        .where(Message.ticket_id == ticket.id, Message.sender == "customer")
-                        .order_by(Message.id.desc())
-                        .limit(3)
-                    )
-                )
-                .scalars()
-                .all()
-            )
+            texts = await last_customer_texts(session, ticket.id)
             since = ticket.handoff_requested_at or ticket.created_at
             notice = OfferNotice(
                 offer_id=offer.id,
@@ -138,7 +121,7 @@ async def pending_offers(services: Services, agent_id: int) -> list[dict[str, An
                 customer_name=customer.name,
                 waiting_s=(now - since).total_seconds(),
                 deadline=offer.deadline,
-                last_messages=tuple(reversed(texts)),
+                last_messages=texts,
             )
             offers.append(offer_json(notice, now))
     return offers
@@ -598,17 +581,7 @@ async def link_login(request: web.Request) -> web.StreamResponse:
             error=tr("console_link_invalid", lang),
         )
     cookie, _principal = result
-    response = web.HTTPFound("/agent")
-    response.set_cookie(
-        COOKIE,
-        cookie,
-        httponly=True,
-        samesite="Strict",
-        secure=request.secure,
-        max_age=7 * 86400,
-        path="/",
-    )
-    raise response
+    raise session_redirect(request, cookie, "/agent")
 
 
 CONSOLE_HUB = web.AppKey("console_hub", ConsoleHub)
