@@ -1091,21 +1091,6 @@ class HandoffService:
         )
         return int(message.id)
 
-    async def agent_replied(self, ticket_id: int, agent_id: int) -> None:
-        """An agent's message reached the customer: the first one stamps the response time."""
-        await self._run(self._agent_replied, ticket_id, agent_id)
-
-    async def _agent_replied(
-        self,
-        session: AsyncSession,
-        now: datetime,
-        outbox: list[Outgoing],
-        ticket_id: int,
-        agent_id: int,
-    ) -> None:
-        ticket = await self._ticket(session, ticket_id)
-        self._stamp_first_reply(session, ticket, agent_id, now)
-
     @staticmethod
     def _stamp_first_reply(
         session: AsyncSession, ticket: Ticket, agent_id: int, now: datetime

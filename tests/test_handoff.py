@@ -401,7 +401,7 @@ async def test_first_reply_stops_the_first_response_sla(
     ticket_id = await h.ask()
     await h.service.accept_offer(h.last_offer(a).offer_id, a)
     await h.advance(60)
-    await h.service.agent_replied(ticket_id, a)
+    await h.service.agent_message(ticket_id, a, "On it.", origin="web")
     await h.advance(3600)
     assert h.port.supervisors() == []
     assert (await h.ticket(ticket_id)).first_agent_reply_at is not None

@@ -153,7 +153,7 @@ async def build_history(db: Database) -> History:
     await h.advance(20)  # 80
     await _accept(h, a)
     await h.advance(40)  # 120
-    await h.service.agent_replied(t[2], a)
+    await h.service.agent_message(t[2], a, "On it.", origin="web")
     await h.advance(300)  # 420
     await h.service.resolve_ticket(t[2], a)
     await _rate(h, t[2], 5)
@@ -169,7 +169,7 @@ async def build_history(db: Database) -> History:
     await _accept(h, b)
     await h.advance(600)  # 1060: the first-response SLA was due at 420 + 600
     assert "sla_breached" in await h.events(t[3])
-    await h.service.agent_replied(t[3], b)
+    await h.service.agent_message(t[3], b, "On it.", origin="web")
     await h.advance(60)  # 1120
     await h.service.resolve_ticket(t[3], b)
     await _rate(h, t[3], 2)
@@ -184,7 +184,7 @@ async def build_history(db: Database) -> History:
     await h.advance(5)  # 1140
     await _accept(h, a)
     await h.advance(20)  # 1160
-    await h.service.agent_replied(t[5], a)
+    await h.service.agent_message(t[5], a, "On it.", origin="web")
     await h.advance(100)  # 1260
     await h.service.resolve_ticket(t[5], a)
     await _rate(h, t[5], 4)
@@ -205,7 +205,7 @@ async def build_history(db: Database) -> History:
     await h.advance(10)  # 1960
     await _accept(h, b)
     await h.advance(30)  # 1990
-    await h.service.agent_replied(t[6], b)
+    await h.service.agent_message(t[6], b, "On it.", origin="web")
     await h.advance(100)  # 2090
     await h.service.resolve_ticket(t[6], b)
 
@@ -441,7 +441,7 @@ async def test_edge_cases_transfer_back_hand_back_late_reply_and_breach_unanswer
     # the reply comes after the 10 min due without a timer firing in between (a process that
     # was down): breached by the timestamps, though no breach event was written
     h.clock.advance(700)
-    await h.service.agent_replied(first, a)
+    await h.service.agent_message(first, a, "On it.", origin="web")
     await h.service.resolve_ticket(first, a)
     assert "sla_breached" not in await h.events(first)
     # 2: handed back to the bot, which then resolves it: resolved by the bot, not deflected

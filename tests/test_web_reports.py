@@ -51,7 +51,7 @@ async def build_history(services: Services) -> History:
     await h.advance(10)
     assert (await h.service.accept_offer(h.last_offer(agent).offer_id, agent)).ok
     await h.advance(20)
-    await h.service.agent_replied(t1, agent)
+    await h.service.agent_message(t1, agent, "On it.", origin="web")
     note_id = await h.service.add_note(t1, agent, "customer sounds upset")
     await h.advance(270)
     await h.service.resolve_ticket(t1, agent)
@@ -62,7 +62,7 @@ async def build_history(services: Services) -> History:
     await h.advance(25)
     assert (await h.service.accept_offer(h.last_offer(agent).offer_id, agent)).ok
     await h.advance(60)
-    await h.service.agent_replied(t2, agent)
+    await h.service.agent_message(t2, agent, "On it.", origin="web")
     await h.advance(120)
     await h.service.resolve_ticket(t2, agent)
     assert await h.service.rate(t2, (await h.ticket(t2)).customer_id, 2)
