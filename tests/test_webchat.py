@@ -294,3 +294,28 @@ async def test_chat_page_sets_the_visitor_cookie_and_is_right_to_left_in_arabic(
     assert page.cookies["sanad_visitor"]["httponly"]
     widget = await client.get("/static/widget.js")
     assert widget.status == 200 and "/chat?embed=1" in await widget.text()
+
+
+async def test_another_site_cannot_open_the_chat_socket_or_upload(
+    client: TestClient[Any, Any],
+) -> None:
+    evil = {"Origin": "https://evil.example"}
+    refused = await client.get(
+        "/chat/ws",
+        headers={
+            **evil,
+            "Upgrade": "websocket",
+            "Connection": "Upgrade",
+            "Sec-WebSocket-Version": "13",
+            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        },
+    )
+    assert refused.status == 403
+    form = aiohttp.FormData()
+    form.add_field("file", b"x", filename="x.txt")
+    assert (await client.post("/chat/upload", data=form, headers=evil)).status == 403
+    own = {"Origin": f"http://{client.server.host}:{client.server.port}"}
+    ws = await client.ws_connect("/chat/ws", headers=own)
+    await ws.send_json({"type": "hello", "visitor": None, "since": 0})
+    assert (await ws.receive_json(timeout=5))["type"] in ("message", "welcome")
+    await ws.close()

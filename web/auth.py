@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from urllib.parse import urlparse
 
 from aiohttp import web
 from sqlalchemy import select
@@ -234,6 +235,16 @@ def session_redirect(request: web.Request, cookie: str, target: str) -> web.HTTP
         path="/",
     )
     return response
+
+
+def same_origin(request: web.Request) -> bool:
+    """A request a page of this site made (a browser sends ``Origin`` on WebSockets and
+    posts). Cookies alone would let another site's page open a socket in a visitor's or an
+    agent's browser; Sanad's own pages, the chat widget's frame included, pass."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True  # not a browser
+    return urlparse(origin).netloc == request.host
 
 
 def csrf_ok(principal: Principal, given: str | None) -> bool:

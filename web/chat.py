@@ -37,6 +37,7 @@ from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNot
 from handoff.tickets import State, add_attachment, open_ticket_for, record_message
 from sanad.services import Services
 from storage.models import Agent, Attachment, Customer, Message, Ticket
+from web.auth import PRINCIPAL, same_origin
 
 log = logging.getLogger(__name__)
 
@@ -419,6 +420,8 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
 
     services = request.app[SERVICES]
     hub = request.app[CHAT_HUB]
+    if not same_origin(request):
+        raise web.HTTPForbidden(reason="the chat socket only serves this site's chat page")
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_FRAME)
     await ws.prepare(request)
     try:
@@ -579,6 +582,8 @@ async def upload(request: web.Request) -> web.Response:
 
     services = request.app[SERVICES]
     hub = request.app[CHAT_HUB]
+    if not same_origin(request):
+        raise web.HTTPForbidden(reason="uploads only come from this site's chat page")
     fields, file = await read_upload(request, upload_max_bytes(services))
     secret = request.cookies.get(VISITOR_COOKIE) or fields.get("visitor", "")
     if not VISITOR_RE.match(secret):
@@ -621,7 +626,6 @@ async def download(request: web.Request) -> web.Response:
     """A chat file, for the visitor whose conversation it is, or anyone logged in to the
     console with a role that sees tickets (agents, supervisors, admins)."""
     from web.app import SERVICES
-    from web.auth import PRINCIPAL
 
     services = request.app[SERVICES]
     try:

@@ -15,7 +15,6 @@ import re
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlparse
 
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
@@ -28,7 +27,7 @@ from handoff.service import HandoffError
 from handoff.tickets import State, last_customer_texts
 from sanad.services import Services
 from storage.models import Agent, Customer, Message, Note, Offer, Ticket
-from web.auth import login_with_link, principal_of, session_redirect
+from web.auth import login_with_link, principal_of, same_origin, session_redirect
 from web.chat import frames_for
 
 log = logging.getLogger(__name__)
@@ -525,18 +524,9 @@ async def transfer_targets(request: web.Request) -> web.Response:
     )
 
 
-def _same_origin(request: web.Request) -> bool:
-    """A console socket opened by a page of this site (the cookie alone would let any site's
-    page open one in a logged-in browser)."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True  # not a browser
-    return urlparse(origin).netloc == request.host
-
-
 async def socket(request: web.Request) -> web.WebSocketResponse:
     services, agent_id = _agent_of(request)
-    if not _same_origin(request):
+    if not same_origin(request):
         raise web.HTTPForbidden(reason="the console socket only serves this site's pages")
     hub = request.app[CONSOLE_HUB]
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096)
