@@ -19,7 +19,7 @@ from web.auth import create_token
 log = logging.getLogger(__name__)
 
 NO_TOKEN_HELP = """\
-No Telegram bot token is set, so only the web part of Sanad is running.
+No Telegram bot token is set: customers are served in the web chat only.
 
 To serve customers on Telegram:
   1. In Telegram, talk to @BotFather, send /newbot and follow its questions; it gives you a
