@@ -1,11 +1,15 @@
 """The customer chat page (/chat) in real headless Chromium, customer side only: ask the bot,
 answer "Did this help?", ask for a person and land in the queue; Arabic is right to left and
-answered in Arabic; a reload keeps the conversation without duplicates; uploads."""
+answered in Arabic; a reload keeps the conversation without duplicates; uploads; the widget
+on another site's page."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
 
 QUESTION = "How long does delivery take?"
 QUESTION_AR = "كم تستغرق مدة التوصيل؟"
@@ -215,3 +219,37 @@ async def test_server_refuses_a_file_too_big_with_a_json_error(page: Any) -> Non
         limit + 1,
     )
     assert refused[0] == 413 and isinstance(refused[1], dict) and refused[1]["error"], refused
+
+
+async def test_widget_on_another_site_opens_a_working_chat(
+    browser: Any, client: TestClient[Any, Any]
+) -> None:
+    """A shop's page on another origin embeds widget.js; the frame it opens is Sanad's chat,
+    and a question asked there gets its answer."""
+    sanad = str(client.make_url("/static/widget.js"))
+    shop = web.Application()
+
+    async def shop_page(request: web.Request) -> web.Response:
+        html = (
+            '<!doctype html><html lang="en"><body><h1>The shop</h1>'
+            f'<script src="{sanad}" async></script></body></html>'
+        )
+        return web.Response(text=html, content_type="text/html")
+
+    shop.router.add_get("/", shop_page)
+    async with TestServer(shop) as shop_server:
+        context = await browser.new_context()
+        try:
+            page = await context.new_page()
+            page.set_default_timeout(10_000)
+            await page.goto(str(shop_server.make_url("/")))
+            await page.locator("#sanad-widget button").first.click()
+            frame = page.frame_locator("#sanad-widget iframe")
+            await frame.locator('.msg[data-sender="bot"]').first.wait_for()
+            await frame.locator("#composer-text").fill("how many days does delivery take?")
+            await frame.locator("#send").click()
+            answer = frame.locator('.msg[data-sender="bot"]', has_text="2-4 working days")
+            await answer.wait_for()
+            assert "Did this help?" in await answer.inner_text()
+        finally:
+            await context.close()
