@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from sanad.services import Services
@@ -319,3 +319,49 @@ async def test_another_site_cannot_open_the_chat_socket_or_upload(
     await ws.send_json({"type": "hello", "visitor": None, "since": 0})
     assert (await ws.receive_json(timeout=5))["type"] in ("message", "welcome")
     await ws.close()
+
+
+async def test_dedupe_and_history_on_both_databases(any_db_url: str) -> None:
+    """The JSON lookups behind resends (a customer's and an agent's client_id) and the
+    history after a reconnect, on SQLite and on PostgreSQL."""
+    from handoff.agents import add_agent
+    from sanad.clock import VirtualClock
+    from sanad.config import load_settings
+    from web.app import create_app
+
+    services = Services.create(
+        load_settings(env={"SANAD_DATABASE_URL": any_db_url}), VirtualClock()
+    )
+    await services.start()
+    try:
+        async with services.db.transaction() as session:
+            agent = await add_agent(session, name="Pat", at=services.clock.now())
+        await services.handoff.resync()
+        await services.handoff.set_agent_status(agent.id, "available")
+        async with TestClient(TestServer(create_app(services))) as client:
+            chat = ChatClient(client)
+            await chat.connect()
+            first = await chat.say("I want to talk to a person")
+            await chat.ack(first)
+            await chat.say("I want to talk to a person", client_id=first)
+            await chat.ack(first)
+            offer = next(iter(services.handoff.acd.offers.values()))
+            assert (await services.handoff.accept_offer(offer.id, agent.id)).ok
+            ticket_id = offer.ticket_id
+            one = await services.handoff.agent_message(
+                ticket_id, agent.id, "Hello", origin="web", client_id="x1"
+            )
+            two = await services.handoff.agent_message(
+                ticket_id, agent.id, "Hello", origin="web", client_id="x1"
+            )
+            assert one == two
+            await chat.message("agent", "Hello")
+            await chat.close()
+            again = ChatClient(client)
+            again.visitor = chat.visitor
+            await again.connect(since=0)
+            await again.drain()
+            texts = [f["text"] for f in again.frames if f["type"] == "message"]
+            assert texts.count("I want to talk to a person") == 1 and texts.count("Hello") == 1
+    finally:
+        await services.close()
