@@ -21,7 +21,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.port import agent_language
-from bot.relay import agent_message_meta, media_kind, relay_for_target, send_text
+from bot.relay import agent_message_meta, media_kind, relay_for_target, say_to_agent
 from bot.texts import t
 from handoff.acd import AgentStatus
 from handoff.agents import find_agent, open_ticket_counts
@@ -92,8 +92,8 @@ async def _say(
     text: str,
     markup: InlineKeyboardMarkup | None = None,
 ) -> None:
-    assert agent.telegram_id is not None
-    await send_text(context.bot, int(agent.telegram_id), text, markup)
+    services = context.application.bot_data["services"]
+    await say_to_agent(context.bot, services, agent, text, markup)
 
 
 async def _set_current(services: Services, agent_id: int, ticket_id: int | None) -> None:

@@ -19,7 +19,13 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 from bot import conversation
 from bot.conversation import Keyboard
-from bot.relay import deliver_to_customer, record_sent, relay_to_agent, send_text
+from bot.relay import (
+    deliver_to_customer,
+    record_sent,
+    relay_to_agent,
+    say_to_agent,
+    send_text,
+)
 from bot.texts import t
 from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
 from sanad.services import Services
@@ -129,14 +135,7 @@ class TelegramPort:
         self, agent: Agent, text: str, markup: InlineKeyboardMarkup | None = None
     ) -> int | None:
         """Send to an agent's private chat; an agent who blocked the bot goes offline."""
-        assert agent.telegram_id is not None
-        try:
-            sent = await send_text(self.bot, int(agent.telegram_id), text, markup)
-        except Forbidden:
-            log.info("agent %s blocked the bot: treated as offline", agent.id)
-            await self.services.handoff.agent_unreachable(agent.id)
-            return None
-        return sent[-1].message_id
+        return await say_to_agent(self.bot, self.services, agent, text, markup)
 
     async def offer_to_agent(self, offer: OfferNotice) -> None:
         agent = await self._agent(offer.agent_id)

@@ -103,6 +103,25 @@ async def send_text(
     return sent
 
 
+async def say_to_agent(
+    bot: Bot,
+    services: Services,
+    agent: Agent,
+    text: str,
+    markup: InlineKeyboardMarkup | None = None,
+) -> int | None:
+    """Send to an agent's private chat; returns the (last) message id. An agent who blocked
+    the bot is treated as offline (their chats go to others), never raised."""
+    assert agent.telegram_id is not None
+    try:
+        sent = await send_text(bot, int(agent.telegram_id), text, markup)
+    except Forbidden:
+        log.info("agent %s blocked the bot: treated as offline", agent.id)
+        await services.handoff.agent_unreachable(agent.id)
+        return None
+    return sent[-1].message_id
+
+
 async def record_sent(
     services: Services,
     ticket_id: int,

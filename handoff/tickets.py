@@ -1,8 +1,8 @@
 """Tickets: one per customer contact, with its transcript.
 
 This module holds the ticket actions the FAQ self-service needs: open the contact's ticket,
-append to the transcript, resolve it by the bot alone, record a request for a person. The queue
-and the ACD that act on a handoff request live beside it in ``handoff/``.
+append to the transcript and keep files, resolve it by the bot alone. A request for a person,
+and everything after it, is an action of the handoff service (``handoff/service.py``).
 """
 
 from __future__ import annotations
@@ -130,27 +130,6 @@ async def resolve_by_bot(session: AsyncSession, ticket: Ticket, at: datetime) ->
         ticket_id=ticket.id,
         customer_id=ticket.customer_id,
         resolution="bot",
-    )
-    return True
-
-
-async def request_human(session: AsyncSession, ticket: Ticket, at: datetime, reason: str) -> bool:
-    """The customer asked for a person: the ticket leaves self-service and waits in the queue.
-
-    Returns False when the request was already recorded (pressing the button twice).
-    """
-    if ticket.state != State.BOT:
-        return False
-    ticket.state = State.QUEUED
-    ticket.handoff_requested_at = at
-    ticket.first_queued_at = ticket.first_queued_at or at
-    record_event(
-        session,
-        "handoff_requested",
-        at,
-        ticket_id=ticket.id,
-        customer_id=ticket.customer_id,
-        reason=reason,
     )
     return True
 

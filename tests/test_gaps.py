@@ -21,7 +21,10 @@ from faq.gaps import (
 from faq.service import FaqService
 from handoff.customers import touch_customer
 from handoff.metrics import Period
-from handoff.tickets import current_ticket, record_message, request_human
+from handoff.port import MemoryPort
+from handoff.service import HandoffConfig, HandoffService
+from handoff.tickets import current_ticket, record_message
+from sanad.clock import VirtualClock
 from storage.db import Database
 from storage.models import Article, QueryLog, Ticket
 
@@ -258,13 +261,13 @@ async def test_article_stats_views_feedback_and_handoffs(db: Database) -> None:
         when=at(100),
     )
     # ticket 1: asked for a person first, then answered with "delivery" (helpful): not led
-    async with db.transaction() as session:
-        ticket1 = await session.get(Ticket, t1)
-        assert ticket1 is not None
-        assert await request_human(session, ticket1, at(150), reason="test")
-        ticket0 = await session.get(Ticket, t0)
-        assert ticket0 is not None
-        assert await request_human(session, ticket0, at(200), reason="test")
+    clock = VirtualClock(at(150))
+    handoff = HandoffService(db, clock, MemoryPort(), HandoffConfig())
+    await handoff.start(run_timers=False)
+    assert (await handoff.request_human(t1, reason="test")).state == "queued"
+    clock.set(at(200))
+    assert (await handoff.request_human(t0, reason="test")).state == "queued"
+    await handoff.stop()
     await _log(
         db,
         "delivery time",
