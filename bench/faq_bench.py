@@ -12,6 +12,10 @@ Two modes:
     Design checks: top-1 of variants of the model (one choice changed at a time) and
     robustness to synthetic typos, on the K=20 dev sets.
 
+``python -m bench.faq_bench --latency 10000 [--repeat N]``
+    Only the latency benchmark, at the given index sizes (e.g. 10,000 articles), Sanad
+    only: a quicker way to repeat that timing. ``--baseline`` adds the baseline (JSON).
+
 ``python -m bench.faq_bench --all`` (``make bench``)
     The full suite: English, MSA and Palestinian dev queries x K=5 and K=20, Sanad vs the
     baseline; latency at 77, 1,000 and 10,000 articles of 5 phrasings each (synthetic
@@ -366,8 +370,14 @@ def suite_accuracy(data: Path, log: Callable[[str], None]) -> list[dict[str, Any
 
 
 def suite_latency(
-    data: Path, repeats: int, baseline_queries: dict[int, int], log: Callable[[str], None]
+    data: Path,
+    repeats: int,
+    baseline_queries: dict[int, int],
+    log: Callable[[str], None],
+    sizes: Sequence[int] = LATENCY_SIZES,
 ) -> list[dict[str, Any]]:
+    """Latency rows per language and index size; the baseline is timed on
+    ``baseline_queries[size]`` queries (none: Sanad only)."""
     rows = []
     for name, lang in (("en", "en"), ("msa", "ar")):
         art_pattern, query_file = DATASETS[name]
@@ -375,7 +385,7 @@ def suite_latency(
         pool = load_jsonl(data / art_pattern.format(k=20))
         queries = [q["text"] for q in load_jsonl(data / query_file)]
         subset_all = random.Random(SEED).sample(queries, len(queries))
-        for size in LATENCY_SIZES:
+        for size in sizes:
             articles = pad_articles(real, pool, size)
             t0 = time.perf_counter_ns()
             index = MatchIndex.build(entries_of(articles))
@@ -383,20 +393,32 @@ def suite_latency(
             distinct = {normalize(t) for a in articles for t in article_texts(a)}
             assert len(index) == size, (len(index), size)
             assert index.n_texts == len(distinct) == 5 * size, (index.n_texts, len(distinct))
+            ours = time_calls(index.search, queries, repeats, index.clear_caches)
+            row = {
+                "dataset": name,
+                "lang": lang,
+                "articles": size,
+                "texts": index.n_texts,
+                "build_ms": build_ms,
+                "queries": len(queries),
+                **ours,
+                "load_average": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+            }
+            if not baseline_queries.get(size):
+                rows.append(row)
+                log(
+                    f"latency {name} {size} articles: p50 {ours['p50_ms']:.3f} ms "
+                    f"p99 {ours['p99_ms']:.3f} ms (cpu {ours['cpu_p50_ms']:.3f} / "
+                    f"{ours['cpu_p99_ms']:.3f} ms), build {build_ms / 1000:.2f} s"
+                )
+                continue
             base = Baseline(articles)
             subset = subset_all[: baseline_queries[size]]
-            ours = time_calls(index.search, queries, repeats, index.clear_caches)
             ours_sub = time_calls(index.search, subset, repeats, index.clear_caches)
             theirs = time_calls(base.best, subset, repeats)
             rows.append(
                 {
-                    "dataset": name,
-                    "lang": lang,
-                    "articles": size,
-                    "texts": index.n_texts,
-                    "build_ms": build_ms,
-                    "queries": len(queries),
-                    **ours,
+                    **row,
                     "subset_queries": len(subset),
                     "subset_p50_ms": ours_sub["p50_ms"],
                     "subset_cpu_p50_ms": ours_sub["cpu_p50_ms"],
@@ -503,6 +525,26 @@ def markdown(report: dict[str, Any]) -> str:
             f"({pct(i['suggest_contains_right'])}) | {pct(i['no_match_share'])} "
             f"| {pct(o['answer_share'])} | {pct(o['suggest_share'])} "
             f"| {pct(o['no_match_share'])} | {pct(u['no_match_share'])} |"
+        )
+    return "\n".join(lines)
+
+
+def markdown_latency(report: dict[str, Any]) -> str:
+    """Sanad-only latency table (``--latency``)."""
+    lines = [
+        f"Latency per query, Sanad only (articles of 5 phrasings; p50/p99 over all dev "
+        f"queries, medians over {report['repeat']} passes); pinned to core {report['core']}.",
+        "",
+        "| queries | articles | texts | build | Sanad p50 | Sanad p99 | CPU p50 / p99 "
+        "| 1-min load |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["latency"]:
+        load = "-" if r["load_average"] is None else f"{r['load_average']:.2f}"
+        lines.append(
+            f"| {DATASET_TITLES[r['dataset']]} | {r['articles']:,} | {r['texts']:,} "
+            f"| {r['build_ms'] / 1000:.2f} s | {r['p50_ms']:.3f} ms | {r['p99_ms']:.3f} ms "
+            f"| {r['cpu_p50_ms']:.3f} / {r['cpu_p99_ms']:.3f} ms | {load} |"
         )
     return "\n".join(lines)
 
@@ -711,16 +753,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--ablations", action="store_true", help="design checks: model variants, typo robustness"
     )
+    parser.add_argument(
+        "--latency",
+        type=int,
+        nargs="+",
+        metavar="ARTICLES",
+        help="only the latency benchmark, at these index sizes (e.g. --latency 10000); "
+        "Sanad only unless --baseline",
+    )
     args = parser.parse_args(argv)
 
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    if args.all or args.ablations:
+    if args.all or args.ablations or args.latency:
         data = data_dir(args.data)
         if not data.is_dir():
             parser.error(f"faq-bench data not found at {data} (use --data or SANAD_FAQ_BENCH)")
-        if args.ablations:
+        if args.latency:
+            core = pin_one_core()
+            counts = {77: 200, 1_000: 200, 10_000: 50} if args.baseline else {}
+            rows = suite_latency(data, args.repeat, counts, log, args.latency)
+            report = {"core": core, "repeat": args.repeat, "latency": rows}
+            text = markdown_latency(report) if not args.baseline else json.dumps(rows, indent=2)
+        elif args.ablations:
             report = run_ablations(data, log)
             text = markdown_ablations(report)
         else:

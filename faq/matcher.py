@@ -13,9 +13,10 @@ weighted mean of per-family cosines. An article's score for a query vector ``q``
 a blend of the best single phrasing, the unit centroid of the article's phrasing vectors,
 and the TF-IDF vector of all its phrasings concatenated (weights sum to 1, so scores lie
 in ``[0, 1]``). Aggregating over the phrasings beats nearest-single-phrasing matching by
-several points of top-1 accuracy. Query words unknown to the index are first mapped to a
-known word: Arabic clitic/dialect spelling variants, then the closest vocabulary word by
-``rapidfuzz`` ratio (misspellings).
+several points of top-1 accuracy. The features of the articles' own words are computed once,
+at build time; query words unknown to the index are first mapped to a known word (Arabic
+clitic/dialect spelling variants, then the closest vocabulary word by ``rapidfuzz`` ratio,
+for misspellings) and cached per word.
 
 Search, in three stages over numpy arrays (see ``docs/BENCHMARKS.md`` for accuracy,
 latency and how the stages compare with exhaustive scoring):
@@ -25,12 +26,15 @@ latency and how the stages compare with exhaustive scoring):
    concatenated and summed per article with one ``np.bincount``. The common features
    would dominate the postings; their part of ``q.v_a`` is estimated from a rank-32
    factorisation of their dense (articles x features) block. Long messages whose postings
-   exceed ``postings_budget`` skip their lightest sparse features here.
-2. For the ``pool`` (64) best articles of stage 1, the common features' part is computed
-   exactly from the dense block.
+   exceed ``postings_budget`` skip their lightest sparse features here. The ``pool`` (64)
+   best articles are picked without a full ``argpartition`` (see :func:`_top`).
+2. For the pool, the common features' part is computed exactly from the dense block (whole
+   rows, one matrix-vector product).
 3. For the ``candidates`` (16) best articles of stage 2, the best-phrasing term is computed
-   from a forward index of the phrasing vectors (and, after a skip in stage 1, the exact
-   sparse part from a forward index of the article vectors).
+   from a forward index holding, per article, its phrasing vectors followed by the sparse
+   features of its article vector: one gather and one ``np.add.reduceat`` over the
+   candidates' blocks give every phrasing's score and, after a skip in stage 1, the exact
+   sparse part of ``q.v_a``.
 
 Scores are exact for indexes of up to 16 articles; beyond, the stages only decide which
 articles get scored at all.
@@ -163,15 +167,39 @@ def _char_ngrams(word: str, nmin: int, nmax: int) -> list[str]:
     return [padded[i : i + n] for n in range(nmin, nmax + 1) for i in range(size - n + 1)]
 
 
+def _offsets(starts: IntArray, lengths: IntArray) -> IntArray:
+    """Concatenated ranges ``starts[i] : starts[i] + lengths[i]`` (entries of some rows of
+    a CSR/CSC layout)."""
+    ends = np.cumsum(lengths)
+    total = int(ends[-1]) if len(ends) else 0
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.repeat(starts - ends + lengths, lengths) + np.arange(total, dtype=np.int64)
+
+
 def _gather(indptr: IntArray, rows: IntArray) -> tuple[IntArray, IntArray]:
     """Offsets of all entries of ``rows`` in a CSR/CSC layout, and each row's length."""
     starts = indptr[rows]
     lengths = indptr[rows + 1] - starts
-    total = int(lengths.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64), lengths
-    shift = starts - np.cumsum(lengths) + lengths
-    return np.repeat(shift, lengths) + np.arange(total, dtype=np.int64), lengths
+    return _offsets(starts, lengths), lengths
+
+
+def _top(values: Float32Array, k: int) -> IntArray:
+    """Indices of the ``k`` largest ``values`` (in no particular order; ``len(values) > k``).
+
+    Cheaper than one ``np.argpartition`` over a long array: the smallest of the maxima of
+    ``k`` chunks is a lower bound of the k-th largest value, and usually only a few times
+    ``k`` values reach it; those are partitioned.
+    """
+    n = len(values)
+    chunk = n // k
+    if chunk < 4:
+        return np.argpartition(values, n - k)[n - k :]
+    bound = values[: k * chunk].reshape(k, chunk).max(axis=1).min()
+    sel = np.flatnonzero(values >= bound)
+    if len(sel) > k:
+        sel = sel[np.argpartition(values[sel], len(sel) - k)[len(sel) - k :]]
+    return sel
 
 
 def _orthonormal(y: Float32Array) -> Float32Array:
@@ -224,18 +252,25 @@ class _Partition:
     inv_indptr: IntArray  # article vectors, other features: inverted index
     inv_art: Int32Array
     inv_val: Float32Array
-    art_fwd: list[tuple[int, int]]  # article vectors, sparse features: forward index
-    art_fwd_feat: Int32Array
-    art_fwd_val: Float32Array
-    art_slice: list[tuple[int, int]]  # phrasing vectors: forward index, entries per article
-    art_doc_offsets: list[tuple[int, ...]]  # start of each phrasing within its article slice
-    ph_feat: Int32Array
-    ph_val: Float32Array
+    # Forward index, one block of entries (``blk_feat``, ``blk_val``) per article: the
+    # vectors of its phrasings, then its article vector's sparse features (at least one
+    # entry: a padding entry of feature ``n_feat``, always 0 in the query, if none).
+    # Each phrasing and the article part form one *segment* of the block.
+    blk_start: IntArray  # per article + 1: first entry of its block
+    blk_ph_len: IntArray  # per article: entries of its phrasings
+    seg_first: IntArray  # per article: its first segment
+    seg_count: IntArray  # per article: its segments (phrasings + 1)
+    seg_len: IntArray  # per segment: its entries
+    blk_feat: Int32Array
+    blk_val: Float32Array
     oov_idf: float
     word_set: frozenset[str]  # normalised (unstemmed) words of the articles
-    word_list: list[str]
+    word_list: list[str]  # sorted
+    word_chars: dict[str, int]  # letters of the words -> row of ``word_letters``
+    word_letters: npt.NDArray[np.int16]  # (letters, words): letter counts of each word
+    word_lens: FloatArray  # per word: its length
     deletions: dict[str, tuple[str, ...]]  # word or single-deletion variant -> words
-    char_ids: dict[str, tuple[int, ...]]  # word of the articles -> character n-gram ids
+    known_words: dict[str, _WordInfo]  # word of the articles -> its features (precomputed)
     family_weight_sqrt: FloatArray  # sqrt of the family weights
     correction_cache: dict[str, str] = field(default_factory=dict)
     word_cache: dict[str, dict[str, _WordInfo]] = field(default_factory=dict)
@@ -378,25 +413,40 @@ class _Partition:
         dense[a_art[in_dense], dense_index[a_feat[in_dense]]] = a_val[in_dense]
         us, vt = _low_rank(dense, params.rank) if n_art > params.pool else _low_rank(dense, 0)
         sp = ~in_dense
-        # Entries are sorted by (article, feature): the sparse ones form the article
-        # forward index as they are, and a stable sort by feature gives the inverted one.
-        art_fwd_indptr = np.zeros(n_art + 1, dtype=np.int64)
-        np.cumsum(np.bincount(a_art[sp], minlength=n_art), out=art_fwd_indptr[1:])
+        # Entries are sorted by (article, feature): a stable sort of the sparse ones by
+        # feature gives the inverted index.
         order = np.argsort(a_feat[sp], kind="stable")
         inv_indptr = np.zeros(n_feat + 1, dtype=np.int64)
         np.cumsum(np.bincount(a_feat[sp], minlength=n_feat), out=inv_indptr[1:])
 
-        ph_indptr = np.zeros(n_docs + 1, dtype=np.int64)
-        np.cumsum(np.bincount(doc, minlength=n_docs), out=ph_indptr[1:])
-        art_entry = ph_indptr[article_start].tolist()
-        doc_entry = ph_indptr.tolist()
-        art_slice = [(art_entry[i], art_entry[i + 1]) for i in range(n_art)]
-        starts_list = article_start.tolist()
-        art_doc_offsets = [
-            tuple(doc_entry[d] - art_entry[i] for d in range(starts_list[i], starts_list[i + 1]))
-            for i in range(n_art)
-        ]
+        # Forward blocks: phrasing entries (sorted by phrasing, an article's phrasings
+        # consecutive), then the article's sparse entries (a padding entry if none).
+        fwd_art, fwd_feat, fwd_val = a_art[sp], a_feat[sp], a_val[sp]
+        fwd_len = np.bincount(fwd_art, minlength=n_art)
+        empty = np.flatnonzero(fwd_len == 0)
+        fwd_art = np.concatenate((fwd_art, empty))
+        fwd_feat = np.concatenate((fwd_feat, np.full(len(empty), n_feat, dtype=np.int64)))
+        fwd_val = np.concatenate((fwd_val, np.zeros(len(empty))))
+        fwd_len[empty] = 1
+        blk_key = np.concatenate((doc_art[doc] * 2, fwd_art * 2 + 1))
+        blk_order = np.argsort(blk_key, kind="stable")
+        ph_len = np.bincount(doc, minlength=n_docs)
+        seg_key = np.concatenate((doc_art * 2, np.arange(n_art) * 2 + 1))
+        seg_len = np.concatenate((ph_len, fwd_len))[np.argsort(seg_key, kind="stable")]
+        n_docs_art = np.diff(article_start)
+        blk_ph_len = np.bincount(doc_art[doc], minlength=n_art)
+        blk_start = np.zeros(n_art + 1, dtype=np.int64)
+        np.cumsum(blk_ph_len + fwd_len, out=blk_start[1:])
+        seg_count = n_docs_art + 1
         words = sorted(word_ids)
+        word_chars: dict[str, int] = {}
+        for w in words:
+            for ch in w:
+                word_chars.setdefault(ch, len(word_chars))
+        word_letters = np.zeros((len(word_chars), len(words)), dtype=np.int16)
+        for r, w in enumerate(words):
+            for ch, c in Counter(w).items():
+                word_letters[word_chars[ch], r] = c
         deletions: dict[str, list[str]] = {}
         for w in words:
             if len(w) >= params.fuzzy_min_len - 1:
@@ -418,18 +468,21 @@ class _Partition:
             inv_indptr=inv_indptr,
             inv_art=a_art[sp][order].astype(np.int32),
             inv_val=a_val[sp][order].astype(np.float32),
-            art_fwd=list(itertools.pairwise(art_fwd_indptr.tolist())),
-            art_fwd_feat=a_feat[sp].astype(np.int32),
-            art_fwd_val=a_val[sp].astype(np.float32),
-            art_slice=art_slice,
-            art_doc_offsets=art_doc_offsets,
-            ph_feat=feat.astype(np.int32),
-            ph_val=val.astype(np.float32),
+            blk_start=blk_start,
+            blk_ph_len=blk_ph_len,
+            seg_first=np.cumsum(seg_count) - seg_count,
+            seg_count=seg_count,
+            seg_len=seg_len,
+            blk_feat=np.concatenate((feat, fwd_feat))[blk_order].astype(np.int32),
+            blk_val=np.concatenate((val, fwd_val))[blk_order].astype(np.float32),
             oov_idf=math.log(n_docs + 1.0) + 1.0,
             word_set=frozenset(words),
             word_list=words,
+            word_chars=word_chars,
+            word_letters=word_letters,
+            word_lens=np.fromiter(map(len, words), dtype=np.float64, count=len(words)),
             deletions={k: tuple(v) for k, v in deletions.items()},
-            char_ids={w: word_feats[i][1:] for w, i in word_ids.items()},
+            known_words={w: (word_stems[i], word_feats[i], ()) for w, i in word_ids.items()},
             family_weight_sqrt=fam_w,
         )
 
@@ -483,13 +536,30 @@ class _Partition:
             if scored:
                 return scored[0][0]
         if len(word) >= self.params.fuzzy_scan_len:
-            found = process.extractOne(word, self.word_list, scorer=fuzz.ratio, score_cutoff=cutoff)
+            # ``fuzz.ratio`` is 2 x (longest common subsequence) / (sum of the lengths),
+            # and the common subsequence has at most as many of each letter as either
+            # word: only words sharing enough letters (as a multiset) can reach the
+            # cutoff. Same result as scanning every word (the candidates keep the
+            # vocabulary's order), with far fewer rapidfuzz calls.
+            common = np.zeros(len(self.word_list), dtype=np.int16)
+            for ch, c in Counter(word).items():
+                j = self.word_chars.get(ch)
+                if j is not None:
+                    common += np.minimum(self.word_letters[j], c)
+            need = cutoff / 200.0 * (self.word_lens + len(word)) - 1e-6
+            words = self.word_list
+            choices = [words[i] for i in np.flatnonzero(common >= need).tolist()]
+            found = process.extractOne(word, choices, scorer=fuzz.ratio, score_cutoff=cutoff)
             if found is not None:
                 return found[0]
         return word
 
     def _word_info(self, word: str, lang: str) -> _WordInfo:
-        """Features of a query word, cached per language (query words repeat a lot)."""
+        """Features of a query word: precomputed for the words of the articles (in the
+        partition's language), else computed and cached per language."""
+        in_vocab = self.known_words.get(word)
+        if in_vocab is not None and lang == self.lang:
+            return in_vocab
         cache = self.word_cache.setdefault(lang, {})
         info = cache.get(word)
         if info is not None:
@@ -497,17 +567,14 @@ class _Partition:
         stem = stem_words([self._correct(word)], lang)[0]
         unigram = self.vocab[_WORD].get(stem, -1)
         unknown: list[str] = [] if unigram >= 0 else [f"{_WORD}{stem}"]
-        chars = self.char_ids.get(word)
-        if chars is None:
+        if in_vocab is not None:
+            chars = in_vocab[1][1:]  # a word of the articles: its n-grams are known
+        else:
             table = self.vocab[_CHAR]
-            known: list[int] = []
-            for g in _char_ngrams(word, self.params.char_min, self.params.char_max):
-                i = table.get(g)
-                if i is None:
-                    unknown.append(f"{_CHAR}{g}")
-                else:
-                    known.append(i)
-            chars = tuple(known)
+            grams = _char_ngrams(word, self.params.char_min, self.params.char_max)
+            ids = [table.get(g, -1) for g in grams]
+            chars = tuple(i for i in ids if i >= 0)
+            unknown.extend(f"{_CHAR}{g}" for g, i in zip(grams, ids, strict=True) if i < 0)
         info = (stem, (unigram, *chars) if unigram >= 0 else chars, tuple(unknown))
         if len(cache) >= 100_000:
             cache.clear()
@@ -518,7 +585,7 @@ class _Partition:
         """A zeroed float32 array over the features, one per thread (callers restore it)."""
         buf: Float32Array | None = getattr(self.local, "buffer", None)
         if buf is None:
-            buf = np.zeros(len(self.idf), dtype=np.float32)
+            buf = np.zeros(len(self.idf) + 1, dtype=np.float32)  # + the padding feature
             self.local.buffer = buf
         return buf
 
@@ -528,10 +595,10 @@ class _Partition:
         Features unknown to the index count in the norm with the highest IDF, so a query
         that is mostly unknown words scores low everywhere.
         """
-        cache = self.word_cache.get(lang)
+        known_words = self.known_words if lang == self.lang else {}
+        cache = self.word_cache.get(lang) or {}
         infos = [
-            (cache.get(w) if cache is not None else None) or self._word_info(w, lang)
-            for w in norm.split()
+            known_words.get(w) or cache.get(w) or self._word_info(w, lang) for w in norm.split()
         ]
         known: list[int] = []
         unknown: list[str] = []  # features unknown to the index (family-prefixed)
@@ -579,72 +646,75 @@ class _Partition:
         rows = self.dense_index[ids]
         sparse = rows < 0
         sp_ids, sp_q = ids[sparse], qvals[sparse]
+        starts = self.inv_indptr[sp_ids]
+        lengths = self.inv_indptr[sp_ids + 1] - starts
         truncated = False
-        if p.postings_budget > 0:
-            sp_len = self.inv_indptr[sp_ids + 1] - self.inv_indptr[sp_ids]
-            if int(sp_len.sum()) > p.postings_budget:
-                order = np.argsort(-sp_q, kind="stable")
-                keep = order[np.cumsum(sp_len[order]) <= p.postings_budget]
-                sp_ids, sp_q = sp_ids[keep], sp_q[keep]
-                truncated = True
-        off, lengths = _gather(self.inv_indptr, sp_ids)
+        if p.postings_budget > 0 and int(lengths.sum()) > p.postings_budget:
+            order = np.argsort(-sp_q, kind="stable")
+            keep = order[np.cumsum(lengths[order]) <= p.postings_budget]
+            sp_q, starts, lengths = sp_q[keep], starts[keep], lengths[keep]
+            truncated = True
+        off = _offsets(starts, lengths)
         weights = self.inv_val[off] * np.repeat(sp_q, lengths)
         lin: FloatArray = np.bincount(self.inv_art[off], weights=weights, minlength=n_art).astype(
             np.float64, copy=False
         )
-        cand = np.arange(n_art)
-        dense_part: FloatArray = np.zeros(n_art)
-        if not sparse.all():
+        cand: IntArray
+        dense_part: npt.NDArray[np.floating]
+        if sparse.all():
+            cand = np.arange(n_art)
+            dense_part = np.zeros(n_art)
+        else:
             d_rows = rows[~sparse]
             q_dense = qvals[~sparse].astype(np.float32)
             if n_art > pool:
                 # The dense features' part, estimated from the low-rank factors.
-                approx = lin + (q_dense @ self.dense_v[d_rows]) @ self.dense_us_t
-                cand = np.argpartition(approx, n_art - pool)[n_art - pool :]
-            # Stage 2: the dense features' part, exactly, for the pool.
-            n_dense = self.dense.shape[1]
-            flat = (cand[:, None] * n_dense + d_rows).ravel()
-            block = self.dense.ravel()[flat].reshape(len(cand), len(d_rows))
-            dense_part = (block @ q_dense).astype(np.float64)
-            lin = lin[cand] + dense_part
+                approx = ((q_dense @ self.dense_v[d_rows]) @ self.dense_us_t).astype(
+                    np.float32, copy=False
+                )
+                approx += lin
+                cand = _top(approx, pool)
+                # Stage 2: the dense features' part, exactly, for the pool (whole rows
+                # of the dense block: contiguous reads, one matrix-vector product).
+                q_row = np.zeros(self.dense.shape[1], dtype=np.float32)
+                q_row[d_rows] = q_dense
+                dense_part = self.dense[cand] @ q_row
+                lin = lin[cand] + dense_part
+            else:
+                cand = np.arange(n_art)
+                dense_part = self.dense[:, d_rows] @ q_dense
+                lin = lin + dense_part
         # Stage 3: best phrasing of the candidate articles.
         if len(cand) > n_cand:
             top = np.argpartition(lin, len(lin) - n_cand)[len(lin) - n_cand :]
             cand, lin, dense_part = cand[top], lin[top], dense_part[top]
+        # The candidates' blocks of the forward index: their phrasings' entries and, when
+        # stage 1 skipped features, their article vectors' sparse entries too.
+        n_seg = self.seg_count[cand]
+        if truncated:
+            n_entries = self.blk_start[cand + 1] - self.blk_start[cand]
+        else:
+            n_seg = n_seg - 1
+            n_entries = self.blk_ph_len[cand]
+        seg_len = self.seg_len[_offsets(self.seg_first[cand], n_seg)]
+        off = _offsets(self.blk_start[cand], n_entries)
         # The query vector, dense over the features, in a per-thread buffer reset after use.
         q_full = self._query_buffer()
         q_full[ids] = qvals
         try:
-            if truncated:
-                # The exact sparse part for the candidates, from the article forward index.
-                spans = [self.art_fwd[a] for a in cand.tolist()]
-                a_feat = np.concatenate([self.art_fwd_feat[s:e] for s, e in spans])
-                a_val = np.concatenate([self.art_fwd_val[s:e] for s, e in spans])
-                sums = np.bincount(
-                    np.repeat(np.arange(len(spans)), [e - s for s, e in spans]),
-                    weights=q_full[a_feat] * a_val,
-                    minlength=len(spans),
-                )
-                lin = sums + dense_part
-            # The phrasings of an article are consecutive rows of the forward index, so
-            # each candidate's entries form one slice.
-            feats: list[Int32Array] = []
-            vals: list[Float32Array] = []
-            doc_bounds: list[int] = []
-            art_bounds: list[int] = []
-            offset = 0
-            for a in cand.tolist():
-                start, end = self.art_slice[a]
-                feats.append(self.ph_feat[start:end])
-                vals.append(self.ph_val[start:end])
-                art_bounds.append(len(doc_bounds))
-                doc_bounds.extend(offset + r for r in self.art_doc_offsets[a])
-                offset += end - start
-            contrib = q_full[np.concatenate(feats)] * np.concatenate(vals)
+            contrib = q_full[self.blk_feat[off]] * self.blk_val[off]
         finally:
             q_full[ids] = 0.0
-        best = np.maximum.reduceat(np.add.reduceat(contrib, doc_bounds), art_bounds)
-        total: FloatArray = np.clip(lin + p.w_max * best, 0.0, 1.0)
+        sums = np.add.reduceat(contrib, np.cumsum(seg_len) - seg_len)
+        group_end = np.cumsum(n_seg)
+        if truncated:
+            # The exact sparse part of q . v_a (the last segment of each block); it is
+            # then zeroed so that the maximum below only sees phrasings (scores >= 0).
+            art_part = group_end - 1
+            lin = sums[art_part].astype(np.float64) + dense_part
+            sums[art_part] = 0.0
+        best = np.maximum.reduceat(sums, group_end - n_seg)
+        total: FloatArray = np.clip(lin + p.w_max * best, 0.0, 1.0).astype(np.float64, copy=False)
         return cand, total
 
 

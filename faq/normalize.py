@@ -56,8 +56,10 @@ def _build_table() -> dict[int, str | None]:
 
 _TABLE = _build_table()
 _NON_WORD = re.compile(r"[\W_]+")
-_ARABIC_LETTER = re.compile(r"[\u0620-\u064a\u066e-\u06d3\u06fa-\u06ff\u0750-\u077f]")
-_LETTER = re.compile(r"[^\W\d_]")
+# Runs of Arabic letters / of letters: deleting whole runs and comparing lengths counts the
+# characters (about twice as fast as counting single-character matches).
+_ARABIC_LETTERS = re.compile(r"[\u0620-\u064a\u066e-\u06d3\u06fa-\u06ff\u0750-\u077f]+")
+_LETTERS = re.compile(r"[^\W\d_]+")
 assert sys.maxunicode > 0xFFFF
 
 
@@ -82,8 +84,8 @@ def detect_language(text: str) -> str:
     """Return ``"ar"`` if Arabic letters are the majority of the letters, else ``"en"``."""
     if text.isascii():
         return "en"
-    letters = _LETTER.subn("", text)[1]
-    arabic = _ARABIC_LETTER.subn("", text)[1]
+    letters = len(text) - len(_LETTERS.sub("", text))
+    arabic = len(text) - len(_ARABIC_LETTERS.sub("", text))
     return "ar" if arabic * 2 > letters else "en"
 
 

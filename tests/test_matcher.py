@@ -8,7 +8,9 @@ import os
 import random
 from pathlib import Path
 
+import numpy as np
 import pytest
+from rapidfuzz import fuzz, process
 
 from faq.matcher import (
     DEFAULT_THRESHOLDS,
@@ -18,8 +20,11 @@ from faq.matcher import (
     MatchIndex,
     Outcome,
     Thresholds,
+    _offsets,
     _Params,
+    _top,
 )
+from faq.normalize import detect_language
 
 EN = [
     Entry(
@@ -315,6 +320,70 @@ def test_staged_search_matches_exhaustive_search() -> None:
         want = exhaustive.search(query, limit=1)
         assert got[0].article_id == want[0].article_id == entry.article_id
         assert got[0].score == pytest.approx(want[0].score, abs=1e-5)
+
+
+def test_truncated_stage_one_keeps_final_scores_exact() -> None:
+    # A tiny postings budget makes every query skip sparse features in stage 1; the final
+    # scores of the returned articles are still the exhaustive ones.
+    entries = _synthetic_articles(700)
+    staged = MatchIndex._build(entries, _Params(postings_budget=20))
+    exhaustive = MatchIndex._build(entries, _Params(pool=10**9, candidates=10**9))
+    rng = random.Random(2)
+    for entry in rng.sample(entries, 30):
+        query = " ".join(entry.texts[1].split()[:6]) + " please help my card"
+        want = {h.article_id: h.score for h in exhaustive.search(query, limit=700)}
+        got = staged.search(query, limit=3)
+        assert got[0].article_id == entry.article_id
+        for hit in got:
+            assert hit.score == pytest.approx(want[hit.article_id], abs=1e-5)
+
+
+def test_top_selects_the_largest_values() -> None:
+    rng = np.random.default_rng(3)
+    for n, k in ((10_000, 64), (1_000, 16), (300, 64), (65, 64), (5_000, 1)):
+        for values in (
+            rng.random(n).astype(np.float32),
+            rng.integers(0, 5, n).astype(np.float32),  # many ties
+        ):
+            got = np.sort(values[_top(values, k)])
+            assert len(set(_top(values, k).tolist())) == k
+            assert np.array_equal(got, np.sort(values)[n - k :])
+
+
+def test_offsets_concatenate_ranges() -> None:
+    starts = np.array([5, 0, 9], dtype=np.int64)
+    lengths = np.array([2, 0, 3], dtype=np.int64)
+    assert _offsets(starts, lengths).tolist() == [5, 6, 9, 10, 11]
+    assert _offsets(starts[:0], lengths[:0]).tolist() == []
+
+
+def test_closest_word_scan_matches_full_rapidfuzz_scan() -> None:
+    # Long misspellings without a one-edit neighbour take the full-vocabulary path; its
+    # letter-count prefilter must not change the result.
+    index = MatchIndex.build(_synthetic_articles(300) + EN)
+    part = index._partitions["en"]
+    rng = random.Random(4)
+    words = [w for w in part.word_list if len(w) >= 8]
+    for word in rng.sample(words, 40):
+        chars = list(word)
+        for _ in range(2):
+            i = rng.randrange(len(chars))
+            chars[i] = rng.choice("aeioukzx")
+        typo = "".join(chars)
+        found = process.extractOne(typo, part.word_list, scorer=fuzz.ratio, score_cutoff=80.0)
+        if typo in part.deletions or any(
+            typo[:i] + typo[i + 1 :] in part.deletions for i in range(len(typo))
+        ):
+            continue  # a one-edit candidate exists: the scan is not reached
+        assert part._closest_word(typo) == (typo if found is None else found[0])
+
+
+def test_detect_language_counts_letters() -> None:
+    assert detect_language("How do I reset my password?") == "en"
+    assert detect_language("كيف أغير كلمة المرور؟") == "ar"
+    assert detect_language("my بطاقة card") == "en"  # 6 Latin letters, 5 Arabic
+    assert detect_language("بطاقتي card") == "ar"
+    assert detect_language("١٢٣ 456 ؟!") == "en"  # no letters at all
 
 
 # -- accuracy on faq-bench (skipped when the shared data is absent) -----------------------
