@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import select
+
 from bot.texts import t
 from faq.matcher import Outcome
 from faq.person import wants_person
@@ -27,7 +29,13 @@ from handoff.customers import set_language, touch_customer
 from handoff.hours import DAY_NAMES
 from handoff.port import CustomerNotice
 from handoff.service import HandoffError
-from handoff.tickets import State, record_message, resolve_by_bot, ticket_for_message
+from handoff.tickets import (
+    State,
+    add_attachment,
+    record_message,
+    resolve_by_bot,
+    ticket_for_message,
+)
 from sanad.services import Services
 from storage.models import Agent, Customer, Message, Ticket
 
@@ -275,9 +283,56 @@ async def record_incoming(
     meta: dict[str, Any] | None = None,
 ) -> int:
     """Keep the customer's message on their ticket; returns its transcript id."""
+    message, _new = await keep_incoming(
+        services, who, text, kind=kind, channel_message_id=channel_message_id, meta=meta
+    )
+    return message.id
+
+
+async def keep_incoming(
+    services: Services,
+    who: Who,
+    text: str,
+    *,
+    kind: str = "text",
+    channel_message_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+    client_id: str | None = None,
+    file: tuple[str, str, bytes] | None = None,
+) -> tuple[Message, bool]:
+    """Keep the customer's message on their ticket, in one transaction. With ``client_id``
+    (a channel whose client may resend, like the web chat), a message already kept under it
+    is returned instead: (the message, False). With ``file`` (name, content type, bytes),
+    the file is kept with it and the message is of kind ``file``."""
     async with services.db.transaction() as session:
+        if client_id is not None:
+            earlier = (
+                await session.execute(
+                    select(Message)
+                    .where(
+                        Message.customer_id == who.customer_id,
+                        Message.sender == "customer",
+                        Message.meta["client_id"].as_string() == client_id,
+                    )
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            if earlier is not None:
+                return earlier, False
         ticket = await session.get(Ticket, who.ticket_id)
         assert ticket is not None
+        extra: dict[str, Any] = {"client_id": client_id} if client_id is not None else {}
+        if file is not None:
+            name, content_type, data = file
+            extra |= await add_attachment(
+                session,
+                ticket.id,
+                name=name,
+                content_type=content_type,
+                data=data,
+                at=services.clock.now(),
+            )
+            kind = "file"
         message = await record_message(
             session,
             ticket,
@@ -285,28 +340,10 @@ async def record_incoming(
             text=text,
             kind=kind,
             channel_message_id=channel_message_id,
-            meta=dict(meta or {}),
+            meta={**(meta or {}), **extra},
             at=services.clock.now(),
         )
-        return message.id
-
-
-async def sent_before(services: Services, who: Who, client_id: str) -> Message | None:
-    """The customer's message already stored under ``client_id`` (a resend), if any."""
-    from sqlalchemy import select
-
-    async with services.db.transaction() as session:
-        return (
-            await session.execute(
-                select(Message)
-                .where(
-                    Message.customer_id == who.customer_id,
-                    Message.sender == "customer",
-                    Message.meta["client_id"].as_string() == client_id,
-                )
-                .limit(1)
-            )
-        ).scalar_one_or_none()
+        return message, True
 
 
 # ---------------------------------------------------------------------- what the customer does

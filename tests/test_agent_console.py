@@ -408,6 +408,7 @@ async def test_a_telegram_agent_serves_a_web_customer_text_and_files(telegram_an
     accept = offer["reply_markup"]["inline_keyboard"][0][0]["callback_data"]
     fake.press(amal_tg, offer, accept)
     await chat.message("system", "Amal has joined")
+    await fake.wait_for_message(amal_tg, contains="You're now with")
     await chat.say("Here is my question")
     relayed = await fake.wait_for_message(amal_tg, contains="Here is my question")
     assert relayed["text"].startswith("#")  # tagged with the ticket

@@ -365,3 +365,37 @@ async def test_dedupe_and_history_on_both_databases(any_db_url: str) -> None:
             assert texts.count("I want to talk to a person") == 1 and texts.count("Hello") == 1
     finally:
         await services.close()
+
+
+async def test_a_socket_that_dies_mid_message_still_gets_its_answer_on_return(
+    client: TestClient[Any, Any], services: Services
+) -> None:
+    """The connection breaks while the server handles a message (every send fails): the
+    message is still answered and kept, and the visitor finds both when they come back, and
+    a resend of it is not handled again."""
+    from web.chat import CHAT_HUB, Visit
+
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.drain()
+
+    class DeadSocket:
+        closed = False
+
+        async def send_json(self, frame: dict[str, Any]) -> None:
+            raise ConnectionResetError("the peer went away")
+
+    async with services.db.transaction() as session:
+        customer = (await session.execute(select(Customer))).scalar_one()
+    await chat.close()
+    visit = Visit(services, client.app[CHAT_HUB], DeadSocket(), customer)  # type: ignore[arg-type]
+    await visit.handle({"type": "message", "client_id": "lost-1", "text": DELIVERY})
+    back = ChatClient(client)
+    back.visitor = chat.visitor
+    await back.connect(since=chat.since)
+    await back.say(DELIVERY, client_id="lost-1")  # the outbox resends it
+    await back.ack("lost-1")
+    await back.drain()
+    texts = [f["text"] for f in back.frames if f["type"] == "message"]
+    assert texts.count(DELIVERY) == 1
+    assert sum("2-4 working days" in t for t in texts) == 1

@@ -34,7 +34,7 @@ from bot import conversation
 from bot.conversation import Identity, Keyboard, PressResult, Who
 from handoff.customers import find_customer, touch_customer
 from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
-from handoff.tickets import State, add_attachment, open_ticket_for, record_message
+from handoff.tickets import State, record_message
 from sanad.services import Services
 from storage.models import Agent, Attachment, Customer, Message, Ticket
 from web.auth import PRINCIPAL, same_origin
@@ -194,24 +194,25 @@ async def say(
 
 
 async def state_frame(services: Services, customer_id: int) -> dict[str, Any]:
+    """The state of the customer's latest ticket (their open one, if any: a customer has at
+    most one, and it is the newest), as the chat page's controls need it."""
     async with services.db.transaction() as session:
-        customer = await session.get(Customer, customer_id)
-        ticket = await open_ticket_for(session, customer) if customer else None
-        if ticket is None and customer is not None:
-            ticket = (
-                await session.execute(
-                    select(Ticket)
-                    .where(Ticket.customer_id == customer.id)
-                    .order_by(Ticket.id.desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
-    if ticket is None:
+        row = (
+            await session.execute(
+                select(Ticket.id, Ticket.state, Ticket.resolution)
+                .where(Ticket.customer_id == customer_id)
+                .order_by(Ticket.id.desc())
+                .limit(1)
+            )
+        ).first()
+    if row is None:
         return {"type": "state", "ticket": None}
-    state = ticket.state if ticket.state != State.CLOSED else State.RESOLVED
-    if ticket.state == State.RESOLVED and ticket.resolution == "bot":
-        state = State.BOT
-    return {"type": "state", "ticket": {"id": ticket.id, "state": state}}
+    ticket_id, state, resolution = row
+    if state == State.CLOSED or (state == State.RESOLVED and resolution != "bot"):
+        state = State.RESOLVED
+    elif state == State.RESOLVED:
+        state = State.BOT  # solved by the bot: the customer simply goes on asking
+    return {"type": "state", "ticket": {"id": ticket_id, "state": str(state)}}
 
 
 class WebChatPort:
@@ -258,12 +259,8 @@ class WebChatPort:
 # ---------------------------------------------------------------------- the socket
 
 
-async def who_for(services: Services, customer_id: int) -> Who:
+async def who_for(services: Services, identity: Identity) -> Who:
     """The customer with the ticket a new input belongs to (opened if there is none)."""
-    async with services.db.transaction() as session:
-        customer = await session.get(Customer, customer_id)
-        assert customer is not None
-        identity = Identity(customer.external_id, customer.name)
     customer, ticket = await conversation.touch(services, CHANNEL, identity)
     return conversation.who_of(customer, ticket, customer.external_id)
 
@@ -272,25 +269,36 @@ class Visit:
     """One open chat socket: the visitor behind it and what they send."""
 
     def __init__(
-        self, services: Services, hub: ChatHub, ws: web.WebSocketResponse, customer_id: int
+        self, services: Services, hub: ChatHub, ws: web.WebSocketResponse, customer: Customer
     ) -> None:
         self.services = services
         self.hub = hub
         self.ws = ws
-        self.customer_id = customer_id
+        self.customer_id = customer.id
+        self.identity = Identity(customer.external_id, customer.name)
         self.out = WebSender(services, hub)
         self.last_state: dict[str, Any] | None = None
 
     async def who(self) -> Who:
-        return await who_for(self.services, self.customer_id)
+        return await who_for(self.services, self.identity)
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        """To this socket only. A socket that went away meanwhile is no reason to stop:
+        what is being handled is finished and kept, and the client fetches it on return."""
+        if self.ws.closed:
+            return
+        try:
+            await self.ws.send_json(frame)
+        except ConnectionError as exc:
+            log.debug("web chat socket gone: %s", exc)
 
     async def error(self, message: str, client_id: str | None = None) -> None:
-        await self.ws.send_json({"type": "error", "client_id": client_id, "message": message})
+        await self.send({"type": "error", "client_id": client_id, "message": message})
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
         if kind == "ping":
-            await self.ws.send_json({"type": "pong"})
+            await self.send({"type": "pong"})
             return
         client_id = frame.get("client_id")
         if kind not in ("message", "press"):
@@ -314,28 +322,25 @@ class Visit:
     async def message(self, client_id: str, text: object) -> None:
         if not isinstance(text, str) or not text.strip():
             await self.error("a message needs some text", client_id)
-            await self.ws.send_json({"type": "ack", "client_id": client_id, "id": None})
+            await self.send({"type": "ack", "client_id": client_id, "id": None})
             return
         if len(text) > MAX_TEXT:
             await self.error(
                 f"That message is too long ({len(text)} characters); the limit is {MAX_TEXT}.",
                 client_id,
             )
-            await self.ws.send_json({"type": "ack", "client_id": client_id, "id": None})
+            await self.send({"type": "ack", "client_id": client_id, "id": None})
             return
         who = await self.who()
-        earlier = await conversation.sent_before(self.services, who, client_id)
-        if earlier is not None:  # a resend: it was handled the first time
-            await self.ws.send_json({"type": "ack", "client_id": client_id, "id": earlier.id})
-            return
-        message_id = await conversation.record_incoming(
-            self.services, who, text, meta={"client_id": client_id}
+        stored, new = await conversation.keep_incoming(
+            self.services, who, text, client_id=client_id
         )
-        async with self.services.db.transaction() as session:
-            stored = await session.get(Message, message_id)
-        assert stored is not None
+        if not new:  # a resend: it was handled the first time
+            await self.send({"type": "ack", "client_id": client_id, "id": stored.id})
+            return
+        message_id = stored.id
         await self.hub.push(self.customer_id, message_frame(stored))
-        await self.ws.send_json({"type": "ack", "client_id": client_id, "id": message_id})
+        await self.send({"type": "ack", "client_id": client_id, "id": message_id})
         word = text.split()[0]
         if (word.startswith("/") and who.ticket_state == State.BOT) or word in COMMAND_WORDS:
             await conversation.command(self.services, self.out, who, word)
@@ -345,17 +350,17 @@ class Visit:
     async def press(self, client_id: str, data: object, message_id: object) -> None:
         pressed = message_id if isinstance(message_id, int) else None
         if self.hub.press_seen(self.customer_id, client_id):
-            await self.ws.send_json({"type": "ack", "client_id": client_id, "id": pressed})
+            await self.send({"type": "ack", "client_id": client_id, "id": pressed})
             return
         if not isinstance(data, str) or len(data) > 64:
             await self.error("a press needs the button's data", client_id)
-            await self.ws.send_json({"type": "ack", "client_id": client_id, "id": None})
+            await self.send({"type": "ack", "client_id": client_id, "id": None})
             return
         who = await self.who()
 
         async def acknowledge(result: PressResult) -> None:
             self.hub.press_done(self.customer_id, client_id, pressed)
-            await self.ws.send_json({"type": "ack", "client_id": client_id, "id": pressed})
+            await self.send({"type": "ack", "client_id": client_id, "id": pressed})
             if result.alert is not None:
                 await self.error(result.alert, client_id)
             elif pressed is not None and (result.drop_buttons or result.replace is not None):
@@ -422,7 +427,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     hub = request.app[CHAT_HUB]
     if not same_origin(request):
         raise web.HTTPForbidden(reason="the chat socket only serves this site's chat page")
-    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_FRAME)
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_FRAME, compress=False)
     await ws.prepare(request)
     try:
         first = await ws.receive(timeout=HELLO_TIMEOUT_S)
@@ -435,7 +440,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
         await ws.close(code=4000, message=b"send hello first")
         return ws
     secret, customer, is_new = await _hello(services, request, frame)
-    visit = Visit(services, hub, ws, customer.id)
+    visit = Visit(services, hub, ws, customer)
     async with hub.locks[customer.id]:
         if is_new:  # the first visit: the bot says hello (this opens the first ticket)
             who = await visit.who()
@@ -459,6 +464,8 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
             except Exception:
                 log.exception("web chat frame failed")
                 await visit.error("something went wrong; please try again", parsed.get("client_id"))
+    except ConnectionError as exc:  # gone while the history went out: it comes again next time
+        log.debug("web chat socket gone: %s", exc)
     finally:
         hub.leave(customer.id, ws)
     return ws
@@ -597,29 +604,14 @@ async def upload(request: web.Request) -> web.Response:
         raise web.HTTPUnauthorized(reason="open the chat first: unknown visitor")
     out = WebSender(services, hub)
     async with hub.locks[customer.id]:
-        who = await who_for(services, customer.id)
-        earlier = await conversation.sent_before(services, who, client_id)
-        if earlier is not None:
-            return web.json_response({"id": earlier.id, "file": file_of(earlier)})
-        name, content_type, data = file
-        async with services.db.transaction() as session:
-            meta = await add_attachment(
-                session,
-                who.ticket_id,
-                name=name,
-                content_type=content_type,
-                data=data,
-                at=services.clock.now(),
-            )
-        message_id = await conversation.record_incoming(
-            services, who, file[0], kind="file", meta={**meta, "client_id": client_id}
+        who = await who_for(services, Identity(customer.external_id, customer.name))
+        stored, new = await conversation.keep_incoming(
+            services, who, file[0], client_id=client_id, file=file
         )
-        async with services.db.transaction() as session:
-            stored = await session.get(Message, message_id)
-        assert stored is not None
-        await hub.push(customer.id, message_frame(stored))
-        await conversation.customer_message(services, out, who, message_id, None)
-    return web.json_response({"id": message_id, "file": file_of(stored)})
+        if new:
+            await hub.push(customer.id, message_frame(stored))
+            await conversation.customer_message(services, out, who, stored.id, None)
+    return web.json_response({"id": stored.id, "file": file_of(stored)})
 
 
 async def download(request: web.Request) -> web.Response:
