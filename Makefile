@@ -39,6 +39,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.acd_sim --agents 10 --load 0.85 --chats 200000 --priority-share 0.2 --head-start-s inf
 	$(BIN)/python -m bench.acd_sim --measure-dispatch
 	$(BIN)/python -m bench.handoff_actions --queued 2000 --samples 50
+	$(BIN)/python -m bench.webchat --visitors 1 --questions 20
+	$(BIN)/python -m bench.webchat --visitors 10 --questions 20
+	$(BIN)/python -m bench.webchat --visitors 50 --questions 20
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -33,6 +33,34 @@ async def test_upgrade_is_idempotent(db: Database) -> None:
         assert (await session.execute(select(Customer))).first() is None
 
 
+async def test_sqlite_transactions_of_one_process_take_turns(sqlite_url: str) -> None:
+    """On SQLite a process's transactions run one at a time, in order, and one opened inside
+    another by the same task goes through (it would otherwise wait for itself)."""
+    import asyncio
+
+    db = Database(sqlite_url)
+    await db.upgrade()
+    inside: list[str] = []
+    overlaps = 0
+    try:
+
+        async def work(name: str) -> None:
+            nonlocal overlaps
+            async with db.transaction() as session:
+                overlaps += bool(inside)
+                inside.append(name)
+                await session.execute(text("select 1"))
+                await asyncio.sleep(0.01)  # other tasks run meanwhile, but not their transactions
+                async with db.transaction() as nested:  # the same task: no deadlock
+                    await nested.execute(text("select 2"))
+                inside.remove(name)
+
+        await asyncio.wait_for(asyncio.gather(*(work(f"t{i}") for i in range(8))), 10)
+    finally:
+        await db.dispose()
+    assert overlaps == 0
+
+
 async def test_sqlite_runs_in_wal_mode_with_foreign_keys(sqlite_url: str) -> None:
     db = Database(sqlite_url)
     try:

@@ -399,3 +399,32 @@ async def test_a_socket_that_dies_mid_message_still_gets_its_answer_on_return(
     texts = [f["text"] for f in back.frames if f["type"] == "message"]
     assert texts.count(DELIVERY) == 1
     assert sum("2-4 working days" in t for t in texts) == 1
+
+
+async def test_many_visitors_at_once_all_get_their_answers(
+    client: TestClient[Any, Any], services: Services
+) -> None:
+    """A dozen visitors writing at the same moment on the SQLite default: nobody waits for
+    ever on a locked database, nobody gets an error, every question gets its one answer."""
+    import asyncio
+
+    async def visitor(n: int) -> list[dict[str, Any]]:
+        chat = ChatClient(client)
+        await chat.connect()
+        for i in range(4):
+            client_id = await chat.say(f"{DELIVERY} ({n}-{i})")
+            mine = (await chat.ack(client_id))["id"]
+            await chat.next(
+                lambda f, mine=mine: (
+                    f["type"] == "message" and f["sender"] == "bot" and f["id"] > mine
+                ),
+                within=20,
+            )
+        await chat.drain(0.1)
+        await chat.close()
+        return chat.frames
+
+    frames = await asyncio.gather(*(visitor(n) for n in range(12)))
+    assert all(f["type"] != "error" for visitor_frames in frames for f in visitor_frames)
+    assert await _count(services, Message, Message.sender == "customer") == 48
+    assert await _count(services, QueryLog) == 48
