@@ -25,7 +25,7 @@ from bot.relay import agent_message_meta, media_kind, relay_for_target, say_to_a
 from bot.texts import t
 from handoff.acd import AgentStatus
 from handoff.agents import find_agent, open_ticket_counts
-from handoff.canned import find_canned, list_canned, render
+from handoff.canned import canned_for, list_canned
 from handoff.priority import PRIORITIES
 from handoff.service import HandoffError
 from handoff.tickets import State, add_attachment
@@ -354,13 +354,10 @@ async def _canned(
         await _say(context, agent, t("not_your_chat", lang, ticket=ticket_id))
         return
     async with services.db.transaction() as session:
-        reply = await find_canned(session, shortcut, live.customer.language)
-    if reply is None:
+        text = await canned_for(session, shortcut, ticket_id, agent.id)
+    if text is None:
         await _say(context, agent, t("canned_unknown", lang, shortcut=shortcut))
         return
-    text = render(
-        reply.text, {"name": live.customer.name, "agent": agent.name, "ticket": ticket_id}
-    )
     # Sent as if the agent typed it: the same delivery, transcript and first-reply stamp.
     await services.handoff.agent_message(ticket_id, agent.id, text, origin="telegram")
     await _say(context, agent, f"→ {text}")

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.events import record_event
-from storage.models import CannedReply
+from storage.models import Agent, CannedReply, Customer, Ticket
 
 SHORTCUT_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
 PLACEHOLDER_RE = re.compile(r"\{(name|agent|ticket)\}")
@@ -88,3 +88,19 @@ async def remove_canned(session: AsyncSession, shortcut: str, at: datetime) -> i
     if rows:
         record_event(session, "canned_removed", at, actor="admin", shortcut=shortcut)
     return len(rows)
+
+
+async def canned_for(
+    session: AsyncSession, shortcut: str, ticket_id: int, agent_id: int
+) -> str | None:
+    """The canned reply ``shortcut`` in the ticket's customer's language, filled in for that
+    customer and agent ({name}, {agent}, {ticket}); None when there is no such reply."""
+    ticket = await session.get(Ticket, ticket_id)
+    agent = await session.get(Agent, agent_id)
+    customer = await session.get(Customer, ticket.customer_id) if ticket else None
+    if customer is None or agent is None:
+        return None
+    reply = await find_canned(session, shortcut, customer.language)
+    if reply is None:
+        return None
+    return render(reply.text, {"name": customer.name, "agent": agent.name, "ticket": ticket_id})

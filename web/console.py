@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from handoff.acd import AgentStatus
 from handoff.agents import open_ticket_counts
-from handoff.canned import find_canned, list_canned, render
+from handoff.canned import canned_for, list_canned
 from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
 from handoff.service import HandoffError
 from handoff.tickets import State, last_customer_texts
@@ -435,15 +435,11 @@ async def send_canned(request: web.Request) -> web.Response:
     services, agent_id = _agent_of(request)
     ticket_id = _ticket_id(request)
     shortcut = str((await _body(request)).get("shortcut") or "")
-    ticket = await _my_live_ticket(services, agent_id, ticket_id)
+    await _my_live_ticket(services, agent_id, ticket_id)
     async with services.db.transaction() as session:
-        customer = await session.get(Customer, ticket.customer_id)
-        agent = await session.get(Agent, agent_id)
-        assert customer is not None and agent is not None
-        reply = await find_canned(session, shortcut, customer.language)
-    if reply is None:
+        text = await canned_for(session, shortcut, ticket_id, agent_id)
+    if text is None:
         raise web.HTTPNotFound(reason=f"no canned reply {shortcut!r}")
-    text = render(reply.text, {"name": customer.name, "agent": agent.name, "ticket": ticket_id})
     try:
         message_id = await services.handoff.agent_message(ticket_id, agent_id, text, origin="web")
     except HandoffError as exc:
