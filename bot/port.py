@@ -179,6 +179,8 @@ class TelegramPort:
         if notice.kind == "chat_message":
             await self._chat_message(agent, data, lang)
             return
+        if notice.kind == "status_changed":
+            return  # the agent changed it; the answer to their command says so on Telegram
         if notice.kind == "set_away":
             text = t("set_away", lang, missed=data["missed"])
         elif notice.kind in ("close_or_transfer", "chats_requeued"):

@@ -65,7 +65,8 @@ class AgentNotice:
     ``set_away`` (missed), ``close_or_transfer`` (ticket_ids), ``chats_requeued`` (ticket_ids),
     ``assigned`` (ticket_id, transferred), ``customer_left`` (ticket_id), ``chat_message``
     (ticket_id, message_id, sender customer | agent, origin: a line of a chat the agent
-    holds, already in the transcript, for every place the agent works from).
+    holds, already in the transcript, for every place the agent works from), ``status_changed``
+    (status: the agent's own change, for their other places).
     """
 
     kind: str

@@ -958,6 +958,9 @@ class HandoffService:
                 status=status.value,
                 previous=previous,
             )
+            # Every place the agent works from shows the new status (the console's switch
+            # follows a /online typed on Telegram).
+            outbox.append(AgentNotice("status_changed", agent_id, {"status": status.value}))
         await self._apply(session, effects, now, outbox)
         open_ids = list(
             (

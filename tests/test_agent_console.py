@@ -342,6 +342,8 @@ async def test_an_agent_on_telegram_and_in_the_console_at_once_stays_in_sync(
     push = await client.ws_connect("/agent/ws")
     fake.send_text(amal_tg, "/online")
     await fake.wait_for_message(amal_tg, contains="Status: available")
+    status = await _push(push, "agent")  # the console's switch follows Telegram's /online
+    assert status["agent"]["status"] == "available"
 
     sara = fake.user(1001, "Sara", language_code="en")
     fake.send_text(sara, "I want to talk to a person")

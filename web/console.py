@@ -231,6 +231,9 @@ class ConsolePort:
                 (shown,) = await console_messages(self.services, [message])
                 frame = {"type": "message", "ticket_id": message.ticket_id, "message": shown}
                 await self.hub.push(agent_id, frame)
+        elif notice.kind == "status_changed":
+            agent = await agent_json(self.services, agent_id)
+            await self.hub.push(agent_id, {"type": "agent", "agent": agent})
         else:
             if notice.kind in ("close_or_transfer", "chats_requeued", "customer_left"):
                 await self.hub.push(agent_id, {"type": "chats"})
