@@ -28,7 +28,7 @@ from handoff.agents import find_agent, open_ticket_counts
 from handoff.canned import canned_for, list_canned
 from handoff.priority import PRIORITIES
 from handoff.service import HandoffError
-from handoff.tickets import State, add_attachment
+from handoff.tickets import State
 from sanad.services import Services
 from storage.models import Agent, Customer, Ticket
 
@@ -122,31 +122,28 @@ async def handle_agent_message(
     if agent.current_ticket_id != ticket_id:
         await _set_current(services, agent.id, ticket_id)
     kind, meta = agent_message_meta(message)
+    file = None
     if kind != "text" and live.customer.channel != "telegram":
         # Another channel cannot fetch a Telegram file: Sanad keeps a copy for it.
-        kind, meta = await _fetch_media(context, services, ticket_id, message, meta)
+        meta["media"] = kind
+        file = await _fetch_media(context, services, message, meta)
+        kind = "text"  # the file, when kept, makes it a file message; else the caption stays
+    text = message.text or message.caption or ""
+    if not text and "media" in meta and file is None:
+        text = f"[{meta['media']}]"  # a photo that could not be kept: say what it was
     try:
         await services.handoff.agent_message(
-            ticket_id,
-            agent.id,
-            message.text or message.caption or "",
-            origin="telegram",
-            kind=kind,
-            meta=meta,
+            ticket_id, agent.id, text, origin="telegram", kind=kind, meta=meta, file=file
         )
     except HandoffError as exc:
         await _say(context, agent, t("action_failed", lang, reason=str(exc)))
 
 
 async def _fetch_media(
-    context: ContextTypes.DEFAULT_TYPE,
-    services: Services,
-    ticket_id: int,
-    message: Message,
-    meta: dict[str, Any],
-) -> tuple[str, dict[str, Any]]:
-    """An agent's Telegram photo or document, downloaded and kept as an attachment of the
-    ticket (kind ``file``); a file too big to keep stays a note of its kind."""
+    context: ContextTypes.DEFAULT_TYPE, services: Services, message: Message, meta: dict[str, Any]
+) -> tuple[str, str, bytes] | None:
+    """An agent's Telegram photo or document, downloaded (name, content type, bytes); None
+    when it cannot be had or is over the size limit (the message then keeps its caption)."""
     limit = int(services.settings.web_upload_max_mb * 1024 * 1024)
     kind = media_kind(message) or "file"
     try:
@@ -156,23 +153,13 @@ async def _fetch_media(
         data = bytes(await found.download_as_bytearray())
     except (TelegramError, ValueError, KeyError) as exc:
         log.info("could not keep an agent's %s: %s", kind, exc)
-        return "text", {**meta, "media": kind}
-    path = found.file_path or ""
+        return None
     name = message.document.file_name if message.document and message.document.file_name else ""
-    name = name or f"{kind}{Path(path).suffix or ''}"
+    name = name or f"{kind}{Path(found.file_path or '').suffix}"
     content_type = (message.document.mime_type if message.document else None) or (
         mimetypes.guess_type(name)[0] or "application/octet-stream"
     )
-    async with services.db.transaction() as session:
-        stored = await add_attachment(
-            session,
-            ticket_id,
-            name=name,
-            content_type=content_type,
-            data=data,
-            at=services.clock.now(),
-        )
-    return "file", {**meta, **stored, "media": kind}
+    return name, content_type, data
 
 
 async def _open_tickets(services: Services, agent: Agent) -> list[tuple[Ticket, Customer]]:

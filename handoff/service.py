@@ -65,7 +65,7 @@ from handoff.port import (
 )
 from handoff.priority import DEFAULT_HEAD_START_S, PRIORITIES, PriorityRules
 from handoff.sla import SlaPolicy
-from handoff.tickets import State, last_customer_texts
+from handoff.tickets import State, add_attachment, last_customer_texts
 from sanad.clock import Clock
 from storage.db import Database
 from storage.events import record_event
@@ -1015,14 +1015,25 @@ class HandoffService:
         kind: str = "text",
         meta: dict[str, Any] | None = None,
         client_id: str | None = None,
+        file: tuple[str, str, bytes] | None = None,
     ) -> int:
         """An agent writes to the customer of a chat they hold, from any channel (``origin``:
         ``telegram`` or ``web``). The message is stored in the transcript, the first reply is
         stamped, and after the commit the port carries it to the customer's channel and to the
         agent's other places (the console, Telegram). With ``client_id``, a repeat of the same
-        message (a retry after a lost answer) is not sent twice. Returns the message id."""
+        message (a retry after a lost answer) is not sent twice. With ``file`` (name, content
+        type, bytes) the message carries that file, kept on the ticket. Returns the message
+        id."""
         return await self._run(  # type: ignore[no-any-return]
-            self._agent_message, ticket_id, agent_id, text, origin, kind, meta or {}, client_id
+            self._agent_message,
+            ticket_id,
+            agent_id,
+            text,
+            origin,
+            kind,
+            meta or {},
+            client_id,
+            file,
         )
 
     async def _agent_message(
@@ -1037,6 +1048,7 @@ class HandoffService:
         kind: str,
         meta: dict[str, Any],
         client_id: str | None,
+        file: tuple[str, str, bytes] | None,
     ) -> int:
         ticket = await self._ticket(session, ticket_id)
         if ticket.state not in WITH_AGENT_STATES:
@@ -1058,6 +1070,12 @@ class HandoffService:
             ).scalar_one_or_none()
             if earlier is not None:
                 return int(earlier)
+        if file is not None:
+            name, content_type, data = file
+            meta = meta | await add_attachment(
+                session, ticket.id, name=name, content_type=content_type, data=data, at=now
+            )
+            kind, text = "file", text or name
         stored_meta = {**meta, "agent_id": agent_id, "origin": origin}
         if client_id is not None:
             stored_meta["client_id"] = client_id

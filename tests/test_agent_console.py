@@ -421,3 +421,47 @@ async def test_a_telegram_agent_serves_a_web_customer_text_and_files(telegram_an
     assert shown["kind"] == "file" and shown["file"]["name"] == "label.pdf"
     got = await client.get(shown["file"]["url"], params={"visitor": chat.visitor or ""})
     assert got.status == 200 and await got.read() == b"%PDF label"
+
+
+async def test_agent_sends_a_file_from_the_console(
+    client: TestClient[Any, Any], services: Services, agent_token: dict[str, Any]
+) -> None:
+    import aiohttp
+
+    token = bearer(agent_token["token"])
+    await client.post("/api/v1/agent/status", json={"status": "available"}, headers=token)
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.press("human")
+    me = await _json(await client.get("/api/v1/agent/me", headers=token))
+    offer = me["offers"][0]
+    await _json(
+        await client.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept", headers=token)
+    )
+
+    def form(content: bytes) -> aiohttp.FormData:
+        data = aiohttp.FormData()
+        data.add_field("client_id", "file-1")
+        data.add_field("file", content, filename="invoice.pdf", content_type="application/pdf")
+        return data
+
+    url = f"/api/v1/agent/chats/{offer['ticket_id']}/files"
+    sent = (await _json(await client.post(url, data=form(b"%PDF invoice"), headers=token)))[
+        "message"
+    ]
+    assert sent["kind"] == "file" and sent["file"]["name"] == "invoice.pdf"
+    again = (await _json(await client.post(url, data=form(b"%PDF invoice"), headers=token)))[
+        "message"
+    ]
+    assert again["id"] == sent["id"]  # a retry sends once
+    shown = await chat.message("agent", "invoice.pdf")
+    assert shown["file"]["content_type"] == "application/pdf"
+    got = await client.get(shown["file"]["url"], params={"visitor": chat.visitor or ""})
+    assert await got.read() == b"%PDF invoice"
+    big = aiohttp.FormData()
+    big.add_field("file", b"x" * (5 * 1024 * 1024 + 1), filename="big.bin")
+    assert (await client.post(url, data=big, headers=token)).status == 413
+    async with services.db.transaction() as session:
+        from storage.models import Attachment
+
+        assert len((await session.execute(select(Attachment))).scalars().all()) == 1

@@ -76,6 +76,14 @@ async def test_customer_tab_and_agent_tab_full_flow(
         await agent.locator(
             '#transcript .msg[data-sender="customer"]', has_text="order 4711"
         ).wait_for()
+        # The agent attaches a file: the customer gets a download link.
+        await agent.set_input_files(
+            "#reply-file",
+            files=[{"name": "label.pdf", "mimeType": "application/pdf", "buffer": b"%PDF l"}],
+        )
+        link = customer.locator('.msg[data-sender="agent"] a', has_text="label.pdf")
+        await link.wait_for()
+        assert (await link.get_attribute("href") or "").startswith("/chat/files/")
 
         # The agent closes; the customer rates 5 stars.
         agent.on("dialog", lambda dialog: dialog.accept())

@@ -434,6 +434,33 @@ async def send_message(request: web.Request) -> web.Response:
     return await _message_answer(services, message_id)
 
 
+async def send_file(request: web.Request) -> web.Response:
+    """An agent's file for the customer (multipart ``file``, optional ``client_id``): kept on
+    the ticket and carried to the customer's channel like a message."""
+    from web.chat import CLIENT_ID_RE as FILE_CLIENT_ID_RE
+    from web.chat import read_upload, upload_max_bytes
+
+    services, agent_id = _agent_of(request)
+    ticket_id = _ticket_id(request)
+    await _my_live_ticket(services, agent_id, ticket_id)
+    fields, (name, content_type, data) = await read_upload(request, upload_max_bytes(services))
+    client_id = fields.get("client_id") or None
+    if client_id is not None and not FILE_CLIENT_ID_RE.match(client_id):
+        raise web.HTTPBadRequest(text="client_id: 1-64 letters, digits, _ . : -")
+    try:
+        message_id = await services.handoff.agent_message(
+            ticket_id,
+            agent_id,
+            name,
+            origin="web",
+            client_id=client_id,
+            file=(name, content_type, data),
+        )
+    except HandoffError as exc:
+        raise _conflict(exc) from exc
+    return await _message_answer(services, message_id)
+
+
 async def send_canned(request: web.Request) -> web.Response:
     services, agent_id = _agent_of(request)
     ticket_id = _ticket_id(request)
@@ -601,6 +628,7 @@ def register(app: web.Application) -> None:
     app.router.add_get(f"{base}/chats/{{ticket_id}}", chat)
     app.router.add_post(f"{base}/chats/{{ticket_id}}/messages", send_message)
     app.router.add_post(f"{base}/chats/{{ticket_id}}/canned", send_canned)
+    app.router.add_post(f"{base}/chats/{{ticket_id}}/files", send_file)
     app.router.add_post(f"{base}/chats/{{ticket_id}}/notes", add_note)
     app.router.add_post(f"{base}/chats/{{ticket_id}}/transfer", transfer)
     app.router.add_post(f"{base}/chats/{{ticket_id}}/close", close)

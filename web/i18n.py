@@ -108,6 +108,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "ar": "اكتب رداً (Enter للإرسال، Shift+Enter لسطر جديد)",
     },
     "console_send": {"en": "Send", "ar": "إرسال"},
+    "console_attach": {"en": "Attach a file", "ar": "إرفاق ملف"},
     "console_sending": {"en": "Sending…", "ar": "جارٍ الإرسال…"},
     "console_retrying": {
         "en": "Not sent (network). Retrying…",

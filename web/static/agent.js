@@ -53,6 +53,7 @@
     transcript: $("transcript"),
     replyText: $("reply-text"),
     replySend: $("reply-send"),
+    replyFile: $("reply-file"),
     replyStatus: $("reply-status"),
     canned: $("canned-select"),
     notes: $("notes"),
@@ -128,7 +129,9 @@
   async function api(method, path, body) {
     const doFetch = window.sanadFetch || ((url, opts) => fetch(url, { credentials: "same-origin", ...opts }));
     const opts = { method, headers: { Accept: "application/json" } };
-    if (body !== undefined) {
+    if (body instanceof FormData) {
+      opts.body = body; // multipart: the browser sets the Content-Type with its boundary
+    } else if (body !== undefined) {
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
     }
@@ -596,6 +599,26 @@
       el.replySend.disabled = false;
     }
   }
+
+  // An agent's file for the customer: posted as multipart; it comes back as a file message.
+  el.replyFile.addEventListener("change", async () => {
+    const file = el.replyFile.files[0];
+    el.replyFile.value = "";
+    if (!file || state.openId === null) return;
+    const ticketId = state.openId;
+    const form = new FormData();
+    form.append("client_id", `f${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`);
+    form.append("file", file, file.name);
+    setReplyStatus(t("sending"));
+    try {
+      const data = await api("POST", `/api/v1/agent/chats/${encodeURIComponent(ticketId)}/files`, form);
+      if (data.message) receiveMessage(ticketId, data.message);
+      setReplyStatus("");
+    } catch (exc) {
+      setReplyStatus("");
+      showError(exc);
+    }
+  });
 
   el.replySend.addEventListener("click", sendReply);
   el.replyText.addEventListener("keydown", (event) => {
