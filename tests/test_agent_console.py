@@ -465,3 +465,21 @@ async def test_agent_sends_a_file_from_the_console(
         from storage.models import Attachment
 
         assert len((await session.execute(select(Attachment))).scalars().all()) == 1
+
+
+async def test_the_agent_api_is_in_the_openapi_document(
+    client: TestClient[Any, Any], agent_token: dict[str, Any]
+) -> None:
+    doc = await _json(
+        await client.get("/api/v1/openapi.json", headers=bearer(agent_token["token"]))
+    )
+    routes = {
+        (r.method.lower(), r.resource.canonical)
+        for r in client.app.router.routes()
+        if r.resource is not None
+        and r.resource.canonical.startswith("/api/v1/agent/")
+        and r.method != "HEAD"
+    }
+    routes = {(m, p.replace("{verb}", v)) for m, p in routes for v in ("accept", "decline")}
+    documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
+    assert routes <= documented

@@ -471,6 +471,7 @@ def error_responses(*codes: int) -> dict[str, Any]:
         403: "The token's role cannot do this (or the CSRF token is missing)",
         404: "Not found",
         409: "Conflict with the current state",
+        413: "Too large",
     }
     error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
     return {str(c): {"description": text[c], "content": error} for c in codes}

@@ -600,6 +600,93 @@ async def link_login(request: web.Request) -> web.StreamResponse:
     raise session_redirect(request, cookie, "/agent")
 
 
+def _openapi() -> dict[str, Any]:
+    """The agent API in the OpenAPI document (shapes in docs/webchat.md)."""
+    from web.api_faq import error_responses, json_content
+
+    obj = {"type": "object"}
+    ok = {"description": "Done", "content": json_content(obj)}
+    ticket = {"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+    def op(summary: str, *codes: int, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        spec: dict[str, Any] = {
+            "tags": ["agent console"],
+            "summary": summary,
+            "responses": {"200": ok, **error_responses(401, 403, *codes)},
+        }
+        if body is not None:
+            spec["requestBody"] = {"required": True, "content": body}
+        return spec
+
+    text_body = json_content(
+        {
+            "type": "object",
+            "properties": {"text": {"type": "string"}, "client_id": {"type": "string"}},
+            "required": ["text"],
+        }
+    )
+    base = "/api/v1/agent"
+    return {
+        f"{base}/me": {"get": op("The agent, their pending offers and open chats")},
+        f"{base}/status": {
+            "post": op(
+                "Set status: available, away, offline, or ready (end wrap-up)",
+                400,
+                body=json_content({"type": "object", "properties": {"status": {"type": "string"}}}),
+            )
+        },
+        f"{base}/offers/{{offer_id}}/accept": {"post": op("Accept an offer", 409)},
+        f"{base}/offers/{{offer_id}}/decline": {"post": op("Decline an offer", 409)},
+        f"{base}/chats": {"get": op("The agent's open chats, every channel")},
+        f"{base}/chats/{{ticket_id}}": {
+            "get": {**op("A chat: transcript and internal notes", 404), "parameters": [ticket]}
+        },
+        f"{base}/chats/{{ticket_id}}/messages": {
+            "post": {
+                **op("Write to the customer", 400, 404, 409, body=text_body),
+                "parameters": [ticket],
+            }
+        },
+        f"{base}/chats/{{ticket_id}}/files": {
+            "post": {
+                **op(
+                    "Send the customer a file (multipart: file, client_id)",
+                    400,
+                    404,
+                    409,
+                    413,
+                    body={"multipart/form-data": {"schema": obj}},
+                ),
+                "parameters": [ticket],
+            }
+        },
+        f"{base}/chats/{{ticket_id}}/canned": {
+            "post": {
+                **op("Send a canned reply", 404, 409, body=json_content(obj)),
+                "parameters": [ticket],
+            }
+        },
+        f"{base}/chats/{{ticket_id}}/notes": {
+            "post": {**op("Add an internal note", 400, 404, body=text_body), "parameters": [ticket]}
+        },
+        f"{base}/chats/{{ticket_id}}/transfer": {
+            "post": {
+                **op("Transfer to an agent or a category", 400, 409, body=json_content(obj)),
+                "parameters": [ticket],
+            }
+        },
+        f"{base}/chats/{{ticket_id}}/close": {
+            "post": {
+                **op("Close the chat (the customer is asked to rate)", 409),
+                "parameters": [ticket],
+            }
+        },
+        f"{base}/canned": {"get": op("The canned replies")},
+        f"{base}/transfer-targets": {"get": op("Agents and categories to transfer to")},
+    }
+
+
+OPENAPI_PATHS = _openapi()
 CONSOLE_HUB = web.AppKey("console_hub", ConsoleHub)
 
 
