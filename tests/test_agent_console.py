@@ -483,3 +483,36 @@ async def test_the_agent_api_is_in_the_openapi_document(
     routes = {(m, p.replace("{verb}", v)) for m, p in routes for v in ("accept", "decline")}
     documented = {(m, p) for p, ops in doc["paths"].items() for m in ops}
     assert routes <= documented
+
+
+async def test_the_console_shows_whether_a_web_visitor_is_there(
+    client: TestClient[Any, Any], agent_token: dict[str, Any]
+) -> None:
+    token = bearer(agent_token["token"])
+    push = await client.ws_connect("/agent/ws", headers=token)
+    await client.post("/api/v1/agent/status", json={"status": "available"}, headers=token)
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.press("human")
+    offer = (await _push(push, "offer"))["offer"]
+    await client.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept", headers=token)
+
+    async def online() -> object:
+        chats = (await _json(await client.get("/api/v1/agent/chats", headers=token)))["chats"]
+        return chats[0]["customer_online"]
+
+    async def settles(expected: bool) -> None:
+        """A ``chats`` push comes and the list then says ``expected`` (pushes from the
+        accept may still be queued: read on until it holds)."""
+        for _ in range(20):
+            await _push(push, "chats")
+            if await online() is expected:
+                return
+        raise AssertionError(f"the list never said online={expected}")
+
+    assert await online() is True
+    await chat.close()
+    await settles(False)  # the visitor left
+    await chat.connect()
+    await settles(True)  # and came back
+    await push.close()

@@ -24,6 +24,7 @@ import logging
 import re
 import secrets
 from collections import OrderedDict, defaultdict
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -123,14 +124,30 @@ class ChatHub:
         self.sockets: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
         self.locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._pressed: OrderedDict[tuple[int, str], int | None] = OrderedDict()
+        # Told when a visitor comes or goes (the agent console shows who is there).
+        self.presence: list[Callable[[int, bool], Awaitable[None]]] = []
 
-    def join(self, customer_id: int, ws: web.WebSocketResponse) -> None:
+    def online(self, customer_id: int) -> bool:
+        return bool(self.sockets.get(customer_id))
+
+    async def join(self, customer_id: int, ws: web.WebSocketResponse) -> None:
+        came = not self.online(customer_id)
         self.sockets[customer_id].add(ws)
+        if came:
+            await self._tell(customer_id, True)
 
-    def leave(self, customer_id: int, ws: web.WebSocketResponse) -> None:
+    async def leave(self, customer_id: int, ws: web.WebSocketResponse) -> None:
         self.sockets[customer_id].discard(ws)
         if not self.sockets[customer_id]:
             del self.sockets[customer_id]
+            await self._tell(customer_id, False)
+
+    async def _tell(self, customer_id: int, online: bool) -> None:
+        for listener in self.presence:
+            try:
+                await listener(customer_id, online)
+            except Exception:  # presence is a nicety: never break the chat for it
+                log.exception("presence listener failed")
 
     async def push(self, customer_id: int, frame: dict[str, Any]) -> None:
         for ws in list(self.sockets.get(customer_id, ())):
@@ -447,7 +464,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
             await conversation.greet(services, visit.out, who, "")
         # Joined before the history goes out, so nothing said meanwhile is lost (the client
         # shows a message id once, should one come twice).
-        hub.join(customer.id, ws)
+        await hub.join(customer.id, ws)
     try:
         await _welcome(services, ws, customer.id, secret, frame.get("since"))
         async for raw in ws:
@@ -467,7 +484,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     except ConnectionError as exc:  # gone while the history went out: it comes again next time
         log.debug("web chat socket gone: %s", exc)
     finally:
-        hub.leave(customer.id, ws)
+        await hub.leave(customer.id, ws)
     return ws
 
 

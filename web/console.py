@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -137,8 +138,14 @@ async def console_messages(services: Services, messages: list[Message]) -> list[
     return out
 
 
-async def chats_json(services: Services, agent_id: int, ticket_id: int | None = None) -> list[Any]:
-    """The agent's open chats (every channel), each with its last message."""
+async def chats_json(
+    services: Services,
+    agent_id: int,
+    ticket_id: int | None = None,
+    online: Callable[[int], bool] = lambda customer_id: False,
+) -> list[Any]:
+    """The agent's open chats (every channel), each with its last message and, for web
+    visitors, whether they are there (``online``: the chat hub's view)."""
     async with services.db.transaction() as session:
         query = (
             select(Ticket, Customer)
@@ -175,6 +182,8 @@ async def chats_json(services: Services, agent_id: int, ticket_id: int | None = 
             "customer": {"id": customer.id, "name": customer.name},
             "last_message": last_frames.get(ticket.id),
             "assigned_at": _iso(ticket.assigned_at),
+            # Web visitors: is the chat open in their browser now (None: not known, Telegram).
+            "customer_online": online(customer.id) if ticket.channel == "web" else None,
         }
         for ticket, customer in rows
     ]
@@ -293,6 +302,12 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
+def _online(request: web.Request) -> Callable[[int], bool]:
+    from web.chat import CHAT_HUB
+
+    return request.app[CHAT_HUB].online
+
+
 def _ticket_id(request: web.Request) -> int:
     try:
         return int(request.match_info["ticket_id"])
@@ -318,7 +333,7 @@ async def me(request: web.Request) -> web.Response:
         {
             "agent": await agent_json(services, agent_id),
             "offers": await pending_offers(services, agent_id),
-            "chats": await chats_json(services, agent_id),
+            "chats": await chats_json(services, agent_id, online=_online(request)),
         }
     )
 
@@ -354,13 +369,15 @@ async def answer_offer(request: web.Request) -> web.Response:
 
 async def chats(request: web.Request) -> web.Response:
     services, agent_id = _agent_of(request)
-    return web.json_response({"chats": await chats_json(services, agent_id)})
+    return web.json_response(
+        {"chats": await chats_json(services, agent_id, online=_online(request))}
+    )
 
 
 async def chat(request: web.Request) -> web.Response:
     services, agent_id = _agent_of(request)
     ticket_id = _ticket_id(request)
-    listed = await chats_json(services, agent_id, ticket_id)
+    listed = await chats_json(services, agent_id, ticket_id, online=_online(request))
     if not listed:
         raise web.HTTPNotFound(reason=f"chat {ticket_id} is not one of your open chats")
     async with services.db.transaction() as session:
@@ -690,6 +707,29 @@ OPENAPI_PATHS = _openapi()
 CONSOLE_HUB = web.AppKey("console_hub", ConsoleHub)
 
 
+async def _presence(services: Services, hub: ConsoleHub, customer_id: int, online: bool) -> None:
+    """A web visitor came or went: the agent holding their chat sees it in the list."""
+    if not hub.sockets:
+        return
+    async with services.db.transaction() as session:
+        agents = (
+            (
+                await session.execute(
+                    select(Ticket.assignee_id).where(
+                        Ticket.customer_id == customer_id,
+                        Ticket.state.in_(LIVE),
+                        Ticket.assignee_id.is_not(None),
+                    )
+                )
+            )
+            .scalars()
+            .all()
+        )
+    for agent_id in agents:
+        if agent_id is not None:
+            await hub.push(agent_id, {"type": "chats"})
+
+
 def attach(services: Services) -> ConsoleHub:
     """The console's hub and port, registered on the services' port router (once)."""
     for port in services.ports.agent_ports:
@@ -702,8 +742,15 @@ def attach(services: Services) -> ConsoleHub:
 
 def register(app: web.Application) -> None:
     from web.app import SERVICES
+    from web.chat import CHAT_HUB
 
-    app[CONSOLE_HUB] = attach(app[SERVICES])
+    services = app[SERVICES]
+    hub = app[CONSOLE_HUB] = attach(services)
+
+    async def presence(customer_id: int, online: bool) -> None:
+        await _presence(services, hub, customer_id, online)
+
+    app[CHAT_HUB].presence.append(presence)
     app.router.add_get("/agent", page)
     app.router.add_get("/agent/login", link_login)
     app.router.add_get("/agent/ws", socket)

@@ -97,6 +97,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "console_chats": {"en": "My chats", "ar": "محادثاتي"},
     "console_no_chats": {"en": "No open chats.", "ar": "لا توجد محادثات مفتوحة."},
     "console_unread": {"en": "new", "ar": "جديد"},
+    "console_customer_here": {"en": "in the chat now", "ar": "في المحادثة الآن"},
+    "console_customer_gone": {
+        "en": "has left the page (sees your messages on return)",
+        "ar": "غادر الصفحة (سيرى رسائلك عند عودته)",
+    },
     "console_pick_chat": {"en": "Choose a chat to open it.", "ar": "اختر محادثة لفتحها."},
     "console_customer": {"en": "Customer", "ar": "العميل"},
     "console_bot": {"en": "Assistant", "ar": "المساعد"},

@@ -349,6 +349,14 @@
     return message.text || "";
   }
 
+  // A web visitor's presence (null for channels where it is not known, like Telegram).
+  function presenceDot(chat) {
+    if (chat.customer_online === null || chat.customer_online === undefined) return null;
+    const here = chat.customer_online === true;
+    const label = t(here ? "customer_here" : "customer_gone");
+    return h("span", { class: `presence ${here ? "here" : "gone"}`, title: label, "aria-label": label }, "●");
+  }
+
   function renderChats() {
     el.chats.replaceChildren(
       ...state.chats.map((chat) => {
@@ -373,6 +381,7 @@
             { class: "chat-line" },
             h("strong", { class: "chat-name", dir: "auto" }, (chat.customer && chat.customer.name) || `#${chat.ticket_id}`),
             h("span", { class: `channel channel-${chat.channel}` }, chat.channel),
+            presenceDot(chat),
             unread ? h("span", { class: "unread-badge" }, t("unread")) : null,
           ),
           h("div", { class: "chat-preview muted", dir: "auto" }, messagePreview(chat.last_message)),
