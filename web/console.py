@@ -419,6 +419,19 @@ def _note_json(note: Note, agent: str | None) -> dict[str, Any]:
     }
 
 
+async def _say(
+    services: Services, ticket_id: int, agent_id: int, text: str, **options: Any
+) -> web.Response:
+    """The agent's line to the customer (``agent_message``), answered with the message."""
+    try:
+        message_id = await services.handoff.agent_message(
+            ticket_id, agent_id, text, origin="web", **options
+        )
+    except HandoffError as exc:
+        raise _conflict(exc) from exc
+    return await _message_answer(services, message_id)
+
+
 async def _message_answer(services: Services, message_id: int) -> web.Response:
     async with services.db.transaction() as session:
         message = await session.get(Message, message_id)
@@ -442,13 +455,7 @@ async def send_message(request: web.Request) -> web.Response:
     ):
         raise web.HTTPBadRequest(text="client_id: 1-64 letters, digits, _ . : -")
     await _my_live_ticket(services, agent_id, ticket_id)
-    try:
-        message_id = await services.handoff.agent_message(
-            ticket_id, agent_id, text, origin="web", client_id=client_id
-        )
-    except HandoffError as exc:
-        raise _conflict(exc) from exc
-    return await _message_answer(services, message_id)
+    return await _say(services, ticket_id, agent_id, text, client_id=client_id)
 
 
 async def send_file(request: web.Request) -> web.Response:
@@ -464,18 +471,8 @@ async def send_file(request: web.Request) -> web.Response:
     client_id = fields.get("client_id") or None
     if client_id is not None and not FILE_CLIENT_ID_RE.match(client_id):
         raise web.HTTPBadRequest(text="client_id: 1-64 letters, digits, _ . : -")
-    try:
-        message_id = await services.handoff.agent_message(
-            ticket_id,
-            agent_id,
-            name,
-            origin="web",
-            client_id=client_id,
-            file=(name, content_type, data),
-        )
-    except HandoffError as exc:
-        raise _conflict(exc) from exc
-    return await _message_answer(services, message_id)
+    file = (name, content_type, data)
+    return await _say(services, ticket_id, agent_id, name, client_id=client_id, file=file)
 
 
 async def send_canned(request: web.Request) -> web.Response:
@@ -487,11 +484,7 @@ async def send_canned(request: web.Request) -> web.Response:
         text = await canned_for(session, shortcut, ticket_id, agent_id)
     if text is None:
         raise web.HTTPNotFound(reason=f"no canned reply {shortcut!r}")
-    try:
-        message_id = await services.handoff.agent_message(ticket_id, agent_id, text, origin="web")
-    except HandoffError as exc:
-        raise _conflict(exc) from exc
-    return await _message_answer(services, message_id)
+    return await _say(services, ticket_id, agent_id, text)
 
 
 async def add_note(request: web.Request) -> web.Response:
