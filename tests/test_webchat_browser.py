@@ -253,3 +253,20 @@ async def test_widget_on_another_site_opens_a_working_chat(
             assert "Did this help?" in await answer.inner_text()
         finally:
             await context.close()
+
+
+async def test_a_message_written_while_the_connection_is_down_arrives_once(page: Any) -> None:
+    """The socket drops; the customer writes meanwhile (the page keeps it in its outbox);
+    the page reconnects by itself, resends it, and it is answered exactly once."""
+    await _open_chat(page)
+    await _wait_acked(page)
+    await page.evaluate("window.sanadChat.socket.close()")
+    await page.wait_for_function("() => window.sanadChat.socket.readyState !== 1")
+    await _ask(page, QUESTION)  # the page reconnects after 0.5 s: this waits in the outbox
+    await _wait_acked(page)  # after the reconnect
+    answer = page.locator('#messages .msg[data-sender="bot"]', has_text="2-4 working days")
+    await answer.wait_for()
+    await page.wait_for_timeout(500)
+    rows = await _transcript(page)
+    assert [text for _, sender, text in rows if sender == "customer"] == [QUESTION]
+    assert await answer.count() == 1

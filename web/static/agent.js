@@ -28,8 +28,7 @@
     openGeneration: 0, // bumps on each openChat(), so a late answer for another chat is ignored
     pendingReply: null, // {ticketId, text, clientId} while a reply waits for the server
     socket: null,
-    backoffMs: 500,
-    everConnected: false,
+    link: null, // sanadSocket: the push socket, reconnecting by itself
   };
 
   const $ = (id) => document.getElementById(id);
@@ -801,49 +800,29 @@
   }
 
   function connect() {
-    const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const socket = new WebSocket(`${scheme}//${window.location.host}/agent/ws`);
-    state.socket = socket;
-    setConnection(state.everConnected ? "reconnecting" : "connecting");
-
-    socket.addEventListener("open", () => {
-      state.backoffMs = 500;
-      setConnection("connected");
-      // Whatever happened while we were not listening (or before the first connect): fetch it.
-      refreshMe();
-      if (state.everConnected) {
-        if (state.openId !== null) openChat(state.openId, { reload: true });
-        if (state.pendingReply && !state.pendingReply.inFlight) postReply(state.pendingReply);
-      }
-      state.everConnected = true;
-    });
-    socket.addEventListener("message", (event) => {
-      let frame;
-      try {
-        frame = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      handleFrame(frame);
-    });
-    socket.addEventListener("close", () => {
-      if (state.socket !== socket) return;
-      setConnection("reconnecting");
-      const delay = state.backoffMs;
-      state.backoffMs = Math.min(state.backoffMs * 2, 5000);
-      setTimeout(connect, delay);
+    setConnection("connecting");
+    state.link = window.sanadSocket("/agent/ws", {
+      onOpen(socket, again) {
+        state.link.connected();
+        setConnection("connected");
+        // Whatever happened while we were not listening (or before the first connect): fetch it.
+        refreshMe();
+        if (again) {
+          if (state.openId !== null) openChat(state.openId, { reload: true });
+          if (state.pendingReply && !state.pendingReply.inFlight) postReply(state.pendingReply);
+        }
+      },
+      onFrame: handleFrame,
+      onClose() {
+        setConnection("reconnecting");
+      },
     });
   }
-
-  setInterval(() => {
-    const socket = state.socket;
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: "ping" }));
-  }, 25000);
 
   // For tests and for poking around in the browser's console.
   window.sanadConsole = {
     get socket() {
-      return state.socket;
+      return state.link && state.link.socket;
     },
     state,
   };

@@ -5,7 +5,7 @@
 //   1. settings and small helpers (localStorage that may be unavailable, ids, sizes);
 //   2. what we remember between page loads: the visitor, the transcript cache, the outbox;
 //   3. rendering messages (dedupe by id, own messages matched by client_id);
-//   4. the socket: hello/welcome, frames from the server, reconnect with backoff, ping;
+//   4. the socket (socket.js reconnects and pings): hello/welcome, frames from the server;
 //   5. the user's actions: send text, press buttons, the person/stop-waiting controls, upload.
 (() => {
   "use strict";
@@ -15,9 +15,6 @@
   const cfg = JSON.parse(document.getElementById("chat-config").textContent);
   const T = cfg.texts;
   const MAX_TEXT = cfg.maxText || 4096;
-  const PING_MS = 25000;
-  const BACKOFF_MIN_MS = 500;
-  const BACKOFF_MAX_MS = 5000;
   const CACHE_LIMIT = 300; // messages kept in the transcript cache
   const VISITOR_KEY = "sanad_visitor";
   const OUTBOX_KEY = "sanad_outbox";
@@ -97,7 +94,14 @@
 
   // The object tests (and curious developers) can look at. `socket`, `state` and `outbox` are
   // kept up to date in place: `outbox` is always the same array.
-  const chat = (window.sanadChat = { socket: null, state: null, outbox: [] });
+  // For tests and for poking around: the live socket, the ticket state, the outbox.
+  const chat = (window.sanadChat = {
+    get socket() {
+      return link ? link.socket : null;
+    },
+    state: null,
+    outbox: [],
+  });
 
   let visitor = store.get(VISITOR_KEY);
   let uploadMaxBytes = cfg.uploadMaxBytes;
@@ -306,8 +310,6 @@
   // ---- 4. the socket --------------------------------------------------------------------------
 
   let welcomed = false;
-  let backoff = BACKOFF_MIN_MS;
-  let pingTimer = null;
   let helloVisitor = null;
   let helloSince = 0;
 
@@ -317,41 +319,25 @@
   }
 
   function rawSend(frame) {
-    const socket = chat.socket;
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(frame));
+    if (link) link.send(frame);
   }
 
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const socket = new WebSocket(`${scheme}://${location.host}/chat/ws`);
-    chat.socket = socket;
-    welcomed = false;
+  let link = null; // sanadSocket: the connection, reconnecting by itself
 
-    socket.addEventListener("open", () => {
-      helloVisitor = visitor;
-      helloSince = cache.since;
-      socket.send(JSON.stringify({ type: "hello", visitor, since: cache.since, lang: cfg.lang || null }));
-      clearInterval(pingTimer);
-      pingTimer = setInterval(() => rawSend({ type: "ping" }), PING_MS);
+  function connect() {
+    link = window.sanadSocket("/chat/ws", {
+      onOpen(socket) {
+        welcomed = false;
+        helloVisitor = visitor;
+        helloSince = cache.since;
+        socket.send(JSON.stringify({ type: "hello", visitor, since: cache.since, lang: cfg.lang || null }));
+      },
+      onFrame,
+      onClose() {
+        welcomed = false;
+        setStatus(T.reconnecting);
+      },
     });
-    socket.addEventListener("message", (event) => {
-      let frame;
-      try {
-        frame = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      onFrame(frame);
-    });
-    socket.addEventListener("close", () => {
-      clearInterval(pingTimer);
-      if (chat.socket !== socket) return; // an old socket we replaced on purpose
-      welcomed = false;
-      setStatus(T.reconnecting);
-      setTimeout(connect, backoff);
-      backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
-    });
-    // An error is always followed by close, which reconnects.
   }
 
   function onWelcome(frame) {
@@ -363,7 +349,7 @@
         clearTranscript();
         visitor = frame.visitor;
         store.set(VISITOR_KEY, visitor);
-        chat.socket.close();
+        link.socket.close(); // reconnects as the new visitor
         return;
       }
       visitor = frame.visitor;
@@ -372,7 +358,7 @@
     if (frame.upload_max_bytes) uploadMaxBytes = frame.upload_max_bytes;
     setState(frame.ticket && frame.ticket.state);
     welcomed = true;
-    backoff = BACKOFF_MIN_MS;
+    link.connected();
     setStatus("");
     // Resend what the server has not acknowledged yet, oldest first.
     for (const pendingFrame of chat.outbox) rawSend(pendingFrame);
