@@ -4,62 +4,15 @@ ways (across a dropped push socket), an internal note the customer never sees, c
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import json
 import re
 from collections.abc import Callable
 from typing import Any
 
-from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestClient
 
 from tests.conftest import browser_login
-
-Frame = dict[str, Any]
-
-
-class Customer:
-    """A visitor on /chat/ws: sends frames, keeps every frame the server sent."""
-
-    def __init__(self, ws: ClientWebSocketResponse) -> None:
-        self.ws = ws
-        self.frames: list[Frame] = []
-        self._changed = asyncio.Event()
-        self._ids = itertools.count(1)
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        async for msg in self.ws:
-            if msg.type != WSMsgType.TEXT:
-                break
-            self.frames.append(json.loads(msg.data))
-            self._changed.set()
-
-    async def send(self, frame: Frame) -> str:
-        client_id = f"c{next(self._ids)}"
-        await self.ws.send_json({"client_id": client_id, **frame})
-        return client_id
-
-    async def wait_for(self, test: Callable[[Frame], bool], within_s: float = 10.0) -> Frame:
-        """The first frame (already received or coming) that passes ``test``."""
-
-        async def scan() -> Frame:
-            while True:
-                for frame in self.frames:
-                    if test(frame):
-                        return frame
-                self._changed.clear()
-                await self._changed.wait()
-
-        try:
-            return await asyncio.wait_for(scan(), within_s)
-        except TimeoutError:
-            raise AssertionError(f"no such frame in {within_s} s; got {self.frames}") from None
-
-    async def close(self) -> None:
-        await self.ws.close()
-        self._reader.cancel()
+from tests.webchat_client import ChatClient, Frame
 
 
 def message_from(sender: str, text: str | None = None) -> Callable[[Frame], bool]:
@@ -96,21 +49,17 @@ async def test_offer_accept_chat_note_close_and_rating(
     assert await page.locator("#offers .offer").count() == 0
 
     # A web customer asks for a person.
-    customer = Customer(await client.ws_connect("/chat/ws"))
+    customer = ChatClient(client)
     try:
-        await customer.ws.send_json(
-            {"type": "hello", "visitor": None, "since": 0, "lang": "en", "name": "Layla"}
-        )
-        await customer.wait_for(lambda f: f.get("type") == "welcome")
+        await customer.connect(name="Layla")
         first = "I want to talk to a person"
-        cid = await customer.send({"type": "message", "text": first})
-        await customer.wait_for(lambda f: f.get("type") == "ack" and f.get("client_id") == cid)
+        await customer.ack(await customer.say(first))
 
         # The offer card, with its countdown; accept it.
         offer = page.locator("#offers .offer").first
         await offer.wait_for()
         ticket_id = int(await offer.get_attribute("data-ticket-id"))
-        state = await customer.wait_for(lambda f: f.get("type") == "state")
+        state = await customer.next(lambda f: f["type"] == "state")
         assert state["ticket"]["id"] == ticket_id
         assert "Layla" in await offer.inner_text()
         countdown = await offer.locator(".countdown").inner_text()
@@ -131,7 +80,7 @@ async def test_offer_accept_chat_note_close_and_rating(
         reply = "Hello Layla, Sara here. How can I help?"
         await page.fill("#reply-text", reply)
         await page.press("#reply-text", "Enter")
-        got = await customer.wait_for(message_from("agent", reply))
+        got = await customer.next(message_from("agent", reply))
         await page.wait_for_selector(f'#transcript .msg[data-id="{got["id"]}"]')
         # The box empties when the POST answers (the push frame may come first).
         await page.wait_for_function("document.querySelector('#reply-text').value === ''")
@@ -147,7 +96,7 @@ async def test_offer_accept_chat_note_close_and_rating(
             arg=old,
         )
         second = "My order 1042 has not arrived"
-        await customer.send({"type": "message", "text": second})
+        await customer.say(second)
         await page.wait_for_selector(
             f'#transcript .msg[data-sender="customer"]:has-text("{second}")'
         )
@@ -174,16 +123,13 @@ async def test_offer_accept_chat_note_close_and_rating(
             datas = [b["data"] for row in f.get("buttons") or [] for b in row]
             return f.get("type") == "message" and any(d.startswith("rate:") for d in datas)
 
-        rating = await customer.wait_for(is_rating)
+        rating = await customer.next(is_rating)
         stars = [b for row in rating["buttons"] for b in row]
         assert len(stars) == 5
         five = stars[-1]["data"]
         assert five.endswith(":5")
-        cid = await customer.send({"type": "press", "message_id": rating["id"], "data": five})
-        await customer.wait_for(lambda f: f.get("type") == "ack" and f.get("client_id") == cid)
-        updated = await customer.wait_for(
-            lambda f: f.get("type") == "update" and f.get("id") == rating["id"]
-        )
+        await customer.ack(await customer.press(five, rating["id"]))
+        updated = await customer.next(lambda f: f["type"] == "update" and f["id"] == rating["id"])
         assert not any(b["data"].startswith("rate:") for row in updated["buttons"] for b in row)
         assert not [f for f in customer.frames if f.get("type") == "error"]
         assert note not in json.dumps(customer.frames, ensure_ascii=False)

@@ -29,17 +29,18 @@ class ChatClient:
     def since(self) -> int:
         return max(self.seen, default=0)
 
-    async def connect(self, since: int | None = None) -> Frame:
+    async def connect(self, since: int | None = None, name: str | None = None) -> Frame:
         """Open the socket and say hello; returns the welcome frame."""
         self.ws = await self.client.ws_connect("/chat/ws")
-        await self.ws.send_json(
-            {
-                "type": "hello",
-                "visitor": self.visitor,
-                "since": self.since if since is None else since,
-                "lang": self.lang,
-            }
-        )
+        hello: Frame = {
+            "type": "hello",
+            "visitor": self.visitor,
+            "since": self.since if since is None else since,
+            "lang": self.lang,
+        }
+        if name is not None:
+            hello["name"] = name
+        await self.ws.send_json(hello)
         welcome = await self.next(lambda f: f["type"] == "welcome")
         self.visitor = welcome["visitor"]
         return welcome
