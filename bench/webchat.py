@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import multiprocessing
+import os
 import socket
 import statistics
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -117,11 +120,37 @@ async def _wait_until_up(url: str) -> None:
     raise RuntimeError(f"Sanad did not start at {url}")
 
 
-async def run(visitors: int, questions: int) -> dict[str, object]:
-    with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(
-            env={"SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'baseline.db'}"}
-        )
+@contextlib.asynccontextmanager
+async def _postgres(server: str, name: str) -> AsyncIterator[str]:
+    """A fresh PostgreSQL database for the run, dropped afterwards."""
+    import asyncpg
+
+    dsn = server.replace("postgresql+asyncpg://", "postgresql://", 1)
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield server.rsplit("/", 1)[0] + "/" + name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def _database(tmp: str, name: str, postgres: str | None) -> AsyncIterator[str]:
+    """A SQLite file in ``tmp``, or a fresh database on the ``postgres`` server."""
+    if postgres is None:
+        yield f"sqlite+aiosqlite:///{Path(tmp) / name}.db"
+        return
+    async with _postgres(postgres, f"sanad_bench_{name}_{os.getpid()}") as url:
+        yield url
+
+
+async def run(visitors: int, questions: int, postgres: str | None = None) -> dict[str, object]:
+    async with contextlib.AsyncExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        baseline_url = await stack.enter_async_context(_database(tmp, "baseline", postgres))
+        web_url = await stack.enter_async_context(_database(tmp, "web", postgres))
+        settings = load_settings(env={"SANAD_DATABASE_URL": baseline_url})
         services = Services.create(settings)
         await services.start(run_timers=False)
         try:
@@ -131,9 +160,7 @@ async def run(visitors: int, questions: int) -> dict[str, object]:
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        child = multiprocessing.get_context("spawn").Process(
-            target=_serve, args=(f"sqlite+aiosqlite:///{Path(tmp) / 'web.db'}", port)
-        )
+        child = multiprocessing.get_context("spawn").Process(target=_serve, args=(web_url, port))
         child.start()
         try:
             base_url = f"http://127.0.0.1:{port}"
@@ -157,7 +184,7 @@ async def run(visitors: int, questions: int) -> dict[str, object]:
         "baseline_faq_answer": base,
         "ratio_median": round(web["median_ms"] / base["median_ms"], 1),
         "answers_per_s": round(len(trips) / wall, 1),
-        "backend": "sqlite",
+        "backend": "postgresql" if postgres else "sqlite",
     }
 
 
@@ -165,8 +192,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--visitors", type=int, default=50)
     parser.add_argument("--questions", type=int, default=10)
+    parser.add_argument(
+        "--postgres",
+        nargs="?",
+        const="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
+        help="run on fresh databases of this PostgreSQL server (default: the local one)",
+    )
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.visitors, args.questions))))
+    print(json.dumps(asyncio.run(run(args.visitors, args.questions, args.postgres))))
 
 
 if __name__ == "__main__":
