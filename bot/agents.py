@@ -21,7 +21,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot.port import agent_language
-from bot.relay import agent_message_meta, media_kind, relay_for_target, say_to_agent
+from bot.relay import agent_message_meta, relay_for_target, say_to_agent
 from bot.texts import t
 from handoff.acd import AgentStatus
 from handoff.agents import find_agent, open_ticket_counts
@@ -142,10 +142,11 @@ async def handle_agent_message(
 async def _fetch_media(
     context: ContextTypes.DEFAULT_TYPE, services: Services, message: Message, meta: dict[str, Any]
 ) -> tuple[str, str, bytes] | None:
-    """An agent's Telegram photo or document, downloaded (name, content type, bytes); None
-    when it cannot be had or is over the size limit (the message then keeps its caption)."""
+    """An agent's Telegram photo or document (``meta``: its media kind and file id),
+    downloaded (name, content type, bytes); None when it cannot be had or is over the size
+    limit (the message then keeps its caption)."""
     limit = int(services.settings.web_upload_max_mb * 1024 * 1024)
-    kind = media_kind(message) or "file"
+    kind = str(meta["media"])
     try:
         found = await context.bot.get_file(str(meta["file_id"]))
         if (found.file_size or 0) > limit:

@@ -164,16 +164,15 @@ async def relay_to_agent(
     else:
         source = (_web_chat(customer.id), message.id)
     try:
-        copies: list[int] = []
-        if message.kind == "text" or (message.kind != "file" and customer.channel != "telegram"):
-            copies = [
-                m.message_id for m in await send_text(bot, agent_chat, f"{label} {message.text}")
-            ]
-        elif message.kind == "file":
+        if message.kind == "file":  # a web chat upload
             copies = [
                 await _send_attachment(bot, services, agent_chat, meta, f"{label} {message.text}")
             ]
-        else:
+        elif message.kind == "text":
+            copies = [
+                m.message_id for m in await send_text(bot, agent_chat, f"{label} {message.text}")
+            ]
+        else:  # Telegram media: copied from the customer's chat
             caption: dict[str, Any] = {}
             if message.kind in CAPTIONED:
                 caption["caption"] = f"{label} {message.text}".strip()[:CAPTION_MAX]

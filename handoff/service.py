@@ -113,6 +113,31 @@ class AcceptResult:
     ticket_id: int | None = None
 
 
+async def offer_notice(
+    session: AsyncSession,
+    offer_id: str,
+    agent_id: int,
+    ticket: Ticket,
+    deadline: datetime,
+    now: datetime,
+) -> OfferNotice:
+    """What an agent is shown of an offer: who waits, how long, their last lines."""
+    customer = await session.get(Customer, ticket.customer_id)
+    requested = ticket.handoff_requested_at or now
+    return OfferNotice(
+        offer_id=offer_id,
+        agent_id=agent_id,
+        ticket_id=ticket.id,
+        priority=ticket.priority,
+        category=ticket.category,
+        language=ticket.language,
+        customer_name=customer.name if customer else "",
+        waiting_s=(now - requested).total_seconds(),
+        deadline=deadline,
+        last_messages=await last_customer_texts(session, ticket.id),
+    )
+
+
 class HandoffError(Exception):
     """An action that does not apply (wrong state, unknown ticket or agent)."""
 
@@ -536,22 +561,8 @@ class HandoffService:
             agent_id=agent.id,
             deadline=_dt(offer.deadline).isoformat(),
         )
-        customer = await session.get(Customer, ticket.customer_id)
-        last = await last_customer_texts(session, ticket.id)
-        requested = ticket.handoff_requested_at or now
         outbox.append(
-            OfferNotice(
-                offer_id=offer.id,
-                agent_id=agent.id,
-                ticket_id=ticket.id,
-                priority=ticket.priority,
-                category=ticket.category,
-                language=ticket.language,
-                customer_name=customer.name if customer else "",
-                waiting_s=(now - requested).total_seconds(),
-                deadline=_dt(offer.deadline),
-                last_messages=last,
-            )
+            await offer_notice(session, offer.id, agent.id, ticket, _dt(offer.deadline), now)
         )
         return []
 

@@ -123,7 +123,7 @@ class ChatHub:
     def __init__(self) -> None:
         self.sockets: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
         self.locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self._pressed: OrderedDict[tuple[int, str], int | None] = OrderedDict()
+        self._pressed: OrderedDict[tuple[int, str], None] = OrderedDict()  # handled presses
         # Told when a visitor comes or goes (the agent console shows who is there).
         self.presence: list[Callable[[int, bool], Awaitable[None]]] = []
 
@@ -161,8 +161,8 @@ class ChatHub:
     def press_seen(self, customer_id: int, client_id: str) -> bool:
         return (customer_id, client_id) in self._pressed
 
-    def press_done(self, customer_id: int, client_id: str, message_id: int | None) -> None:
-        self._pressed[(customer_id, client_id)] = message_id
+    def press_done(self, customer_id: int, client_id: str) -> None:
+        self._pressed[(customer_id, client_id)] = None
         while len(self._pressed) > 10_000:
             self._pressed.popitem(last=False)
 
@@ -240,25 +240,18 @@ class WebChatPort:
         self.hub = hub
 
     async def notify_customer(self, notice: CustomerNotice) -> None:
-        if notice.kind == "agent_message":
+        if notice.kind == "agent_message":  # a line of the chat: the ticket stays as it is
             async with self.services.db.transaction() as session:
                 message = await session.get(Message, notice.data["message_id"])
             if message is not None:
                 for frame in await frames_for(self.services, [message]):
                     await self.hub.push(notice.customer_id, frame)
-        else:
-            said = await conversation.notice_text(self.services, notice)
-            if said is not None:
-                text, keyboard = said
-                await say(
-                    self.services,
-                    self.hub,
-                    notice.ticket_id,
-                    "system",
-                    text,
-                    keyboard,
-                    {"notice": notice.kind},
-                )
+            return
+        said = await conversation.notice_text(self.services, notice)
+        if said is not None:
+            text, keyboard = said
+            meta = {"notice": notice.kind}
+            await say(self.services, self.hub, notice.ticket_id, "system", text, keyboard, meta)
         await self.hub.push(
             notice.customer_id, await state_frame(self.services, notice.customer_id)
         )
@@ -376,7 +369,7 @@ class Visit:
         who = await self.who()
 
         async def acknowledge(result: PressResult) -> None:
-            self.hub.press_done(self.customer_id, client_id, pressed)
+            self.hub.press_done(self.customer_id, client_id)
             await self.send({"type": "ack", "client_id": client_id, "id": pressed})
             if result.alert is not None:
                 await self.error(result.alert, client_id)

@@ -24,8 +24,8 @@ from handoff.acd import AgentStatus
 from handoff.agents import open_ticket_counts
 from handoff.canned import canned_for, list_canned
 from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
-from handoff.service import HandoffError
-from handoff.tickets import State, last_customer_texts
+from handoff.service import HandoffError, offer_notice
+from handoff.tickets import State
 from sanad.services import Services
 from storage.models import Agent, Customer, Message, Note, Offer, Ticket
 from web.auth import login_with_link, principal_of, same_origin, session_redirect
@@ -101,30 +101,17 @@ async def pending_offers(services: Services, agent_id: int) -> list[dict[str, An
     async with services.db.transaction() as session:
         rows = (
             await session.execute(
-                select(Offer, Ticket, Customer)
+                select(Offer, Ticket)
                 .join(Ticket, Ticket.id == Offer.ticket_id)
-                .join(Customer, Customer.id == Ticket.customer_id)
                 .where(Offer.agent_id == agent_id, Offer.state == "pending", Offer.deadline > now)
             )
         ).all()
-        offers = []
-        for offer, ticket, customer in rows:
-            texts = await last_customer_texts(session, ticket.id)
-            since = ticket.handoff_requested_at or ticket.created_at
-            notice = OfferNotice(
-                offer_id=offer.id,
-                agent_id=agent_id,
-                ticket_id=ticket.id,
-                priority=ticket.priority,
-                category=ticket.category,
-                language=ticket.language,
-                customer_name=customer.name,
-                waiting_s=(now - since).total_seconds(),
-                deadline=offer.deadline,
-                last_messages=texts,
+        return [
+            offer_json(
+                await offer_notice(session, offer.id, agent_id, ticket, offer.deadline, now), now
             )
-            offers.append(offer_json(notice, now))
-    return offers
+            for offer, ticket in rows
+        ]
 
 
 async def console_messages(services: Services, messages: list[Message]) -> list[dict[str, Any]]:
