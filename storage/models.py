@@ -109,6 +109,8 @@ class Ticket(Base):
         Index("ix_tickets_customer_state", "customer_id", "state"),
         Index("ix_tickets_state_rank", "state", "rank_at", "id"),
         Index("ix_tickets_assignee_state", "assignee_id", "state"),
+        Index("ix_tickets_resolved", "resolved_at"),
+        Index("ix_tickets_created", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
@@ -196,7 +198,12 @@ class Message(Base):
     """One line of a ticket's transcript: from the customer, the bot, an agent or the system."""
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_ticket", "ticket_id", "id"),)
+    __table_args__ = (
+        Index("ix_messages_ticket", "ticket_id", "id"),
+        # A customer's messages: resend dedupe, reconnect history, the agent's transcript.
+        Index("ix_messages_customer", "customer_id", "id"),
+        Index("ix_messages_created", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
@@ -213,7 +220,10 @@ class QueryLog(Base):
     """A question the bot tried to answer: best article, score, outcome, and the feedback."""
 
     __tablename__ = "query_log"
-    __table_args__ = (Index("ix_query_log_created", "created_at"),)
+    __table_args__ = (
+        Index("ix_query_log_created", "created_at"),
+        Index("ix_query_log_ticket", "ticket_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id", ondelete="SET NULL"))
