@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,7 +69,17 @@ from handoff.tickets import State, add_attachment, last_customer_texts
 from sanad.clock import Clock
 from storage.db import Database
 from storage.events import record_event
-from storage.models import Agent, Customer, Message, Note, Offer, QueryLog, Rating, Ticket
+from storage.models import (
+    Agent,
+    Customer,
+    Event,
+    Message,
+    Note,
+    Offer,
+    QueryLog,
+    Rating,
+    Ticket,
+)
 
 log = logging.getLogger(__name__)
 
@@ -172,6 +182,15 @@ def _dt(ts: float) -> datetime:
     return datetime.fromtimestamp(ts, UTC)
 
 
+def position_matters(told: int, now: int) -> bool:
+    """Whether a waiting customer told ``told`` should hear of their new place ``now``: any
+    step near the front (the last few places are the ones people watch), further back only a
+    move of a fifth or more. Worse places are never announced (they follow from priorities)."""
+    if now >= told:
+        return False
+    return now <= 5 or now <= told * 0.8
+
+
 class HandoffService:
     def __init__(
         self,
@@ -194,30 +213,40 @@ class HandoffService:
         self._last_sync = 0.0
         self._stopping = False
         self._next_idle_sweep = 0.0
+        self._sweep_task: asyncio.Task[int] | None = None
+        self._asleep = False  # the timer loop waits (until ``_sleeping_until``, or a poke)
+        self._sleeping_until: float | None = None
+        self._events_seen = -1  # the newest event id the last restore saw (PostgreSQL)
+        self.wakeups = 0  # timer-loop rounds: an idle service must not spin (tested)
         self._notified: dict[int, tuple[int, float]] = {}  # ticket -> (position told, when)
+        self._positions_due: dict[int, tuple[int, float | None]] = {}  # ticket -> (position, wait)
 
     # ------------------------------------------------------------------ lifecycle
 
     async def start(self, run_timers: bool = True) -> None:
-        """Rebuild the state from the database, fire what is overdue, start the timer task."""
+        """Rebuild the state from the database, fire what is overdue, start the timer task.
+
+        Sweeps over old rows (:meth:`sweep`) do not hold up the start: the timer task runs
+        them in the background, in small batches."""
         async with self._lock:
             await self._restore()
-        await self.tick()
+        await self._run(self._tick)
         if run_timers and self._task is None:
             self._task = asyncio.create_task(self._run_timers(), name="sanad-handoff-timers")
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._task is not None:
-            self._wake.set()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._task, self._sweep_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._sweep_task = None
+        self._wake.set()
 
     async def _run_timers(self) -> None:
-        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a cancellation
-        # that races its timeout, and stop() would then wait for ever.
+        """Sleep until the next deadline (or a poke that brings one nearer), then fire what is
+        due. Nothing else wakes it: an idle service costs no CPU."""
         while not self._stopping:
             wake = self.next_wakeup()
             now = _ts(self.clock.now())
@@ -225,18 +254,28 @@ class HandoffService:
             if self.db.backend == "postgresql":
                 interval = self.config.sync_interval_s
                 timeout = interval if timeout is None else min(timeout, interval)
+            self._sleeping_until = None if timeout is None else now + timeout
+            self._asleep = True
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+            # cancellation that races its timeout, and stop() would then wait for ever.
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
             self._wake.clear()
+            self._asleep = False
+            self.wakeups += 1
             if self._stopping:
                 return
             try:
-                if self.db.backend == "postgresql" and now - self._last_sync >= (
-                    self.config.sync_interval_s
+                now = _ts(self.clock.now())
+                if self.db.backend == "postgresql" and (
+                    now - self._last_sync >= self.config.sync_interval_s
                 ):
-                    await self.resync()
-                await self.tick()
+                    await self._resync_if_changed()
+                await self._run(self._tick)
+                if self._sweep_due() and (self._sweep_task is None or self._sweep_task.done()):
+                    self._next_idle_sweep = now + self.config.idle_sweep_s
+                    self._sweep_task = asyncio.create_task(self.sweep(), name="sanad-sweep")
             except Exception:  # keep serving: one bad timer must not stop the others
                 log.exception("handoff timer failed")
                 await asyncio.sleep(0.5)
@@ -249,39 +288,82 @@ class HandoffService:
         ]
         return min(times) if times else None
 
-    async def _close_idle_bot_tickets(self, session: AsyncSession, now: datetime) -> int:
-        """Self-service conversations with no message for ``bot_idle_close_s`` are over: close
-        them (resolution ``idle``) so "open now" means open, and the next message starts a new
-        contact."""
-        cutoff = now - timedelta(seconds=self.config.bot_idle_close_s)
-        last = (
-            select(Message.ticket_id, func.max(Message.created_at).label("last_at"))
-            .group_by(Message.ticket_id)
-            .subquery()
-        )
-        stale = (
-            (
-                await session.execute(
-                    select(Ticket)
-                    .outerjoin(last, last.c.ticket_id == Ticket.id)
-                    .where(
-                        Ticket.state == State.BOT,
-                        func.coalesce(last.c.last_at, Ticket.created_at) < cutoff,
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
-        for ticket in stale:
-            ticket.state = State.CLOSED
-            ticket.resolution = ticket.resolution or "idle"
-            ticket.closed_at = now
-            record_event(session, "ticket_closed", now, ticket_id=ticket.id, reason="idle")
-        return len(stale)
+    def _poke_if_sooner(self) -> None:
+        """Wake the timer loop only when an action brought a deadline nearer than the one it
+        sleeps toward; otherwise it wakes on time by itself."""
+        if not self._asleep:
+            return  # busy: it looks at the deadlines again before it sleeps
+        wake = self.next_wakeup()
+        if wake is not None and (self._sleeping_until is None or wake < self._sleeping_until):
+            self._wake.set()
 
-    def _poke(self) -> None:
-        self._wake.set()
+    # ------------------------------------------------------------------ sweeps
+
+    def _sweep_due(self) -> bool:
+        return _ts(self.clock.now()) >= self._next_idle_sweep
+
+    async def sweep(self, batch: int = 500) -> int:
+        """Close what has gone quiet, set-based and in bounded batches, each batch its own
+        short transaction outside the handoff lock (chats go on meanwhile):
+
+        * self-service tickets with no message for ``bot_idle_close_s`` (resolution ``idle``),
+          so "open now" means open and the next message starts a new contact;
+        * resolved tickets whose reopen window is over.
+
+        Neither kind is in the ACD's memory, so the lock is not needed; each statement
+        re-checks the state, so a ticket that moved on meanwhile is left alone."""
+        now = self.clock.now()
+        self._next_idle_sweep = _ts(now) + self.config.idle_sweep_s
+        quiet_since = now - timedelta(seconds=self.config.bot_idle_close_s)
+        recent = (
+            select(Message.id)
+            .where(Message.ticket_id == Ticket.id, Message.created_at >= quiet_since)
+            .exists()
+        )
+        idle = (Ticket.state == State.BOT, Ticket.created_at < quiet_since, ~recent)
+        over = (
+            Ticket.state == State.RESOLVED,
+            Ticket.resolved_at <= now - timedelta(seconds=self.config.reopen_window_s),
+        )
+        closed = 0
+        for where, values, data in (
+            (idle, {"resolution": func.coalesce(Ticket.resolution, "idle")}, {"reason": "idle"}),
+            (over, {}, {}),
+        ):
+            while True:
+                async with self.db.transaction() as session:
+                    ids = select(Ticket.id).where(*where).order_by(Ticket.id).limit(batch)
+                    done = (
+                        (
+                            await session.execute(
+                                update(Ticket)
+                                .where(Ticket.id.in_(ids.scalar_subquery()), *where)
+                                .values(state=State.CLOSED, closed_at=now, **values)
+                                .returning(Ticket.id)
+                                .execution_options(synchronize_session=False)
+                            )
+                        )
+                        .scalars()
+                        .all()
+                    )
+                    if done:
+                        await session.execute(
+                            insert(Event),
+                            [
+                                {
+                                    "kind": "ticket_closed",
+                                    "ticket_id": ticket_id,
+                                    "actor": "system",
+                                    "data": data,
+                                    "created_at": now,
+                                }
+                                for ticket_id in done
+                            ],
+                        )
+                closed += len(done)
+                if len(done) < batch:
+                    break
+        return closed
 
     async def resync(self) -> None:
         """Re-read the shared state (another process may have changed it)."""
@@ -289,12 +371,29 @@ class HandoffService:
             await self._restore()
         await self.tick()
 
+    async def _resync_if_changed(self) -> None:
+        """The periodic look at what other processes did: one indexed read of the newest
+        event id; the live state is re-read only when something happened since."""
+        async with self.db.transaction() as session:
+            newest = (await session.execute(select(func.max(Event.id)))).scalar_one_or_none()
+        if (newest or 0) != self._events_seen:
+            async with self._lock:
+                await self._restore()
+        else:
+            self._last_sync = _ts(self.clock.now())
+
     async def _restore(self) -> None:
+        """Rebuild the in-memory state from the live rows only (agents, waiting and open
+        tickets, pending offers): never the resolved past, so it costs the same after a
+        year of history as on the first day."""
         self.acd = Acd(self.config.acd)
         self._timers.clear()
         now = _ts(self.clock.now())
         self._last_sync = now
+        self._positions_due.clear()
         async with self.db.transaction() as session:
+            newest = (await session.execute(select(func.max(Event.id)))).scalar_one_or_none()
+            self._events_seen = newest or 0
             agents = (await session.execute(select(Agent))).scalars().all()
             loads = dict(
                 (
@@ -371,16 +470,6 @@ class HandoffService:
             )
             for t in open_tickets:
                 self._plan_sla(t)
-            resolved = (
-                (await session.execute(select(Ticket).where(Ticket.state == State.RESOLVED)))
-                .scalars()
-                .all()
-            )
-            for t in resolved:
-                if t.resolved_at is not None:
-                    self._timers.add(
-                        _ts(t.resolved_at) + self.config.reopen_window_s, "autoclose", t.id
-                    )
             handled = (
                 await session.execute(
                     select(Ticket.assigned_at, Ticket.resolved_at)
@@ -396,7 +485,7 @@ class HandoffService:
             ]
             if times:
                 self._aht = sum(times) / len(times)
-        self._poke()
+        self._poke_if_sooner()
 
     def _load_agent(self, a: Agent, now: float, active: int = 0) -> None:
         self.acd.upsert_agent(
@@ -421,7 +510,8 @@ class HandoffService:
 
     async def _run(self, action: Any, *args: Any, **kwargs: Any) -> Any:
         """Run ``action(session, now, outbox, ...)`` under the lock in one transaction, then
-        deliver the outbox through the port."""
+        deliver the outbox through the port, then tell waiting customers whose place in the
+        queue changed enough to matter (their own short transaction)."""
         outbox: list[Outgoing] = []
         async with self._lock:
             now = self.clock.now()
@@ -436,8 +526,11 @@ class HandoffService:
                 # The transaction rolled back: the in-memory state may be ahead of it.
                 await self._restore()
                 raise
-        self._poke()
+            positions, self._positions_due = self._positions_due, {}
+        self._poke_if_sooner()
         await self._deliver(outbox)
+        if positions:
+            await self._tell_positions(positions, now)
         return result
 
     async def _deliver(self, outbox: Sequence[Outgoing]) -> None:
@@ -1191,7 +1284,6 @@ class HandoffService:
         if ticket.assigned_at is not None:
             handle = (now - ticket.assigned_at).total_seconds()
             self._aht = 0.75 * self._aht + 0.25 * max(handle, 1.0)
-        self._timers.add(_ts(now) + self.config.reopen_window_s, "autoclose", ticket.id)
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
         outbox.append(self._customer_notice(ticket, customer, "resolved", agent_id=assignee))
@@ -1476,31 +1568,20 @@ class HandoffService:
     # ------------------------------------------------------------------ timers
 
     async def tick(self) -> None:
-        """Fire everything due at the clock's current time."""
+        """Fire everything due at the clock's current time (tests call it after moving a
+        virtual clock; the timer task does the same, with the sweep in the background)."""
         await self._run(self._tick)
+        if self._sweep_due():
+            await self.sweep()
 
     async def _tick(self, session: AsyncSession, now: datetime, outbox: list[Outgoing]) -> None:
         ts = _ts(now)
         await self._apply(session, self.acd.advance(ts), now, outbox)
-        if ts >= self._next_idle_sweep:
-            self._next_idle_sweep = ts + self.config.idle_sweep_s
-            await self._close_idle_bot_tickets(session, now)
         for _, kind, key, extra in self._timers.pop_due(ts):
             if kind == "grace":
                 await self._grace_over(session, key, now, outbox)
             elif kind == "open":
                 await self._hours_open(session, now, outbox)
-            elif kind == "autoclose":
-                ticket = await session.get(Ticket, key)
-                if (
-                    ticket is not None
-                    and ticket.state == State.RESOLVED
-                    and ticket.resolved_at is not None
-                    and (now - ticket.resolved_at).total_seconds() >= self.config.reopen_window_s
-                ):
-                    ticket.state = State.CLOSED
-                    ticket.closed_at = now
-                    record_event(session, "ticket_closed", now, ticket_id=ticket.id)
             elif kind.startswith("sla"):
                 await self._sla_due(session, key, kind, extra, now, outbox)
         await self._notify_positions(session, now, outbox)
@@ -1781,35 +1862,57 @@ class HandoffService:
     async def _notify_positions(
         self, session: AsyncSession, now: datetime, outbox: list[Outgoing]
     ) -> None:
-        """Tell waiting customers when their place improved (at most every
-        ``position_update_s``), not on every event."""
+        """Decide, from memory, which waiting customers to tell of a better place: only a
+        change that matters (:func:`position_matters`), at most every ``position_update_s``
+        per customer. The telling happens after the action's commit (:meth:`_tell_positions`),
+        so an accept with thousands queued stays a short transaction."""
         ts = _ts(now)
+        if not self._notified:
+            return
         waiting = sorted(self.acd.chats.values(), key=lambda c: c.key)
         model = self._wait_model()
         for index, chat in enumerate(waiting):
-            # Decided from memory: the database is read only for the few customers told.
             position = index + 1
             told = self._notified.get(chat.ticket_id)
-            if told is None or position >= told[0]:
+            if told is None or not position_matters(told[0], position):
                 continue
             if ts - told[1] < self.config.position_update_s:
                 continue
-            ticket = await session.get(Ticket, chat.ticket_id)
-            if ticket is None:
-                continue
-            self._remember_notice(ticket, position, now)
-            customer = await session.get(Customer, ticket.customer_id)
-            if customer is None:
-                continue
-            outbox.append(
-                self._customer_notice(
-                    ticket,
-                    customer,
-                    "position",
-                    position=position,
-                    wait_s=None if model is None else self._wait(model, chat.priority, position),
-                )
-            )
+            self._notified[chat.ticket_id] = (position, ts)
+            wait = None if model is None else self._wait(model, chat.priority, position)
+            self._positions_due[chat.ticket_id] = (position, wait)
+
+    async def _tell_positions(
+        self, positions: dict[int, tuple[int, float | None]], now: datetime
+    ) -> None:
+        """Record and send the position notices decided by :meth:`_notify_positions`: one
+        read of the tickets with their customers, one batched update."""
+        notices: list[Outgoing] = []
+        try:
+            async with self.db.transaction() as session:
+                rows = (
+                    await session.execute(
+                        select(Ticket, Customer)
+                        .join(Customer, Customer.id == Ticket.customer_id)
+                        .where(
+                            Ticket.id.in_(list(positions)),
+                            Ticket.state.in_([s.value for s in WAITING_STATES]),
+                        )
+                    )
+                ).all()
+                for ticket, customer in rows:
+                    position, wait = positions[ticket.id]
+                    ticket.notified_position = position
+                    ticket.notified_at = now
+                    notices.append(
+                        self._customer_notice(
+                            ticket, customer, "position", position=position, wait_s=wait
+                        )
+                    )
+        except Exception:  # a nicety: the next change tells them again
+            log.exception("position notices failed")
+            return
+        await self._deliver(notices)
 
     def _remember_notice(self, ticket: Ticket, position: int | None, now: datetime) -> None:
         ticket.notified_position = position
