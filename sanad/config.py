@@ -147,6 +147,15 @@ class Settings:
         _database_url,
         "Database URL; SQLite file in the working directory by default.",
     )
+    db_pool_size: int = _setting(
+        10, _as_int(1, 1000), "PostgreSQL: connections each process keeps open."
+    )
+    db_pool_overflow: int = _setting(
+        10, _as_int(0, 1000), "PostgreSQL: extra connections a process may open at peaks."
+    )
+    db_pool_recycle_s: int = _setting(
+        1800, _as_int(1, 86400), "PostgreSQL: reopen a connection after this many seconds."
+    )
     telegram_token: str = _setting("", _as_str, "Bot token from @BotFather; empty: web only.")
     telegram_base_url: str = _setting(
         "https://api.telegram.org/bot",

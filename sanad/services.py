@@ -10,7 +10,7 @@ from handoff.port import PortRouter
 from handoff.service import HandoffConfig, HandoffService
 from sanad.clock import Clock, SystemClock
 from sanad.config import Settings
-from storage.db import Database
+from storage.db import Database, PoolSettings
 
 
 def handoff_config(settings: Settings) -> HandoffConfig:
@@ -45,7 +45,12 @@ class Services:
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> Services:
-        db = Database(settings.database_url)
+        db = Database(
+            settings.database_url,
+            PoolSettings(
+                settings.db_pool_size, settings.db_pool_overflow, settings.db_pool_recycle_s
+            ),
+        )
         clock = clock or SystemClock()
         thresholds = thresholds_from(
             settings.faq_answer_min, settings.faq_answer_margin, settings.faq_suggest_min

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -44,7 +46,29 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def create_engine(url: str) -> AsyncEngine:
+@dataclass(frozen=True)
+class PoolSettings:
+    """PostgreSQL connection pool of one process (``SANAD_DB_POOL_SIZE`` and friends). N
+    processes hold up to N x (size + overflow) connections: keep that within the server's
+    ``max_connections``."""
+
+    size: int = 10
+    overflow: int = 10
+    recycle_s: int = 1800
+
+
+def _drop_closed(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """At checkout, a connection the server has closed (restart, idle timeout, terminated
+    backend) is known to asyncpg without a round trip: raising DisconnectionError makes the
+    pool retry with a fresh one. This replaces ``pool_pre_ping``, which cost a BEGIN/ROLLBACK
+    round trip on every transaction."""
+    raw = getattr(dbapi_connection, "_connection", None)
+    is_closed = getattr(raw, "is_closed", None)
+    if callable(is_closed) and is_closed():
+        raise DisconnectionError("connection closed by the server")
+
+
+def create_engine(url: str, pool: PoolSettings | None = None) -> AsyncEngine:
     """An async engine for ``url`` with Sanad's per-backend settings."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -53,7 +77,15 @@ def create_engine(url: str) -> AsyncEngine:
         engine = create_async_engine(url)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    pool = pool or PoolSettings()
+    engine = create_async_engine(
+        url,
+        pool_size=pool.size,
+        max_overflow=pool.overflow,
+        pool_recycle=pool.recycle_s,
+    )
+    event.listen(engine.sync_engine.pool, "checkout", _drop_closed)
+    return engine
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -103,9 +135,9 @@ class _Gate:
 class Database:
     """The engine plus a session factory; :meth:`transaction` is the unit of work."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: PoolSettings | None = None) -> None:
         self.url = url
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, pool)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._gate = _Gate() if self.engine.dialect.name == "sqlite" else None
 
