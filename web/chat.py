@@ -116,13 +116,56 @@ async def frames_for(services: Services, messages: list[Message]) -> list[dict[s
     return [message_frame(m, names.get(int(m.meta.get("agent_id") or 0))) for m in messages]
 
 
+class _KeyLock:
+    """``async with locks[key]``: the lock of one key, dropped from the map when the last
+    holder or waiter leaves."""
+
+    def __init__(self, owner: KeyedLocks, key: int) -> None:
+        self.owner, self.key = owner, key
+
+    async def __aenter__(self) -> None:
+        entry = self.owner.held.get(self.key)
+        if entry is None:
+            entry = self.owner.held[self.key] = [asyncio.Lock(), 0]
+        entry[1] += 1
+        try:
+            await entry[0].acquire()
+        except BaseException:
+            self._leave(entry)
+            raise
+
+    async def __aexit__(self, *_: object) -> None:
+        entry = self.owner.held[self.key]
+        entry[0].release()
+        self._leave(entry)
+
+    def _leave(self, entry: list[Any]) -> None:
+        entry[1] -= 1
+        if entry[1] == 0:
+            del self.owner.held[self.key]
+
+
+class KeyedLocks:
+    """One lock per customer, kept only while someone holds or waits for it (a map that
+    grew with every visitor ever seen would grow for the life of the process)."""
+
+    def __init__(self) -> None:
+        self.held: dict[int, list[Any]] = {}  # key -> [lock, holders and waiters]
+
+    def __getitem__(self, key: int) -> _KeyLock:
+        return _KeyLock(self, key)
+
+    def __len__(self) -> int:
+        return len(self.held)
+
+
 class ChatHub:
     """The open customer sockets of this process, by customer; one lock per customer so two
     tabs (or a resend racing the original) are handled one after the other."""
 
     def __init__(self) -> None:
         self.sockets: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
-        self.locks: dict[int, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self.locks = KeyedLocks()
         self._pressed: OrderedDict[tuple[int, str], None] = OrderedDict()  # handled presses
         # Told when a visitor comes or goes (the agent console shows who is there).
         self.presence: list[Callable[[int, bool], Awaitable[None]]] = []
