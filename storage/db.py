@@ -24,7 +24,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import Connection, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import (
@@ -96,13 +96,24 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+# pg_advisory_xact_lock key: "sanad" in ASCII. Any fixed number works; it only has to be the
+# same in every Sanad process and unlikely to be used by another application on the database.
+MIGRATION_LOCK = 0x73616E6164
+
+
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
-    """Apply the migrations up to ``revision`` (``sanad db upgrade``, and every start)."""
+    """Apply the migrations up to ``revision`` (``sanad db upgrade``, and every start).
+
+    On PostgreSQL the migrations run under a transaction-scoped advisory lock, so several
+    processes starting together on an empty database take turns: the first migrates, the
+    others find the schema current (without it one of them died on a unique violation)."""
 
     def run(connection: Connection) -> None:
         command.upgrade(alembic_config(connection), revision)
 
     async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         await conn.run_sync(run)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -145,3 +146,20 @@ async def test_migrations_downgrade_to_base_and_up_again(db: Database) -> None:
     async with db.engine.connect() as conn:
         tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
     assert {"tickets", "offers", "relays", "ratings"} <= set(tables)
+
+
+@pytest.mark.postgres
+async def test_processes_starting_together_on_an_empty_postgres_all_come_up(pg_url: str) -> None:
+    """Four processes' worth of engines migrate one empty database at once: the advisory lock
+    makes them take turns, so none fails and the schema is migrated once."""
+    databases = [Database(pg_url) for _ in range(4)]
+    try:
+        async with asyncio.timeout(120):  # without the lock they deadlock or collide
+            await asyncio.gather(*(d.upgrade() for d in databases))
+        async with databases[0].transaction() as session:
+            query = text("SELECT version_num FROM alembic_version")
+            versions = (await session.execute(query)).all()
+        assert len(versions) == 1
+    finally:
+        for d in databases:
+            await d.dispose()
