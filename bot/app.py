@@ -2,7 +2,10 @@
 
 The bot talks to any Bot API server: Telegram's (the default), a self-hosted one, or the test
 suite's fake, through ``SANAD_TELEGRAM_BASE_URL`` and ``SANAD_TELEGRAM_BASE_FILE_URL``. Flood
-control (429) is absorbed by PTB's ``AIORateLimiter``, which waits ``retry_after`` and retries.
+control (429) is absorbed by PTB's ``AIORateLimiter``, which waits ``retry_after`` and retries;
+its overall rate (``SANAD_TELEGRAM_MAX_RATE``, 30 messages a second as Telegram asks) can be
+raised for a self-hosted Bot API server. Updates from different chats are handled concurrently,
+each chat's in order (:mod:`bot.updates`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
 from bot import handlers
 from bot.port import TelegramPort
+from bot.updates import PerChatUpdateProcessor
 from sanad.services import Services
 
 log = logging.getLogger(__name__)
@@ -35,8 +39,14 @@ def build_application(services: Services, *, webhook: bool | None = None) -> App
         .token(settings.telegram_token)
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
-        .rate_limiter(AIORateLimiter(max_retries=FLOOD_RETRIES))
-        .concurrent_updates(False)
+        .rate_limiter(
+            AIORateLimiter(
+                overall_max_rate=settings.telegram_max_rate,
+                overall_time_period=1,
+                max_retries=FLOOD_RETRIES,
+            )
+        )
+        .concurrent_updates(PerChatUpdateProcessor(settings.telegram_concurrent_updates))
     )
     if use_webhook:
         builder = builder.updater(None)

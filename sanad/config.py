@@ -167,6 +167,17 @@ class Settings:
         _http_url(optional=False),
         "Bot API base URL for file downloads.",
     )
+    telegram_max_rate: float = _setting(
+        30.0,
+        _as_float(0.1, 100_000),
+        "Messages a second the bot sends at most (Telegram's limit is about 30; a "
+        "self-hosted Bot API server allows more).",
+    )
+    telegram_concurrent_updates: int = _setting(
+        64,
+        _as_int(1, 4096),
+        "Telegram updates handled at once (different chats; one chat's stay in order).",
+    )
     telegram_mode: str = _setting(
         "polling", _one_of("polling", "webhook"), "How updates arrive: polling or webhook."
     )

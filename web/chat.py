@@ -17,7 +17,6 @@ transcript, and so a reconnect, is right whichever process answers).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -36,6 +35,7 @@ from bot.conversation import Identity, Keyboard, PressResult, Who
 from handoff.customers import find_customer, touch_customer
 from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
 from handoff.tickets import State, record_message
+from sanad.locks import KeyedLocks
 from sanad.services import Services
 from storage.models import Agent, Attachment, Customer, Message, Ticket
 from web.auth import PRINCIPAL, same_origin
@@ -114,49 +114,6 @@ async def agent_names(services: Services, messages: list[Message]) -> dict[int, 
 async def frames_for(services: Services, messages: list[Message]) -> list[dict[str, Any]]:
     names = await agent_names(services, messages)
     return [message_frame(m, names.get(int(m.meta.get("agent_id") or 0))) for m in messages]
-
-
-class _KeyLock:
-    """``async with locks[key]``: the lock of one key, dropped from the map when the last
-    holder or waiter leaves."""
-
-    def __init__(self, owner: KeyedLocks, key: int) -> None:
-        self.owner, self.key = owner, key
-
-    async def __aenter__(self) -> None:
-        entry = self.owner.held.get(self.key)
-        if entry is None:
-            entry = self.owner.held[self.key] = [asyncio.Lock(), 0]
-        entry[1] += 1
-        try:
-            await entry[0].acquire()
-        except BaseException:
-            self._leave(entry)
-            raise
-
-    async def __aexit__(self, *_: object) -> None:
-        entry = self.owner.held[self.key]
-        entry[0].release()
-        self._leave(entry)
-
-    def _leave(self, entry: list[Any]) -> None:
-        entry[1] -= 1
-        if entry[1] == 0:
-            del self.owner.held[self.key]
-
-
-class KeyedLocks:
-    """One lock per customer, kept only while someone holds or waits for it (a map that
-    grew with every visitor ever seen would grow for the life of the process)."""
-
-    def __init__(self) -> None:
-        self.held: dict[int, list[Any]] = {}  # key -> [lock, holders and waiters]
-
-    def __getitem__(self, key: int) -> _KeyLock:
-        return _KeyLock(self, key)
-
-    def __len__(self) -> int:
-        return len(self.held)
 
 
 class ChatHub:

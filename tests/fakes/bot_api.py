@@ -53,6 +53,8 @@ Bot's side:
   params normalised: ``chat_id`` is an int, ``reply_markup`` a dict, whatever the encoding),
   ``fake.calls_to(method)``, ``fake.polls`` (getUpdates log), ``fake.file_bytes(file_id)``.
 
+Slow server: ``fake.response_delay_s = 0.05`` delays every answer but getUpdates.
+
 Fault injection: ``fake.block(chat)`` / ``fake.unblock(chat)`` (403 "Forbidden: bot was blocked by
 the user"), ``fake.flood(n, retry_after=1)`` (next ``n`` send*/edit*/copyMessage calls get 429 with
 ``parameters.retry_after``), ``fake.fail_next(method, code, description)``.
@@ -833,6 +835,8 @@ class FakeBotApi:
             is_bot=True,
         )
         self.strict_chats = strict_chats
+        # Seconds every call but getUpdates takes to answer (a far or busy Bot API server).
+        self.response_delay_s = 0.0
 
         self.calls: list[ApiCall] = []
         self.polls: list[PollRecord] = []
@@ -1430,6 +1434,8 @@ class FakeBotApi:
         if key == "getupdates":
             return await self._handle_get_updates(params)
 
+        if self.response_delay_s:
+            await asyncio.sleep(self.response_delay_s)
         status = 200
         try:
             self._check_injections(method, params)
