@@ -126,9 +126,7 @@ async def _sanad_run(args: argparse.Namespace, concurrent: bool) -> dict[str, An
             settings = load_settings(
                 env={
                     "SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'tg.db'}",
-                    "SANAD_TELEGRAM_TOKEN": fake.token,
-                    "SANAD_TELEGRAM_BASE_URL": fake.base_url,
-                    "SANAD_TELEGRAM_BASE_FILE_URL": fake.base_file_url,
+                    **fake.sanad_env(),
                     "SANAD_TELEGRAM_MAX_RATE": str(args.rate),
                     "SANAD_TELEGRAM_CONCURRENT_UPDATES": str(args.concurrency if concurrent else 1),
                     "SANAD_LOG_LEVEL": "warning",

@@ -50,6 +50,15 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'sanad.db'}"
 
 
+@pytest.fixture
+async def sqlite_db(sqlite_url: str) -> AsyncIterator[Database]:
+    """A migrated SQLite file."""
+    database = Database(sqlite_url)
+    await database.upgrade()
+    yield database
+    await database.dispose()
+
+
 @pytest.fixture(params=["sqlite", "postgres"])
 def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """Each storage test runs on a SQLite file and on PostgreSQL (skipped when unreachable)."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -20,14 +19,6 @@ from sanad.clock import VirtualClock
 from storage.db import Database
 from storage.models import Note, Offer
 from tests.handoff_harness import Harness
-
-
-@pytest.fixture
-async def sqlite_db(sqlite_url: str) -> AsyncIterator[Database]:
-    database = Database(sqlite_url)
-    await database.upgrade()
-    yield database
-    await database.dispose()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ Speed itself is measured in bench/history.py, not here."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
@@ -28,14 +28,6 @@ from tests.conftest import PG_URL, _asyncpg_dsn
 from tests.handoff_harness import Harness
 from tests.webchat_client import ChatClient
 from web.chat import CHAT_HUB
-
-
-@pytest.fixture
-async def sqlite_db(sqlite_url: str) -> AsyncIterator[Database]:
-    database = Database(sqlite_url)
-    await database.upgrade()
-    yield database
-    await database.dispose()
 
 
 @contextmanager

@@ -35,9 +35,7 @@ async def test_chats_run_side_by_side_and_each_chat_keeps_its_order(tmp_path: Pa
         settings = load_settings(
             env={
                 "SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bot.db'}",
-                "SANAD_TELEGRAM_TOKEN": fake.token,
-                "SANAD_TELEGRAM_BASE_URL": fake.base_url,
-                "SANAD_TELEGRAM_BASE_FILE_URL": fake.base_file_url,
+                **fake.sanad_env(),
                 "SANAD_TELEGRAM_MAX_RATE": "1000",
             }
         )

@@ -937,6 +937,14 @@ class FakeBotApi:
     def base_file_url(self) -> str:
         return f"{self.url}/file/bot"
 
+    def sanad_env(self) -> dict[str, str]:
+        """The settings that point Sanad's bot at this fake (``load_settings(env=...)``)."""
+        return {
+            "SANAD_TELEGRAM_TOKEN": self.token,
+            "SANAD_TELEGRAM_BASE_URL": self.base_url,
+            "SANAD_TELEGRAM_BASE_FILE_URL": self.base_file_url,
+        }
+
     def bot(self, **kwargs: Any) -> Bot:
         """A ``telegram.Bot`` pointed at the fake (not initialised; use ``async with``)."""
         from telegram import Bot
