@@ -50,13 +50,18 @@ def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite+aiosqlite:///{tmp_path / 'sanad.db'}"
 
 
-@pytest.fixture
-async def sqlite_db(sqlite_url: str) -> AsyncIterator[Database]:
-    """A migrated SQLite file."""
-    database = Database(sqlite_url)
+async def _migrated(url: str) -> AsyncIterator[Database]:
+    database = Database(url)
     await database.upgrade()
     yield database
     await database.dispose()
+
+
+@pytest.fixture
+async def sqlite_db(sqlite_url: str) -> AsyncIterator[Database]:
+    """A migrated SQLite file."""
+    async for database in _migrated(sqlite_url):
+        yield database
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -71,10 +76,8 @@ def any_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 async def db(any_db_url: str) -> AsyncIterator[Database]:
-    database = Database(any_db_url)
-    await database.upgrade()
-    yield database
-    await database.dispose()
+    async for database in _migrated(any_db_url):
+        yield database
 
 
 @pytest.fixture
