@@ -3,8 +3,10 @@ a long queue: ``python -m bench.handoff_actions --queued 2000``.
 
 Each sample: a customer asks for a person (``request_human``: priority rules, rank, queue,
 position notices) or an agent accepts an offer (``accept_offer``: compare-and-set, dispatch of
-the next chat, position updates for everyone behind). Prints one JSON object with medians and
-p90s in milliseconds.
+the next chat, position updates for those behind whose place changed enough to matter). Prints
+one JSON object with medians and p90s in milliseconds, and per accept the SQL statements run
+and the position notices sent, with no minimum interval between two notices to one customer
+(the worst case).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from sqlalchemy import event
 
 from handoff.agents import add_agent
 from handoff.customers import touch_customer
@@ -57,7 +61,8 @@ async def run(queued: int, samples: int, agents: int) -> dict[str, object]:
         await db.upgrade()
         clock = VirtualClock()
         port = MemoryPort()
-        service = HandoffService(db, clock, port, HandoffConfig())
+        # No minimum interval between position notices: every accept may tell (the worst case).
+        service = HandoffService(db, clock, port, HandoffConfig(position_update_s=0.0))
         await service.start(run_timers=False)
         ids = []
         async with db.transaction() as session:
@@ -71,15 +76,27 @@ async def run(queued: int, samples: int, agents: int) -> dict[str, object]:
         for agent_id in ids:
             await service.set_agent_status(agent_id, "available")
         asks, accepts = [], []
+        statements: list[int] = []
+        told: list[int] = []
+        seen: list[str] = []
+
+        def count(*args: object) -> None:
+            seen.append(str(args[2]))
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", count)
         for i in range(samples):
             ticket = await _customer(db, clock, queued + i)
             started = time.perf_counter()
             await service.request_human(ticket, reason="bench")
             asks.append(time.perf_counter() - started)
             offer = port.offers()[-1]
+            seen.clear()
+            before = len(port.customer("position"))
             started = time.perf_counter()
             result = await service.accept_offer(offer.offer_id, offer.agent_id)
             accepts.append(time.perf_counter() - started)
+            statements.append(len(seen))
+            told.append(len(port.customer("position")) - before)
             assert result.ok, result
             # the agent closes at once, so the next sample finds them free again
             await service.resolve_ticket(result.ticket_id or 0, offer.agent_id)
@@ -90,6 +107,8 @@ async def run(queued: int, samples: int, agents: int) -> dict[str, object]:
         "samples": samples,
         "request_human": _ms(asks),
         "accept_offer": _ms(accepts),
+        "accept_statements_median": statistics.median(statements),
+        "accept_position_notices_median": statistics.median(told),
         "backend": "sqlite",
     }
 
