@@ -47,6 +47,7 @@ from handoff.acd import (
     ExclusionLapsed,
     Offered,
     OfferEnded,
+    TargetDropped,
     WrapUpEnded,
     rank_at,
 )
@@ -140,6 +141,38 @@ async def offer_notice(
 
 class HandoffError(Exception):
     """An action that does not apply (wrong state, unknown ticket or agent)."""
+
+
+TRANSFER_REFUSALS = {
+    "yours": "{agent} already has this chat",
+    "offline": "{agent} is offline",
+    "away": "{agent} is away",
+    "busy": "{agent} has no free slot right now",
+    "skill": "{agent} does not handle {category!r}",
+    "language": "{agent} does not speak {language!r}",
+    "nobody": "no agent online handles {category!r}{in_language}",
+}
+
+
+class TransferRefused(HandoffError):
+    """A transfer to someone who cannot take the chat now. ``reason`` is one of
+    :data:`TRANSFER_REFUSALS` (channels may say it in the agent's language)."""
+
+    def __init__(self, agent: str, reason: str, category: str = "", language: str = "") -> None:
+        self.agent, self.reason, self.category, self.language = agent, reason, category, language
+        text = TRANSFER_REFUSALS[reason].format(
+            agent=agent,
+            category=category,
+            language=language,
+            in_language=f" in {language!r}" if language else "",
+        )
+        super().__init__(f"cannot transfer: {text}")
+
+
+@dataclass(frozen=True)
+class TransferTargets:
+    agents: list[tuple[int, str]]  # (agent id, name) of those who can take the chat now
+    categories: list[str]
 
 
 class _Timers:
@@ -492,6 +525,17 @@ class HandoffService:
                     agent.status = AgentStatus.AVAILABLE
                     agent.wrap_up_until = None
                     record_event(session, "wrap_up_ended", now, agent_id=effect.agent_id)
+            elif isinstance(effect, TargetDropped):
+                ticket = await session.get(Ticket, effect.ticket_id)
+                if ticket is not None and ticket.target_agent_id == effect.agent_id:
+                    ticket.target_agent_id = None
+                    record_event(
+                        session,
+                        "transfer_target_dropped",
+                        now,
+                        ticket_id=ticket.id,
+                        agent_id=effect.agent_id,
+                    )
             elif isinstance(effect, ExclusionLapsed):
                 ticket = await session.get(Ticket, effect.ticket_id)
                 if ticket is not None:
@@ -1224,11 +1268,10 @@ class HandoffService:
             raise HandoffError(f"ticket {ticket_id} is {ticket.state}: only a live chat moves")
         if agent_id is not None:
             self._require_assignee(ticket, agent_id)
-        if to_agent is not None and await session.get(Agent, to_agent) is None:
-            raise HandoffError(f"no agent {to_agent}")
         previous = ticket.assignee_id
-        if to_category is not None:
-            ticket.category = to_category
+        category = to_category if to_category is not None else ticket.category
+        await self._check_transfer(session, ticket, previous, to_agent, category)
+        ticket.category = category
         ticket.target_agent_id = to_agent
         ticket.assignee_id = None
         ticket.state = State.QUEUED
@@ -1242,16 +1285,72 @@ class HandoffService:
             to_agent=to_agent,
             to_category=to_category,
         )
-        if previous is not None:
-            await self._release(session, previous, now, outbox)
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
-        # The agent who passed it on is not offered it back (unless it is named).
-        failed = [previous] if previous is not None and previous != to_agent else []
+        # The agent who passed it on is not offered it back. Queued (and offered to a named
+        # target, who is free) before that agent's slot frees up.
+        failed = [previous] if previous is not None else []
         ticket.failed_agents = failed
-        return await self._enter_queue(
+        info = await self._enter_queue(
             session, ticket, customer, now, outbox, kind="transferred", failed=failed
         )
+        if previous is not None:
+            await self._release(session, previous, now, outbox)
+        return info
+
+    async def _check_transfer(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        previous: int | None,
+        to_agent: int | None,
+        category: str,
+    ) -> None:
+        """A transfer goes to someone who can take the chat, or is refused with the reason:
+        no chat waits for a person who will never take it while others are free."""
+        if to_agent is not None:
+            target = await session.get(Agent, to_agent)
+            if target is None:
+                raise HandoffError(f"no agent {to_agent}")
+            if to_agent == previous:
+                raise TransferRefused(target.name, "yours")
+            reason = self.acd.unable_reason(to_agent, category, ticket.language)
+            if reason is not None:
+                raise TransferRefused(target.name, reason, category, ticket.language)
+            return
+        if not any(
+            a.status in (AgentStatus.AVAILABLE, AgentStatus.WRAP_UP)
+            and a.serves_kind(category, ticket.language)
+            for a in self.acd.agents.values()
+        ):
+            raise TransferRefused("", "nobody", category, ticket.language)
+
+    async def transfer_targets(self, ticket_id: int, agent_id: int | None) -> TransferTargets:
+        """Whom this chat can be transferred to now: the agents who can take it at once and
+        the categories some online agent handles in its language (in a one-agent team that
+        agent gets it back). The same list on
+        every channel (the Telegram menu, the console)."""
+        async with self._lock, self.db.transaction() as session:
+            ticket = await self._ticket(session, ticket_id)
+            previous = ticket.assignee_id if agent_id is None else agent_id
+            names = dict((await session.execute(select(Agent.id, Agent.name))).all())
+            agents = [
+                (a.id, names.get(a.id, ""))
+                for a in sorted(self.acd.agents.values(), key=lambda a: a.id)
+                if a.id != previous
+                and a.id in names
+                and self.acd.unable_reason(a.id, ticket.category, ticket.language) is None
+            ]
+            able = [
+                a
+                for a in self.acd.agents.values()
+                if a.status in (AgentStatus.AVAILABLE, AgentStatus.WRAP_UP)
+            ]
+            known = {s for a in self.acd.agents.values() for s in a.skills}
+            categories = sorted(
+                c for c in known if any(a.serves_kind(c, ticket.language) for a in able)
+            )
+            return TransferTargets(agents, categories)
 
     async def hand_back_to_bot(self, ticket_id: int, agent_id: int | None) -> None:
         await self._run(self._hand_back, ticket_id, agent_id)

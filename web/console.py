@@ -530,19 +530,21 @@ async def canned(request: web.Request) -> web.Response:
 
 
 async def transfer_targets(request: web.Request) -> web.Response:
+    """Whom the agent's chat ``?ticket_id=N`` can go to now: only agents who can take it
+    (the core's list, the same as on Telegram) and categories someone online handles."""
     services, agent_id = _agent_of(request)
-    async with services.db.transaction() as session:
-        others = (
-            (await session.execute(select(Agent).where(Agent.id != agent_id).order_by(Agent.id)))
-            .scalars()
-            .all()
-        )
-        everyone = (await session.execute(select(Agent.skills))).scalars().all()
-    categories = sorted({s for skills in everyone for s in skills})
+    try:
+        ticket_id = int(request.query.get("ticket_id", ""))
+    except ValueError:
+        raise web.HTTPBadRequest(text="send ?ticket_id=N: the chat to transfer") from None
+    await _my_live_ticket(services, agent_id, ticket_id)
+    targets = await services.handoff.transfer_targets(ticket_id, agent_id)
     return web.json_response(
         {
-            "agents": [{"id": a.id, "name": a.name, "status": a.status} for a in others],
-            "categories": categories,
+            "agents": [
+                {"id": i, "name": name, "status": "available"} for i, name in targets.agents
+            ],
+            "categories": targets.categories,
         }
     )
 
@@ -679,7 +681,19 @@ def _openapi() -> dict[str, Any]:
             }
         },
         f"{base}/canned": {"get": op("The canned replies")},
-        f"{base}/transfer-targets": {"get": op("Agents and categories to transfer to")},
+        f"{base}/transfer-targets": {
+            "get": {
+                **op("Who can take the chat now: agents and categories", 400, 404),
+                "parameters": [
+                    {
+                        "name": "ticket_id",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    }
+                ],
+            }
+        },
     }
 
 

@@ -695,7 +695,7 @@
   el.transferOpen.addEventListener("click", async () => {
     if (state.openId === null) return;
     try {
-      const data = await api("GET", "/api/v1/agent/transfer-targets");
+      const data = await api("GET", `/api/v1/agent/transfer-targets?ticket_id=${encodeURIComponent(state.openId)}`);
       const me = state.agent ? state.agent.id : null;
       const agents = (data.agents || []).filter((agent) => agent.id !== me);
       const categories = data.categories || [];
