@@ -201,7 +201,7 @@ async def notice_text(services: Services, notice: CustomerNotice) -> tuple[str, 
     data = notice.data
     kind = notice.kind
     keyboard: Keyboard = []
-    if kind in ("queued", "position"):
+    if kind in ("queued", "position", "still_waiting"):
         text = t(
             kind,
             lang,
@@ -322,6 +322,9 @@ async def keep_incoming(
         ticket = await session.get(Ticket, who.ticket_id)
         assert ticket is not None
         extra: dict[str, Any] = {"client_id": client_id} if client_id is not None else {}
+        if kind == "text" and who.awaiting_comment_ticket_id is not None and file is None:
+            # The comment on a rating: kept as what it is, never as a line for an agent.
+            kind = "rating_comment"
         if file is not None:
             name, content_type, data = file
             extra |= await add_attachment(
@@ -426,13 +429,23 @@ async def customer_message(
         await clear_awaiting(services, who.customer_id)
         await out.send(who, t("thanks_feedback", who.language))
         return
-    if who.ticket_state in (State.RESOLVED, State.ASSIGNED, State.PENDING):
-        # A person has (or had) the chat: it goes to them; a resolved one reopens, and the
-        # port tells the customer so.
+    if who.ticket_state in (State.ASSIGNED, State.PENDING):
+        # A person has the chat: it goes to them.
         await services.handoff.customer_wrote(who.ticket_id, message_id)
         return
-    if who.ticket_state != State.BOT:
-        return  # waiting for a person: kept for them; the bot does not talk over them
+    if who.ticket_state in (State.QUEUED, State.OFFERED):
+        # Waiting for a person: kept for them; the bot does not talk over them, but says once
+        # (not after every line) that the message is kept.
+        if not await _kept_notice_said(services, who.ticket_id, message_id):
+            await out.send(
+                who,
+                t("handoff_waiting", who.language, ticket=who.ticket_id),
+                meta={"notice": "kept"},
+            )
+        return
+    # With the bot, or after an agent closed the chat: the bot speaks first. Asking for a
+    # person (here, or by the button the bot offers when it cannot help) reopens a closed
+    # ticket within the reopen window.
     if text is None:
         await out.send(who, t("text_only", who.language), human_keyboard(who.language))
         return
@@ -440,6 +453,25 @@ async def customer_message(
         await hand_off(services, out, who, reason="asked")
         return
     await answer(services, out, who, text)
+
+
+async def _kept_notice_said(services: Services, ticket_id: int, message_id: int) -> bool:
+    """Whether the last thing said on the ticket before this message already told the
+    customer their messages are kept for the agent."""
+    async with services.db.transaction() as session:
+        last = (
+            await session.execute(
+                select(Message.meta)
+                .where(
+                    Message.ticket_id == ticket_id,
+                    Message.sender != "customer",
+                    Message.id < message_id,
+                )
+                .order_by(Message.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    return bool(last) and last.get("notice") == "kept"  # type: ignore[union-attr]
 
 
 async def answer(services: Services, out: Sender, who: Who, text: str) -> None:

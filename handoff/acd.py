@@ -565,7 +565,9 @@ class Acd:
             effects.append(TargetDropped(chat.ticket_id, chat.target_agent))
             chat.target_agent = None
         set_away = False
-        if reason == "expired" and agent is not None:
+        if reason == "expired" and agent is not None and agent.active == 0:
+            # A miss counts toward auto-away only from an agent who could have answered: one
+            # busy in another chat is not absent (SEMANTICS 2.5: auto-pause is for absence).
             agent.no_answer_streak += 1
             if agent.no_answer_streak >= self.config.max_no_answer:
                 agent.status = AgentStatus.AWAY

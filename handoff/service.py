@@ -90,6 +90,7 @@ class HandoffConfig:
     idle_sweep_s: float = 600.0
     offline_grace_s: float = 120.0
     position_update_s: float = 60.0
+    waiting_reminder_s: float = 120.0  # offers lapsing: tell the customer where they stand
     default_handle_s: float = 300.0
     sync_interval_s: float = 2.0
 
@@ -654,6 +655,27 @@ class HandoffService:
             ticket.state = State.QUEUED
             ticket.failed_agents = sorted(chat.failed)
             record_event(session, "ticket_requeued", now, ticket_id=ticket.id, reason=reason)
+            await self._remind_waiting(session, ticket, now, outbox)
+
+    async def _remind_waiting(
+        self, session: AsyncSession, ticket: Ticket, now: datetime, outbox: list[Outgoing]
+    ) -> None:
+        """Offers keep lapsing and the position does not improve: the customer hears where
+        they stand at most every ``waiting_reminder_s``, not silence (nor a stale "nobody is
+        online")."""
+        told = ticket.notified_at
+        if told is not None and (now - told).total_seconds() < self.config.waiting_reminder_s:
+            return
+        customer = await session.get(Customer, ticket.customer_id)
+        if customer is None:
+            return
+        info = self._queue_info(ticket, now)
+        outbox.append(
+            self._customer_notice(
+                ticket, customer, "still_waiting", position=info.position, wait_s=info.wait_s
+            )
+        )
+        self._remember_notice(ticket, info.position, now)
 
     # ------------------------------------------------------------------ customer side
 
@@ -847,11 +869,20 @@ class HandoffService:
         ):
             customer = await session.get(Customer, ticket.customer_id)
             assert customer is not None
+            previous = ticket.assignee_id
             ticket.state = State.QUEUED
             ticket.reopened_count += 1
             ticket.resolved_at = None
             ticket.resolution = None
             ticket.assignee_id = None
+            ticket.failed_agents = []
+            # The agent who had it is preferred when they can take it now; else anyone may.
+            ticket.target_agent_id = (
+                previous
+                if previous is not None
+                and self.acd.unable_reason(previous, ticket.category, ticket.language) is None
+                else None
+            )
             ticket.handoff_requested_at = now
             ticket.rank_at = rank_at(_ts(now), ticket.priority, self.config.head_start_s)
             self._set_sla(ticket, now)

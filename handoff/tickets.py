@@ -98,7 +98,11 @@ async def last_customer_texts(session: AsyncSession, ticket_id: int, n: int = 3)
         (
             await session.execute(
                 select(Message.text)
-                .where(Message.ticket_id == ticket_id, Message.sender == "customer")
+                .where(
+                    Message.ticket_id == ticket_id,
+                    Message.sender == "customer",
+                    Message.kind != "rating_comment",  # said of the agent, not to one
+                )
                 .order_by(Message.id.desc())
                 .limit(n)
             )

@@ -178,3 +178,21 @@ def test_no_chat_waits_while_an_eligible_agent_is_free(
     for step in steps:
         act(world, step)
         check_invariants(world.acd, world.now)
+
+
+def test_a_miss_by_an_agent_busy_in_another_chat_does_not_count_toward_away() -> None:
+    """Issue 10, finding 4: auto-away is for absent agents; one chatting with another customer
+    who lets an offer lapse is excluded from that chat but keeps their status."""
+    acd = Acd(AcdConfig(max_no_answer=2))
+    acd.upsert_agent(1, 0.0, capacity=2)
+    acd.set_status(1, AgentStatus.AVAILABLE, 0.0)
+    acd.enqueue(1, 0.0, rank_at=0.0)
+    acd.accept(next(iter(acd.offers)), 1, 1.0)
+    acd.enqueue(2, 1.0, rank_at=1.0)
+    for t in (31.0, 61.0, 91.0):  # the one-agent team gets it again at once each time
+        acd.advance(t)
+    assert acd.agents[1].status == AgentStatus.AVAILABLE and acd.agents[1].no_answer_streak == 0
+    acd.release(1, 92.0)  # free, idle: now a miss counts
+    acd.advance(121.0)
+    acd.advance(151.0)
+    assert acd.agents[1].status == AgentStatus.AWAY

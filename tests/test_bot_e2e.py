@@ -172,11 +172,18 @@ async def test_no_then_talk_to_a_person_records_the_handoff(start_bot) -> None: 
     kinds = [e.kind for e in await _rows(services, Event, Event.ticket_id == ticket.id)]
     assert "faq_feedback" in kinds and "handoff_requested" in kinds
 
-    # While a person is asked for, the bot does not answer FAQs over them.
+    # While a person is asked for, the bot does not answer FAQs over them; it says once that
+    # the message is kept for the person (issue 10: silence read as "nobody heard me").
     fake.send_text(sam, "how long does delivery take?")
+    kept = await fake.wait_for_message(sam, contains="saved on ticket")
+    assert kept["text"] == (
+        f"Your message is saved on ticket #{ticket.id}; a person will reply here."
+    )
+    fake.send_text(sam, "and the cost?")
     await fake.assert_no_message(sam, within=0.5)
     transcript = await _rows(services, Message, Message.ticket_id == ticket.id)
-    assert transcript[-1].text == "how long does delivery take?"
+    assert [m.text for m in transcript[-3:-1]] == ["how long does delivery take?", kept["text"]]
+    assert transcript[-1].text == "and the cost?"
 
 
 async def test_no_match_says_so_and_offers_a_person(start_bot) -> None:  # type: ignore[no-untyped-def]
