@@ -232,6 +232,7 @@ async def test_the_console_transfers_only_to_who_can_take_the_chat(
     chat = ChatClient(client)
     await chat.connect()
     await chat.press("human")
+    await chat.message("system", "in the queue")
     me = await _json(await client.get("/api/v1/agent/me", headers=token))
     offer = me["offers"][0]
     await client.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept", headers=token)
@@ -486,6 +487,7 @@ async def test_agent_sends_a_file_from_the_console(
     chat = ChatClient(client)
     await chat.connect()
     await chat.press("human")
+    await chat.message("system", "in the queue")
     me = await _json(await client.get("/api/v1/agent/me", headers=token))
     offer = me["offers"][0]
     await _json(

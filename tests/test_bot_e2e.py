@@ -107,9 +107,17 @@ async def test_english_question_gets_the_answer_and_yes_resolves_by_bot(start_bo
     (ticket,) = await _rows(services, Ticket)
     assert (ticket.state, ticket.resolution) == ("resolved", "bot")
     transcript = await _settled(
-        services, Message, lambda rows: len(rows) == 3, Message.ticket_id == ticket.id
+        services, Message, lambda rows: len(rows) == 4, Message.ticket_id == ticket.id
     )
-    assert [m.sender for m in transcript] == ["customer", "bot", "bot"]
+    # The press is in the transcript as what the customer did (issue 10).
+    assert [(m.sender, m.kind) for m in transcript] == [
+        ("customer", "text"),
+        ("bot", "text"),
+        ("customer", "choice"),
+        ("bot", "text"),
+    ]
+    assert transcript[2].text == "Yes" and transcript[2].meta["data"] == buttons[0][1]
+    assert [o["label"] for o in transcript[1].meta["options"]] == ["Yes", "No"]
     assert transcript[0].text == "how many days does delivery take?"
     (query,) = await _rows(services, QueryLog)
     assert query.outcome == "answer"

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from bot.app import build_application, start_application, stop_application
+from faq.matcher import Thresholds
 from handoff.agents import add_agent
 from handoff.tickets import last_customer_texts
 from sanad.clock import VirtualClock
@@ -24,6 +25,7 @@ from storage.models import Agent, Message, Offer, Rating, Ticket
 from tests.fakes.bot_api import FakeBotApi, FakeUser
 from tests.webchat_client import ChatClient, settle
 from web.app import create_app
+from web.auth import create_token
 
 QUESTION = {"en": "how long does delivery take?", "ar": "كم مدة التوصيل؟"}
 DID_IT_HELP = {"en": "Did this help?", "ar": "هل أفادتك"}
@@ -341,3 +343,84 @@ async def test_a_waiting_customer_hears_where_they_stand_while_offers_lapse(
     assert len(offers) == 13 and {o.state for o in offers[:-1]} == {"expired"}
     (agent,) = await stack.rows(Agent)
     assert (agent.status, agent.no_answer_streak) == ("available", 0)
+
+
+@pytest.mark.parametrize("channel", ["telegram", "web"])
+async def test_every_press_is_in_the_transcript_with_the_options_offered(
+    stack: Stack, channel: str
+) -> None:
+    """Finding 6: a suggestion pick, "No" and "Talk to a person" are lines of the transcript,
+    as what the customer did; the agent's console and the ticket page show the options each
+    bot line offered; the suggestions picked from can no longer be pressed."""
+    stack.services.faq.thresholds = Thresholds(answer_min=1.01, answer_margin=0, suggest_min=0.0)
+    customer = await customer_on(stack, channel, "en")
+    await customer.say("I want to return the shoes I bought")
+    _, options, suggestions = await customer.expect("Pick one:")
+    picked_label, picked = next((la, d) for la, d in options if "return" in la.lower())
+    await customer.press(suggestions, picked)
+    if channel == "web":
+        web = customer
+        assert isinstance(web, WebCustomer)
+        # The pick is shown as the customer's line, before the answer; the buttons go.
+        choice = await web.chat.next(lambda f: f["type"] == "message" and f["kind"] == "choice")
+        assert (choice["sender"], choice["text"]) == ("customer", picked_label)
+        dropped = await web.chat.next(lambda f: f["type"] == "update" and f["id"] == suggestions)
+        assert dropped["buttons"] == []
+    else:
+        await settle(lambda: not customer_buttons(stack, customer, suggestions))
+    _, feedback, answer = await customer.expect("Did this help?")
+    await customer.press(answer, next(d for la, d in feedback if la == "No"))
+    _, human, sorry = await customer.expect("Sorry about that")
+    amal = await stack.agent("Amal")
+    await customer.press(sorry, button(human, "human"))
+    await customer.expect("queue")
+    offer = await stack.pending_offer(amal)
+    await stack.services.handoff.accept_offer(offer.id, amal)
+
+    (ticket,) = await stack.rows(Ticket)
+    lines = await stack.rows(Message, Message.ticket_id == ticket.id)
+    choices = [(m.sender, m.text) for m in lines if m.kind == "choice"]
+    assert choices == [
+        ("customer", picked_label),
+        ("customer", "No"),
+        ("customer", "Talk to a person"),
+    ]
+    # What the agent reads: the options under each bot line, each press as a choice.
+    async with stack.services.db.transaction() as session:
+        _, raw = await create_token(
+            session, name="amal", role="agent", at=stack.clock.now(), agent_id=amal
+        )
+    view = await (
+        await stack.client.get(
+            f"/api/v1/agent/chats/{ticket.id}", headers={"Authorization": f"Bearer {raw}"}
+        )
+    ).json()
+    texts = [m["text"] for m in view["messages"]]
+    pick_line = next(x for x in texts if x.startswith("I'm not sure which of these you mean."))
+    assert f"[{picked_label}]" in pick_line and "[None of these: talk to a person]" in pick_line
+    assert f"▸ {picked_label}" in texts and "▸ No" in texts and "▸ Talk to a person" in texts
+    assert texts.index(f"▸ {picked_label}") < texts.index("▸ No")
+    answer_line = next(x for x in texts if "Did this help?" in x)
+    assert answer_line.endswith("[Yes]  [No]")
+    # The ticket, as a supervisor reads it, the same.
+    async with stack.services.db.transaction() as session:
+        _, boss = await create_token(session, name="sue", role="supervisor", at=stack.clock.now())
+    detail = await (
+        await stack.client.get(
+            f"/api/v1/tickets/{ticket.id}", headers={"Authorization": f"Bearer {boss}"}
+        )
+    ).json()
+    rows = [(m["sender"], m["text"], m["options"]) for m in detail["messages"]]
+    assert ("customer", "▸ No", []) in rows
+    assert any(o[-1] == "None of these: talk to a person" for _, _, o in rows if o)
+    # The offer's "last messages" are what the customer wrote, not the buttons they pressed.
+    async with stack.services.db.transaction() as session:
+        assert await last_customer_texts(session, ticket.id) == (
+            "I want to return the shoes I bought",
+        )
+
+
+def customer_buttons(stack: Stack, customer: Customer, handle: Any) -> list[Any]:
+    assert isinstance(customer, TelegramCustomer)
+    message = stack.fake.message(customer.user, handle["message_id"])
+    return list((message.get("reply_markup") or {}).get("inline_keyboard", []))

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from faq.matcher import Thresholds
 from handoff.agents import add_agent
 from sanad.clock import VirtualClock
 from sanad.config import load_settings
@@ -106,3 +107,51 @@ async def test_a_lapsed_offer_card_goes_at_once_and_never_reads_1_s_left(
         await customer.close()
         for page in (first, second):
             await page.context.close()
+
+
+async def test_the_web_chat_shows_the_pick_as_the_customers_and_retires_old_buttons(
+    page: Any, services: Services
+) -> None:
+    """Finding 6 in the page: a suggestion clicked shows as the customer's line (not an answer
+    under an unrelated question), the suggestions clicked from go, and the buttons of an
+    older answer can no longer be pressed once the bot has said something newer; all of it
+    the same after a reload."""
+    services.faq.thresholds = Thresholds(answer_min=1.01, answer_margin=0, suggest_min=0.0)
+    await page.goto(page.sanad_url("/chat?lang=en"))
+    await page.wait_for_function("() => window.sanadChat && window.sanadChat.state !== null")
+    await page.fill("#composer-text", "I want to return the shoes I bought")
+    await page.press("#composer-text", "Enter")
+    suggestions = page.locator("#messages .msg[data-sender='bot']", has_text="Pick one:")
+    await suggestions.wait_for()
+    pick = suggestions.locator("button.msg-button", has_text="return").first
+    label = await pick.inner_text()
+    await pick.click()
+    choice = page.locator("#messages .msg.msg-choice[data-sender='customer']")
+    await choice.wait_for()
+    assert await choice.locator(".msg-text").inner_text() == label
+    answer = page.locator("#messages .msg[data-sender='bot']", has_text="Did this help?")
+    await answer.wait_for()
+    # Shown in this order: the suggestions, the customer's pick, the answer.
+    order = await page.eval_on_selector_all(
+        "#messages .msg", "els => els.map(e => e.querySelector('.msg-text').textContent)"
+    )
+    assert order.index(label) == order.index("I'm not sure which of these you mean. Pick one:") + 1
+    assert order.index(label) < len(order) - 1 and "Did this help?" in order[-1]
+    await suggestions.locator("button.msg-button").first.wait_for(state="detached")
+
+    # A new question: the previous answer's Yes / No can no longer be pressed.
+    await page.fill("#composer-text", "how much does delivery cost")
+    await page.press("#composer-text", "Enter")
+    newer = page.locator("#messages .msg[data-sender='bot']", has_text="Pick one:").nth(1)
+    await newer.wait_for()
+    old_buttons = answer.locator("button.msg-button")
+    assert await old_buttons.count() == 2
+    assert all([await b.is_disabled() for b in await old_buttons.all()])
+    assert not await newer.locator("button.msg-button").first.is_disabled()
+
+    await page.reload()
+    await page.wait_for_function("() => window.sanadChat && window.sanadChat.state !== null")
+    await choice.wait_for()
+    assert await choice.locator(".msg-text").inner_text() == label
+    reloaded = page.locator("#messages .msg[data-sender='bot']", has_text="Did this help?")
+    assert all([await b.is_disabled() for b in await reloaded.locator("button").all()])

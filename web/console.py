@@ -25,7 +25,7 @@ from handoff.agents import open_ticket_counts
 from handoff.canned import canned_for, list_canned
 from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
 from handoff.service import HandoffError, offer_notice
-from handoff.tickets import State
+from handoff.tickets import State, transcript_text
 from sanad.services import Services
 from storage.models import Agent, Customer, Message, Note, Offer, Ticket
 from web.auth import login_with_link, principal_of, same_origin, session_redirect
@@ -115,12 +115,14 @@ async def pending_offers(services: Services, agent_id: int) -> list[dict[str, An
 
 
 async def console_messages(services: Services, messages: list[Message]) -> list[dict[str, Any]]:
-    """Transcript rows as the console shows them (no buttons: those are the customer's)."""
+    """Transcript rows as the console shows them: no buttons to press (those are the
+    customer's), but the options offered listed in the text, and a press as a choice."""
     frames = await frames_for(services, messages)
     out = []
     for message, frame in zip(messages, frames, strict=True):
         frame = {k: v for k, v in frame.items() if k not in ("type", "buttons", "client_id")}
         frame["ticket_id"] = message.ticket_id
+        frame["text"] = transcript_text(message)
         out.append(frame)
     return out
 
