@@ -459,12 +459,12 @@ class Acd:
         waiting for a named agent who cannot take it loses that target and is offered to
         any eligible agent (no chat waits while an eligible agent is free)."""
         effects = self._walk(now)
-        dropped = self._drop_stale_targets()
+        dropped = self._drop_stale_targets(now)
         if dropped:
             effects += dropped + self._walk(now)
         return effects
 
-    def _drop_stale_targets(self) -> list[Effect]:
+    def _drop_stale_targets(self, now: float) -> list[Effect]:
         """A transfer names an agent who is free at that moment, and dispatch offers them the
         chat at once; a targeted chat still queued after a walk (its target got busy, left or
         lost the skill) goes back to the general queue, its rank kept."""
@@ -477,6 +477,7 @@ class Acd:
                 self._pull(chat)
                 chat.target_agent = None
                 self._push(chat)
+                self._plan_lapse(chat, now)  # who may take it changed
                 effects.append(TargetDropped(ticket_id, target))
         return effects
 
