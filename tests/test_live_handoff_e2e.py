@@ -411,6 +411,8 @@ async def test_agent_tools_note_canned_tag_priority_chats_transfer_and_back_to_b
 
     fake.send_text(agent_user, "/transfer")
     menu = await fake.wait_for_message(agent_user, contains="Transfer #")
+    # Only who can take the chat now: Bilal (available), not Sue (offline).
+    assert [label for label, _ in _buttons(menu)] == ["Bilal"]
     fake.press(
         agent_user, menu, next(d for label, d in _buttons(menu) if label.startswith("Bilal"))
     )
