@@ -363,22 +363,17 @@ async def _transfer_menu(
     if ticket_id is None or await _live(services, ticket_id, agent) is None:
         await _say(context, agent, t("no_current_chat", lang))
         return
-    async with services.db.transaction() as session:
-        others = (
-            (await session.execute(select(Agent).where(Agent.id != agent.id).order_by(Agent.id)))
-            .scalars()
-            .all()
-        )
-    skills = sorted({s for a in others for s in a.skills if len(s) <= 40})
+    # Only who can take the chat now (the core decides, the same list as the console's).
+    targets = await services.handoff.transfer_targets(ticket_id, agent.id)
     rows = [
-        [
-            InlineKeyboardButton(
-                f"{a.name[:40]} ({a.status})", callback_data=f"tra:{ticket_id}:{a.id}"
-            )
-        ]
-        for a in others
+        [InlineKeyboardButton(name[:40], callback_data=f"tra:{ticket_id}:{agent_id}")]
+        for agent_id, name in targets.agents
     ]
-    rows += [[InlineKeyboardButton(f"⟶ {s}", callback_data=f"trs:{ticket_id}:{s}")] for s in skills]
+    rows += [
+        [InlineKeyboardButton(f"⟶ {s}", callback_data=f"trs:{ticket_id}:{s}")]
+        for s in targets.categories
+        if len(s) <= 40
+    ]
     if not rows:
         await _say(context, agent, t("action_failed", lang, reason="no one to transfer to"))
         return

@@ -32,6 +32,7 @@ from handoff.service import HandoffError
 from handoff.tickets import (
     State,
     add_attachment,
+    offered_options,
     record_message,
     resolve_by_bot,
     ticket_for_message,
@@ -112,6 +113,7 @@ class PressResult:
     drop_buttons: bool = False
     replace: tuple[str, Keyboard] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    choice: Message | None = None  # what the customer chose, kept in the transcript
 
 
 # ---------------------------------------------------------------------- keyboards
@@ -151,6 +153,13 @@ def rating_keyboard(ticket_id: int, cycle: int) -> Keyboard:
 
 def skip_keyboard(ticket_id: int, lang: str) -> Keyboard:
     return [[Button(t("skip", lang), f"rsk:{ticket_id}")]]
+
+
+def offered(keyboard: Keyboard, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The meta of a line that offers buttons: the options are kept with it, so agents and
+    ticket transcripts see what the customer was offered (on every channel)."""
+    options = [{"label": b.label, "data": b.data} for row in keyboard for b in row]
+    return {**(meta or {}), "options": options}
 
 
 def answer_text(article: ArticleView, lang: str) -> str:
@@ -201,7 +210,7 @@ async def notice_text(services: Services, notice: CustomerNotice) -> tuple[str, 
     data = notice.data
     kind = notice.kind
     keyboard: Keyboard = []
-    if kind in ("queued", "position"):
+    if kind in ("queued", "position", "still_waiting"):
         text = t(
             kind,
             lang,
@@ -322,6 +331,9 @@ async def keep_incoming(
         ticket = await session.get(Ticket, who.ticket_id)
         assert ticket is not None
         extra: dict[str, Any] = {"client_id": client_id} if client_id is not None else {}
+        if kind == "text" and who.awaiting_comment_ticket_id is not None and file is None:
+            # The comment on a rating: kept as what it is, never as a line for an agent.
+            kind = "rating_comment"
         if file is not None:
             name, content_type, data = file
             extra |= await add_attachment(
@@ -384,7 +396,8 @@ async def show_help(out: Sender, who: Who) -> None:
 
 
 async def choose_language(out: Sender, who: Who) -> None:
-    await out.send(who, t("choose_language", who.language), language_keyboard())
+    keyboard = language_keyboard()
+    await out.send(who, t("choose_language", who.language), keyboard, meta=offered(keyboard))
 
 
 async def unknown_command(out: Sender, who: Who, command: str) -> None:
@@ -426,20 +439,50 @@ async def customer_message(
         await clear_awaiting(services, who.customer_id)
         await out.send(who, t("thanks_feedback", who.language))
         return
-    if who.ticket_state in (State.RESOLVED, State.ASSIGNED, State.PENDING):
-        # A person has (or had) the chat: it goes to them; a resolved one reopens, and the
-        # port tells the customer so.
+    if who.ticket_state in (State.ASSIGNED, State.PENDING):
+        # A person has the chat: it goes to them.
         await services.handoff.customer_wrote(who.ticket_id, message_id)
         return
-    if who.ticket_state != State.BOT:
-        return  # waiting for a person: kept for them; the bot does not talk over them
+    if who.ticket_state in (State.QUEUED, State.OFFERED):
+        # Waiting for a person: kept for them; the bot does not talk over them, but says once
+        # (not after every line) that the message is kept.
+        if not await _kept_notice_said(services, who.ticket_id, message_id):
+            await out.send(
+                who,
+                t("handoff_waiting", who.language, ticket=who.ticket_id),
+                meta={"notice": "kept"},
+            )
+        return
+    # With the bot, or after an agent closed the chat: the bot speaks first. Asking for a
+    # person (here, or by the button the bot offers when it cannot help) reopens a closed
+    # ticket within the reopen window.
     if text is None:
-        await out.send(who, t("text_only", who.language), human_keyboard(who.language))
+        keyboard = human_keyboard(who.language)
+        await out.send(who, t("text_only", who.language), keyboard, meta=offered(keyboard))
         return
     if wants_person(text):
         await hand_off(services, out, who, reason="asked")
         return
     await answer(services, out, who, text)
+
+
+async def _kept_notice_said(services: Services, ticket_id: int, message_id: int) -> bool:
+    """Whether the last thing said on the ticket before this message already told the
+    customer their messages are kept for the agent."""
+    async with services.db.transaction() as session:
+        last = (
+            await session.execute(
+                select(Message.meta)
+                .where(
+                    Message.ticket_id == ticket_id,
+                    Message.sender != "customer",
+                    Message.id < message_id,
+                )
+                .order_by(Message.id.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    return bool(last) and last.get("notice") == "kept"  # type: ignore[union-attr]
 
 
 async def answer(services: Services, out: Sender, who: Who, text: str) -> None:
@@ -461,15 +504,15 @@ async def answer(services: Services, out: Sender, who: Who, text: str) -> None:
     if reply.outcome is Outcome.ANSWER:
         article = reply.articles[0]
         meta["article_id"] = article.id
-        await out.send(
-            who, answer_text(article, lang), feedback_keyboard(reply.query_id, lang), meta=meta
-        )
+        keyboard = feedback_keyboard(reply.query_id, lang)
+        await out.send(who, answer_text(article, lang), keyboard, meta=offered(keyboard, meta))
     elif reply.outcome is Outcome.SUGGEST:
         meta["article_ids"] = [a.id for a in reply.articles]
         keyboard = suggestions_keyboard(reply.articles, reply.query_id, lang)
-        await out.send(who, t("suggest", lang), keyboard, meta=meta)
+        await out.send(who, t("suggest", lang), keyboard, meta=offered(keyboard, meta))
     else:
-        await out.send(who, t("no_match", lang), human_keyboard(lang), meta=meta)
+        keyboard = human_keyboard(lang)
+        await out.send(who, t("no_match", lang), keyboard, meta=offered(keyboard, meta))
 
 
 async def clear_awaiting(services: Services, customer_id: int) -> None:
@@ -492,6 +535,8 @@ async def press(
     in reply, so the channel removes the pressed buttons before the answer arrives."""
 
     async def done(result: PressResult) -> PressResult:
+        if result.alert is None:
+            result.choice = await record_choice(services, who, data)
         if acknowledge is not None:
             await acknowledge(result)
         return result
@@ -557,17 +602,70 @@ async def press(
         if helpful:
             await out.send(who, t("glad", who.language))
         else:
-            await out.send(who, t("sorry_not_helpful", who.language), human_keyboard(who.language))
+            keyboard = human_keyboard(who.language)
+            text = t("sorry_not_helpful", who.language)
+            await out.send(who, text, keyboard, meta=offered(keyboard))
         return result
     article = services.faq.article(int(match["art_a"]))
     if article is None:
         return await done(PressResult(alert=t("button_expired", who.language)))
     query_id = int(match["art_q"])
-    result = await done(PressResult())
+    # The pick is the customer's: the suggestions it came from are done with.
+    result = await done(PressResult(drop_buttons=True))
+    keyboard = feedback_keyboard(query_id, who.language, article.id)
     await out.send(
         who,
         answer_text(article, who.language),
-        feedback_keyboard(query_id, who.language, article.id),
-        meta={"query_id": query_id, "article_id": article.id, "outcome": "suggestion"},
+        keyboard,
+        meta=offered(
+            keyboard, {"query_id": query_id, "article_id": article.id, "outcome": "suggestion"}
+        ),
     )
     return result
+
+
+async def choice_label(services: Services, who: Who, data: str) -> str:
+    """The label of the button the customer pressed, as it was offered to them (the latest
+    line on their ticket offering it), or a fallback made from the data."""
+    async with services.db.transaction() as session:
+        recent = (
+            (
+                await session.execute(
+                    select(Message)
+                    .where(Message.ticket_id == who.ticket_id, Message.sender != "customer")
+                    .order_by(Message.id.desc())
+                    .limit(30)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    for message in recent:
+        for option in offered_options(message):
+            if option.get("data") == data:
+                return str(option["label"])
+    match = PRESS_RE.match(data)
+    lang = who.language
+    if match is None:
+        return data
+    if match["fb_v"]:
+        return t("yes" if match["fb_v"] == "y" else "no", lang)
+    if match["art_a"]:
+        article = services.faq.article(int(match["art_a"]))
+        return label(article.question) if article else data
+    if match["human"]:
+        return t("talk_to_person", lang)
+    if match["lang"]:
+        return "English" if match["lang"] == "en" else "العربية"
+    if match["rate_s"]:
+        return f"{match['rate_s']} ★"
+    if match["rsk"]:
+        return t("skip", lang)
+    return data
+
+
+async def record_choice(services: Services, who: Who, data: str) -> Message:
+    """Keep the customer's press in the transcript as what they did (kind ``choice``)."""
+    text = await choice_label(services, who, data)
+    message, _ = await keep_incoming(services, who, text, kind="choice", meta={"data": data})
+    return message

@@ -121,6 +121,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "You're now number {position} in the queue. {wait}",
         "ar": "ترتيبك الآن {position} في قائمة الانتظار. {wait}",
     },
+    "still_waiting": {
+        "en": (
+            "Our agents are busy right now. You're still number {position} in the queue "
+            "(ticket #{ticket}). {wait}"
+        ),
+        "ar": (
+            "موظفونا مشغولون الآن. ما زال ترتيبك {position} في قائمة الانتظار "
+            "(تذكرة رقم {ticket}). {wait}"
+        ),
+    },
     "wait_minutes": {
         "en": "Estimated wait: about {minutes} min.",
         "ar": "مدة الانتظار المتوقعة: نحو {minutes} دقيقة.",

@@ -86,9 +86,12 @@ class Agent:
 
     def serves(self, chat: Chat) -> bool:
         """Skill and language match (an agent with no skills/languages listed takes any)."""
-        if self.skills and chat.category and chat.category not in self.skills:
+        return self.serves_kind(chat.category, chat.language)
+
+    def serves_kind(self, category: str, language: str) -> bool:
+        if self.skills and category and category not in self.skills:
             return False
-        return not (self.languages and chat.language and chat.language not in self.languages)
+        return not (self.languages and language and language not in self.languages)
 
 
 @dataclass
@@ -148,7 +151,16 @@ class ExclusionLapsed:
     agents: tuple[int, ...]
 
 
-Effect = Offered | OfferEnded | AgentSetAway | WrapUpEnded | ExclusionLapsed
+@dataclass(frozen=True)
+class TargetDropped:
+    """A chat transferred to one named agent who cannot take it now (they declined or missed
+    the offer, or stopped being free): it goes to any eligible agent instead."""
+
+    ticket_id: int
+    agent_id: int
+
+
+Effect = Offered | OfferEnded | AgentSetAway | WrapUpEnded | ExclusionLapsed | TargetDropped
 
 
 class AcceptError(Exception):
@@ -425,7 +437,51 @@ class Acd:
             return False
         return not (agent.languages and language and language not in agent.languages)
 
+    def unable_reason(self, agent_id: int, category: str, language: str) -> str | None:
+        """Why this agent cannot be offered a chat of this category and language now (None:
+        they can): what a transfer to a named agent checks, so no chat waits for an agent
+        who will never take it while others are free."""
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.status == AgentStatus.OFFLINE:
+            return "offline"
+        if agent.status == AgentStatus.AWAY:
+            return "away"
+        if not agent.serves_kind(category, ""):
+            return "skill"
+        if not agent.serves_kind("", language):
+            return "language"
+        if agent.status == AgentStatus.WRAP_UP or agent.id not in self._free:
+            return "busy"
+        return None
+
     def dispatch(self, now: float) -> list[Effect]:
+        """Offer queued chats to free agents, best-ranked chat first; then a chat still
+        waiting for a named agent who cannot take it loses that target and is offered to
+        any eligible agent (no chat waits while an eligible agent is free)."""
+        effects = self._walk(now)
+        dropped = self._drop_stale_targets(now)
+        if dropped:
+            effects += dropped + self._walk(now)
+        return effects
+
+    def _drop_stale_targets(self, now: float) -> list[Effect]:
+        """A transfer names an agent who is free at that moment, and dispatch offers them the
+        chat at once; a targeted chat still queued after a walk (its target got busy, left or
+        lost the skill) goes back to the general queue, its rank kept."""
+        effects: list[Effect] = []
+        for name in [n for n in self._buckets if n[2] is not None]:
+            for _, ticket_id in list(self._buckets.get(name, ())):
+                chat = self.chats[ticket_id]
+                target = chat.target_agent
+                assert target is not None
+                self._pull(chat)
+                chat.target_agent = None
+                self._push(chat)
+                self._plan_lapse(chat, now)  # who may take it changed
+                effects.append(TargetDropped(ticket_id, target))
+        return effects
+
+    def _walk(self, now: float) -> list[Effect]:
         """Offer queued chats to free agents, best-ranked chat first.
 
         The same walk as going down the whole queue in rank order and giving each chat the best
@@ -505,8 +561,14 @@ class Acd:
             agent.pending = None
         if reason in ("declined", "expired"):
             chat.failed.add(offer.agent_id)
+        if chat.target_agent is not None and reason != "accepted":
+            # The named agent did not take it: any eligible agent may now.
+            effects.append(TargetDropped(chat.ticket_id, chat.target_agent))
+            chat.target_agent = None
         set_away = False
-        if reason == "expired" and agent is not None:
+        if reason == "expired" and agent is not None and agent.active == 0:
+            # A miss counts toward auto-away only from an agent who could have answered: one
+            # busy in another chat is not absent (SEMANTICS 2.5: auto-pause is for absence).
             agent.no_answer_streak += 1
             if agent.no_answer_streak >= self.config.max_no_answer:
                 agent.status = AgentStatus.AWAY

@@ -47,6 +47,7 @@ from handoff.acd import (
     ExclusionLapsed,
     Offered,
     OfferEnded,
+    TargetDropped,
     WrapUpEnded,
     rank_at,
 )
@@ -99,6 +100,7 @@ class HandoffConfig:
     idle_sweep_s: float = 600.0
     offline_grace_s: float = 120.0
     position_update_s: float = 60.0
+    waiting_reminder_s: float = 120.0  # offers lapsing: tell the customer where they stand
     default_handle_s: float = 300.0
     sync_interval_s: float = 2.0
 
@@ -150,6 +152,38 @@ async def offer_notice(
 
 class HandoffError(Exception):
     """An action that does not apply (wrong state, unknown ticket or agent)."""
+
+
+TRANSFER_REFUSALS = {
+    "yours": "{agent} already has this chat",
+    "offline": "{agent} is offline",
+    "away": "{agent} is away",
+    "busy": "{agent} has no free slot right now",
+    "skill": "{agent} does not handle {category!r}",
+    "language": "{agent} does not speak {language!r}",
+    "nobody": "no agent online handles {category!r}{in_language}",
+}
+
+
+class TransferRefused(HandoffError):
+    """A transfer to someone who cannot take the chat now. ``reason`` is one of
+    :data:`TRANSFER_REFUSALS` (channels may say it in the agent's language)."""
+
+    def __init__(self, agent: str, reason: str, category: str = "", language: str = "") -> None:
+        self.agent, self.reason, self.category, self.language = agent, reason, category, language
+        text = TRANSFER_REFUSALS[reason].format(
+            agent=agent,
+            category=category,
+            language=language,
+            in_language=f" in {language!r}" if language else "",
+        )
+        super().__init__(f"cannot transfer: {text}")
+
+
+@dataclass(frozen=True)
+class TransferTargets:
+    agents: list[tuple[int, str]]  # (agent id, name) of those who can take the chat now
+    categories: list[str]
 
 
 class _Timers:
@@ -585,6 +619,17 @@ class HandoffService:
                     agent.status = AgentStatus.AVAILABLE
                     agent.wrap_up_until = None
                     record_event(session, "wrap_up_ended", now, agent_id=effect.agent_id)
+            elif isinstance(effect, TargetDropped):
+                ticket = await session.get(Ticket, effect.ticket_id)
+                if ticket is not None and ticket.target_agent_id == effect.agent_id:
+                    ticket.target_agent_id = None
+                    record_event(
+                        session,
+                        "transfer_target_dropped",
+                        now,
+                        ticket_id=ticket.id,
+                        agent_id=effect.agent_id,
+                    )
             elif isinstance(effect, ExclusionLapsed):
                 ticket = await session.get(Ticket, effect.ticket_id)
                 if ticket is not None:
@@ -703,6 +748,27 @@ class HandoffService:
             ticket.state = State.QUEUED
             ticket.failed_agents = sorted(chat.failed)
             record_event(session, "ticket_requeued", now, ticket_id=ticket.id, reason=reason)
+            await self._remind_waiting(session, ticket, now, outbox)
+
+    async def _remind_waiting(
+        self, session: AsyncSession, ticket: Ticket, now: datetime, outbox: list[Outgoing]
+    ) -> None:
+        """Offers keep lapsing and the position does not improve: the customer hears where
+        they stand at most every ``waiting_reminder_s``, not silence (nor a stale "nobody is
+        online")."""
+        told = ticket.notified_at
+        if told is not None and (now - told).total_seconds() < self.config.waiting_reminder_s:
+            return
+        customer = await session.get(Customer, ticket.customer_id)
+        if customer is None:
+            return
+        info = self._queue_info(ticket, now)
+        outbox.append(
+            self._customer_notice(
+                ticket, customer, "still_waiting", position=info.position, wait_s=info.wait_s
+            )
+        )
+        self._remember_notice(ticket, info.position, now)
 
     # ------------------------------------------------------------------ customer side
 
@@ -896,11 +962,20 @@ class HandoffService:
         ):
             customer = await session.get(Customer, ticket.customer_id)
             assert customer is not None
+            previous = ticket.assignee_id
             ticket.state = State.QUEUED
             ticket.reopened_count += 1
             ticket.resolved_at = None
             ticket.resolution = None
             ticket.assignee_id = None
+            ticket.failed_agents = []
+            # The agent who had it is preferred when they can take it now; else anyone may.
+            ticket.target_agent_id = (
+                previous
+                if previous is not None
+                and self.acd.unable_reason(previous, ticket.category, ticket.language) is None
+                else None
+            )
             ticket.handoff_requested_at = now
             ticket.rank_at = rank_at(_ts(now), ticket.priority, self.config.head_start_s)
             self._set_sla(ticket, now)
@@ -1316,11 +1391,10 @@ class HandoffService:
             raise HandoffError(f"ticket {ticket_id} is {ticket.state}: only a live chat moves")
         if agent_id is not None:
             self._require_assignee(ticket, agent_id)
-        if to_agent is not None and await session.get(Agent, to_agent) is None:
-            raise HandoffError(f"no agent {to_agent}")
         previous = ticket.assignee_id
-        if to_category is not None:
-            ticket.category = to_category
+        category = to_category if to_category is not None else ticket.category
+        await self._check_transfer(session, ticket, previous, to_agent, category)
+        ticket.category = category
         ticket.target_agent_id = to_agent
         ticket.assignee_id = None
         ticket.state = State.QUEUED
@@ -1334,16 +1408,72 @@ class HandoffService:
             to_agent=to_agent,
             to_category=to_category,
         )
-        if previous is not None:
-            await self._release(session, previous, now, outbox)
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
-        # The agent who passed it on is not offered it back (unless it is named).
-        failed = [previous] if previous is not None and previous != to_agent else []
+        # The agent who passed it on is not offered it back. Queued (and offered to a named
+        # target, who is free) before that agent's slot frees up.
+        failed = [previous] if previous is not None else []
         ticket.failed_agents = failed
-        return await self._enter_queue(
+        info = await self._enter_queue(
             session, ticket, customer, now, outbox, kind="transferred", failed=failed
         )
+        if previous is not None:
+            await self._release(session, previous, now, outbox)
+        return info
+
+    async def _check_transfer(
+        self,
+        session: AsyncSession,
+        ticket: Ticket,
+        previous: int | None,
+        to_agent: int | None,
+        category: str,
+    ) -> None:
+        """A transfer goes to someone who can take the chat, or is refused with the reason:
+        no chat waits for a person who will never take it while others are free."""
+        if to_agent is not None:
+            target = await session.get(Agent, to_agent)
+            if target is None:
+                raise HandoffError(f"no agent {to_agent}")
+            if to_agent == previous:
+                raise TransferRefused(target.name, "yours")
+            reason = self.acd.unable_reason(to_agent, category, ticket.language)
+            if reason is not None:
+                raise TransferRefused(target.name, reason, category, ticket.language)
+            return
+        if not any(
+            a.status in (AgentStatus.AVAILABLE, AgentStatus.WRAP_UP)
+            and a.serves_kind(category, ticket.language)
+            for a in self.acd.agents.values()
+        ):
+            raise TransferRefused("", "nobody", category, ticket.language)
+
+    async def transfer_targets(self, ticket_id: int, agent_id: int | None) -> TransferTargets:
+        """Whom this chat can be transferred to now: the agents who can take it at once and
+        the categories some online agent handles in its language (in a one-agent team that
+        agent gets it back). The same list on
+        every channel (the Telegram menu, the console)."""
+        async with self._lock, self.db.transaction() as session:
+            ticket = await self._ticket(session, ticket_id)
+            previous = ticket.assignee_id if agent_id is None else agent_id
+            names = dict((await session.execute(select(Agent.id, Agent.name))).all())
+            agents = [
+                (a.id, names.get(a.id, ""))
+                for a in sorted(self.acd.agents.values(), key=lambda a: a.id)
+                if a.id != previous
+                and a.id in names
+                and self.acd.unable_reason(a.id, ticket.category, ticket.language) is None
+            ]
+            able = [
+                a
+                for a in self.acd.agents.values()
+                if a.status in (AgentStatus.AVAILABLE, AgentStatus.WRAP_UP)
+            ]
+            known = {s for a in self.acd.agents.values() for s in a.skills}
+            categories = sorted(
+                c for c in known if any(a.serves_kind(c, ticket.language) for a in able)
+            )
+            return TransferTargets(agents, categories)
 
     async def hand_back_to_bot(self, ticket_id: int, agent_id: int | None) -> None:
         await self._run(self._hand_back, ticket_id, agent_id)

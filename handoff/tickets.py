@@ -98,7 +98,13 @@ async def last_customer_texts(session: AsyncSession, ticket_id: int, n: int = 3)
         (
             await session.execute(
                 select(Message.text)
-                .where(Message.ticket_id == ticket_id, Message.sender == "customer")
+                .where(
+                    Message.ticket_id == ticket_id,
+                    Message.sender == "customer",
+                    # A rating comment is said of the agent, not to one; a pressed button is
+                    # in the transcript, not among the lines the customer wrote.
+                    Message.kind.not_in(("rating_comment", "choice")),
+                )
                 .order_by(Message.id.desc())
                 .limit(n)
             )
@@ -107,6 +113,27 @@ async def last_customer_texts(session: AsyncSession, ticket_id: int, n: int = 3)
         .all()
     )
     return tuple(reversed(texts))
+
+
+def offered_options(message: Message) -> list[dict[str, str]]:
+    """The buttons a bot or system line offered the customer: ``[{"label", "data"}]``
+    (``options`` kept by the conversation, or a channel's stored ``buttons`` rows)."""
+    meta = message.meta or {}
+    options = meta.get("options")
+    if not options:
+        options = [b for row in meta.get("buttons") or [] for b in row]
+    return [o for o in options if isinstance(o, dict) and "label" in o]
+
+
+def transcript_text(message: Message) -> str:
+    """A transcript line as agents and supervisors read it: what the bot offered is listed
+    under its text, and a button the customer pressed reads as their choice."""
+    if message.kind == "choice":
+        return f"▸ {message.text}"
+    options = offered_options(message) if message.sender in ("bot", "system") else []
+    if not options:
+        return message.text
+    return message.text + "\n" + "  ".join(f"[{o['label']}]" for o in options)
 
 
 async def transcript(session: AsyncSession, ticket_id: int) -> list[Message]:

@@ -250,6 +250,12 @@ class Settings:
     position_update_s: float = _setting(
         60.0, _as_float(0, 3600), "Minimum seconds between queue-position updates to a customer."
     )
+    waiting_reminder_s: float = _setting(
+        120.0,
+        _as_float(0, 86400),
+        "When offers lapse, seconds after the last notice before a waiting customer is told "
+        "again where they stand.",
+    )
     head_start_low_s: float = _setting(
         -600.0, _seconds_or_inf, "Queue head start of low priority (seconds; inf = strict)."
     )

@@ -31,6 +31,7 @@ def handoff_config(settings: Settings) -> HandoffConfig:
         bot_idle_close_s=settings.bot_idle_close_h * 3600.0,
         offline_grace_s=settings.offline_grace_s,
         position_update_s=settings.position_update_s,
+        waiting_reminder_s=settings.waiting_reminder_s,
     )
 
 

@@ -662,25 +662,37 @@ def test_rank_at() -> None:
 
 def _reference_dispatch(acd: Acd, now: float) -> list[tuple[int, int]]:
     """SEMANTICS 2.5 literally: walk every queued chat in rank order, give it the best eligible
-    free agent (by the configured strategy), stop when nobody is free."""
+    free agent (by the configured strategy), stop when nobody is free. Then a chat still
+    waiting for a named transfer target forgets it, and the walk runs again."""
     free = [acd.agents[i] for i in acd._free]
-    out = []
-    for chat in list(acd.queued()):
-        cands = [
-            a
-            for a in free
-            if a.serves(chat)
-            and a.id not in chat.failed
-            and (chat.target_agent is None or a.id == chat.target_agent)
-        ]
-        if not cands:
-            continue
-        best = acd._pick(cands)
-        out.append((chat.ticket_id, best.id))
-        acd._last_rr = best.id
-        free.remove(best)
-        if not free:
-            break
+    out: list[tuple[int, int]] = []
+    offered: set[int] = set()
+    targets = {c.ticket_id: c.target_agent for c in acd.queued()}
+
+    def walk() -> None:
+        for chat in sorted(acd.queued(), key=lambda c: c.key):
+            if chat.ticket_id in offered or not free:
+                continue
+            target = targets[chat.ticket_id]
+            cands = [
+                a
+                for a in free
+                if a.serves(chat) and a.id not in chat.failed and (target is None or a.id == target)
+            ]
+            if not cands:
+                continue
+            best = acd._pick(cands)
+            out.append((chat.ticket_id, best.id))
+            offered.add(chat.ticket_id)
+            acd._last_rr = best.id
+            free.remove(best)
+
+    walk()
+    if any(t is not None and tid not in offered for tid, t in targets.items()):
+        for tid in targets:
+            if tid not in offered:
+                targets[tid] = None
+        walk()
     return out
 
 

@@ -137,8 +137,13 @@ async def test_web_customer_served_from_the_console_end_to_end(
     ]
     assert [n["text"] for n in view["notes"]] == ["VIP, be kind"]
     assert all("VIP" not in f.get("text", "") for f in chat.frames)
-    targets = await _json(await client.get("/api/v1/agent/transfer-targets", headers=token))
+    targets_url = f"/api/v1/agent/transfer-targets?ticket_id={ticket_id}"
+    targets = await _json(await client.get(targets_url, headers=token))
+    assert targets["agents"] == []  # Other is offline: nobody could take the chat
+    await services.handoff.set_agent_status(other.id, "available")
+    targets = await _json(await client.get(targets_url, headers=token))
     assert [a["id"] for a in targets["agents"]] == [other.id]
+    assert (await client.get("/api/v1/agent/transfer-targets", headers=token)).status == 400
     assert (await client.get("/api/v1/agent/chats/99999", headers=token)).status == 404
 
     # Close; the customer rates.
@@ -208,6 +213,55 @@ async def test_decline_and_transfer_from_the_console(
     offered = await offer_of(holder)
     assert offered is not None and offered["ticket_id"] == moved["ticket_id"]
     await chat.message("system", "passing you to a colleague")
+
+
+async def test_the_console_transfers_only_to_who_can_take_the_chat(
+    client: TestClient[Any, Any], services: Services, agent_token: dict[str, Any]
+) -> None:
+    """Issue 10, finding 1: an "orders" chat cannot go to an available agent who handles only
+    billing and delivery (it would wait for ever); the console lists only who can take it and
+    the core refuses the rest with the reason."""
+    token = bearer(agent_token["token"])
+    async with services.db.transaction() as session:
+        bill = await add_agent(
+            session, name="Bill", at=services.clock.now(), skills=["billing", "delivery"]
+        )
+        olga = await add_agent(session, name="Olga", at=services.clock.now(), skills=["orders"])
+    await services.handoff.resync()
+    await client.post("/api/v1/agent/status", json={"status": "available"}, headers=token)
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.press("human")
+    await chat.message("system", "in the queue")
+    me = await _json(await client.get("/api/v1/agent/me", headers=token))
+    offer = me["offers"][0]
+    await client.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept", headers=token)
+    ticket_id = offer["ticket_id"]
+    async with services.db.transaction() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        assert ticket is not None
+        ticket.category = "orders"
+    for agent in (bill, olga):
+        await services.handoff.set_agent_status(agent.id, "available")
+    targets = await _json(
+        await client.get(f"/api/v1/agent/transfer-targets?ticket_id={ticket_id}", headers=token)
+    )
+    assert [a["name"] for a in targets["agents"]] == ["Olga"]
+    refused = await client.post(
+        f"/api/v1/agent/chats/{ticket_id}/transfer", json={"agent_id": bill.id}, headers=token
+    )
+    assert refused.status == 409
+    assert "Bill does not handle 'orders'" in (await refused.json())["error"]
+    async with services.db.transaction() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        assert ticket is not None and ticket.assignee_id == agent_token["agent_id"]
+    moved = await client.post(
+        f"/api/v1/agent/chats/{ticket_id}/transfer", json={"agent_id": olga.id}, headers=token
+    )
+    await _json(moved)
+    async with services.db.transaction() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        assert ticket is not None and ticket.state == "offered"
 
 
 async def test_login_link_works_once(
@@ -433,6 +487,7 @@ async def test_agent_sends_a_file_from_the_console(
     chat = ChatClient(client)
     await chat.connect()
     await chat.press("human")
+    await chat.message("system", "in the queue")
     me = await _json(await client.get("/api/v1/agent/me", headers=token))
     offer = me["offers"][0]
     await _json(

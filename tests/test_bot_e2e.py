@@ -107,9 +107,17 @@ async def test_english_question_gets_the_answer_and_yes_resolves_by_bot(start_bo
     (ticket,) = await _rows(services, Ticket)
     assert (ticket.state, ticket.resolution) == ("resolved", "bot")
     transcript = await _settled(
-        services, Message, lambda rows: len(rows) == 3, Message.ticket_id == ticket.id
+        services, Message, lambda rows: len(rows) == 4, Message.ticket_id == ticket.id
     )
-    assert [m.sender for m in transcript] == ["customer", "bot", "bot"]
+    # The press is in the transcript as what the customer did (issue 10).
+    assert [(m.sender, m.kind) for m in transcript] == [
+        ("customer", "text"),
+        ("bot", "text"),
+        ("customer", "choice"),
+        ("bot", "text"),
+    ]
+    assert transcript[2].text == "Yes" and transcript[2].meta["data"] == buttons[0][1]
+    assert [o["label"] for o in transcript[1].meta["options"]] == ["Yes", "No"]
     assert transcript[0].text == "how many days does delivery take?"
     (query,) = await _rows(services, QueryLog)
     assert query.outcome == "answer"
@@ -172,11 +180,18 @@ async def test_no_then_talk_to_a_person_records_the_handoff(start_bot) -> None: 
     kinds = [e.kind for e in await _rows(services, Event, Event.ticket_id == ticket.id)]
     assert "faq_feedback" in kinds and "handoff_requested" in kinds
 
-    # While a person is asked for, the bot does not answer FAQs over them.
+    # While a person is asked for, the bot does not answer FAQs over them; it says once that
+    # the message is kept for the person (issue 10: silence read as "nobody heard me").
     fake.send_text(sam, "how long does delivery take?")
+    kept = await fake.wait_for_message(sam, contains="saved on ticket")
+    assert kept["text"] == (
+        f"Your message is saved on ticket #{ticket.id}; a person will reply here."
+    )
+    fake.send_text(sam, "and the cost?")
     await fake.assert_no_message(sam, within=0.5)
     transcript = await _rows(services, Message, Message.ticket_id == ticket.id)
-    assert transcript[-1].text == "how long does delivery take?"
+    assert [m.text for m in transcript[-3:-1]] == ["how long does delivery take?", kept["text"]]
+    assert transcript[-1].text == "and the cost?"
 
 
 async def test_no_match_says_so_and_offers_a_person(start_bot) -> None:  # type: ignore[no-untyped-def]

@@ -33,7 +33,7 @@ from faq.articles import ArticleError, get_article, upsert_articles, validate_ar
 from handoff import metrics
 from handoff.metrics import Filters, Period
 from handoff.priority import PRIORITIES
-from handoff.tickets import State, transcript
+from handoff.tickets import State, offered_options, transcript, transcript_text
 from sanad.services import Services
 from storage.models import Agent, Article, Customer, Event, Note, Rating, Ticket
 from web.app import services_of
@@ -335,8 +335,11 @@ async def ticket_detail(services: Services, ticket_id: int) -> dict[str, Any] | 
         if customer is not None
         else None
     )
+    # The text as read by people: the options a bot line offered, a press as a choice.
     result["messages"] = [
-        {k: v for k, v in _columns(m).items() if k != "customer_id"} for m in messages
+        {k: v for k, v in _columns(m).items() if k != "customer_id"}
+        | {"text": transcript_text(m), "options": [o["label"] for o in offered_options(m)]}
+        for m in messages
     ]
     result["notes"] = [
         _columns(n) | {"agent_name": names.get(n.agent_id) if n.agent_id else None} for n in notes

@@ -91,7 +91,7 @@ def message_frame(message: Message, agent: str | None = None) -> dict[str, Any]:
         "id": message.id,
         "sender": message.sender,
         "text": message.text,
-        "kind": "file" if message.kind == "file" else "text",
+        "kind": message.kind if message.kind in ("file", "choice") else "text",
         "created_at": message.created_at.isoformat(),
         "client_id": meta.get("client_id") if message.sender == "customer" else None,
         "agent": agent if message.sender == "agent" else None,
@@ -371,6 +371,8 @@ class Visit:
         async def acknowledge(result: PressResult) -> None:
             self.hub.press_done(self.customer_id, client_id)
             await self.send({"type": "ack", "client_id": client_id, "id": pressed})
+            if result.choice is not None:  # the pick, shown as the customer's line
+                await self.hub.push(self.customer_id, message_frame(result.choice))
             if result.alert is not None:
                 await self.error(result.alert, client_id)
             elif pressed is not None and (result.drop_buttons or result.replace is not None):

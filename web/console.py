@@ -25,7 +25,7 @@ from handoff.agents import open_ticket_counts
 from handoff.canned import canned_for, list_canned
 from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
 from handoff.service import HandoffError, offer_notice
-from handoff.tickets import State
+from handoff.tickets import State, transcript_text
 from sanad.services import Services
 from storage.models import Agent, Customer, Message, Note, Offer, Ticket
 from web.auth import login_with_link, principal_of, same_origin, session_redirect
@@ -115,12 +115,14 @@ async def pending_offers(services: Services, agent_id: int) -> list[dict[str, An
 
 
 async def console_messages(services: Services, messages: list[Message]) -> list[dict[str, Any]]:
-    """Transcript rows as the console shows them (no buttons: those are the customer's)."""
+    """Transcript rows as the console shows them: no buttons to press (those are the
+    customer's), but the options offered listed in the text, and a press as a choice."""
     frames = await frames_for(services, messages)
     out = []
     for message, frame in zip(messages, frames, strict=True):
         frame = {k: v for k, v in frame.items() if k not in ("type", "buttons", "client_id")}
         frame["ticket_id"] = message.ticket_id
+        frame["text"] = transcript_text(message)
         out.append(frame)
     return out
 
@@ -530,19 +532,21 @@ async def canned(request: web.Request) -> web.Response:
 
 
 async def transfer_targets(request: web.Request) -> web.Response:
+    """Whom the agent's chat ``?ticket_id=N`` can go to now: only agents who can take it
+    (the core's list, the same as on Telegram) and categories someone online handles."""
     services, agent_id = _agent_of(request)
-    async with services.db.transaction() as session:
-        others = (
-            (await session.execute(select(Agent).where(Agent.id != agent_id).order_by(Agent.id)))
-            .scalars()
-            .all()
-        )
-        everyone = (await session.execute(select(Agent.skills))).scalars().all()
-    categories = sorted({s for skills in everyone for s in skills})
+    try:
+        ticket_id = int(request.query.get("ticket_id", ""))
+    except ValueError:
+        raise web.HTTPBadRequest(text="send ?ticket_id=N: the chat to transfer") from None
+    await _my_live_ticket(services, agent_id, ticket_id)
+    targets = await services.handoff.transfer_targets(ticket_id, agent_id)
     return web.json_response(
         {
-            "agents": [{"id": a.id, "name": a.name, "status": a.status} for a in others],
-            "categories": categories,
+            "agents": [
+                {"id": i, "name": name, "status": "available"} for i, name in targets.agents
+            ],
+            "categories": targets.categories,
         }
     )
 
@@ -679,7 +683,19 @@ def _openapi() -> dict[str, Any]:
             }
         },
         f"{base}/canned": {"get": op("The canned replies")},
-        f"{base}/transfer-targets": {"get": op("Agents and categories to transfer to")},
+        f"{base}/transfer-targets": {
+            "get": {
+                **op("Who can take the chat now: agents and categories", 400, 404),
+                "parameters": [
+                    {
+                        "name": "ticket_id",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "integer"},
+                    }
+                ],
+            }
+        },
     }
 
 

@@ -214,7 +214,10 @@
   function addOffer(offer) {
     const key = String(offer.offer_id);
     const existing = state.offers.get(key);
-    if (existing) existing.el.remove();
+    if (existing) {
+      clearTimeout(existing.timer);
+      existing.el.remove();
+    }
     const now = Date.now();
     let deadlineMs = now + Number(offer.seconds_left ?? 0) * 1000;
     if (offer.seconds_left === undefined || offer.seconds_left === null) deadlineMs = Date.parse(offer.deadline) || now;
@@ -249,16 +252,22 @@
         (offer.last_messages || []).map((text) => h("li", { dir: "auto" }, text)),
       ),
       h("div", { class: "offer-actions" }, accept, decline),
-      h("div", { class: "offer-reason", hidden: true }),
     );
     state.offers.set(key, entry);
     el.offers.prepend(entry.el);
+    entry.timer = setTimeout(() => endOffer(offer.offer_id, "expired"), Math.max(0, deadlineMs - now));
     tickOffer(entry, now);
     renderNoOffers();
   }
 
   function tickOffer(entry, now) {
     if (entry.ended) return;
+    // At the deadline the offer has lapsed: the card goes at once (the server's offer_ended
+    // follows, or was lost), never left showing "1 s left" next to the next agent's card.
+    if (now >= entry.deadlineMs) {
+      endOffer(entry.offer.offer_id, "expired");
+      return;
+    }
     const left = Math.max(0, Math.ceil((entry.deadlineMs - now) / 1000));
     const countdown = entry.el.querySelector(".countdown");
     countdown.textContent = t("seconds_left", { n: left });
@@ -266,8 +275,6 @@
     entry.el.classList.toggle("urgent", left <= 5);
     const waited = Number(entry.offer.waiting_s ?? 0) + (now - entry.receivedMs) / 1000;
     entry.el.querySelector(".offer-waiting").textContent = t("waiting", { time: formatDuration(waited) });
-    // The server ends an offer with offer_ended; if that frame is lost, drop the card anyway.
-    if (now > entry.deadlineMs + 5000) endOffer(entry.offer.offer_id, "expired");
   }
 
   setInterval(() => {
@@ -275,25 +282,20 @@
     for (const entry of state.offers.values()) tickOffer(entry, now);
   }, 1000);
 
-  // The card says why it ended for a moment, then goes.
+  // An ended offer's card goes at once; why it ended (other than the agent's own answer) is
+  // said in a notice.
   function endOffer(offerId, reason) {
     const key = String(offerId);
     const entry = state.offers.get(key);
     if (!entry || entry.ended) return;
     entry.ended = true;
-    entry.el.classList.add("ended");
-    entry.el.dataset.reason = reason;
-    entry.el.querySelectorAll("button").forEach((button) => {
-      button.disabled = true;
-    });
-    const reasonEl = entry.el.querySelector(".offer-reason");
-    reasonEl.textContent = TEXTS[`offer_${reason}`] ? t(`offer_${reason}`) : reason;
-    reasonEl.hidden = false;
-    setTimeout(() => {
-      entry.el.remove();
-      if (state.offers.get(key) === entry) state.offers.delete(key);
-      renderNoOffers();
-    }, 2500);
+    clearTimeout(entry.timer);
+    entry.el.remove();
+    if (state.offers.get(key) === entry) state.offers.delete(key);
+    renderNoOffers();
+    if (reason !== "accepted" && reason !== "declined") {
+      showNotice(TEXTS[`offer_${reason}`] ? t(`offer_${reason}`) : reason);
+    }
   }
 
   async function answerOffer(entry, action) {
@@ -695,7 +697,7 @@
   el.transferOpen.addEventListener("click", async () => {
     if (state.openId === null) return;
     try {
-      const data = await api("GET", "/api/v1/agent/transfer-targets");
+      const data = await api("GET", `/api/v1/agent/transfer-targets?ticket_id=${encodeURIComponent(state.openId)}`);
       const me = state.agent ? state.agent.id : null;
       const agents = (data.agents || []).filter((agent) => agent.id !== me);
       const categories = data.categories || [];

@@ -201,7 +201,19 @@
       }
       node.append(time);
     }
+    if (m.kind === "choice") node.classList.add("msg-choice"); // a button the customer pressed
     renderButtons(node, m);
+  }
+
+  // Answer and suggestion buttons (feedback, suggested articles) belong to the latest line
+  // that offers buttons: older ones can no longer be pressed.
+  function disableStaleButtons() {
+    const offering = [...els.messages.querySelectorAll(".msg")].filter((n) => n.querySelector(".msg-button"));
+    for (const node of offering.slice(0, -1)) {
+      for (const b of node.querySelectorAll("button.msg-button")) {
+        if (/^(art|fb):/.test(b.dataset.data || "")) b.disabled = true;
+      }
+    }
   }
 
   // Messages stay in id order; our own unconfirmed messages (no id yet) stay at the end.
@@ -233,6 +245,7 @@
     fillMessage(node, m);
     insertInOrder(node, m.id);
     shown.set(m.id, node);
+    disableStaleButtons();
     if (persist) {
       cache.messages.set(m.id, m);
       cache.since = Math.max(cache.since, m.id);
