@@ -13,6 +13,7 @@ document at ``/api/v1/openapi.json`` is their union.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import importlib
 import json
@@ -22,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from telegram import Update
 from telegram.ext import Application
 
@@ -299,4 +300,29 @@ def create_app(services: Services, telegram: Application | None = None) -> web.A
         return web.json_response(document)
 
     app.router.add_get("/api/v1/openapi.json", openapi)
+    app.on_shutdown.append(close_sockets)
     return app
+
+
+async def close_sockets(app: web.Application) -> None:
+    """On shutdown, every open chat and console socket gets a going-away close frame (1001),
+    so the server stops at once instead of waiting for their handlers to time out, and the
+    pages know to reconnect to the next server."""
+    from web.chat import CHAT_HUB
+    from web.console import CONSOLE_HUB
+
+    sockets = [
+        ws
+        for hub in (app.get(CHAT_HUB), app.get(CONSOLE_HUB))
+        if hub is not None
+        for group in list(hub.sockets.values())
+        for ws in list(group)
+    ]
+
+    async def going_away(ws: web.WebSocketResponse) -> None:
+        try:
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("closing a socket on shutdown failed: %s", exc)
+
+    await asyncio.gather(*(going_away(ws) for ws in sockets))
