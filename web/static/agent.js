@@ -636,18 +636,29 @@
     }
   });
 
-  // --- canned replies: GET the list once; choosing one sends it.
+  // --- canned replies: the list comes at start and again whenever an admin changes it (a
+  // "canned" push); choosing one puts it, filled in for this customer, into the reply box at
+  // the cursor for the agent to edit and send (nothing is sent on the pick).
   async function loadCanned() {
     try {
       const data = await api("GET", "/api/v1/agent/canned");
       const options = (data.canned || []).map((item) => {
         const preview = item.text.length > 60 ? `${item.text.slice(0, 60)}…` : item.text;
-        return h("option", { value: item.shortcut, dataset: { lang: item.lang || "" } }, `/${item.shortcut}${item.lang ? ` [${item.lang}]` : ""} — ${preview}`);
+        const language = item.lang ? ` [${TEXTS[`lang_${item.lang}`] ? t(`lang_${item.lang}`) : item.lang}]` : "";
+        return h("option", { value: item.shortcut, dataset: { lang: item.lang || "" }, dir: "auto" }, `${item.shortcut}${language}: ${preview}`);
       });
       el.canned.replaceChildren(h("option", { value: "" }, t("canned")), ...options);
     } catch (exc) {
       showError(exc);
     }
+  }
+
+  function insertIntoReply(text) {
+    const box = el.replyText;
+    const start = box.selectionStart ?? box.value.length;
+    const end = box.selectionEnd ?? box.value.length;
+    box.setRangeText(text, start, end, "end");
+    box.focus();
   }
 
   el.canned.addEventListener("change", async () => {
@@ -656,8 +667,9 @@
     el.canned.value = "";
     if (!shortcut || ticketId === null) return;
     try {
-      const data = await api("POST", `/api/v1/agent/chats/${encodeURIComponent(ticketId)}/canned`, { shortcut });
-      if (data.message) receiveMessage(ticketId, data.message);
+      const path = `/api/v1/agent/chats/${encodeURIComponent(ticketId)}/canned/${encodeURIComponent(shortcut)}`;
+      const data = await api("GET", path);
+      if (state.openId === ticketId && data.text) insertIntoReply(data.text);
     } catch (exc) {
       showError(exc);
     }
@@ -791,6 +803,9 @@
         break;
       case "notice":
         showNotice(frame.text);
+        break;
+      case "canned":
+        loadCanned();
         break;
       case "pong":
         break;
