@@ -41,7 +41,7 @@ from web.auth import (
     session_redirect,
 )
 from web.i18n import COOKIE as LANG_COOKIE
-from web.i18n import request_lang, tr
+from web.i18n import duration, request_lang, tr, value
 
 log = logging.getLogger(__name__)
 
@@ -59,13 +59,16 @@ ROUTE_MODULES = (
     "web.chat",
     "web.console",
 )
+# The menu: each page with the roles that may open it ("agent" here means any principal that
+# belongs to an agent: the console, and their own past tickets). A page a role cannot open is
+# not shown to it.
 NAV = (
-    ("console", "/agent"),
-    ("dashboard", "/dashboard"),
-    ("faq", "/faq"),
-    ("gaps", "/gaps"),
-    ("agents", "/agents"),
-    ("tickets", "/tickets"),
+    ("console", "/agent", ("agent",)),
+    ("dashboard", "/dashboard", ("supervisor",)),
+    ("faq", "/faq", ("editor",)),
+    ("gaps", "/gaps", ("editor", "supervisor")),
+    ("agents", "/agents", ("supervisor",)),
+    ("tickets", "/tickets", ("supervisor", "agent")),
 )
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 # Open without a token: the customer chat (its visitor secret is its own credential) and the
@@ -88,6 +91,19 @@ def is_api(request: web.Request) -> bool:
     return request.path.startswith(("/api/", "/chat/upload")) or request.path == "/metrics"
 
 
+def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
+    """The menu entries ``principal`` may open (none when not logged in)."""
+    if principal is None:
+        return []
+    entries = []
+    for key, href, roles in NAV:
+        as_agent = "agent" in roles and principal.agent_id is not None
+        others = [r for r in roles if r != "agent"]
+        if as_agent or (others and principal.can(*others)):
+            entries.append((key, href))
+    return entries
+
+
 def render(
     request: web.Request, template: str, http_status: int = 200, **context: Any
 ) -> web.Response:
@@ -99,8 +115,10 @@ def render(
     html = env.get_template(template).render(
         lang=lang,
         t=lambda key: tr(key, lang),
+        v=lambda kind, stored: value(kind, stored, lang),
+        dur=lambda seconds: duration(seconds, lang),
         principal=request.get(PRINCIPAL),
-        nav=NAV,
+        nav=nav_for(request.get(PRINCIPAL)),
         request=request,
         **context,
     )
