@@ -189,7 +189,9 @@
     const isFile = m.kind === "file" && m.file;
     // A file message's text is often just the file name, which the link shows anyway.
     const text = isFile && m.text === m.file.name ? "" : m.text || "";
-    bubble.append(el("div", "msg-text", text));
+    const textNode = el("div", "msg-text", text);
+    textNode.dir = "auto"; // mixed Arabic and English text reads in its own direction
+    bubble.append(textNode);
     if (isFile) renderFile(bubble, m.file);
     node.append(bubble);
     if (m.created_at) {
@@ -247,7 +249,9 @@
     node.dataset.sender = "customer";
     node.dataset.clientId = clientId;
     const bubble = el("div", "msg-bubble");
-    bubble.append(el("div", "msg-text", text));
+    const textNode = el("div", "msg-text", text);
+    textNode.dir = "auto"; // mixed Arabic and English text reads in its own direction
+    bubble.append(textNode);
     if (file) bubble.append(el("div", "msg-file", `${file.name} (${formatSize(file.size)})`));
     node.append(bubble, el("div", "msg-state", T.sending));
     els.messages.append(node);
