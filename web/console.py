@@ -235,7 +235,13 @@ class ConsolePort:
                 await self.hub.push(agent_id, {"type": "chats"})
             agent = await agent_json(self.services, agent_id)
             await self.hub.push(agent_id, {"type": "agent", "agent": agent})
-            await self.hub.push(agent_id, {"type": "notice", "text": _notice_text(notice)})
+            frame = {
+                "type": "notice",
+                "text": _notice_text(notice),  # English; the page says it in its language
+                "kind": notice.kind,
+                "data": {k: v for k, v in notice.data.items() if isinstance(v, int | str)},
+            }
+            await self.hub.push(agent_id, frame)
 
     async def notify_supervisors(self, notice: SupervisorNotice) -> None:
         async with self.services.db.transaction() as session:

@@ -18,9 +18,18 @@ TEXTS: dict[str, dict[str, str]] = {
     "logout": {"en": "Log out", "ar": "تسجيل الخروج"},
     "token": {"en": "API token", "ar": "رمز الوصول"},
     "login_help": {
-        "en": "Paste a token created with: sanad tokens create --role editor --name YOU",
-        "ar": "الصق رمزاً أنشأته بالأمر: sanad tokens create --role editor --name YOU",
+        "en": "Paste a token created with: sanad tokens create --role editor --name YOU "
+        "(or supervisor, admin)",
+        "ar": "الصق رمزاً أنشأته بالأمر: sanad tokens create --role editor --name YOU "
+        "(أو supervisor أو admin)",
     },
+    "login_help_agent": {
+        "en": "Paste your agent token, created with: sanad tokens create --role agent --agent ID "
+        "--name YOU. On Telegram, /console sends you a login link instead.",
+        "ar": "الصق رمز الموظف الخاص بك، المنشأ بالأمر: sanad tokens create --role agent "
+        "--agent ID --name YOU. وفي تيليجرام يرسل لك الأمر \u200e/console رابط دخول بدلاً منه.",
+    },
+    "token_agent": {"en": "Agent token", "ar": "رمز الموظف"},
     "bad_token": {"en": "That token is not valid.", "ar": "هذا الرمز غير صالح."},
     "signed_in_as": {"en": "Signed in as", "ar": "مسجل باسم"},
     "forbidden": {
@@ -148,6 +157,22 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "console_error": {"en": "Error: {message}", "ar": "خطأ: {message}"},
     "console_dismiss": {"en": "Dismiss", "ar": "إخفاء"},
+    "console_notice_set_away": {
+        "en": "You were set away after {missed} missed offers.",
+        "ar": "عُيّنت حالتك «غير متواجد» بعد {missed} عروض فائتة.",
+    },
+    "console_notice_close_or_transfer": {
+        "en": "Close or transfer your open chats before going offline.",
+        "ar": "أغلق محادثاتك المفتوحة أو حوّلها قبل قطع الاتصال.",
+    },
+    "console_notice_chats_requeued": {
+        "en": "Your open chats went back to the queue.",
+        "ar": "عادت محادثاتك المفتوحة إلى قائمة الانتظار.",
+    },
+    "console_notice_customer_left": {
+        "en": "The customer of chat #{ticket_id} left (blocked the bot).",
+        "ar": "غادر عميل المحادثة رقم {ticket_id} (حظر البوت).",
+    },
     "console_no_script": {
         "en": "The console needs JavaScript.",
         "ar": "تحتاج وحدة الموظف إلى جافاسكربت.",
@@ -175,7 +200,7 @@ VALUES: dict[str, dict[str, dict[str, str]]] = {
     },
     "channel": {
         "telegram": {"en": "Telegram", "ar": "تيليجرام"},
-        "web": {"en": "web chat", "ar": "دردشة الموقع"},
+        "web": {"en": "web", "ar": "دردشة الموقع"},
     },
     "language": {
         "en": {"en": "English", "ar": "الإنجليزية"},

@@ -220,6 +220,21 @@
 
   function scrollToBottom() {
     els.messages.scrollTop = els.messages.scrollHeight;
+    pinned = true;
+  }
+
+  // Following the conversation: while the customer is at the end, the end stays in view, also
+  // when the box gets shorter (the "Talk to a person" control reappearing under the rating
+  // stars, the composer growing, the keyboard on a phone).
+  let pinned = true;
+  els.messages.addEventListener("scroll", () => {
+    const box = els.messages;
+    pinned = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+  });
+  if (window.ResizeObserver) {
+    new ResizeObserver(() => {
+      if (pinned) els.messages.scrollTop = els.messages.scrollHeight;
+    }).observe(els.messages);
   }
 
   // A `message` frame (live, replayed, or from the cache).
