@@ -50,6 +50,10 @@ STARS_IN_VIEW = """() => {
 }"""
 
 
+SCROLL_STATE = """() => { const m = document.getElementById('messages');
+  return {top: m.scrollTop, height: m.scrollHeight, client: m.clientHeight}; }"""
+
+
 @pytest.mark.parametrize("lang", ["en", "ar"])
 async def test_walkthrough_of_the_whole_flow(
     browser: Any,
@@ -77,13 +81,12 @@ async def test_walkthrough_of_the_whole_flow(
             tab.set_default_timeout(10_000)
             tab.on("pageerror", lambda exc: errors.append(str(exc)))
         agent.sanad_url = url
+        # Available before the console opens (the status select is tested elsewhere).
+        await services.handoff.set_agent_status(agent_token["agent_id"], "available")
         await browser_login(agent, agent_token["token"], f"/agent?lang={lang}")
         await agent.wait_for_selector('#connection[data-state="connected"]')
         assert await agent.get_attribute("html", "dir") == ("rtl" if lang == "ar" else "ltr")
-        await agent.select_option("#agent-status", "available")
-        await agent.wait_for_function(
-            "document.querySelector('#agent-status').value === 'available'"
-        )
+        assert await agent.input_value("#agent-status") == "available"
 
         # The customer asks and gets the answer with "Did this help?".
         await customer.goto(url(f"/chat?lang={lang}"))
@@ -139,7 +142,7 @@ async def test_walkthrough_of_the_whole_flow(
         await stars.first.wait_for()
         await customer.locator("#talk-to-person").wait_for()
         await customer.wait_for_timeout(300)
-        assert await customer.evaluate(STARS_IN_VIEW)
+        assert await customer.evaluate(STARS_IN_VIEW), await customer.evaluate(SCROLL_STATE)
         await stars.nth(4).click()
         await customer.locator(".msg", has_text=flow["rated"]).wait_for()
 

@@ -226,14 +226,20 @@
   // Following the conversation: while the customer is at the end, the end stays in view, also
   // when the box gets shorter (the "Talk to a person" control reappearing under the rating
   // stars, the composer growing, the keyboard on a phone).
+  const NEAR_END_PX = 40;
+  const fromEnd = () => els.messages.scrollHeight - els.messages.scrollTop - els.messages.clientHeight;
   let pinned = true;
+  let lastHeight = els.messages.clientHeight;
   els.messages.addEventListener("scroll", () => {
-    const box = els.messages;
-    pinned = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
+    pinned = fromEnd() < NEAR_END_PX;
   });
   if (window.ResizeObserver) {
     new ResizeObserver(() => {
-      if (pinned) els.messages.scrollTop = els.messages.scrollHeight;
+      // A scroll event measured after the box shrank may have unpinned us by the very amount
+      // it shrank: that is still following the end.
+      const shrank = Math.max(0, lastHeight - els.messages.clientHeight);
+      lastHeight = els.messages.clientHeight;
+      if (pinned || fromEnd() < NEAR_END_PX + shrank) scrollToBottom();
     }).observe(els.messages);
   }
 
