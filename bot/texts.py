@@ -2,34 +2,79 @@
 
 ``t(key, lang, **values)`` picks the language (falling back to English) and fills ``{values}``.
 A test checks that every key exists in both languages with the same placeholders.
+
+Commands (``/human``, ``/language``, ``/cancel``) are how Telegram customers act; the web chat
+has buttons instead. The sentences that mention commands are the fragments of ``HINTS``, and
+:func:`on_web` swaps each for its ``WEB_HINTS`` twin, so a web customer is never told to type
+a command. In Arabic, a left-to-right mark goes before every command so that the slash stays
+on its left in right-to-left text ("‎/human", not "human/").
 """
 
 from __future__ import annotations
+
+import re
+
+LRM = "\u200e"
+COMMAND_RE = re.compile(r"(?<![\w/:\u200e])/(?=[a-z])")
+
+# The sentences that tell a Telegram customer which command to type, and what the web chat
+# says instead (its buttons: "Talk to a person", "Stop waiting", the language link on top).
+HINTS: dict[str, dict[str, str]] = {
+    "commands": {
+        "en": "/language switches between English and Arabic; /human asks for a person.",
+        "ar": "الأمر /language للتبديل بين العربية والإنجليزية، والأمر /human لطلب موظف.",
+    },
+    "help": {
+        "en": "/human: talk to a person\n/language: English or Arabic\n/start: start over",
+        "ar": "/human: التحدث إلى موظف\n/language: العربية أو الإنجليزية\n/start: البدء من جديد",
+    },
+    "cancel": {"en": "/cancel stops waiting.", "ar": "الأمر /cancel يلغي الانتظار."},
+    "human": {"en": "or /human for a person.", "ar": "أو استخدم /human لطلب موظف."},
+    "human_if": {"en": "or /human if you need a person.", "ar": "أو /human إن احتجت إلى موظف."},
+}
+WEB_HINTS: dict[str, dict[str, str]] = {
+    "commands": {
+        "en": "The “Talk to a person” button below asks for a person; the link at the top "
+        "switches between English and Arabic.",
+        "ar": "زر «التحدث إلى موظف» في الأسفل لطلب موظف، ورابط اللغة في الأعلى للتبديل بين "
+        "العربية والإنجليزية.",
+    },
+    "help": {
+        "en": "Press “Talk to a person” below for a person; the link at the top switches "
+        "between English and Arabic.",
+        "ar": "اضغط «التحدث إلى موظف» في الأسفل لطلب موظف، ورابط اللغة في الأعلى للتبديل بين "
+        "العربية والإنجليزية.",
+    },
+    "cancel": {
+        "en": "The “Stop waiting” button below takes you out of the queue.",
+        "ar": "زر «إلغاء الانتظار» في الأسفل يخرجك من قائمة الانتظار.",
+    },
+    "human": {
+        "en": "or press “Talk to a person” below.",
+        "ar": "أو اضغط «التحدث إلى موظف» في الأسفل.",
+    },
+    "human_if": {
+        "en": "or press “Talk to a person” below if you need a person.",
+        "ar": "أو اضغط «التحدث إلى موظف» في الأسفل إن احتجت إلى موظف.",
+    },
+}
 
 TEXTS: dict[str, dict[str, str]] = {
     "greeting": {
         "en": (
             "Hello {name}! I'm the support assistant of {shop}.\n"
             "Ask me anything about delivery, returns, payment or your account, in your own "
-            "words. If I can't help, I'll bring in a person.\n"
-            "/language switches between English and Arabic; /human asks for a person."
+            "words. If I can't help, I'll bring in a person.\n" + HINTS["commands"]["en"]
         ),
         "ar": (
             "أهلاً {name}! أنا مساعد الدعم في {shop}.\n"
             "اسألني بكلماتك عن التوصيل أو الإرجاع أو الدفع أو حسابك. "
-            "وإن لم أستطع المساعدة فسأحوّلك إلى أحد موظفينا.\n"
-            "الأمر /language للتبديل بين العربية والإنجليزية، والأمر /human لطلب موظف."
+            "وإن لم أستطع المساعدة فسأحوّلك إلى أحد موظفينا.\n" + HINTS["commands"]["ar"]
         ),
     },
     "help": {
-        "en": (
-            "Type your question and I'll look for the answer.\n"
-            "/human: talk to a person\n/language: English or Arabic\n/start: start over"
-        ),
-        "ar": (
-            "اكتب سؤالك وسأبحث لك عن الإجابة.\n"
-            "/human: التحدث إلى موظف\n/language: العربية أو الإنجليزية\n/start: البدء من جديد"
-        ),
+        "en": "Type your question and I'll look for the answer.\n" + HINTS["help"]["en"],
+        "ar": "اكتب سؤالك وسأبحث لك عن الإجابة.\n" + HINTS["help"]["ar"],
     },
     "unknown_command": {
         "en": "I don't know the command {command}. Here is what I can do:",
@@ -110,11 +155,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "queued": {
         "en": (
             "You're number {position} in the queue (ticket #{ticket}). {wait}\n"
-            "/cancel stops waiting."
+            + HINTS["cancel"]["en"]
         ),
         "ar": (
             "ترتيبك {position} في قائمة الانتظار (تذكرة رقم {ticket}). {wait}\n"
-            "الأمر /cancel يلغي الانتظار."
+            + HINTS["cancel"]["ar"]
         ),
     },
     "position": {
@@ -146,11 +191,11 @@ TEXTS: dict[str, dict[str, str]] = {
     "no_agents": {
         "en": (
             "No agent is online right now. Your chat stays in the queue (ticket #{ticket}) and "
-            "you'll be connected as soon as someone is available. /cancel stops waiting."
+            "you'll be connected as soon as someone is available. " + HINTS["cancel"]["en"]
         ),
         "ar": (
             "لا يوجد موظف متصل الآن. تبقى محادثتك في قائمة الانتظار (تذكرة رقم {ticket}) "
-            "وسنوصلك بأول موظف يتاح. الأمر /cancel يلغي الانتظار."
+            "وسنوصلك بأول موظف يتاح. " + HINTS["cancel"]["ar"]
         ),
     },
     "outside_hours": {
@@ -177,16 +222,16 @@ TEXTS: dict[str, dict[str, str]] = {
         "ar": "سأحوّلك إلى زميل آخر مع الاحتفاظ بمكانك في قائمة الانتظار.",
     },
     "handed_back": {
-        "en": "You're back with the assistant. Ask me anything, or /human for a person.",
-        "ar": "عدت إلى المساعد الآلي. اسألني ما تشاء، أو استخدم /human لطلب موظف.",
+        "en": "You're back with the assistant. Ask me anything, " + HINTS["human"]["en"],
+        "ar": "عدت إلى المساعد الآلي. اسألني ما تشاء، " + HINTS["human"]["ar"],
     },
     "reopened": {
         "en": "I've reopened ticket #{ticket}; an agent will be with you soon.",
         "ar": "أعدت فتح التذكرة رقم {ticket}، وسينضم إليك أحد موظفينا قريباً.",
     },
     "cancelled": {
-        "en": "You've left the queue. Ask me anything, or /human if you need a person.",
-        "ar": "غادرت قائمة الانتظار. اسألني ما تشاء، أو /human إن احتجت إلى موظف.",
+        "en": "You've left the queue. Ask me anything, " + HINTS["human_if"]["en"],
+        "ar": "غادرت قائمة الانتظار. اسألني ما تشاء، " + HINTS["human_if"]["ar"],
     },
     "nothing_to_cancel": {
         "en": "You're not waiting for anyone.",
@@ -377,7 +422,22 @@ TEXTS: dict[str, dict[str, str]] = {
 }
 
 
+def bidi(text: str, lang: str) -> str:
+    """In Arabic, a left-to-right mark before each ``/command`` keeps its slash on the left."""
+    return COMMAND_RE.sub(LRM + "/", text) if lang == "ar" else text
+
+
 def t(key: str, lang: str, **values: object) -> str:
     """The text ``key`` in ``lang`` (English when missing), with ``values`` filled in."""
     entry = TEXTS[key]
-    return entry.get(lang, entry["en"]).format(**values)
+    chosen = lang if lang in entry else "en"
+    return bidi(entry[chosen], chosen).format(**values)
+
+
+def on_web(text: str) -> str:
+    """A bot text as the web chat says it: each sentence about a Telegram command becomes the
+    sentence about the web chat's button for it."""
+    for name, hint in HINTS.items():
+        for lang, fragment in hint.items():
+            text = text.replace(bidi(fragment, lang), WEB_HINTS[name][lang])
+    return text

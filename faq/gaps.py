@@ -11,9 +11,10 @@ the customer opened is a bot message with ``meta.outcome == "suggestion"``) and 
 * :func:`top_terms`: the most frequent words: normalised, stop words, numbers and one-letter
   words removed, light-stemmed (:func:`~faq.normalize.tokenize`); counted once per question.
 * :func:`unanswered_groups`: questions with no match, or answered (directly or by an opened
-  suggestion) and marked "not helpful", grouped by similarity (see :func:`cluster`).
+  suggestion) and marked "not helpful", grouped by similarity (see :func:`cluster`); a
+  question whose wording an editor has since added to an article is fixed, and left out.
 * :func:`article_stats`: per article, times shown, helpful / not helpful, and how many of those
-  showings were followed by a request for a person on the same ticket.
+  showings a request for a person followed in the same exchange.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 
 import numpy as np
 from rapidfuzz import fuzz, process
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from faq.normalize import normalize, stem_words
@@ -305,6 +306,7 @@ async def unanswered_groups(
     ``queries`` (up to 10 distinct wordings, most frequent first), ``lang``,
     ``best_article_id`` (the most frequent best article, or None), ``reason_counts``.
     Ordered by count, then language and representative."""
+    known = await _known_wordings(session, lang)
     rows = [
         q
         for q in await _queries(
@@ -313,7 +315,7 @@ async def unanswered_groups(
             lang,
             (QueryLog.outcome == "no_match") | (QueryLog.helpful.is_(False)),
         )
-        if _unanswered_reason(q) is not None
+        if _unanswered_reason(q) is not None and not _fixed(q, known)
     ]
     by_lang: dict[str, list[_Query]] = defaultdict(list)
     for q in rows:
@@ -324,6 +326,30 @@ async def unanswered_groups(
         groups += await asyncio.to_thread(_groups_of, by_lang[q_lang], q_lang, threshold)
     groups.sort(key=lambda g: (-g["count"], g["lang"], g["representative"], g["id"]))
     return groups[:limit]
+
+
+async def _known_wordings(
+    session: AsyncSession, lang: str | None
+) -> dict[tuple[str, str], datetime]:
+    """Every wording an article has (question and phrasings), normalised, by language, with
+    the last time an article holding it changed."""
+    query = select(Article.lang, Article.question, Article.phrasings, Article.updated_at)
+    if lang is not None:
+        query = query.where(Article.lang == lang)
+    known: dict[tuple[str, str], datetime] = {}
+    for a_lang, question, phrasings, updated_at in (await session.execute(query)).all():
+        for wording in (question, *(phrasings or ())):
+            key = (a_lang, normalize(wording, a_lang))
+            if key not in known or known[key] < updated_at:
+                known[key] = updated_at
+    return known
+
+
+def _fixed(q: _Query, known: dict[tuple[str, str], datetime]) -> bool:
+    """The question is no gap any more: since it was asked, an editor made its very wording
+    part of an article ("Add as phrasings", or a new article from the group)."""
+    changed = known.get((q.lang, normalize(q.query, q.lang)))
+    return changed is not None and changed >= q.created_at
 
 
 @dataclass
@@ -348,7 +374,9 @@ async def article_stats(
     * ``suggested``: times it was in a list of suggestions (opened or not);
     * ``helpful`` / ``not_helpful``: the "Did this help?" answers on the questions whose best
       article it is (the feedback on an opened suggestion makes it the best article);
-    * ``led_to_handoff``: showings on a ticket that asked for a person at or after the showing.
+    * ``led_to_handoff``: showings a request for a person came right after, in the same
+      exchange: the showing was the ticket's last bot step (question or opened suggestion)
+      before the request (docs/metrics.md, "Handoff attribution").
     """
     query = select(Article).order_by(Article.id)
     if lang is not None:
@@ -356,11 +384,15 @@ async def article_stats(
     articles = (await session.execute(query)).scalars().all()
     counts: dict[int, _ArticleCounts] = {a.id: _ArticleCounts() for a in articles}
 
-    shown: list[tuple[int, int | None, datetime]] = []  # (article, ticket, at)
+    # The bot's steps per ticket, in order: each question it tried to answer (showing an
+    # article or not) and each suggestion the customer opened: (at, order, shown article).
+    steps: dict[int, list[tuple[datetime, int, int | None]]] = defaultdict(list)
     for q in await _queries(session, period, None):
+        if q.ticket_id is not None:
+            article = q.best_article_id if q.outcome == "answer" else None
+            steps[q.ticket_id].append((q.created_at, 2 * q.id, article))
         if q.outcome == "answer" and q.best_article_id in counts:
             counts[q.best_article_id].answered += 1
-            shown.append((q.best_article_id, q.ticket_id, q.created_at))
         if q.outcome == "suggest":
             for suggested_id in q.suggested:
                 if suggested_id.isdigit() and int(suggested_id) in counts:
@@ -374,7 +406,12 @@ async def article_stats(
 
     chosen = (
         await session.execute(
-            select(Message.meta["article_id"].as_integer(), Message.ticket_id, Message.created_at)
+            select(
+                Message.meta["article_id"].as_integer(),
+                Message.ticket_id,
+                Message.created_at,
+                Message.id,
+            )
             .where(
                 Message.sender == "bot",
                 Message.created_at >= period.start,
@@ -384,28 +421,35 @@ async def article_stats(
             .order_by(Message.id)
         )
     ).all()
-    for article_id, ticket_id, at in chosen:
+    for article_id, ticket_id, at, message_id in chosen:
         if article_id in counts:
             counts[article_id].chosen += 1
-            shown.append((article_id, ticket_id, at))
+        if ticket_id is not None:
+            steps[ticket_id].append((at, 2 * message_id + 1, article_id))
 
-    tickets = sorted({ticket_id for _, ticket_id, _ in shown if ticket_id is not None})
-    last_handoff: dict[int, datetime] = {}
+    # A request for a person goes to the last step before it on its ticket, if that step
+    # showed an article: the same exchange (docs/metrics.md, "Handoff attribution").
+    tickets = sorted(steps)
+    credited: set[tuple[int, int]] = set()  # (ticket, step order)
     for start in range(0, len(tickets), _IN_BATCH):
         handoffs = await session.execute(
-            select(Event.ticket_id, func.max(Event.created_at))
-            .where(
+            select(Event.ticket_id, Event.created_at).where(
                 Event.kind == "handoff_requested",
                 Event.created_at >= period.start,
                 Event.ticket_id.in_(tickets[start : start + _IN_BATCH]),
             )
-            .group_by(Event.ticket_id)
         )
-        for handoff_ticket, handoff_at in handoffs.all():
-            if handoff_ticket is not None and handoff_at is not None:
-                last_handoff[handoff_ticket] = handoff_at
-    for article_id, ticket_id, at in shown:
-        if ticket_id is not None and ticket_id in last_handoff and last_handoff[ticket_id] >= at:
+        for ticket_id, handoff_at in handoffs.all():
+            if ticket_id is None or handoff_at is None:
+                continue
+            before = [step for step in steps[ticket_id] if step[0] <= handoff_at]
+            if before:
+                last = max(before)
+                if last[2] in counts:
+                    credited.add((ticket_id, last[1]))
+    for ticket_id, order in credited:
+        article_id = next(a for _, o, a in steps[ticket_id] if o == order)
+        if article_id is not None:
             counts[article_id].led_to_handoff += 1
 
     result: list[dict[str, Any]] = []

@@ -1,7 +1,11 @@
-"""Canned replies: texts agents insert with ``/t SHORTCUT``, with placeholders filled in.
+"""Canned replies: texts agents insert (``/t SHORTCUT`` on Telegram, the list in the web
+console, which puts the text in the reply box to edit), with placeholders filled in.
 
 Placeholders: ``{name}`` (the customer's name), ``{agent}`` (the agent's name), ``{ticket}``
-(the ticket number). Anything else in braces is left as written.
+(the ticket number). Anything else in braces is left as written. When the customer's name is
+not known (none given, or the web chat's stand-in "Web visitor 1a2b"), ``{name}`` is left out
+with the space before it, so "Hello {name}, thanks" reads "Hello, thanks": a neutral greeting,
+the same on every channel.
 """
 
 from __future__ import annotations
@@ -18,6 +22,11 @@ from storage.models import Agent, CannedReply, Customer, Ticket
 
 SHORTCUT_RE = re.compile(r"^[a-z0-9_-]{1,64}$")
 PLACEHOLDER_RE = re.compile(r"\{(name|agent|ticket)\}")
+# The stand-in name the web chat gives a visitor who did not say theirs (web/chat.py).
+STAND_IN_NAME_RE = re.compile(r"^Web visitor [0-9a-f]{1,8}$")
+# "{name}" with the blanks before it; a leading comma left over ("{name}, your order...").
+UNKNOWN_NAME_RE = re.compile(r"[ \t]*\{name\}")
+LEADING_COMMA_RE = re.compile(r"^[ \t]*[,،][ \t]*")
 MAX_TEXT = 4000
 
 
@@ -25,8 +34,19 @@ class CannedError(ValueError):
     """A canned reply that cannot be stored; the message says why."""
 
 
+def name_known(name: str | None) -> bool:
+    """A name the customer gave (not empty, not the web chat's stand-in)."""
+    cleaned = (name or "").strip()
+    return bool(cleaned) and not STAND_IN_NAME_RE.match(cleaned)
+
+
 def render(text: str, values: Mapping[str, object]) -> str:
-    """Fill the known placeholders; leave any other brace text untouched."""
+    """Fill the known placeholders; leave any other brace text untouched. A ``name`` that is
+    missing or not known (:func:`name_known`) drops ``{name}`` with the blanks before it."""
+    name = values.get("name")
+    if "name" in values and not name_known(None if name is None else str(name)):
+        lines = [UNKNOWN_NAME_RE.sub("", line) for line in text.split("\n")]
+        text = "\n".join(LEADING_COMMA_RE.sub("", line) for line in lines)
     return PLACEHOLDER_RE.sub(lambda m: str(values.get(m.group(1), m.group(0))), text)
 
 

@@ -193,6 +193,8 @@ class _Facts:
     breached: set[str] = field(default_factory=set)
     surveys: list[int | None] = field(default_factory=list)  # agent credited per survey
     missed_by: list[int] = field(default_factory=list)
+    # The agent who resolved it last (the one a resolution by agents is credited to).
+    resolved_by: int | None = None
 
 
 @dataclass
@@ -217,6 +219,13 @@ class _Row:
         if self.ticket.resolution != "agent":
             return None
         return _seconds(self.ticket.resolved_at, self.ticket.first_queued_at)
+
+    def resolved_by_agent(self, agent_id: int | None = None) -> bool:
+        """Resolved by agents (``agent_id``: by that agent, the last to resolve it). A ticket
+        counts once however often it was reopened and resolved again."""
+        if self.ticket.resolution != "agent":
+            return False
+        return agent_id is None or self.facts.resolved_by == agent_id
 
     @property
     def fcr(self) -> bool:
@@ -305,6 +314,7 @@ async def _load(session: AsyncSession, period: Period, filters: Filters) -> _Dat
         elif kind == "ticket_resolved":
             if data.get("resolution") != "bot":
                 f.surveys.append(_int_or_none(data.get("agent_id")))
+                f.resolved_by = _int_or_none(data.get("agent_id")) or _agent_of(actor)
         elif kind == "ticket_abandoned":
             f.abandoned_before_agent = not joined.get(ticket_id, False)
         elif kind == "offer_expired":
@@ -447,7 +457,7 @@ async def kpis(
 
     opened = len(tickets)
     resolved_bot = sum(1 for t in tickets if t.resolution == "bot")
-    resolved_agent = sum(1 for t in tickets if t.resolution == "agent")
+    resolved_agent = sum(1 for r in rows if r.resolved_by_agent(filters.agent_id))
     deflected = sum(1 for t in tickets if t.resolution == "bot" and t.first_queued_at is None)
     handoffs = sum(1 for t in tickets if t.first_queued_at is not None)
     open_by_state = {s: 0 for s in _OPEN}
@@ -458,7 +468,7 @@ async def kpis(
     abandoned_early = sum(
         1 for r in rows if r.ticket.resolution == "abandoned" and r.facts.abandoned_before_agent
     )
-    fcr = sum(1 for r in rows if r.fcr)
+    fcr = sum(1 for r in rows if r.fcr and r.resolved_by_agent(filters.agent_id))
 
     missed: Counter[int] = Counter()
     for r in data.rows:  # missed offers: the agent did not take the ticket, so no agent filter
@@ -490,7 +500,14 @@ async def kpis(
     result |= _duration_stats("queue_wait", [v for r in rows if (v := r.queue_wait_s) is not None])
     result |= _duration_stats("frt", [v for r in rows if (v := r.frt_s) is not None])
     result |= _duration_stats("reaction", [v for r in rows if (v := r.reaction_s) is not None])
-    result |= _duration_stats("resolution", [v for r in rows if (v := r.resolution_s) is not None])
+    result |= _duration_stats(
+        "resolution",
+        [
+            v
+            for r in rows
+            if r.resolved_by_agent(filters.agent_id) and (v := r.resolution_s) is not None
+        ],
+    )
     result |= {
         "fcr_count": fcr,
         "fcr_rate": _rate(fcr, resolved_agent),
@@ -533,11 +550,7 @@ async def agent_table(
     for agent in agents:
         rows, ratings = _for_agent(data, agent.id)
         stars = [r.stars for r in ratings]
-        resolved_rows = [
-            r
-            for r in data.rows
-            if r.ticket.resolution == "agent" and r.ticket.assignee_id == agent.id
-        ]
+        resolved_rows = [r for r in data.rows if r.resolved_by_agent(agent.id)]
         frt = [
             v
             for r in data.rows
@@ -551,7 +564,7 @@ async def agent_table(
                 "name": agent.name,
                 "status": agent.status,
                 "chats_handled": len(rows),
-                "resolved": sum(1 for r in data.rows for a in r.facts.surveys if a == agent.id),
+                "resolved": len(resolved_rows),
                 "frt_mean_s": mean(frt),
                 "resolution_mean_s": mean(resolution),
                 "fcr_rate": _rate(sum(1 for r in resolved_rows if r.fcr), len(resolved_rows)),

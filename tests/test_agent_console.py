@@ -123,17 +123,22 @@ async def test_web_customer_served_from_the_console_end_to_end(
         f"/api/v1/agent/chats/{ticket_id}/notes", json={"text": "VIP, be kind"}, headers=token
     )
     assert (await _json(note))["note"]["text"] == "VIP, be kind"
+    filled = await client.get(f"/api/v1/agent/chats/{ticket_id}/canned/thanks", headers=token)
+    # Filled for editing, not sent; the visitor gave no name: no "Web visitor 1a2b".
+    assert (await _json(filled))["text"] == "Thank you, anything else?"
+    missing = await client.get(f"/api/v1/agent/chats/{ticket_id}/canned/nope", headers=token)
+    assert missing.status == 404
     canned = await client.post(
         f"/api/v1/agent/chats/{ticket_id}/canned", json={"shortcut": "thanks"}, headers=token
     )
-    assert (await _json(canned))["message"]["text"].startswith("Thank you Web visitor")
+    assert (await _json(canned))["message"]["text"] == "Thank you, anything else?"
     await chat.message("agent", "anything else?")
     view = await _json(await client.get(f"/api/v1/agent/chats/{ticket_id}", headers=token))
     lines = [(m["sender"], m["text"][:20]) for m in view["messages"]]
     assert lines[-3:] == [
         ("agent", "Hello, how can I hel"),
         ("customer", "My order 1234 is lat"),
-        ("agent", "Thank you Web visito"),
+        ("agent", "Thank you, anything "),
     ]
     assert [n["text"] for n in view["notes"]] == ["VIP, be kind"]
     assert all("VIP" not in f.get("text", "") for f in chat.frames)

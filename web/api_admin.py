@@ -43,6 +43,7 @@ from web.api_faq import (
 )
 from web.app import services_of
 from web.auth import Principal
+from web.console import canned_changed
 from web.problem import Problem
 
 SETTABLE_STATUSES = ("offline", "available", "away")
@@ -348,6 +349,7 @@ async def save_canned(
             created = (row.shortcut, row.lang) not in before
     except CannedError as exc:
         raise Problem(400, str(exc)) from None
+    await canned_changed(services)
     return canned_json(row), created
 
 
@@ -356,6 +358,7 @@ async def delete_canned(services: Services, shortcut: str) -> int:
         removed = await remove_canned(session, shortcut, services.clock.now())
     if not removed:
         raise Problem(404, f"no canned reply with the shortcut {shortcut!r}")
+    await canned_changed(services)
     return removed
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from faq import gaps
@@ -243,10 +243,20 @@ def article_json(row: Article) -> dict[str, Any]:
 
 
 async def list_tickets(
-    services: Services, query: Query
+    services: Services, query: Query, involving: int | None = None
 ) -> tuple[list[dict[str, Any]], int, int, int]:
-    """``(items, total, limit, offset)`` of the tickets matching the query, newest first."""
-    conditions = []
+    """``(items, total, limit, offset)`` of the tickets matching the query, newest first;
+    ``involving``: only the tickets that agent was ever assigned (an agent's own tickets)."""
+    conditions: list[ColumnElement[bool]] = []
+    if involving is not None:
+        conditions.append(
+            Ticket.id.in_(
+                select(Event.ticket_id).where(
+                    Event.kind == "ticket_assigned", Event.actor == f"agent:{involving}"
+                )
+            )
+            | (Ticket.assignee_id == involving)
+        )
     state = _choice(query, "state", STATES)
     if state:
         conditions.append(Ticket.state == state)
@@ -287,6 +297,26 @@ async def list_tickets(
         for ticket, customer, agent in rows
     ]
     return items, total, limit, offset
+
+
+async def agent_was_assigned(services: Services, ticket_id: int, agent_id: int) -> bool:
+    """Whether the agent was ever assigned the ticket (their own past tickets)."""
+    async with services.db.transaction() as session:
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None:
+            return False
+        if ticket.assignee_id == agent_id:
+            return True
+        found = await session.execute(
+            select(Event.id)
+            .where(
+                Event.ticket_id == ticket_id,
+                Event.kind == "ticket_assigned",
+                Event.actor == f"agent:{agent_id}",
+            )
+            .limit(1)
+        )
+        return found.first() is not None
 
 
 async def ticket_detail(services: Services, ticket_id: int) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ document at ``/api/v1/openapi.json`` is their union.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import importlib
 import json
@@ -22,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 import jinja2
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from telegram import Update
 from telegram.ext import Application
 
@@ -40,7 +41,7 @@ from web.auth import (
     session_redirect,
 )
 from web.i18n import COOKIE as LANG_COOKIE
-from web.i18n import request_lang, tr
+from web.i18n import duration, request_lang, tr, value
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +59,16 @@ ROUTE_MODULES = (
     "web.chat",
     "web.console",
 )
+# The menu: each page with the roles that may open it ("agent" here means any principal that
+# belongs to an agent: the console, and their own past tickets). A page a role cannot open is
+# not shown to it.
 NAV = (
-    ("console", "/agent"),
-    ("dashboard", "/dashboard"),
-    ("faq", "/faq"),
-    ("gaps", "/gaps"),
-    ("agents", "/agents"),
-    ("tickets", "/tickets"),
+    ("console", "/agent", ("agent",)),
+    ("dashboard", "/dashboard", ("supervisor",)),
+    ("faq", "/faq", ("editor",)),
+    ("gaps", "/gaps", ("editor", "supervisor")),
+    ("agents", "/agents", ("supervisor",)),
+    ("tickets", "/tickets", ("supervisor", "agent")),
 )
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 # Open without a token: the customer chat (its visitor secret is its own credential) and the
@@ -87,6 +91,19 @@ def is_api(request: web.Request) -> bool:
     return request.path.startswith(("/api/", "/chat/upload")) or request.path == "/metrics"
 
 
+def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
+    """The menu entries ``principal`` may open (none when not logged in)."""
+    if principal is None:
+        return []
+    entries = []
+    for key, href, roles in NAV:
+        as_agent = "agent" in roles and principal.agent_id is not None
+        others = [r for r in roles if r != "agent"]
+        if as_agent or (others and principal.can(*others)):
+            entries.append((key, href))
+    return entries
+
+
 def render(
     request: web.Request, template: str, http_status: int = 200, **context: Any
 ) -> web.Response:
@@ -98,8 +115,10 @@ def render(
     html = env.get_template(template).render(
         lang=lang,
         t=lambda key: tr(key, lang),
+        v=lambda kind, stored: value(kind, stored, lang),
+        dur=lambda seconds: duration(seconds, lang),
         principal=request.get(PRINCIPAL),
-        nav=NAV,
+        nav=nav_for(request.get(PRINCIPAL)),
         request=request,
         **context,
     )
@@ -299,4 +318,29 @@ def create_app(services: Services, telegram: Application | None = None) -> web.A
         return web.json_response(document)
 
     app.router.add_get("/api/v1/openapi.json", openapi)
+    app.on_shutdown.append(close_sockets)
     return app
+
+
+async def close_sockets(app: web.Application) -> None:
+    """On shutdown, every open chat and console socket gets a going-away close frame (1001),
+    so the server stops at once instead of waiting for their handlers to time out, and the
+    pages know to reconnect to the next server."""
+    from web.chat import CHAT_HUB
+    from web.console import CONSOLE_HUB
+
+    sockets = [
+        ws
+        for hub in (app.get(CHAT_HUB), app.get(CONSOLE_HUB))
+        if hub is not None
+        for group in list(hub.sockets.values())
+        for ws in list(group)
+    ]
+
+    async def going_away(ws: web.WebSocketResponse) -> None:
+        try:
+            await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("closing a socket on shutdown failed: %s", exc)
+
+    await asyncio.gather(*(going_away(ws) for ws in sockets))

@@ -14,11 +14,13 @@ from collections.abc import Callable, Sequence
 from markupsafe import Markup, escape
 
 WIDTH = 640
-HEIGHT = 220
-PAD_LEFT = 48
+HEIGHT = 240
+PAD_LEFT = 58
 PAD_RIGHT = 12
-PAD_TOP = 14
-PAD_BOTTOM = 44
+PAD_TOP = 18
+PAD_BOTTOM = 52
+# Text is 15 user units (sanad.css): readable at the chart cards' minimum width.
+CHAR_WIDTH = 8.5
 # Colour-blind friendly (Okabe-Ito).
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000")
 
@@ -100,14 +102,14 @@ def _x_labels(labels: Sequence[str], height: int = HEIGHT) -> list[str]:
 
 def _legend(names: Sequence[str], height: int = HEIGHT) -> list[str]:
     parts = []
-    x = PAD_LEFT
+    x = float(PAD_LEFT)
     for i, name in enumerate(names):
         colour = PALETTE[i % len(PALETTE)]
         parts.append(
-            f'<g class="legend"><rect x="{x}" y="{height - 16}" width="10" height="10" '
-            f'fill="{colour}"/><text x="{x + 14}" y="{height - 7}">{escape(name)}</text></g>'
+            f'<g class="legend"><rect x="{x:.1f}" y="{height - 17}" width="11" height="11" '
+            f'fill="{colour}"/><text x="{x + 15:.1f}" y="{height - 6}">{escape(name)}</text></g>'
         )
-        x += 24 + 7 * len(name)
+        x += 24 + CHAR_WIDTH * len(name)
     return parts
 
 

@@ -30,7 +30,7 @@ from urllib.parse import quote
 from aiohttp import BodyPartReader, WSMsgType, web
 from sqlalchemy import select
 
-from bot import conversation
+from bot import conversation, texts
 from bot.conversation import Identity, Keyboard, PressResult, Who
 from handoff.customers import find_customer, touch_customer
 from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
@@ -196,6 +196,8 @@ async def say(
     keyboard: Keyboard | None,
     meta: dict[str, Any] | None = None,
 ) -> None:
+    if sender in ("bot", "system"):
+        text = texts.on_web(text)  # buttons on the web, not Telegram commands
     async with services.db.transaction() as session:
         ticket = await session.get(Ticket, ticket_id)
         assert ticket is not None

@@ -237,7 +237,13 @@ class ConsolePort:
                 await self.hub.push(agent_id, {"type": "chats"})
             agent = await agent_json(self.services, agent_id)
             await self.hub.push(agent_id, {"type": "agent", "agent": agent})
-            await self.hub.push(agent_id, {"type": "notice", "text": _notice_text(notice)})
+            frame = {
+                "type": "notice",
+                "text": _notice_text(notice),  # English; the page says it in its language
+                "kind": notice.kind,
+                "data": {k: v for k, v in notice.data.items() if isinstance(v, int | str)},
+            }
+            await self.hub.push(agent_id, frame)
 
     async def notify_supervisors(self, notice: SupervisorNotice) -> None:
         async with self.services.db.transaction() as session:
@@ -476,6 +482,28 @@ async def send_canned(request: web.Request) -> web.Response:
     return await _say(services, ticket_id, agent_id, text)
 
 
+async def fill_canned(request: web.Request) -> web.Response:
+    """The canned reply ``shortcut`` filled in for this chat, not sent: the console puts it in
+    the reply box for the agent to edit."""
+    services, agent_id = _agent_of(request)
+    ticket_id = _ticket_id(request)
+    shortcut = request.match_info["shortcut"]
+    await _my_live_ticket(services, agent_id, ticket_id)
+    async with services.db.transaction() as session:
+        text = await canned_for(session, shortcut, ticket_id, agent_id)
+    if text is None:
+        raise web.HTTPNotFound(reason=f"no canned reply {shortcut!r}")
+    return web.json_response({"shortcut": shortcut, "text": text})
+
+
+async def canned_changed(services: Services) -> None:
+    """Canned replies were added, changed or removed: open consoles fetch the list again
+    (without a reload, so the open chat stays open)."""
+    for port in services.ports.agent_ports:
+        if isinstance(port, ConsolePort):
+            await port.hub.push_all({"type": "canned"})
+
+
 async def add_note(request: web.Request) -> web.Response:
     services, agent_id = _agent_of(request)
     ticket_id = _ticket_id(request)
@@ -667,6 +695,20 @@ def _openapi() -> dict[str, Any]:
                 "parameters": [ticket],
             }
         },
+        f"{base}/chats/{{ticket_id}}/canned/{{shortcut}}": {
+            "get": {
+                **op("A canned reply filled in for this chat (not sent)", 404),
+                "parameters": [
+                    ticket,
+                    {
+                        "name": "shortcut",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string"},
+                    },
+                ],
+            }
+        },
         f"{base}/chats/{{ticket_id}}/notes": {
             "post": {**op("Add an internal note", 400, 404, body=text_body), "parameters": [ticket]}
         },
@@ -758,6 +800,7 @@ def register(app: web.Application) -> None:
     app.router.add_get(f"{base}/chats/{{ticket_id}}", chat)
     app.router.add_post(f"{base}/chats/{{ticket_id}}/messages", send_message)
     app.router.add_post(f"{base}/chats/{{ticket_id}}/canned", send_canned)
+    app.router.add_get(f"{base}/chats/{{ticket_id}}/canned/{{shortcut}}", fill_canned)
     app.router.add_post(f"{base}/chats/{{ticket_id}}/files", send_file)
     app.router.add_post(f"{base}/chats/{{ticket_id}}/notes", add_note)
     app.router.add_post(f"{base}/chats/{{ticket_id}}/transfer", transfer)

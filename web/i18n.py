@@ -18,9 +18,18 @@ TEXTS: dict[str, dict[str, str]] = {
     "logout": {"en": "Log out", "ar": "تسجيل الخروج"},
     "token": {"en": "API token", "ar": "رمز الوصول"},
     "login_help": {
-        "en": "Paste a token created with: sanad tokens create --role editor --name YOU",
-        "ar": "الصق رمزاً أنشأته بالأمر: sanad tokens create --role editor --name YOU",
+        "en": "Paste a token created with: sanad tokens create --role editor --name YOU "
+        "(or supervisor, admin)",
+        "ar": "الصق رمزاً أنشأته بالأمر: sanad tokens create --role editor --name YOU "
+        "(أو supervisor أو admin)",
     },
+    "login_help_agent": {
+        "en": "Paste your agent token, created with: sanad tokens create --role agent --agent ID "
+        "--name YOU. On Telegram, /console sends you a login link instead.",
+        "ar": "الصق رمز الموظف الخاص بك، المنشأ بالأمر: sanad tokens create --role agent "
+        "--agent ID --name YOU. وفي تيليجرام يرسل لك الأمر \u200e/console رابط دخول بدلاً منه.",
+    },
+    "token_agent": {"en": "Agent token", "ar": "رمز الموظف"},
     "bad_token": {"en": "That token is not valid.", "ar": "هذا الرمز غير صالح."},
     "signed_in_as": {"en": "Signed in as", "ar": "مسجل باسم"},
     "forbidden": {
@@ -28,6 +37,8 @@ TEXTS: dict[str, dict[str, str]] = {
         "ar": "دورك لا يسمح بفتح هذه الصفحة.",
     },
     "not_found": {"en": "Page not found.", "ar": "الصفحة غير موجودة."},
+    "too_large": {"en": "That was too large to send.", "ar": "كان ذلك أكبر من المسموح بإرساله."},
+    "forbidden_go": {"en": "Pages you can open:", "ar": "الصفحات التي يمكنك فتحها:"},
     "error": {"en": "Something went wrong.", "ar": "حدث خطأ ما."},
     "language": {"en": "العربية", "ar": "English"},
     "console_link_invalid": {
@@ -146,11 +157,168 @@ TEXTS: dict[str, dict[str, str]] = {
     },
     "console_error": {"en": "Error: {message}", "ar": "خطأ: {message}"},
     "console_dismiss": {"en": "Dismiss", "ar": "إخفاء"},
+    "console_notice_set_away": {
+        "en": "You were set away after {missed} missed offers.",
+        "ar": "عُيّنت حالتك «غير متواجد» بعد {missed} عروض فائتة.",
+    },
+    "console_notice_close_or_transfer": {
+        "en": "Close or transfer your open chats before going offline.",
+        "ar": "أغلق محادثاتك المفتوحة أو حوّلها قبل قطع الاتصال.",
+    },
+    "console_notice_chats_requeued": {
+        "en": "Your open chats went back to the queue.",
+        "ar": "عادت محادثاتك المفتوحة إلى قائمة الانتظار.",
+    },
+    "console_notice_customer_left": {
+        "en": "The customer of chat #{ticket_id} left (blocked the bot).",
+        "ar": "غادر عميل المحادثة رقم {ticket_id} (حظر البوت).",
+    },
     "console_no_script": {
         "en": "The console needs JavaScript.",
         "ar": "تحتاج وحدة الموظف إلى جافاسكربت.",
     },
 }
+
+
+# Values shown on the pages and in the console (stored in English), by kind: ``value(kind,
+# stored, lang)`` says them in the page's language; an unknown value shows as stored.
+VALUES: dict[str, dict[str, dict[str, str]]] = {
+    "state": {
+        "bot": {"en": "with the bot", "ar": "مع البوت"},
+        "queued": {"en": "queued", "ar": "في الانتظار"},
+        "offered": {"en": "offered", "ar": "معروضة"},
+        "assigned": {"en": "assigned", "ar": "مسندة"},
+        "pending": {"en": "pending", "ar": "معلقة"},
+        "resolved": {"en": "resolved", "ar": "محلولة"},
+        "closed": {"en": "closed", "ar": "مغلقة"},
+    },
+    "priority": {
+        "low": {"en": "low", "ar": "منخفضة"},
+        "normal": {"en": "normal", "ar": "عادية"},
+        "high": {"en": "high", "ar": "عالية"},
+        "urgent": {"en": "urgent", "ar": "عاجلة"},
+    },
+    "channel": {
+        "telegram": {"en": "Telegram", "ar": "تيليجرام"},
+        "web": {"en": "web", "ar": "دردشة الموقع"},
+    },
+    "language": {
+        "en": {"en": "English", "ar": "الإنجليزية"},
+        "ar": {"en": "Arabic", "ar": "العربية"},
+    },
+    "sender": {
+        "customer": {"en": "customer", "ar": "العميل"},
+        "bot": {"en": "bot", "ar": "البوت"},
+        "agent": {"en": "agent", "ar": "الموظف"},
+        "system": {"en": "system", "ar": "النظام"},
+    },
+    "resolution": {
+        "bot": {"en": "by the bot", "ar": "بواسطة البوت"},
+        "agent": {"en": "by an agent", "ar": "بواسطة موظف"},
+        "abandoned": {"en": "abandoned", "ar": "متروكة"},
+        "cancelled": {"en": "cancelled", "ar": "ملغاة"},
+        "inactive": {"en": "inactive", "ar": "خاملة"},
+    },
+    "status": {
+        "available": {"en": "available", "ar": "متاح"},
+        "away": {"en": "away", "ar": "غير متواجد"},
+        "offline": {"en": "offline", "ar": "غير متصل"},
+        "wrap_up": {"en": "wrapping up", "ar": "ينهي محادثة"},
+    },
+    "role": {
+        "admin": {"en": "admin", "ar": "مدير"},
+        "supervisor": {"en": "supervisor", "ar": "مشرف"},
+        "editor": {"en": "editor", "ar": "محرر"},
+        "agent": {"en": "agent", "ar": "موظف"},
+    },
+    "event": {
+        "ticket_opened": {"en": "Ticket opened", "ar": "فُتحت التذكرة"},
+        "ticket_queued": {"en": "Queued for an agent", "ar": "دخلت قائمة الانتظار"},
+        "ticket_held_for_hours": {
+            "en": "Held until opening hours",
+            "ar": "مؤجلة حتى أوقات العمل",
+        },
+        "offer_made": {"en": "Offered to an agent", "ar": "عُرضت على موظف"},
+        "offer_accepted": {"en": "Offer accepted", "ar": "قُبل العرض"},
+        "offer_expired": {"en": "Offer timed out", "ar": "انتهت مهلة العرض"},
+        "offer_withdrawn": {"en": "Offer withdrawn", "ar": "سُحب العرض"},
+        "ticket_assigned": {"en": "Assigned", "ar": "أُسندت"},
+        "ticket_transferred": {"en": "Transferred", "ar": "حُوّلت"},
+        "exclusion_lapsed": {
+            "en": "Transfer exclusion ended",
+            "ar": "انتهى استثناء التحويل",
+        },
+        "ticket_requeued": {"en": "Back in the queue", "ar": "عادت إلى قائمة الانتظار"},
+        "ticket_pending": {"en": "Waiting for the customer", "ar": "بانتظار العميل"},
+        "ticket_active": {"en": "Active again", "ar": "نشطة من جديد"},
+        "ticket_resolved": {"en": "Resolved", "ar": "حُلّت"},
+        "ticket_closed": {"en": "Closed", "ar": "أُغلقت"},
+        "ticket_reopened": {"en": "Reopened", "ar": "أُعيد فتحها"},
+        "ticket_abandoned": {"en": "Customer stopped waiting", "ar": "توقف العميل عن الانتظار"},
+        "ticket_handed_back": {"en": "Handed back to the bot", "ar": "أُعيدت إلى البوت"},
+        "ticket_tagged": {"en": "Tagged", "ar": "وُسمت"},
+        "sla_warning": {"en": "SLA warning", "ar": "تنبيه اتفاقية الخدمة"},
+        "sla_breached": {"en": "SLA breached", "ar": "مخالفة اتفاقية الخدمة"},
+        "file_attached": {"en": "File attached", "ar": "أُرفق ملف"},
+        "customer_unreachable": {"en": "Customer unreachable", "ar": "تعذر الوصول إلى العميل"},
+        "customer_reachable": {"en": "Customer reachable again", "ar": "أمكن الوصول إلى العميل"},
+        "customer_language_set": {"en": "Language chosen", "ar": "اختيرت اللغة"},
+        "wrap_up_started": {"en": "Wrap-up started", "ar": "بدأ إنهاء المحادثة"},
+        "wrap_up_ended": {"en": "Wrap-up ended", "ar": "انتهى إنهاء المحادثة"},
+        "agent_unreachable": {"en": "Agent unreachable", "ar": "تعذر الوصول إلى الموظف"},
+    },
+    "field": {
+        "agent_id": {"en": "agent", "ar": "الموظف"},
+        "to_agent": {"en": "to agent", "ar": "إلى الموظف"},
+        "from_agent": {"en": "from agent", "ar": "من الموظف"},
+        "agent": {"en": "agent", "ar": "الموظف"},
+        "priority": {"en": "priority", "ar": "الأولوية"},
+        "category": {"en": "category", "ar": "الفئة"},
+        "to_category": {"en": "to category", "ar": "إلى الفئة"},
+        "reason": {"en": "reason", "ar": "السبب"},
+        "position": {"en": "position", "ar": "الترتيب"},
+        "stars": {"en": "stars", "ar": "النجوم"},
+        "missed": {"en": "missed", "ar": "الفائتة"},
+        "waited_s": {"en": "waited", "ar": "الانتظار"},
+        "wait_s": {"en": "wait", "ar": "الانتظار"},
+        "tags": {"en": "tags", "ar": "الوسوم"},
+        "tag": {"en": "tag", "ar": "الوسم"},
+        "language": {"en": "language", "ar": "اللغة"},
+        "resolution": {"en": "resolution", "ar": "طريقة الحل"},
+        "name": {"en": "name", "ar": "الاسم"},
+        "target": {"en": "target", "ar": "الهدف"},
+    },
+}
+
+
+def value(kind: str, stored: object, lang: str) -> str:
+    """A stored value (a state, a priority, a channel...) in ``lang``; as stored if unknown."""
+    text = "" if stored is None else str(stored)
+    entry = VALUES.get(kind, {}).get(text)
+    if entry is None:
+        return text.replace("_", " ") if kind in ("event", "field") else text
+    return entry.get(lang) or entry["en"]
+
+
+UNITS = {
+    "en": {"s": "s", "m": "m", "h": "h", "d": "d"},
+    "ar": {"s": "ث", "m": "د", "h": "س", "d": "ي"},
+}
+
+
+def duration(seconds: float | None, lang: str) -> str:
+    """45s, 3m 20s, 1h 05m, 2d 3h (in Arabic: 45ث, 3د 20ث, ...); "—" when there is none."""
+    if seconds is None:
+        return "—"
+    u = UNITS.get(lang, UNITS["en"])
+    s = round(seconds)
+    if s < 60:
+        return f"{s}{u['s']}"
+    if s < 3600:
+        return f"{s // 60}{u['m']} {s % 60:02d}{u['s']}"
+    if s < 86400:
+        return f"{s // 3600}{u['h']} {s % 3600 // 60:02d}{u['m']}"
+    return f"{s // 86400}{u['d']} {s % 86400 // 3600}{u['h']}"
 
 
 def tr(key: str, lang: str) -> str:

@@ -157,8 +157,12 @@ TEXTS.update(
         "roster.lang": {"en": "Language", "ar": "اللغة"},
         "roster.any": {"en": "Any language", "ar": "أي لغة"},
         "roster.canned_help": {
-            "en": "Agents insert it with /t SHORTCUT. Placeholders: {name}, {agent}, {ticket}.",
-            "ar": "يدرجه الموظف بالأمر /t SHORTCUT. المتغيرات: {name} و{agent} و{ticket}.",
+            "en": "Agents pick it from the canned-reply list in the console (it goes into the "
+            "reply box to edit); on Telegram: /t SHORTCUT. Placeholders: {name}, {agent}, "
+            "{ticket}; an unknown customer name is left out.",
+            "ar": "يختاره الموظف من قائمة الردود الجاهزة في وحدة الموظف (فيُدرج في مربع الرد "
+            "لتعديله)، وفي تيليجرام بالأمر \u200e/t SHORTCUT. المتغيرات: {name} و{agent} "
+            "و{ticket}، ويُحذف اسم العميل إن لم يكن معروفاً.",
         },
         "roster.save_canned": {"en": "Save reply", "ar": "حفظ الرد"},
         "roster.confirm_canned": {"en": "Remove this reply?", "ar": "إزالة هذا الرد؟"},

@@ -16,13 +16,14 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from faq import gaps
-from storage.models import Article
+from storage.models import Agent, Article
 from web import charts
 from web.api_reports import (
     DEFAULT_GAPS_PERIOD,
     LANGS,
     PERIODS,
     ReportQuery,
+    agent_was_assigned,
     filter_choices,
     gaps_params,
     group_to_article,
@@ -35,7 +36,7 @@ from web.api_reports import (
 )
 from web.app import SERVICES, render
 from web.auth import principal_of, require
-from web.i18n import TEXTS, request_lang, tr
+from web.i18n import TEXTS, duration, request_lang, tr, value
 from web.problem import ParamError, Query
 
 TEXTS.update(
@@ -66,6 +67,7 @@ TEXTS.update(
         "rp_mean": {"en": "mean", "ar": "المتوسط"},
         "rp_p90": {"en": "p90", "ar": "المئين 90"},
         "rp_of": {"en": "of", "ar": "من"},
+        "rp_n": {"en": "count", "ar": "العدد"},
         # KPI cards
         "kpi_opened": {"en": "Conversations opened", "ar": "المحادثات المفتوحة"},
         "kpi_resolved": {"en": "Resolved", "ar": "المحلولة"},
@@ -188,17 +190,8 @@ def fmt_number(value: float | None, digits: int = 0) -> str:
 
 
 def fmt_duration(seconds: float | None) -> str:
-    """45s, 3m 20s, 1h 05m, 2d 3h."""
-    if seconds is None:
-        return DASH
-    s = round(seconds)
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m {s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h {s % 3600 // 60:02d}m"
-    return f"{s // 86400}d {s % 86400 // 3600}h"
+    """45s, 3m 20s, 1h 05m, 2d 3h (English; pages use :func:`formats` for their language)."""
+    return duration(seconds, "en")
 
 
 def fmt_time(value: str | None) -> str:
@@ -216,6 +209,11 @@ FORMATS: dict[str, Any] = {
 }
 
 
+def formats(lang: str) -> dict[str, Any]:
+    """The page's formatters, durations in ``lang`` (2m 57s, or 2د 57ث in Arabic)."""
+    return FORMATS | {"fmt_duration": lambda seconds: duration(seconds, lang)}
+
+
 def _qs(query: Query, drop: tuple[str, ...] = ("lang",), **extra: Any) -> str:
     pairs = [(k, v) for k, v in query.items() if k not in drop and k not in extra and v != ""]
     pairs += [(k, str(v)) for k, v in extra.items() if v is not None]
@@ -225,17 +223,18 @@ def _qs(query: Query, drop: tuple[str, ...] = ("lang",), **extra: Any) -> str:
 # ---------------------------------------------------------------------- dashboard
 
 
-def kpi_cards(k: Mapping[str, Any], t: Any) -> list[dict[str, str]]:
+def kpi_cards(k: Mapping[str, Any], t: Any, lang: str = "en") -> list[dict[str, str]]:
     """``id``, ``label``, ``value``, ``sub`` for each card, formatted from the KPI dict."""
     sla = k["sla"]
     fr, res = sla["first_response"], sla["resolution"]
     sla_met = fr["met"] + res["met"]
     sla_breached = fr["breached"] + res["breached"]
 
-    def duration(prefix: str) -> tuple[str, str]:
+    def timing(prefix: str) -> tuple[str, str]:
         return (
-            fmt_duration(k[f"{prefix}_mean_s"]),
-            f"{t('rp_p90')} {fmt_duration(k[f'{prefix}_p90_s'])} · n={k[f'{prefix}_n']}",
+            duration(k[f"{prefix}_mean_s"], lang),
+            f"{t('rp_p90')} {duration(k[f'{prefix}_p90_s'], lang)} · "
+            f"{t('rp_n')} {k[f'{prefix}_n']}",
         )
 
     cards = [
@@ -249,10 +248,10 @@ def kpi_cards(k: Mapping[str, Any], t: Any) -> list[dict[str, str]]:
         ("open-now", "kpi_open_now", str(k["open_now"]), ""),
         ("deflection", "kpi_deflection", fmt_rate(k["bot_deflection_rate"]), str(k["deflected"])),
         ("handoff-rate", "kpi_handoff_rate", fmt_rate(k["handoff_rate"]), str(k["handoffs"])),
-        ("queue-wait", "kpi_queue_wait", *duration("queue_wait")),
-        ("frt", "kpi_frt", *duration("frt")),
-        ("reaction", "kpi_reaction", *duration("reaction")),
-        ("resolution", "kpi_resolution", *duration("resolution")),
+        ("queue-wait", "kpi_queue_wait", *timing("queue_wait")),
+        ("frt", "kpi_frt", *timing("frt")),
+        ("reaction", "kpi_reaction", *timing("reaction")),
+        ("resolution", "kpi_resolution", *timing("resolution")),
         ("fcr", "kpi_fcr", fmt_rate(k["fcr_rate"]), str(k["fcr_count"])),
         ("missed", "kpi_missed", str(k["missed_offers"]), ""),
         ("abandoned", "kpi_abandoned", str(k["abandoned"]), fmt_rate(k["abandon_rate"])),
@@ -282,7 +281,7 @@ def kpi_cards(k: Mapping[str, Any], t: Any) -> list[dict[str, str]]:
     return [{"id": i, "label": t(label), "value": v, "sub": sub} for i, label, v, sub in cards]
 
 
-def dashboard_charts(k: Mapping[str, Any], t: Any) -> dict[str, Markup]:
+def dashboard_charts(k: Mapping[str, Any], t: Any, lang: str = "en") -> dict[str, Markup]:
     series = k["series"]
     labels = [day["date"][5:] for day in series]  # MM-DD
     channels = sorted({c for day in series for c in day["opened_by_channel"]})
@@ -291,7 +290,10 @@ def dashboard_charts(k: Mapping[str, Any], t: Any) -> dict[str, Markup]:
         "chart-volume",
         t("ch_volume"),
         labels,
-        [(c, [day["opened_by_channel"].get(c, 0) for day in series]) for c in channels],
+        [
+            (value("channel", c, lang), [day["opened_by_channel"].get(c, 0) for day in series])
+            for c in channels
+        ],
         empty=empty,
     )
     distribution = k["rating_distribution"]
@@ -318,7 +320,7 @@ def dashboard_charts(k: Mapping[str, Any], t: Any) -> dict[str, Markup]:
     queue = charts.bar_chart(
         "chart-queue",
         t("ch_queue"),
-        list(by_priority),
+        [value("priority", p, lang) for p in by_priority],
         [(t("ch_waiting"), list(by_priority.values()))],
         empty=t("ch_queue_empty"),
     )
@@ -358,11 +360,11 @@ async def dashboard(request: web.Request) -> web.Response:
         periods=PERIODS,
         choices=await filter_choices(services),
         k=figures,
-        cards=kpi_cards(figures, t),
-        charts=dashboard_charts(figures, t),
+        cards=kpi_cards(figures, t, _lang(request)),
+        charts=dashboard_charts(figures, t, _lang(request)),
         agents=agents,
         csv_qs=qs,
-        **FORMATS,
+        **formats(_lang(request)),
     )
 
 
@@ -420,7 +422,7 @@ async def _gaps_context(request: web.Request, query: Query) -> dict[str, Any]:
         "done": str(request.query.get("done") or ""),
         "done_article": str(request.query.get("article") or ""),
         "form_error": None,
-        **FORMATS,
+        **formats(_lang(request)),
     }
 
 
@@ -472,16 +474,30 @@ async def gaps_action(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------------- tickets
 
 
-async def tickets_page(request: web.Request) -> web.Response:
+def _own_tickets_only(request: web.Request) -> int | None:
+    """Supervisors see every ticket; an agent sees the tickets they were assigned (their
+    agent id is returned); anyone else may not open the ticket pages."""
+    principal = principal_of(request)
+    if principal.can("supervisor"):
+        return None
+    if principal.agent_id is not None:
+        return principal.agent_id
     require(request, "supervisor")
+    return None
+
+
+async def tickets_page(request: web.Request) -> web.Response:
+    own = _own_tickets_only(request)
     services = request.app[SERVICES]
     query = {k: v for k, v in request.query.items() if k != "lang"}
+    if own is not None:
+        query.pop("agent_id", None)
     error = None
     try:
-        items, total, limit, offset = await list_tickets(services, query)
+        items, total, limit, offset = await list_tickets(services, query, involving=own)
     except ParamError as exc:
         error = str(exc)
-        items, total, limit, offset = await list_tickets(services, {})
+        items, total, limit, offset = await list_tickets(services, {}, involving=own)
     prev_qs = _qs(query, offset=max(0, offset - limit)) if offset > 0 else None
     next_qs = _qs(query, offset=offset + limit) if offset + limit < total else None
     return render(
@@ -496,20 +512,77 @@ async def tickets_page(request: web.Request) -> web.Response:
         offset=offset,
         form=_form_values(query, None),
         choices=await filter_choices(services),
+        own_only=own is not None,
         prev_qs=prev_qs,
         next_qs=next_qs,
         csv_qs=_qs(query, drop=("lang", "offset", "limit", "format")),
-        **FORMATS,
+        **formats(_lang(request)),
     )
 
 
 async def ticket_page(request: web.Request) -> web.Response:
-    require(request, "supervisor")
+    own = _own_tickets_only(request)
     raw = request.match_info["ticket_id"]
     detail = await ticket_detail(request.app[SERVICES], int(raw)) if raw.isdigit() else None
-    if detail is None:
+    if detail is None or (
+        own is not None and not await agent_was_assigned(request.app[SERVICES], int(raw), own)
+    ):
         raise web.HTTPNotFound(text=tr("not_found", _lang(request)))
-    return render(request, "tickets_detail.html", active="tickets", ticket=detail, **FORMATS)
+    lang = _lang(request)
+    async with request.app[SERVICES].db.transaction() as session:
+        names = dict((await session.execute(select(Agent.id, Agent.name))).all())
+    return render(
+        request,
+        "tickets_detail.html",
+        active="tickets",
+        ticket=detail,
+        events=[readable_event(e, names, lang) for e in detail["events"]],
+        own_only=own is not None,
+        **formats(lang),
+    )
+
+
+# Event data that says nothing to a reader (ids of rows shown elsewhere on the page).
+HIDDEN_EVENT_FIELDS = ("ticket_id", "offer_id", "cycle", "message_id")
+AGENT_FIELDS = ("agent_id", "to_agent", "from_agent", "target_agent_id")
+
+
+def readable_event(event: Mapping[str, Any], names: Mapping[int, str], lang: str) -> dict[str, Any]:
+    """An event as a reader sees it: what happened, who did it, and its details as
+    ``label: value`` pairs in the page's language (never raw JSON)."""
+
+    def shown(key: str, raw: Any) -> str:
+        if key in AGENT_FIELDS and isinstance(raw, int):
+            return names.get(raw, f"#{raw}")
+        if key in ("priority", "resolution", "channel", "language", "state", "status"):
+            return value(key, raw, lang)
+        if key.endswith("_s") and isinstance(raw, int | float):
+            return duration(raw, lang)
+        if isinstance(raw, list):
+            return ", ".join(str(x) for x in raw)
+        if isinstance(raw, dict):
+            return ", ".join(f"{k}: {x}" for k, x in raw.items())
+        return str(raw)
+
+    actor = str(event.get("actor") or "")
+    kind, _, rest = actor.partition(":")
+    if kind == "agent" and rest.isdigit():
+        who = names.get(int(rest), f"#{rest}")
+    else:
+        who = value("sender", actor, lang) if actor else ""
+    data = event.get("data") or {}
+    details = [
+        (value("field", key, lang), shown(key, raw))
+        for key, raw in data.items()
+        if key not in HIDDEN_EVENT_FIELDS and raw not in (None, "", [], {})
+    ]
+    return {
+        "kind": event.get("kind"),
+        "label": value("event", event.get("kind"), lang),
+        "actor": who,
+        "created_at": event.get("created_at"),
+        "details": details,
+    }
 
 
 def _lang(request: web.Request) -> str:

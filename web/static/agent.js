@@ -17,6 +17,7 @@
   // ---------------------------------------------------------------- 1. config and state
   const cfg = JSON.parse(document.getElementById("console-config").textContent);
   const TEXTS = cfg.texts || {};
+  const VALUES = cfg.values || {}; // kind -> stored value -> the page language's word
 
   const state = {
     agent: cfg.agent || null,
@@ -71,6 +72,12 @@
   function t(key, values = {}) {
     const text = TEXTS[key] ?? key;
     return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
+  }
+
+  // A stored value (priority "high", channel "web"...) in the page's language.
+  function value(kind, stored) {
+    const known = VALUES[kind] || {};
+    return stored in known ? known[stored] : String(stored ?? "");
   }
 
   // document.createElement with a class, attributes and children (strings become text nodes,
@@ -381,7 +388,7 @@
             "div",
             { class: "chat-line" },
             h("strong", { class: "chat-name", dir: "auto" }, (chat.customer && chat.customer.name) || `#${chat.ticket_id}`),
-            h("span", { class: `channel channel-${chat.channel}` }, chat.channel),
+            h("span", { class: `channel channel-${chat.channel}` }, value("channel", chat.channel)),
             presenceDot(chat),
             unread ? h("span", { class: "unread-badge" }, t("unread")) : null,
           ),
@@ -389,7 +396,9 @@
           h(
             "div",
             { class: "chat-info muted" },
-            `#${chat.ticket_id} · ${chat.priority ?? ""} · ${chat.category || t("no_category")}`,
+            h("bdi", {}, `#${chat.ticket_id}`),
+            ` · ${value("priority", chat.priority)} · `,
+            h("bdi", {}, chat.category || t("no_category")),
           ),
         );
       }),
@@ -491,9 +500,14 @@
   function renderChatHead(chat) {
     el.chatCustomer.textContent = (chat.customer && chat.customer.name) || `#${chat.ticket_id}`;
     el.chatMeta.replaceChildren(
-      h("span", { class: `channel channel-${chat.channel}` }, chat.channel),
-      ` #${chat.ticket_id} · ${t("priority")}: ${chat.priority ?? ""} · ${t("category")}: ${chat.category || t("no_category")}`,
-      chat.language ? ` · ${chat.language}` : "",
+      h("span", { class: `channel channel-${chat.channel}` }, value("channel", chat.channel)),
+      " ",
+      h("bdi", {}, `#${chat.ticket_id}`),
+      ` · ${t("priority")}: `,
+      h("span", { class: "chat-priority" }, value("priority", chat.priority)),
+      ` · ${t("category")}: `,
+      h("bdi", {}, chat.category || t("no_category")),
+      chat.language ? ` · ${value("language", chat.language)}` : "",
     );
   }
 
@@ -638,18 +652,29 @@
     }
   });
 
-  // --- canned replies: GET the list once; choosing one sends it.
+  // --- canned replies: the list comes at start and again whenever an admin changes it (a
+  // "canned" push); choosing one puts it, filled in for this customer, into the reply box at
+  // the cursor for the agent to edit and send (nothing is sent on the pick).
   async function loadCanned() {
     try {
       const data = await api("GET", "/api/v1/agent/canned");
       const options = (data.canned || []).map((item) => {
         const preview = item.text.length > 60 ? `${item.text.slice(0, 60)}…` : item.text;
-        return h("option", { value: item.shortcut, dataset: { lang: item.lang || "" } }, `/${item.shortcut}${item.lang ? ` [${item.lang}]` : ""} — ${preview}`);
+        const language = item.lang ? ` [${value("language", item.lang)}]` : "";
+        return h("option", { value: item.shortcut, dataset: { lang: item.lang || "" }, dir: "auto" }, `${item.shortcut}${language}: ${preview}`);
       });
       el.canned.replaceChildren(h("option", { value: "" }, t("canned")), ...options);
     } catch (exc) {
       showError(exc);
     }
+  }
+
+  function insertIntoReply(text) {
+    const box = el.replyText;
+    const start = box.selectionStart ?? box.value.length;
+    const end = box.selectionEnd ?? box.value.length;
+    box.setRangeText(text, start, end, "end");
+    box.focus();
   }
 
   el.canned.addEventListener("change", async () => {
@@ -658,8 +683,9 @@
     el.canned.value = "";
     if (!shortcut || ticketId === null) return;
     try {
-      const data = await api("POST", `/api/v1/agent/chats/${encodeURIComponent(ticketId)}/canned`, { shortcut });
-      if (data.message) receiveMessage(ticketId, data.message);
+      const path = `/api/v1/agent/chats/${encodeURIComponent(ticketId)}/canned/${encodeURIComponent(shortcut)}`;
+      const data = await api("GET", path);
+      if (state.openId === ticketId && data.text) insertIntoReply(data.text);
     } catch (exc) {
       showError(exc);
     }
@@ -707,7 +733,7 @@
           h(
             "optgroup",
             { label: t("transfer_agents") },
-            agents.map((agent) => h("option", { value: `agent:${agent.id}` }, `${agent.name} (${TEXTS[agent.status] ? t(agent.status) : agent.status})`)),
+            agents.map((agent) => h("option", { value: `agent:${agent.id}` }, `${agent.name} (${value("status", agent.status)})`)),
           ),
         );
       }
@@ -792,7 +818,11 @@
         refreshChats();
         break;
       case "notice":
-        showNotice(frame.text);
+        // A notice the page knows is said in its language; another one as the server wrote it.
+        showNotice(frame.kind && TEXTS[`notice_${frame.kind}`] ? t(`notice_${frame.kind}`, frame.data || {}) : frame.text);
+        break;
+      case "canned":
+        loadCanned();
         break;
       case "pong":
         break;

@@ -189,7 +189,9 @@
     const isFile = m.kind === "file" && m.file;
     // A file message's text is often just the file name, which the link shows anyway.
     const text = isFile && m.text === m.file.name ? "" : m.text || "";
-    bubble.append(el("div", "msg-text", text));
+    const textNode = el("div", "msg-text", text);
+    textNode.dir = "auto"; // mixed Arabic and English text reads in its own direction
+    bubble.append(textNode);
     if (isFile) renderFile(bubble, m.file);
     node.append(bubble);
     if (m.created_at) {
@@ -230,6 +232,27 @@
 
   function scrollToBottom() {
     els.messages.scrollTop = els.messages.scrollHeight;
+    pinned = true;
+  }
+
+  // Following the conversation: while the customer is at the end, the end stays in view, also
+  // when the box gets shorter (the "Talk to a person" control reappearing under the rating
+  // stars, the composer growing, the keyboard on a phone).
+  const NEAR_END_PX = 40;
+  const fromEnd = () => els.messages.scrollHeight - els.messages.scrollTop - els.messages.clientHeight;
+  let pinned = true;
+  let lastHeight = els.messages.clientHeight;
+  els.messages.addEventListener("scroll", () => {
+    pinned = fromEnd() < NEAR_END_PX;
+  });
+  if (window.ResizeObserver) {
+    new ResizeObserver(() => {
+      // A scroll event measured after the box shrank may have unpinned us by the very amount
+      // it shrank: that is still following the end.
+      const shrank = Math.max(0, lastHeight - els.messages.clientHeight);
+      lastHeight = els.messages.clientHeight;
+      if (pinned || fromEnd() < NEAR_END_PX + shrank) scrollToBottom();
+    }).observe(els.messages);
   }
 
   // A `message` frame (live, replayed, or from the cache).
@@ -260,7 +283,9 @@
     node.dataset.sender = "customer";
     node.dataset.clientId = clientId;
     const bubble = el("div", "msg-bubble");
-    bubble.append(el("div", "msg-text", text));
+    const textNode = el("div", "msg-text", text);
+    textNode.dir = "auto"; // mixed Arabic and English text reads in its own direction
+    bubble.append(textNode);
     if (file) bubble.append(el("div", "msg-file", `${file.name} (${formatSize(file.size)})`));
     node.append(bubble, el("div", "msg-state", T.sending));
     els.messages.append(node);
