@@ -201,6 +201,9 @@ class Settings:
     log_level: str = _setting(
         "info", _one_of("debug", "info", "warning", "error"), "Logging level."
     )
+    log_format: str = _setting(
+        "text", _one_of("text", "json"), "Log lines as key=value text or one JSON object each."
+    )
     offer_timeout_s: float = _setting(
         30.0, _as_float(0.05, 3600), "Seconds an agent has to accept an offered chat."
     )

@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bot.app import build_application, start_application, stop_application
 from sanad.config import Settings
+from sanad.logs import add_secret, install_redaction
 from sanad.services import Services
 from web.app import create_app
 from web.auth import create_token
@@ -44,6 +45,9 @@ async def serve(
 ) -> None:
     """Run until ``stop`` is set (or SIGINT/SIGTERM)."""
     stop = stop or asyncio.Event()
+    # Whoever set up logging (the CLI, an embedding program, a test): no secret reaches it.
+    add_secret(settings.telegram_token, settings.webhook_secret)
+    install_redaction()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
