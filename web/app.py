@@ -19,7 +19,7 @@ import json
 import logging
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from aiohttp import web
@@ -213,10 +213,21 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 def _safe_next(value: str | None) -> str:
-    """Only a local path: never redirect a logged-in user to another site."""
-    if value and value.startswith("/") and not value.startswith("//"):
-        return value
-    return "/dashboard"
+    """Only a local path: never redirect a logged-in user to another site. Browsers and
+    aiohttp drop tabs and newlines and read a backslash as a slash, so ``/\t/evil`` or
+    ``/\\evil`` would become ``//evil``: any control character, space or backslash is refused."""
+    if (
+        not value
+        or len(value) > 2048
+        or not value.startswith("/")
+        or value.startswith("//")
+        or any(c <= " " or c in "\\\x7f" for c in value)
+    ):
+        return "/dashboard"
+    parsed = urlsplit(value)
+    if parsed.scheme or parsed.netloc or parsed.path.startswith("//"):
+        return "/dashboard"
+    return value
 
 
 async def login_post(request: web.Request) -> web.Response:
