@@ -5,8 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
+
+from tests.conftest import bearer
+from tests.webchat_client import ChatClient
 
 Client = TestClient[Any, Any]
 
@@ -46,3 +50,102 @@ async def test_login_keeps_a_local_next(client: Client, tokens: dict[str, str]) 
         "/login", data={"token": tokens["admin"], "next": "/faq?q=x"}, allow_redirects=False
     )
     assert response.headers["Location"] == "/faq?q=x"
+
+
+async def _stream(client: Client, path: str, head: bytes, total: int, **kw: Any) -> tuple[int, int]:
+    """POST ``head`` then filler, chunked (no Content-Length), up to ``total`` bytes; the
+    status (0 when the server closed the connection) and how many bytes the client could
+    send before the server answered."""
+    sent = 0
+
+    async def body() -> Any:
+        nonlocal sent
+        yield head
+        sent += len(head)
+        chunk = b"x" * (64 * 1024)
+        while sent < total:
+            yield chunk
+            sent += len(chunk)
+
+    try:
+        response = await client.post(path, data=body(), **kw)
+        status = response.status
+    except (aiohttp.ClientError, ConnectionError):
+        status = 0
+    return status, sent
+
+
+MB = 1024 * 1024
+
+
+async def test_unauthenticated_chunked_upload_is_refused_before_the_body_is_read(
+    client: Client,
+) -> None:
+    boundary = "b0undary"
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="junk"\r\n\r\n'.encode()
+    status, sent = await _stream(
+        client,
+        "/chat/upload",
+        head,
+        40 * MB,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert status in (0, 401)
+    assert sent < 20 * MB  # not read to the end
+
+
+async def test_chunked_bodies_are_bounded_while_read(
+    client: Client, tokens: dict[str, str]
+) -> None:
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.drain()
+    boundary = "b0undary"
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="junk"\r\n\r\n'.encode()
+    status, sent = await _stream(
+        client,
+        "/chat/upload",
+        head,
+        40 * MB,
+        headers={
+            "Content-Type": f"multipart/form-data; boundary={boundary}",
+            "X-Sanad-Visitor": chat.visitor or "",
+        },
+    )
+    assert status in (0, 400, 413)
+    assert sent < 12 * MB, sent  # 5 MB of file and 64 KiB of fields at most
+    # A JSON API body: 256 KiB at most, chunked or not.
+    status, sent = await _stream(
+        client,
+        "/api/v1/faq/try",
+        b'{"q": "',
+        40 * MB,
+        headers={**bearer(tokens["editor"]), "Content-Type": "application/json"},
+    )
+    assert status in (0, 413)
+    assert sent < 4 * MB, sent  # the limit is 256 KiB (it was 10 MB for every route)
+
+
+async def test_upload_parts_are_bounded_in_number_and_size(client: Client) -> None:
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.drain()
+    as_visitor = {"X-Sanad-Visitor": chat.visitor or ""}
+    many = aiohttp.FormData()
+    for i in range(50):
+        many.add_field(f"f{i}", "x")
+    many.add_field("file", b"data", filename="a.txt")
+    response = await client.post("/chat/upload", data=many, headers=as_visitor)
+    assert response.status == 400 and "parts" in (await response.json())["error"]
+    wide = aiohttp.FormData()
+    wide.add_field("client_id", "c" * 100_000)
+    wide.add_field("file", b"data", filename="a.txt")
+    response = await client.post("/chat/upload", data=wide, headers=as_visitor)
+    assert response.status == 400 and "client_id" in (await response.json())["error"]
+    broken = await client.post(
+        "/chat/upload",
+        data=b"--zz\r\nthis is not a part",
+        headers={**as_visitor, "Content-Type": "multipart/form-data; boundary=zz"},
+    )
+    assert broken.status == 400, await broken.text()
+    assert (await broken.json())["status"] == 400

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hmac
 import importlib
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 from aiohttp import web
+from sqlalchemy.exc import DataError, DBAPIError
 from telegram import Update
 from telegram.ext import Application
 
@@ -41,14 +41,14 @@ from web.auth import (
 )
 from web.i18n import COOKIE as LANG_COOKIE
 from web.i18n import request_lang, tr
+from web.inputs import IMPORT_BODY_BYTES, body_limit, parse_json, path_ids_ok
+from web.problem import Problem
 
 log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", Services)
 TELEGRAM = web.AppKey("telegram", Application)
 JINJA = web.AppKey("jinja", jinja2.Environment)
-MAX_BODY_BYTES = 10 * 1024 * 1024
-MAX_UPDATE_BYTES = 1024 * 1024
 ROUTE_MODULES = (
     "web.api_faq",
     "web.api_admin",
@@ -109,26 +109,55 @@ def render(
     return response
 
 
+def _error(request: web.Request, status: int, message: str, **extra: Any) -> web.Response:
+    if is_api(request):
+        return web.json_response({"error": message, "status": status, **extra}, status=status)
+    return render(request, "error.html", status, code=status, message=message)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if exc.status < 400 or not (is_api(request) or exc.status in (403, 404, 413)):
+        if exc.status < 400 or not (is_api(request) or exc.status in (403, 404, 405, 413, 429)):
             raise
         message = (
             exc.reason if exc.text is None or exc.text.startswith(str(exc.status)) else exc.text
         )
         if exc.status == 413:
             message = "request body too large"
-        if is_api(request):
-            return json_error(exc.status, message or exc.reason)
-        return render(request, "error.html", exc.status, code=exc.status, message=message)
+        response = _error(request, exc.status, message or exc.reason)
+        for name in ("Allow", "Retry-After"):  # a 405 says what is allowed; a 429 when
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
+    except Problem as problem:
+        return _error(request, problem.status, problem.message, **problem.extra)
+    except RecursionError:
+        return _error(request, 400, "the input is nested too deeply")
+    except UnicodeEncodeError:
+        return _error(request, 400, "the input is not valid Unicode text (a lone surrogate)")
+    except DBAPIError as exc:
+        # The last line of defence: handlers check their fields first (naming them); a
+        # value the database still refuses is the client's, not a server error.
+        if _is_data_error(exc):
+            log.warning("database refused a value on %s %s: %s", request.method, request.path, exc)
+            return _error(request, 400, "a value is too long or out of range for the database")
+        log.exception("database error on %s %s", request.method, request.path)
+        return _error(request, 500, "internal error; the server log has the details")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        if is_api(request):
-            return json_error(500, "internal error; the server log has the details")
-        return render(request, "error.html", 500, code=500, message="internal error")
+        return _error(request, 500, "internal error; the server log has the details")
+
+
+def _is_data_error(exc: DBAPIError) -> bool:
+    """A value the database cannot hold (too long, out of range, NUL), on either backend."""
+    if isinstance(exc, DataError):
+        return True
+    cause = exc.orig
+    text = str(cause)
+    return isinstance(cause, OverflowError) or "too large to convert" in text
 
 
 def _public(request: web.Request) -> bool:
@@ -142,11 +171,24 @@ def _public(request: web.Request) -> bool:
 
 
 @web.middleware
+async def limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Each route's body limit, enforced while the body is read (chunked too), and ids in
+    paths that fit the database."""
+    services = request.app[SERVICES]
+    limit = body_limit(
+        request.path,
+        upload_max=int(services.settings.web_upload_max_mb * 1024 * 1024),
+        webhook_path=services.settings.webhook_path,
+    )
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    if not path_ids_ok(dict(request.match_info)):
+        raise web.HTTPNotFound(reason="no such id")
+    return await handler(request.clone(client_max_size=limit))
+
+
+@web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=MAX_BODY_BYTES, actual_size=request.content_length
-        )
     services = request.app[SERVICES]
     now = services.clock.now()
     principal: Principal | None = None
@@ -194,14 +236,15 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
     if not hmac.compare_digest(given.encode(), secret.encode()):
         return json_error(403, "wrong or missing X-Telegram-Bot-Api-Secret-Token")
-    if request.content_length is not None and request.content_length > MAX_UPDATE_BYTES:
-        return json_error(413, "update too large")
     try:
-        data = json.loads(await request.read())
+        data = parse_json(await request.read(), "update")
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             raise ValueError("an update is a JSON object with an integer update_id")
         update = Update.de_json(data, application.bot)
-    except (ValueError, TypeError, KeyError) as exc:
+    except Problem as problem:
+        log.warning("malformed webhook update: %s", problem.message)
+        return json_error(400, f"malformed update: {problem.message}")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         log.warning("malformed webhook update: %s", exc)
         return json_error(400, f"malformed update: {exc}")
     await application.update_queue.put(update)
@@ -282,7 +325,8 @@ def openapi_document(paths: dict[str, Any]) -> dict[str, Any]:
 
 def create_app(services: Services, telegram: Application | None = None) -> web.Application:  # type: ignore[type-arg]
     app = web.Application(
-        client_max_size=MAX_BODY_BYTES, middlewares=[error_middleware, auth_middleware]
+        client_max_size=IMPORT_BODY_BYTES,
+        middlewares=[error_middleware, limits_middleware, auth_middleware],
     )
     app[SERVICES] = services
     if telegram is not None:

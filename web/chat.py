@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import BodyPartReader, WSMsgType, web
+from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
 from bot import conversation
@@ -39,11 +39,13 @@ from handoff.tickets import State, record_message
 from sanad.services import Services
 from storage.models import Agent, Attachment, Customer, Message, Ticket
 from web.auth import PRINCIPAL, same_origin
+from web.inputs import read_upload
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "web"
 VISITOR_COOKIE = "sanad_visitor"
+VISITOR_HEADER = "X-Sanad-Visitor"
 VISITOR_RE = re.compile(r"^v_[A-Za-z0-9_-]{20,64}$")
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_TEXT = 4096
@@ -562,37 +564,6 @@ async def chat_page(request: web.Request) -> web.Response:
     return response
 
 
-async def read_upload(
-    request: web.Request, limit: int
-) -> tuple[dict[str, str], tuple[str, str, bytes]]:
-    """The form fields and the one file of a multipart upload, refusing more than ``limit``
-    bytes of file (413) and a form without a file (400)."""
-    if not request.content_type.startswith("multipart/"):
-        raise web.HTTPBadRequest(text="send the file as multipart/form-data with a file field")
-    fields: dict[str, str] = {}
-    upload: tuple[str, str, bytes] | None = None
-    reader = await request.multipart()
-    while (part := await reader.next()) is not None:
-        if not isinstance(part, BodyPartReader):
-            continue
-        if part.name == "file":
-            chunks = []
-            size = 0
-            while chunk := await part.read_chunk(64 * 1024):
-                size += len(chunk)
-                if size > limit:
-                    raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
-                chunks.append(chunk)
-            name = (part.filename or "file").replace("/", "_").replace("\\", "_")[:255]
-            content_type = part.headers.get("Content-Type", "application/octet-stream")[:128]
-            upload = (name, content_type, b"".join(chunks))
-        elif part.name:
-            fields[part.name] = (await part.text())[:256]
-    if upload is None or not upload[2]:
-        raise web.HTTPBadRequest(text="the form has no file, or the file is empty")
-    return fields, upload
-
-
 async def upload(request: web.Request) -> web.Response:
     """A customer's file: stored on their ticket, shown in the chat, carried to their agent."""
     from web.app import SERVICES
@@ -601,17 +572,19 @@ async def upload(request: web.Request) -> web.Response:
     hub = request.app[CHAT_HUB]
     if not same_origin(request):
         raise web.HTTPForbidden(reason="uploads only come from this site's chat page")
-    fields, file = await read_upload(request, upload_max_bytes(services))
-    secret = request.cookies.get(VISITOR_COOKIE) or fields.get("visitor", "")
+    # Who uploads is known before a byte of the body is read: the visitor's cookie, or the
+    # header the page sets from its localStorage (the widget's frame on another site).
+    secret = request.cookies.get(VISITOR_COOKIE) or request.headers.get(VISITOR_HEADER) or ""
     if not VISITOR_RE.match(secret):
         raise web.HTTPUnauthorized(reason="open the chat first: no visitor")
-    client_id = fields.get("client_id") or secrets.token_hex(8)
-    if not CLIENT_ID_RE.match(client_id):
-        raise web.HTTPBadRequest(text="client_id: 1-64 letters, digits, _ . : -")
     async with services.db.transaction() as session:
         customer = await find_customer(session, CHANNEL, visitor_key(secret))
     if customer is None:
         raise web.HTTPUnauthorized(reason="open the chat first: unknown visitor")
+    fields, file = await read_upload(request, upload_max_bytes(services))
+    client_id = fields.get("client_id") or secrets.token_hex(8)
+    if not CLIENT_ID_RE.match(client_id):
+        raise web.HTTPBadRequest(text="client_id: 1-64 letters, digits, _ . : -")
     out = WebSender(services, hub)
     async with hub.locks[customer.id]:
         who = await who_for(services, Identity(customer.external_id, customer.name))

@@ -30,6 +30,7 @@ from sanad.services import Services
 from storage.models import Agent, Customer, Message, Note, Offer, Ticket
 from web.auth import login_with_link, principal_of, same_origin, session_redirect
 from web.chat import frames_for
+from web.inputs import parse_json
 
 log = logging.getLogger(__name__)
 
@@ -280,10 +281,7 @@ def _agent_of(request: web.Request) -> tuple[Services, int]:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text="the body must be a JSON object") from exc
+    data = parse_json(await request.read())
     if not isinstance(data, dict):
         raise web.HTTPBadRequest(text="the body must be a JSON object")
     return data
@@ -449,7 +447,8 @@ async def send_file(request: web.Request) -> web.Response:
     """An agent's file for the customer (multipart ``file``, optional ``client_id``): kept on
     the ticket and carried to the customer's channel like a message."""
     from web.chat import CLIENT_ID_RE as FILE_CLIENT_ID_RE
-    from web.chat import read_upload, upload_max_bytes
+    from web.chat import upload_max_bytes
+    from web.inputs import read_upload
 
     services, agent_id = _agent_of(request)
     ticket_id = _ticket_id(request)
