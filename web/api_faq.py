@@ -39,7 +39,7 @@ from sanad.services import Services
 from storage.models import Article
 from web.app import services_of
 from web.auth import Principal, require
-from web.inputs import parse_json
+from web.inputs import check_json, parse_json
 from web.problem import Problem, int_param
 
 WRITERS = ("editor",)
@@ -235,6 +235,10 @@ async def import_file(services: Services, data: bytes, fmt: str, actor: str) -> 
         parsed = faq_io.parse(data, fmt)
     except faq_io.ImportFileError as exc:
         raise Problem(400, str(exc), errors=[]) from None
+    except RecursionError:
+        raise Problem(400, "a line of the file is nested too deeply", errors=[]) from None
+    for article in parsed.articles:  # what the database cannot store: NUL, lone surrogates
+        check_json(article.as_record(), f"article {article.id!r} ({article.lang})")
     if parsed.errors:
         raise Problem(
             400,

@@ -22,6 +22,7 @@ from urllib.parse import quote, urlsplit
 
 import jinja2
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from sqlalchemy.exc import DataError, DBAPIError
 from telegram import Update
 from telegram.ext import Application
@@ -41,7 +42,7 @@ from web.auth import (
 )
 from web.i18n import COOKIE as LANG_COOKIE
 from web.i18n import request_lang, tr
-from web.inputs import IMPORT_BODY_BYTES, body_limit, parse_json, path_ids_ok
+from web.inputs import IMPORT_BODY_BYTES, body_limit, check_text, parse_json, path_ids_ok
 from web.problem import Problem
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ NAV = (
     ("tickets", "/tickets"),
 )
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # Open without a token: the customer chat (its visitor secret is its own credential) and the
 # agent login link (its one-time key is).
 PUBLIC_PATHS = ("/healthz", "/login", "/chat", "/chat/ws", "/chat/upload", "/agent/login")
@@ -184,7 +186,24 @@ async def limits_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     if not path_ids_ok(dict(request.match_info)):
         raise web.HTTPNotFound(reason="no such id")
-    return await handler(request.clone(client_max_size=limit))
+    request = request.clone(client_max_size=limit)
+    for name, value in request.query.items():
+        check_text(value, f"query parameter '{name}'", 4096)
+    if request.method in UNSAFE and request.content_type in FORM_TYPES and not _streamed(request):
+        try:
+            form = await request.post()  # bounded by the limit; kept for the handler
+        except (ValueError, AssertionError, HttpProcessingError) as exc:
+            raise Problem(400, f"the form is malformed ({exc})") from None
+        for field, entry in form.items():
+            if isinstance(entry, str):
+                check_text(entry, field)
+    return await handler(request)
+
+
+def _streamed(request: web.Request) -> bool:
+    """Uploads read part by part, with their own bounds (web.inputs.read_upload)."""
+    path = request.path
+    return path == "/chat/upload" or (path.startswith("/api/v1/agent/") and path.endswith("/files"))
 
 
 @web.middleware

@@ -18,6 +18,7 @@ transcript, and so a reconnect, is right whichever process answers).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -36,10 +37,11 @@ from bot.conversation import Identity, Keyboard, PressResult, Who
 from handoff.customers import find_customer, touch_customer
 from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
 from handoff.tickets import State, record_message
+from sanad.logs import log_context
 from sanad.services import Services
 from storage.models import Agent, Attachment, Customer, Message, Ticket
 from web.auth import PRINCIPAL, same_origin
-from web.inputs import read_upload
+from web.inputs import INT64_MAX, printable, read_upload, text_problem
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +58,7 @@ HELLO_TIMEOUT_S = 15.0
 # the conversation (an agent may be sent a path like /orders/12).
 COMMAND_WORDS = tuple(f"/{name}" for name in conversation.COMMANDS)
 INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+CONTENT_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 
 
 def new_visitor() -> str:
@@ -336,6 +339,11 @@ class Visit:
             await self.error("a message needs some text", client_id)
             await self.send({"type": "ack", "client_id": client_id, "id": None})
             return
+        problem = text_problem(text)
+        if problem is not None:
+            await self.error(f"text: {problem}; the message was not sent", client_id)
+            await self.send({"type": "ack", "client_id": client_id, "id": None})
+            return
         if len(text) > MAX_TEXT:
             await self.error(
                 f"That message is too long ({len(text)} characters); the limit is {MAX_TEXT}.",
@@ -360,11 +368,13 @@ class Visit:
         await conversation.customer_message(self.services, self.out, who, message_id, text)
 
     async def press(self, client_id: str, data: object, message_id: object) -> None:
-        pressed = message_id if isinstance(message_id, int) else None
+        pressed = (
+            message_id if isinstance(message_id, int) and 0 < message_id <= INT64_MAX else None
+        )
         if self.hub.press_seen(self.customer_id, client_id):
             await self.send({"type": "ack", "client_id": client_id, "id": pressed})
             return
-        if not isinstance(data, str) or len(data) > 64:
+        if not isinstance(data, str) or len(data) > 64 or text_problem(data):
             await self.error("a press needs the button's data", client_id)
             await self.send({"type": "ack", "client_id": client_id, "id": None})
             return
@@ -411,7 +421,8 @@ async def _hello(
     if not isinstance(secret, str) or not VISITOR_RE.match(secret):
         secret = new_visitor()
     lang = frame.get("lang") if frame.get("lang") in ("en", "ar") else None
-    name = frame.get("name") if isinstance(frame.get("name"), str) else ""
+    given = frame.get("name")
+    name = printable(given) if isinstance(given, str) else ""
     key = visitor_key(secret)
     now = services.clock.now()
     async with services.db.transaction() as session:
@@ -451,6 +462,29 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
         await ws.send_json({"type": "error", "client_id": None, "message": "send hello first"})
         await ws.close(code=4000, message=b"send hello first")
         return ws
+    try:
+        await _visit(services, hub, request, ws, frame)
+    except ConnectionError as exc:  # gone while the history went out: it comes again next time
+        log.debug("web chat socket gone: %s", exc)
+    except Exception:
+        # After the upgrade an error is a frame and a close code, never an HTML page.
+        log.exception("web chat socket failed")
+        if not ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_json(
+                    {"type": "error", "client_id": None, "message": "something went wrong"}
+                )
+                await ws.close(code=1011, message=b"internal error")
+    return ws
+
+
+async def _visit(
+    services: Services,
+    hub: ChatHub,
+    request: web.Request,
+    ws: web.WebSocketResponse,
+    frame: dict[str, Any],
+) -> None:
     secret, customer, is_new = await _hello(services, request, frame)
     visit = Visit(services, hub, ws, customer)
     async with hub.locks[customer.id]:
@@ -472,15 +506,17 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
                 await visit.error("frames are JSON objects with a type")
                 continue
             try:
-                await visit.handle(parsed)
+                with log_context(customer_id=customer.id):
+                    await visit.handle(parsed)
             except Exception:
                 log.exception("web chat frame failed")
-                await visit.error("something went wrong; please try again", parsed.get("client_id"))
-    except ConnectionError as exc:  # gone while the history went out: it comes again next time
-        log.debug("web chat socket gone: %s", exc)
+                client_id = parsed.get("client_id")
+                await visit.error(
+                    "something went wrong; please try again",
+                    client_id if isinstance(client_id, str) else None,
+                )
     finally:
         await hub.leave(customer.id, ws)
-    return ws
 
 
 def _parse(raw: Any) -> dict[str, Any] | None:
@@ -488,7 +524,7 @@ def _parse(raw: Any) -> dict[str, Any] | None:
         return None
     try:
         data = json.loads(raw.data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) else None
 
@@ -497,7 +533,7 @@ async def _welcome(
     services: Services, ws: web.WebSocketResponse, customer_id: int, secret: str, since: object
 ) -> None:
     """``welcome``, then what the visitor has not seen yet (ids after ``since``)."""
-    after = since if isinstance(since, int) and since >= 0 else 0
+    after = since if isinstance(since, int) and 0 <= since <= INT64_MAX else 0
     async with services.db.transaction() as session:
         customer = await session.get(Customer, customer_id)
         assert customer is not None
@@ -622,16 +658,29 @@ async def download(request: web.Request) -> web.Response:
         owner.channel == CHANNEL and secret and visitor_key(secret) == owner.external_id
     ):
         raise web.HTTPNotFound()  # not "forbidden": do not tell strangers the file exists
-    disposition = "inline" if row.content_type in INLINE_TYPES else "attachment"
+    media = row.content_type.split(";", 1)[0].strip().lower()
+    disposition = "inline" if media in INLINE_TYPES else "attachment"
     return web.Response(
         body=row.data,
-        content_type=row.content_type if "/" in row.content_type else "application/octet-stream",
         headers={
+            # As given by the uploader, parameters and all (``text/html; charset=utf-8``);
+            # never rendered here: only images are inline, and the sandbox CSP holds.
+            "Content-Type": safe_content_type(row.content_type),
             "Content-Disposition": f"{disposition}; filename*=UTF-8''{quote(row.name)}",
             "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
             "Cache-Control": "private, max-age=3600",
         },
     )
+
+
+def safe_content_type(value: str) -> str:
+    """A stored content type fit for a header: ``type/subtype`` and its parameters, else
+    ``application/octet-stream``."""
+    media = value.split(";", 1)[0].strip().lower()
+    if not CONTENT_TYPE_RE.match(media) or any(c in value for c in "\r\n\x00"):
+        return "application/octet-stream"
+    return value.strip()
 
 
 CHAT_HUB = web.AppKey("chat_hub", ChatHub)

@@ -10,6 +10,7 @@ whichever channel the customer writes from and wherever the agent acted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections import defaultdict
@@ -30,10 +31,11 @@ from sanad.services import Services
 from storage.models import Agent, Customer, Message, Note, Offer, Ticket
 from web.auth import login_with_link, principal_of, same_origin, session_redirect
 from web.chat import frames_for
-from web.inputs import parse_json
+from web.inputs import check_text, parse_json
 
 log = logging.getLogger(__name__)
 
+CATEGORY_MAX = 64  # tickets.category
 LIVE = (State.ASSIGNED.value, State.PENDING.value)
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 STATUSES = {
@@ -497,6 +499,8 @@ async def transfer(request: web.Request) -> web.Response:
     category = body.get("category")
     if not isinstance(to_agent, int) and not (isinstance(category, str) and category):
         raise web.HTTPBadRequest(text='send {"agent_id": N} or {"category": "name"}')
+    if isinstance(category, str):
+        check_text(category, "category", CATEGORY_MAX)
     try:
         await services.handoff.transfer_ticket(
             ticket_id,
@@ -559,6 +563,14 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
         async for raw in ws:
             if raw.type == WSMsgType.TEXT and '"ping"' in raw.data:
                 await ws.send_json({"type": "pong"})
+    except ConnectionError as exc:
+        log.debug("console socket gone: %s", exc)
+    except Exception:  # after the upgrade: an error frame and a close code, never HTML
+        log.exception("console socket failed")
+        if not ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_json({"type": "error", "message": "something went wrong"})
+                await ws.close(code=1011, message=b"internal error")
     finally:
         hub.sockets[agent_id].discard(ws)
         if not hub.sockets[agent_id]:

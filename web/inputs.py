@@ -68,6 +68,12 @@ def text_problem(value: str) -> str | None:
     return None
 
 
+def printable(value: str) -> str:
+    """``value`` without NUL characters and with lone surrogates replaced (for a display
+    name, where refusing would be unkind and nothing is lost)."""
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
+
+
 def check_text(value: str, field: str, max_length: int | None = None) -> str:
     """``value`` if it can be stored in a column of ``max_length`` characters, else a 400."""
     problem = text_problem(value)
