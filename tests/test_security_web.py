@@ -3,14 +3,21 @@ health checks, cookies."""
 
 from __future__ import annotations
 
+import dataclasses
+import sqlite3
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import text
 
+from sanad.clock import VirtualClock
+from sanad.config import load_settings
+from sanad.services import Services
 from tests.conftest import bearer
 from tests.webchat_client import ChatClient
+from web.app import create_app
 
 Client = TestClient[Any, Any]
 
@@ -95,8 +102,9 @@ async def test_unauthenticated_chunked_upload_is_refused_before_the_body_is_read
 
 
 async def test_chunked_bodies_are_bounded_while_read(
-    client: Client, tokens: dict[str, str]
+    client: Client, tokens: dict[str, str], services: Services
 ) -> None:
+    services.settings = dataclasses.replace(services.settings, web_upload_max_mb=0.5)
     chat = ChatClient(client)
     await chat.connect()
     await chat.drain()
@@ -113,7 +121,7 @@ async def test_chunked_bodies_are_bounded_while_read(
         },
     )
     assert status in (0, 400, 413)
-    assert sent < 12 * MB, sent  # 5 MB of file and 64 KiB of fields at most
+    assert sent < 8 * MB, sent  # 0.5 MB of file and 64 KiB of fields at most, and buffers
     # A JSON API body: 256 KiB at most, chunked or not.
     status, sent = await _stream(
         client,
@@ -123,7 +131,7 @@ async def test_chunked_bodies_are_bounded_while_read(
         headers={**bearer(tokens["editor"]), "Content-Type": "application/json"},
     )
     assert status in (0, 413)
-    assert sent < 4 * MB, sent  # the limit is 256 KiB (it was 10 MB for every route)
+    assert sent < 8 * MB, sent  # the limit is 256 KiB (it was 10 MB for every route)
 
 
 async def test_upload_parts_are_bounded_in_number_and_size(client: Client) -> None:
@@ -149,3 +157,48 @@ async def test_upload_parts_are_bounded_in_number_and_size(client: Client) -> No
     )
     assert broken.status == 400, await broken.text()
     assert (await broken.json())["status"] == 400
+
+
+async def test_healthz_is_liveness_and_readyz_checks_a_write(client: Client) -> None:
+    assert (await client.get("/healthz")).status == 200
+    ready = await client.get("/readyz")
+    assert ready.status == 200 and (await ready.json())["status"] == "ready"
+
+
+async def test_readyz_fails_while_sqlite_cannot_be_written(
+    client: Client, services: Services
+) -> None:
+    path = services.db.engine.url.database
+    assert path is not None
+    other = sqlite3.connect(path, timeout=0.1)
+    other.execute("BEGIN EXCLUSIVE")  # another writer holds the file: no write gets through
+    try:
+        response = await client.get("/readyz")
+        assert response.status == 503
+        body = await response.json()
+        assert "database" in body["problems"]
+        assert (await client.get("/healthz")).status == 200  # alive, not ready
+    finally:
+        other.rollback()
+        other.close()
+    assert (await client.get("/readyz")).status == 200
+
+
+async def test_readyz_fails_on_a_read_only_postgresql(pg_url: str) -> None:
+    services = Services.create(load_settings(env={"SANAD_DATABASE_URL": pg_url}), VirtualClock())
+    await services.start()
+    name = pg_url.rsplit("/", 1)[1]
+    try:
+        async with TestClient(TestServer(create_app(services))) as client:
+            assert (await client.get("/readyz")).status == 200
+            async with services.db.engine.connect() as conn:
+                await conn.execute(
+                    text(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
+                )
+                await conn.commit()
+            await services.db.engine.dispose()  # new connections: read-only, like a replica
+            response = await client.get("/readyz")
+            assert response.status == 503, await response.text()
+            assert "cannot write" in (await response.json())["problems"]["database"]
+    finally:  # the fixture drops the database
+        await services.close()

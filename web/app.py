@@ -13,9 +13,11 @@ document at ``/api/v1/openapi.json`` is their union.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import importlib
 import logging
+import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -23,16 +25,19 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
+from sqlalchemy import update
 from sqlalchemy.exc import DataError, DBAPIError
 from telegram import Update
 from telegram.ext import Application
 
 from sanad.services import Services
+from storage.models import Readiness
 from web.auth import (
     COOKIE,
     PRINCIPAL,
     Handler,
     Principal,
+    client_ip,
     csrf_ok,
     login,
     logout,
@@ -67,11 +72,20 @@ NAV = (
     ("agents", "/agents"),
     ("tickets", "/tickets"),
 )
+READY_TIMEOUT_S = 3.0
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # Open without a token: the customer chat (its visitor secret is its own credential) and the
 # agent login link (its one-time key is).
-PUBLIC_PATHS = ("/healthz", "/login", "/chat", "/chat/ws", "/chat/upload", "/agent/login")
+PUBLIC_PATHS = (
+    "/healthz",
+    "/readyz",
+    "/login",
+    "/chat",
+    "/chat/ws",
+    "/chat/upload",
+    "/agent/login",
+)
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
@@ -241,10 +255,41 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers (it touches nothing else; see /readyz)."""
     services = request.app[SERVICES]
     return web.json_response(
         {"status": "ok", "database": services.db.backend, "articles": len(services.faq.index)}
     )
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the database takes a write (a read-only file, a full disk or a read-only
+    replica fail here) and, when configured, the Telegram bot is running. 503 otherwise."""
+    services = request.app[SERVICES]
+    problems: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            async with services.db.transaction() as session:
+                now = services.clock.now()
+                written = await session.execute(
+                    update(Readiness).where(Readiness.id == 1).values(checked_at=now)
+                )
+                if not getattr(written, "rowcount", 0):
+                    session.add(Readiness(id=1, checked_at=now))
+    except TimeoutError:
+        problems["database"] = f"no write within {READY_TIMEOUT_S:g} s"
+    except Exception as exc:  # whatever the driver says, the answer is "not ready"
+        log.warning("readiness: the database refused a write: %s", exc)
+        problems["database"] = f"cannot write ({type(exc).__name__})"
+    application = request.app.get(TELEGRAM)
+    if services.settings.telegram_token and application is not None:
+        updater = application.updater
+        if not application.running or (updater is not None and not updater.running):
+            problems["telegram"] = "the bot is not running"
+    body: dict[str, Any] = {"status": "ready" if not problems else "not ready"}
+    if problems:
+        body["problems"] = problems
+    return web.json_response(body, status=503 if problems else 200)
 
 
 async def telegram_webhook(request: web.Request) -> web.Response:
@@ -292,13 +337,31 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
+def address_of(request: web.Request) -> str:
+    """The client's IP address (behind a trusted proxy: the one it forwarded)."""
+    return client_ip(request, request.app[SERVICES].settings.trusted_proxies)
+
+
+def login_throttle(request: web.Request) -> None:
+    """Too many wrong logins from this address: a 429 until the window ends."""
+    wait = request.app[SERVICES].flood.login_wait(address_of(request))
+    if wait > 0:
+        raise web.HTTPTooManyRequests(
+            reason=f"too many failed logins from your address; try again in "
+            f"{max(1, math.ceil(wait / 60))} min",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
+
+
 async def login_post(request: web.Request) -> web.Response:
+    login_throttle(request)
     form = await request.post()
     services = request.app[SERVICES]
     lang = request_lang(request, services.settings.default_language)
     result = await login(services.db, str(form.get("token", "")), services.clock.now())
     target = _safe_next(str(form.get("next", "")))
     if result is None:
+        services.flood.login_failed(address_of(request))
         return render(request, "login.html", 401, next=target, error=tr("bad_token", lang))
     cookie, _ = result
     raise session_redirect(request, cookie, target)
@@ -356,6 +419,7 @@ def create_app(services: Services, telegram: Application | None = None) -> web.A
         undefined=jinja2.StrictUndefined,
     )
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_post(services.settings.webhook_path, telegram_webhook)
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login_post)

@@ -22,6 +22,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import re
 import secrets
 from collections import OrderedDict, defaultdict
@@ -34,7 +35,9 @@ from sqlalchemy import select
 
 from bot import conversation
 from bot.conversation import Identity, Keyboard, PressResult, Who
+from bot.texts import t
 from handoff.customers import find_customer, touch_customer
+from handoff.flood import client_address
 from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
 from handoff.tickets import State, record_message
 from sanad.logs import log_context
@@ -280,6 +283,10 @@ async def who_for(services: Services, identity: Identity) -> Who:
     return conversation.who_of(customer, ticket, customer.external_id)
 
 
+class Refused(Exception):
+    """A visitor turned away by flood control; the message says so, in their language."""
+
+
 class Visit:
     """One open chat socket: the visitor behind it and what they send."""
 
@@ -293,6 +300,7 @@ class Visit:
         self.identity = Identity(customer.external_id, customer.name)
         self.out = WebSender(services, hub)
         self.last_state: dict[str, Any] | None = None
+        self.address = client_address.get()
 
     async def who(self) -> Who:
         return await who_for(self.services, self.identity)
@@ -322,6 +330,8 @@ class Visit:
         if not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id):
             await self.error("every message and press needs a client_id (1-64 letters, digits)")
             return
+        if not await self.allowed(client_id):
+            return
         async with self.hub.locks[self.customer_id]:
             if kind == "message":
                 await self.message(client_id, frame.get("text"))
@@ -333,6 +343,21 @@ class Visit:
         if state != self.last_state:
             self.last_state = state
             await self.hub.push(self.customer_id, state)
+
+    async def allowed(self, client_id: str) -> bool:
+        """Flood control: a message or press over the customer's rate is not handled (not
+        stored, not answered, no FAQ query); the customer is told kindly to slow down."""
+        if self.hub.press_seen(self.customer_id, client_id):
+            return True  # a resend of something handled: answered without counting
+        verdict = self.services.flood.message(f"customer:{self.customer_id}", self.address)
+        if verdict.allowed:
+            return True
+        async with self.services.db.transaction() as session:
+            customer = await session.get(Customer, self.customer_id)
+            lang = customer.language if customer else self.services.settings.default_language
+        await self.error(t("slow_down", lang), client_id)
+        await self.send({"type": "ack", "client_id": client_id, "id": None})
+        return False
 
     async def message(self, client_id: str, text: object) -> None:
         if not isinstance(text, str) or not text.strip():
@@ -428,6 +453,12 @@ async def _hello(
     async with services.db.transaction() as session:
         customer = await find_customer(session, CHANNEL, key)
         is_new = customer is None
+        if is_new:
+            verdict = services.flood.new_visitor(client_address.get())
+            if not verdict.allowed:
+                language = lang or services.settings.default_language
+                minutes = max(1, math.ceil(verdict.retry_after_s / 60))
+                raise Refused(t("too_many_visitors", language, minutes=minutes))
         display = (name or "").strip()[:128] or (customer.name if customer else "")
         # No ticket is opened here: a returning visitor who only looks opens no contact.
         customer = await touch_customer(
@@ -444,7 +475,7 @@ async def _hello(
 
 
 async def chat_socket(request: web.Request) -> web.WebSocketResponse:
-    from web.app import SERVICES
+    from web.app import SERVICES, address_of
 
     services = request.app[SERVICES]
     hub = request.app[CHAT_HUB]
@@ -462,8 +493,12 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
         await ws.send_json({"type": "error", "client_id": None, "message": "send hello first"})
         await ws.close(code=4000, message=b"send hello first")
         return ws
+    client_address.set(address_of(request))  # for this socket's task: flood control
     try:
         await _visit(services, hub, request, ws, frame)
+    except Refused as refused:
+        await ws.send_json({"type": "error", "client_id": None, "message": str(refused)})
+        await ws.close(code=4029, message=b"too many new chats")
     except ConnectionError as exc:  # gone while the history went out: it comes again next time
         log.debug("web chat socket gone: %s", exc)
     except Exception:
@@ -602,7 +637,7 @@ async def chat_page(request: web.Request) -> web.Response:
 
 async def upload(request: web.Request) -> web.Response:
     """A customer's file: stored on their ticket, shown in the chat, carried to their agent."""
-    from web.app import SERVICES
+    from web.app import SERVICES, address_of
 
     services = request.app[SERVICES]
     hub = request.app[CHAT_HUB]
@@ -617,6 +652,12 @@ async def upload(request: web.Request) -> web.Response:
         customer = await find_customer(session, CHANNEL, visitor_key(secret))
     if customer is None:
         raise web.HTTPUnauthorized(reason="open the chat first: unknown visitor")
+    verdict = services.flood.message(f"customer:{customer.id}", address_of(request))
+    if not verdict.allowed:
+        raise web.HTTPTooManyRequests(
+            text=t("slow_down", customer.language),
+            headers={"Retry-After": str(max(1, math.ceil(verdict.retry_after_s)))},
+        )
     fields, file = await read_upload(request, upload_max_bytes(services))
     client_id = fields.get("client_id") or secrets.token_hex(8)
     if not CLIENT_ID_RE.match(client_id):

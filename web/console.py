@@ -589,13 +589,15 @@ async def page(request: web.Request) -> web.Response:
 
 async def link_login(request: web.Request) -> web.StreamResponse:
     """``/agent/login?key=...``: the one-time link the bot sends an agent for ``/console``."""
-    from web.app import SERVICES
+    from web.app import SERVICES, address_of, login_throttle
     from web.app import render as render_page
     from web.i18n import request_lang, tr
 
     services = request.app[SERVICES]
+    login_throttle(request)
     result = await login_with_link(services.db, request.query.get("key", ""), services.clock.now())
     if result is None:
+        services.flood.login_failed(address_of(request))
         lang = request_lang(request, services.settings.default_language)
         return render_page(
             request,
