@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from sanad.clock import VirtualClock
 from sanad.config import load_settings
@@ -18,6 +18,7 @@ from sanad.services import Services
 from tests.conftest import bearer
 from tests.webchat_client import ChatClient
 from web.app import create_app
+from web.auth import create_token
 
 Client = TestClient[Any, Any]
 
@@ -202,3 +203,140 @@ async def test_readyz_fails_on_a_read_only_postgresql(pg_url: str) -> None:
             assert "cannot write" in (await response.json())["problems"]["database"]
     finally:  # the fixture drops the database
         await services.close()
+
+
+async def _uploaded(client: Client) -> tuple[ChatClient, str]:
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.drain()
+    form = aiohttp.FormData()
+    form.add_field("file", b"%PDF-1.4 mine", filename="r.pdf", content_type="application/pdf")
+    answer = await client.post(
+        "/chat/upload", data=form, headers={"X-Sanad-Visitor": chat.visitor or ""}
+    )
+    assert answer.status == 200, await answer.text()
+    return chat, str((await answer.json())["file"]["url"])
+
+
+async def test_a_customer_opens_their_file_from_the_widget_frame_by_a_signed_link(
+    client: Client, services: Services
+) -> None:
+    """In another site's frame the visitor cookie is not sent: the signed link is enough,
+    for that file only, until it expires; the visitor secret is never taken from a URL."""
+    chat, url = await _uploaded(client)
+    client.session.cookie_jar.clear()  # as in the frame: no cookie at all
+    assert "sig=" in url and "exp=" in url
+    assert (await client.get(url)).status == 200
+    plain = url.split("?")[0]
+    assert (await client.get(plain, params={"visitor": chat.visitor or ""})).status == 404
+    tampered = url[:-1] + ("0" if url[-1] != "0" else "1")
+    assert (await client.get(tampered)).status == 404
+    other, other_url = await _uploaded(client)
+    other_id = other_url.split("?")[0].rsplit("/", 1)[1]
+    forged = url.replace(plain, f"/chat/files/{other_id}")
+    assert (await client.get(forged)).status == 404  # a signature is for one file
+    # The socket re-signs links for their owner: a reload gets fresh ones.
+    again = ChatClient(client)
+    again.visitor = chat.visitor
+    await again.connect(since=0)
+    shown = await again.next(lambda f: f["type"] == "message" and f["kind"] == "file")
+    assert shown["file"]["url"].split("?")[0] == plain
+    services.clock.advance(8 * 86400)  # type: ignore[attr-defined]
+    assert (await client.get(url)).status == 404  # expired
+    for c in (chat, other, again):
+        await c.close()
+
+
+async def test_security_headers_on_pages_api_and_static_files(
+    client: Client, tokens: dict[str, str]
+) -> None:
+    for path in ("/login", "/static/chat.js", "/api/v1/openapi.json", "/healthz", "/nowhere"):
+        response = await client.get(path, headers=bearer(tokens["editor"]))
+        csp = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp, path
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        assert response.headers["X-Frame-Options"] == "DENY"
+    chat = await client.get("/chat?embed=1")
+    assert "frame-ancestors *" in chat.headers["Content-Security-Policy"]
+    assert "X-Frame-Options" not in chat.headers
+    await client.post("/login", data={"token": tokens["admin"]})
+    page = await client.get("/faq")
+    html = await page.text()
+    assert page.status == 200 and "<script>" not in html  # no inline script to allow
+
+
+async def test_405_says_what_is_allowed(client: Client, tokens: dict[str, str]) -> None:
+    response = await client.patch("/api/v1/faq/articles", headers=bearer(tokens["editor"]))
+    assert response.status == 405
+    assert "GET" in response.headers["Allow"] and "POST" in response.headers["Allow"]
+    assert (await response.json())["status"] == 405
+    page = await client.delete("/login")
+    assert page.status == 405 and "POST" in page.headers["Allow"]
+
+
+@pytest.mark.parametrize(
+    ("env", "headers", "secure"),
+    [
+        ({}, {}, False),
+        ({"SANAD_PUBLIC_URL": "https://support.example"}, {}, True),
+        ({}, {"X-Forwarded-Proto": "https"}, True),  # the local proxy is trusted by default
+        ({"SANAD_TRUSTED_PROXIES": "10.0.0.1"}, {"X-Forwarded-Proto": "https"}, False),
+    ],
+)
+async def test_cookies_are_secure_when_the_site_is_https(
+    tmp_path: Any, env: dict[str, str], headers: dict[str, str], secure: bool
+) -> None:
+    settings_ = load_settings(
+        env={"SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 's.db'}", **env}
+    )
+    services = Services.create(settings_, VirtualClock())
+    await services.start()
+    async with services.db.transaction() as session:
+        _, raw = await create_token(session, name="a", role="admin", at=services.clock.now())
+    try:
+        async with TestClient(TestServer(create_app(services))) as client:
+            login = await client.post(
+                "/login", data={"token": raw}, headers=headers, allow_redirects=False
+            )
+            chat = await client.get("/chat?lang=ar", headers=headers)
+            cookies = [login.headers["Set-Cookie"], *chat.headers.getall("Set-Cookie")]
+            assert len(cookies) == 3
+            for cookie in cookies:
+                assert ("Secure" in cookie) is secure, cookie
+            visitor = next(c for c in cookies if c.startswith("sanad_visitor"))
+            assert ("SameSite=None" in visitor) is secure
+    finally:
+        await services.close()
+
+
+async def test_removing_an_agent_revokes_their_token_and_keeps_an_admins(
+    client: Client, services: Services
+) -> None:
+    from handoff.agents import add_agent
+    from storage.models import ApiToken, Event
+
+    now = services.clock.now()
+    async with services.db.transaction() as session:
+        agent = await add_agent(session, name="Leaving", at=now)
+        agent_row, agent_raw = await create_token(
+            session, name="console", role="agent", at=now, agent_id=agent.id
+        )
+        admin_row, admin_raw = await create_token(
+            session, name="boss", role="admin", at=now, agent_id=agent.id
+        )
+    await services.handoff.resync()
+    response = await client.delete(f"/api/v1/agents/{agent.id}", headers=bearer(admin_raw))
+    assert response.status in (200, 204), await response.text()
+    assert (await client.get("/api/v1/agent/me", headers=bearer(agent_raw))).status == 401
+    still = await client.get("/api/v1/agents", headers=bearer(admin_raw))
+    assert still.status == 200  # the admin keeps their token (without the console)
+    async with services.db.transaction() as session:
+        rows = {t.id: t for t in (await session.execute(select(ApiToken))).scalars()}
+        kinds = [
+            (e.kind, e.data.get("token_id"))
+            for e in (await session.execute(select(Event))).scalars()
+        ]
+    assert rows[agent_row.id].revoked_at is not None
+    assert rows[admin_row.id].revoked_at is None and rows[admin_row.id].agent_id is None
+    assert ("token_revoked", agent_row.id) in kinds
+    assert ("token_unlinked", admin_row.id) in kinds

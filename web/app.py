@@ -39,6 +39,7 @@ from web.auth import (
     Principal,
     client_ip,
     csrf_ok,
+    is_https,
     login,
     logout,
     principal_from_bearer,
@@ -90,6 +91,35 @@ TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
 
+# Scripts only from this site's files (no inline script, no eval); inline style attributes
+# are allowed (the charts and a few layouts use them). The chat page alone may be framed, by
+# any site: it is what the widget opens.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors "
+)
+FRAMEABLE = ("/chat",)
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response (pages, API, static files, errors), unless a handler set its own."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    framed = request.path in FRAMEABLE
+    headers.setdefault("Content-Security-Policy", CSP + ("*" if framed else "'none'"))
+    if not framed:
+        headers.setdefault("X-Frame-Options", "DENY")
+
+
+def https(request: web.Request) -> bool:
+    """Whether cookies get ``Secure``: TLS here, an https SANAD_PUBLIC_URL, or a trusted
+    proxy's ``X-Forwarded-Proto: https``."""
+    settings = request.app[SERVICES].settings
+    return is_https(request, settings.public_url, settings.trusted_proxies)
+
+
 def services_of(request: web.Request) -> Services:
     return request.app[SERVICES]
 
@@ -121,7 +151,13 @@ def render(
     )
     response = web.Response(text=html, status=http_status, content_type="text/html")
     if "lang" in request.query and request.query["lang"] in ("en", "ar"):
-        response.set_cookie(LANG_COOKIE, request.query["lang"], max_age=365 * 86400, samesite="Lax")
+        response.set_cookie(
+            LANG_COOKIE,
+            request.query["lang"],
+            max_age=365 * 86400,
+            samesite="Lax",
+            secure=https(request),
+        )
     return response
 
 
@@ -411,6 +447,7 @@ def create_app(services: Services, telegram: Application | None = None) -> web.A
         middlewares=[error_middleware, limits_middleware, auth_middleware],
     )
     app[SERVICES] = services
+    app.on_response_prepare.append(security_headers)
     if telegram is not None:
         app[TELEGRAM] = telegram
     app[JINJA] = jinja2.Environment(

@@ -223,15 +223,18 @@ async def logout(db: Database, cookie: str) -> None:
 
 
 def session_redirect(request: web.Request, cookie: str, target: str) -> web.HTTPFound:
-    """The answer to a successful login: the session cookie (HttpOnly, SameSite=Strict) and a
-    redirect to ``target``."""
+    """The answer to a successful login: the session cookie (HttpOnly, SameSite=Strict,
+    Secure when the site is reached over https) and a redirect to ``target``."""
+    from web.app import https
+
+    secure = https(request)
     response = web.HTTPFound(target)
     response.set_cookie(
         COOKIE,
         cookie,
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=secure,
         max_age=SESSION_DAYS * 86400,
         path="/",
     )

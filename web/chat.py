@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import hmac
 import json
 import logging
 import math
@@ -27,6 +28,7 @@ import re
 import secrets
 from collections import OrderedDict, defaultdict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -56,6 +58,7 @@ CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MAX_TEXT = 4096
 MAX_FRAME = 64 * 1024
 HISTORY_LIMIT = 500
+FILE_LINK_S = 7 * 86400  # a customer's file links work this long (they are re-signed at each visit)
 HELLO_TIMEOUT_S = 15.0
 # Commands work in any state (like Telegram's); other /words go to the bot only while it has
 # the conversation (an agent may be sent a path like /orders/12).
@@ -77,21 +80,47 @@ def keyboard_json(keyboard: Keyboard | None) -> list[list[dict[str, str]]]:
     return [[{"label": b.label, "data": b.data} for b in row] for row in keyboard or []]
 
 
-def file_of(message: Message) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class LinkKey:
+    """What signs a customer's file links: the owner's stored key (the hash of their visitor
+    secret, never sent to anyone) and when the links expire (epoch seconds)."""
+
+    owner_key: str
+    expires: int
+
+
+def link_key(services: Services, owner_key: str) -> LinkKey:
+    return LinkKey(owner_key, int(services.clock.now().timestamp()) + FILE_LINK_S)
+
+
+def file_signature(attachment_id: int, owner_key: str, expires: int) -> str:
+    key = hashlib.sha256(b"sanad file link\0" + owner_key.encode()).digest()
+    return hmac.new(key, f"{attachment_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def file_of(message: Message, link: LinkKey | None = None) -> dict[str, Any] | None:
+    """A file message's file; its URL signed for the customer when ``link`` is given (the
+    widget's frame on another site has no cookie: the link itself is the credential)."""
     meta = message.meta or {}
     if message.kind != "file" or not meta.get("attachment_id"):
         return None
     attachment_id = int(meta["attachment_id"])
+    url = f"/chat/files/{attachment_id}"
+    if link is not None:
+        signature = file_signature(attachment_id, link.owner_key, link.expires)
+        url += f"?exp={link.expires}&sig={signature}"
     return {
         "id": attachment_id,
         "name": meta.get("file_name", ""),
         "size": meta.get("file_size", 0),
         "content_type": meta.get("content_type", "application/octet-stream"),
-        "url": f"/chat/files/{attachment_id}",
+        "url": url,
     }
 
 
-def message_frame(message: Message, agent: str | None = None) -> dict[str, Any]:
+def message_frame(
+    message: Message, agent: str | None = None, link: LinkKey | None = None
+) -> dict[str, Any]:
     """A transcript row as the customer sees it."""
     meta = message.meta or {}
     return {
@@ -104,7 +133,7 @@ def message_frame(message: Message, agent: str | None = None) -> dict[str, Any]:
         "client_id": meta.get("client_id") if message.sender == "customer" else None,
         "agent": agent if message.sender == "agent" else None,
         "buttons": meta.get("buttons") or [],
-        "file": file_of(message),
+        "file": file_of(message, link),
     }
 
 
@@ -121,7 +150,24 @@ async def agent_names(services: Services, messages: list[Message]) -> dict[int, 
 
 async def frames_for(services: Services, messages: list[Message]) -> list[dict[str, Any]]:
     names = await agent_names(services, messages)
-    return [message_frame(m, names.get(int(m.meta.get("agent_id") or 0))) for m in messages]
+    owners = {m.customer_id for m in messages if m.kind == "file"}
+    keys: dict[int, str] = {}
+    if owners:
+        async with services.db.transaction() as session:
+            rows = await session.execute(
+                select(Customer.id, Customer.external_id).where(
+                    Customer.id.in_(owners), Customer.channel == CHANNEL
+                )
+            )
+            keys = {int(i): str(k) for i, k in rows.all()}
+    return [
+        message_frame(
+            m,
+            names.get(int(m.meta.get("agent_id") or 0)),
+            link_key(services, keys[m.customer_id]) if m.customer_id in keys else None,
+        )
+        for m in messages
+    ]
 
 
 class ChatHub:
@@ -384,7 +430,8 @@ class Visit:
             await self.send({"type": "ack", "client_id": client_id, "id": stored.id})
             return
         message_id = stored.id
-        await self.hub.push(self.customer_id, message_frame(stored))
+        link = link_key(self.services, self.identity.external_id)
+        await self.hub.push(self.customer_id, message_frame(stored, link=link))
         await self.send({"type": "ack", "client_id": client_id, "id": message_id})
         word = text.split()[0]
         if (word.startswith("/") and who.ticket_state == State.BOT) or word in COMMAND_WORDS:
@@ -609,7 +656,7 @@ def upload_max_bytes(services: Services) -> int:
 
 
 async def chat_page(request: web.Request) -> web.Response:
-    from web.app import SERVICES, render
+    from web.app import SERVICES, https, render
 
     services = request.app[SERVICES]
     response = render(
@@ -623,13 +670,14 @@ async def chat_page(request: web.Request) -> web.Response:
     if not secret or not VISITOR_RE.match(secret):
         # SameSite=None lets the widget's frame on another site keep it (browsers require
         # Secure for that; over plain http the page's localStorage keeps the visitor instead).
+        secure = https(request)
         response.set_cookie(
             VISITOR_COOKIE,
             new_visitor(),
             max_age=365 * 86400,
             httponly=True,
-            samesite="None" if request.secure else "Lax",
-            secure=request.secure,
+            samesite="None" if secure else "Lax",
+            secure=secure,
             path="/",
         )
     return response
@@ -663,15 +711,16 @@ async def upload(request: web.Request) -> web.Response:
     if not CLIENT_ID_RE.match(client_id):
         raise web.HTTPBadRequest(text="client_id: 1-64 letters, digits, _ . : -")
     out = WebSender(services, hub)
+    link = link_key(services, customer.external_id)
     async with hub.locks[customer.id]:
         who = await who_for(services, Identity(customer.external_id, customer.name))
         stored, new = await conversation.keep_incoming(
             services, who, file[0], client_id=client_id, file=file
         )
         if new:
-            await hub.push(customer.id, message_frame(stored))
+            await hub.push(customer.id, message_frame(stored, link=link))
             await conversation.customer_message(services, out, who, stored.id, None)
-    return web.json_response({"id": stored.id, "file": file_of(stored)})
+    return web.json_response({"id": stored.id, "file": file_of(stored, link)})
 
 
 async def download(request: web.Request) -> web.Response:
@@ -691,13 +740,14 @@ async def download(request: web.Request) -> web.Response:
     if row is None or owner is None:
         raise web.HTTPNotFound()
     principal = request.get(PRINCIPAL)
-    secret = request.cookies.get(VISITOR_COOKIE) or request.query.get("visitor", "")
+    secret = request.cookies.get(VISITOR_COOKIE)
     allowed = principal is not None and (
         principal.agent_id is not None or principal.can("supervisor")
     )
-    if not allowed and not (
-        owner.channel == CHANNEL and secret and visitor_key(secret) == owner.external_id
-    ):
+    if not allowed and owner.channel == CHANNEL:
+        allowed = bool(secret) and hmac.compare_digest(visitor_key(secret or ""), owner.external_id)
+        allowed = allowed or _signed(request, attachment_id, owner.external_id, services)
+    if not allowed:
         raise web.HTTPNotFound()  # not "forbidden": do not tell strangers the file exists
     media = row.content_type.split(";", 1)[0].strip().lower()
     disposition = "inline" if media in INLINE_TYPES else "attachment"
@@ -713,6 +763,17 @@ async def download(request: web.Request) -> web.Response:
             "Cache-Control": "private, max-age=3600",
         },
     )
+
+
+def _signed(request: web.Request, attachment_id: int, owner_key: str, services: Services) -> bool:
+    """A link signed for the file's owner (:func:`file_of`) that has not expired."""
+    expires, signature = request.query.get("exp", ""), request.query.get("sig", "")
+    if not expires.isdigit() or len(expires) > 12 or not signature:
+        return False
+    if int(expires) < services.clock.now().timestamp():
+        return False
+    expected = file_signature(attachment_id, owner_key, int(expires))
+    return hmac.compare_digest(expected, signature)
 
 
 def safe_content_type(value: str) -> str:
