@@ -340,3 +340,42 @@ async def test_removing_an_agent_revokes_their_token_and_keeps_an_admins(
     assert rows[admin_row.id].revoked_at is None and rows[admin_row.id].agent_id is None
     assert ("token_revoked", agent_row.id) in kinds
     assert ("token_unlinked", admin_row.id) in kinds
+
+
+async def test_the_webhook_bounds_chunked_updates_and_refuses_deep_json(tmp_path: Any) -> None:
+    from bot.app import build_application
+
+    settings_ = load_settings(
+        env={
+            "SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'w.db'}",
+            "SANAD_TELEGRAM_TOKEN": "123456789:" + "A" * 35,
+            "SANAD_TELEGRAM_MODE": "webhook",
+            "SANAD_WEBHOOK_URL": "https://bot.example/telegram/webhook",
+            "SANAD_WEBHOOK_SECRET": "s3cret",
+        }
+    )
+    services = Services.create(settings_, VirtualClock())
+    await services.start()
+    telegram = build_application(services)
+    try:
+        async with TestClient(TestServer(create_app(services, telegram))) as client:
+            secret = {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
+            status, sent = await _stream(
+                client, "/telegram/webhook", b'{"update_id": 1, "x": "', 40 * MB, headers=secret
+            )
+            assert status in (0, 413)
+            assert sent < 8 * MB, sent  # 1 MB at most, chunked or not
+            deep = await client.post(
+                "/telegram/webhook",
+                data=b'{"update_id": 1, "message": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
+                headers=secret,
+            )
+            assert deep.status in (400, 413), await deep.text()
+            nested = await client.post(
+                "/telegram/webhook",
+                data=b'{"update_id": 1, "message": ' + b"[" * 100 + b"]" * 100 + b"}",
+                headers=secret,
+            )
+            assert nested.status == 400 and "nested" in (await nested.json())["error"]
+    finally:
+        await services.close()
