@@ -30,6 +30,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 from telegram import Update
 from telegram.ext import Application
 
+from sanad.logs import log_context
 from sanad.services import Services
 from storage.models import Readiness
 from web.auth import (
@@ -287,7 +288,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             if is_api(request):
                 return json_error(403, "missing or wrong CSRF token")
             raise web.HTTPForbidden(reason="missing or wrong CSRF token; reload the page")
-    return await handler(request)
+    with log_context(agent_id=principal.agent_id):  # on every line this request logs
+        return await handler(request)
 
 
 async def healthz(request: web.Request) -> web.Response:
