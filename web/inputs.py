@@ -35,7 +35,6 @@ MAX_FIELD_BYTES = 1 * KIB  # one non-file field of an upload
 MAX_JSON_DEPTH = 32
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
-INT32_MAX = 2**31 - 1
 
 
 def body_limit(path: str, *, upload_max: int, webhook_path: str) -> int:
