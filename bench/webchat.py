@@ -103,7 +103,17 @@ def _serve(db_url: str, port: int) -> None:
     from sanad.runner import serve
 
     logging.disable(logging.INFO)
-    settings = load_settings(env={"SANAD_DATABASE_URL": db_url, "SANAD_WEB_PORT": str(port)})
+    # Every simulated visitor comes from this machine and writes at machine speed: flood
+    # control (which would rightly refuse that) is off for the measurement.
+    settings = load_settings(
+        env={
+            "SANAD_DATABASE_URL": db_url,
+            "SANAD_WEB_PORT": str(port),
+            "SANAD_FLOOD_MESSAGE_BURST": "0",
+            "SANAD_FLOOD_NEW_VISITORS_PER_IP": "0",
+            "SANAD_FLOOD_HANDOFFS_PER_IP": "0",
+        }
+    )
     asyncio.run(serve(settings))
 
 

@@ -26,6 +26,7 @@ from faq.matcher import Outcome
 from faq.person import wants_person
 from faq.service import MAX_QUERY_CHARS, ArticleView
 from handoff.customers import set_language, touch_customer
+from handoff.flood import client_address
 from handoff.hours import DAY_NAMES
 from handoff.port import CustomerNotice
 from handoff.service import HandoffError
@@ -410,6 +411,12 @@ async def hand_off(services: Services, out: Sender, who: Who, reason: str) -> No
     if who.ticket_state not in (State.BOT, State.RESOLVED):
         await out.send(who, t("handoff_waiting", who.language, ticket=who.ticket_id))
         return
+    if who.ticket_state == State.BOT:  # a new place in the queue: flood control first
+        verdict = services.flood.handoff(f"customer:{who.customer_id}", client_address.get())
+        if not verdict.allowed:
+            minutes = max(1, math.ceil(verdict.retry_after_s / 60))
+            await out.send(who, t("handoff_limited", who.language, minutes=minutes))
+            return
     try:
         if who.ticket_state == State.RESOLVED:  # an agent closed it: asking again reopens it
             await services.handoff.customer_wrote(who.ticket_id)

@@ -128,6 +128,32 @@ async def _incoming(
     return services, TelegramSender(context.bot, services), who, message_id
 
 
+def _language(update: Update) -> str:
+    code = update.effective_user.language_code if update.effective_user else None
+    return "ar" if code and code.startswith("ar") else "en"
+
+
+async def _flooded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Flood control (handoff/flood.py): a customer writing faster than the policy allows is
+    not handled (nothing stored, answered or logged as an FAQ query) and is told once, kindly,
+    to slow down. True when the update was refused."""
+    user = update.effective_user
+    if user is None:
+        return False
+    verdict = services_of(context).flood.message(f"telegram:{user.id}")
+    if verdict.allowed:
+        return False
+    log.info("flood control: update from Telegram user %s not handled", user.id)
+    text = t("slow_down", _language(update))
+    query = update.callback_query
+    with contextlib.suppress(TelegramError):
+        if query is not None:
+            await query.answer(text if verdict.tell else None)
+        elif verdict.tell and update.effective_chat is not None:
+            await context.bot.send_message(update.effective_chat.id, text)
+    return True
+
+
 async def _from_agent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     """A registered agent's message goes to their customer; True when it was one."""
     services = services_of(context)
@@ -140,6 +166,8 @@ async def _from_agent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> boo
 
 async def on_customer_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start, /help, /language, /human, /cancel, or one the bot does not know."""
+    if await _flooded(update, context):
+        return
     services, out, who, _ = await _incoming(update, context)
     text = update.effective_message.text if update.effective_message else ""
     first_name = update.effective_user.first_name if update.effective_user else ""
@@ -152,7 +180,7 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     if message is None or message.text is None:
         return
-    if await _from_agent(update, context):
+    if await _from_agent(update, context) or await _flooded(update, context):
         return
     services, out, who, message_id = await _incoming(update, context)
     await conversation.customer_message(services, out, who, message_id, message.text)
@@ -164,7 +192,7 @@ async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     message = update.effective_message
     if message is None:
         return
-    if await _from_agent(update, context):
+    if await _from_agent(update, context) or await _flooded(update, context):
         return
     services, out, who, message_id = await _incoming(update, context)
     await conversation.customer_message(services, out, who, message_id, None)
@@ -196,6 +224,8 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     services = services_of(context)
     agent = await agent_for(services, update)
     if agent is not None and await handle_agent_callback(update, context, services, agent):
+        return
+    if await _flooded(update, context):
         return
     customer, ticket = await conversation.touch(services, CHANNEL, _identity(update))
     chat_id = query.message.chat.id if query.message else query.from_user.id

@@ -151,6 +151,32 @@ TEXTS: dict[str, dict[str, str]] = {
         "en": "Sorry, something went wrong on our side. Please try again in a moment.",
         "ar": "عذراً، حدث خطأ لدينا. حاول مرة أخرى بعد قليل من فضلك.",
     },
+    # --- flood control (handoff/flood.py)
+    "slow_down": {
+        "en": (
+            "You're sending messages faster than I can read them. Please wait a few "
+            "seconds, then send your message again."
+        ),
+        "ar": (
+            "أنت ترسل الرسائل أسرع مما أستطيع قراءته. انتظر بضع ثوانٍ من فضلك ثم أعد إرسال رسالتك."
+        ),
+    },
+    "handoff_limited": {
+        "en": (
+            "Many requests for a person came from your network just now. Please try again "
+            "in {minutes} min; meanwhile I'm happy to answer your questions."
+        ),
+        "ar": (
+            "وصلت للتو طلبات كثيرة للتحدث إلى موظف من شبكتك. حاول مرة أخرى بعد {minutes} "
+            "دقيقة من فضلك، وإلى ذلك الحين يسعدني أن أجيب عن أسئلتك."
+        ),
+    },
+    "too_many_visitors": {
+        "en": (
+            "Too many new chats were started from your network. Please try again in {minutes} min."
+        ),
+        "ar": "بدأت محادثات جديدة كثيرة من شبكتك. حاول مرة أخرى بعد {minutes} دقيقة من فضلك.",
+    },
     # --- handoff, customer side
     "queued": {
         "en": (

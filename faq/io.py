@@ -4,8 +4,9 @@ JSON Lines: one object per line, ``{"id", "lang", "question", "phrasings", "answ
 "category", "tags", "status"}``; only ``id``, ``lang``, ``question`` and ``answer`` are required,
 so the ``faq-bench`` record format (``id, question, phrasings, answer, lang``) is valid input.
 
-CSV: a header row with the same column names; ``phrasings`` are separated by ``|`` and ``tags``
-by ``,``.
+CSV: a header row with the same column names; ``phrasings`` are separated by ``|`` (``\\|``
+inside a phrasing) and ``tags`` by ``,``. A cell that starts like a spreadsheet formula
+(``=``, ``+``, ``-``, ``@``) is exported with a leading ``'``, taken off again on import.
 
 Parsing checks every row and returns every problem with its line number, so an import can be
 all or nothing: nothing is written unless the whole file is valid.
@@ -26,6 +27,8 @@ from faq.articles import ArticleError, ArticleIn, validate_article
 FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = ("id", "lang", "category", "tags", "question", "phrasings", "answer", "status")
 PHRASING_SEPARATOR = "|"
+# What a spreadsheet reads as the start of a formula (CSV injection), and the guard itself.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
 
 
@@ -116,6 +119,45 @@ def _split(cell: str, sep: str) -> list[str]:
     return [part.strip() for part in cell.split(sep) if part.strip()]
 
 
+def _split_phrasings(cell: str) -> list[str]:
+    """Phrasings are separated by ``|``; ``\\|`` is a ``|`` inside one and ``\\\\`` a
+    backslash (any other backslash is kept as it is)."""
+    parts: list[str] = []
+    current: list[str] = []
+    i = 0
+    while i < len(cell):
+        char = cell[i]
+        if char == "\\" and i + 1 < len(cell) and cell[i + 1] in "\\|":
+            current.append(cell[i + 1])
+            i += 2
+            continue
+        if char == PHRASING_SEPARATOR:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+        i += 1
+    parts.append("".join(current))
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _join_phrasings(phrasings: Iterable[str]) -> str:
+    return PHRASING_SEPARATOR.join(
+        p.replace("\\", "\\\\").replace(PHRASING_SEPARATOR, "\\" + PHRASING_SEPARATOR)
+        for p in phrasings
+    )
+
+
+def guard_formula(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``...) gets a
+    leading ``'``; :func:`unguard_formula` takes it off again on import."""
+    return "'" + cell if cell[:1] in FORMULA_STARTS else cell
+
+
+def unguard_formula(cell: str) -> str:
+    return cell[1:] if cell[:1] == "'" and cell[1:2] in FORMULA_STARTS else cell
+
+
 def parse_csv(data: bytes) -> ParseResult:
     text = _decode(data)
     reader = csv.DictReader(io.StringIO(text, newline=""))
@@ -140,8 +182,8 @@ def parse_csv(data: bytes) -> ParseResult:
             continue
         if not any((v or "").strip() for v in raw.values()):
             continue
-        record: dict[str, Any] = {k: v for k, v in raw.items() if v is not None}
-        record["phrasings"] = _split(record.get("phrasings", ""), PHRASING_SEPARATOR)
+        record: dict[str, Any] = {k: unguard_formula(v) for k, v in raw.items() if v is not None}
+        record["phrasings"] = _split_phrasings(record.get("phrasings", ""))
         record["tags"] = _split(record.get("tags", ""), ",")
         if not record.get("status"):
             record.pop("status", None)
@@ -171,24 +213,17 @@ def dump_csv(articles: Iterable[ArticleIn]) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for a in articles:
-        for p in a.phrasings:
-            if PHRASING_SEPARATOR in p:
-                raise ImportFileError(
-                    f"article {a.id!r} ({a.lang}) has a phrasing with '|', which CSV cannot "
-                    "hold: export as JSON Lines"
-                )
-        writer.writerow(
-            [
-                a.id,
-                a.lang,
-                a.category,
-                ",".join(a.tags),
-                a.question,
-                PHRASING_SEPARATOR.join(a.phrasings),
-                a.answer,
-                a.status,
-            ]
-        )
+        cells = [
+            a.id,
+            a.lang,
+            a.category,
+            ",".join(a.tags),
+            a.question,
+            _join_phrasings(a.phrasings),
+            a.answer,
+            a.status,
+        ]
+        writer.writerow([guard_formula(cell) for cell in cells])
     return out.getvalue()
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.events import record_event
-from storage.models import Agent, Ticket
+from storage.models import Agent, ApiToken, Ticket
 
 ROLES = ("agent", "supervisor")
 MAX_CAPACITY = 50
@@ -108,5 +108,30 @@ async def remove_agent(session: AsyncSession, agent: Agent, at: datetime) -> Non
     """Remove an agent from the roster. Their tickets keep their history (assignee cleared)."""
     if agent.status != "offline":
         raise AgentError(f"{agent.name} is {agent.status}: set them offline first")
+    # Tokens tied to the agent outlive them: an agent token is revoked (with its event), any
+    # other (a supervisor's, an admin's) keeps its role and loses only the console.
+    tokens = (
+        (await session.execute(select(ApiToken).where(ApiToken.agent_id == agent.id)))
+        .scalars()
+        .all()
+    )
+    for token in tokens:
+        token.agent_id = None
+        if token.role == "agent" and token.revoked_at is None:
+            token.revoked_at = at
+            record_event(
+                session,
+                "token_revoked",
+                at,
+                actor="admin",
+                token_id=token.id,
+                reason="agent_removed",
+                agent_id=agent.id,
+            )
+        elif token.role != "agent":
+            record_event(
+                session, "token_unlinked", at, actor="admin", token_id=token.id, agent_id=agent.id
+            )
+    await session.flush()
     record_event(session, "agent_removed", at, actor="admin", agent_id=agent.id, name=agent.name)
     await session.delete(agent)

@@ -50,6 +50,7 @@ from handoff.agents import (
 from handoff.canned import CannedError, add_canned, list_canned, remove_canned
 from handoff.customers import find_customer, set_tier
 from sanad.config import ConfigError, Settings, load_settings
+from sanad.logs import setup_logging
 from sanad.services import Services
 
 
@@ -451,9 +452,10 @@ def main(argv: list[str] | None = None, out: TextIO | None = None) -> int:
     except ConfigError as exc:
         print(f"sanad: configuration error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    setup_logging(
+        settings.log_level,
+        settings.log_format,
+        secrets=(settings.telegram_token, settings.webhook_secret),
     )
     if args.command != "run":
         logging.getLogger("alembic").setLevel(logging.WARNING)

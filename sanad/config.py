@@ -9,6 +9,7 @@ setting is written as its environment name without the ``SANAD_`` prefix, in low
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import os
 import tomllib
@@ -125,6 +126,20 @@ def _database_url(value: object) -> str:
     return text
 
 
+def _ip_networks(value: object) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else _as_str(value).split(",")
+    networks = []
+    for item in items:
+        text = str(item).strip()
+        if not text:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(text, strict=False)))
+        except ValueError:
+            raise ValueError(f"expected IP addresses or networks, got {text!r}") from None
+    return tuple(networks)
+
+
 def _setting(default: Any, parse: Callable[[object], Any], doc: str) -> Any:
     return field(default=default, metadata={"parse": parse, "doc": doc})
 
@@ -220,6 +235,33 @@ class Settings:
     )
     log_level: str = _setting(
         "info", _one_of("debug", "info", "warning", "error"), "Logging level."
+    )
+    log_format: str = _setting(
+        "text", _one_of("text", "json"), "Log lines as key=value text or one JSON object each."
+    )
+    flood_message_burst: int = _setting(
+        10, _as_int(0, 10_000), "Messages a customer may send at once (0: no message limit)."
+    )
+    flood_message_per_min: float = _setting(
+        30.0, _as_float(0.1, 100_000), "Messages a minute a customer may keep sending."
+    )
+    flood_new_visitors_per_ip: int = _setting(
+        30, _as_int(0, 1_000_000), "New web chat visitors one IP address may start per window."
+    )
+    flood_handoffs_per_ip: int = _setting(
+        5, _as_int(0, 1_000_000), "Requests for a person per IP address (or customer) per window."
+    )
+    flood_window_min: float = _setting(
+        10.0, _as_float(0.1, 24 * 60), "The window of the two caps above, in minutes."
+    )
+    login_failures_per_ip: int = _setting(
+        10, _as_int(0, 1_000_000), "Wrong logins per IP address per 15 minutes (0: no limit)."
+    )
+    trusted_proxies: tuple[str, ...] = _setting(
+        ("127.0.0.0/8", "::1/128"),
+        _ip_networks,
+        "Comma-separated addresses/networks of reverse proxies whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed (default: this machine).",
     )
     offer_timeout_s: float = _setting(
         30.0, _as_float(0.05, 3600), "Seconds an agent has to accept an offered chat."

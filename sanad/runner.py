@@ -5,18 +5,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+from pathlib import Path
 from typing import TextIO
 
 from aiohttp import web
+from sqlalchemy.engine import make_url
 
 from bot.app import build_application, start_application, stop_application
 from sanad.config import Settings
+from sanad.logs import add_secret, install_redaction
 from sanad.services import Services
 from web.app import create_app
 from web.auth import create_token
 
 log = logging.getLogger(__name__)
+
+FIRST_TOKENS_FILE = "sanad-first-start-tokens.txt"
 
 NO_TOKEN_HELP = """\
 No Telegram bot token is set: customers are served in the web chat only.
@@ -44,6 +50,9 @@ async def serve(
 ) -> None:
     """Run until ``stop`` is set (or SIGINT/SIGTERM)."""
     stop = stop or asyncio.Event()
+    # Whoever set up logging (the CLI, an embedding program, a test): no secret reaches it.
+    add_secret(settings.telegram_token, settings.webhook_secret)
+    install_redaction()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError, RuntimeError):
@@ -71,10 +80,26 @@ async def serve(
         print(f"  web console:    {base}/dashboard", file=out)
         if first is not None:
             admin, agent = first
-            print(
-                "First start: two tokens were created; they are shown only this once.\n"
+            tokens = (
                 f"  admin (dashboard, FAQ, agents): log in with: {admin}\n"
                 f"  agent console ('Local agent'):  log in with: {agent}\n"
+            )
+            if _is_terminal(out):
+                print(
+                    "First start: two tokens were created; they are shown only this once.\n"
+                    + tokens,
+                    end="",
+                    file=out,
+                )
+            else:  # a service's output ends in logs: the tokens go to a private file instead
+                path = _token_file(settings)
+                _write_private(path, "Sanad first start tokens (delete this file):\n" + tokens)
+                print(
+                    f"First start: two tokens were created and written to {path}\n"
+                    "  (readable by this user only; read them, then delete the file)",
+                    file=out,
+                )
+            print(
                 "  Try it: open the customer chat in one tab and the agent console in another;\n"
                 "  set the agent Available, then ask the chat for a person.\n"
                 "  (more: sanad tokens create --role editor|supervisor|admin|agent --name NAME)",
@@ -95,6 +120,27 @@ async def serve(
             await stop_application(telegram)
         await runner.cleanup()
         await services.close()
+
+
+def _is_terminal(out: TextIO) -> bool:
+    try:
+        return out.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _token_file(settings: Settings) -> Path:
+    """Next to the SQLite file, else in the working directory."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        return Path(url.database).resolve().parent / FIRST_TOKENS_FILE
+    return Path.cwd() / FIRST_TOKENS_FILE
+
+
+def _write_private(path: Path, text: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as fh:
+        fh.write(text)
 
 
 async def first_start(services: Services) -> tuple[str, str] | None:

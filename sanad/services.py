@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from faq.service import FaqService, load_sample_if_empty, thresholds_from
 from handoff.acd import AcdConfig, Strategy
+from handoff.flood import FloodLimits, FloodPolicy
 from handoff.port import PortRouter
 from handoff.service import HandoffConfig, HandoffService
 from sanad.clock import Clock, SystemClock
@@ -35,6 +36,17 @@ def handoff_config(settings: Settings) -> HandoffConfig:
     )
 
 
+def flood_limits(settings: Settings) -> FloodLimits:
+    return FloodLimits(
+        message_burst=settings.flood_message_burst,
+        message_per_min=settings.flood_message_per_min,
+        new_visitors_per_ip=settings.flood_new_visitors_per_ip,
+        handoffs_per_ip=settings.flood_handoffs_per_ip,
+        window_s=settings.flood_window_min * 60.0,
+        login_failures_per_ip=settings.login_failures_per_ip,
+    )
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -43,6 +55,7 @@ class Services:
     faq: FaqService
     ports: PortRouter
     handoff: HandoffService
+    flood: FloodPolicy
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -58,7 +71,9 @@ class Services:
         )
         ports = PortRouter()
         handoff = HandoffService(db, clock, ports, handoff_config(settings))
-        return cls(settings, db, clock, FaqService(db, thresholds), ports, handoff)
+        faq = FaqService(db, thresholds)
+        flood = FloodPolicy(flood_limits(settings), lambda: clock.now().timestamp())
+        return cls(settings, db, clock, faq, ports, handoff, flood)
 
     async def start(self, run_timers: bool = True) -> None:
         """Migrate the schema, load the sample FAQ on first run, build the match index,

@@ -366,3 +366,12 @@ class Attachment(Base):
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+
+
+class Readiness(Base):
+    """One row that ``/readyz`` writes, to prove the database takes writes (not only reads)."""
+
+    __tablename__ = "readiness"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    checked_at: Mapped[datetime]

@@ -450,7 +450,7 @@ async def test_an_agent_on_telegram_and_in_the_console_at_once_stays_in_sync(
 async def _csrf(client: TestClient[Any, Any]) -> str:
     """The session's CSRF token, as the console page carries it."""
     html = await (await client.get("/agent")).text()
-    return html.split("window.SANAD_CSRF = ", 1)[1].split(";", 1)[0].strip().strip('"')
+    return html.split('<meta name="sanad-csrf" content="', 1)[1].split('"', 1)[0]
 
 
 async def test_a_telegram_agent_serves_a_web_customer_text_and_files(telegram_and_web: Any) -> None:

@@ -13,6 +13,17 @@ from sanad.config import load_settings
 from sanad.runner import serve
 
 
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _with_token_file(text: str) -> str:
+    """The output, and the first-start token file's content when the tokens went there."""
+    found = re.search(r"written to (\S+)", text)
+    return text + Path(found.group(1)).read_text() if found else text
+
+
 async def _run_once(db: Path) -> str:
     settings = load_settings(
         env={"SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{db}", "SANAD_WEB_PORT": "0"}
@@ -20,7 +31,7 @@ async def _run_once(db: Path) -> str:
     out, stop, ready = io.StringIO(), asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(serve(settings, stop=stop, out=out, ready=ready))
     await asyncio.wait_for(ready.wait(), 30)
-    text = out.getvalue()
+    text = _with_token_file(out.getvalue())
     port = re.search(r"http://localhost:(\d+)/dashboard", text)
     assert port, text
     token = re.search(r"log in with: (\S+)", text)
@@ -58,7 +69,7 @@ async def test_first_start_gives_the_whole_product_without_telegram(tmp_path: Pa
     out, stop, ready = io.StringIO(), asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(serve(settings, stop=stop, out=out, ready=ready))
     await asyncio.wait_for(ready.wait(), 30)
-    text = out.getvalue()
+    text = _with_token_file(out.getvalue())
     urls = dict(re.findall(r"(customer chat|agent console|web console):\s+(\S+)", text))
     agent_token = re.search(r"agent console \('Local agent'\):\s+log in with: (\S+)", text)
     assert set(urls) == {"customer chat", "agent console", "web console"} and agent_token, text
@@ -74,3 +85,38 @@ async def test_first_start_gives_the_whole_product_without_telegram(tmp_path: Pa
         assert console.status == 200
     stop.set()
     await task
+
+
+async def test_first_start_tokens_stay_out_of_service_logs(tmp_path: Path) -> None:
+    """Not on a terminal (systemd, docker: output ends in logs), the tokens are written to a
+    file only the user can read; on a terminal they are shown."""
+    settings = load_settings(
+        env={
+            "SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'svc.db'}",
+            "SANAD_WEB_PORT": "0",
+        }
+    )
+    out, stop, ready = io.StringIO(), asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop=stop, out=out, ready=ready))
+    await asyncio.wait_for(ready.wait(), 30)
+    stop.set()
+    await task
+    logged = out.getvalue()
+    assert "sanad_" not in logged and "written to" in logged
+    path = tmp_path / "sanad-first-start-tokens.txt"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.read_text().count("log in with: sanad_") == 2
+
+    terminal = Terminal()
+    settings = load_settings(
+        env={
+            "SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'tty.db'}",
+            "SANAD_WEB_PORT": "0",
+        }
+    )
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(serve(settings, stop=stop, out=terminal, ready=ready))
+    await asyncio.wait_for(ready.wait(), 30)
+    stop.set()
+    await task
+    assert terminal.getvalue().count("log in with: sanad_") == 2

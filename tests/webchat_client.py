@@ -16,9 +16,12 @@ _ids = itertools.count(1)
 
 
 class ChatClient:
-    def __init__(self, client: TestClient[Any, Any], lang: str = "en") -> None:
+    def __init__(
+        self, client: TestClient[Any, Any], lang: str = "en", headers: dict[str, str] | None = None
+    ) -> None:
         self.client = client
         self.lang = lang
+        self.headers = headers or {}
         self.visitor: str | None = None
         self.ws: ClientWebSocketResponse | None = None
         self.frames: list[Frame] = []
@@ -31,7 +34,7 @@ class ChatClient:
 
     async def connect(self, since: int | None = None, name: str | None = None) -> Frame:
         """Open the socket and say hello; returns the welcome frame."""
-        self.ws = await self.client.ws_connect("/chat/ws")
+        self.ws = await self.client.ws_connect("/chat/ws", headers=self.headers)
         hello: Frame = {
             "type": "hello",
             "visitor": self.visitor,

@@ -44,7 +44,12 @@ from web.api_faq import (
 from web.app import services_of
 from web.auth import Principal
 from web.console import canned_changed
+from web.inputs import check_text
 from web.problem import Problem
+
+INT_LIMIT = 1_000_000  # capacity, routing priority: small numbers (Integer columns)
+MAX_LIST = 50
+MAX_WORD = 64
 
 SETTABLE_STATUSES = ("offline", "available", "away")
 AGENT_FIELDS = {
@@ -97,6 +102,8 @@ def _int(body: dict[str, Any], key: str, default: int) -> int:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
         raise Problem(400, f"'{key}' must be a whole number")
+    if not -INT_LIMIT <= value <= INT_LIMIT:
+        raise Problem(400, f"'{key}' must be from {-INT_LIMIT} to {INT_LIMIT}", field=key)
     return value
 
 
@@ -108,7 +115,9 @@ def _texts(body: dict[str, Any], key: str, default: Iterable[str]) -> tuple[str,
         value = value.split(",")
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise Problem(400, f"'{key}' must be a list of texts")
-    return tuple(v.strip().lower() for v in value if v.strip())
+    if len(value) > MAX_LIST or any(len(v) > MAX_WORD for v in value):
+        raise Problem(400, f"'{key}': at most {MAX_LIST} items of {MAX_WORD} characters", field=key)
+    return tuple(check_text(v.strip().lower(), key) for v in value if v.strip())
 
 
 def agent_from_body(body: dict[str, Any], current: Agent | None = None) -> AgentIn:
@@ -120,6 +129,7 @@ def agent_from_body(body: dict[str, Any], current: Agent | None = None) -> Agent
     name = body.get("name", current.name if current else None)
     if not isinstance(name, str) or not name.strip():
         raise Problem(400, "'name' must be a non-empty text")
+    check_text(name.strip(), "name", 128)
     tid = body.get("telegram_id", current.telegram_id if current else None)
     if isinstance(tid, int) and not isinstance(tid, bool):
         tid = str(tid)
@@ -127,7 +137,7 @@ def agent_from_body(body: dict[str, Any], current: Agent | None = None) -> Agent
         tid = None
     if tid is not None and not isinstance(tid, str):
         raise Problem(400, "'telegram_id' must be a number or text of digits")
-    if tid is not None and not tid.strip().lstrip("-").isdigit():
+    if tid is not None and (len(tid) > 32 or not tid.strip().lstrip("-").isdigit()):
         raise Problem(400, f"a Telegram id is a number, got {tid!r}")
     role = body.get("role", current.role if current else "agent")
     if role not in ROLES:

@@ -11,7 +11,6 @@ Request bodies use the JSON Lines record shape (``id`` is the slug; ``slug`` is 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +39,7 @@ from sanad.services import Services
 from storage.models import Article
 from web.app import services_of
 from web.auth import Principal, require
+from web.inputs import check_json, parse_json
 from web.problem import Problem, int_param
 
 WRITERS = ("editor",)
@@ -54,20 +54,12 @@ def actor_of(principal: Principal) -> str:
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object, or a 400 that says what is wrong with it."""
+    """The request's JSON object, or a 400 that says what is wrong with it (bounded depth,
+    no NUL or lone surrogate, numbers that fit: :func:`web.inputs.parse_json`)."""
     raw = await request.read()
     if not raw.strip():
         raise Problem(400, "the request body is empty: send a JSON object")
-    try:
-        body = json.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise Problem(400, "the request body is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise Problem(
-            400,
-            f"the request body is not valid JSON ({exc.msg} at line {exc.lineno} "
-            f"column {exc.colno})",
-        ) from None
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise Problem(400, f"the request body must be a JSON object, got {_json_type(body)}")
     return body
@@ -243,6 +235,10 @@ async def import_file(services: Services, data: bytes, fmt: str, actor: str) -> 
         parsed = faq_io.parse(data, fmt)
     except faq_io.ImportFileError as exc:
         raise Problem(400, str(exc), errors=[]) from None
+    except RecursionError:
+        raise Problem(400, "a line of the file is nested too deeply", errors=[]) from None
+    for article in parsed.articles:  # what the database cannot store: NUL, lone surrogates
+        check_json(article.as_record(), f"article {article.id!r} ({article.lang})")
     if parsed.errors:
         raise Problem(
             400,

@@ -38,6 +38,7 @@ from sanad.services import Services
 from storage.models import Agent, Article, Customer, Event, Note, Rating, Ticket
 from web.app import services_of
 from web.auth import Principal, require
+from web.inputs import parse_json
 from web.problem import ParamError, Query, int_param
 
 PERIODS = (*metrics.PERIOD_NAMES, "custom")
@@ -541,10 +542,10 @@ def _params_errors(handler: Any) -> Any:
 async def _json_body(request: web.Request) -> dict[str, Any]:
     if not request.can_read_body:
         return {}
-    try:
-        body = await request.json()
-    except ValueError as exc:
-        raise ParamError("the body must be a JSON object") from exc
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    body = parse_json(raw)
     if not isinstance(body, dict):
         raise ParamError("the body must be a JSON object")
     return body

@@ -16,24 +16,31 @@ from __future__ import annotations
 import asyncio
 import hmac
 import importlib
-import json
 import logging
+import math
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from aiohttp import WSCloseCode, web
+from aiohttp.http_exceptions import HttpProcessingError
+from sqlalchemy import update
+from sqlalchemy.exc import DataError, DBAPIError
 from telegram import Update
 from telegram.ext import Application
 
+from sanad.logs import log_context
 from sanad.services import Services
+from storage.models import Readiness
 from web.auth import (
     COOKIE,
     PRINCIPAL,
     Handler,
     Principal,
+    client_ip,
     csrf_ok,
+    is_https,
     login,
     logout,
     principal_from_bearer,
@@ -42,14 +49,14 @@ from web.auth import (
 )
 from web.i18n import COOKIE as LANG_COOKIE
 from web.i18n import duration, request_lang, tr, value
+from web.inputs import IMPORT_BODY_BYTES, body_limit, check_text, parse_json, path_ids_ok
+from web.problem import Problem
 
 log = logging.getLogger(__name__)
 
 SERVICES = web.AppKey("services", Services)
 TELEGRAM = web.AppKey("telegram", Application)
 JINJA = web.AppKey("jinja", jinja2.Environment)
-MAX_BODY_BYTES = 10 * 1024 * 1024
-MAX_UPDATE_BYTES = 1024 * 1024
 ROUTE_MODULES = (
     "web.api_faq",
     "web.api_admin",
@@ -70,12 +77,51 @@ NAV = (
     ("agents", "/agents", ("supervisor",)),
     ("tickets", "/tickets", ("supervisor", "agent")),
 )
+READY_TIMEOUT_S = 3.0
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # Open without a token: the customer chat (its visitor secret is its own credential) and the
 # agent login link (its one-time key is).
-PUBLIC_PATHS = ("/healthz", "/login", "/chat", "/chat/ws", "/chat/upload", "/agent/login")
+PUBLIC_PATHS = (
+    "/healthz",
+    "/readyz",
+    "/login",
+    "/chat",
+    "/chat/ws",
+    "/chat/upload",
+    "/agent/login",
+)
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
+
+
+# Scripts only from this site's files (no inline script, no eval); inline style attributes
+# are allowed (the charts and a few layouts use them). The chat page alone may be framed, by
+# any site: it is what the widget opens.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors "
+)
+FRAMEABLE = ("/chat",)
+
+
+async def security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response (pages, API, static files, errors), unless a handler set its own."""
+    headers = response.headers
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    framed = request.path in FRAMEABLE
+    headers.setdefault("Content-Security-Policy", CSP + ("*" if framed else "'none'"))
+    if not framed:
+        headers.setdefault("X-Frame-Options", "DENY")
+
+
+def https(request: web.Request) -> bool:
+    """Whether cookies get ``Secure``: TLS here, an https SANAD_PUBLIC_URL, or a trusted
+    proxy's ``X-Forwarded-Proto: https``."""
+    settings = request.app[SERVICES].settings
+    return is_https(request, settings.public_url, settings.trusted_proxies)
 
 
 def services_of(request: web.Request) -> Services:
@@ -124,8 +170,20 @@ def render(
     )
     response = web.Response(text=html, status=http_status, content_type="text/html")
     if "lang" in request.query and request.query["lang"] in ("en", "ar"):
-        response.set_cookie(LANG_COOKIE, request.query["lang"], max_age=365 * 86400, samesite="Lax")
+        response.set_cookie(
+            LANG_COOKIE,
+            request.query["lang"],
+            max_age=365 * 86400,
+            samesite="Lax",
+            secure=https(request),
+        )
     return response
+
+
+def _error(request: web.Request, status: int, message: str, **extra: Any) -> web.Response:
+    if is_api(request):
+        return web.json_response({"error": message, "status": status, **extra}, status=status)
+    return render(request, "error.html", status, code=status, message=message)
 
 
 @web.middleware
@@ -133,21 +191,44 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except web.HTTPException as exc:
-        if exc.status < 400 or not (is_api(request) or exc.status in (403, 404, 413)):
+        if exc.status < 400 or not (is_api(request) or exc.status in (403, 404, 405, 413, 429)):
             raise
         message = (
             exc.reason if exc.text is None or exc.text.startswith(str(exc.status)) else exc.text
         )
         if exc.status == 413:
             message = "request body too large"
-        if is_api(request):
-            return json_error(exc.status, message or exc.reason)
-        return render(request, "error.html", exc.status, code=exc.status, message=message)
+        response = _error(request, exc.status, message or exc.reason)
+        for name in ("Allow", "Retry-After"):  # a 405 says what is allowed; a 429 when
+            if name in exc.headers:
+                response.headers[name] = exc.headers[name]
+        return response
+    except Problem as problem:
+        return _error(request, problem.status, problem.message, **problem.extra)
+    except RecursionError:
+        return _error(request, 400, "the input is nested too deeply")
+    except UnicodeEncodeError:
+        return _error(request, 400, "the input is not valid Unicode text (a lone surrogate)")
+    except DBAPIError as exc:
+        # The last line of defence: handlers check their fields first (naming them); a
+        # value the database still refuses is the client's, not a server error.
+        if _is_data_error(exc):
+            log.warning("database refused a value on %s %s: %s", request.method, request.path, exc)
+            return _error(request, 400, "a value is too long or out of range for the database")
+        log.exception("database error on %s %s", request.method, request.path)
+        return _error(request, 500, "internal error; the server log has the details")
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
-        if is_api(request):
-            return json_error(500, "internal error; the server log has the details")
-        return render(request, "error.html", 500, code=500, message="internal error")
+        return _error(request, 500, "internal error; the server log has the details")
+
+
+def _is_data_error(exc: DBAPIError) -> bool:
+    """A value the database cannot hold (too long, out of range, NUL), on either backend."""
+    if isinstance(exc, DataError):
+        return True
+    cause = exc.orig
+    text = str(cause)
+    return isinstance(cause, OverflowError) or "too large to convert" in text
 
 
 def _public(request: web.Request) -> bool:
@@ -161,11 +242,41 @@ def _public(request: web.Request) -> bool:
 
 
 @web.middleware
+async def limits_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Each route's body limit, enforced while the body is read (chunked too), and ids in
+    paths that fit the database."""
+    services = request.app[SERVICES]
+    limit = body_limit(
+        request.path,
+        upload_max=int(services.settings.web_upload_max_mb * 1024 * 1024),
+        webhook_path=services.settings.webhook_path,
+    )
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    if not path_ids_ok(dict(request.match_info)):
+        raise web.HTTPNotFound(reason="no such id")
+    request = request.clone(client_max_size=limit)
+    for name, given in request.query.items():
+        check_text(given, f"query parameter '{name}'", 4096)
+    if request.method in UNSAFE and request.content_type in FORM_TYPES and not _streamed(request):
+        try:
+            form = await request.post()  # bounded by the limit; kept for the handler
+        except (ValueError, AssertionError, HttpProcessingError) as exc:
+            raise Problem(400, f"the form is malformed ({exc})") from None
+        for field, entry in form.items():
+            if isinstance(entry, str):
+                check_text(entry, field)
+    return await handler(request)
+
+
+def _streamed(request: web.Request) -> bool:
+    """Uploads read part by part, with their own bounds (web.inputs.read_upload)."""
+    path = request.path
+    return path == "/chat/upload" or (path.startswith("/api/v1/agent/") and path.endswith("/files"))
+
+
+@web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=MAX_BODY_BYTES, actual_size=request.content_length
-        )
     services = request.app[SERVICES]
     now = services.clock.now()
     principal: Principal | None = None
@@ -195,14 +306,46 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             if is_api(request):
                 return json_error(403, "missing or wrong CSRF token")
             raise web.HTTPForbidden(reason="missing or wrong CSRF token; reload the page")
-    return await handler(request)
+    with log_context(agent_id=principal.agent_id):  # on every line this request logs
+        return await handler(request)
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers (it touches nothing else; see /readyz)."""
     services = request.app[SERVICES]
     return web.json_response(
         {"status": "ok", "database": services.db.backend, "articles": len(services.faq.index)}
     )
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """Readiness: the database takes a write (a read-only file, a full disk or a read-only
+    replica fail here) and, when configured, the Telegram bot is running. 503 otherwise."""
+    services = request.app[SERVICES]
+    problems: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(READY_TIMEOUT_S):
+            async with services.db.transaction() as session:
+                now = services.clock.now()
+                written = await session.execute(
+                    update(Readiness).where(Readiness.id == 1).values(checked_at=now)
+                )
+                if not getattr(written, "rowcount", 0):
+                    session.add(Readiness(id=1, checked_at=now))
+    except TimeoutError:
+        problems["database"] = f"no write within {READY_TIMEOUT_S:g} s"
+    except Exception as exc:  # whatever the driver says, the answer is "not ready"
+        log.warning("readiness: the database refused a write: %s", exc)
+        problems["database"] = f"cannot write ({type(exc).__name__})"
+    application = request.app.get(TELEGRAM)
+    if services.settings.telegram_token and application is not None:
+        updater = application.updater
+        if not application.running or (updater is not None and not updater.running):
+            problems["telegram"] = "the bot is not running"
+    body: dict[str, Any] = {"status": "ready" if not problems else "not ready"}
+    if problems:
+        body["problems"] = problems
+    return web.json_response(body, status=503 if problems else 200)
 
 
 async def telegram_webhook(request: web.Request) -> web.Response:
@@ -213,14 +356,15 @@ async def telegram_webhook(request: web.Request) -> web.Response:
     given = request.headers.get("X-Telegram-Bot-Api-Secret-Token", "")
     if not hmac.compare_digest(given.encode(), secret.encode()):
         return json_error(403, "wrong or missing X-Telegram-Bot-Api-Secret-Token")
-    if request.content_length is not None and request.content_length > MAX_UPDATE_BYTES:
-        return json_error(413, "update too large")
     try:
-        data = json.loads(await request.read())
+        data = parse_json(await request.read(), "update")
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             raise ValueError("an update is a JSON object with an integer update_id")
         update = Update.de_json(data, application.bot)
-    except (ValueError, TypeError, KeyError) as exc:
+    except Problem as problem:
+        log.warning("malformed webhook update: %s", problem.message)
+        return json_error(400, f"malformed update: {problem.message}")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         log.warning("malformed webhook update: %s", exc)
         return json_error(400, f"malformed update: {exc}")
     await application.update_queue.put(update)
@@ -232,19 +376,48 @@ async def login_page(request: web.Request) -> web.Response:
 
 
 def _safe_next(value: str | None) -> str:
-    """Only a local path: never redirect a logged-in user to another site."""
-    if value and value.startswith("/") and not value.startswith("//"):
-        return value
-    return "/dashboard"
+    """Only a local path: never redirect a logged-in user to another site. Browsers and
+    aiohttp drop tabs and newlines and read a backslash as a slash, so ``/\t/evil`` or
+    ``/\\evil`` would become ``//evil``: any control character, space or backslash is refused."""
+    if (
+        not value
+        or len(value) > 2048
+        or not value.startswith("/")
+        or value.startswith("//")
+        or any(c <= " " or c in "\\\x7f" for c in value)
+    ):
+        return "/dashboard"
+    parsed = urlsplit(value)
+    if parsed.scheme or parsed.netloc or parsed.path.startswith("//"):
+        return "/dashboard"
+    return value
+
+
+def address_of(request: web.Request) -> str:
+    """The client's IP address (behind a trusted proxy: the one it forwarded)."""
+    return client_ip(request, request.app[SERVICES].settings.trusted_proxies)
+
+
+def login_throttle(request: web.Request) -> None:
+    """Too many wrong logins from this address: a 429 until the window ends."""
+    wait = request.app[SERVICES].flood.login_wait(address_of(request))
+    if wait > 0:
+        raise web.HTTPTooManyRequests(
+            reason=f"too many failed logins from your address; try again in "
+            f"{max(1, math.ceil(wait / 60))} min",
+            headers={"Retry-After": str(math.ceil(wait))},
+        )
 
 
 async def login_post(request: web.Request) -> web.Response:
+    login_throttle(request)
     form = await request.post()
     services = request.app[SERVICES]
     lang = request_lang(request, services.settings.default_language)
     result = await login(services.db, str(form.get("token", "")), services.clock.now())
     target = _safe_next(str(form.get("next", "")))
     if result is None:
+        services.flood.login_failed(address_of(request))
         return render(request, "login.html", 401, next=target, error=tr("bad_token", lang))
     cookie, _ = result
     raise session_redirect(request, cookie, target)
@@ -290,9 +463,11 @@ def openapi_document(paths: dict[str, Any]) -> dict[str, Any]:
 
 def create_app(services: Services, telegram: Application | None = None) -> web.Application:  # type: ignore[type-arg]
     app = web.Application(
-        client_max_size=MAX_BODY_BYTES, middlewares=[error_middleware, auth_middleware]
+        client_max_size=IMPORT_BODY_BYTES,
+        middlewares=[error_middleware, limits_middleware, auth_middleware],
     )
     app[SERVICES] = services
+    app.on_response_prepare.append(security_headers)
     if telegram is not None:
         app[TELEGRAM] = telegram
     app[JINJA] = jinja2.Environment(
@@ -301,6 +476,7 @@ def create_app(services: Services, telegram: Application | None = None) -> web.A
         undefined=jinja2.StrictUndefined,
     )
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
     app.router.add_post(services.settings.webhook_path, telegram_webhook)
     app.router.add_get("/login", login_page)
     app.router.add_post("/login", login_post)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -222,15 +223,18 @@ async def logout(db: Database, cookie: str) -> None:
 
 
 def session_redirect(request: web.Request, cookie: str, target: str) -> web.HTTPFound:
-    """The answer to a successful login: the session cookie (HttpOnly, SameSite=Strict) and a
-    redirect to ``target``."""
+    """The answer to a successful login: the session cookie (HttpOnly, SameSite=Strict,
+    Secure when the site is reached over https) and a redirect to ``target``."""
+    from web.app import https
+
+    secure = https(request)
     response = web.HTTPFound(target)
     response.set_cookie(
         COOKIE,
         cookie,
         httponly=True,
         samesite="Strict",
-        secure=request.secure,
+        secure=secure,
         max_age=SESSION_DAYS * 86400,
         path="/",
     )
@@ -245,6 +249,39 @@ def same_origin(request: web.Request) -> bool:
     if origin is None:
         return True  # not a browser
     return urlparse(origin).netloc == request.host
+
+
+def _trusted(address: str | None, proxies: tuple[str, ...]) -> bool:
+    if not address or not proxies:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in ipaddress.ip_network(net) for net in proxies)
+
+
+def client_ip(request: web.Request, proxies: tuple[str, ...]) -> str:
+    """The client's address: the peer's, or, when the peer is a trusted proxy, the last
+    address in ``X-Forwarded-For`` that is not one of the proxies (a client can write the
+    header's first entries itself, never the ones its proxies append)."""
+    peer = request.remote or "unknown"
+    if not _trusted(peer, proxies):
+        return peer
+    forwarded = [a.strip() for a in request.headers.get("X-Forwarded-For", "").split(",")]
+    for address in reversed([a for a in forwarded if a]):
+        if not _trusted(address, proxies):
+            return address
+    return peer
+
+
+def is_https(request: web.Request, public_url: str, proxies: tuple[str, ...]) -> bool:
+    """Whether the browser reaches Sanad over https: TLS here, an https SANAD_PUBLIC_URL, or
+    a trusted proxy saying so (``X-Forwarded-Proto: https``)."""
+    if request.secure or public_url.lower().startswith("https://"):
+        return True
+    proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return proto == "https" and _trusted(request.remote, proxies)
 
 
 def csrf_ok(principal: Principal, given: str | None) -> bool:

@@ -10,6 +10,7 @@ whichever channel the customer writes from and wherever the agent acted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 from collections import defaultdict
@@ -30,9 +31,11 @@ from sanad.services import Services
 from storage.models import Agent, Customer, Message, Note, Offer, Ticket
 from web.auth import login_with_link, principal_of, same_origin, session_redirect
 from web.chat import frames_for
+from web.inputs import check_text, parse_json
 
 log = logging.getLogger(__name__)
 
+CATEGORY_MAX = 64  # tickets.category
 LIVE = (State.ASSIGNED.value, State.PENDING.value)
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 STATUSES = {
@@ -288,10 +291,7 @@ def _agent_of(request: web.Request) -> tuple[Services, int]:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError as exc:
-        raise web.HTTPBadRequest(text="the body must be a JSON object") from exc
+    data = parse_json(await request.read())
     if not isinstance(data, dict):
         raise web.HTTPBadRequest(text="the body must be a JSON object")
     return data
@@ -457,7 +457,8 @@ async def send_file(request: web.Request) -> web.Response:
     """An agent's file for the customer (multipart ``file``, optional ``client_id``): kept on
     the ticket and carried to the customer's channel like a message."""
     from web.chat import CLIENT_ID_RE as FILE_CLIENT_ID_RE
-    from web.chat import read_upload, upload_max_bytes
+    from web.chat import upload_max_bytes
+    from web.inputs import read_upload
 
     services, agent_id = _agent_of(request)
     ticket_id = _ticket_id(request)
@@ -528,6 +529,8 @@ async def transfer(request: web.Request) -> web.Response:
     category = body.get("category")
     if not isinstance(to_agent, int) and not (isinstance(category, str) and category):
         raise web.HTTPBadRequest(text='send {"agent_id": N} or {"category": "name"}')
+    if isinstance(category, str):
+        check_text(category, "category", CATEGORY_MAX)
     try:
         await services.handoff.transfer_ticket(
             ticket_id,
@@ -592,6 +595,14 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
         async for raw in ws:
             if raw.type == WSMsgType.TEXT and '"ping"' in raw.data:
                 await ws.send_json({"type": "pong"})
+    except ConnectionError as exc:
+        log.debug("console socket gone: %s", exc)
+    except Exception:  # after the upgrade: an error frame and a close code, never HTML
+        log.exception("console socket failed")
+        if not ws.closed:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_json({"type": "error", "message": "something went wrong"})
+                await ws.close(code=1011, message=b"internal error")
     finally:
         hub.sockets[agent_id].discard(ws)
         if not hub.sockets[agent_id]:
@@ -610,13 +621,15 @@ async def page(request: web.Request) -> web.Response:
 
 async def link_login(request: web.Request) -> web.StreamResponse:
     """``/agent/login?key=...``: the one-time link the bot sends an agent for ``/console``."""
-    from web.app import SERVICES
+    from web.app import SERVICES, address_of, login_throttle
     from web.app import render as render_page
     from web.i18n import request_lang, tr
 
     services = request.app[SERVICES]
+    login_throttle(request)
     result = await login_with_link(services.db, request.query.get("key", ""), services.clock.now())
     if result is None:
+        services.flood.login_failed(address_of(request))
         lang = request_lang(request, services.settings.default_language)
         return render_page(
             request,

@@ -488,11 +488,11 @@
     const clientId = newClientId();
     const node = showPending(clientId, fill(T.uploading, { name: file.name }), { file });
     const body = new FormData();
-    if (visitor) body.append("visitor", visitor);
     body.append("client_id", clientId);
     body.append("file", file, file.name);
     try {
-      const response = await fetch("/chat/upload", { method: "POST", body, credentials: "same-origin" });
+      const headers = visitor ? { "X-Sanad-Visitor": visitor } : {};
+      const response = await fetch("/chat/upload", { method: "POST", body, headers, credentials: "same-origin" });
       const raw = await response.text();
       let answer = null;
       try {
