@@ -3,6 +3,7 @@ clock, and Sanad's services wired on them."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 os.environ.setdefault("PTB_TIMEDELTA", "true")  # PTB 22: RetryAfter.retry_after as timedelta
@@ -155,6 +156,24 @@ async def page(browser: Any, client: TestClient[Any, Any]) -> AsyncIterator[Any]
     tab.sanad_url = lambda path: str(client.make_url(path))
     yield tab
     await context.close()
+
+
+async def wait_for_js(page: Any, expression: str, arg: Any = None, within: float = 10.0) -> Any:
+    """Wait until ``expression`` (JavaScript: an expression, or a function of ``arg``) is
+    truthy in ``page``. Playwright's own ``wait_for_function`` polls with ``eval`` inside the
+    page, which Sanad's Content Security Policy rightly forbids; ``evaluate`` runs through the
+    DevTools protocol instead."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    is_function = "=>" in expression.split("\n", 1)[0][:40]
+    source = expression if is_function else f"() => ({expression})"
+    while True:
+        result = await page.evaluate(source, arg)
+        if result:
+            return result
+        if loop.time() > deadline:
+            raise AssertionError(f"still false after {within} s: {expression}")
+        await asyncio.sleep(0.05)
 
 
 async def browser_login(page: Any, token: str, path: str = "/dashboard") -> None:

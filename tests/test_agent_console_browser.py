@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import browser_login
+from tests.conftest import browser_login, wait_for_js
 from tests.webchat_client import ChatClient, Frame
 
 
@@ -83,14 +83,15 @@ async def test_offer_accept_chat_note_close_and_rating(
         got = await customer.next(message_from("agent", reply))
         await page.wait_for_selector(f'#transcript .msg[data-id="{got["id"]}"]')
         # The box empties when the POST answers (the push frame may come first).
-        await page.wait_for_function("document.querySelector('#reply-text').value === ''")
+        await wait_for_js(page, "document.querySelector('#reply-text').value === ''")
         await page.wait_for_timeout(300)  # both the answer and the push frame are in
         assert await page.locator(f'#transcript .msg[data-id="{got["id"]}"]').count() == 1
 
         # The push socket drops; the console reconnects and the customer's next message arrives.
         old = await page.evaluate_handle("window.sanadConsole.socket")
         await page.evaluate("window.sanadConsole.socket.close()")
-        await page.wait_for_function(
+        await wait_for_js(
+            page,
             "old => window.sanadConsole.socket !== old"
             " && window.sanadConsole.socket.readyState === WebSocket.OPEN",
             arg=old,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import bearer, browser_login
+from tests.conftest import bearer, browser_login, wait_for_js
 from tests.webchat_client import ChatClient
 
 IN_VIEW = """sel => {
@@ -93,7 +93,7 @@ async def test_offer_card_bullets_stay_inside_the_card(
     await browser_login(page, agent_token["token"], f"/agent?lang={lang}")
     await page.wait_for_selector('#connection[data-state="connected"]')
     await page.select_option("#agent-status", "available")
-    await page.wait_for_function("document.querySelector('#agent-status').value === 'available'")
+    await wait_for_js(page, "document.querySelector('#agent-status').value === 'available'")
     customer = ChatClient(client, lang="ar")
     try:
         await customer.connect(name="ليلى")

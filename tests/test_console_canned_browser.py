@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.conftest import bearer, browser_login
+from tests.conftest import bearer, browser_login, wait_for_js
 from tests.webchat_client import ChatClient
 
 
@@ -25,7 +25,7 @@ async def test_canned_reply_arrives_live_and_inserts_for_editing(
     await browser_login(page, agent_token["token"], "/agent")
     await page.wait_for_selector('#connection[data-state="connected"]')
     await page.select_option("#agent-status", "available")
-    await page.wait_for_function("document.querySelector('#agent-status').value === 'available'")
+    await wait_for_js(page, "document.querySelector('#agent-status').value === 'available'")
 
     customer = ChatClient(client)  # no name given: the chat shows "Web visitor ..."
     try:
@@ -58,8 +58,8 @@ async def test_canned_reply_arrives_live_and_inserts_for_editing(
         await page.press("#reply-text", "End")
         await page.select_option("#canned-select", "late")
         expected = "About your parcel: Sorry, it is late; I'm Web Agent."
-        await page.wait_for_function(
-            "text => document.querySelector('#reply-text').value === text", arg=expected
+        await wait_for_js(
+            page, "text => document.querySelector('#reply-text').value === text", arg=expected
         )
         await page.wait_for_timeout(300)
         assert not [f for f in customer.frames if f.get("sender") == "agent"]

@@ -18,7 +18,7 @@ from handoff.agents import add_agent
 from sanad.clock import VirtualClock
 from sanad.config import load_settings
 from sanad.services import Services
-from tests.conftest import browser_login
+from tests.conftest import browser_login, wait_for_js
 from tests.webchat_client import ChatClient
 from web.app import create_app
 from web.auth import create_token
@@ -118,7 +118,7 @@ async def test_the_web_chat_shows_the_pick_as_the_customers_and_retires_old_butt
     the same after a reload."""
     services.faq.thresholds = Thresholds(answer_min=1.01, answer_margin=0, suggest_min=0.0)
     await page.goto(page.sanad_url("/chat?lang=en"))
-    await page.wait_for_function("() => window.sanadChat && window.sanadChat.state !== null")
+    await wait_for_js(page, "() => window.sanadChat && window.sanadChat.state !== null")
     await page.fill("#composer-text", "I want to return the shoes I bought")
     await page.press("#composer-text", "Enter")
     suggestions = page.locator("#messages .msg[data-sender='bot']", has_text="Pick one:")
@@ -150,7 +150,7 @@ async def test_the_web_chat_shows_the_pick_as_the_customers_and_retires_old_butt
     assert not await newer.locator("button.msg-button").first.is_disabled()
 
     await page.reload()
-    await page.wait_for_function("() => window.sanadChat && window.sanadChat.state !== null")
+    await wait_for_js(page, "() => window.sanadChat && window.sanadChat.state !== null")
     await choice.wait_for()
     assert await choice.locator(".msg-text").inner_text() == label
     reloaded = page.locator("#messages .msg[data-sender='bot']", has_text="Did this help?")

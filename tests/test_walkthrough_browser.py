@@ -17,7 +17,7 @@ from sqlalchemy import select
 from handoff.canned import add_canned
 from sanad.services import Services
 from storage.models import Rating
-from tests.conftest import browser_login
+from tests.conftest import browser_login, wait_for_js
 
 FLOWS = {
     "en": {
@@ -127,7 +127,7 @@ async def test_walkthrough_of_the_whole_flow(
 
         # A canned reply: into the box, edited, then sent (the visitor gave no name).
         await agent.select_option("#canned-select", "wait")
-        await agent.wait_for_function("document.querySelector('#reply-text').value !== ''")
+        await wait_for_js(agent, "document.querySelector('#reply-text').value !== ''")
         inserted = await agent.input_value("#reply-text")
         assert "Web visitor" not in inserted and "{name}" not in inserted
         assert "Web Agent" in inserted

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from sanad.services import Services
 from storage.models import Message, Rating
-from tests.conftest import browser_login
+from tests.conftest import browser_login, wait_for_js
 
 
 async def test_customer_tab_and_agent_tab_full_flow(
@@ -34,9 +34,7 @@ async def test_customer_tab_and_agent_tab_full_flow(
         await browser_login(agent, agent_token["token"], "/agent")
         await agent.wait_for_selector('#connection[data-state="connected"]')
         await agent.select_option("#agent-status", "available")
-        await agent.wait_for_function(
-            "document.querySelector('#agent-status').value === 'available'"
-        )
+        await wait_for_js(agent, "document.querySelector('#agent-status').value === 'available'")
 
         # The customer asks a question and gets the answer with "Did this help?".
         await customer.goto(url("/chat"))

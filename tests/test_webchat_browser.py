@@ -11,6 +11,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.conftest import wait_for_js
+
 QUESTION = "How long does delivery take?"
 QUESTION_AR = "كم تستغرق مدة التوصيل؟"
 MESSAGES = "#messages .msg"
@@ -19,7 +21,7 @@ MESSAGES = "#messages .msg"
 async def _open_chat(page: Any, path: str = "/chat?lang=en") -> None:
     """Opens the chat and waits for the server's `welcome` (the ticket state is then known)."""
     await page.goto(page.sanad_url(path))
-    await page.wait_for_function("() => window.sanadChat && window.sanadChat.state !== null")
+    await wait_for_js(page, "() => window.sanadChat && window.sanadChat.state !== null")
 
 
 async def _ask(page: Any, text: str) -> None:
@@ -39,7 +41,7 @@ async def _transcript(page: Any) -> list[tuple[str, str, str]]:
 
 async def _wait_acked(page: Any) -> None:
     """Every frame sent has been acknowledged (the outbox is empty)."""
-    await page.wait_for_function("() => window.sanadChat.outbox.length === 0")
+    await wait_for_js(page, "() => window.sanadChat.outbox.length === 0")
 
 
 async def test_ask_the_bot_say_no_and_ask_for_a_person(page: Any) -> None:
@@ -78,15 +80,16 @@ async def test_ask_the_bot_say_no_and_ask_for_a_person(page: Any) -> None:
 
     await no.click()
     # The message's buttons are disabled at once (or removed by the server's `update`).
-    await page.wait_for_function(
+    await wait_for_js(
+        page,
         """() => [...document.querySelectorAll('#messages button.msg-button')]
-                   .filter(b => b.textContent === 'No').every(b => b.disabled)"""
+                   .filter(b => b.textContent === 'No').every(b => b.disabled)""",
     )
     await page.locator(f'{MESSAGES}[data-sender="bot"]', has_text="Sorry").first.wait_for()
 
     await page.click("#talk-to-person")
     await page.locator(f'{MESSAGES}[data-sender="system"]', has_text="queue").first.wait_for()
-    await page.wait_for_function("() => ['queued', 'offered'].includes(window.sanadChat.state)")
+    await wait_for_js(page, "() => ['queued', 'offered'].includes(window.sanadChat.state)")
     await page.wait_for_selector("#stop-waiting", state="visible")
     assert not await page.is_visible("#talk-to-person")
     await _wait_acked(page)
@@ -130,7 +133,7 @@ async def test_reload_keeps_the_conversation_without_duplicates(page: Any) -> No
 
     # A plain reload: the cached transcript, and only newer messages from the server.
     await page.reload()
-    await page.wait_for_function("() => window.sanadChat && window.sanadChat.state !== null")
+    await wait_for_js(page, "() => window.sanadChat && window.sanadChat.state !== null")
     await page.wait_for_timeout(500)
     assert await _transcript(page) == before
     assert await page.evaluate("localStorage.getItem('sanad_visitor')") == visitor
@@ -142,8 +145,8 @@ async def test_reload_keeps_the_conversation_without_duplicates(page: Any) -> No
                    .forEach(k => localStorage.removeItem(k))"""
     )
     await page.reload()
-    await page.wait_for_function(
-        "n => document.querySelectorAll('#messages .msg').length >= n", arg=len(before)
+    await wait_for_js(
+        page, "n => document.querySelectorAll('#messages .msg').length >= n", arg=len(before)
     )
     await page.wait_for_timeout(500)
     assert await _transcript(page) == before
@@ -261,7 +264,7 @@ async def test_a_message_written_while_the_connection_is_down_arrives_once(page:
     await _open_chat(page)
     await _wait_acked(page)
     await page.evaluate("window.sanadChat.socket.close()")
-    await page.wait_for_function("() => window.sanadChat.socket.readyState !== 1")
+    await wait_for_js(page, "() => window.sanadChat.socket.readyState !== 1")
     await _ask(page, QUESTION)  # the page reconnects after 0.5 s: this waits in the outbox
     await _wait_acked(page)  # after the reconnect
     answer = page.locator('#messages .msg[data-sender="bot"]', has_text="2-4 working days")

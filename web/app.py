@@ -255,18 +255,24 @@ async def limits_middleware(request: web.Request, handler: Handler) -> web.Strea
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     if not path_ids_ok(dict(request.match_info)):
         raise web.HTTPNotFound(reason="no such id")
-    request = request.clone(client_max_size=limit)
-    for name, given in request.query.items():
+    bounded = request.clone(client_max_size=limit)
+    for name, given in bounded.query.items():
         check_text(given, f"query parameter '{name}'", 4096)
-    if request.method in UNSAFE and request.content_type in FORM_TYPES and not _streamed(request):
+    if bounded.method in UNSAFE and bounded.content_type in FORM_TYPES and not _streamed(bounded):
         try:
-            form = await request.post()  # bounded by the limit; kept for the handler
+            form = await bounded.post()  # bounded by the limit; kept for the handler
         except (ValueError, AssertionError, HttpProcessingError) as exc:
             raise Problem(400, f"the form is malformed ({exc})") from None
         for field, entry in form.items():
             if isinstance(entry, str):
                 check_text(entry, field)
-    return await handler(request)
+    try:
+        return await handler(bounded)
+    finally:
+        # The clone is a new request: who is logged in must reach the error page too (it
+        # shows the menu of their role), which renders with the outer request.
+        if PRINCIPAL in bounded:
+            request[PRINCIPAL] = bounded[PRINCIPAL]
 
 
 def _streamed(request: web.Request) -> bool:
