@@ -42,6 +42,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.webchat --visitors 1 --questions 20
 	$(BIN)/python -m bench.webchat --visitors 10 --questions 20
 	$(BIN)/python -m bench.webchat --visitors 50 --questions 20
+	$(BIN)/python -m bench.history --all
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
