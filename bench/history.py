@@ -66,7 +66,14 @@ PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 # ~1,200 chats a day holds 100k of them). With the default 24 h window, tickets resolved months
 # ago would all be overdue, and the first timer tick would close them (a one-off sweep, not a
 # state a deployment lives in, whose cost would then be mixed into every figure).
-SETTINGS = {"SANAD_REOPEN_WINDOW_H": str(24 * 90)}
+# Its simulated visitors all come from this machine at machine speed: flood control (which
+# would rightly refuse that) is off.
+SETTINGS = {
+    "SANAD_REOPEN_WINDOW_H": str(24 * 90),
+    "SANAD_FLOOD_MESSAGE_BURST": "0",
+    "SANAD_FLOOD_NEW_VISITORS_PER_IP": "0",
+    "SANAD_FLOOD_HANDOFFS_PER_IP": "0",
+}
 HISTORY_DAYS = 85.0
 # Repeats for a median stop starting after this long (the slow "before" figures get one or
 # two; each is long enough to be a median of many requests anyway).
