@@ -346,6 +346,12 @@ async def run(
         result["cpu_ratio_vs_floor"] = round(
             web["server_cpu_ms_per_message"] / low["server_cpu_ms_per_message"], 2
         )
+        # The floor's match is the same domain work as Sanad's; without it, the floor is
+        # the database work and the frames alone.
+        without_match = low["server_cpu_ms_per_message"] - low["match_cpu_ms_per_message"]
+        result["cpu_ratio_vs_floor_without_match"] = round(
+            web["server_cpu_ms_per_message"] / without_match, 2
+        )
         result["answers_per_s_ratio_floor_vs_sanad"] = round(
             low["answers_per_s"] / web["answers_per_s"], 2
         )

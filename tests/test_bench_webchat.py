@@ -41,6 +41,7 @@ async def test_sqlite_run_reports_sanad_and_the_floor() -> None:
     assert sanad_cpu > 0
     assert 0 < match_cpu < floor_cpu  # the match is a part of the floor's work
     assert result["cpu_ratio_vs_floor"] == pytest.approx(sanad_cpu / floor_cpu, rel=0.02)
+    assert result["cpu_ratio_vs_floor_without_match"] > result["cpu_ratio_vs_floor"]
     for side in (result, result["floor"]):
         assert side["answers_per_s"] > 0
         trip = side["round_trip"]
