@@ -39,6 +39,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -153,9 +154,11 @@ def _serve(db_url: str, port: int, conn: Connection) -> None:
     asyncio.run(serve(settings))
 
 
-async def _wait_until_up(url: str) -> None:
+async def _wait_until_up(url: str, child: BaseProcess | None = None) -> None:
     async with aiohttp.ClientSession() as http:
         for _ in range(300):
+            if child is not None and not child.is_alive():
+                raise RuntimeError(f"the server for {url} died (exit code {child.exitcode})")
             try:
                 async with http.get(url) as answer:
                     if answer.status == 200:
@@ -163,7 +166,7 @@ async def _wait_until_up(url: str) -> None:
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.1)
-    raise RuntimeError(f"Sanad did not start at {url}")
+    raise RuntimeError(f"the server did not start at {url}")
 
 
 @contextlib.asynccontextmanager
@@ -245,7 +248,7 @@ async def _measure(
     child.start()
     try:
         base_url = f"http://127.0.0.1:{port}"
-        await _wait_until_up(f"{base_url}/healthz")
+        await _wait_until_up(f"{base_url}/healthz", child)
         async with aiohttp.ClientSession(base_url) as http:
             sockets = await asyncio.gather(*(_connect(http) for _ in range(visitors)))
             await asyncio.gather(*(_ask(ws, n, 1, "w") for n, ws in enumerate(sockets)))

@@ -32,7 +32,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
@@ -177,9 +177,14 @@ class SqliteFloor:
         import aiosqlite
 
         self.db = await aiosqlite.connect(self.path, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "foreign_keys=ON", "busy_timeout=5000"):
+        # Sanad's pragmas (storage/db.py).
+        for pragma in (
+            "journal_mode=WAL",
+            "foreign_keys=ON",
+            "busy_timeout=5000",
+            "synchronous=NORMAL",
+        ):
             await self.db.execute(f"PRAGMA {pragma}")
-        await self.db.execute("PRAGMA synchronous=NORMAL")
         await self.db.set_trace_callback(self._traced)
 
     def _traced(self, statement: str) -> None:
@@ -421,12 +426,24 @@ class PostgresFloor:
         )
 
 
-Store = SqliteFloor | PostgresFloor
-STORE = web.AppKey("store", object)
+class Store(Protocol):
+    """What the floor's socket needs of its database: :class:`SqliteFloor` or
+    :class:`PostgresFloor`."""
+
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def hello(self, key: str) -> None: ...
+
+    async def message(self, key: str, client_id: str, text: str) -> Handled: ...
 
 
-async def socket(request: web.Request) -> web.WebSocketResponse:
-    store: Any = request.app[STORE]
+STORE: web.AppKey[Store] = web.AppKey("store")
+
+
+async def chat_socket(request: web.Request) -> web.WebSocketResponse:
+    store = request.app[STORE]
     ws = web.WebSocketResponse(compress=False)
     await ws.prepare(request)
     hello = await ws.receive_json()
@@ -484,7 +501,7 @@ async def _run(db_url: str, port: int, conn: Connection) -> None:
     await store.open()
     app = web.Application()
     app[STORE] = store
-    app.router.add_get("/chat/ws", socket)
+    app.router.add_get("/chat/ws", chat_socket)
     app.router.add_get("/healthz", _ok)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
