@@ -14,7 +14,8 @@ Sanad (captured with a ``before_cursor_execute`` listener) runs the same seven p
 repeats (the ticket by id twice, the ticket state once more) in five transactions. The answer
 comes from the real matcher (``MatchIndex.decide`` on the index Sanad builds from the same
 FAQ, with Sanad's thresholds), so the floor does the same domain work; the CPU the match takes
-is counted apart (``match_cpu_s``) for a floor without it. Texts are fixed strings.
+is counted apart (``match_cpu_us``; ``match_cpu_ms_per_message`` in the output). Texts are
+fixed strings.
 
 The database is one Sanad created (migrated, sample FAQ loaded). Statements and transactions
 are counted by the driver itself: SQLite's trace callback (every statement, BEGIN and COMMIT
