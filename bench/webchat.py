@@ -2,13 +2,24 @@
 
 A real Sanad (``sanad run``'s ``serve``, a real SQLite file, the sample FAQ) in a child process
 on loopback, and ``visitors`` WebSocket clients in this process, all connected at once (so the
-server has its core to itself, as it would in production). Each asks ``questions`` FAQ
-questions one after another (the next once the answer arrived); a round trip is from sending
-the ``message`` frame to receiving the bot's answer frame, with the customer's message, its
-ack and the query log written on the way. The baseline, measured in the same run, is the
-domain work alone for the same questions: ``FaqService.answer`` in one transaction (match,
-query log), called directly. The ratio is what the channel costs on top: the socket, the
-frames, storing both messages, the per-visitor lock and the push. Prints one JSON object.
+server has its core to itself, as it would in production). Each asks one question to warm up,
+then ``questions`` FAQ questions one after another (the next once the answer arrived); a round
+trip is from sending the ``message`` frame to receiving the bot's answer frame, with the
+customer's message, its ack and the query log written on the way. The baseline, measured in the
+same run, is the domain work alone for the same questions: ``FaqService.answer`` in one
+transaction (match, query log), called directly. ``ratio_median`` is what the channel costs on
+top: the socket, the frames, storing both messages, the per-visitor lock and the push.
+
+Under the same load, the one-transaction floor (:mod:`bench.webchat_floor`: a minimal aiohttp
+WebSocket server doing the same reads and writes with the raw driver in one transaction) runs
+in its own child process. For both servers the child reports its CPU time over the measured
+questions (``time.process_time``, all its threads; the clients run in this process and are not
+in it) and its statements and transactions (Sanad: a SQLAlchemy ``before_cursor_execute``
+listener and the begin/commit events; the floor: the driver's own trace). On PostgreSQL a
+second pass of one visitor per server runs through a relay that counts round trips on the wire
+(:class:`bench.webchat_probe.RoundTripProxy`). ``cpu_ratio_vs_floor`` is Sanad's server CPU
+per message over the floor's. ``--no-floor`` and ``--count-questions 0`` skip the extra
+servers. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -24,11 +35,26 @@ import socket
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections import Counter
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+from sqlalchemy.engine import make_url
 
+from bench.webchat_floor import serve_floor
+from bench.webchat_probe import (
+    RoundTripProxy,
+    Snapshot,
+    count_sqlalchemy,
+    delta,
+    quiet_snap,
+    serve_probe,
+)
 from sanad.config import load_settings
 from sanad.services import Services
 
@@ -53,16 +79,24 @@ def _ms(values: list[float]) -> dict[str, float]:
     }
 
 
-async def _visitor(http: aiohttp.ClientSession, n: int, questions: int) -> list[float]:
+async def _connect(http: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+    """A visitor's socket, once the server said ``welcome``."""
     ws = await http.ws_connect("/chat/ws")
     await ws.send_json({"type": "hello", "visitor": None, "since": 0, "lang": "en"})
     while (await ws.receive_json())["type"] != "welcome":
         pass
+    return ws
+
+
+async def _ask(
+    ws: aiohttp.ClientWebSocketResponse, n: int, questions: int, tag: str = "b"
+) -> list[float]:
+    """Visitor ``n`` asks ``questions`` questions one after another: the round trips."""
     times = []
     ids = itertools.count()
     for i in range(questions):
         text = QUESTIONS[(n + i) % len(QUESTIONS)]
-        client_id = f"b{n}-{next(ids)}"
+        client_id = f"{tag}{n}-{next(ids)}"
         started = time.perf_counter()
         await ws.send_json({"type": "message", "client_id": client_id, "text": text})
         mine = None  # the answer is the first bot line after the question (not the greeting)
@@ -80,7 +114,6 @@ async def _visitor(http: aiohttp.ClientSession, n: int, questions: int) -> list[
             ):
                 break
         times.append(time.perf_counter() - started)
-    await ws.close()
     return times
 
 
@@ -96,12 +129,16 @@ async def _baseline(services: Services, samples: int) -> list[float]:
     return times
 
 
-def _serve(db_url: str, port: int) -> None:
-    """The child process: Sanad as ``sanad run`` starts it, without Telegram."""
+def _serve(db_url: str, port: int, conn: Connection) -> None:
+    """The child process: Sanad as ``sanad run`` starts it, without Telegram; its CPU time
+    and SQLAlchemy's statements and transactions are reported on ``conn``."""
     import logging
 
     from sanad.runner import serve
 
+    counters: Counter[str] = Counter()
+    count_sqlalchemy(counters)
+    serve_probe(conn, counters)
     logging.disable(logging.INFO)
     # Every simulated visitor comes from this machine and writes at machine speed: flood
     # control (which would rightly refuse that) is off for the measurement.
@@ -117,9 +154,11 @@ def _serve(db_url: str, port: int) -> None:
     asyncio.run(serve(settings))
 
 
-async def _wait_until_up(url: str) -> None:
+async def _wait_until_up(url: str, child: BaseProcess | None = None) -> None:
     async with aiohttp.ClientSession() as http:
         for _ in range(300):
+            if child is not None and not child.is_alive():
+                raise RuntimeError(f"the server for {url} died (exit code {child.exitcode})")
             try:
                 async with http.get(url) as answer:
                     if answer.status == 200:
@@ -127,7 +166,7 @@ async def _wait_until_up(url: str) -> None:
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.1)
-    raise RuntimeError(f"Sanad did not start at {url}")
+    raise RuntimeError(f"the server did not start at {url}")
 
 
 @contextlib.asynccontextmanager
@@ -155,11 +194,106 @@ async def _database(tmp: str, name: str, postgres: str | None) -> AsyncIterator[
         yield url
 
 
-async def run(visitors: int, questions: int, postgres: str | None = None) -> dict[str, object]:
+@dataclass
+class Pass:
+    """One server under one client load: the round trips, the wall time of the questions,
+    and what the server process did meanwhile (CPU, statements, transactions; round trips
+    on the wire when it ran through a :class:`RoundTripProxy`)."""
+
+    times: list[float]
+    wall_s: float
+    server: Snapshot
+    round_trips: int | None = None
+
+    @property
+    def messages(self) -> int:
+        return len(self.times)
+
+    def per_message(self, key: str) -> float:
+        return round(self.server.get(key, 0) / self.messages, 2)
+
+    def summary(self) -> dict[str, Any]:
+        per_message = {
+            "transactions": self.per_message("begins"),
+            "commits": self.per_message("commits"),
+            "statements": self.per_message("statements"),
+        }
+        if self.round_trips is not None:
+            per_message["round_trips"] = round(self.round_trips / self.messages, 2)
+        return {
+            "round_trip": _ms(self.times),
+            "answers_per_s": round(self.messages / self.wall_s, 1),
+            "server_cpu_ms_per_message": round(self.server["cpu_s"] * 1000 / self.messages, 3),
+            "per_message": per_message,
+        }
+
+
+async def _measure(
+    target: Callable[[str, int, Connection], None],
+    db_url: str,
+    visitors: int,
+    questions: int,
+    proxy: RoundTripProxy | None = None,
+) -> Pass:
+    """Start the server ``target`` in a child process on ``db_url``, connect ``visitors``,
+    let each ask one question to warm up (connections, caches, the first ticket state), then
+    measure ``questions`` more each: wall time, and the child's CPU and counters."""
+    if proxy is not None:
+        db_url = RoundTripProxy.url_through(db_url, await proxy.start())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    ours, theirs = multiprocessing.Pipe()
+    child = multiprocessing.get_context("spawn").Process(target=target, args=(db_url, port, theirs))
+    child.start()
+    try:
+        base_url = f"http://127.0.0.1:{port}"
+        await _wait_until_up(f"{base_url}/healthz", child)
+        async with aiohttp.ClientSession(base_url) as http:
+            sockets = await asyncio.gather(*(_connect(http) for _ in range(visitors)))
+            await asyncio.gather(*(_ask(ws, n, 1, "w") for n, ws in enumerate(sockets)))
+            before = await quiet_snap(ours)
+            trips_before = proxy.round_trips if proxy else 0
+            started = time.perf_counter()
+            per_visitor = await asyncio.gather(
+                *(_ask(ws, n, questions) for n, ws in enumerate(sockets))
+            )
+            wall = time.perf_counter() - started
+            after = await quiet_snap(ours)
+            trips = proxy.round_trips - trips_before if proxy else None
+            for ws in sockets:
+                await ws.close()
+    finally:
+        child.terminate()
+        child.join(10)
+        if proxy is not None:
+            await proxy.close()
+    times = [t for one in per_visitor for t in one]
+    return Pass(times, wall, delta(before, after), trips)
+
+
+async def _prepared(url: str) -> str:
+    """``url`` migrated with the sample FAQ, as Sanad leaves a database at its first start."""
+    services = Services.create(load_settings(env={"SANAD_DATABASE_URL": url}))
+    await services.start(run_timers=False)
+    await services.close()
+    return url
+
+
+async def run(
+    visitors: int,
+    questions: int,
+    postgres: str | None = None,
+    *,
+    floor: bool = True,
+    count_questions: int = 20,
+) -> dict[str, object]:
+    """The whole benchmark; ``floor`` adds the one-transaction floor under the same load,
+    ``count_questions`` (PostgreSQL only; 0: none) a pass of one visitor through a
+    :class:`RoundTripProxy` for each server that counts round trips per message."""
     async with contextlib.AsyncExitStack() as stack:
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
         baseline_url = await stack.enter_async_context(_database(tmp, "baseline", postgres))
-        web_url = await stack.enter_async_context(_database(tmp, "web", postgres))
         settings = load_settings(env={"SANAD_DATABASE_URL": baseline_url})
         services = Services.create(settings)
         await services.start(run_timers=False)
@@ -167,35 +301,64 @@ async def run(visitors: int, questions: int, postgres: str | None = None) -> dic
             baseline = await _baseline(services, visitors * questions)
         finally:
             await services.close()
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        child = multiprocessing.get_context("spawn").Process(target=_serve, args=(web_url, port))
-        child.start()
-        try:
-            base_url = f"http://127.0.0.1:{port}"
-            await _wait_until_up(f"{base_url}/healthz")
-            async with aiohttp.ClientSession(base_url) as http:
-                started = time.perf_counter()
-                per_visitor = await asyncio.gather(
-                    *(_visitor(http, n, questions) for n in range(visitors))
-                )
-                wall = time.perf_counter() - started
-        finally:
-            child.terminate()
-            child.join(10)
-    trips = [t for times in per_visitor for t in times]
-    web = _ms(trips)
+
+        async def fresh(name: str) -> str:
+            return await _prepared(await stack.enter_async_context(_database(tmp, name, postgres)))
+
+        sanad = await _measure(_serve, await fresh("web"), visitors, questions)
+        floor_pass = None
+        if floor:
+            floor_pass = await _measure(serve_floor, await fresh("floor"), visitors, questions)
+        counted: dict[str, Pass] = {}
+        if postgres is not None and count_questions > 0:
+            pg = make_url(postgres)
+            servers = {"sanad": _serve, **({"floor": serve_floor} if floor else {})}
+            for name, target in servers.items():
+                proxy = RoundTripProxy(pg.host or "127.0.0.1", pg.port or 5432)
+                url = await fresh(f"count_{name}")
+                counted[name] = await _measure(target, url, 1, count_questions, proxy)
+    web = sanad.summary()
     base = _ms(baseline)
-    return {
+    result: dict[str, Any] = {
         "visitors": visitors,
         "questions_each": questions,
-        "round_trip": web,
+        "round_trip": web["round_trip"],
         "baseline_faq_answer": base,
-        "ratio_median": round(web["median_ms"] / base["median_ms"], 1),
-        "answers_per_s": round(len(trips) / wall, 1),
+        "ratio_median": round(web["round_trip"]["median_ms"] / base["median_ms"], 1),
+        "answers_per_s": web["answers_per_s"],
         "backend": "postgresql" if postgres else "sqlite",
+        "server_cpu_ms_per_message": web["server_cpu_ms_per_message"],
+        "per_message": web["per_message"],
+        "cpu": "server process (child) CPU time over the measured questions / messages; "
+        "the clients run in the parent",
     }
+    if "sanad" in counted:
+        result["per_message"]["round_trips"] = counted["sanad"].summary()["per_message"][
+            "round_trips"
+        ]
+    if floor_pass is not None:
+        low = floor_pass.summary()
+        low["match_cpu_ms_per_message"] = round(
+            floor_pass.server.get("match_cpu_us", 0) / 1000 / floor_pass.messages, 3
+        )
+        if "floor" in counted:
+            low["per_message"]["round_trips"] = counted["floor"].summary()["per_message"][
+                "round_trips"
+            ]
+        result["floor"] = low
+        result["cpu_ratio_vs_floor"] = round(
+            web["server_cpu_ms_per_message"] / low["server_cpu_ms_per_message"], 2
+        )
+        # The floor's match is the same domain work as Sanad's; without it, the floor is
+        # the database work and the frames alone.
+        without_match = low["server_cpu_ms_per_message"] - low["match_cpu_ms_per_message"]
+        result["cpu_ratio_vs_floor_without_match"] = round(
+            web["server_cpu_ms_per_message"] / without_match, 2
+        )
+        result["answers_per_s_ratio_floor_vs_sanad"] = round(
+            low["answers_per_s"] / web["answers_per_s"], 2
+        )
+    return result
 
 
 def main() -> None:
@@ -208,8 +371,26 @@ def main() -> None:
         const="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres",
         help="run on fresh databases of this PostgreSQL server (default: the local one)",
     )
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the one-transaction floor server"
+    )
+    parser.add_argument(
+        "--count-questions",
+        type=int,
+        default=20,
+        help="PostgreSQL: questions of the one-visitor pass that counts round trips (0: none)",
+    )
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(run(args.visitors, args.questions, args.postgres))))
+    result = asyncio.run(
+        run(
+            args.visitors,
+            args.questions,
+            args.postgres,
+            floor=not args.no_floor,
+            count_questions=args.count_questions,
+        )
+    )
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":
