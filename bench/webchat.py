@@ -117,6 +117,15 @@ async def _ask(
     return times
 
 
+async def _visitor(http: aiohttp.ClientSession, n: int, questions: int) -> list[float]:
+    """A new visitor who asks ``questions`` questions and leaves (bench.history's load)."""
+    ws = await _connect(http)
+    try:
+        return await _ask(ws, n, questions)
+    finally:
+        await ws.close()
+
+
 async def _baseline(services: Services, samples: int) -> list[float]:
     times = []
     for i in range(samples):
