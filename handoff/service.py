@@ -1997,6 +1997,8 @@ class HandoffService:
         per customer. The telling happens after the action's commit (:meth:`_tell_positions`),
         so an accept with thousands queued stays a short transaction."""
         ts = _ts(now)
+        for gone in [t for t in self._notified if t not in self.acd.chats]:
+            del self._notified[gone]  # no longer waiting: forget what they were told
         if not self._notified:
             return
         waiting = sorted(self.acd.chats.values(), key=lambda c: c.key)

@@ -125,6 +125,32 @@ async def test_an_accept_with_a_long_queue_tells_few_and_after_its_commit(
     }
 
 
+async def test_what_waiting_customers_were_told_is_forgotten_once_they_are_served(
+    sqlite_db: Database, clock: VirtualClock
+) -> None:
+    h = await Harness.create(sqlite_db, clock)
+    a = await h.agent("A", capacity=5)
+    served = [await h.ask() for _ in range(3)]
+    waiting = await h.ask()
+    for _ in served:
+        await h.service.accept_offer(h.last_offer(a).offer_id, a)
+    await h.advance(1)
+    assert set(h.service._notified) <= {waiting}
+
+
+async def test_the_periodic_look_restores_only_when_something_changed(
+    sqlite_db: Database, clock: VirtualClock
+) -> None:
+    h = await Harness.create(sqlite_db, clock)
+    with statements(sqlite_db) as seen:
+        await h.service._resync_if_changed()
+    assert len([s for s in seen if s.lstrip().upper().startswith("SELECT")]) == 1
+    await h.agent("A")  # writes events
+    with statements(sqlite_db) as seen:
+        await h.service._resync_if_changed()
+    assert any("FROM agents" in s for s in seen)  # the live state was read again
+
+
 async def _quiet_bot_tickets(db: Database, clock: VirtualClock, count: int, age_h: float) -> None:
     at = clock.now() - timedelta(hours=age_h)
     async with db.transaction() as session:
