@@ -366,12 +366,19 @@ class HandoffService:
         ):
             while True:
                 async with self.db.transaction() as session:
-                    ids = select(Ticket.id).where(*where).order_by(Ticket.id).limit(batch)
+                    # Two statements, each on an index: which ids (no ORDER BY, so the
+                    # planner may read the state index), then the update of those rows with
+                    # the condition checked again (a ticket may have moved on meanwhile).
+                    ids = list(
+                        (await session.execute(select(Ticket.id).where(*where).limit(batch)))
+                        .scalars()
+                        .all()
+                    )
                     done = (
                         (
                             await session.execute(
                                 update(Ticket)
-                                .where(Ticket.id.in_(ids.scalar_subquery()), *where)
+                                .where(Ticket.id.in_(ids), *where)
                                 .values(state=State.CLOSED, closed_at=now, **values)
                                 .returning(Ticket.id)
                                 .execution_options(synchronize_session=False)
@@ -379,6 +386,8 @@ class HandoffService:
                         )
                         .scalars()
                         .all()
+                        if ids
+                        else []
                     )
                     if done:
                         await session.execute(
@@ -395,7 +404,7 @@ class HandoffService:
                             ],
                         )
                 closed += len(done)
-                if len(done) < batch:
+                if len(ids) < batch:
                     break
         return closed
 
