@@ -43,6 +43,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.webchat --visitors 10 --questions 20
 	$(BIN)/python -m bench.webchat --visitors 50 --questions 20
 	$(BIN)/python -m bench.history --all
+	$(BIN)/python -m bench.query_plans --messages 300000
+	$(BIN)/python -m bench.telegram --chats 500 --per-chat 2
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
