@@ -1,4 +1,5 @@
-"""The Telegram side of the handoff port: what the engine decided, said in Telegram.
+"""The Telegram side of the handoff port: what the engine decided (the typed notices of
+:mod:`handoff.notices`), said in Telegram.
 
 Customers get their queue position, the agent joining, the rating keyboard...; agents get
 offers with Accept / Decline (buttons removed, with the reason, when the offer ends);

@@ -8,7 +8,8 @@ reconnects with the highest id it has shown gets exactly what it missed. Frames 
 
 The conversation itself is :mod:`bot.conversation`, as on Telegram; this module only carries
 it: :class:`WebSender` says the bot's lines, :class:`WebChatPort` says what the handoff engine
-decided (queue position, "Sara joined", the rating...) and carries the agent's messages.
+decided (its customer notices: queue position, "Sara joined", the rating...) and carries the
+agent's messages.
 
 One process keeps the open sockets in memory (:class:`ChatHub`); several Sanad processes on
 one PostgreSQL database need sticky routing of a visitor to one process for live pushes (the

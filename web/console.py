@@ -4,8 +4,9 @@ socket ``/agent/ws`` (docs/webchat.md).
 An agent works here, from Telegram, or from both at once: every action is the same named action
 of the handoff service (``accept_offer``, ``agent_message``, ``add_note``, ``transfer_ticket``,
 ``resolve_ticket``...), and :class:`ConsolePort` is one more agent-facing adapter on the port
-router, so offers, withdrawn offers, assignments and customer messages reach the console
-whichever channel the customer writes from and wherever the agent acted.
+router, so offers, ended offers, assignments and customer messages (the notices of
+:mod:`handoff.notices`) reach the console whichever channel the customer writes from and
+wherever the agent acted.
 """
 
 from __future__ import annotations
