@@ -23,6 +23,7 @@ from sqlalchemy import event
 
 from handoff.agents import add_agent
 from handoff.customers import touch_customer
+from handoff.notices import PositionChanged
 from handoff.port import MemoryPort
 from handoff.service import HandoffConfig, HandoffService
 from handoff.tickets import current_ticket, record_message
@@ -91,12 +92,12 @@ async def run(queued: int, samples: int, agents: int) -> dict[str, object]:
             asks.append(time.perf_counter() - started)
             offer = port.offers()[-1]
             seen.clear()
-            before = len(port.customer("position"))
+            before = len(port.of(PositionChanged))
             started = time.perf_counter()
             result = await service.accept_offer(offer.offer_id, offer.agent_id)
             accepts.append(time.perf_counter() - started)
             statements.append(len(seen))
-            told.append(len(port.customer("position")) - before)
+            told.append(len(port.of(PositionChanged)) - before)
             assert result.ok, result
             # the agent closes at once, so the next sample finds them free again
             await service.resolve_ticket(result.ticket_id or 0, offer.agent_id)

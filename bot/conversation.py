@@ -17,7 +17,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
 from sqlalchemy import select
 
@@ -28,7 +28,21 @@ from faq.service import MAX_QUERY_CHARS, ArticleView
 from handoff.customers import set_language, touch_customer
 from handoff.flood import client_address
 from handoff.hours import DAY_NAMES
-from handoff.port import CustomerNotice
+from handoff.notices import (
+    AgentJoined,
+    AgentMessage,
+    CustomerNotice,
+    HandedBack,
+    NoAgents,
+    OutsideHours,
+    PositionChanged,
+    Queued,
+    Reopened,
+    Requeued,
+    Resolved,
+    StillWaiting,
+    Transferred,
+)
 from handoff.service import HandoffError
 from handoff.tickets import (
     State,
@@ -39,7 +53,7 @@ from handoff.tickets import (
     ticket_for_message,
 )
 from sanad.services import Services
-from storage.models import Agent, Customer, Message, Ticket
+from storage.models import Customer, Message, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -196,55 +210,43 @@ def local_time(at: datetime | None, zone: str) -> str:
     return at.astimezone(ZoneInfo(zone)).strftime("%a %d %b %H:%M")
 
 
-async def agent_name(services: Services, agent_id: int | None) -> str:
-    if agent_id is None:
-        return "-"
-    async with services.db.transaction() as session:
-        agent = await session.get(Agent, agent_id)
-        return agent.name if agent else "-"
-
-
-async def notice_text(services: Services, notice: CustomerNotice) -> tuple[str, Keyboard] | None:
+def notice_text(notice: CustomerNotice) -> tuple[str, Keyboard] | None:
     """The text (and buttons) that tells a customer what the handoff engine decided; None for
-    a notice that is not said in words (``agent_message`` carries the agent's own)."""
-    lang = notice.language
-    data = notice.data
-    kind = notice.kind
+    a notice that is not said in words (:class:`AgentMessage` carries the agent's own)."""
+    lang = notice.to.language
+    ticket_id = notice.to.ticket_id
     keyboard: Keyboard = []
-    if kind in ("queued", "position", "still_waiting"):
-        text = t(
-            kind,
-            lang,
-            position=data.get("position") or 1,
-            ticket=notice.ticket_id,
-            wait=wait_text(data.get("wait_s"), lang),
-        )
-    elif kind == "outside_hours":
-        zone = data.get("timezone", "UTC")
-        text = t(
-            "outside_hours",
-            lang,
-            ticket=notice.ticket_id,
-            opens=local_time(data.get("opens_at"), zone),
-            timezone=zone,
-            hours=hours_text(data.get("hours", []), lang),
-        )
-    elif kind in ("no_agents", "reopened"):
-        text = t(kind, lang, ticket=notice.ticket_id)
-    elif kind == "agent_joined":
-        text = t("agent_joined", lang, agent=data.get("agent_name", ""))
-    elif kind == "resolved":
-        async with services.db.transaction() as session:
-            ticket = await session.get(Ticket, notice.ticket_id)
-            cycle = ticket.reopened_count if ticket else 0
-        text = t("rate", lang, agent=await agent_name(services, data.get("agent_id")))
-        keyboard = rating_keyboard(notice.ticket_id, cycle)
-    elif kind in ("requeued", "transferred", "handed_back", "cancelled"):
-        text = t(kind, lang)
-    else:
-        if kind != "agent_message":
-            log.warning("no text for customer notice %s", kind)
-        return None
+    match notice:
+        case Queued() | PositionChanged() | StillWaiting():
+            text = t(
+                notice.kind,
+                lang,
+                position=notice.position or 1,
+                ticket=ticket_id,
+                wait=wait_text(notice.wait_s, lang),
+            )
+        case OutsideHours():
+            text = t(
+                "outside_hours",
+                lang,
+                ticket=ticket_id,
+                opens=local_time(notice.opens_at, notice.timezone),
+                timezone=notice.timezone,
+                hours=hours_text(list(notice.hours), lang),
+            )
+        case NoAgents() | Reopened():
+            text = t(notice.kind, lang, ticket=ticket_id)
+        case AgentJoined():
+            text = t("agent_joined", lang, agent=notice.agent_name)
+        case Resolved():
+            text = t("rate", lang, agent=notice.agent_name or "-")
+            keyboard = rating_keyboard(ticket_id, notice.cycle)
+        case Requeued() | Transferred() | HandedBack():
+            text = t(notice.kind, lang)
+        case AgentMessage():
+            return None
+        case _:
+            assert_never(notice)
     return text, keyboard
 
 

@@ -1,4 +1,5 @@
-"""The Telegram side of the handoff port: what the engine decided, said in Telegram.
+"""The Telegram side of the handoff port: what the engine decided (the typed notices of
+:mod:`handoff.notices`), said in Telegram.
 
 Customers get their queue position, the agent joining, the rating keyboard...; agents get
 offers with Accept / Decline (buttons removed, with the reason, when the offer ends);
@@ -10,8 +11,7 @@ ticket is closed as abandoned, an agent is treated as offline.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-from typing import Any
+from typing import assert_never
 
 from sqlalchemy import select
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
@@ -27,7 +27,26 @@ from bot.relay import (
     send_text,
 )
 from bot.texts import t
-from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
+from handoff.notices import (
+    AgentMessage,
+    AgentNotice,
+    AgentSetAway,
+    Assigned,
+    ChatMessage,
+    ChatsRequeued,
+    CloseOrTransfer,
+    CustomerLeft,
+    CustomerNotice,
+    LowRating,
+    LowRatingComment,
+    OfferEnded,
+    OfferMade,
+    SetAway,
+    SlaBreached,
+    SlaWarning,
+    StatusChanged,
+    SupervisorNotice,
+)
 from sanad.services import Services
 from storage.models import Agent, Customer, Message, Offer, Ticket
 
@@ -82,21 +101,23 @@ class TelegramPort:
     # ------------------------------------------------------------------ customers
 
     async def notify_customer(self, notice: CustomerNotice) -> None:
-        if notice.kind == "agent_message":
+        if isinstance(notice, AgentMessage):
             await self._agent_message_to_customer(notice)
             return
-        said = await conversation.notice_text(self.services, notice)
+        said = conversation.notice_text(notice)
         if said is None:
             return
         text, keyboard = said
-        chat_id = int(notice.external_id)
-        await self.say_to_customer(notice.ticket_id, chat_id, text, markup(keyboard), notice.kind)
+        chat_id = int(notice.to.external_id)
+        await self.say_to_customer(
+            notice.to.ticket_id, chat_id, text, markup(keyboard), notice.kind
+        )
 
-    async def _agent_message_to_customer(self, notice: CustomerNotice) -> None:
+    async def _agent_message_to_customer(self, notice: AgentMessage) -> None:
         async with self.services.db.transaction() as session:
-            message = await session.get(Message, notice.data["message_id"])
-            ticket = await session.get(Ticket, notice.ticket_id)
-            customer = await session.get(Customer, notice.customer_id)
+            message = await session.get(Message, notice.message_id)
+            ticket = await session.get(Ticket, notice.to.ticket_id)
+            customer = await session.get(Customer, notice.to.customer_id)
         if message is None or ticket is None or customer is None:
             return
         await deliver_to_customer(self.bot, self.services, ticket, customer, message)
@@ -119,9 +140,6 @@ class TelegramPort:
         await record_sent(self.services, ticket_id, "system", sent, meta={"notice": kind})
         return True
 
-    async def _agent_name(self, agent_id: int | None) -> str:
-        return await conversation.agent_name(self.services, agent_id)
-
     # ------------------------------------------------------------------ agents
 
     async def _agent(self, agent_id: int) -> Agent | None:
@@ -137,11 +155,7 @@ class TelegramPort:
         """Send to an agent's private chat; an agent who blocked the bot goes offline."""
         return await say_to_agent(self.bot, self.services, agent, text, markup)
 
-    async def offer_to_agent(self, offer: OfferNotice) -> None:
-        agent = await self._agent(offer.agent_id)
-        if agent is None:
-            return
-        lang = agent_language(agent)
+    async def _offer(self, agent: Agent, offer: OfferMade, lang: str) -> None:
         lines = "\n".join(f"› {m[:300]}" for m in offer.last_messages) or "›"
         timeout = max(0, round((offer.deadline - self.services.clock.now()).total_seconds()))
         text = t(
@@ -169,41 +183,44 @@ class TelegramPort:
         if agent is None:
             return
         lang = agent_language(agent)
-        data = notice.data
-        if notice.kind == "offer_withdrawn":
-            await self._close_offer_message(data["offer_id"], f"offer_{data['reason']}", lang)
-            return
-        if notice.kind == "assigned":
-            await self._assigned(agent, data["ticket_id"], lang)
-            return
-        if notice.kind == "chat_message":
-            await self._chat_message(agent, data, lang)
-            return
-        if notice.kind == "status_changed":
-            return  # the agent changed it; the answer to their command says so on Telegram
-        if notice.kind == "set_away":
-            text = t("set_away", lang, missed=data["missed"])
-        elif notice.kind in ("close_or_transfer", "chats_requeued"):
-            text = t(notice.kind, lang, tickets=", ".join(f"#{i}" for i in data["ticket_ids"]))
-        elif notice.kind == "customer_left":
-            text = t("customer_left", lang, ticket=data["ticket_id"])
-        else:
-            log.warning("no Telegram text for agent notice %s", notice.kind)
-            return
+        match notice:
+            case OfferMade():
+                await self._offer(agent, notice, lang)
+                return
+            case OfferEnded():
+                await self._close_offer_message(notice.offer_id, f"offer_{notice.reason}", lang)
+                return
+            case Assigned():
+                await self._assigned(agent, notice, lang)
+                return
+            case ChatMessage():
+                await self._chat_message(agent, notice, lang)
+                return
+            case StatusChanged():
+                return  # the agent changed it; the answer to their command says so on Telegram
+            case SetAway():
+                text = t("set_away", lang, missed=notice.missed)
+            case CloseOrTransfer() | ChatsRequeued():
+                tickets = ", ".join(f"#{i}" for i in notice.ticket_ids)
+                text = t(notice.kind, lang, tickets=tickets)
+            case CustomerLeft():
+                text = t("customer_left", lang, ticket=notice.ticket_id)
+            case _:
+                assert_never(notice)
         await self.say_to_agent(agent, text)
 
-    async def _chat_message(self, agent: Agent, data: dict[str, Any], lang: str) -> None:
+    async def _chat_message(self, agent: Agent, notice: ChatMessage, lang: str) -> None:
         """A line of a chat this agent holds: the customer's, relayed; the agent's own from the
         console, echoed so the Telegram chat stays complete (their Telegram ones are there)."""
-        if data.get("sender") == "agent" and data.get("origin") == "telegram":
+        if notice.sender == "agent" and notice.origin == "telegram":
             return
         async with self.services.db.transaction() as session:
-            message = await session.get(Message, data["message_id"])
-            ticket = await session.get(Ticket, data["ticket_id"])
+            message = await session.get(Message, notice.message_id)
+            ticket = await session.get(Ticket, notice.ticket_id)
             customer = await session.get(Customer, ticket.customer_id) if ticket else None
         if message is None or ticket is None or customer is None:
             return
-        if data.get("sender") == "customer":
+        if notice.sender == "customer":
             await relay_to_agent(self.bot, self.services, ticket, customer, agent, message)
             return
         text = message.text or f"[{message.kind}]"
@@ -230,11 +247,10 @@ class TelegramPort:
         except (BadRequest, Forbidden) as exc:
             log.info("could not close offer message %s: %s", offer_id, exc)
 
-    async def _assigned(self, agent: Agent, ticket_id: int, lang: str) -> None:
+    async def _assigned(self, agent: Agent, notice: Assigned, lang: str) -> None:
+        """The accepted offer's buttons go, and the agent sees the start of the chat."""
+        ticket_id = notice.ticket_id
         async with self.services.db.transaction() as session:
-            ticket = await session.get(Ticket, ticket_id)
-            assert ticket is not None
-            customer = await session.get(Customer, ticket.customer_id)
             stored = await session.get(Agent, agent.id)
             if stored is not None:
                 stored.current_ticket_id = ticket_id
@@ -246,27 +262,14 @@ class TelegramPort:
                     .limit(10)
                 )
             ).all()
-            accepted = (
-                await session.execute(
-                    select(Offer.id)
-                    .where(
-                        Offer.ticket_id == ticket_id,
-                        Offer.agent_id == agent.id,
-                        Offer.state == "accepted",
-                    )
-                    .order_by(Offer.ended_at.desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
-        if accepted is not None:
-            await self._close_offer_message(accepted, "offer_accepted", lang)
+        await self._close_offer_message(notice.offer_id, "offer_accepted", lang)
         lines = "\n".join(f"{s}: {(text or '')[:300]}" for s, text in reversed(history))
         await self.say_to_agent(
             agent,
             t(
                 "assigned",
                 lang,
-                name=customer.name if customer else "-",
+                name=notice.customer_name or "-",
                 ticket=ticket_id,
                 messages=lines,
             ),
@@ -287,40 +290,42 @@ class TelegramPort:
                 .scalars()
                 .all()
             )
-        data = notice.data
         for sup in supervisors:
-            lang = agent_language(sup)
-            if notice.kind in ("sla_warning", "sla_breached"):
-                due: datetime = data["due_at"]
-                text = t(
-                    notice.kind,
-                    lang,
-                    ticket=data["ticket_id"],
-                    priority=data["priority"],
-                    target=data["target"].replace("_", " "),
-                    due=due.strftime("%H:%M UTC"),
-                )
-            elif notice.kind == "agent_set_away":
-                text = t("agent_set_away_sup", lang, name=data["name"], missed=data["missed"])
-            elif notice.kind == "low_rating":
-                text = t(
-                    "low_rating",
-                    lang,
-                    ticket=data["ticket_id"],
-                    stars=data["stars"],
-                    agent=await self._agent_name(data.get("agent_id")),
-                )
-            elif notice.kind == "low_rating_comment":
-                text = t(
-                    "low_rating_comment",
-                    lang,
-                    ticket=data["ticket_id"],
-                    stars=data["stars"],
-                    comment=data["comment"],
-                )
-            else:
-                continue
+            text = supervisor_text(notice, agent_language(sup))
             try:
                 await send_text(self.bot, int(sup.telegram_id or 0), text)
             except TelegramError as exc:
                 log.info("could not tell supervisor %s: %s", sup.id, exc)
+
+
+def supervisor_text(notice: SupervisorNotice, lang: str) -> str:
+    match notice:
+        case SlaWarning() | SlaBreached():
+            return t(
+                notice.kind,
+                lang,
+                ticket=notice.ticket_id,
+                priority=notice.priority,
+                target=notice.target.replace("_", " "),
+                due=notice.due_at.strftime("%H:%M UTC"),
+            )
+        case AgentSetAway():
+            return t("agent_set_away_sup", lang, name=notice.name, missed=notice.missed)
+        case LowRating():
+            return t(
+                "low_rating",
+                lang,
+                ticket=notice.ticket_id,
+                stars=notice.stars,
+                agent=notice.agent_name or "-",
+            )
+        case LowRatingComment():
+            return t(
+                "low_rating_comment",
+                lang,
+                ticket=notice.ticket_id,
+                stars=notice.stars,
+                comment=notice.comment,
+            )
+        case _:
+            assert_never(notice)

@@ -37,6 +37,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handoff import notices
 from handoff.acd import (
     AcceptError,
     Acd,
@@ -55,15 +56,7 @@ from handoff.acd import (
     Offer as AcdOffer,
 )
 from handoff.hours import BusinessHours
-from handoff.port import (
-    AgentNotice,
-    CustomerNotice,
-    OfferNotice,
-    Outgoing,
-    Port,
-    SupervisorNotice,
-    deliver,
-)
+from handoff.port import Outgoing, Port, deliver
 from handoff.priority import DEFAULT_HEAD_START_S, PRIORITIES, PriorityRules
 from handoff.sla import SlaPolicy
 from handoff.tickets import State, add_attachment, last_customer_texts
@@ -132,11 +125,11 @@ async def offer_notice(
     ticket: Ticket,
     deadline: datetime,
     now: datetime,
-) -> OfferNotice:
+) -> notices.OfferMade:
     """What an agent is shown of an offer: who waits, how long, their last lines."""
     customer = await session.get(Customer, ticket.customer_id)
     requested = ticket.handoff_requested_at or now
-    return OfferNotice(
+    return notices.OfferMade(
         offer_id=offer_id,
         agent_id=agent_id,
         ticket_id=ticket.id,
@@ -147,6 +140,17 @@ async def offer_notice(
         waiting_s=(now - requested).total_seconds(),
         deadline=deadline,
         last_messages=await last_customer_texts(session, ticket.id),
+    )
+
+
+def _address(ticket: Ticket, customer: Customer) -> notices.CustomerAddress:
+    """Where a notice about ``ticket`` reaches its customer."""
+    return notices.CustomerAddress(
+        ticket_id=ticket.id,
+        customer_id=customer.id,
+        channel=customer.channel,
+        external_id=customer.external_id,
+        language=customer.language,
     )
 
 
@@ -609,17 +613,10 @@ class HandoffService:
                         agent_id=effect.agent_id,
                         missed=effect.missed,
                     )
+                    outbox.append(notices.SetAway(effect.agent_id, missed=effect.missed))
                     outbox.append(
-                        AgentNotice("set_away", effect.agent_id, {"missed": effect.missed})
-                    )
-                    outbox.append(
-                        SupervisorNotice(
-                            "agent_set_away",
-                            {
-                                "agent_id": effect.agent_id,
-                                "name": agent.name,
-                                "missed": effect.missed,
-                            },
+                        notices.AgentSetAway(
+                            agent_id=effect.agent_id, name=agent.name, missed=effect.missed
                         )
                     )
             elif isinstance(effect, WrapUpEnded):
@@ -746,10 +743,8 @@ class HandoffService:
         if reason == "accepted":
             return
         outbox.append(
-            AgentNotice(
-                "offer_withdrawn",
-                offer.agent_id,
-                {"offer_id": offer.id, "ticket_id": ticket.id, "reason": reason},
+            notices.OfferEnded(
+                offer.agent_id, offer_id=offer.id, ticket_id=ticket.id, reason=reason
             )
         )
         chat = self.acd.chats.get(ticket.id)
@@ -772,11 +767,7 @@ class HandoffService:
         if customer is None:
             return
         info = self._queue_info(ticket, now)
-        outbox.append(
-            self._customer_notice(
-                ticket, customer, "still_waiting", position=info.position, wait_s=info.wait_s
-            )
-        )
+        outbox.append(notices.StillWaiting(_address(ticket, customer), info.position, info.wait_s))
         self._remember_notice(ticket, info.position, now)
 
     # ------------------------------------------------------------------ customer side
@@ -850,7 +841,7 @@ class HandoffService:
             rules=reasons,
         )
         self._arrivals.append((_ts(now), priority))
-        return await self._enter_queue(session, ticket, customer, now, outbox, kind="queued")
+        return await self._enter_queue(session, ticket, customer, now, outbox, notices.Queued)
 
     async def _enter_queue(
         self,
@@ -859,11 +850,12 @@ class HandoffService:
         customer: Customer,
         now: datetime,
         outbox: list[Outgoing],
+        tell: type[notices.Queued | notices.Requeued | notices.Transferred | notices.Reopened],
         *,
-        kind: str,
         failed: Sequence[int] = (),
     ) -> QueueInfo:
-        """Queue the ticket now, or hold it until business hours open."""
+        """Queue the ticket now, or hold it until business hours open; the customer is told
+        with ``tell`` (or that nobody is online, or when the hours open)."""
         hours = self.config.hours
         if not hours.is_open(now):
             ticket.waiting_for_hours = True
@@ -879,12 +871,10 @@ class HandoffService:
             )
             info = QueueInfo(ticket.id, ticket.state, ticket.priority, opens_at=opens)
             outbox.append(
-                self._customer_notice(
-                    ticket,
-                    customer,
-                    "outside_hours",
+                notices.OutsideHours(
+                    _address(ticket, customer),
                     opens_at=opens,
-                    hours=hours.weekly_rows(),
+                    hours=tuple(hours.weekly_rows()),
                     timezone=hours.timezone,
                 )
             )
@@ -903,16 +893,12 @@ class HandoffService:
         )
         await self._apply(session, effects, now, outbox)
         info = self._queue_info(ticket, now)
-        if kind:
-            if not info.agents_online:
-                outbox.append(self._customer_notice(ticket, customer, "no_agents"))
-            else:
-                outbox.append(
-                    self._customer_notice(
-                        ticket, customer, kind, position=info.position, wait_s=info.wait_s
-                    )
-                )
-            self._remember_notice(ticket, info.position, now)
+        to = _address(ticket, customer)
+        if not info.agents_online:
+            outbox.append(notices.NoAgents(to))
+        else:
+            outbox.append(tell(to, info.position, info.wait_s))
+        self._remember_notice(ticket, info.position, now)
         return info
 
     async def cancel_request(self, ticket_id: int) -> bool:
@@ -953,10 +939,11 @@ class HandoffService:
         if ticket.state in WITH_AGENT_STATES and ticket.assignee_id is not None:
             if message_id is not None:
                 outbox.append(
-                    AgentNotice(
-                        "chat_message",
+                    notices.ChatMessage(
                         ticket.assignee_id,
-                        {"ticket_id": ticket.id, "message_id": message_id, "sender": "customer"},
+                        ticket_id=ticket.id,
+                        message_id=message_id,
+                        sender="customer",
                     )
                 )
             if ticket.state == State.PENDING:
@@ -989,7 +976,7 @@ class HandoffService:
             ticket.rank_at = rank_at(_ts(now), ticket.priority, self.config.head_start_s)
             self._set_sla(ticket, now)
             record_event(session, "ticket_reopened", now, ticket_id=ticket.id)
-            await self._enter_queue(session, ticket, customer, now, outbox, kind="reopened")
+            await self._enter_queue(session, ticket, customer, now, outbox, notices.Reopened)
             return "reopened"
         return "none"
 
@@ -1004,9 +991,7 @@ class HandoffService:
         if ticket.state in WAITING_STATES:
             await self._apply(session, self.acd.remove(ticket.id, _ts(now)), now, outbox)
         elif ticket.state in WITH_AGENT_STATES and ticket.assignee_id is not None:
-            outbox.append(
-                AgentNotice("customer_left", ticket.assignee_id, {"ticket_id": ticket.id})
-            )
+            outbox.append(notices.CustomerLeft(ticket.assignee_id, ticket_id=ticket.id))
             await self._release(session, ticket.assignee_id, now, outbox)
         else:
             return
@@ -1077,10 +1062,12 @@ class HandoffService:
         )
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
+        outbox.append(notices.AgentJoined(_address(ticket, customer), agent_name=agent.name))
         outbox.append(
-            self._customer_notice(ticket, customer, "agent_joined", agent_name=agent.name)
+            notices.Assigned(
+                agent_id, ticket_id=ticket.id, offer_id=offer_id, customer_name=customer.name
+            )
         )
-        outbox.append(AgentNotice("assigned", agent_id, {"ticket_id": ticket.id}))
         await self._apply(
             session, [e for e in effects if not isinstance(e, OfferEnded)], now, outbox
         )
@@ -1148,7 +1135,7 @@ class HandoffService:
             )
             # Every place the agent works from shows the new status (the console's switch
             # follows a /online typed on Telegram).
-            outbox.append(AgentNotice("status_changed", agent_id, {"status": status.value}))
+            outbox.append(notices.StatusChanged(agent_id, status=status.value))
         await self._apply(session, effects, now, outbox)
         open_ids = list(
             (
@@ -1165,7 +1152,7 @@ class HandoffService:
         if status == AgentStatus.OFFLINE and previous != AgentStatus.OFFLINE:
             agent.offline_since = now
             if open_ids:
-                outbox.append(AgentNotice("close_or_transfer", agent_id, {"ticket_ids": open_ids}))
+                outbox.append(notices.CloseOrTransfer(agent_id, ticket_ids=tuple(open_ids)))
                 self._timers.add(_ts(now) + self.config.offline_grace_s, "grace", agent_id)
         await self._notify_positions(session, now, outbox)
         return open_ids
@@ -1282,20 +1269,15 @@ class HandoffService:
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
         outbox.append(
-            self._customer_notice(
-                ticket, customer, "agent_message", message_id=message.id, origin=origin
-            )
+            notices.AgentMessage(_address(ticket, customer), message_id=message.id, origin=origin)
         )
         outbox.append(
-            AgentNotice(
-                "chat_message",
+            notices.ChatMessage(
                 agent_id,
-                {
-                    "ticket_id": ticket.id,
-                    "message_id": message.id,
-                    "sender": "agent",
-                    "origin": origin,
-                },
+                ticket_id=ticket.id,
+                message_id=message.id,
+                sender="agent",
+                origin=origin,
             )
         )
         return int(message.id)
@@ -1370,7 +1352,15 @@ class HandoffService:
             self._aht = 0.75 * self._aht + 0.25 * max(handle, 1.0)
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
-        outbox.append(self._customer_notice(ticket, customer, "resolved", agent_id=assignee))
+        resolver = await session.get(Agent, assignee) if assignee is not None else None
+        outbox.append(
+            notices.Resolved(
+                _address(ticket, customer),
+                agent_id=assignee,
+                agent_name=resolver.name if resolver else "",
+                cycle=ticket.reopened_count,
+            )
+        )
         if assignee is not None:
             await self._release(session, assignee, now, outbox)
 
@@ -1424,7 +1414,7 @@ class HandoffService:
         failed = [previous] if previous is not None else []
         ticket.failed_agents = failed
         info = await self._enter_queue(
-            session, ticket, customer, now, outbox, kind="transferred", failed=failed
+            session, ticket, customer, now, outbox, notices.Transferred, failed=failed
         )
         if previous is not None:
             await self._release(session, previous, now, outbox)
@@ -1517,7 +1507,7 @@ class HandoffService:
         )
         customer = await session.get(Customer, ticket.customer_id)
         assert customer is not None
-        outbox.append(self._customer_notice(ticket, customer, "handed_back"))
+        outbox.append(notices.HandedBack(_address(ticket, customer)))
 
     async def set_priority(self, ticket_id: int, priority: str, actor: str) -> None:
         """Agents and supervisors change a ticket's priority; the rank follows."""
@@ -1604,10 +1594,17 @@ class HandoffService:
             cycle=cycle,
         )
         if stars <= 2:
+            rated = (
+                await session.get(Agent, ticket.assignee_id)
+                if ticket.assignee_id is not None
+                else None
+            )
             outbox.append(
-                SupervisorNotice(
-                    "low_rating",
-                    {"ticket_id": ticket.id, "stars": stars, "agent_id": ticket.assignee_id},
+                notices.LowRating(
+                    ticket_id=ticket.id,
+                    stars=stars,
+                    agent_id=ticket.assignee_id,
+                    agent_name=rated.name if rated else "",
                 )
             )
         return True
@@ -1647,9 +1644,8 @@ class HandoffService:
         )
         if rating.stars <= 2:
             outbox.append(
-                SupervisorNotice(
-                    "low_rating_comment",
-                    {"ticket_id": ticket_id, "stars": rating.stars, "comment": rating.comment},
+                notices.LowRatingComment(
+                    ticket_id=ticket_id, stars=rating.stars, comment=rating.comment
                 )
             )
         return True
@@ -1767,11 +1763,9 @@ class HandoffService:
             customer = await session.get(Customer, ticket.customer_id)
             assert customer is not None
             await self._enter_queue(
-                session, ticket, customer, now, outbox, kind="requeued", failed=[agent_id]
+                session, ticket, customer, now, outbox, notices.Requeued, failed=[agent_id]
             )
-        outbox.append(
-            AgentNotice("chats_requeued", agent_id, {"ticket_ids": [t.id for t in tickets]})
-        )
+        outbox.append(notices.ChatsRequeued(agent_id, ticket_ids=tuple(t.id for t in tickets)))
 
     async def _hours_open(
         self, session: AsyncSession, now: datetime, outbox: list[Outgoing]
@@ -1797,7 +1791,7 @@ class HandoffService:
                 continue
             customer = await session.get(Customer, ticket.customer_id)
             assert customer is not None
-            await self._enter_queue(session, ticket, customer, now, outbox, kind="queued")
+            await self._enter_queue(session, ticket, customer, now, outbox, notices.Queued)
 
     # ------------------------------------------------------------------ SLA
 
@@ -1862,16 +1856,14 @@ class HandoffService:
             due_at=due.isoformat(),
             priority=ticket.priority,
         )
+        sla_notice = notices.SlaWarning if level == "warning" else notices.SlaBreached
         outbox.append(
-            SupervisorNotice(
-                f"sla_{level}",
-                {
-                    "ticket_id": ticket.id,
-                    "target": target,
-                    "due_at": due,
-                    "priority": ticket.priority,
-                    "assignee_id": ticket.assignee_id,
-                },
+            sla_notice(
+                ticket_id=ticket.id,
+                target=target,
+                due_at=due,
+                priority=ticket.priority,
+                assignee_id=ticket.assignee_id,
             )
         )
 
@@ -1924,19 +1916,6 @@ class HandoffService:
             )
         ).scalar_one_or_none()
         return row or ""
-
-    def _customer_notice(
-        self, ticket: Ticket, customer: Customer, kind: str, **data: Any
-    ) -> CustomerNotice:
-        return CustomerNotice(
-            kind=kind,
-            ticket_id=ticket.id,
-            customer_id=customer.id,
-            channel=customer.channel,
-            external_id=customer.external_id,
-            language=customer.language,
-            data=data,
-        )
 
     def _queue_info(self, ticket: Ticket, now: datetime) -> QueueInfo:
         if ticket.waiting_for_hours:
@@ -2028,7 +2007,7 @@ class HandoffService:
     ) -> None:
         """Record and send the position notices decided by :meth:`_notify_positions`: one
         read of the tickets with their customers, one batched update."""
-        notices: list[Outgoing] = []
+        told: list[Outgoing] = []
         try:
             async with self.db.transaction() as session:
                 rows = (
@@ -2045,15 +2024,11 @@ class HandoffService:
                     position, wait = positions[ticket.id]
                     ticket.notified_position = position
                     ticket.notified_at = now
-                    notices.append(
-                        self._customer_notice(
-                            ticket, customer, "position", position=position, wait_s=wait
-                        )
-                    )
+                    told.append(notices.PositionChanged(_address(ticket, customer), position, wait))
         except Exception:  # a nicety: the next change tells them again
             log.exception("position notices failed")
             return
-        await self._deliver(notices)
+        await self._deliver(told)
 
     def _remember_notice(self, ticket: Ticket, position: int | None, now: datetime) -> None:
         ticket.notified_position = position

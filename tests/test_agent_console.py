@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient, TestServer
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from bot.app import build_application, start_application, stop_application
 from handoff.agents import add_agent
@@ -576,3 +576,63 @@ async def test_the_console_shows_whether_a_web_visitor_is_there(
     await chat.connect()
     await settles(True)  # and came back
     await push.close()
+
+
+async def test_an_accept_reaches_telegram_and_the_console_without_asking_which_offer_won(
+    telegram_and_web: Any,
+) -> None:
+    """The accept's notice carries the accepted offer: both agent adapters close the right
+    offer (Telegram's buttons, the console's card) without reading back which offer won."""
+    fake, services, client = telegram_and_web
+    amal_tg = fake.user(2001, "Amal", language_code="en")
+    async with services.db.transaction() as session:
+        agent = await add_agent(
+            session, name="Amal", at=services.clock.now(), telegram_id=str(amal_tg.id)
+        )
+        _, raw = await create_token(
+            session, name="amal", role="agent", at=services.clock.now(), agent_id=agent.id
+        )
+    await services.handoff.resync()
+    push = await client.ws_connect("/agent/ws", headers=bearer(raw))
+    await _push(push, "hello")
+    fake.send_text(amal_tg, "/online")
+    await fake.wait_for_message(amal_tg, contains="Status: available")
+    sara = fake.user(1001, "Sara", language_code="en")
+    fake.send_text(sara, "I want to talk to a person")
+    tg_offer = await fake.wait_for_message(amal_tg, contains="New chat #")
+    web_offer = (await _push(push, "offer"))["offer"]
+
+    asked: list[tuple[str, Any]] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        asked.append((statement, parameters))
+
+    engine = services.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        fake.press(amal_tg, tg_offer, _accept_data(tg_offer))
+        ended = await _push(push, "offer_ended")
+        assert (ended["offer_id"], ended["reason"]) == (web_offer["offer_id"], "accepted")
+        await fake.wait_for_message(amal_tg, contains="You're now with Sara")
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    closed = fake.message(amal_tg, tg_offer["message_id"])
+    assert closed["text"].endswith("Accepted.") and not closed.get("reply_markup")
+    which_won = [
+        statement
+        for statement, parameters in asked
+        if statement.lstrip().upper().startswith("SELECT")
+        and "FROM offers" in statement
+        and "accepted" in str(parameters)
+    ]
+    assert which_won == []
+    await push.close()
+
+
+def _accept_data(offer: dict[str, Any]) -> str:
+    return next(
+        b["callback_data"]
+        for row in offer["reply_markup"]["inline_keyboard"]
+        for b in row
+        if b["text"] == "Accept"
+    )

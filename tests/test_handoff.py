@@ -11,7 +11,27 @@ import pytest
 from sqlalchemy import select
 
 from handoff.hours import BusinessHours
-from handoff.port import OfferNotice
+from handoff.notices import (
+    AgentJoined,
+    AgentSetAway,
+    Assigned,
+    ChatsRequeued,
+    CloseOrTransfer,
+    CustomerLeft,
+    HandedBack,
+    LowRating,
+    NoAgents,
+    OfferEnded,
+    OfferMade,
+    OutsideHours,
+    PositionChanged,
+    Queued,
+    Requeued,
+    Resolved,
+    SetAway,
+    SlaBreached,
+    SlaWarning,
+)
 from handoff.priority import PriorityRules
 from handoff.service import HandoffError
 from handoff.sla import SlaPolicy
@@ -37,8 +57,8 @@ async def test_handoff_offer_accept_assigns_and_tells_everyone(h: Harness) -> No
     )
     assert offer.last_messages == ("my order never came",)
     assert (offer.deadline - h.clock.now()).total_seconds() == 30
-    queued = h.port.customer("queued")
-    assert queued and queued[0].data["position"] == 1
+    queued = h.port.of(Queued)
+    assert queued and queued[0].position == 1
     t = await h.ticket(ticket_id)
     assert t.state == "offered" and t.first_offered_at == h.clock.now()
 
@@ -47,8 +67,8 @@ async def test_handoff_offer_accept_assigns_and_tells_everyone(h: Harness) -> No
     assert (result.ok, result.reason) == (True, "accepted")
     t = await h.ticket(ticket_id)
     assert (t.state, t.assignee_id, t.assigned_at) == ("assigned", agent, h.clock.now())
-    joined = h.port.customer("agent_joined")
-    assert joined[-1].data["agent_name"] == "Amal"
+    joined = h.port.of(AgentJoined)
+    assert joined[-1].agent_name == "Amal"
     assert await h.events(ticket_id) == [
         "ticket_opened",
         "handoff_requested",
@@ -62,7 +82,7 @@ async def test_handoff_offer_accept_assigns_and_tells_everyone(h: Harness) -> No
 async def test_no_agent_online_waits_and_dispatches_the_moment_one_comes(h: Harness) -> None:
     agent = await h.agent("Amal", online=False)
     ticket_id = await h.ask()
-    assert h.port.customer("no_agents")
+    assert h.port.of(NoAgents)
     assert (await h.ticket(ticket_id)).state == "queued"
     await h.advance(600)
     assert h.port.offers() == []
@@ -80,12 +100,10 @@ async def test_unanswered_offer_cascades_through_the_pool(h: Harness) -> None:
     await h.advance(30)
     second = h.last_offer()
     assert second.agent_id == b
-    withdrawn = h.port.agent("offer_withdrawn", a)
-    assert withdrawn[-1].data == {
-        "offer_id": first.offer_id,
-        "ticket_id": ticket_id,
-        "reason": "expired",
-    }
+    withdrawn = h.port.of(OfferEnded, a)
+    assert withdrawn[-1] == OfferEnded(
+        a, offer_id=first.offer_id, ticket_id=ticket_id, reason="expired"
+    )
     await h.service.decline_offer(second.offer_id, b)
     third = h.last_offer()
     assert third.agent_id == c
@@ -102,8 +120,8 @@ async def test_three_missed_offers_set_the_agent_away_and_tell_why(h: Harness) -
         await h.ask()
         assert h.last_offer().agent_id == lazy
         await h.advance(30)
-    assert h.port.agent("set_away", lazy)[-1].data == {"missed": 3}
-    assert h.port.supervisors("agent_set_away")[-1].data["agent_id"] == lazy
+    assert h.port.of(SetAway, lazy)[-1].missed == 3
+    assert h.port.of(AgentSetAway)[-1].agent_id == lazy
     offers_before = len(h.port.offers())
     await h.advance(300)
     assert len(h.port.offers()) == offers_before  # away: no more offers
@@ -291,7 +309,7 @@ async def test_agent_going_offline_is_asked_to_close_then_chats_requeue_with_ran
     rank = (await h.ticket(ticket_id)).rank_at
     open_ids = await h.service.set_agent_status(a, "offline")
     assert open_ids == [ticket_id]
-    assert h.port.agent("close_or_transfer", a)[-1].data == {"ticket_ids": [ticket_id]}
+    assert h.port.of(CloseOrTransfer, a)[-1].ticket_ids == (ticket_id,)
     await h.advance(60)
     assert (await h.ticket(ticket_id)).state == "assigned"  # still within the grace period
     b = await h.agent("B")
@@ -299,8 +317,8 @@ async def test_agent_going_offline_is_asked_to_close_then_chats_requeue_with_ran
     t = await h.ticket(ticket_id)
     assert (t.state, t.rank_at, t.assignee_id) == ("offered", rank, None)
     assert h.last_offer(b).ticket_id == ticket_id
-    assert h.port.customer("requeued")
-    assert h.port.agent("chats_requeued", a)
+    assert h.port.of(Requeued)
+    assert h.port.of(ChatsRequeued, a)
 
 
 async def test_transfer_to_an_agent_keeps_queue_time_and_hand_back_to_bot(h: Harness) -> None:
@@ -325,7 +343,7 @@ async def test_transfer_to_an_agent_keeps_queue_time_and_hand_back_to_bot(h: Har
     await h.service.hand_back_to_bot(ticket_id, b)
     t = await h.ticket(ticket_id)
     assert (t.state, t.assignee_id) == ("bot", None)
-    assert h.port.customer("handed_back")
+    assert h.port.of(HandedBack)
     assert h.service.acd.agents[b].active == 0
 
 
@@ -354,8 +372,8 @@ async def test_outside_business_hours_the_ticket_waits_for_the_opening(
     h = await Harness.create(sqlite_db, clock, hours=hours)
     agent = await h.agent("Night owl")
     ticket_id = await h.ask()
-    notice = h.port.customer("outside_hours")[-1]
-    assert notice.data["opens_at"] == datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
+    notice = h.port.of(OutsideHours)[-1]
+    assert notice.opens_at == datetime(2026, 1, 5, 6, 0, tzinfo=UTC)
     assert h.port.offers() == []
     assert (await h.ticket(ticket_id)).waiting_for_hours
     await h.advance(9 * 3600 + 59 * 60)  # 05:59 UTC
@@ -373,12 +391,12 @@ async def test_sla_warning_and_breach_reach_supervisors(
     h = await Harness.create(sqlite_db, clock, sla=sla)
     ticket_id = await h.ask()
     await h.advance(299)
-    assert h.port.supervisors("sla_warning") == []
+    assert h.port.of(SlaWarning) == []
     await h.advance(1)
-    assert h.port.supervisors("sla_warning")[-1].data["ticket_id"] == ticket_id
+    assert h.port.of(SlaWarning)[-1].ticket_id == ticket_id
     await h.advance(300)
-    breach = h.port.supervisors("sla_breached")[-1]
-    assert (breach.data["target"], breach.data["ticket_id"]) == ("first_response", ticket_id)
+    breach = h.port.of(SlaBreached)[-1]
+    assert (breach.target, breach.ticket_id) == ("first_response", ticket_id)
     events = await h.events(ticket_id)
     assert events.count("sla_warning") == 1 and events.count("sla_breached") == 1
 
@@ -408,7 +426,7 @@ async def test_resolve_reopen_within_window_then_autoclose(
     await h.service.resolve_ticket(ticket_id, a)
     t = await h.ticket(ticket_id)
     assert (t.state, t.resolution) == ("resolved", "agent")
-    assert h.port.customer("resolved")[-1].data["agent_id"] == a
+    assert h.port.of(Resolved)[-1].agent_id == a
     await h.advance(600)
     assert await h.service.customer_wrote(ticket_id) == "reopened"
     assert (await h.ticket(ticket_id)).reopened_count == 1
@@ -418,6 +436,35 @@ async def test_resolve_reopen_within_window_then_autoclose(
     t = await h.ticket(ticket_id)
     assert (t.state, t.closed_at) == ("closed", h.clock.now())
     assert await h.service.customer_wrote(ticket_id) == "none"
+
+
+async def test_notices_carry_what_the_channels_say(
+    sqlite_db: Database, clock: VirtualClock
+) -> None:
+    """What a channel says after an action comes with the notice (which offer was accepted,
+    who the customer is, who resolved it, which rating cycle), not from a read after it."""
+    h = await Harness.create(sqlite_db, clock, reopen_window_s=3600.0)
+    a = await h.agent("Amal")
+    ticket_id = await h.ask()
+    customer_id = (await h.ticket(ticket_id)).customer_id
+    first = h.last_offer(a)
+    await h.service.accept_offer(first.offer_id, a)
+    assert h.port.of(Assigned, a)[-1] == Assigned(
+        a, ticket_id=ticket_id, offer_id=first.offer_id, customer_name=first.customer_name
+    )
+    await h.service.resolve_ticket(ticket_id, a)
+    assert h.port.of(Resolved)[-1].cycle == 0
+    await h.service.customer_wrote(ticket_id)
+    second = h.last_offer(a)
+    assert second.offer_id != first.offer_id
+    await h.service.accept_offer(second.offer_id, a)
+    assert h.port.of(Assigned, a)[-1].offer_id == second.offer_id
+    await h.service.resolve_ticket(ticket_id, a)
+    resolved = h.port.of(Resolved)[-1]
+    assert (resolved.to.ticket_id, resolved.agent_name, resolved.cycle) == (ticket_id, "Amal", 1)
+    assert await h.service.rate(ticket_id, customer_id, 1)
+    low = h.port.of(LowRating)[-1]
+    assert (low.ticket_id, low.stars, low.agent_id, low.agent_name) == (ticket_id, 1, a, "Amal")
 
 
 async def test_wrap_up_holds_the_next_offer(sqlite_db: Database, clock: VirtualClock) -> None:
@@ -442,16 +489,17 @@ async def test_position_updates_only_when_they_improve(
     first = await h.ask()
     second = await h.ask()
     third = await h.ask()
-    queued = {n.ticket_id: n.data["position"] for n in h.port.customer("queued")}
+    queued = {n.to.ticket_id: n.position for n in h.port.of(Queued)}
     assert queued == {first: 1, second: 2, third: 3}
-    assert h.port.customer("queued")[-1].data["wait_s"] > 0  # every slot is busy
+    last_wait = h.port.of(Queued)[-1].wait_s
+    assert last_wait is not None and last_wait > 0  # every slot is busy
     await h.service.accept_offer(h.last_offer(a).offer_id, a)
-    assert h.port.customer("position") == []  # improved, but within the minimum interval
+    assert h.port.of(PositionChanged) == []  # improved, but within the minimum interval
     await h.advance(60)
-    updates = {n.ticket_id: n.data["position"] for n in h.port.customer("position")}
+    updates = {n.to.ticket_id: n.position for n in h.port.of(PositionChanged)}
     assert updates == {second: 1, third: 2}
     await h.advance(60)
-    assert len(h.port.customer("position")) == 2  # nothing changed: nothing sent
+    assert len(h.port.of(PositionChanged)) == 2  # nothing changed: nothing sent
 
 
 async def test_cancel_while_waiting_is_abandoned(h: Harness) -> None:
@@ -461,7 +509,7 @@ async def test_cancel_while_waiting_is_abandoned(h: Harness) -> None:
     assert await h.service.cancel_request(ticket_id)
     t = await h.ticket(ticket_id)
     assert (t.state, t.resolution) == ("closed", "abandoned")
-    assert h.port.agent("offer_withdrawn", a)[-1].data["reason"] == "withdrawn"
+    assert h.port.of(OfferEnded, a)[-1].reason == "withdrawn"
     assert not (await h.service.accept_offer(offer.offer_id, a)).ok
 
 
@@ -472,7 +520,7 @@ async def test_blocked_customer_mid_chat_closes_as_abandoned_and_agent_is_told(h
     await h.service.customer_unreachable(ticket_id)
     t = await h.ticket(ticket_id)
     assert (t.state, t.resolution) == ("closed", "abandoned")
-    assert h.port.agent("customer_left", a)[-1].data == {"ticket_id": ticket_id}
+    assert h.port.of(CustomerLeft, a)[-1] == CustomerLeft(a, ticket_id=ticket_id)
     assert h.service.acd.agents[a].active == 0
 
 
@@ -537,7 +585,7 @@ async def test_two_processes_sharing_a_database_never_double_offer(
     await asyncio.gather(one.service.resync(), two.service.resync())
     assert set(one.service.acd.offers) == set(two.service.acd.offers) == {o.id for o in pending}
     offers_by_id = {
-        n.offer_id: n for n in [*one.port.sent, *two.port.sent] if isinstance(n, OfferNotice)
+        n.offer_id: n for n in [*one.port.sent, *two.port.sent] if isinstance(n, OfferMade)
     }
     for o in pending:
         notice = offers_by_id[o.id]

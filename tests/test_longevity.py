@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from handoff.notices import PositionChanged
 from handoff.service import position_matters
 from sanad.clock import VirtualClock
 from sanad.services import Services
@@ -104,13 +105,13 @@ async def test_an_accept_with_a_long_queue_tells_few_and_after_its_commit(
     a = await h.agent("A")
     waiting = [await h.ask() for _ in range(60)]
     await h.advance(61)
-    told_before = len(h.port.customer("position"))
+    told_before = len(h.port.of(PositionChanged))
     with statements(sqlite_db) as seen:
         await h.service.accept_offer(h.last_offer(a).offer_id, a)
-    told = h.port.customer("position")[told_before:]
+    told = h.port.of(PositionChanged)[told_before:]
     # Everyone moved up one place; only those near the front hear of it.
-    assert sorted(n.data["position"] for n in told) == [1, 2, 3, 4, 5]
-    assert {n.ticket_id for n in told} == set(waiting[1:6])
+    assert sorted(n.position for n in told) == [1, 2, 3, 4, 5]
+    assert {n.to.ticket_id for n in told} == set(waiting[1:6])
     # The accept's own transaction reads no waiting customer: the notices have their own
     # short transaction afterwards (one read, one batched write).
     assert len(seen) < 40, seen

@@ -8,7 +8,8 @@ reconnects with the highest id it has shown gets exactly what it missed. Frames 
 
 The conversation itself is :mod:`bot.conversation`, as on Telegram; this module only carries
 it: :class:`WebSender` says the bot's lines, :class:`WebChatPort` says what the handoff engine
-decided (queue position, "Sara joined", the rating...) and carries the agent's messages.
+decided (its customer notices: queue position, "Sara joined", the rating...) and carries the
+agent's messages.
 
 One process keeps the open sockets in memory (:class:`ChatHub`); several Sanad processes on
 one PostgreSQL database need sticky routing of a visitor to one process for live pushes (the
@@ -39,7 +40,7 @@ from bot.conversation import Identity, Keyboard, PressResult, Who
 from bot.texts import t
 from handoff.customers import find_customer, touch_customer
 from handoff.flood import client_address
-from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
+from handoff.notices import AgentMessage, AgentNotice, CustomerNotice, SupervisorNotice
 from handoff.tickets import State, record_message
 from sanad.locks import KeyedLocks
 from sanad.logs import log_context
@@ -296,26 +297,22 @@ class WebChatPort:
         self.hub = hub
 
     async def notify_customer(self, notice: CustomerNotice) -> None:
-        if notice.kind == "agent_message":  # a line of the chat: the ticket stays as it is
+        customer_id = notice.to.customer_id
+        if isinstance(notice, AgentMessage):  # a line of the chat: the ticket stays as it is
             async with self.services.db.transaction() as session:
-                message = await session.get(Message, notice.data["message_id"])
+                message = await session.get(Message, notice.message_id)
             if message is not None:
                 for frame in await frames_for(self.services, [message]):
-                    await self.hub.push(notice.customer_id, frame)
+                    await self.hub.push(customer_id, frame)
             return
-        said = await conversation.notice_text(self.services, notice)
+        said = conversation.notice_text(notice)
         if said is not None:
             text, keyboard = said
             meta = {"notice": notice.kind}
-            await say(self.services, self.hub, notice.ticket_id, "system", text, keyboard, meta)
-        await self.hub.push(
-            notice.customer_id, await state_frame(self.services, notice.customer_id)
-        )
+            await say(self.services, self.hub, notice.to.ticket_id, "system", text, keyboard, meta)
+        await self.hub.push(customer_id, await state_frame(self.services, customer_id))
 
-    async def offer_to_agent(self, offer: OfferNotice) -> None:  # agents: not this port
-        return None
-
-    async def notify_agent(self, notice: AgentNotice) -> None:
+    async def notify_agent(self, notice: AgentNotice) -> None:  # agents: not this port
         return None
 
     async def notify_supervisors(self, notice: SupervisorNotice) -> None:

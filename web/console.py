@@ -4,8 +4,9 @@ socket ``/agent/ws`` (docs/webchat.md).
 An agent works here, from Telegram, or from both at once: every action is the same named action
 of the handoff service (``accept_offer``, ``agent_message``, ``add_note``, ``transfer_ticket``,
 ``resolve_ticket``...), and :class:`ConsolePort` is one more agent-facing adapter on the port
-router, so offers, withdrawn offers, assignments and customer messages reach the console
-whichever channel the customer writes from and wherever the agent acted.
+router, so offers, ended offers, assignments and customer messages (the notices of
+:mod:`handoff.notices`) reach the console whichever channel the customer writes from and
+wherever the agent acted.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, assert_never
 
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
@@ -24,7 +25,37 @@ from sqlalchemy import select
 from handoff.acd import AgentStatus
 from handoff.agents import open_ticket_counts
 from handoff.canned import canned_for, list_canned
-from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
+from handoff.notices import (
+    AgentJoined,
+    AgentMessage,
+    AgentNotice,
+    AgentSetAway,
+    Assigned,
+    ChatMessage,
+    ChatsRequeued,
+    CloseOrTransfer,
+    CustomerLeft,
+    CustomerNotice,
+    HandedBack,
+    LowRating,
+    LowRatingComment,
+    NoAgents,
+    OfferEnded,
+    OfferMade,
+    OutsideHours,
+    PositionChanged,
+    Queued,
+    Reopened,
+    Requeued,
+    Resolved,
+    SetAway,
+    SlaBreached,
+    SlaWarning,
+    StatusChanged,
+    StillWaiting,
+    SupervisorNotice,
+    Transferred,
+)
 from handoff.service import HandoffError, offer_notice
 from handoff.tickets import State, transcript_text
 from sanad.services import Services
@@ -43,8 +74,6 @@ STATUSES = {
     "away": AgentStatus.AWAY,
     "offline": AgentStatus.OFFLINE,
 }
-# Customer notices after which an agent's list of chats may have changed.
-CHAT_LIST_NOTICES = ("agent_joined", "resolved", "handed_back", "transferred", "requeued")
 
 
 class ConsoleHub:
@@ -83,7 +112,7 @@ async def agent_json(services: Services, agent_id: int) -> dict[str, Any]:
     return {**admin_agent_json(agent, load), "wrap_up_until": _iso(agent.wrap_up_until)}
 
 
-def offer_json(offer: OfferNotice, now: datetime) -> dict[str, Any]:
+def offer_json(offer: OfferMade, now: datetime) -> dict[str, Any]:
     return {
         "offer_id": offer.offer_id,
         "ticket_id": offer.ticket_id,
@@ -190,63 +219,77 @@ class ConsolePort:
 
     async def notify_customer(self, notice: CustomerNotice) -> None:
         """Watching, not speaking: a change on a ticket may change an agent's list."""
-        if notice.kind in CHAT_LIST_NOTICES:
-            await self.hub.push_all({"type": "chats"})
-
-    async def offer_to_agent(self, offer: OfferNotice) -> None:
-        now = self.services.clock.now()
-        await self.hub.push(offer.agent_id, {"type": "offer", "offer": offer_json(offer, now)})
+        match notice:
+            case AgentJoined() | Resolved() | HandedBack() | Transferred() | Requeued():
+                await self.hub.push_all({"type": "chats"})
+            case (
+                Queued()
+                | Reopened()
+                | PositionChanged()
+                | StillWaiting()
+                | NoAgents()
+                | OutsideHours()
+                | AgentMessage()
+            ):
+                pass  # the chat is not (yet) any agent's, or its line comes as a ChatMessage
+            case _:
+                assert_never(notice)
 
     async def notify_agent(self, notice: AgentNotice) -> None:
-        agent_id, data = notice.agent_id, notice.data
+        agent_id = notice.agent_id
         if agent_id not in self.hub.sockets:
             return
-        if notice.kind == "offer_withdrawn":
-            frame = {"type": "offer_ended", "offer_id": data["offer_id"], "reason": data["reason"]}
-            await self.hub.push(agent_id, frame)
-        elif notice.kind == "assigned":
-            async with self.services.db.transaction() as session:
-                accepted = (
-                    await session.execute(
-                        select(Offer.id)
-                        .where(
-                            Offer.ticket_id == data["ticket_id"],
-                            Offer.agent_id == agent_id,
-                            Offer.state == "accepted",
-                        )
-                        .order_by(Offer.ended_at.desc())
-                        .limit(1)
-                    )
-                ).scalar_one_or_none()
-            if accepted is not None:
-                frame = {"type": "offer_ended", "offer_id": accepted, "reason": "accepted"}
-                await self.hub.push(agent_id, frame)
-            await self.hub.push(agent_id, {"type": "chats"})
-            await self.hub.push(
-                agent_id, {"type": "agent", "agent": await agent_json(self.services, agent_id)}
-            )
-        elif notice.kind == "chat_message":
-            async with self.services.db.transaction() as session:
-                message = await session.get(Message, data["message_id"])
-            if message is not None:
-                (shown,) = await console_messages(self.services, [message])
-                frame = {"type": "message", "ticket_id": message.ticket_id, "message": shown}
-                await self.hub.push(agent_id, frame)
-        elif notice.kind == "status_changed":
-            agent = await agent_json(self.services, agent_id)
-            await self.hub.push(agent_id, {"type": "agent", "agent": agent})
-        else:
-            if notice.kind in ("close_or_transfer", "chats_requeued", "customer_left"):
+        match notice:
+            case OfferMade():
+                now = self.services.clock.now()
+                await self.hub.push(agent_id, {"type": "offer", "offer": offer_json(notice, now)})
+            case OfferEnded():
+                await self._offer_ended(agent_id, notice.offer_id, notice.reason)
+            case Assigned():
+                await self._offer_ended(agent_id, notice.offer_id, "accepted")
                 await self.hub.push(agent_id, {"type": "chats"})
-            agent = await agent_json(self.services, agent_id)
-            await self.hub.push(agent_id, {"type": "agent", "agent": agent})
-            frame = {
-                "type": "notice",
-                "text": _notice_text(notice),  # English; the page says it in its language
-                "kind": notice.kind,
-                "data": {k: v for k, v in notice.data.items() if isinstance(v, int | str)},
-            }
-            await self.hub.push(agent_id, frame)
+                await self._push_agent(agent_id)
+            case ChatMessage():
+                async with self.services.db.transaction() as session:
+                    message = await session.get(Message, notice.message_id)
+                if message is not None:
+                    (shown,) = await console_messages(self.services, [message])
+                    frame = {"type": "message", "ticket_id": message.ticket_id, "message": shown}
+                    await self.hub.push(agent_id, frame)
+            case StatusChanged():
+                await self._push_agent(agent_id)
+            case SetAway():
+                text = f"You were set away after {notice.missed} missed offers."
+                await self._tell(agent_id, notice.kind, text, {"missed": notice.missed})
+            case CloseOrTransfer():
+                await self.hub.push(agent_id, {"type": "chats"})
+                text = "Close or transfer your open chats before going offline."
+                await self._tell(agent_id, notice.kind, text, {})
+            case ChatsRequeued():
+                await self.hub.push(agent_id, {"type": "chats"})
+                text = "Your open chats went back to the queue."
+                await self._tell(agent_id, notice.kind, text, {})
+            case CustomerLeft():
+                await self.hub.push(agent_id, {"type": "chats"})
+                text = f"The customer of chat #{notice.ticket_id} left (blocked the bot)."
+                await self._tell(agent_id, notice.kind, text, {"ticket_id": notice.ticket_id})
+            case _:
+                assert_never(notice)
+
+    async def _offer_ended(self, agent_id: int, offer_id: str, reason: str) -> None:
+        frame = {"type": "offer_ended", "offer_id": offer_id, "reason": reason}
+        await self.hub.push(agent_id, frame)
+
+    async def _push_agent(self, agent_id: int) -> None:
+        agent = await agent_json(self.services, agent_id)
+        await self.hub.push(agent_id, {"type": "agent", "agent": agent})
+
+    async def _tell(self, agent_id: int, kind: str, text: str, data: dict[str, int]) -> None:
+        """A short notice for the agent, after their status (it may have changed with it):
+        ``text`` in English; the page says a ``kind`` it knows in its language, with ``data``."""
+        await self._push_agent(agent_id)
+        frame = {"type": "notice", "text": text, "kind": kind, "data": data}
+        await self.hub.push(agent_id, frame)
 
     async def notify_supervisors(self, notice: SupervisorNotice) -> None:
         async with self.services.db.transaction() as session:
@@ -255,24 +298,40 @@ class ConsolePort:
                 .scalars()
                 .all()
             )
-        text = f"{notice.kind.replace('_', ' ')}: " + ", ".join(
-            f"{k} {v}" for k, v in notice.data.items() if not isinstance(v, dict | list)
-        )
+        text = supervisor_text(notice)
         for agent_id in ids:
             await self.hub.push(agent_id, {"type": "notice", "text": text})
 
 
-def _notice_text(notice: AgentNotice) -> str:
-    data = notice.data
-    if notice.kind == "set_away":
-        return f"You were set away after {data.get('missed')} missed offers."
-    if notice.kind == "close_or_transfer":
-        return "Close or transfer your open chats before going offline."
-    if notice.kind == "chats_requeued":
-        return "Your open chats went back to the queue."
-    if notice.kind == "customer_left":
-        return f"The customer of chat #{data.get('ticket_id')} left (blocked the bot)."
-    return notice.kind.replace("_", " ")
+def supervisor_text(notice: SupervisorNotice) -> str:
+    """The notice in a line of English, its facts by name (``sla warning: ticket_id 7, ...``)."""
+    facts: dict[str, object]
+    match notice:
+        case SlaWarning() | SlaBreached():
+            facts = {
+                "ticket_id": notice.ticket_id,
+                "target": notice.target,
+                "due_at": notice.due_at,
+                "priority": notice.priority,
+                "assignee_id": notice.assignee_id,
+            }
+        case AgentSetAway():
+            facts = {"agent_id": notice.agent_id, "name": notice.name, "missed": notice.missed}
+        case LowRating():
+            facts = {
+                "ticket_id": notice.ticket_id,
+                "stars": notice.stars,
+                "agent_id": notice.agent_id,
+            }
+        case LowRatingComment():
+            facts = {
+                "ticket_id": notice.ticket_id,
+                "stars": notice.stars,
+                "comment": notice.comment,
+            }
+        case _:
+            assert_never(notice)
+    return f"{notice.kind.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in facts.items())
 
 
 # ---------------------------------------------------------------------- requests
