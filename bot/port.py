@@ -17,6 +17,7 @@ from sqlalchemy import select
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError
 
+import texts
 from bot import conversation
 from bot.conversation import Keyboard
 from bot.relay import (
@@ -26,7 +27,6 @@ from bot.relay import (
     say_to_agent,
     send_text,
 )
-from bot.texts import t
 from handoff.port import AgentNotice, CustomerNotice, OfferNotice, SupervisorNotice
 from sanad.services import Services
 from storage.models import Agent, Customer, Message, Offer, Ticket
@@ -66,8 +66,12 @@ def offer_keyboard(offer_id: str, lang: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(t("accept", lang), callback_data=f"acc:{offer_id}"),
-                InlineKeyboardButton(t("decline", lang), callback_data=f"dec:{offer_id}"),
+                InlineKeyboardButton(
+                    texts.text("agent.accept", lang), callback_data=f"acc:{offer_id}"
+                ),
+                InlineKeyboardButton(
+                    texts.text("agent.decline", lang), callback_data=f"dec:{offer_id}"
+                ),
             ]
         ]
     )
@@ -144,8 +148,8 @@ class TelegramPort:
         lang = agent_language(agent)
         lines = "\n".join(f"› {m[:300]}" for m in offer.last_messages) or "›"
         timeout = max(0, round((offer.deadline - self.services.clock.now()).total_seconds()))
-        text = t(
-            "offer",
+        text = texts.text(
+            "agent.offer",
             lang,
             ticket=offer.ticket_id,
             priority=offer.priority,
@@ -182,11 +186,13 @@ class TelegramPort:
         if notice.kind == "status_changed":
             return  # the agent changed it; the answer to their command says so on Telegram
         if notice.kind == "set_away":
-            text = t("set_away", lang, missed=data["missed"])
+            text = texts.text("agent.set_away", lang, missed=data["missed"])
         elif notice.kind in ("close_or_transfer", "chats_requeued"):
-            text = t(notice.kind, lang, tickets=", ".join(f"#{i}" for i in data["ticket_ids"]))
+            text = texts.text(
+                f"agent.{notice.kind}", lang, tickets=", ".join(f"#{i}" for i in data["ticket_ids"])
+            )
         elif notice.kind == "customer_left":
-            text = t("customer_left", lang, ticket=data["ticket_id"])
+            text = texts.text("agent.customer_left", lang, ticket=data["ticket_id"])
         else:
             log.warning("no Telegram text for agent notice %s", notice.kind)
             return
@@ -207,7 +213,9 @@ class TelegramPort:
             await relay_to_agent(self.bot, self.services, ticket, customer, agent, message)
             return
         text = message.text or f"[{message.kind}]"
-        await self.say_to_agent(agent, t("console_echo", lang, ticket=ticket.id, text=text))
+        await self.say_to_agent(
+            agent, texts.text("agent.console_echo", lang, ticket=ticket.id, text=text)
+        )
 
     async def _close_offer_message(self, offer_id: str, key: str, lang: str) -> None:
         """Remove the offer's buttons and say why (expired, taken, withdrawn, accepted)."""
@@ -218,15 +226,16 @@ class TelegramPort:
             return
         chat_id, message_id = (int(p) for p in ref.split(":"))
         original = self._offer_texts.pop(offer_id, None)
+        why = texts.text(f"agent.{key}", lang)
         try:
             if original is not None:
                 # The new text says why; without reply_markup the buttons go.
                 await self.bot.edit_message_text(
-                    f"{original}\n\n{t(key, lang)}"[:4096], chat_id=chat_id, message_id=message_id
+                    f"{original}\n\n{why}"[:4096], chat_id=chat_id, message_id=message_id
                 )
             else:  # after a restart the text is not at hand: remove buttons, reply with why
                 await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
-                await self.bot.send_message(chat_id, t(key, lang), reply_to_message_id=message_id)
+                await self.bot.send_message(chat_id, why, reply_to_message_id=message_id)
         except (BadRequest, Forbidden) as exc:
             log.info("could not close offer message %s: %s", offer_id, exc)
 
@@ -263,8 +272,8 @@ class TelegramPort:
         lines = "\n".join(f"{s}: {(text or '')[:300]}" for s, text in reversed(history))
         await self.say_to_agent(
             agent,
-            t(
-                "assigned",
+            texts.text(
+                "agent.assigned",
                 lang,
                 name=customer.name if customer else "-",
                 ticket=ticket_id,
@@ -292,8 +301,8 @@ class TelegramPort:
             lang = agent_language(sup)
             if notice.kind in ("sla_warning", "sla_breached"):
                 due: datetime = data["due_at"]
-                text = t(
-                    notice.kind,
+                text = texts.text(
+                    f"agent.{notice.kind}",
                     lang,
                     ticket=data["ticket_id"],
                     priority=data["priority"],
@@ -301,18 +310,20 @@ class TelegramPort:
                     due=due.strftime("%H:%M UTC"),
                 )
             elif notice.kind == "agent_set_away":
-                text = t("agent_set_away_sup", lang, name=data["name"], missed=data["missed"])
+                text = texts.text(
+                    "agent.agent_set_away_sup", lang, name=data["name"], missed=data["missed"]
+                )
             elif notice.kind == "low_rating":
-                text = t(
-                    "low_rating",
+                text = texts.text(
+                    "agent.low_rating",
                     lang,
                     ticket=data["ticket_id"],
                     stars=data["stars"],
                     agent=await self._agent_name(data.get("agent_id")),
                 )
             elif notice.kind == "low_rating_comment":
-                text = t(
-                    "low_rating_comment",
+                text = texts.text(
+                    "agent.low_rating_comment",
                     lang,
                     ticket=data["ticket_id"],
                     stars=data["stars"],

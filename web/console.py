@@ -21,6 +21,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
+import texts
 from handoff.acd import AgentStatus
 from handoff.agents import open_ticket_counts
 from handoff.canned import canned_for, list_canned
@@ -263,16 +264,11 @@ class ConsolePort:
 
 
 def _notice_text(notice: AgentNotice) -> str:
-    data = notice.data
-    if notice.kind == "set_away":
-        return f"You were set away after {data.get('missed')} missed offers."
-    if notice.kind == "close_or_transfer":
-        return "Close or transfer your open chats before going offline."
-    if notice.kind == "chats_requeued":
-        return "Your open chats went back to the queue."
-    if notice.kind == "customer_left":
-        return f"The customer of chat #{data.get('ticket_id')} left (blocked the bot)."
-    return notice.kind.replace("_", " ")
+    """The notice in English (the page says it in its own language, from its kind and data)."""
+    key = f"console.notice_{notice.kind}"
+    if not texts.exists(key):
+        return notice.kind.replace("_", " ")
+    return texts.text(key, "en", **notice.data)
 
 
 # ---------------------------------------------------------------------- requests
@@ -621,9 +617,8 @@ async def page(request: web.Request) -> web.Response:
 
 async def link_login(request: web.Request) -> web.StreamResponse:
     """``/agent/login?key=...``: the one-time link the bot sends an agent for ``/console``."""
-    from web.app import SERVICES, address_of, login_throttle
+    from web.app import SERVICES, address_of, login_throttle, request_lang
     from web.app import render as render_page
-    from web.i18n import request_lang, tr
 
     services = request.app[SERVICES]
     login_throttle(request)
@@ -636,7 +631,7 @@ async def link_login(request: web.Request) -> web.StreamResponse:
             "login.html",
             401,
             next="/agent",
-            error=tr("console_link_invalid", lang),
+            error=texts.text("page.console_link_invalid", lang),
         )
     cookie, _principal = result
     raise session_redirect(request, cookie, "/agent")
