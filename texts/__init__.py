@@ -99,14 +99,20 @@ def placeholders(raw: str) -> set[str]:
     return {field for _, field, _, _ in string.Formatter().parse(raw) if field}
 
 
+# (Telegram's wording, the web chat's) of every hint, in every language, for on_web().
+WEB_SWAPS = tuple(
+    (fragment, catalogue[f"{key}@{WEB}"])
+    for catalogue in CATALOGUES.values()
+    for key, fragment in catalogue.items()
+    if key.startswith("hint.") and "@" not in key
+)
+
+
 def on_web(said: str) -> str:
     """A text as the web chat says it: each sentence naming a Telegram command (a ``hint.``
     text, as Telegram says it) becomes its ``@web`` variant, about the web chat's button."""
-    for lang in LANGS:
-        catalogue = CATALOGUES[lang]
-        for key, fragment in catalogue.items():
-            if key.startswith("hint.") and "@" not in key:
-                said = said.replace(fragment, catalogue[f"{key}@{WEB}"])
+    for telegram, web in WEB_SWAPS:
+        said = said.replace(telegram, web)
     return said
 
 
