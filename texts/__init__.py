@@ -4,8 +4,8 @@ language (``texts/en.py``, ``texts/ar.py``), behind one lookup. Imports nothing 
 Keys are namespaced by where the text is used: ``customer.`` (the conversation, the same on
 Telegram and in the web chat), ``agent.`` (agents and supervisors on Telegram), ``chat.`` (the
 web chat page), ``console.`` (the agent console), ``page.`` (the other web pages), ``faqed.``
-(the FAQ editor), ``value.KIND.STORED`` (stored values as shown), ``unit.`` (durations), and
-``hint.`` (the sentences that name a Telegram command).
+(the FAQ editor), ``roster.`` (the agents' pages), ``value.KIND.STORED`` (stored values as
+shown), ``unit.`` (durations), and ``hint.`` (the sentences that name a Telegram command).
 
 How :func:`text` behaves, everywhere:
 
@@ -15,8 +15,9 @@ How :func:`text` behaves, everywhere:
   key is a name in the code, so an unknown one is a bug to see, not a text to guess. A test
   checks that every literal key in the code and the templates exists.
 - **Placeholders** are named (``{ticket}``) and filled from the keyword arguments; a missing
-  one raises :class:`MissingText` too. :func:`template` gives the text unfilled (for the
-  browser's scripts, which fill it themselves).
+  one raises :class:`MissingText` too; a value is inserted as is, never read as a template.
+  ``{{`` and ``}}`` in a catalogue show as braces. :func:`template` gives the text unfilled
+  (for the browser's scripts, which fill it themselves).
 - **Channel variants**: a placeholder with a dot (``{hint.cancel}``) is another text of the
   catalogue, embedded; for ``channel="web"`` its ``hint.cancel@web`` variant is used when there
   is one. So the web chat says "press the button" where Telegram says "/cancel", and both
