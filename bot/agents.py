@@ -20,9 +20,9 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
+import texts
 from bot.port import agent_language
 from bot.relay import agent_message_meta, relay_for_target, say_to_agent
-from bot.texts import t
 from handoff.acd import AgentStatus
 from handoff.agents import find_agent, open_ticket_counts
 from handoff.canned import canned_for, list_canned
@@ -113,11 +113,11 @@ async def handle_agent_message(
     lang = agent_language(agent)
     ticket_id = await _target(services, agent, message)
     if ticket_id is None:
-        await _say(context, agent, t("no_current_chat", lang))
+        await _say(context, agent, texts.text("agent.no_current_chat", lang))
         return
     live = await _live(services, ticket_id, agent)
     if live is None:
-        await _say(context, agent, t("not_your_chat", lang, ticket=ticket_id))
+        await _say(context, agent, texts.text("agent.not_your_chat", lang, ticket=ticket_id))
         return
     if agent.current_ticket_id != ticket_id:
         await _set_current(services, agent.id, ticket_id)
@@ -136,7 +136,7 @@ async def handle_agent_message(
             ticket_id, agent.id, text, origin="telegram", kind=kind, meta=meta, file=file
         )
     except HandoffError as exc:
-        await _say(context, agent, t("action_failed", lang, reason=str(exc)))
+        await _say(context, agent, texts.text("agent.action_failed", lang, reason=str(exc)))
 
 
 async def _fetch_media(
@@ -201,21 +201,29 @@ async def handle_agent_command(
         elif name == "status":
             await _status(context, services, agent, lang)
         elif name in ("start", "help"):
-            supervisor = t("supervisor_help", lang) if agent.role == "supervisor" else ""
+            supervisor = (
+                texts.text("agent.supervisor_help", lang) if agent.role == "supervisor" else ""
+            )
             await _say(
                 context,
                 agent,
-                t("agent_help", lang, role=agent.role, name=agent.name, supervisor=supervisor),
+                texts.text(
+                    "agent.agent_help",
+                    lang,
+                    role=agent.role,
+                    name=agent.name,
+                    supervisor=supervisor,
+                ),
             )
         elif name == "chats":
             await _chats(context, services, agent, lang)
         elif name == "note":
             ticket_id = await _target(services, agent, message)
             if not rest or ticket_id is None:
-                await _say(context, agent, t("usage", lang, usage="/note TEXT"))
+                await _say(context, agent, texts.text("agent.usage_note", lang))
                 return
             await handoff.add_note(ticket_id, agent.id, rest)
-            await _say(context, agent, t("note_saved", lang, ticket=ticket_id))
+            await _say(context, agent, texts.text("agent.note_saved", lang, ticket=ticket_id))
         elif name == "canned":
             async with services.db.transaction() as session:
                 rows = await list_canned(session)
@@ -225,7 +233,9 @@ async def handle_agent_command(
             await _say(
                 context,
                 agent,
-                t("canned_list", lang, items=items) if rows else t("canned_none", lang),
+                texts.text("agent.canned_list", lang, items=items)
+                if rows
+                else texts.text("agent.canned_none", lang),
             )
         elif name == "t":
             await _canned(context, services, agent, message, rest, lang)
@@ -236,14 +246,18 @@ async def handle_agent_command(
         elif name == "tag":
             ticket_id = await _target(services, agent, message)
             if not rest or ticket_id is None:
-                await _say(context, agent, t("usage", lang, usage="/tag TAG"))
+                await _say(context, agent, texts.text("agent.usage_tag", lang))
                 return
             tags = await handoff.add_tag(ticket_id, rest, actor=f"agent:{agent.id}")
-            await _say(context, agent, t("tagged", lang, ticket=ticket_id, tags=", ".join(tags)))
+            await _say(
+                context,
+                agent,
+                texts.text("agent.tagged", lang, ticket=ticket_id, tags=", ".join(tags)),
+            )
         elif name in ("bot", "close", "pending"):
             ticket_id = await _target(services, agent, message, rest or None)
             if ticket_id is None:
-                await _say(context, agent, t("no_current_chat", lang))
+                await _say(context, agent, texts.text("agent.no_current_chat", lang))
                 return
             if name == "bot":
                 await handoff.hand_back_to_bot(ticket_id, agent.id)
@@ -256,7 +270,7 @@ async def handle_agent_command(
                 key = "pending_set"
             if name != "pending" and agent.current_ticket_id == ticket_id:
                 await _set_current(services, agent.id, None)
-            await _say(context, agent, t(key, lang, ticket=ticket_id))
+            await _say(context, agent, texts.text(f"agent.{key}", lang, ticket=ticket_id))
         elif name == "console":
             await _console_link(context, services, agent, lang)
         elif name == "queue" and agent.role == "supervisor":
@@ -264,9 +278,11 @@ async def handle_agent_command(
         elif name == "agents" and agent.role == "supervisor":
             await _agents(context, services, agent, lang)
         else:
-            await _say(context, agent, t("unknown_command", lang, command=command[:64]))
+            await _say(
+                context, agent, texts.text("customer.unknown_command", lang, command=command[:64])
+            )
     except HandoffError as exc:
-        await _say(context, agent, t("action_failed", lang, reason=str(exc)))
+        await _say(context, agent, texts.text("agent.action_failed", lang, reason=str(exc)))
 
 
 async def _console_link(
@@ -280,7 +296,9 @@ async def _console_link(
     async with services.db.transaction() as session:
         key = await create_login_link(session, agent.id, services.clock.now())
     url = f"{base.rstrip('/')}/agent/login?key={key}"
-    await _say(context, agent, t("console_link", lang, minutes=LINK_MINUTES, url=url))
+    await _say(
+        context, agent, texts.text("agent.console_link", lang, minutes=LINK_MINUTES, url=url)
+    )
 
 
 async def _status(
@@ -294,8 +312,8 @@ async def _status(
     await _say(
         context,
         agent,
-        t(
-            "status_is",
+        texts.text(
+            "agent.status_is",
             lang,
             status=stored.status,
             load=load,
@@ -310,7 +328,7 @@ async def _chats(
 ) -> None:
     chats = await _open_tickets(services, agent)
     if not chats:
-        await _say(context, agent, t("no_chats", lang))
+        await _say(context, agent, texts.text("agent.no_chats", lang))
         return
     rows = [
         [
@@ -322,7 +340,7 @@ async def _chats(
         ]
         for ticket, customer in chats
     ]
-    await _say(context, agent, t("chats_list", lang), InlineKeyboardMarkup(rows))
+    await _say(context, agent, texts.text("agent.chats_list", lang), InlineKeyboardMarkup(rows))
 
 
 async def _canned(
@@ -335,16 +353,16 @@ async def _canned(
 ) -> None:
     ticket_id = await _target(services, agent, message)
     if not shortcut or ticket_id is None:
-        await _say(context, agent, t("usage", lang, usage="/t SHORTCUT"))
+        await _say(context, agent, texts.text("agent.usage_t", lang))
         return
     live = await _live(services, ticket_id, agent)
     if live is None:
-        await _say(context, agent, t("not_your_chat", lang, ticket=ticket_id))
+        await _say(context, agent, texts.text("agent.not_your_chat", lang, ticket=ticket_id))
         return
     async with services.db.transaction() as session:
         text = await canned_for(session, shortcut, ticket_id, agent.id)
     if text is None:
-        await _say(context, agent, t("canned_unknown", lang, shortcut=shortcut))
+        await _say(context, agent, texts.text("agent.canned_unknown", lang, shortcut=shortcut))
         return
     # Sent as if the agent typed it: the same delivery, transcript and first-reply stamp.
     await services.handoff.agent_message(ticket_id, agent.id, text, origin="telegram")
@@ -361,7 +379,7 @@ async def _transfer_menu(
 ) -> None:
     ticket_id = await _target(services, agent, message, arg or None)
     if ticket_id is None or await _live(services, ticket_id, agent) is None:
-        await _say(context, agent, t("no_current_chat", lang))
+        await _say(context, agent, texts.text("agent.no_current_chat", lang))
         return
     # Only who can take the chat now (the core decides, the same list as the console's).
     targets = await services.handoff.transfer_targets(ticket_id, agent.id)
@@ -375,9 +393,14 @@ async def _transfer_menu(
         if len(s) <= 40
     ]
     if not rows:
-        await _say(context, agent, t("action_failed", lang, reason="no one to transfer to"))
+        await _say(context, agent, texts.text("agent.no_transfer_target", lang))
         return
-    await _say(context, agent, t("transfer_to", lang, ticket=ticket_id), InlineKeyboardMarkup(rows))
+    await _say(
+        context,
+        agent,
+        texts.text("agent.transfer_to", lang, ticket=ticket_id),
+        InlineKeyboardMarkup(rows),
+    )
 
 
 async def _priority(
@@ -390,15 +413,22 @@ async def _priority(
 ) -> None:
     ticket_id = await _target(services, agent, message)
     if ticket_id is None:
-        await _say(context, agent, t("no_current_chat", lang))
+        await _say(context, agent, texts.text("agent.no_current_chat", lang))
         return
     if arg.lower() in PRIORITIES:
         await services.handoff.set_priority(ticket_id, arg.lower(), actor=f"agent:{agent.id}")
-        await _say(context, agent, t("priority_set", lang, ticket=ticket_id, priority=arg.lower()))
+        await _say(
+            context,
+            agent,
+            texts.text("agent.priority_set", lang, ticket=ticket_id, priority=arg.lower()),
+        )
         return
     rows = [[InlineKeyboardButton(p, callback_data=f"pri:{ticket_id}:{p}") for p in PRIORITIES]]
     await _say(
-        context, agent, t("priority_pick", lang, ticket=ticket_id), InlineKeyboardMarkup(rows)
+        context,
+        agent,
+        texts.text("agent.priority_pick", lang, ticket=ticket_id),
+        InlineKeyboardMarkup(rows),
     )
 
 
@@ -421,7 +451,9 @@ async def _queue(
         f"{int((now - (tk.handoff_requested_at or now)).total_seconds() // 60)} min"
         for tk, c in rows
     )
-    await _say(context, agent, t("queue_list", lang, count=len(rows), items=items or "-"))
+    await _say(
+        context, agent, texts.text("agent.queue_list", lang, count=len(rows), items=items or "-")
+    )
 
 
 async def _agents(
@@ -433,7 +465,7 @@ async def _agents(
     items = "\n".join(
         f"{a.name} ({a.role}): {a.status}, {loads.get(a.id, 0)}/{a.capacity}" for a in agents
     )
-    await _say(context, agent, t("agents_list", lang, items=items))
+    await _say(context, agent, texts.text("agent.agents_list", lang, items=items))
 
 
 async def handle_agent_callback(
@@ -456,20 +488,23 @@ async def handle_agent_callback(
             if result.ok:
                 await query.answer()
             else:
-                key = {"not_yours": "button_expired", "expired": "offer_expired"}.get(
-                    result.reason, "offer_taken"
-                )
-                await query.answer(t(key, lang), show_alert=result.reason == "not_yours")
+                key = {
+                    "not_yours": "customer.button_expired",
+                    "expired": "agent.offer_expired",
+                }.get(result.reason, "agent.offer_taken")
+                await query.answer(texts.text(key, lang), show_alert=result.reason == "not_yours")
         elif match["cur"]:
             ticket_id = int(match["cur"])
             live = await _live(services, ticket_id, agent)
             if live is None:
-                await query.answer(t("not_your_chat", lang, ticket=ticket_id))
+                await query.answer(texts.text("agent.not_your_chat", lang, ticket=ticket_id))
                 return True
             await _set_current(services, agent.id, ticket_id)
             await query.answer()
             await _say(
-                context, agent, t("current_set", lang, ticket=ticket_id, name=live.customer.name)
+                context,
+                agent,
+                texts.text("agent.current_set", lang, ticket=ticket_id, name=live.customer.name),
             )
         elif match["tra_t"] or match["trs_t"]:
             ticket_id = int(match["tra_t"] or match["trs_t"])
@@ -482,17 +517,23 @@ async def handle_agent_callback(
             if agent.current_ticket_id == ticket_id:
                 await _set_current(services, agent.id, None)
             await query.answer()
-            await _say(context, agent, t("transferred_agent", lang, ticket=ticket_id))
+            await _say(
+                context, agent, texts.text("agent.transferred_agent", lang, ticket=ticket_id)
+            )
         else:
             ticket_id = int(match["pri_t"])
             if await _live(services, ticket_id, agent) is None and agent.role != "supervisor":
-                await query.answer(t("not_your_chat", lang, ticket=ticket_id))
+                await query.answer(texts.text("agent.not_your_chat", lang, ticket=ticket_id))
                 return True
             await handoff.set_priority(ticket_id, match["pri"], actor=f"agent:{agent.id}")
             await query.answer()
             await _say(
-                context, agent, t("priority_set", lang, ticket=ticket_id, priority=match["pri"])
+                context,
+                agent,
+                texts.text("agent.priority_set", lang, ticket=ticket_id, priority=match["pri"]),
             )
     except HandoffError as exc:
-        await query.answer(t("action_failed", lang, reason=str(exc))[:200], show_alert=True)
+        await query.answer(
+            texts.text("agent.action_failed", lang, reason=str(exc))[:200], show_alert=True
+        )
     return True

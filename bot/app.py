@@ -62,7 +62,7 @@ async def start_application(application: Application, services: Services) -> Non
     settings = services.settings
     await application.initialize()
     try:
-        await application.bot.set_my_commands(handlers.COMMANDS)
+        await application.bot.set_my_commands(handlers.commands())
     except Exception:  # the menu is a nicety; never fail start-up for it
         log.warning("could not set the bot's command menu", exc_info=True)
     await application.start()

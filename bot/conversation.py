@@ -21,13 +21,12 @@ from typing import Any, Protocol, assert_never
 
 from sqlalchemy import select
 
-from bot.texts import t
+import texts
 from faq.matcher import Outcome
 from faq.person import wants_person
 from faq.service import MAX_QUERY_CHARS, ArticleView
 from handoff.customers import set_language, touch_customer
 from handoff.flood import client_address
-from handoff.hours import DAY_NAMES
 from handoff.notices import (
     AgentJoined,
     AgentMessage,
@@ -59,7 +58,6 @@ log = logging.getLogger(__name__)
 
 BUTTON_LABEL_MAX = 60
 WAIT_CAP_MIN = 60
-AR_DAYS = ("الاثنين", "الثلاثاء", "الأربعاء", "الخميس", "الجمعة", "السبت", "الأحد")
 PRESS_RE = re.compile(
     r"^(?:fb:(?P<fb_q>\d{1,18}):(?P<fb_v>[yn])(?::(?P<fb_a>\d{1,18}))?"
     r"|art:(?P<art_a>\d{1,18}):(?P<art_q>\d{1,18})"
@@ -142,24 +140,26 @@ def feedback_keyboard(query_id: int, lang: str, article_id: int | None = None) -
     suffix = f":{article_id}" if article_id is not None else ""
     return [
         [
-            Button(t("yes", lang), f"fb:{query_id}:y{suffix}"),
-            Button(t("no", lang), f"fb:{query_id}:n{suffix}"),
+            Button(texts.text("customer.yes", lang), f"fb:{query_id}:y{suffix}"),
+            Button(texts.text("customer.no", lang), f"fb:{query_id}:n{suffix}"),
         ]
     ]
 
 
 def human_keyboard(lang: str) -> Keyboard:
-    return [[Button(t("talk_to_person", lang), "human")]]
+    return [[Button(texts.text("customer.talk_to_person", lang), "human")]]
 
 
 def suggestions_keyboard(articles: tuple[ArticleView, ...], query_id: int, lang: str) -> Keyboard:
     rows = [[Button(label(a.question), f"art:{a.id}:{query_id}")] for a in articles]
-    rows.append([Button(t("none_of_these", lang), "human")])
+    rows.append([Button(texts.text("customer.none_of_these", lang), "human")])
     return rows
 
 
 def language_keyboard() -> Keyboard:
-    return [[Button("English", "lang:en"), Button("العربية", "lang:ar")]]
+    return [
+        [Button(texts.text("customer.language_name", lang), f"lang:{lang}") for lang in texts.LANGS]
+    ]
 
 
 def rating_keyboard(ticket_id: int, cycle: int) -> Keyboard:
@@ -167,7 +167,7 @@ def rating_keyboard(ticket_id: int, cycle: int) -> Keyboard:
 
 
 def skip_keyboard(ticket_id: int, lang: str) -> Keyboard:
-    return [[Button(t("skip", lang), f"rsk:{ticket_id}")]]
+    return [[Button(texts.text("customer.skip", lang), f"rsk:{ticket_id}")]]
 
 
 def offered(keyboard: Keyboard, meta: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -178,7 +178,7 @@ def offered(keyboard: Keyboard, meta: dict[str, Any] | None = None) -> dict[str,
 
 
 def answer_text(article: ArticleView, lang: str) -> str:
-    return f"{article.answer}\n\n{t('did_it_help', lang)}"
+    return f"{article.answer}\n\n{texts.text('customer.did_it_help', lang)}"
 
 
 # ---------------------------------------------------------------------- notices
@@ -186,19 +186,21 @@ def answer_text(article: ArticleView, lang: str) -> str:
 
 def wait_text(wait_s: float | None, lang: str) -> str:
     if wait_s is None or wait_s <= 0:
-        return t("wait_shortly", lang)
+        return texts.text("customer.wait_shortly", lang)
     minutes = max(1, math.ceil(wait_s / 60))
     if minutes > WAIT_CAP_MIN:
-        return t("wait_long", lang, minutes=WAIT_CAP_MIN)
-    return t("wait_minutes", lang, minutes=minutes)
+        return texts.text("customer.wait_long", lang, minutes=WAIT_CAP_MIN)
+    return texts.text("customer.wait_minutes", lang, minutes=minutes)
 
 
 def hours_text(rows: list[tuple[int, int, str]], lang: str) -> str:
-    names = AR_DAYS if lang == "ar" else DAY_NAMES
+    names = [texts.text(f"customer.day_{day}", lang) for day in range(7)]
     lines = []
     for first, last, span in rows:
         days = names[first] if first == last else f"{names[first]}-{names[last]}"
-        lines.append(f"{days}: {t('closed_day', lang) if span == 'closed' else span}")
+        lines.append(
+            f"{days}: {texts.text('customer.closed_day', lang) if span == 'closed' else span}"
+        )
     return "\n".join(lines)
 
 
@@ -218,16 +220,16 @@ def notice_text(notice: CustomerNotice) -> tuple[str, Keyboard] | None:
     keyboard: Keyboard = []
     match notice:
         case Queued() | PositionChanged() | StillWaiting():
-            text = t(
-                notice.kind,
+            text = texts.text(
+                f"customer.{notice.kind}",
                 lang,
                 position=notice.position or 1,
                 ticket=ticket_id,
                 wait=wait_text(notice.wait_s, lang),
             )
         case OutsideHours():
-            text = t(
-                "outside_hours",
+            text = texts.text(
+                "customer.outside_hours",
                 lang,
                 ticket=ticket_id,
                 opens=local_time(notice.opens_at, notice.timezone),
@@ -235,14 +237,14 @@ def notice_text(notice: CustomerNotice) -> tuple[str, Keyboard] | None:
                 hours=hours_text(list(notice.hours), lang),
             )
         case NoAgents() | Reopened():
-            text = t(notice.kind, lang, ticket=ticket_id)
+            text = texts.text(f"customer.{notice.kind}", lang, ticket=ticket_id)
         case AgentJoined():
-            text = t("agent_joined", lang, agent=notice.agent_name)
+            text = texts.text("customer.agent_joined", lang, agent=notice.agent_name)
         case Resolved():
-            text = t("rate", lang, agent=notice.agent_name or "-")
+            text = texts.text("customer.rate", lang, agent=notice.agent_name or "-")
             keyboard = rating_keyboard(ticket_id, notice.cycle)
         case Requeued() | Transferred() | HandedBack():
-            text = t(notice.kind, lang)
+            text = texts.text(f"customer.{notice.kind}", lang)
         case AgentMessage():
             return None
         case _:
@@ -388,36 +390,46 @@ async def command(
 
 async def greet(services: Services, out: Sender, who: Who, first_name: str) -> None:
     shop = services.settings.brand_name
-    text = t("greeting", who.language, name=first_name, shop=shop)
+    text = texts.text("customer.greeting", who.language, name=first_name, shop=shop)
     if not first_name:  # "Hello !" reads badly: "Hello!"
         text = text.replace(" !", "!", 1)
     await out.send(who, text)
 
 
 async def show_help(out: Sender, who: Who) -> None:
-    await out.send(who, t("help", who.language))
+    await out.send(who, texts.text("customer.help", who.language))
 
 
 async def choose_language(out: Sender, who: Who) -> None:
     keyboard = language_keyboard()
-    await out.send(who, t("choose_language", who.language), keyboard, meta=offered(keyboard))
+    await out.send(
+        who, texts.text("customer.choose_language", who.language), keyboard, meta=offered(keyboard)
+    )
 
 
 async def unknown_command(out: Sender, who: Who, command: str) -> None:
-    text = t("unknown_command", who.language, command=command[:64]) + "\n" + t("help", who.language)
+    text = (
+        texts.text("customer.unknown_command", who.language, command=command[:64])
+        + "\n"
+        + texts.text("customer.help", who.language)
+    )
     await out.send(who, text)
 
 
 async def hand_off(services: Services, out: Sender, who: Who, reason: str) -> None:
     """Into the queue: the handoff engine tells the customer their place (through the port)."""
     if who.ticket_state not in (State.BOT, State.RESOLVED):
-        await out.send(who, t("handoff_waiting", who.language, ticket=who.ticket_id))
+        await out.send(
+            who, texts.text("customer.handoff_waiting", who.language, ticket=who.ticket_id)
+        )
         return
     if who.ticket_state == State.BOT:  # a new place in the queue: flood control first
         verdict = services.flood.handoff(f"customer:{who.customer_id}", client_address.get())
         if not verdict.allowed:
             minutes = max(1, math.ceil(verdict.retry_after_s / 60))
-            await out.send(who, t("handoff_limited", who.language, minutes=minutes))
+            await out.send(
+                who, texts.text("customer.handoff_limited", who.language, minutes=minutes)
+            )
             return
     try:
         if who.ticket_state == State.RESOLVED:  # an agent closed it: asking again reopens it
@@ -426,15 +438,15 @@ async def hand_off(services: Services, out: Sender, who: Who, reason: str) -> No
             await services.handoff.request_human(who.ticket_id, reason=reason)
     except HandoffError:
         log.exception("handoff failed for ticket %s", who.ticket_id)
-        await out.send(who, t("error", who.language))
+        await out.send(who, texts.text("customer.error", who.language))
 
 
 async def cancel(services: Services, out: Sender, who: Who) -> None:
     """Leave the queue."""
     if await services.handoff.cancel_request(who.ticket_id):
-        await out.send(who, t("cancelled", who.language))
+        await out.send(who, texts.text("customer.cancelled", who.language))
     else:
-        await out.send(who, t("nothing_to_cancel", who.language))
+        await out.send(who, texts.text("customer.nothing_to_cancel", who.language))
 
 
 async def customer_message(
@@ -446,7 +458,7 @@ async def customer_message(
     if who.awaiting_comment_ticket_id is not None and text is not None:
         await services.handoff.comment_rating(who.awaiting_comment_ticket_id, who.customer_id, text)
         await clear_awaiting(services, who.customer_id)
-        await out.send(who, t("thanks_feedback", who.language))
+        await out.send(who, texts.text("customer.thanks_feedback", who.language))
         return
     if who.ticket_state in (State.ASSIGNED, State.PENDING):
         # A person has the chat: it goes to them.
@@ -458,7 +470,7 @@ async def customer_message(
         if not await _kept_notice_said(services, who.ticket_id, message_id):
             await out.send(
                 who,
-                t("handoff_waiting", who.language, ticket=who.ticket_id),
+                texts.text("customer.handoff_waiting", who.language, ticket=who.ticket_id),
                 meta={"notice": "kept"},
             )
         return
@@ -467,7 +479,9 @@ async def customer_message(
     # ticket within the reopen window.
     if text is None:
         keyboard = human_keyboard(who.language)
-        await out.send(who, t("text_only", who.language), keyboard, meta=offered(keyboard))
+        await out.send(
+            who, texts.text("customer.text_only", who.language), keyboard, meta=offered(keyboard)
+        )
         return
     if wants_person(text):
         await hand_off(services, out, who, reason="asked")
@@ -508,7 +522,7 @@ async def answer(services: Services, out: Sender, who: Who, text: str) -> None:
     lang = who.language if who.language_chosen else reply.lang
     who.language = lang
     if len(text) > MAX_QUERY_CHARS:
-        await out.send(who, t("too_long", lang, limit=MAX_QUERY_CHARS))
+        await out.send(who, texts.text("customer.too_long", lang, limit=MAX_QUERY_CHARS))
     meta: dict[str, Any] = {"query_id": reply.query_id, "outcome": reply.outcome.value}
     if reply.outcome is Outcome.ANSWER:
         article = reply.articles[0]
@@ -518,10 +532,14 @@ async def answer(services: Services, out: Sender, who: Who, text: str) -> None:
     elif reply.outcome is Outcome.SUGGEST:
         meta["article_ids"] = [a.id for a in reply.articles]
         keyboard = suggestions_keyboard(reply.articles, reply.query_id, lang)
-        await out.send(who, t("suggest", lang), keyboard, meta=offered(keyboard, meta))
+        await out.send(
+            who, texts.text("customer.suggest", lang), keyboard, meta=offered(keyboard, meta)
+        )
     else:
         keyboard = human_keyboard(lang)
-        await out.send(who, t("no_match", lang), keyboard, meta=offered(keyboard, meta))
+        await out.send(
+            who, texts.text("customer.no_match", lang), keyboard, meta=offered(keyboard, meta)
+        )
 
 
 async def clear_awaiting(services: Services, customer_id: int) -> None:
@@ -552,7 +570,7 @@ async def press(
 
     match = PRESS_RE.match(data or "")
     if match is None:
-        return await done(PressResult(alert=t("button_expired", who.language)))
+        return await done(PressResult(alert=texts.text("customer.button_expired", who.language)))
     now = services.clock.now()
     if match["rate_t"]:
         ticket_id, stars = int(match["rate_t"]), int(match["rate_s"])
@@ -561,12 +579,14 @@ async def press(
         except HandoffError:  # no such ticket: a forged or very old button
             rated = False
         if not rated:
-            return await done(PressResult(alert=t("button_expired", who.language)))
+            return await done(
+                PressResult(alert=texts.text("customer.button_expired", who.language))
+            )
         async with services.db.transaction() as session:
             stored = await session.get(Customer, who.customer_id)
             if stored is not None:
                 stored.awaiting_comment_ticket_id = ticket_id
-        text = t("rated", who.language, stars=stars)
+        text = texts.text("customer.rated", who.language, stars=stars)
         return await done(PressResult(replace=(text, skip_keyboard(ticket_id, who.language))))
     if match["rsk"]:
         await clear_awaiting(services, who.customer_id)
@@ -579,7 +599,7 @@ async def press(
         who.language = match["lang"]
         who.language_chosen = True
         result = await done(PressResult(drop_buttons=True))
-        await out.send(who, t("language_set", who.language))
+        await out.send(who, texts.text("customer.language_set", who.language))
         return result
     if match["human"]:
         result = await done(PressResult(drop_buttons=True))
@@ -606,18 +626,20 @@ async def press(
                 assert stored_ticket is not None
                 await resolve_by_bot(session, stored_ticket, now)
         if entry is None:
-            return await done(PressResult(alert=t("button_expired", who.language)))
+            return await done(
+                PressResult(alert=texts.text("customer.button_expired", who.language))
+            )
         result = await done(PressResult(drop_buttons=True))
         if helpful:
-            await out.send(who, t("glad", who.language))
+            await out.send(who, texts.text("customer.glad", who.language))
         else:
             keyboard = human_keyboard(who.language)
-            text = t("sorry_not_helpful", who.language)
+            text = texts.text("customer.sorry_not_helpful", who.language)
             await out.send(who, text, keyboard, meta=offered(keyboard))
         return result
     article = services.faq.article(int(match["art_a"]))
     if article is None:
-        return await done(PressResult(alert=t("button_expired", who.language)))
+        return await done(PressResult(alert=texts.text("customer.button_expired", who.language)))
     query_id = int(match["art_q"])
     # The pick is the customer's: the suggestions it came from are done with.
     result = await done(PressResult(drop_buttons=True))
@@ -658,18 +680,18 @@ async def choice_label(services: Services, who: Who, data: str) -> str:
     if match is None:
         return data
     if match["fb_v"]:
-        return t("yes" if match["fb_v"] == "y" else "no", lang)
+        return texts.text("customer.yes" if match["fb_v"] == "y" else "customer.no", lang)
     if match["art_a"]:
         article = services.faq.article(int(match["art_a"]))
         return label(article.question) if article else data
     if match["human"]:
-        return t("talk_to_person", lang)
+        return texts.text("customer.talk_to_person", lang)
     if match["lang"]:
-        return "English" if match["lang"] == "en" else "العربية"
+        return texts.text("customer.language_name", match["lang"])
     if match["rate_s"]:
         return f"{match['rate_s']} ★"
     if match["rsk"]:
-        return t("skip", lang)
+        return texts.text("customer.skip", lang)
     return data
 
 

@@ -29,6 +29,7 @@ from telegram.ext import (
     filters,
 )
 
+import texts
 from bot import conversation
 from bot.agents import (
     agent_for,
@@ -40,7 +41,6 @@ from bot.conversation import Identity, Keyboard, Who
 from bot.port import markup
 from bot.relay import media_kind, mirror_edit, record_sent, send_text
 from bot.relay import tag as relay_tag
-from bot.texts import t
 from faq.service import ArticleView
 from handoff.customers import find_customer, mark_unreachable
 from handoff.tickets import open_ticket_for
@@ -144,7 +144,7 @@ async def _flooded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     if verdict.allowed:
         return False
     log.info("flood control: update from Telegram user %s not handled", user.id)
-    text = t("slow_down", _language(update))
+    text = texts.text("customer.slow_down", _language(update))
     query = update.callback_query
     with contextlib.suppress(TelegramError):
         if query is not None:
@@ -275,18 +275,17 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.effective_user and update.effective_user.language_code:
         lang = "ar" if update.effective_user.language_code.startswith("ar") else "en"
     try:
-        await context.bot.send_message(update.effective_chat.id, t("error", lang))
+        await context.bot.send_message(update.effective_chat.id, texts.text("customer.error", lang))
     except TelegramError:
         log.warning("could not tell the customer about the error", exc_info=True)
 
 
-COMMANDS = [
-    BotCommand("start", "Start over"),
-    BotCommand("human", "Talk to a person"),
-    BotCommand("language", "English or Arabic"),
-    BotCommand("cancel", "Stop waiting for a person"),
-    BotCommand("help", "What I can do"),
-]
+def commands(lang: str = "en") -> list[BotCommand]:
+    """The bot's command menu in ``lang``."""
+    return [
+        BotCommand(name, texts.text(f"customer.command_{name}", lang))
+        for name in ("start", "human", "language", "cancel", "help")
+    ]
 
 
 def register(application: Application) -> None:  # type: ignore[type-arg]

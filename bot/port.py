@@ -17,6 +17,7 @@ from sqlalchemy import select
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError
 
+import texts
 from bot import conversation
 from bot.conversation import Keyboard
 from bot.relay import (
@@ -26,7 +27,6 @@ from bot.relay import (
     say_to_agent,
     send_text,
 )
-from bot.texts import t
 from handoff.notices import (
     AgentMessage,
     AgentNotice,
@@ -85,8 +85,12 @@ def offer_keyboard(offer_id: str, lang: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                InlineKeyboardButton(t("accept", lang), callback_data=f"acc:{offer_id}"),
-                InlineKeyboardButton(t("decline", lang), callback_data=f"dec:{offer_id}"),
+                InlineKeyboardButton(
+                    texts.text("agent.accept", lang), callback_data=f"acc:{offer_id}"
+                ),
+                InlineKeyboardButton(
+                    texts.text("agent.decline", lang), callback_data=f"dec:{offer_id}"
+                ),
             ]
         ]
     )
@@ -158,8 +162,8 @@ class TelegramPort:
     async def _offer(self, agent: Agent, offer: OfferMade, lang: str) -> None:
         lines = "\n".join(f"› {m[:300]}" for m in offer.last_messages) or "›"
         timeout = max(0, round((offer.deadline - self.services.clock.now()).total_seconds()))
-        text = t(
-            "offer",
+        text = texts.text(
+            "agent.offer",
             lang,
             ticket=offer.ticket_id,
             priority=offer.priority,
@@ -199,12 +203,12 @@ class TelegramPort:
             case StatusChanged():
                 return  # the agent changed it; the answer to their command says so on Telegram
             case SetAway():
-                text = t("set_away", lang, missed=notice.missed)
+                text = texts.text("agent.set_away", lang, missed=notice.missed)
             case CloseOrTransfer() | ChatsRequeued():
                 tickets = ", ".join(f"#{i}" for i in notice.ticket_ids)
-                text = t(notice.kind, lang, tickets=tickets)
+                text = texts.text(f"agent.{notice.kind}", lang, tickets=tickets)
             case CustomerLeft():
-                text = t("customer_left", lang, ticket=notice.ticket_id)
+                text = texts.text("agent.customer_left", lang, ticket=notice.ticket_id)
             case _:
                 assert_never(notice)
         await self.say_to_agent(agent, text)
@@ -224,7 +228,9 @@ class TelegramPort:
             await relay_to_agent(self.bot, self.services, ticket, customer, agent, message)
             return
         text = message.text or f"[{message.kind}]"
-        await self.say_to_agent(agent, t("console_echo", lang, ticket=ticket.id, text=text))
+        await self.say_to_agent(
+            agent, texts.text("agent.console_echo", lang, ticket=ticket.id, text=text)
+        )
 
     async def _close_offer_message(self, offer_id: str, key: str, lang: str) -> None:
         """Remove the offer's buttons and say why (expired, taken, withdrawn, accepted)."""
@@ -235,15 +241,16 @@ class TelegramPort:
             return
         chat_id, message_id = (int(p) for p in ref.split(":"))
         original = self._offer_texts.pop(offer_id, None)
+        why = texts.text(f"agent.{key}", lang)
         try:
             if original is not None:
                 # The new text says why; without reply_markup the buttons go.
                 await self.bot.edit_message_text(
-                    f"{original}\n\n{t(key, lang)}"[:4096], chat_id=chat_id, message_id=message_id
+                    f"{original}\n\n{why}"[:4096], chat_id=chat_id, message_id=message_id
                 )
             else:  # after a restart the text is not at hand: remove buttons, reply with why
                 await self.bot.edit_message_reply_markup(chat_id, message_id, reply_markup=None)
-                await self.bot.send_message(chat_id, t(key, lang), reply_to_message_id=message_id)
+                await self.bot.send_message(chat_id, why, reply_to_message_id=message_id)
         except (BadRequest, Forbidden) as exc:
             log.info("could not close offer message %s: %s", offer_id, exc)
 
@@ -266,8 +273,8 @@ class TelegramPort:
         lines = "\n".join(f"{s}: {(text or '')[:300]}" for s, text in reversed(history))
         await self.say_to_agent(
             agent,
-            t(
-                "assigned",
+            texts.text(
+                "agent.assigned",
                 lang,
                 name=notice.customer_name or "-",
                 ticket=ticket_id,
@@ -301,8 +308,8 @@ class TelegramPort:
 def supervisor_text(notice: SupervisorNotice, lang: str) -> str:
     match notice:
         case SlaWarning() | SlaBreached():
-            return t(
-                notice.kind,
+            return texts.text(
+                f"agent.{notice.kind}",
                 lang,
                 ticket=notice.ticket_id,
                 priority=notice.priority,
@@ -310,18 +317,20 @@ def supervisor_text(notice: SupervisorNotice, lang: str) -> str:
                 due=notice.due_at.strftime("%H:%M UTC"),
             )
         case AgentSetAway():
-            return t("agent_set_away_sup", lang, name=notice.name, missed=notice.missed)
+            return texts.text(
+                "agent.agent_set_away_sup", lang, name=notice.name, missed=notice.missed
+            )
         case LowRating():
-            return t(
-                "low_rating",
+            return texts.text(
+                "agent.low_rating",
                 lang,
                 ticket=notice.ticket_id,
                 stars=notice.stars,
                 agent=notice.agent_name or "-",
             )
         case LowRatingComment():
-            return t(
-                "low_rating_comment",
+            return texts.text(
+                "agent.low_rating_comment",
                 lang,
                 ticket=notice.ticket_id,
                 stars=notice.stars,

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import pytest
 
 from bot.handlers import CALLBACK_RE, feedback_keyboard, suggestions_keyboard
 from bot.split import split_text
-from bot.texts import TEXTS, t
 from faq.service import ArticleView
 
 
@@ -37,18 +34,6 @@ def test_split_keeps_every_word() -> None:
     chunks = split_text(" ".join(words), limit=100)
     assert all(len(c) <= 100 for c in chunks)
     assert " ".join(chunks).split() == words
-
-
-def test_every_text_exists_in_both_languages_with_the_same_placeholders() -> None:
-    for key, entry in TEXTS.items():
-        assert set(entry) == {"en", "ar"}, key
-        fields = {lang: set(re.findall(r"\{(\w+)\}", text)) for lang, text in entry.items()}
-        assert fields["en"] == fields["ar"], key
-
-
-def test_unknown_language_falls_back_to_english() -> None:
-    assert t("yes", "fr") == "Yes"
-    assert t("yes", "ar") == "نعم"
 
 
 @pytest.mark.parametrize(

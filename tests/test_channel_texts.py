@@ -5,21 +5,21 @@ mark so its slash stays on the left (checked in Chromium's own bidi layout too).
 from __future__ import annotations
 
 import re
-import string
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from bot.texts import LRM, TEXTS, on_web, t
 from tests.webchat_client import ChatClient
+from texts import CATALOGUES, LRM, on_web, placeholders, template
+from texts import text as t
 
 COMMAND = re.compile(r"(?<![\w:/])/[a-z]+")
-CUSTOMER_KEYS = list(TEXTS)[: list(TEXTS).index("agent_help")]  # the agents' texts follow
+CUSTOMER_KEYS = [key for key in CATALOGUES["en"] if key.startswith("customer.")]
 
 
 def _filled(key: str, lang: str) -> str:
-    fields = {f for _, f, _, _ in string.Formatter().parse(TEXTS[key][lang]) if f}
+    fields = placeholders(template(key, lang))
     return t(key, lang, **dict.fromkeys(fields, "X"))
 
 
@@ -28,18 +28,18 @@ def test_no_customer_text_on_the_web_names_a_command(lang: str) -> None:
     for key in CUSTOMER_KEYS:
         web = on_web(_filled(key, lang))
         assert not COMMAND.findall(web), (key, web)
-    assert "Talk to a person" in on_web(t("handed_back", "en"))
-    assert "«إلغاء الانتظار»" in on_web(t("queued", "ar", position=1, ticket=2, wait=""))
+    assert "Talk to a person" in on_web(t("customer.handed_back", "en"))
+    assert "«إلغاء الانتظار»" in on_web(t("customer.queued", "ar", position=1, ticket=2, wait=""))
 
 
 def test_telegram_keeps_its_commands_with_a_mark_in_arabic() -> None:
-    assert "/cancel" in t("queued", "en", position=1, ticket=2, wait="")
-    assert "/human" in t("greeting", "en", name="Sara", shop="Shop")
-    for key in TEXTS:
+    assert "/cancel" in t("customer.queued", "en", position=1, ticket=2, wait="")
+    assert "/human" in t("customer.greeting", "en", name="Sara", shop="Shop")
+    for key in CATALOGUES["en"]:
         arabic = _filled(key, "ar")
         for found in re.finditer(r"(?<![\w:/])/[a-z]+", arabic):
             assert arabic[found.start() - 1] == LRM, (key, arabic)
-    english = _filled("greeting", "en")
+    english = _filled("customer.greeting", "en")
     assert LRM not in english
 
 
@@ -74,8 +74,8 @@ async def test_arabic_command_slash_stays_on_the_left_in_chromium(browser: Any) 
     page = await browser.new_page()
     try:
         for text, slash_left in (
-            (t("handed_back", "ar"), True),
-            (t("handed_back", "ar").replace(LRM, ""), False),
+            (t("customer.handed_back", "ar"), True),
+            (t("customer.handed_back", "ar").replace(LRM, ""), False),
         ):
             await page.set_content(
                 '<div dir="rtl" style="font: 20px sans-serif; width: 900px" id="box"></div>'

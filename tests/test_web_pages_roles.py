@@ -14,8 +14,8 @@ from handoff.agents import add_agent
 from sanad.services import Services
 from tests.conftest import bearer
 from tests.test_web_reports import build_history
+from texts import text
 from web.auth import create_token
-from web.i18n import tr
 
 Client = TestClient[Any, Any]
 NAV_RE = re.compile(r"<nav>(.*?)</nav>", re.S)
@@ -76,11 +76,11 @@ async def test_a_forbidden_page_is_translated(client: Client, services: Services
         arabic = await client.get(f"{path}?lang=ar", headers=bearer(token))
         assert arabic.status == 403
         html = await arabic.text()
-        assert tr("forbidden", "ar") in html
+        assert text("page.forbidden", "ar") in html
         assert "needs the" not in html and "Forbidden" not in html  # no English detail
         assert 'href="/agent"' in html  # where this role can go instead
         english = await (await client.get(f"{path}?lang=en", headers=bearer(token))).text()
-        assert tr("forbidden", "en") in english
+        assert text("page.forbidden", "en") in english
 
 
 async def test_agents_see_their_own_past_tickets_only(client: Client, services: Services) -> None:

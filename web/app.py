@@ -30,6 +30,7 @@ from sqlalchemy.exc import DataError, DBAPIError
 from telegram import Update
 from telegram.ext import Application
 
+import texts
 from sanad.logs import log_context
 from sanad.services import Services
 from storage.models import Readiness
@@ -47,8 +48,6 @@ from web.auth import (
     principal_from_cookie,
     session_redirect,
 )
-from web.i18n import COOKIE as LANG_COOKIE
-from web.i18n import duration, request_lang, tr, value
 from web.inputs import IMPORT_BODY_BYTES, body_limit, check_text, parse_json, path_ids_ok
 from web.problem import Problem
 
@@ -78,6 +77,7 @@ NAV = (
     ("tickets", "/tickets", ("supervisor", "agent")),
 )
 READY_TIMEOUT_S = 3.0
+LANG_COOKIE = "sanad_lang"
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # Open without a token: the customer chat (its visitor secret is its own credential) and the
@@ -137,6 +137,12 @@ def is_api(request: web.Request) -> bool:
     return request.path.startswith(("/api/", "/chat/upload")) or request.path == "/metrics"
 
 
+def request_lang(request: web.Request, default: str = "en") -> str:
+    """?lang= wins (and is remembered in a cookie), then the cookie, then the default."""
+    lang = request.query.get("lang") or request.cookies.get(LANG_COOKIE) or default
+    return lang if lang in texts.LANGS else "en"
+
+
 def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
     """The menu entries ``principal`` may open (none when not logged in)."""
     if principal is None:
@@ -153,16 +159,18 @@ def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
 def render(
     request: web.Request, template: str, http_status: int = 200, **context: Any
 ) -> web.Response:
-    """A page in the request's language, with the nav, the principal and ``t()``."""
+    """A page in the request's language, with the nav, the principal, ``t()`` (a text of the
+    catalogue, filled), ``tpl()`` (unfilled, for the page's script), ``v()`` and ``dur()``."""
     services = request.app[SERVICES]
     lang = request_lang(request, services.settings.default_language)
     env = request.app[JINJA]
     context.setdefault("active", None)
     html = env.get_template(template).render(
         lang=lang,
-        t=lambda key: tr(key, lang),
-        v=lambda kind, stored: value(kind, stored, lang),
-        dur=lambda seconds: duration(seconds, lang),
+        t=lambda key, **values: texts.text(key, lang, **values),
+        tpl=lambda key: texts.template(key, lang),
+        v=lambda kind, stored: texts.value(kind, stored, lang),
+        dur=lambda seconds: texts.duration(seconds, lang),
         principal=request.get(PRINCIPAL),
         nav=nav_for(request.get(PRINCIPAL)),
         request=request,
@@ -424,7 +432,9 @@ async def login_post(request: web.Request) -> web.Response:
     target = _safe_next(str(form.get("next", "")))
     if result is None:
         services.flood.login_failed(address_of(request))
-        return render(request, "login.html", 401, next=target, error=tr("bad_token", lang))
+        return render(
+            request, "login.html", 401, next=target, error=texts.text("page.bad_token", lang)
+        )
     cookie, _ = result
     raise session_redirect(request, cookie, target)
 

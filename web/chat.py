@@ -35,9 +35,9 @@ from urllib.parse import quote
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
-from bot import conversation, texts
+import texts
+from bot import conversation
 from bot.conversation import Identity, Keyboard, PressResult, Who
-from bot.texts import t
 from handoff.customers import find_customer, touch_customer
 from handoff.flood import client_address
 from handoff.notices import AgentMessage, AgentNotice, CustomerNotice, SupervisorNotice
@@ -400,7 +400,7 @@ class Visit:
         async with self.services.db.transaction() as session:
             customer = await session.get(Customer, self.customer_id)
             lang = customer.language if customer else self.services.settings.default_language
-        await self.error(t("slow_down", lang), client_id)
+        await self.error(texts.text("customer.slow_down", lang), client_id)
         await self.send({"type": "ack", "client_id": client_id, "id": None})
         return False
 
@@ -506,7 +506,7 @@ async def _hello(
             if not verdict.allowed:
                 language = lang or services.settings.default_language
                 minutes = max(1, math.ceil(verdict.retry_after_s / 60))
-                raise Refused(t("too_many_visitors", language, minutes=minutes))
+                raise Refused(texts.text("customer.too_many_visitors", language, minutes=minutes))
         display = (name or "").strip()[:128] or (customer.name if customer else "")
         # No ticket is opened here: a returning visitor who only looks opens no contact.
         customer = await touch_customer(
@@ -704,7 +704,7 @@ async def upload(request: web.Request) -> web.Response:
     verdict = services.flood.message(f"customer:{customer.id}", address_of(request))
     if not verdict.allowed:
         raise web.HTTPTooManyRequests(
-            text=t("slow_down", customer.language),
+            text=texts.text("customer.slow_down", customer.language),
             headers={"Retry-After": str(max(1, math.ceil(verdict.retry_after_s)))},
         )
     fields, file = await read_upload(request, upload_max_bytes(services))

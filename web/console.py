@@ -22,6 +22,7 @@ from typing import Any, assert_never
 from aiohttp import WSMsgType, web
 from sqlalchemy import select
 
+import texts
 from handoff.acd import AgentStatus
 from handoff.agents import open_ticket_counts
 from handoff.canned import canned_for, list_canned
@@ -259,19 +260,19 @@ class ConsolePort:
             case StatusChanged():
                 await self._push_agent(agent_id)
             case SetAway():
-                text = f"You were set away after {notice.missed} missed offers."
+                text = texts.text("console.notice_set_away", "en", missed=notice.missed)
                 await self._tell(agent_id, notice.kind, text, {"missed": notice.missed})
             case CloseOrTransfer():
                 await self.hub.push(agent_id, {"type": "chats"})
-                text = "Close or transfer your open chats before going offline."
+                text = texts.text("console.notice_close_or_transfer", "en")
                 await self._tell(agent_id, notice.kind, text, {})
             case ChatsRequeued():
                 await self.hub.push(agent_id, {"type": "chats"})
-                text = "Your open chats went back to the queue."
+                text = texts.text("console.notice_chats_requeued", "en")
                 await self._tell(agent_id, notice.kind, text, {})
             case CustomerLeft():
                 await self.hub.push(agent_id, {"type": "chats"})
-                text = f"The customer of chat #{notice.ticket_id} left (blocked the bot)."
+                text = texts.text("console.notice_customer_left", "en", ticket_id=notice.ticket_id)
                 await self._tell(agent_id, notice.kind, text, {"ticket_id": notice.ticket_id})
             case _:
                 assert_never(notice)
@@ -680,9 +681,8 @@ async def page(request: web.Request) -> web.Response:
 
 async def link_login(request: web.Request) -> web.StreamResponse:
     """``/agent/login?key=...``: the one-time link the bot sends an agent for ``/console``."""
-    from web.app import SERVICES, address_of, login_throttle
+    from web.app import SERVICES, address_of, login_throttle, request_lang
     from web.app import render as render_page
-    from web.i18n import request_lang, tr
 
     services = request.app[SERVICES]
     login_throttle(request)
@@ -695,7 +695,7 @@ async def link_login(request: web.Request) -> web.StreamResponse:
             "login.html",
             401,
             next="/agent",
-            error=tr("console_link_invalid", lang),
+            error=texts.text("page.console_link_invalid", lang),
         )
     cookie, _principal = result
     raise session_redirect(request, cookie, "/agent")

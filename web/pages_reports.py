@@ -15,8 +15,10 @@ from aiohttp import web
 from markupsafe import Markup
 from sqlalchemy import select
 
+import texts
 from faq import gaps
 from storage.models import Agent, Article
+from texts import duration, value
 from web import charts
 from web.api_reports import (
     DEFAULT_GAPS_PERIOD,
@@ -34,144 +36,9 @@ from web.api_reports import (
     report_query,
     ticket_detail,
 )
-from web.app import SERVICES, render
+from web.app import SERVICES, render, request_lang
 from web.auth import principal_of, require
-from web.i18n import TEXTS, duration, request_lang, tr, value
 from web.problem import ParamError, Query
-
-TEXTS.update(
-    {
-        "rp_period": {"en": "Period", "ar": "الفترة"},
-        "rp_today": {"en": "Today", "ar": "اليوم"},
-        "rp_7d": {"en": "Last 7 days", "ar": "آخر 7 أيام"},
-        "rp_30d": {"en": "Last 30 days", "ar": "آخر 30 يوماً"},
-        "rp_year": {"en": "Last year", "ar": "آخر سنة"},
-        "rp_custom": {"en": "Custom", "ar": "مخصصة"},
-        "rp_start": {"en": "From", "ar": "من"},
-        "rp_end": {"en": "To", "ar": "إلى"},
-        "rp_apply": {"en": "Apply", "ar": "تطبيق"},
-        "rp_any": {"en": "Any", "ar": "الكل"},
-        "rp_category": {"en": "Category", "ar": "الفئة"},
-        "rp_agent": {"en": "Agent", "ar": "الموظف"},
-        "rp_priority": {"en": "Priority", "ar": "الأولوية"},
-        "rp_channel": {"en": "Channel", "ar": "القناة"},
-        "rp_language": {"en": "Language", "ar": "اللغة"},
-        "rp_state": {"en": "State", "ar": "الحالة"},
-        "rp_lang_en": {"en": "English", "ar": "الإنجليزية"},
-        "rp_lang_ar": {"en": "Arabic", "ar": "العربية"},
-        "rp_download_csv": {"en": "Download CSV", "ar": "تنزيل CSV"},
-        "rp_csv_kpis": {"en": "KPIs (CSV)", "ar": "المؤشرات (CSV)"},
-        "rp_csv_series": {"en": "Daily figures (CSV)", "ar": "الأرقام اليومية (CSV)"},
-        "rp_csv_agents": {"en": "Agents (CSV)", "ar": "الموظفون (CSV)"},
-        "rp_no_data": {"en": "No data for this period.", "ar": "لا توجد بيانات لهذه الفترة."},
-        "rp_mean": {"en": "mean", "ar": "المتوسط"},
-        "rp_p90": {"en": "p90", "ar": "المئين 90"},
-        "rp_of": {"en": "of", "ar": "من"},
-        "rp_n": {"en": "count", "ar": "العدد"},
-        # KPI cards
-        "kpi_opened": {"en": "Conversations opened", "ar": "المحادثات المفتوحة"},
-        "kpi_resolved": {"en": "Resolved", "ar": "المحلولة"},
-        "kpi_open_now": {"en": "Open now", "ar": "مفتوحة الآن"},
-        "kpi_deflection": {"en": "Bot deflection", "ar": "الحل الذاتي بالبوت"},
-        "kpi_handoff_rate": {"en": "Handoff rate", "ar": "نسبة التحويل لموظف"},
-        "kpi_queue_wait": {"en": "Queue wait", "ar": "الانتظار في الطابور"},
-        "kpi_frt": {"en": "First response time", "ar": "زمن الرد الأول"},
-        "kpi_reaction": {"en": "Agent reaction time", "ar": "زمن تفاعل الموظف"},
-        "kpi_resolution": {"en": "Resolution time", "ar": "زمن الحل"},
-        "kpi_fcr": {"en": "First-contact resolution", "ar": "الحل من أول تواصل"},
-        "kpi_missed": {"en": "Missed offers", "ar": "العروض الفائتة"},
-        "kpi_abandoned": {"en": "Abandoned in queue", "ar": "المتروكة في الطابور"},
-        "kpi_csat": {"en": "CSAT", "ar": "رضا العملاء"},
-        "kpi_rating_mean": {"en": "Mean rating", "ar": "متوسط التقييم"},
-        "kpi_response_rate": {"en": "Rating response rate", "ar": "نسبة الاستجابة للتقييم"},
-        "kpi_sla_met": {"en": "SLA met", "ar": "الالتزام باتفاقية الخدمة"},
-        "kpi_sla_breached": {"en": "SLA breached", "ar": "مخالفات اتفاقية الخدمة"},
-        "kpi_first_response": {"en": "first response", "ar": "الرد الأول"},
-        "kpi_resolution_target": {"en": "resolution", "ar": "الحل"},
-        "kpi_ratings": {"en": "ratings", "ar": "تقييمات"},
-        "kpi_by_bot": {"en": "by the bot", "ar": "بواسطة البوت"},
-        "kpi_by_agents": {"en": "by agents", "ar": "بواسطة الموظفين"},
-        # charts
-        "ch_volume": {
-            "en": "Conversations by day and channel",
-            "ar": "المحادثات حسب اليوم والقناة",
-        },
-        "ch_ratings": {"en": "Rating distribution", "ar": "توزيع التقييمات"},
-        "ch_trends": {
-            "en": "First response and resolution time by day",
-            "ar": "زمن الرد الأول وزمن الحل حسب اليوم",
-        },
-        "ch_queue": {"en": "Queue now by priority", "ar": "الطابور الآن حسب الأولوية"},
-        "ch_frt": {"en": "First response (mean)", "ar": "الرد الأول (المتوسط)"},
-        "ch_resolution": {"en": "Resolution (mean)", "ar": "الحل (المتوسط)"},
-        "ch_queue_empty": {"en": "Nobody is waiting.", "ar": "لا أحد في الانتظار."},
-        "ch_waiting": {"en": "Waiting", "ar": "بالانتظار"},
-        "ch_stars": {"en": "Ratings", "ar": "التقييمات"},
-        # agent table
-        "ag_table": {"en": "Agents", "ar": "الموظفون"},
-        "ag_name": {"en": "Name", "ar": "الاسم"},
-        "ag_status": {"en": "Status", "ar": "الحالة"},
-        "ag_chats": {"en": "Chats", "ar": "المحادثات"},
-        "ag_resolved": {"en": "Resolved", "ar": "المحلولة"},
-        "ag_frt": {"en": "FRT (mean)", "ar": "الرد الأول (متوسط)"},
-        "ag_resolution": {"en": "Resolution (mean)", "ar": "الحل (متوسط)"},
-        "ag_fcr": {"en": "FCR", "ar": "الحل من أول تواصل"},
-        "ag_csat": {"en": "CSAT", "ar": "الرضا"},
-        "ag_rating": {"en": "Mean rating", "ar": "متوسط التقييم"},
-        "ag_missed": {"en": "Missed offers", "ar": "عروض فائتة"},
-        "ag_load": {"en": "Load", "ar": "الحمل"},
-        "ag_none": {"en": "No agents yet.", "ar": "لا يوجد موظفون بعد."},
-        # gaps
-        "gp_terms": {"en": "Top search terms", "ar": "أكثر كلمات البحث"},
-        "gp_queries": {"en": "Top questions", "ar": "أكثر الأسئلة"},
-        "gp_unanswered": {
-            "en": "Unanswered or not helpful",
-            "ar": "أسئلة بلا إجابة أو إجابة غير مفيدة",
-        },
-        "gp_articles": {"en": "Articles", "ar": "المقالات"},
-        "gp_term": {"en": "Term", "ar": "الكلمة"},
-        "gp_query": {"en": "Question", "ar": "السؤال"},
-        "gp_count": {"en": "Count", "ar": "العدد"},
-        "gp_answered": {"en": "Answered", "ar": "أجيب"},
-        "gp_suggested": {"en": "Suggested", "ar": "اقتراحات"},
-        "gp_no_match": {"en": "No match", "ar": "بلا تطابق"},
-        "gp_helpful": {"en": "Helpful", "ar": "مفيد"},
-        "gp_not_helpful": {"en": "Not helpful", "ar": "غير مفيد"},
-        "gp_views": {"en": "Views", "ar": "المشاهدات"},
-        "gp_led_to_handoff": {"en": "Led to handoff", "ar": "أدى لطلب موظف"},
-        "gp_examples": {"en": "Wordings", "ar": "الصيغ"},
-        "gp_new_article": {"en": "Create an article", "ar": "إنشاء مقالة"},
-        "gp_add_phrasing": {"en": "Add as phrasings of", "ar": "إضافة كصيغ لمقالة"},
-        "gp_slug": {"en": "Article id (slug)", "ar": "معرّف المقالة"},
-        "gp_answer": {"en": "Answer", "ar": "الإجابة"},
-        "gp_create": {"en": "Create", "ar": "إنشاء"},
-        "gp_add": {"en": "Add", "ar": "إضافة"},
-        "gp_created": {"en": "Article created", "ar": "تم إنشاء المقالة"},
-        "gp_added": {"en": "Phrasings added to", "ar": "أضيفت الصيغ إلى"},
-        "gp_nothing": {"en": "Nothing here for this period.", "ar": "لا شيء هنا لهذه الفترة."},
-        "gp_all_langs": {"en": "All languages", "ar": "كل اللغات"},
-        # tickets
-        "tk_id": {"en": "#", "ar": "#"},
-        "tk_customer": {"en": "Customer", "ar": "العميل"},
-        "tk_created": {"en": "Created", "ar": "أنشئت"},
-        "tk_assignee": {"en": "Agent", "ar": "الموظف"},
-        "tk_resolution": {"en": "Resolution", "ar": "طريقة الحل"},
-        "tk_none": {"en": "No tickets match.", "ar": "لا توجد تذاكر مطابقة."},
-        "tk_prev": {"en": "Previous", "ar": "السابق"},
-        "tk_next": {"en": "Next", "ar": "التالي"},
-        "tk_showing": {"en": "Showing", "ar": "عرض"},
-        "tk_ticket": {"en": "Ticket", "ar": "تذكرة"},
-        "tk_transcript": {"en": "Transcript", "ar": "المحادثة"},
-        "tk_notes": {"en": "Internal notes", "ar": "ملاحظات داخلية"},
-        "tk_events": {"en": "Events", "ar": "الأحداث"},
-        "tk_rating": {"en": "Rating", "ar": "التقييم"},
-        "tk_no_rating": {"en": "Not rated.", "ar": "لم يقيّم."},
-        "tk_no_notes": {"en": "No notes.", "ar": "لا توجد ملاحظات."},
-        "tk_details": {"en": "Details", "ar": "التفاصيل"},
-        "tk_back": {"en": "All tickets", "ar": "كل التذاكر"},
-        "tk_json": {"en": "JSON", "ar": "JSON"},
-    }
-)
 
 DASH = "—"
 
@@ -210,7 +77,7 @@ FORMATS: dict[str, Any] = {
 
 
 def formats(lang: str) -> dict[str, Any]:
-    """The page's formatters, durations in ``lang`` (2m 57s, or 2د 57ث in Arabic)."""
+    """The page's formatters, durations in ``lang`` (2m 57s, or in Arabic units)."""
     return FORMATS | {"fmt_duration": lambda seconds: duration(seconds, lang)}
 
 
@@ -233,49 +100,60 @@ def kpi_cards(k: Mapping[str, Any], t: Any, lang: str = "en") -> list[dict[str, 
     def timing(prefix: str) -> tuple[str, str]:
         return (
             duration(k[f"{prefix}_mean_s"], lang),
-            f"{t('rp_p90')} {duration(k[f'{prefix}_p90_s'], lang)} · "
-            f"{t('rp_n')} {k[f'{prefix}_n']}",
+            f"{t('page.rp_p90')} {duration(k[f'{prefix}_p90_s'], lang)} · "
+            f"{t('page.rp_n')} {k[f'{prefix}_n']}",
         )
 
     cards = [
-        ("opened", "kpi_opened", str(k["opened"]), ""),
+        ("opened", "page.kpi_opened", str(k["opened"]), ""),
         (
             "resolved",
-            "kpi_resolved",
+            "page.kpi_resolved",
             str(k["resolved"]),
-            f"{k['resolved_bot']} {t('kpi_by_bot')} · {k['resolved_agent']} {t('kpi_by_agents')}",
+            f"{k['resolved_bot']} {t('page.kpi_by_bot')} · "
+            f"{k['resolved_agent']} {t('page.kpi_by_agents')}",
         ),
-        ("open-now", "kpi_open_now", str(k["open_now"]), ""),
-        ("deflection", "kpi_deflection", fmt_rate(k["bot_deflection_rate"]), str(k["deflected"])),
-        ("handoff-rate", "kpi_handoff_rate", fmt_rate(k["handoff_rate"]), str(k["handoffs"])),
-        ("queue-wait", "kpi_queue_wait", *timing("queue_wait")),
-        ("frt", "kpi_frt", *timing("frt")),
-        ("reaction", "kpi_reaction", *timing("reaction")),
-        ("resolution", "kpi_resolution", *timing("resolution")),
-        ("fcr", "kpi_fcr", fmt_rate(k["fcr_rate"]), str(k["fcr_count"])),
-        ("missed", "kpi_missed", str(k["missed_offers"]), ""),
-        ("abandoned", "kpi_abandoned", str(k["abandoned"]), fmt_rate(k["abandon_rate"])),
-        ("csat", "kpi_csat", fmt_rate(k["csat"]), f"{k['ratings_count']} {t('kpi_ratings')}"),
-        ("rating-mean", "kpi_rating_mean", fmt_number(k["rating_mean"], 2), ""),
+        ("open-now", "page.kpi_open_now", str(k["open_now"]), ""),
+        (
+            "deflection",
+            "page.kpi_deflection",
+            fmt_rate(k["bot_deflection_rate"]),
+            str(k["deflected"]),
+        ),
+        ("handoff-rate", "page.kpi_handoff_rate", fmt_rate(k["handoff_rate"]), str(k["handoffs"])),
+        ("queue-wait", "page.kpi_queue_wait", *timing("queue_wait")),
+        ("frt", "page.kpi_frt", *timing("frt")),
+        ("reaction", "page.kpi_reaction", *timing("reaction")),
+        ("resolution", "page.kpi_resolution", *timing("resolution")),
+        ("fcr", "page.kpi_fcr", fmt_rate(k["fcr_rate"]), str(k["fcr_count"])),
+        ("missed", "page.kpi_missed", str(k["missed_offers"]), ""),
+        ("abandoned", "page.kpi_abandoned", str(k["abandoned"]), fmt_rate(k["abandon_rate"])),
+        (
+            "csat",
+            "page.kpi_csat",
+            fmt_rate(k["csat"]),
+            f"{k['ratings_count']} {t('page.kpi_ratings')}",
+        ),
+        ("rating-mean", "page.kpi_rating_mean", fmt_number(k["rating_mean"], 2), ""),
         (
             "response-rate",
-            "kpi_response_rate",
+            "page.kpi_response_rate",
             fmt_rate(k["rating_response_rate"]),
             f"{k['ratings_count']} / {k['surveys_sent']}",
         ),
         (
             "sla-met",
-            "kpi_sla_met",
+            "page.kpi_sla_met",
             fmt_rate(sla_met / (sla_met + sla_breached) if sla_met + sla_breached else None),
-            f"{t('kpi_first_response')} {fmt_rate(fr['met_rate'])} · "
-            f"{t('kpi_resolution_target')} {fmt_rate(res['met_rate'])}",
+            f"{t('page.kpi_first_response')} {fmt_rate(fr['met_rate'])} · "
+            f"{t('page.kpi_resolution_target')} {fmt_rate(res['met_rate'])}",
         ),
         (
             "sla-breached",
-            "kpi_sla_breached",
+            "page.kpi_sla_breached",
             str(sla_breached),
-            f"{t('kpi_first_response')} {fr['breached']} · "
-            f"{t('kpi_resolution_target')} {res['breached']}",
+            f"{t('page.kpi_first_response')} {fr['breached']} · "
+            f"{t('page.kpi_resolution_target')} {res['breached']}",
         ),
     ]
     return [{"id": i, "label": t(label), "value": v, "sub": sub} for i, label, v, sub in cards]
@@ -285,10 +163,10 @@ def dashboard_charts(k: Mapping[str, Any], t: Any, lang: str = "en") -> dict[str
     series = k["series"]
     labels = [day["date"][5:] for day in series]  # MM-DD
     channels = sorted({c for day in series for c in day["opened_by_channel"]})
-    empty = t("rp_no_data")
+    empty = t("page.rp_no_data")
     volume = charts.bar_chart(
         "chart-volume",
-        t("ch_volume"),
+        t("page.ch_volume"),
         labels,
         [
             (value("channel", c, lang), [day["opened_by_channel"].get(c, 0) for day in series])
@@ -299,18 +177,18 @@ def dashboard_charts(k: Mapping[str, Any], t: Any, lang: str = "en") -> dict[str
     distribution = k["rating_distribution"]
     ratings = charts.bar_chart(
         "chart-ratings",
-        t("ch_ratings"),
+        t("page.ch_ratings"),
         [f"{n}★" for n in range(1, 6)],
-        [(t("ch_stars"), [distribution[str(n)] for n in range(1, 6)])],
+        [(t("page.ch_stars"), [distribution[str(n)] for n in range(1, 6)])],
         empty=empty,
     )
     trends = charts.line_chart(
         "chart-trends",
-        t("ch_trends"),
+        t("page.ch_trends"),
         labels,
         [
-            (t("ch_frt"), [day["frt_mean_s"] for day in series]),
-            (t("ch_resolution"), [day["resolution_mean_s"] for day in series]),
+            (t("page.ch_frt"), [day["frt_mean_s"] for day in series]),
+            (t("page.ch_resolution"), [day["resolution_mean_s"] for day in series]),
         ],
         fmt=charts.duration_label,
         empty=empty,
@@ -319,10 +197,10 @@ def dashboard_charts(k: Mapping[str, Any], t: Any, lang: str = "en") -> dict[str
     by_priority = k["queue_now"]["by_priority"]
     queue = charts.bar_chart(
         "chart-queue",
-        t("ch_queue"),
+        t("page.ch_queue"),
         [value("priority", p, lang) for p in by_priority],
-        [(t("ch_waiting"), list(by_priority.values()))],
-        empty=t("ch_queue_empty"),
+        [(t("page.ch_waiting"), list(by_priority.values()))],
+        empty=t("page.ch_queue_empty"),
     )
     return {"volume": volume, "ratings": ratings, "trends": trends, "queue": queue}
 
@@ -330,7 +208,7 @@ def dashboard_charts(k: Mapping[str, Any], t: Any, lang: str = "en") -> dict[str
 def _t(request: web.Request) -> Any:
     services = request.app[SERVICES]
     lang = request_lang(request, services.settings.default_language)
-    return lambda key: tr(key, lang)
+    return lambda key: texts.text(key, lang)
 
 
 async def dashboard(request: web.Request) -> web.Response:
@@ -527,7 +405,7 @@ async def ticket_page(request: web.Request) -> web.Response:
     if detail is None or (
         own is not None and not await agent_was_assigned(request.app[SERVICES], int(raw), own)
     ):
-        raise web.HTTPNotFound(text=tr("not_found", _lang(request)))
+        raise web.HTTPNotFound(text=texts.text("page.not_found", _lang(request)))
     lang = _lang(request)
     async with request.app[SERVICES].db.transaction() as session:
         names = dict((await session.execute(select(Agent.id, Agent.name))).all())
