@@ -7,10 +7,12 @@ import json
 import re
 from typing import Any
 
+import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from faq.fusion import Mode
 from sanad.services import Services
 from storage.models import Article, Event, QueryLog
 from tests.conftest import bearer
@@ -360,7 +362,13 @@ async def test_try_it_follows_an_edit_and_logs_nothing(
     assert result["outcome"] == "answer" and result["lang"] == "en"
     assert result["answer"]["slug"] == "delivery-time" and result["answer"]["score"] >= 0.5
     assert result["hits"][0]["slug"] == "delivery-time" and len(result["hits"]) <= 5
-    used = services.faq.thresholds
+    # Both scores of every candidate, and which mode decided (fused: the model ships with
+    # the package, so the default install matches on meaning too).
+    assert result["mode"] == "fused" and result["matching"] == "fused"
+    best = result["hits"][0]
+    assert 0 < best["lexical"] <= 1 and 0 < best["semantic"] <= 1
+    assert best["score"] == pytest.approx(0.2 * best["lexical"] + 0.8 * best["semantic"], abs=2e-3)
+    used = services.faq.matcher.thresholds_for("en", Mode.FUSED)
     assert result["thresholds"] == {
         "answer_min": used.answer_min,
         "answer_margin": used.answer_margin,
