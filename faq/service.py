@@ -26,7 +26,7 @@ from faq.embeddings import Float32Array, load_vectors, store_vectors, text_key
 from faq.fusion import FUSED_THRESHOLDS, Matcher, SemanticIndex, Verdict
 from faq.matcher import DEFAULT_THRESHOLDS, Entry, MatchIndex, Outcome, Thresholds
 from faq.normalize import detect_language
-from faq.semantic import Embedder, embedding_text
+from faq.semantic import Embedder, embedding_text, query_text
 from storage.db import Database
 from storage.events import record_event
 from storage.models import Article, QueryLog
@@ -378,10 +378,10 @@ class FaqService:
         is not in use (off, unavailable, or article embeddings not ready)."""
         if self.embedder is None or not self._matcher.fused_ready:
             return None
-        norm = embedding_text(query)
-        if not norm:
+        text = query_text(query)
+        if not text:
             return None
-        vecs = await asyncio.to_thread(self.embedder.embed, [norm])
+        vecs = await asyncio.to_thread(self.embedder.embed, [text])
         out: Float32Array = vecs[0]
         return out
 
