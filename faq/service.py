@@ -155,6 +155,7 @@ class FaqService:
         self._lock = asyncio.Lock()
         self._generation = 0
         self._tasks: set[asyncio.Task[None]] = set()
+        self._reload_pending = False
         self._bulk: Embedder | None = None
         self.last_rebuild: RebuildStats | None = None
 
@@ -216,15 +217,23 @@ class FaqService:
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def schedule_reload(self) -> None:
-        """Rebuild in the background (at most one waiting behind the running one)."""
-        if any(getattr(t, "sanad_reload", False) and not t.done() for t in self._tasks):
-            if self._lock.locked():
-                pass  # the running rebuild may have read the old articles: queue one more
-            else:
-                return
-        self._spawn(self.reload(), reload=True)
+        """Rebuild in the background: at most one waits behind a running rebuild, and it
+        only rebuilds if the articles still differ from what the index was built from."""
+        if self._reload_pending:
+            return
+        self._reload_pending = True
 
-    def _spawn(self, work: Awaitable[object], reload: bool = False) -> None:
+        async def run() -> None:
+            async with self._lock:
+                self._reload_pending = False
+                async with self.db.transaction() as session:
+                    fingerprint = await self._current_fingerprint(session)
+                if fingerprint != self._fingerprint:
+                    await self._rebuild()
+
+        self._spawn(run())
+
+    def _spawn(self, work: Awaitable[object]) -> None:
         async def run() -> None:
             try:
                 await work
@@ -232,7 +241,6 @@ class FaqService:
                 log.exception("FAQ index rebuild failed; the previous index keeps serving")
 
         task = asyncio.get_running_loop().create_task(run())
-        task.sanad_reload = reload  # type: ignore[attr-defined]
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

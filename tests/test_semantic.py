@@ -338,7 +338,8 @@ async def test_a_chat_never_waits_for_a_rebuild(
     tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An edit made elsewhere is noticed while answering; the rebuild runs in the background
-    (here held up on purpose) and the old index answers meanwhile, then the new one."""
+    (here held up on purpose) and the old index answers meanwhile, then the new one. Noticing
+    the change again meanwhile does not rebuild again."""
     db = await _sqlite(tmp_path)
     articles = [a for a in sample_articles() if a.lang == "en"][:5]
     await _load(db, articles)
@@ -348,7 +349,10 @@ async def test_a_chat_never_waits_for_a_rebuild(
     building = threading.Event()
     real_build = MatchIndex.build
 
+    builds: list[int] = []
+
     def held_build(entries: object) -> MatchIndex:
+        builds.append(1)
         building.set()
         assert release.wait(30)
         return real_build(entries)  # type: ignore[arg-type]
@@ -364,9 +368,11 @@ async def test_a_chat_never_waits_for_a_rebuild(
     async with db.transaction() as session:  # still answering while the build is held
         again = await faq.answer(session, question, language="en", at=NOW)
     assert all(a.slug != "moon" for a in again.articles) and len(faq.index) == 5
+    async with db.transaction() as session:  # noticed again: coalesced, not rebuilt twice
+        await faq.answer(session, question, language="en", at=NOW)
     release.set()
     await faq.wait_idle()
-    assert len(faq.index) == 6
+    assert len(faq.index) == 6 and len(builds) == 1
     async with db.transaction() as session:
         after = await faq.answer(session, question, language="en", at=NOW)
     assert after.outcome is Outcome.ANSWER and after.articles[0].slug == "moon"
