@@ -135,7 +135,8 @@ def evaluate(
     top1 = top3 = answer_right = suggest_right = 0
     for i, q in enumerate(queries):
         vec = None if query_vecs is None else query_vecs[i]
-        verdict = matcher.decide(q["text"], q["lang"], vec)
+        clear = None if vec is None else matcher.decisive(q["text"], q["lang"])
+        verdict = clear or matcher.decide(q["text"], q["lang"], vec)
         ranked = [s.article_id for s in verdict.scored]
         d = verdict.decision
         counts[d.outcome] += 1
@@ -221,8 +222,9 @@ def time_fused(
         try:
             for q in queries:
                 c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
-                vec = None if embedder is None else embedder.embed([query_text(q["text"])])[0]
-                matcher.decide(q["text"], q["lang"], vec)
+                if embedder is None or matcher.decisive(q["text"], q["lang"]) is None:
+                    vec = None if embedder is None else embedder.embed([query_text(q["text"])])[0]
+                    matcher.decide(q["text"], q["lang"], vec)
                 t1, c1 = time.perf_counter_ns(), time.thread_time_ns()
                 wall.append((t1 - t0) / 1e6)
                 cpu.append((c1 - c0) / 1e6)

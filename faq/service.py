@@ -408,6 +408,9 @@ class FaqService:
         query = text.strip()[:MAX_QUERY_CHARS]
         lang = detect_language(query) if any(c.isalpha() for c in query) else language
         matcher = self._matcher
+        clear = matcher.decisive(query, lang)
+        if clear is not None:
+            return query, lang, clear
         embedding = await self.embed_query(query)
         return query, lang, matcher.decide(query, lang, embedding)
 
