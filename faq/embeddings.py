@@ -22,6 +22,7 @@ from storage.models import TextEmbedding
 Float32Array = npt.NDArray[np.float32]
 
 _CHUNK = 500  # keys per SELECT ... IN (...)
+_SCAN_FROM = 5_000  # more keys than this: read all of the model's rows once
 
 
 def text_key(text: str) -> str:
@@ -35,6 +36,18 @@ async def load_vectors(
     """The stored vectors of ``model`` for those of ``keys`` that have one."""
     wanted = list(dict.fromkeys(keys))
     out: dict[str, Float32Array] = {}
+    if len(wanted) > _SCAN_FROM:
+        # Most of them (a start): one pass over the model's rows beats many IN lists.
+        keep = set(wanted)
+        result = await session.stream(
+            select(TextEmbedding.text_hash, TextEmbedding.vector).where(
+                TextEmbedding.model == model, TextEmbedding.dim == dim
+            )
+        )
+        async for key, blob in result:
+            if key in keep:
+                out[key] = np.frombuffer(blob, dtype="<f4").astype(np.float32)
+        return out
     for i in range(0, len(wanted), _CHUNK):
         chunk = wanted[i : i + _CHUNK]
         rows = await session.execute(

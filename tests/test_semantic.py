@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from faq import embeddings as faq_embeddings
 from faq import semantic
 from faq import service as faq_service
 from faq.articles import ArticleIn, upsert_articles
@@ -298,9 +299,16 @@ def test_incremental_changes_equal_a_fresh_build(
 # ---------------------------------------------------------------------- service
 
 
+@pytest.mark.parametrize("scan_from", [0, 5_000])
 async def test_embeddings_are_stored_once_and_reused_at_start_and_on_edits(
-    tmp_path: Path, embedder: Embedder, no_memo: None
+    tmp_path: Path,
+    embedder: Embedder,
+    no_memo: None,
+    scan_from: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """(``scan_from``: a start reads the stored vectors in one pass, or by key lists.)"""
+    monkeypatch.setattr(faq_embeddings, "_SCAN_FROM", scan_from)
     db = await _sqlite(tmp_path)
     articles = [a for a in sample_articles() if a.lang == "en"][:6]
     await _load(db, articles)
