@@ -444,6 +444,7 @@ async def customer_message(
 
 async def answer(services: Services, out: Sender, who: Who, text: str) -> None:
     """FAQ self-service: answer, suggest, or say there is no match."""
+    prepared = await services.faq.prepare(text, who.language)  # embedding: no transaction open
     async with services.db.transaction() as session:
         reply = await services.faq.answer(
             session,
@@ -452,6 +453,7 @@ async def answer(services: Services, out: Sender, who: Who, text: str) -> None:
             at=services.clock.now(),
             customer_id=who.customer_id,
             ticket_id=who.ticket_id,
+            prepared=prepared,
         )
     lang = who.language if who.language_chosen else reply.lang
     who.language = lang

@@ -34,7 +34,7 @@ from storage.models import Article, QueryLog
 log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 1_000
-INLINE_EMBED_MAX = 512  # new texts embedded before the swap; more: in the background
+INLINE_EMBED_MAX = 64  # new texts embedded before the swap; more: in the background
 EMBED_BATCH = 16
 _MEMO_MAX = 20_000
 
@@ -75,6 +75,17 @@ class Reply:
     score: float | None
     lang: str
     mode: str = "lexical"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A decision made before the transaction that logs it (see ``FaqService.prepare``)."""
+
+    text: str
+    language: str
+    query: str
+    lang: str
+    verdict: Verdict
 
 
 @dataclass(frozen=True)
@@ -414,6 +425,12 @@ class FaqService:
         embedding = await self.embed_query(query)
         return query, lang, matcher.decide(query, lang, embedding)
 
+    async def prepare(self, text: str, language: str) -> Prepared:
+        """Decide on a question before any transaction is open: the query embedding (tens of
+        ms) must not hold a transaction, which on SQLite holds up every other one."""
+        query, lang, verdict = await self.verdict(text, language)
+        return Prepared(text, language, query, lang, verdict)
+
     async def answer(
         self,
         session: AsyncSession,
@@ -423,15 +440,20 @@ class FaqService:
         at: datetime,
         customer_id: int | None = None,
         ticket_id: int | None = None,
+        prepared: Prepared | None = None,
     ) -> Reply:
         """Match a customer question and log it (best article, score, outcome) in ``session``.
 
         The language of the question itself decides the partition searched (an Arabic question
         from a customer whose interface is English gets Arabic articles); ``language`` is the
-        fallback when the text has no letters.
+        fallback when the text has no letters. ``prepared``: the decision made by
+        :meth:`prepare` for the same text and language, outside the transaction.
         """
         await self.refresh_if_changed(session)
-        query, lang, verdict = await self.verdict(text, language)
+        if prepared is not None and (prepared.text, prepared.language) == (text, language):
+            query, lang, verdict = prepared.query, prepared.lang, prepared.verdict
+        else:
+            query, lang, verdict = await self.verdict(text, language)
         decision = verdict.decision
         views = tuple(
             v for h in decision.hits if (v := self._articles.get(int(h.article_id))) is not None

@@ -359,6 +359,29 @@ async def test_many_new_texts_are_embedded_in_the_background_while_lexical_serve
     await db.dispose()
 
 
+async def test_the_query_is_embedded_before_the_transaction_that_logs_it(
+    tmp_path: Path, embedder: Embedder
+) -> None:
+    """On SQLite one transaction runs at a time: the embedding must not hold one."""
+    db = await _sqlite(tmp_path)
+    await _load(db, [a for a in sample_articles() if a.lang == "en"][:5])
+    counting = Counting(embedder)
+    faq = FaqService(db, embedder=counting, now=lambda: NOW)
+    await faq.reload()
+    counting.texts.clear()
+    text = "my parcel is taking ages"
+    prepared = await faq.prepare(text, "en")
+    embedded = list(counting.texts)
+    assert embedded == [text]
+    async with db.transaction() as session:
+        reply = await faq.answer(session, text, language="en", at=NOW, prepared=prepared)
+    assert counting.texts == embedded and reply.mode == "fused"  # nothing embedded inside
+    async with db.transaction() as session:  # a different text: decided afresh
+        other = await faq.answer(session, "cancel it", language="en", at=NOW, prepared=prepared)
+    assert counting.texts == [*embedded, "cancel it"] and other.lang == "en"
+    await db.dispose()
+
+
 async def test_a_chat_never_waits_for_a_rebuild(
     tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
