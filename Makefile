@@ -36,6 +36,7 @@ test: lint typecheck browser
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.faq_bench --all
+	$(BIN)/python -m bench.faq_bench --edit-stall 10000
 	$(BIN)/python -m bench.acd_sim --agents 10 --load 0.85 --chats 200000 --priority-share 0.2 --head-start-s inf
 	$(BIN)/python -m bench.acd_sim --measure-dispatch
 	$(BIN)/python -m bench.handoff_actions --queued 2000 --samples 50

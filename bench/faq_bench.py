@@ -2,11 +2,19 @@
 
 Two modes:
 
-``python -m bench.faq_bench --articles FILE --queries FILE [--json] [--baseline]``
-    Evaluate one articles/queries pair (faq-bench record format) with Sanad's matcher:
-    top-1/top-3 accuracy, search latency, build time and the share of each outcome
-    under ``DEFAULT_THRESHOLDS``. ``--baseline`` adds ``rapidfuzz.process.extractOne``
-    over all phrasings (default scorer and processor). ``--json`` prints one JSON object.
+``python -m bench.faq_bench --articles FILE --queries FILE [--json] [--mode fused|lexical]``
+    Evaluate one articles/queries pair (faq-bench record format) with Sanad's matcher in the
+    default mode (fused where the model is installed, ``--mode lexical`` for the lexical
+    matcher alone): top-1/top-3 accuracy, time per query (query embedding included), build
+    time and the share of each outcome. ``--baseline`` (lexical) adds
+    ``rapidfuzz.process.extractOne`` over all phrasings. ``--json`` prints one JSON object.
+
+``python -m bench.faq_bench --modes``
+    Lexical and fused modes side by side on the K=20 dev sets (see ``bench/faq_fused.py``),
+    and their cost at 77 and 10,000 articles (also part of ``--all``).
+
+``python -m bench.faq_bench --edit-stall 10000``
+    How long chats wait while one FAQ edit is applied at 10,000 articles (``bench/faq_edit.py``).
 
 ``python -m bench.faq_bench --ablations``
     Design checks: top-1 of variants of the model (one choice changed at a time) and
@@ -55,6 +63,7 @@ from typing import Any  # noqa: E402
 
 from rapidfuzz import process  # noqa: E402
 
+from bench import faq_edit, faq_fused  # noqa: E402
 from faq.matcher import DEFAULT_THRESHOLDS, Entry, MatchIndex, Outcome, Thresholds  # noqa: E402
 from faq.normalize import normalize  # noqa: E402
 
@@ -322,6 +331,7 @@ def run_pair(
         "build_ms": build_ms,
         "outcomes": outcome_figures(index, queries, DEFAULT_THRESHOLDS, in_scope=True),
         "core": core,
+        "mode": "lexical",
     }
     if with_baseline:
         base = Baseline(articles)
@@ -711,6 +721,63 @@ def markdown_ablations(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def run_modes(data: Path, repeats: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Fused and lexical modes side by side, and their cost (needs the model)."""
+    cache = faq_fused.default_cache()
+    if cache is None:
+        log("semantic backend unavailable: fused figures skipped")
+        return {"semantic": None}
+    return {
+        "semantic": cache.embedder.model,
+        "thresholds_by_mode": faq_fused.thresholds_used(),
+        "modes": faq_fused.suite_modes(
+            data, DATASETS, entries_of, load_jsonl, UNRELATED, cache, log, OOS_REMOVED, SEED
+        ),
+        "cost": faq_fused.suite_cost(
+            data, DATASETS, entries_of, load_jsonl, pad_articles, cache, repeats, log
+        ),
+    }
+
+
+def markdown_modes(report: dict[str, Any]) -> str:
+    if not report.get("semantic"):
+        return "Fused mode: semantic backend unavailable."
+    lines = [
+        f"### Lexical vs fused ({report['semantic']}), dev queries, K=20",
+        "",
+        "| queries | mode | top-1 | top-3 | direct answers (precision) | suggestion has the "
+        "right one | no match | out-of-scope direct answers | unrelated: no match |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in report["modes"]:
+        for mode in ("lexical", "fused"):
+            i, o, u = (r[mode][k] for k in ("in_scope", "out_of_scope", "unrelated"))
+            lines.append(
+                f"| {DATASET_TITLES[r['dataset']]} | {mode} | {i['top1']:.3f} | {i['top3']:.3f}"
+                f" | {pct(i['answer_share'])} ({pct(i['answer_precision'])}) | "
+                f"{pct(i['suggest_contains_right'])} | {pct(i['no_match_share'])} | "
+                f"{pct(o['answer_share'])} | {pct(u['no_match_share'])} |"
+            )
+    lines += [
+        "",
+        "### Cost per query and per build (one core; fused includes the query embedding)",
+        "",
+        "| queries | articles | lexical CPU p50 / p99 | fused CPU p50 / p99 | lexical build | "
+        "semantic index from stored vectors | cold build (estimate) | rebuild peak memory |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for c in report["cost"]:
+        lx, fu = c["lexical"], c["fused"]
+        lines.append(
+            f"| {DATASET_TITLES[c['dataset']]} | {c['articles']:,} | "
+            f"{lx['cpu_p50_ms']:.2f} / {lx['cpu_p99_ms']:.2f} ms | "
+            f"{fu['cpu_p50_ms']:.1f} / {fu['cpu_p99_ms']:.1f} ms | {c['lexical_build_s']:.2f} s | "
+            f"{c['warm_semantic_build_s']:.2f} s | {c['cold_build_s_estimate']:.0f} s | "
+            f"{c['rebuild_peak_mb']:.0f} MB |"
+        )
+    return "\n".join(lines)
+
+
 def run_all(data: Path, repeats: int, quick: bool, log: Callable[[str], None]) -> dict[str, Any]:
     core = pin_one_core()
     baseline_queries = {77: 200, 1_000: 200, 10_000: 50}
@@ -732,6 +799,7 @@ def run_all(data: Path, repeats: int, quick: bool, log: Callable[[str], None]) -
             "max_suggestions": t.max_suggestions,
         },
         "thresholds": suite_thresholds(data, log),
+        **run_modes(data, repeats, log),
     }
     report["load_average_before_after"] = [
         load_before,
@@ -754,6 +822,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--ablations", action="store_true", help="design checks: model variants, typo robustness"
     )
     parser.add_argument(
+        "--mode",
+        choices=("fused", "lexical"),
+        default="fused",
+        help="with --articles/--queries: matching mode (fused falls back to lexical when the "
+        "model is absent)",
+    )
+    parser.add_argument(
+        "--modes", action="store_true", help="only lexical vs fused figures and their cost"
+    )
+    parser.add_argument(
+        "--edit-stall",
+        type=int,
+        metavar="ARTICLES",
+        help="how long chats wait while an FAQ edit is applied at this many articles",
+    )
+    parser.add_argument(
         "--latency",
         type=int,
         nargs="+",
@@ -766,7 +850,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    if args.all or args.ablations or args.latency:
+    if args.edit_stall:
+        report = faq_edit.run(args.edit_stall, data_dir(args.data), log)
+        print(json.dumps(report, indent=2) if args.json else faq_edit.markdown(report))
+        return 0
+    if args.all or args.ablations or args.latency or args.modes:
         data = data_dir(args.data)
         if not data.is_dir():
             parser.error(f"faq-bench data not found at {data} (use --data or SANAD_FAQ_BENCH)")
@@ -776,17 +864,27 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows = suite_latency(data, args.repeat, counts, log, args.latency)
             report = {"core": core, "repeat": args.repeat, "latency": rows}
             text = markdown_latency(report) if not args.baseline else json.dumps(rows, indent=2)
+        elif args.modes:
+            pin_one_core()
+            report = run_modes(data, args.repeat, log)
+            text = markdown_modes(report)
         elif args.ablations:
             report = run_ablations(data, log)
             text = markdown_ablations(report)
         else:
             report = run_all(data, args.repeat, args.quick, log)
-            text = markdown(report)
+            text = markdown(report) + "\n\n" + markdown_modes(report)
         print(json.dumps(report, ensure_ascii=False, indent=2) if args.json else text)
         return 0
     if not (args.articles and args.queries):
         parser.error("give --articles and --queries, or --all")
-    result = run_pair(args.articles, args.queries, args.baseline, args.repeat)
+    if args.baseline or args.mode == "lexical":
+        result = run_pair(args.articles, args.queries, args.baseline, args.repeat)
+    else:
+        pin_one_core()
+        result = faq_fused.run_pair(
+            load_jsonl(args.articles), load_jsonl(args.queries), entries_of, "fused", args.repeat
+        )
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
     else:

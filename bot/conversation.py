@@ -510,6 +510,7 @@ async def _kept_notice_said(services: Services, ticket_id: int, message_id: int)
 
 async def answer(services: Services, out: Sender, who: Who, text: str) -> None:
     """FAQ self-service: answer, suggest, or say there is no match."""
+    prepared = await services.faq.prepare(text, who.language)  # embedding: no transaction open
     async with services.db.transaction() as session:
         reply = await services.faq.answer(
             session,
@@ -518,6 +519,7 @@ async def answer(services: Services, out: Sender, who: Who, text: str) -> None:
             at=services.clock.now(),
             customer_id=who.customer_id,
             ticket_id=who.ticket_id,
+            prepared=prepared,
         )
     lang = who.language if who.language_chosen else reply.lang
     who.language = lang

@@ -12,16 +12,21 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from faq.articles import ArticleIn, count_articles, upsert_articles, validate_article
+from faq.embeddings import Float32Array, load_vectors, store_vectors, text_key
+from faq.fusion import FUSED_THRESHOLDS, Matcher, SemanticIndex, Verdict
 from faq.matcher import DEFAULT_THRESHOLDS, Entry, MatchIndex, Outcome, Thresholds
 from faq.normalize import detect_language
+from faq.semantic import Embedder, embedding_text, query_text
 from storage.db import Database
 from storage.events import record_event
 from storage.models import Article, QueryLog
@@ -29,6 +34,23 @@ from storage.models import Article, QueryLog
 log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 1_000
+INLINE_EMBED_MAX = 64  # new texts embedded before the swap; more: in the background
+EMBED_BATCH = 16
+_MEMO_MAX = 20_000
+
+# Vectors computed or loaded in this process, by (model, text key): a process serving several
+# databases (tests, benchmarks) embeds a text once. Bounded; the database is the real store.
+_MEMO: dict[tuple[str, str], Float32Array] = {}
+
+
+def _remember(model: str, key: str, vector: Float32Array) -> None:
+    if len(_MEMO) >= _MEMO_MAX:
+        _MEMO.clear()
+    _MEMO[(model, key)] = vector
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -52,6 +74,29 @@ class Reply:
     query_id: int
     score: float | None
     lang: str
+    mode: str = "lexical"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A decision made before the transaction that logs it (see ``FaqService.prepare``)."""
+
+    text: str
+    language: str
+    query: str
+    lang: str
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class RebuildStats:
+    """The last rebuild: articles, time to the new lexical index, total time to the swap, and
+    texts left to embed in the background."""
+
+    articles: int
+    lexical_ms: float
+    total_ms: float
+    pending_texts: int
 
 
 def thresholds_from(
@@ -82,24 +127,77 @@ async def load_sample_if_empty(session: AsyncSession, at: datetime) -> int:
 
 
 class FaqService:
+    """The live matcher over the published articles, and answering a question.
+
+    Rebuilds never run inside a caller's transaction nor on a chat's path: the articles are
+    read in a short transaction of their own, the new lexical index is built in a worker
+    thread, and the new :class:`~faq.fusion.Matcher` is swapped in when ready (the old one
+    serves meanwhile). Rebuilds take turns (a lock); a change noticed while answering only
+    schedules one. Embeddings are reused per article when its texts did not change, then from
+    the database, and only what is new is embedded: inline when it is little
+    (``inline_embed_max`` texts), else in the background while the lexical matcher serves.
+    """
+
     def __init__(
         self,
         db: Database,
         thresholds: Thresholds = DEFAULT_THRESHOLDS,
         refresh_s: float = 2.0,
+        *,
+        embedder: Embedder | None = None,
+        fused_thresholds: Mapping[str, Thresholds] = FUSED_THRESHOLDS,
+        now: Callable[[], datetime] = _utc_now,
+        inline_embed_max: int = INLINE_EMBED_MAX,
     ) -> None:
         self.db = db
-        self.thresholds = thresholds
         self.refresh_s = refresh_s
-        self._index = MatchIndex.build([])
+        self.embedder = embedder
+        self.now = now
+        self.inline_embed_max = inline_embed_max
+        self._lexical_thresholds = thresholds
+        self._fused_thresholds = dict(fused_thresholds)
+        self._matcher = Matcher(MatchIndex.build([]), None, thresholds, fused_thresholds)
         self._articles: dict[int, ArticleView] = {}
+        # Per article: (its texts' storage keys, their vectors), for incremental updates.
+        self._vectors: dict[tuple[str, str], tuple[tuple[str, ...], Float32Array]] = {}
+        self._semantic: SemanticIndex | None = None  # over ``_vectors``
         self._fingerprint: tuple[int, int, str] | None = None
         self._checked_at = float("-inf")
         self._lock = asyncio.Lock()
+        self._generation = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reload_pending = False
+        self._bulk: Embedder | None = None
+        self.last_rebuild: RebuildStats | None = None
 
     @property
     def index(self) -> MatchIndex:
-        return self._index
+        """The lexical index (what the lexical matcher searches)."""
+        return self._matcher.lexical
+
+    @property
+    def matcher(self) -> Matcher:
+        return self._matcher
+
+    @property
+    def thresholds(self) -> Thresholds:
+        """The lexical thresholds (used when the lexical matcher decides alone)."""
+        return self._lexical_thresholds
+
+    @thresholds.setter
+    def thresholds(self, value: Thresholds) -> None:
+        self._lexical_thresholds = value
+        self._matcher = Matcher(
+            self._matcher.lexical, self._matcher.semantic, value, self._fused_thresholds
+        )
+
+    @property
+    def mode(self) -> str:
+        """``fused`` when answers use embeddings now, else ``lexical`` (semantic matching off
+        or unavailable) or ``lexical (embedding)`` while article embeddings are computed."""
+        if self.embedder is None:
+            return "lexical"
+        return "fused" if self._matcher.fused_ready else "lexical (embedding)"
 
     def article(self, article_id: int) -> ArticleView | None:
         return self._articles.get(article_id)
@@ -113,38 +211,225 @@ class FaqService:
         return int(row[0]), int(row[1] or 0), str(row[2])
 
     async def reload(self) -> int:
-        """Rebuild the index from the published articles now. Returns their number."""
-        async with self._lock, self.db.transaction() as session:
+        """Rebuild from the published articles and swap the new matcher in; returns their
+        number once it serves (embeddings of many new texts may still follow, see above)."""
+        async with self._lock:
+            return await self._rebuild()
+
+    async def wait_idle(self) -> None:
+        """Wait for scheduled rebuilds and background embedding (tests, benchmarks, stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop scheduled rebuilds and background embedding (what was stored stays)."""
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def schedule_reload(self) -> None:
+        """Rebuild in the background: at most one waits behind a running rebuild, and it
+        only rebuilds if the articles still differ from what the index was built from."""
+        if self._reload_pending:
+            return
+        self._reload_pending = True
+
+        async def run() -> None:
+            async with self._lock:
+                self._reload_pending = False
+                async with self.db.transaction() as session:
+                    fingerprint = await self._current_fingerprint(session)
+                if fingerprint != self._fingerprint:
+                    await self._rebuild()
+
+        self._spawn(run())
+
+    def _spawn(self, work: Awaitable[object]) -> None:
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("FAQ index rebuild failed; the previous index keeps serving")
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _rebuild(self) -> int:
+        started = time.perf_counter()
+        async with self.db.transaction() as session:
             fingerprint = await self._current_fingerprint(session)
             rows = (
                 (await session.execute(select(Article).where(Article.status == "published")))
                 .scalars()
                 .all()
             )
-        views = {
-            r.id: ArticleView(r.id, r.slug, r.lang, r.question, r.answer, r.category) for r in rows
-        }
-        entries = [Entry(str(r.id), r.lang, (r.question, *r.phrasings)) for r in rows]
-        started = time.perf_counter()
-        index = await asyncio.to_thread(MatchIndex.build, entries)
-        self._index, self._articles = index, views
+            views = {
+                r.id: ArticleView(r.id, r.slug, r.lang, r.question, r.answer, r.category)
+                for r in rows
+            }
+            entries = [Entry(str(r.id), r.lang, (r.question, *r.phrasings)) for r in rows]
+        self._generation += 1
+        generation = self._generation
+        lexical = await asyncio.to_thread(MatchIndex.build, entries)
+        lexical_ms = (time.perf_counter() - started) * 1000
+        semantic, pending = await self._semantic_for(entries)
+        self._matcher = Matcher(lexical, semantic, self._lexical_thresholds, self._fused_thresholds)
+        self._articles = views
         self._fingerprint = fingerprint
         self._checked_at = time.monotonic()
-        log.info(
-            "FAQ index rebuilt: %d articles in %.0f ms",
-            len(views),
-            (time.perf_counter() - started) * 1000,
+        self.last_rebuild = RebuildStats(
+            len(views), lexical_ms, (time.perf_counter() - started) * 1000, len(pending)
         )
+        log.info(
+            "FAQ index rebuilt: %d articles in %.0f ms (%s)%s",
+            len(views),
+            self.last_rebuild.total_ms,
+            self.mode,
+            f"; embedding {len(pending)} texts in the background" if pending else "",
+        )
+        if pending:
+            self._spawn(self._embed_later(entries, pending, generation))
         return len(views)
 
+    # -- embeddings ---------------------------------------------------------------------
+
+    def _keys_of(self, entry: Entry) -> tuple[tuple[str, ...], list[str]]:
+        texts = [t for t in dict.fromkeys(entry.texts) if embedding_text(t)]
+        by_key = {text_key(t): t for t in texts}
+        return tuple(by_key), list(by_key.values())
+
+    async def _semantic_for(self, entries: list[Entry]) -> tuple[SemanticIndex | None, list[str]]:
+        """The semantic index for ``entries``, or None and the texts still to embed (the
+        lexical matcher serves until they are done). Only articles whose texts changed are
+        touched; their vectors come from those held, the database, else the model."""
+        if self.embedder is None:
+            return None, []
+        model, dim = self.embedder.model, self.embedder.dim
+        wanted = {(e.lang, e.article_id): self._keys_of(e) for e in entries}
+        changed = {
+            k: v for k, v in wanted.items() if k not in self._vectors or self._vectors[k][0] != v[0]
+        }
+        removed = [k for k in self._vectors if k not in wanted]
+        if not changed and not removed and self._semantic is not None:
+            return self._semantic, []
+        found: dict[str, Float32Array] = {
+            key: vec
+            for keys, vecs in self._vectors.values()
+            for key, vec in zip(keys, vecs, strict=True)
+        }
+        need = {
+            key: text
+            for keys, texts in changed.values()
+            for key, text in zip(keys, texts, strict=True)
+            if key not in found
+        }
+        found.update({k: v for k in need if (v := _MEMO.get((model, k))) is not None})
+        unknown = [k for k in need if k not in found]
+        if unknown:
+            async with self.db.transaction() as session:
+                found.update(await load_vectors(session, model, unknown, dim))
+        missing = [text for key, text in need.items() if key not in found]
+        if len(missing) > self.inline_embed_max:
+            return None, missing
+        found.update(await self._embed_and_store(missing))
+        empty = np.zeros((0, dim), dtype=np.float32)
+        update = {
+            k: (keys, np.stack([found[x] for x in keys]) if keys else empty)
+            for k, (keys, _) in changed.items()
+        }
+        for k in removed:
+            del self._vectors[k]
+        self._vectors.update(update)
+        gone = removed + [k for k, (keys, _) in update.items() if not keys]
+        if self._semantic is None:
+            by_lang: dict[str, dict[str, Float32Array]] = {}
+            for (lang, article_id), (keys, vecs) in self._vectors.items():
+                if keys:
+                    by_lang.setdefault(lang, {})[article_id] = vecs
+            self._semantic = SemanticIndex(by_lang, dim)
+        else:
+            self._semantic = self._semantic.with_changes(
+                {k: vecs for k, (keys, vecs) in update.items() if keys}, gone
+            )
+        return self._semantic, []
+
+    async def _embed_and_store(self, texts: list[str]) -> dict[str, Float32Array]:
+        """Embed ``texts`` in a worker thread (a second engine: query embeddings go on) and
+        store the vectors, in batches; returns them by key."""
+        out: dict[str, Float32Array] = {}
+        if not texts or self.embedder is None:
+            return out
+        if self._bulk is None:
+            self._bulk = await asyncio.to_thread(self.embedder.clone)
+        model = self.embedder.model
+        for i in range(0, len(texts), EMBED_BATCH):
+            batch = texts[i : i + EMBED_BATCH]
+            vecs = await asyncio.to_thread(self._bulk.embed, [embedding_text(t) for t in batch])
+            fresh = {text_key(t): v for t, v in zip(batch, vecs, strict=True)}
+            async with self.db.transaction() as session:
+                await store_vectors(session, model, fresh, self.now())
+            for k, v in fresh.items():
+                _remember(model, k, v)
+            out.update(fresh)
+        return out
+
+    async def _embed_later(self, entries: list[Entry], texts: list[str], generation: int) -> None:
+        started = time.perf_counter()
+        await self._embed_and_store(texts)
+        async with self._lock:
+            if generation != self._generation:
+                return  # a newer rebuild took over (and found these vectors stored)
+            semantic, pending = await self._semantic_for(entries)
+            if pending:
+                return
+            m = self._matcher
+            self._matcher = Matcher(m.lexical, semantic, m.lexical_thresholds, m.fused_thresholds)
+        log.info(
+            "FAQ embeddings ready: %d texts embedded in %.1f s; mode %s",
+            len(texts),
+            time.perf_counter() - started,
+            self.mode,
+        )
+
+    async def embed_query(self, query: str) -> Float32Array | None:
+        """The query's embedding, computed in a worker thread; None when semantic matching
+        is not in use (off, unavailable, or article embeddings not ready)."""
+        if self.embedder is None or not self._matcher.fused_ready:
+            return None
+        text = query_text(query)
+        if not text:
+            return None
+        vecs = await asyncio.to_thread(self.embedder.embed, [text])
+        out: Float32Array = vecs[0]
+        return out
+
     async def refresh_if_changed(self, session: AsyncSession) -> None:
-        """Rebuild when another process changed the articles (checked every ``refresh_s``)."""
+        """Schedule a rebuild when another process changed the articles (checked every
+        ``refresh_s``); never waits for it."""
         now = time.monotonic()
         if now - self._checked_at < self.refresh_s:
             return
         self._checked_at = now
         if await self._current_fingerprint(session) != self._fingerprint:
-            await self.reload()
+            self.schedule_reload()
+
+    async def verdict(self, text: str, language: str) -> tuple[str, str, Verdict]:
+        """(query as used, language, verdict) for a customer question; logs nothing."""
+        query = text.strip()[:MAX_QUERY_CHARS]
+        lang = detect_language(query) if any(c.isalpha() for c in query) else language
+        matcher = self._matcher
+        clear = matcher.decisive(query, lang)
+        if clear is not None:
+            return query, lang, clear
+        embedding = await self.embed_query(query)
+        return query, lang, matcher.decide(query, lang, embedding)
+
+    async def prepare(self, text: str, language: str) -> Prepared:
+        """Decide on a question before any transaction is open: the query embedding (tens of
+        ms) must not hold a transaction, which on SQLite holds up every other one."""
+        query, lang, verdict = await self.verdict(text, language)
+        return Prepared(text, language, query, lang, verdict)
 
     async def answer(
         self,
@@ -155,17 +440,21 @@ class FaqService:
         at: datetime,
         customer_id: int | None = None,
         ticket_id: int | None = None,
+        prepared: Prepared | None = None,
     ) -> Reply:
         """Match a customer question and log it (best article, score, outcome) in ``session``.
 
         The language of the question itself decides the partition searched (an Arabic question
         from a customer whose interface is English gets Arabic articles); ``language`` is the
-        fallback when the text has no letters.
+        fallback when the text has no letters. ``prepared``: the decision made by
+        :meth:`prepare` for the same text and language, outside the transaction.
         """
         await self.refresh_if_changed(session)
-        query = text.strip()[:MAX_QUERY_CHARS]
-        lang = detect_language(query) if any(c.isalpha() for c in query) else language
-        decision = self._index.decide(query, lang, self.thresholds)
+        if prepared is not None and (prepared.text, prepared.language) == (text, language):
+            query, lang, verdict = prepared.query, prepared.lang, prepared.verdict
+        else:
+            query, lang, verdict = await self.verdict(text, language)
+        decision = verdict.decision
         views = tuple(
             v for h in decision.hits if (v := self._articles.get(int(h.article_id))) is not None
         )
@@ -185,7 +474,7 @@ class FaqService:
         )
         session.add(entry)
         await session.flush()
-        return Reply(decision.outcome, views, entry.id, entry.score, lang)
+        return Reply(decision.outcome, views, entry.id, entry.score, lang, verdict.mode.value)
 
     async def record_feedback(
         self,

@@ -218,6 +218,15 @@ class Settings:
     faq_suggest_min: float | None = _setting(
         None, _optional(_as_float(0.0, 1.0)), "Matcher score needed to suggest (unset: tuned)."
     )
+    faq_semantic: str = _setting(
+        "auto",
+        _one_of("auto", "on", "off"),
+        "Semantic FAQ matching (embeddings fused with lexical): auto (on when the model "
+        "loads), on (refuse to start without it) or off (lexical only).",
+    )
+    faq_semantic_threads: int = _setting(
+        1, _as_int(1, 64), "Threads the embedding model may use per query (FAQ semantic)."
+    )
     brand_name: str = _setting("Sanad", _as_str, "Name the bot greets customers with.")
     public_url: str = _setting(
         "",

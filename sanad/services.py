@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
+from faq.fusion import FUSED_THRESHOLDS, with_overrides
+from faq.semantic import load_embedder
 from faq.service import FaqService, load_sample_if_empty, thresholds_from
 from handoff.acd import AcdConfig, Strategy
 from handoff.flood import FloodLimits, FloodPolicy
@@ -12,6 +15,8 @@ from handoff.service import HandoffConfig, HandoffService
 from sanad.clock import Clock, SystemClock
 from sanad.config import Settings
 from storage.db import Database, PoolSettings
+
+log = logging.getLogger(__name__)
 
 
 def handoff_config(settings: Settings) -> HandoffConfig:
@@ -71,7 +76,18 @@ class Services:
         )
         ports = PortRouter()
         handoff = HandoffService(db, clock, ports, handoff_config(settings))
-        faq = FaqService(db, thresholds)
+        embedder = load_embedder(settings.faq_semantic, threads=settings.faq_semantic_threads)
+        fused = with_overrides(
+            FUSED_THRESHOLDS,
+            settings.faq_answer_min,
+            settings.faq_answer_margin,
+            settings.faq_suggest_min,
+        )
+        faq = FaqService(db, thresholds, embedder=embedder, fused_thresholds=fused, now=clock.now)
+        log.info(
+            "FAQ matching: %s",
+            f"fused (lexical + {embedder.model})" if embedder else "lexical only",
+        )
         flood = FloodPolicy(flood_limits(settings), lambda: clock.now().timestamp())
         return cls(settings, db, clock, faq, ports, handoff, flood)
 
@@ -86,5 +102,6 @@ class Services:
         await self.handoff.start(run_timers=run_timers)
 
     async def close(self) -> None:
+        await self.faq.close()
         await self.handoff.stop()
         await self.db.dispose()

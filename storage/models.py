@@ -375,3 +375,16 @@ class Readiness(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     checked_at: Mapped[datetime]
+
+
+class TextEmbedding(Base):
+    """A sentence embedding of one normalised FAQ text by one model (float32 bytes), computed
+    once and reused at every start and edit; ``text_hash`` is the SHA-256 of the text."""
+
+    __tablename__ = "text_embeddings"
+
+    model: Mapped[str] = mapped_column(String(96), primary_key=True)
+    text_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    dim: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]

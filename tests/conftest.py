@@ -92,6 +92,7 @@ async def services(sqlite_url: str, clock: VirtualClock) -> AsyncIterator[Servic
     settings = load_settings(env={"SANAD_DATABASE_URL": sqlite_url})
     svc = Services.create(settings, clock)
     await svc.start()
+    await svc.faq.wait_idle()  # the sample FAQ's embeddings (computed in the background)
     yield svc
     await svc.close()
 

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from faq.service import sample_articles
 from sanad.services import Services
 from storage.models import Agent, CannedReply, Customer, Event, Offer, Ticket
 from tests.conftest import bearer
@@ -297,9 +298,10 @@ async def test_metrics_exposition(client: Client, services: Services) -> None:
     text = await response.text()
     assert "# HELP sanad_faq_articles " in text and "# TYPE sanad_faq_articles gauge" in text
     assert "# TYPE sanad_faq_queries_total counter" in text
-    assert _sample(text, "sanad_faq_articles", 'lang="en"') == 20
-    assert _sample(text, "sanad_faq_articles", 'lang="ar"') == 20
-    assert _sample(text, "sanad_faq_index_articles") == 40
+    per_language = len(sample_articles()) // 2
+    assert _sample(text, "sanad_faq_articles", 'lang="en"') == per_language
+    assert _sample(text, "sanad_faq_articles", 'lang="ar"') == per_language
+    assert _sample(text, "sanad_faq_index_articles") == 2 * per_language
     assert _sample(text, "sanad_faq_queries_total", 'outcome="answer"') == 2
     assert _sample(text, "sanad_faq_queries_total", 'outcome="no_match"') == 1
     assert _sample(text, "sanad_faq_queries_total", 'outcome="suggest"') == 0

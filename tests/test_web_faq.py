@@ -7,10 +7,13 @@ import json
 import re
 from typing import Any
 
+import pytest
 from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from faq.fusion import DECISIVE, Mode
+from faq.service import sample_articles
 from sanad.services import Services
 from storage.models import Article, Event, QueryLog
 from tests.conftest import bearer
@@ -71,7 +74,7 @@ async def test_faq_api_needs_a_token_and_the_editor_role(
         response = await client.request(method, path, json={}, headers=bearer(tokens["supervisor"]))
         assert "editor" in await _error(response, 403)
     for role in ("editor", "admin"):
-        assert (await _articles(client, tokens[role]))["total"] == 40
+        assert (await _articles(client, tokens[role]))["total"] == len(sample_articles())
 
 
 # ---------------------------------------------------------------------- list and filters
@@ -80,7 +83,7 @@ async def test_faq_api_needs_a_token_and_the_editor_role(
 async def test_list_filters_and_pagination(client: Client, tokens: dict[str, str]) -> None:
     token = tokens["editor"]
     everything = await _articles(client, token)
-    assert everything["total"] == 40 and len(everything["items"]) == 40
+    assert everything["total"] == len(everything["items"]) == len(sample_articles())
     item = everything["items"][0]
     assert set(item) == {
         "id",
@@ -97,7 +100,8 @@ async def test_list_filters_and_pagination(client: Client, tokens: dict[str, str
     }
     assert isinstance(item["id"], int)
     arabic = await _articles(client, token, "?lang=ar")
-    assert arabic["total"] == 20 and {i["lang"] for i in arabic["items"]} == {"ar"}
+    assert arabic["total"] == len(sample_articles()) // 2
+    assert {i["lang"] for i in arabic["items"]} == {"ar"}
     delivery = await _articles(client, token, "?category=delivery&lang=en")
     assert delivery["total"] >= 2 and all(i["category"] == "delivery" for i in delivery["items"])
     found = await _articles(client, token, "?q=TRACKING%20NUMBER")
@@ -105,7 +109,7 @@ async def test_list_filters_and_pagination(client: Client, tokens: dict[str, str
     found_ar = await _articles(client, token, "?q=" + "رسوم التوصيل")
     assert "delivery-cost" in {i["slug"] for i in found_ar["items"]}
     page = await _articles(client, token, "?limit=5&offset=10")
-    assert page["total"] == 40 and page["limit"] == 5 and page["offset"] == 10
+    assert page["total"] == len(sample_articles()) and page["limit"] == 5 and page["offset"] == 10
     assert [i["id"] for i in page["items"]] == [i["id"] for i in everything["items"][10:15]]
     assert (await _articles(client, token, "?status=draft"))["total"] == 0
     for query, word in (
@@ -272,7 +276,8 @@ async def test_import_is_all_or_nothing(
     assert "nothing was imported" in body["error"] and body["status"] == 400
     assert body["errors"][0] == {"line": 3, "reason": "'question' is missing"}
     assert body["errors"][1]["line"] == 4 and "not valid JSON" in body["errors"][1]["reason"]
-    assert (await _articles(client, tokens["editor"]))["total"] == 40  # nothing changed
+    total = len(sample_articles())
+    assert (await _articles(client, tokens["editor"]))["total"] == total  # nothing changed
     cost = await _by_slug(client, tokens["editor"], "delivery-cost")
     assert cost["answer"] != "Delivery is free for everyone now."
 
@@ -281,7 +286,7 @@ async def test_import_is_all_or_nothing(
     )
     assert response.status == 200, await response.text()
     assert await response.json() == {"created": 1, "updated": 1, "unchanged": 0}
-    assert len(services.faq.index) == 41
+    assert len(services.faq.index) == total + 1
     decision = services.faq.index.decide("can you wrap my order as a present", "en")
     assert decision.best is not None
     view = services.faq.article(int(decision.best.article_id))
@@ -326,12 +331,13 @@ async def test_export_round_trip(client: Client, tokens: dict[str, str]) -> None
     assert response.headers["Content-Type"].startswith("application/x-ndjson")
     assert 'attachment; filename="sanad-faq.jsonl"' in response.headers["Content-Disposition"]
     jsonl = await response.read()
-    assert len(jsonl.decode().splitlines()) == 40
+    assert len(jsonl.decode().splitlines()) == len(sample_articles())
     response = await client.get("/api/v1/faq/export?format=csv&lang=ar", headers=headers)
     assert response.headers["Content-Type"].startswith("text/csv")
     assert "sanad-faq-ar.csv" in response.headers["Content-Disposition"]
     csv_text = await response.text()
-    assert csv_text.startswith("id,lang,") and len(csv_text.strip().splitlines()) == 21
+    assert csv_text.startswith("id,lang,")
+    assert len(csv_text.strip().splitlines()) == len(sample_articles()) // 2 + 1
     # Importing what was exported changes nothing, in both formats.
     for fmt, data in (("jsonl", jsonl), ("csv", csv_text.encode())):
         response = await client.post(f"/api/v1/faq/import?format={fmt}", data=data, headers=headers)
@@ -360,8 +366,19 @@ async def test_try_it_follows_an_edit_and_logs_nothing(
     assert result["outcome"] == "answer" and result["lang"] == "en"
     assert result["answer"]["slug"] == "delivery-time" and result["answer"]["score"] >= 0.5
     assert result["hits"][0]["slug"] == "delivery-time" and len(result["hits"]) <= 5
-    used = services.faq.thresholds
-    assert result["thresholds"] == {
+    # The exact question: the lexical score is decisive, the query is not embedded.
+    assert result["mode"] == "lexical" and result["matching"] == "fused"
+    assert result["hits"][0]["semantic"] is None
+    assert result["thresholds"]["answer_min"] == DECISIVE.answer_min
+    # A paraphrase: both scores of every candidate, decided by the fused score (the model
+    # ships with the package, so the default install matches on meaning too).
+    fused = await _try(client, token, {"question": "the thing I bought arrived broken"})
+    assert fused["mode"] == "fused" and fused["answer"]["slug"] == "damaged-item"
+    best = fused["hits"][0]
+    assert 0 < best["lexical"] <= 1 and 0 < best["semantic"] <= 1
+    assert best["score"] == pytest.approx(0.2 * best["lexical"] + 0.8 * best["semantic"], abs=2e-3)
+    used = services.faq.matcher.thresholds_for("en", Mode.FUSED)
+    assert fused["thresholds"] == {
         "answer_min": used.answer_min,
         "answer_margin": used.answer_margin,
         "suggest_min": used.suggest_min,

@@ -36,6 +36,14 @@ async def test_edit_an_article_and_try_it(
     assert await _ask(page, QUESTION) == "answer"
     assert await page.inner_text("#try-answer") == "damaged-item"
     assert "damaged-item" in await page.inner_text("#try-hits")
+    # An exact phrasing: the lexical score alone is decisive (no embedding needed).
+    assert await page.get_attribute("#try-mode", "data-mode") == "lexical"
+    # A paraphrase: decided on words and meaning, both scores shown per candidate.
+    assert await _ask(page, "the thing I bought arrived broken") == "answer"
+    assert await page.get_attribute("#try-mode", "data-mode") == "fused"
+    lexical = await page.inner_text('tr[data-slug="damaged-item"] .try-lexical')
+    meaning = await page.inner_text('tr[data-slug="damaged-item"] .try-semantic')
+    assert 0 < float(lexical) <= 1 and 0 < float(meaning) <= 1
     view = services.faq.article(int(page.url.split("/faq/")[1].split("?")[0]))
     assert view is not None and view.slug == "damaged-item"
 

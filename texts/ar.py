@@ -599,4 +599,9 @@ TEXTS: dict[str, str] = {
     "roster.confirm_canned": "إزالة هذا الرد؟",
     "roster.no_canned": "لا توجد ردود جاهزة بعد.",
     "roster.back": "العودة إلى الموظفين",
+    "faqed.lexical": "الكلمات",
+    "faqed.semantic": "المعنى",
+    "faqed.mode": "طريقة القرار",
+    "faqed.mode.fused": "الكلمات والمعنى (مدمجة)",
+    "faqed.mode.lexical": "الكلمات فقط",
 }

@@ -607,4 +607,9 @@ TEXTS: dict[str, str] = {
     "roster.confirm_canned": "Remove this reply?",
     "roster.no_canned": "No canned replies yet.",
     "roster.back": "Back to the agents",
+    "faqed.lexical": "Words",
+    "faqed.semantic": "Meaning",
+    "faqed.mode": "Decided by",
+    "faqed.mode.fused": "words and meaning (fused)",
+    "faqed.mode.lexical": "words only (lexical)",
 }

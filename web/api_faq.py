@@ -33,8 +33,6 @@ from faq.articles import (
     upsert_articles,
     validate_article,
 )
-from faq.normalize import detect_language
-from faq.service import MAX_QUERY_CHARS
 from sanad.services import Services
 from storage.models import Article
 from web.app import services_of
@@ -265,31 +263,35 @@ async def export_text(services: Services, fmt: str, lang: str | None) -> str:
 
 async def try_question(services: Services, question: str, lang: str | None) -> dict[str, Any]:
     """What the bot would answer, decided the way it decides (the question's own language
-    picks the articles searched; ``lang`` is used when the question has no letters). Nothing is
-    logged."""
+    picks the articles searched; ``lang`` is used when the question has no letters), with
+    each candidate's lexical and semantic score and which mode decided. Nothing is logged."""
     faq = services.faq
     async with services.db.transaction() as session:
         await faq.refresh_if_changed(session)
-    query = question.strip()[:MAX_QUERY_CHARS]
     fallback = lang or services.settings.default_language
-    used = detect_language(query) if any(c.isalpha() for c in query) else fallback
-    index, thresholds = faq.index, faq.thresholds
-    decision = index.decide(query, used, thresholds)
-    hits = index.search(query, used, limit=TRY_HITS)
+    query, used, verdict = await faq.verdict(question, fallback)
+    decision, thresholds = verdict.decision, verdict.thresholds
+    scores = {s.article_id: s for s in verdict.scored}
 
     def hit_json(article_id: str, score: float) -> dict[str, Any]:
         view = faq.article(int(article_id))
+        parts = scores.get(article_id)
+        semantic = parts.semantic if parts is not None else None
         return {
             "article_id": int(article_id),
             "slug": view.slug if view else None,
             "lang": view.lang if view else None,
             "question": view.question if view else None,
             "score": round(score, 4),
+            "lexical": round(parts.lexical, 4) if parts is not None else None,
+            "semantic": round(semantic, 4) if semantic is not None else None,
         }
 
     return {
         "question": query,
         "lang": used,
+        "mode": verdict.mode.value,
+        "matching": faq.mode,
         "outcome": decision.outcome.value,
         "answer": hit_json(decision.best.article_id, decision.best.score)
         if decision.outcome.value == "answer" and decision.best is not None
@@ -297,7 +299,7 @@ async def try_question(services: Services, question: str, lang: str | None) -> d
         "suggested": [hit_json(h.article_id, h.score) for h in decision.hits]
         if decision.outcome.value == "suggest"
         else [],
-        "hits": [hit_json(h.article_id, h.score) for h in hits],
+        "hits": [hit_json(s.article_id, s.score) for s in verdict.scored[:TRY_HITS]],
         "thresholds": {
             "answer_min": thresholds.answer_min,
             "answer_margin": thresholds.answer_margin,
