@@ -4,8 +4,8 @@
 Customers get their queue position, the agent joining, the rating keyboard...; agents get
 offers with Accept / Decline (buttons removed, with the reason, when the offer ends);
 supervisors get SLA warnings, auto-away and low ratings. Every text comes from the catalogue
-(``texts/``) in the reader's language. A recipient who blocked the bot is handled, never raised: a customer's
-ticket is closed as abandoned, an agent is treated as offline.
+(``texts/``) in the reader's language. A recipient who blocked the bot is handled, never
+raised: a customer's ticket is closed as abandoned, an agent is treated as offline.
 """
 
 from __future__ import annotations
