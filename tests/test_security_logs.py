@@ -98,3 +98,16 @@ def test_json_lines_with_ticket_context(
     assert line["ticket_id"] == 7 and line["agent_id"] == 2
     assert line["level"] == "info" and line["logger"] == "sanad.test"
     assert "webhook-secret-123" not in line["message"]
+
+
+def test_a_request_about_a_ticket_logs_with_its_id() -> None:
+    from aiohttp.test_utils import make_mocked_request
+
+    from web.app import _ticket_in_path
+
+    chat = make_mocked_request(
+        "POST", "/api/v1/agent/chats/12/close", match_info={"ticket_id": "12"}
+    )
+    page = make_mocked_request("GET", "/tickets/5", match_info={"ticket_id": "5"})
+    other = make_mocked_request("GET", "/api/v1/faq/articles/9", match_info={"id": "9"})
+    assert (_ticket_in_path(chat), _ticket_in_path(page), _ticket_in_path(other)) == (12, 5, None)

@@ -8,10 +8,13 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+import texts
 from handoff.agents import add_agent
+from handoff.notices import AgentSetAway
 from sanad.services import Services
 from tests.conftest import browser_login
 from tests.test_web_reports import ask_bot, build_history
+from tests.webchat_client import ChatClient
 from web.auth import create_token
 
 MIN_TEXT_PX = 11.0
@@ -100,3 +103,35 @@ async def test_the_agent_login_page_asks_for_an_agent_token(
     assert "--role agent" in agent_login and "--role editor" not in agent_login
     other = await (await client.get("/login?next=/dashboard")).text()
     assert "--role editor" in other
+
+
+async def test_the_arabic_console_says_offers_and_supervisor_notices_in_arabic(
+    page: Any, services: Services, client: TestClient[Any, Any]
+) -> None:
+    async with services.db.transaction() as session:
+        agent = await add_agent(
+            session, name="Amal", at=services.clock.now(), role="supervisor", capacity=2
+        )
+        _, raw = await create_token(
+            session, name="amal", role="agent", at=services.clock.now(), agent_id=agent.id
+        )
+    await services.handoff.resync()
+    await browser_login(page, raw, "/agent?lang=ar")
+    await page.wait_for_selector('#connection[data-state="connected"]')
+    await services.handoff.set_agent_status(agent.id, "available")
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.press("human")
+    card = page.locator(".offer").first
+    await card.wait_for()
+    assert (
+        texts.value("priority", "normal", "ar")
+        in await card.locator(".offer-priority").inner_text()
+    )
+    assert await card.locator(".offer-language").inner_text() == texts.value("language", "en", "ar")
+    await services.ports.notify_supervisors(AgentSetAway(agent_id=agent.id, name="Omar", missed=3))
+    notice = page.locator("#console-notice")
+    await notice.wait_for()
+    shown = await notice.inner_text()
+    assert shown == texts.text("console.notice_agent_set_away", "ar", name="Omar", missed=3)
+    await chat.close()

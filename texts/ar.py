@@ -425,6 +425,21 @@ TEXTS: dict[str, str] = {
     "console.notice_close_or_transfer": "أغلق محادثاتك المفتوحة أو حوّلها قبل قطع الاتصال.",
     "console.notice_chats_requeued": "عادت محادثاتك المفتوحة إلى قائمة الانتظار.",
     "console.notice_customer_left": "غادر عميل المحادثة رقم {ticket_id} (حظر البوت).",
+    "console.notice_sla_warning": (
+        "تنبيه اتفاقية الخدمة: المحادثة رقم {ticket_id} ({priority}) تقترب من موعد "
+        "{target}، المستحق في {due}."
+    ),
+    "console.notice_sla_breached": (
+        "خرق اتفاقية الخدمة: المحادثة رقم {ticket_id} ({priority}) تجاوزت موعد {target}، "
+        "المستحق في {due}."
+    ),
+    "console.notice_agent_set_away": "عُيّنت حالة {name} «غير متواجد» بعد {missed} عروض فائتة.",
+    "console.notice_low_rating": (
+        "قُيّمت المحادثة رقم {ticket_id} بـ {stars} من 5 (الموظف: {agent})."
+    ),
+    "console.notice_low_rating_comment": (
+        "المحادثة رقم {ticket_id}، بتقييم {stars} من 5، التعليق: {comment}"
+    ),
     "console.no_script": "تحتاج وحدة الموظف إلى جافاسكربت.",
     # --- Stored values (states, priorities, events...) as shown: value(kind, stored, lang)
     "value.state.bot": "مع البوت",

@@ -433,6 +433,17 @@ TEXTS: dict[str, str] = {
     "console.notice_close_or_transfer": "Close or transfer your open chats before going offline.",
     "console.notice_chats_requeued": "Your open chats went back to the queue.",
     "console.notice_customer_left": "The customer of chat #{ticket_id} left (blocked the bot).",
+    "console.notice_sla_warning": (
+        "SLA warning: chat #{ticket_id} ({priority}) is close to its {target} target, due at {due}."
+    ),
+    "console.notice_sla_breached": (
+        "SLA breached: chat #{ticket_id} ({priority}) missed its {target} target, due at {due}."
+    ),
+    "console.notice_agent_set_away": "{name} was set away after {missed} missed offers.",
+    "console.notice_low_rating": "Chat #{ticket_id} was rated {stars} of 5 (agent: {agent}).",
+    "console.notice_low_rating_comment": (
+        "Chat #{ticket_id}, rated {stars} of 5, comment: {comment}"
+    ),
     "console.no_script": "The console needs JavaScript.",
     # --- Stored values (states, priorities, events...) as shown: value(kind, stored, lang)
     "value.state.bot": "with the bot",

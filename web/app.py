@@ -320,8 +320,20 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
             if is_api(request):
                 return json_error(403, "missing or wrong CSRF token")
             raise web.HTTPForbidden(reason="missing or wrong CSRF token; reload the page")
-    with log_context(agent_id=principal.agent_id):  # on every line this request logs
+    # On every line this request logs: who, and the ticket when the path names one.
+    with log_context(agent_id=principal.agent_id, ticket_id=_ticket_in_path(request)):
         return await handler(request)
+
+
+TICKET_PATHS = ("/api/v1/agent/chats/", "/api/v1/tickets/", "/tickets/")
+
+
+def _ticket_in_path(request: web.Request) -> int | None:
+    """The ticket a request is about, from its path (``/api/v1/agent/chats/7/...``)."""
+    raw = request.match_info.get("ticket_id")
+    if raw is None or not raw.isdigit() or not request.path.startswith(TICKET_PATHS):
+        return None
+    return int(raw)
 
 
 async def healthz(request: web.Request) -> web.Response:

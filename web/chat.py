@@ -616,7 +616,9 @@ async def _welcome(
     services: Services, ws: web.WebSocketResponse, customer_id: int, secret: str, since: object
 ) -> None:
     """``welcome``, then what the visitor has not seen yet (ids after ``since``)."""
-    after = since if isinstance(since, int) and 0 <= since <= INT64_MAX else 0
+    after = 0
+    if isinstance(since, int) and not isinstance(since, bool) and 0 <= since <= INT64_MAX:
+        after = since  # (JSON true and false are ints to Python, and no message ids)
     async with services.db.transaction() as session:
         customer = await session.get(Customer, customer_id)
         assert customer is not None

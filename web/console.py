@@ -299,40 +299,44 @@ class ConsolePort:
                 .scalars()
                 .all()
             )
-        text = supervisor_text(notice)
+        frame = {
+            "type": "notice",
+            "text": supervisor_text(notice),
+            "kind": notice.kind,
+            "data": supervisor_facts(notice),
+        }
         for agent_id in ids:
-            await self.hub.push(agent_id, {"type": "notice", "text": text})
+            await self.hub.push(agent_id, frame)
+
+
+def supervisor_facts(notice: SupervisorNotice) -> dict[str, str | int]:
+    """The facts of a supervisor notice, by name, as the page's texts use them."""
+    match notice:
+        case SlaWarning() | SlaBreached():
+            return {
+                "ticket_id": notice.ticket_id,
+                "target": notice.target.replace("_", " "),
+                "due": notice.due_at.strftime("%H:%M UTC"),
+                "priority": notice.priority,
+            }
+        case AgentSetAway():
+            return {"name": notice.name, "missed": notice.missed}
+        case LowRating():
+            return {
+                "ticket_id": notice.ticket_id,
+                "stars": notice.stars,
+                "agent": notice.agent_name or "-",
+            }
+        case LowRatingComment():
+            return {"ticket_id": notice.ticket_id, "stars": notice.stars, "comment": notice.comment}
+        case _:
+            assert_never(notice)
 
 
 def supervisor_text(notice: SupervisorNotice) -> str:
-    """The notice in a line of English, its facts by name (``sla warning: ticket_id 7, ...``)."""
-    facts: dict[str, object]
-    match notice:
-        case SlaWarning() | SlaBreached():
-            facts = {
-                "ticket_id": notice.ticket_id,
-                "target": notice.target,
-                "due_at": notice.due_at,
-                "priority": notice.priority,
-                "assignee_id": notice.assignee_id,
-            }
-        case AgentSetAway():
-            facts = {"agent_id": notice.agent_id, "name": notice.name, "missed": notice.missed}
-        case LowRating():
-            facts = {
-                "ticket_id": notice.ticket_id,
-                "stars": notice.stars,
-                "agent_id": notice.agent_id,
-            }
-        case LowRatingComment():
-            facts = {
-                "ticket_id": notice.ticket_id,
-                "stars": notice.stars,
-                "comment": notice.comment,
-            }
-        case _:
-            assert_never(notice)
-    return f"{notice.kind.replace('_', ' ')}: " + ", ".join(f"{k} {v}" for k, v in facts.items())
+    """The notice in English (the page says it in its own language from its kind and facts)."""
+    facts: dict[str, Any] = dict(supervisor_facts(notice))
+    return texts.text(f"console.notice_{notice.kind}", "en", **facts)
 
 
 # ---------------------------------------------------------------------- requests

@@ -74,6 +74,13 @@
     return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? String(values[name]) : whole));
   }
 
+  // A notice's facts as the page says them (a stored priority in the page's language).
+  function noticeFacts(data) {
+    const facts = { ...(data || {}) };
+    if (typeof facts.priority === "string") facts.priority = value("priority", facts.priority);
+    return facts;
+  }
+
   // A stored value (priority "high", channel "web"...) in the page's language.
   function value(kind, stored) {
     const known = VALUES[kind] || {};
@@ -248,9 +255,9 @@
       h(
         "div",
         { class: "offer-meta muted" },
-        h("span", { class: "offer-priority" }, `${t("priority")}: ${offer.priority ?? ""}`),
+        h("span", { class: "offer-priority" }, `${t("priority")}: ${value("priority", offer.priority ?? "normal")}`),
         h("span", { class: "offer-category" }, `${t("category")}: ${offer.category || t("no_category")}`),
-        offer.language ? h("span", { class: "offer-language" }, offer.language) : null,
+        offer.language ? h("span", { class: "offer-language" }, value("language", offer.language)) : null,
         h("span", { class: "offer-waiting" }),
       ),
       h(
@@ -819,7 +826,7 @@
         break;
       case "notice":
         // A notice the page knows is said in its language; another one as the server wrote it.
-        showNotice(frame.kind && TEXTS[`notice_${frame.kind}`] ? t(`notice_${frame.kind}`, frame.data || {}) : frame.text);
+        showNotice(frame.kind && TEXTS[`notice_${frame.kind}`] ? t(`notice_${frame.kind}`, noticeFacts(frame.data)) : frame.text);
         break;
       case "canned":
         loadCanned();
