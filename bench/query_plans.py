@@ -29,7 +29,7 @@ from bench.history_prefill import Shape, prefill
 from handoff.agents import add_agent
 from sanad.config import load_settings
 from sanad.services import Services
-from tests.webchat_client import ChatClient
+from tests.chat_life import live_a_chat
 from web.app import create_app
 from web.auth import create_token
 
@@ -44,39 +44,7 @@ async def _flow(services: Services, client: TestClient[Any, Any]) -> None:
             session, name="plan", role="agent", at=services.clock.now(), agent_id=agent.id
         )
     await services.handoff.resync()
-    token = {"Authorization": f"Bearer {raw}"}
-    await client.post("/api/v1/agent/status", json={"status": "available"}, headers=token)
-    chat = ChatClient(client)
-    await chat.connect()
-    asked = await chat.say("how long does delivery take?")
-    await chat.message("bot")
-    await chat.say("how long does delivery take?", client_id=asked)
-    await chat.ack(asked)
-    await chat.say("I want to talk to a person")
-    await chat.message("system", "in the queue")
-    me = await (await client.get("/api/v1/agent/me", headers=token)).json()
-    offer = me["offers"][0]
-    await client.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept", headers=token)
-    ticket = offer["ticket_id"]
-    for _ in range(2):
-        await client.post(
-            f"/api/v1/agent/chats/{ticket}/messages",
-            json={"text": "Hello", "client_id": "a-1"},
-            headers=token,
-        )
-    await chat.message("agent")
-    await client.get(f"/api/v1/agent/chats/{ticket}", headers=token)
-    await client.post(f"/api/v1/agent/chats/{ticket}/close", headers=token)
-    rate = await chat.message("system", "rate")
-    await chat.press(rate["buttons"][0][4]["data"], rate["id"])
-    await chat.close()
-    again = ChatClient(client)
-    again.visitor = chat.visitor
-    await again.connect(since=1)
-    await again.close()
-    await services.handoff.tick()
-    await services.handoff.sweep()
-    await services.handoff.resync()
+    await live_a_chat(services, client, {"Authorization": f"Bearer {raw}"})
 
 
 async def run(args: argparse.Namespace) -> int:

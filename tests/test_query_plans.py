@@ -17,8 +17,8 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 
 from sanad.services import Services
+from tests.chat_life import live_a_chat
 from tests.conftest import bearer
-from tests.webchat_client import ChatClient
 
 GROWING = ("messages", "tickets", "query_log", "events")
 FULL_SCAN = re.compile(r"^SCAN (" + "|".join(GROWING) + r")\b")
@@ -33,45 +33,7 @@ async def test_the_chat_path_plans_no_full_scan_of_a_growing_table(
         ran.setdefault(statement, params[0] if many and params else params)
 
     event.listen(services.db.engine.sync_engine, "before_cursor_execute", keep)
-    token = bearer(agent_token["token"])
-    await client.post("/api/v1/agent/status", json={"status": "available"}, headers=token)
-    chat = ChatClient(client)
-    await chat.connect()
-    asked = await chat.say("how long does delivery take?")
-    await chat.message("bot")
-    await chat.say("how long does delivery take?", client_id=asked)  # a resend
-    await chat.ack(asked)
-    await chat.say("I want to talk to a person")
-    await chat.message("system", "in the queue")
-    me = await (await client.get("/api/v1/agent/me", headers=token)).json()
-    offer = me["offers"][0]
-    await client.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept", headers=token)
-    ticket_id = offer["ticket_id"]
-    for _ in range(2):  # the second is a retry of the first
-        await client.post(
-            f"/api/v1/agent/chats/{ticket_id}/messages",
-            json={"text": "Hello, how can I help?", "client_id": "a-1"},
-            headers=token,
-        )
-    await chat.message("agent")
-    await chat.say("my order is late")
-    await client.get(f"/api/v1/agent/chats/{ticket_id}", headers=token)
-    await client.get("/api/v1/agent/chats", headers=token)
-    await client.post(f"/api/v1/agent/chats/{ticket_id}/close", headers=token)
-    rate = await chat.message("system", "rate")
-    await chat.press(rate["buttons"][0][4]["data"], rate["id"])
-    await chat.next(lambda f: f["type"] == "update")
-    await chat.say("quick, thanks")
-    await chat.message("bot")
-    await chat.close()
-    again = ChatClient(client)
-    again.visitor = chat.visitor
-    await again.connect(since=1)  # a reconnect: what was missed comes again
-    await again.close()
-    services.clock.advance(3 * 24 * 3600)
-    await services.handoff.tick()
-    await services.handoff.sweep()
-    await services.handoff.resync()
+    await live_a_chat(services, client, bearer(agent_token["token"]))
     event.remove(services.db.engine.sync_engine, "before_cursor_execute", keep)
 
     database = services.db.engine.url.database
