@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -62,7 +62,7 @@ from handoff.sla import SlaPolicy
 from handoff.tickets import State, add_attachment, last_customer_texts
 from sanad.clock import Clock
 from storage.db import Database
-from storage.events import record_event
+from storage.events import record_event, record_events
 from storage.models import (
     Agent,
     Customer,
@@ -393,20 +393,7 @@ class HandoffService:
                         if ids
                         else []
                     )
-                    if done:
-                        await session.execute(
-                            insert(Event),
-                            [
-                                {
-                                    "kind": "ticket_closed",
-                                    "ticket_id": ticket_id,
-                                    "actor": "system",
-                                    "data": data,
-                                    "created_at": now,
-                                }
-                                for ticket_id in done
-                            ],
-                        )
+                    await record_events(session, "ticket_closed", now, done, **data)
                 closed += len(done)
                 if len(ids) < batch:
                     break

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event
@@ -31,3 +33,24 @@ def record_event(
     )
     session.add(row)
     return row
+
+
+async def record_events(
+    session: AsyncSession,
+    kind: str,
+    at: datetime,
+    ticket_ids: Sequence[int],
+    *,
+    actor: str = "system",
+    **data: Any,
+) -> None:
+    """The same event for many tickets, in one multi-row statement (set-based sweeps)."""
+    if not ticket_ids:
+        return
+    await session.execute(
+        insert(Event),
+        [
+            {"kind": kind, "ticket_id": t, "actor": actor, "data": data, "created_at": at}
+            for t in ticket_ids
+        ],
+    )
