@@ -38,6 +38,24 @@ async def _json(response: Any, status: int = 200) -> Any:
     return await response.json()
 
 
+async def _accepted_web_chat(
+    client: TestClient[Any, Any], token: dict[str, str]
+) -> tuple[ChatClient, dict[str, Any]]:
+    """The agent goes available, a web visitor asks for a person, the agent accepts: the
+    visitor and the accepted offer."""
+    await client.post("/api/v1/agent/status", json={"status": "available"}, headers=token)
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.press("human")
+    await chat.message("system", "in the queue")
+    me = await _json(await client.get("/api/v1/agent/me", headers=token))
+    offer: dict[str, Any] = me["offers"][0]
+    await _json(
+        await client.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept", headers=token)
+    )
+    return chat, offer
+
+
 async def test_the_console_needs_an_agent(
     client: TestClient[Any, Any], tokens: dict[str, str], agent_token: dict[str, Any]
 ) -> None:
@@ -233,14 +251,7 @@ async def test_the_console_transfers_only_to_who_can_take_the_chat(
         )
         olga = await add_agent(session, name="Olga", at=services.clock.now(), skills=["orders"])
     await services.handoff.resync()
-    await client.post("/api/v1/agent/status", json={"status": "available"}, headers=token)
-    chat = ChatClient(client)
-    await chat.connect()
-    await chat.press("human")
-    await chat.message("system", "in the queue")
-    me = await _json(await client.get("/api/v1/agent/me", headers=token))
-    offer = me["offers"][0]
-    await client.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept", headers=token)
+    _chat, offer = await _accepted_web_chat(client, token)
     ticket_id = offer["ticket_id"]
     async with services.db.transaction() as session:
         ticket = await session.get(Ticket, ticket_id)
@@ -488,16 +499,7 @@ async def test_agent_sends_a_file_from_the_console(
     import aiohttp
 
     token = bearer(agent_token["token"])
-    await client.post("/api/v1/agent/status", json={"status": "available"}, headers=token)
-    chat = ChatClient(client)
-    await chat.connect()
-    await chat.press("human")
-    await chat.message("system", "in the queue")
-    me = await _json(await client.get("/api/v1/agent/me", headers=token))
-    offer = me["offers"][0]
-    await _json(
-        await client.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept", headers=token)
-    )
+    chat, offer = await _accepted_web_chat(client, token)
 
     def form(content: bytes) -> aiohttp.FormData:
         data = aiohttp.FormData()
