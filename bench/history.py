@@ -56,7 +56,7 @@ import asyncpg
 
 from bench.history_prefill import Shape, count_rows, prefill
 from bench.webchat import _database, _ms, _visitor
-from sanad.config import load_settings
+from sanad.config import FLOOD_CONTROL_OFF, load_settings
 from sanad.services import Services
 from storage.db import Database
 
@@ -68,12 +68,7 @@ PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 # state a deployment lives in, whose cost would then be mixed into every figure).
 # Its simulated visitors all come from this machine at machine speed: flood control (which
 # would rightly refuse that) is off.
-SETTINGS = {
-    "SANAD_REOPEN_WINDOW_H": str(24 * 90),
-    "SANAD_FLOOD_MESSAGE_BURST": "0",
-    "SANAD_FLOOD_NEW_VISITORS_PER_IP": "0",
-    "SANAD_FLOOD_HANDOFFS_PER_IP": "0",
-}
+SETTINGS = {"SANAD_REOPEN_WINDOW_H": str(24 * 90), **FLOOD_CONTROL_OFF}
 HISTORY_DAYS = 85.0
 # Repeats for a median stop starting after this long (the slow "before" figures get one or
 # two; each is long enough to be a median of many requests anyway).

@@ -27,7 +27,7 @@ from sqlalchemy import event
 
 from bench.history_prefill import Shape, prefill
 from handoff.agents import add_agent
-from sanad.config import load_settings
+from sanad.config import FLOOD_CONTROL_OFF, load_settings
 from sanad.services import Services
 from tests.chat_life import live_a_chat
 from web.app import create_app
@@ -54,7 +54,7 @@ async def run(args: argparse.Namespace) -> int:
     url = f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}"
     flagged = 0
     try:
-        settings = load_settings(env={"SANAD_DATABASE_URL": url, "SANAD_FLOOD_MESSAGE_BURST": "0"})
+        settings = load_settings(env={"SANAD_DATABASE_URL": url, **FLOOD_CONTROL_OFF})
         services = Services.create(settings)
         await services.db.upgrade()
         shape = Shape(args.customers, args.tickets, args.messages, span_days=85.0)

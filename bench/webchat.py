@@ -55,7 +55,7 @@ from bench.webchat_probe import (
     quiet_snap,
     serve_probe,
 )
-from sanad.config import load_settings
+from sanad.config import FLOOD_CONTROL_OFF, load_settings
 from sanad.services import Services
 
 QUESTIONS = (
@@ -155,9 +155,7 @@ def _serve(db_url: str, port: int, conn: Connection) -> None:
         env={
             "SANAD_DATABASE_URL": db_url,
             "SANAD_WEB_PORT": str(port),
-            "SANAD_FLOOD_MESSAGE_BURST": "0",
-            "SANAD_FLOOD_NEW_VISITORS_PER_IP": "0",
-            "SANAD_FLOOD_HANDOFFS_PER_IP": "0",
+            **FLOOD_CONTROL_OFF,
         }
     )
     asyncio.run(serve(settings))

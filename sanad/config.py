@@ -25,6 +25,14 @@ from handoff.priority import PriorityError, PriorityRules, parse_head_starts
 from handoff.sla import SlaError, SlaPolicy
 
 ENV_PREFIX = "SANAD_"
+# Flood control off: for benchmarks and fuzzers whose clients all come from this machine at
+# machine speed (which flood control would rightly refuse). Never for a real deployment.
+FLOOD_CONTROL_OFF = {
+    "SANAD_FLOOD_MESSAGE_BURST": "0",
+    "SANAD_FLOOD_NEW_VISITORS_PER_IP": "0",
+    "SANAD_FLOOD_HANDOFFS_PER_IP": "0",
+    "SANAD_LOGIN_FAILURES_PER_IP": "0",
+}
 LANGUAGES = ("en", "ar")
 
 

@@ -15,7 +15,7 @@ from aiohttp import web
 
 from handoff.agents import add_agent
 from sanad.clock import VirtualClock
-from sanad.config import load_settings
+from sanad.config import FLOOD_CONTROL_OFF, load_settings
 from sanad.services import Services
 from web.app import create_app
 from web.auth import create_token
@@ -50,10 +50,7 @@ class FuzzServer:
                 # The fuzzer writes far faster than a person: flood control would refuse most
                 # of its input before the handlers under test saw it (tests/test_flood.py
                 # covers flood control itself).
-                "SANAD_FLOOD_MESSAGE_BURST": "0",
-                "SANAD_FLOOD_NEW_VISITORS_PER_IP": "0",
-                "SANAD_FLOOD_HANDOFFS_PER_IP": "0",
-                "SANAD_LOGIN_FAILURES_PER_IP": "0",
+                **FLOOD_CONTROL_OFF,
             }
         )
         services = Services.create(settings, VirtualClock())
