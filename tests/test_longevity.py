@@ -19,8 +19,10 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from handoff.customers import touch_customer
 from handoff.notices import PositionChanged
 from handoff.service import position_matters
+from handoff.tickets import current_ticket
 from sanad.clock import VirtualClock
 from sanad.services import Services
 from storage.db import Database
@@ -61,24 +63,19 @@ async def test_a_new_deadline_wakes_the_loop_once_and_it_sleeps_until_it(
     await handoff.set_agent_status(agent_token["agent_id"], "available")
     await asyncio.sleep(0.1)
     before = handoff.wakeups
+    now = services.clock.now()
     async with services.db.transaction() as session:
-        customer = Customer(
+        customer = await touch_customer(
+            session,
             channel="web",
             external_id="v1",
             name="V",
-            language="en",
-            created_at=services.clock.now(),
-            last_seen_at=services.clock.now(),
+            username=None,
+            language_code="en",
+            default_language="en",
+            at=now,
         )
-        session.add(customer)
-        await session.flush()
-        ticket = Ticket(
-            customer_id=customer.id,
-            channel="web",
-            language="en",
-            created_at=services.clock.now(),
-        )
-        session.add(ticket)
+        ticket = await current_ticket(session, customer, now)
     await handoff.request_human(ticket.id, reason="test")  # an offer with a 30 s deadline
     await asyncio.sleep(0.3)
     woke = handoff.wakeups - before
