@@ -31,23 +31,12 @@ from telegram import Update
 from telegram.ext import Application
 
 import texts
+from accounts.sessions import login, logout, principal_from_cookie
+from accounts.tokens import Principal, csrf_ok, principal_from_bearer
 from sanad.logs import log_context
 from sanad.services import Services
 from storage.models import Readiness
-from web.auth import (
-    COOKIE,
-    PRINCIPAL,
-    Handler,
-    Principal,
-    client_ip,
-    csrf_ok,
-    is_https,
-    login,
-    logout,
-    principal_from_bearer,
-    principal_from_cookie,
-    session_redirect,
-)
+from web.auth import COOKIE, PRINCIPAL, Handler, client_ip, is_https, session_redirect
 from web.inputs import IMPORT_BODY_BYTES, body_limit, check_text, parse_json, path_ids_ok
 from web.problem import Problem
 
