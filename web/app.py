@@ -453,7 +453,9 @@ async def home(request: web.Request) -> web.Response:
     raise web.HTTPFound("/dashboard")
 
 
-def openapi_document(paths: dict[str, Any]) -> dict[str, Any]:
+def openapi_document(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document: the route modules' paths and the schemas they refer to (generated
+    from :mod:`web.shapes`)."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -470,7 +472,8 @@ def openapi_document(paths: dict[str, Any]) -> dict[str, Any]:
                     "type": "object",
                     "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
                     "required": ["error", "status"],
-                }
+                },
+                **schemas,
             },
         },
         "security": [{"bearer": []}],
@@ -501,11 +504,13 @@ def create_app(services: Services, telegram: Application | None = None) -> web.A
     app.router.add_get("/", home)
     app.router.add_static("/static/", STATIC)
     paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
     for name in ROUTE_MODULES:
         module = importlib.import_module(name)
         module.register(app)
         paths.update(getattr(module, "OPENAPI_PATHS", {}))
-    document = openapi_document(paths)
+        schemas.update(getattr(module, "OPENAPI_SCHEMAS", {}))
+    document = openapi_document(paths, schemas)
 
     async def openapi(request: web.Request) -> web.Response:
         return web.json_response(document)
