@@ -38,6 +38,7 @@ from sanad.services import Services
 from storage.models import Readiness
 from web.auth import COOKIE, PRINCIPAL, Handler, client_ip, is_https, session_redirect
 from web.inputs import IMPORT_BODY_BYTES, body_limit, check_text, parse_json, path_ids_ok
+from web.openapi import complete_path_parameters
 from web.problem import Problem
 
 log = logging.getLogger(__name__)
@@ -477,7 +478,7 @@ def openapi_document(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str
             },
         },
         "security": [{"bearer": []}],
-        "paths": paths,
+        "paths": complete_path_parameters(paths),
     }
 
 

@@ -111,6 +111,11 @@ def principal_of(request: web.Request) -> Principal:
     return principal
 
 
+def actor_of(principal: Principal) -> str:
+    """How events name a change made on the web."""
+    return f"web:{principal.name}"[:64]
+
+
 def require(request: web.Request, *roles: str) -> Principal:
     """The request's principal, if it has one of ``roles`` (admin has every role)."""
     principal = principal_of(request)
@@ -119,3 +124,20 @@ def require(request: web.Request, *roles: str) -> Principal:
             reason=f"this needs the {' or '.join(roles)} role; your token is {principal.role}"
         )
     return principal
+
+
+Endpoint = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
+
+
+def handler(*roles: str) -> Callable[[Endpoint], Handler]:
+    """An API handler for ``roles``: the role is checked first, then the handler gets the
+    principal (a refusal becomes its JSON error in the error middleware)."""
+
+    def wrap(fn: Endpoint) -> Handler:
+        async def run(request: web.Request) -> web.StreamResponse:
+            return await fn(request, require(request, *roles))
+
+        run.__name__ = fn.__name__
+        return run
+
+    return wrap

@@ -104,9 +104,14 @@ def _parameters(op: Operation, components: Mapping[str, Any]) -> list[dict[str, 
     return params
 
 
-def _errors(codes: Iterable[int]) -> dict[str, Any]:
-    error = {"application/json": {"schema": {"$ref": REF.format(model="Error")}}}
+def error_responses(*codes: int) -> dict[str, Any]:
+    """Error responses for the OpenAPI document, all of them the ``Error`` schema."""
+    error = json_content({"$ref": REF.format(model="Error")})
     return {str(c): {"description": ERROR_TEXTS[c], "content": error} for c in codes}
+
+
+def json_content(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
 
 
 def _operation(
@@ -122,7 +127,7 @@ def _operation(
         responses[str(answer.status)] = {"description": answer.description} | (
             {"content": content} if content else {}
         )
-    for code, error in _errors(op.errors).items():
+    for code, error in error_responses(*op.errors).items():
         responses.setdefault(code, error)
     spec: dict[str, Any] = {"summary": op.summary, "tags": [op.tag], "responses": responses}
     if op.description:
@@ -146,6 +151,31 @@ def paths_of(operations: Iterable[Operation]) -> tuple[dict[str, Any], dict[str,
     for op in operations:
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op, refs, components)
     return paths, components
+
+
+PATH_PARAM = re.compile(r"\{([^}:]+)\}")
+
+
+def complete_path_parameters(paths: dict[str, Any]) -> dict[str, Any]:
+    """Declare every ``{name}`` of a path on each of its operations (a string unless it is
+    declared already), as OpenAPI requires: hand-written paths sometimes leave one out."""
+    for path, item in paths.items():
+        names = PATH_PARAM.findall(path)
+        shared = {p["name"] for p in item.get("parameters", []) if p.get("in") == "path"}
+        for method, operation in item.items():
+            if method == "parameters" or not isinstance(operation, dict):
+                continue
+            given = shared | {
+                p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"
+            }
+            missing = [
+                {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+                for name in names
+                if name not in given
+            ]
+            if missing:
+                operation["parameters"] = [*operation.get("parameters", []), *missing]
+    return paths
 
 
 def with_csv_route(op: Operation) -> Operation:

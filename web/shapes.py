@@ -109,7 +109,7 @@ class ImportLine(Out):
     reason: str
 
 
-class ImportError(Error):
+class ImportRefused(Error):
     """A refused import: nothing was written; every bad row with its line."""
 
     errors: list[ImportLine]
@@ -424,7 +424,7 @@ class GapArticleIn(GapPeriod):
     phrasings: TextLines = Field(default=None, description="default: the group's questions")
     category: str | None = None
     tags: TextLines = None
-    status: str | None = Field(default=None, json_schema_extra={"enum": list(STATUSES)})
+    status: str | None = Field(default=None, json_schema_extra={"enum": [*STATUSES, None]})
 
 
 class GapPhrasingIn(GapPeriod):
@@ -681,15 +681,24 @@ class CannedListOut(Out):
 # ---------------------------------------------------------------------- FAQ
 
 
-class ArticleParams(Params):
+class ArticleFilterParams(Params):
     lang: Lang | None = Field(default=None, description="only articles in this language")
     status: Literal["published", "draft"] | None = None
     category: Annotated[str | None, Choice] = None
     q: Annotated[str | None, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v)] = (
         Field(default=None, description="text in the id, question, phrasings, answer, tags")
     )
+
+
+class ArticleParams(ArticleFilterParams):
     limit: int = Field(default=50, ge=1, le=MAX_LIMIT)
     offset: int = Field(default=0, ge=0, le=10**9)
+
+
+class ImportParams(Params):
+    format: str | None = Field(
+        default=None, description="jsonl or csv (default: from the file name or content type)"
+    )
 
 
 class ExportParams(Params):
@@ -704,13 +713,13 @@ class ArticleRecord(Body):
 
     id: str | int | None = None
     slug: str | None = None
-    lang: str | None = Field(default=None, json_schema_extra={"enum": list(LANGUAGES)})
+    lang: str | None = Field(default=None, json_schema_extra={"enum": [*LANGUAGES, None]})
     question: str | None = None
     phrasings: list[str] | None = None
     answer: str | None = None
     category: str | None = None
     tags: list[str] | None = None
-    status: str | None = Field(default=None, json_schema_extra={"enum": list(STATUSES)})
+    status: str | None = Field(default=None, json_schema_extra={"enum": [*STATUSES, None]})
     created_at: str | None = Field(default=None, description="read-only, ignored")
     updated_at: str | None = Field(default=None, description="read-only, ignored")
 
