@@ -65,6 +65,10 @@ def _lower(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
 def _short_text(value: str, info: ValidationInfo) -> str:
     if len(value) > MAX_TEXT_PARAM:
         raise ValueError(f"{info.field_name}: at most {MAX_TEXT_PARAM} characters")
@@ -87,7 +91,7 @@ def _not_blank(value: str, info: ValidationInfo) -> str:
 
 
 Choice = BeforeValidator(_lower)
-ShortText = Annotated[str, AfterValidator(_short_text)]
+ShortText = Annotated[str, BeforeValidator(_strip), AfterValidator(_short_text)]
 Word = Annotated[str, Choice, AfterValidator(_short_text)]
 
 
@@ -685,8 +689,8 @@ class ArticleFilterParams(Params):
     lang: Lang | None = Field(default=None, description="only articles in this language")
     status: Literal["published", "draft"] | None = None
     category: Annotated[str | None, Choice] = None
-    q: Annotated[str | None, BeforeValidator(lambda v: v.strip() if isinstance(v, str) else v)] = (
-        Field(default=None, description="text in the id, question, phrasings, answer, tags")
+    q: Annotated[str | None, BeforeValidator(_strip)] = Field(
+        default=None, description="text in the id, question, phrasings, answer, tags"
     )
 
 
