@@ -25,13 +25,13 @@ import asyncpg
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import event
 
+from accounts.tokens import create_token
 from bench.history_prefill import Shape, prefill
 from handoff.agents import add_agent
 from sanad.config import FLOOD_CONTROL_OFF, load_settings
 from sanad.services import Services
 from tests.chat_life import live_a_chat
 from web.app import create_app
-from web.auth import create_token
 
 GROWING = re.compile(r"Seq Scan on (messages|tickets|query_log|events)\b")
 SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -353,7 +353,7 @@ async def _canned(services: Services, args: argparse.Namespace, out: TextIO) -> 
 
 
 async def _tokens(services: Services, args: argparse.Namespace, out: TextIO) -> int:
-    from web.auth import AuthError, create_token, list_tokens, revoke_token
+    from accounts.tokens import AuthError, create_token, list_tokens, revoke_token
 
     now = services.clock.now()
     async with services.db.transaction() as session:

@@ -13,12 +13,12 @@ from typing import TextIO
 from aiohttp import web
 from sqlalchemy.engine import make_url
 
+from accounts.tokens import create_token
 from bot.app import build_application, start_application, stop_application
 from sanad.config import Settings
 from sanad.logs import add_secret, install_redaction
 from sanad.services import Services
 from web.app import create_app
-from web.auth import create_token
 
 log = logging.getLogger(__name__)
 

@@ -16,12 +16,12 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from accounts.tokens import create_token
 from sanad.clock import VirtualClock
 from sanad.config import load_settings
 from sanad.services import Services
 from storage.db import Database
 from web.app import create_app
-from web.auth import create_token
 
 PG_URL = os.environ.get("SANAD_TEST_PG_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/test")
 

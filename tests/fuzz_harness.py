@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 import aiohttp
 from aiohttp import web
 
+from accounts.tokens import create_token
 from handoff.agents import add_agent
 from sanad.clock import VirtualClock
 from sanad.config import FLOOD_CONTROL_OFF, load_settings
 from sanad.services import Services
 from web.app import create_app
-from web.auth import create_token
 
 T = TypeVar("T")
 ROLES = ("editor", "supervisor", "admin", "agent")

@@ -12,6 +12,8 @@ from aiohttp import ClientWebSocketResponse
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import event, select
 
+from accounts.sessions import create_login_link
+from accounts.tokens import create_token
 from bot.app import build_application, start_application, stop_application
 from handoff.agents import add_agent
 from handoff.canned import add_canned
@@ -22,7 +24,6 @@ from tests.conftest import bearer
 from tests.fakes.bot_api import FakeBotApi
 from tests.webchat_client import ChatClient
 from web.app import create_app
-from web.auth import create_login_link, create_token
 
 
 async def _push(ws: ClientWebSocketResponse, kind: str) -> dict[str, Any]:

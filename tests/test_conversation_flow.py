@@ -14,6 +14,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
+from accounts.tokens import create_token
 from bot.app import build_application, start_application, stop_application
 from faq.matcher import Thresholds
 from handoff.agents import add_agent
@@ -25,7 +26,6 @@ from storage.models import Agent, Message, Offer, Rating, Ticket
 from tests.fakes.bot_api import FakeBotApi, FakeUser
 from tests.webchat_client import ChatClient, settle
 from web.app import create_app
-from web.auth import create_token
 
 QUESTION = {"en": "how long does delivery take?", "ar": "كم مدة التوصيل؟"}
 DID_IT_HELP = {"en": "Did this help?", "ar": "هل أفادتك"}

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from accounts.tokens import create_token
 from bot.app import build_application, start_application, stop_application
 from handoff.flood import FloodLimits, FloodPolicy, TokenBuckets, WindowCounter
 from sanad.clock import VirtualClock
@@ -23,7 +24,6 @@ from sanad.services import Services
 from storage.models import Message, QueryLog, Ticket
 from tests.fakes.bot_api import FakeBotApi
 from tests.webchat_client import ChatClient
-from web.auth import create_token
 
 DELIVERY = "how many days does delivery take?"
 

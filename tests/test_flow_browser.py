@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from accounts.tokens import create_token
 from faq.matcher import Thresholds
 from handoff.agents import add_agent
 from sanad.clock import VirtualClock
@@ -21,7 +22,6 @@ from sanad.services import Services
 from tests.conftest import browser_login, wait_for_js
 from tests.webchat_client import ChatClient
 from web.app import create_app
-from web.auth import create_token
 
 OFFER_TIMEOUT_S = 3
 

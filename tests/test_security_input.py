@@ -13,6 +13,7 @@ from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
+from accounts.tokens import create_token
 from handoff.agents import add_agent
 from sanad.clock import VirtualClock
 from sanad.config import load_settings
@@ -21,7 +22,6 @@ from storage.models import Message
 from tests.conftest import bearer
 from tests.webchat_client import ChatClient
 from web.app import create_app
-from web.auth import create_token
 
 Client = TestClient[Any, Any]
 HUGE = "9" * 25  # far beyond 2**63

@@ -12,13 +12,13 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, text
 
+from accounts.tokens import create_token
 from sanad.clock import VirtualClock
 from sanad.config import load_settings
 from sanad.services import Services
 from tests.conftest import bearer
 from tests.webchat_client import ChatClient
 from web.app import create_app
-from web.auth import create_token
 
 Client = TestClient[Any, Any]
 

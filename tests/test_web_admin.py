@@ -183,7 +183,7 @@ async def test_add_list_change_and_remove_agents(
 async def test_agent_validation(client: Client, tokens: dict[str, str]) -> None:
     headers = bearer(tokens["admin"])
     cases = [
-        ({}, "'name' must be a non-empty text"),
+        ({}, "'name' is missing"),
         ({"name": "  "}, "'name' must be a non-empty text"),
         ({"name": "A", "capacity": 0}, "capacity must be from 1 to 50"),
         ({"name": "A", "capacity": "2"}, "'capacity' must be a whole number"),

@@ -9,10 +9,10 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from accounts.tokens import revoke_token
 from sanad.services import Services
 from storage.models import ApiToken
 from tests.conftest import bearer
-from web.auth import revoke_token
 
 Client = TestClient[Any, Any]
 

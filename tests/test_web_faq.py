@@ -406,7 +406,7 @@ async def test_try_it_follows_an_edit_and_logs_nothing(
 async def test_try_it_rejects_bad_input(client: Client, tokens: dict[str, str]) -> None:
     headers = bearer(tokens["editor"])
     for body, message in (
-        ({}, "'question' must be text"),
+        ({}, "'question' is missing"),
         ({"question": 5}, "'question' must be text"),
         ({"question": "   "}, "'question' is empty"),
         ({"question": "hi", "lang": "de"}, "'lang' must be one of en, ar"),

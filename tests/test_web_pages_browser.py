@@ -9,13 +9,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 import texts
+from accounts.tokens import create_token
 from handoff.agents import add_agent
 from handoff.notices import AgentSetAway
 from sanad.services import Services
 from tests.conftest import browser_login
 from tests.test_web_reports import ask_bot, build_history
 from tests.webchat_client import ChatClient
-from web.auth import create_token
 
 MIN_TEXT_PX = 11.0
 

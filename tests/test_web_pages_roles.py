@@ -10,12 +10,12 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from accounts.tokens import create_token
 from handoff.agents import add_agent
 from sanad.services import Services
 from tests.conftest import bearer
 from tests.test_web_reports import build_history
 from texts import text
-from web.auth import create_token
 
 Client = TestClient[Any, Any]
 NAV_RE = re.compile(r"<nav>(.*?)</nav>", re.S)

@@ -1,102 +1,80 @@
 """The FAQ API: list, create, change and delete articles, import and export files, and "try it"
 (what the bot would answer to a question, without logging it).
 
-Roles: editor or admin. Every change goes through :mod:`faq.articles` in one transaction (which
-writes the event rows) and then rebuilds the bot's match index at once.
+Roles: editor or admin. Every change is one transaction of :mod:`faq.curation` (which writes
+the event rows) and then rebuilds the bot's match index at once.
 
 An article as the API shows it is the JSON Lines record of :mod:`faq.io` with ``id`` being the
 numeric database id and the record's id under ``slug``, plus ``created_at`` and ``updated_at``.
 Request bodies use the JSON Lines record shape (``id`` is the slug; ``slug`` is accepted too).
+The shapes are :mod:`web.shapes`'.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
+from accounts.tokens import Principal
+from faq import curation
 from faq import io as faq_io
-from faq.articles import (
-    LANGUAGES,
-    STATUSES,
-    ArticleError,
-    ArticleIn,
-    UpsertResult,
-    get_article,
-    list_articles,
-    remove_article,
-    to_article_in,
-    upsert_articles,
-    validate_article,
-)
+from faq.articles import ArticleError, ArticleIn, UpsertResult, validate_article
+from faq.curation import ArticleFilters, StoredArticle
 from sanad.services import Services
-from storage.models import Article
+from web import shapes
 from web.app import services_of
-from web.auth import Principal, require
-from web.inputs import check_json, parse_json
-from web.problem import Problem, int_param
+from web.auth import actor_of, handler
+from web.inputs import check_json
+from web.openapi import (
+    Answer,
+    Operation,
+    error_responses,
+    json_content,
+    json_object,
+    parse_body,
+    parse_query,
+    paths_of,
+    reply,
+    validate,
+)
+from web.problem import Problem, Query
+
+# web/console.py builds its OpenAPI paths with these two, imported from here.
+__all__ = ["error_responses", "json_content"]
 
 WRITERS = ("editor",)
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 500
 TRY_HITS = 5
 READ_ONLY_FIELDS = ("created_at", "updated_at")
+CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
 
 
-def actor_of(principal: Principal) -> str:
-    return f"web:{principal.name}"[:64]
-
-
-async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object, or a 400 that says what is wrong with it (bounded depth,
-    no NUL or lone surrogate, numbers that fit: :func:`web.inputs.parse_json`)."""
-    raw = await request.read()
-    if not raw.strip():
-        raise Problem(400, "the request body is empty: send a JSON object")
-    body = parse_json(raw)
-    if not isinstance(body, dict):
-        raise Problem(400, f"the request body must be a JSON object, got {_json_type(body)}")
-    return body
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
-
-
-def article_json(row: Article) -> dict[str, Any]:
-    record = to_article_in(row).as_record()
+def article_json(article: StoredArticle) -> dict[str, Any]:
+    record = article.article_in().as_record()
     record.pop("id")
     return {
-        "id": row.id,
-        "slug": row.slug,
+        "id": article.id,
+        "slug": article.slug,
         **record,
-        "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
+        "created_at": article.created_at.isoformat(),
+        "updated_at": article.updated_at.isoformat(),
     }
 
 
-def record_from_body(body: dict[str, Any], row: Article | None = None) -> ArticleIn:
-    """Validate a JSON Lines record sent to the API. For a PUT (``row`` given) ``id`` and
+def record_from_body(body: dict[str, Any], row: StoredArticle | None = None) -> ArticleIn:
+    """Validate a JSON Lines record sent to the API (types by :class:`shapes.ArticleRecord`,
+    texts by :func:`faq.articles.validate_article`). For a PUT (``row`` given) ``id`` and
     ``lang`` may be left out and must not change."""
-    record = {k: v for k, v in body.items() if k not in READ_ONLY_FIELDS}
+    given = validate(shapes.ArticleRecord, body)
+    record = given.model_dump(exclude_unset=True, exclude=set(READ_ONLY_FIELDS))
     if "slug" in record:
         slug = record.pop("slug")
-        given = record.get("id")
-        if given is not None and given != slug and not (row is not None and given == row.id):
+        given_id = record.get("id")
+        if (
+            given_id is not None
+            and given_id != slug
+            and not (row is not None and given_id == row.id)
+        ):
             raise Problem(400, "'id' and 'slug' differ: send the article's id once")
         record["id"] = slug
     if row is not None:
@@ -120,94 +98,53 @@ def record_from_body(body: dict[str, Any], row: Article | None = None) -> Articl
 # by the pages)
 
 
-@dataclass(frozen=True)
-class ArticleFilters:
-    lang: str | None = None
-    status: str | None = None
-    category: str | None = None
-    q: str | None = None
+def filters_from(query: Query) -> ArticleFilters:
+    params = parse_query(shapes.ArticleFilterParams, query)
+    return ArticleFilters(params.lang, params.status, params.category or None, params.q or None)
 
 
-def filters_from(query: Mapping[str, str]) -> ArticleFilters:
-    lang = query.get("lang") or None
-    if lang is not None and lang not in LANGUAGES:
-        raise Problem(400, f"'lang' must be one of {', '.join(LANGUAGES)}, got {lang!r}")
-    status = query.get("status") or None
-    if status is not None and status not in STATUSES:
-        raise Problem(400, f"'status' must be one of {', '.join(STATUSES)}, got {status!r}")
-    category = (query.get("category") or "").strip().lower() or None
-    q = (query.get("q") or "").strip() or None
-    return ArticleFilters(lang, status, category, q)
+async def find_articles(services: Services, filters: ArticleFilters) -> list[StoredArticle]:
+    return await curation.find_articles(services.db, filters)
 
 
-def _matches(row: Article, q: str) -> bool:
-    needle = q.casefold()
-    texts = (row.slug, row.question, row.answer, row.category, *row.phrasings, *row.tags)
-    return any(needle in text.casefold() for text in texts)
-
-
-async def find_articles(services: Services, filters: ArticleFilters) -> list[Article]:
-    query = select(Article).order_by(Article.slug, Article.lang)
-    if filters.lang:
-        query = query.where(Article.lang == filters.lang)
-    if filters.status:
-        query = query.where(Article.status == filters.status)
-    if filters.category:
-        query = query.where(Article.category == filters.category)
-    async with services.db.transaction() as session:
-        rows = list((await session.execute(query)).scalars().all())
-    if filters.q:
-        rows = [r for r in rows if _matches(r, filters.q)]
-    return rows
-
-
-async def load_article(services: Services, article_id: int) -> Article:
-    async with services.db.transaction() as session:
-        row = await session.get(Article, article_id)
-    if row is None:
-        raise Problem(404, f"no article with id {article_id}")
-    return row
-
-
-async def create_article(services: Services, article: ArticleIn, actor: str) -> Article:
+async def load_article(services: Services, article_id: int) -> StoredArticle:
     try:
-        async with services.db.transaction() as session:
-            if await get_article(session, article.id, article.lang) is not None:
-                raise _exists(article)
-            await upsert_articles(session, [article], services.clock.now(), actor=actor)
-            row = await get_article(session, article.id, article.lang)
-            assert row is not None
-    except IntegrityError:  # created by somebody else at the same moment
-        raise _exists(article) from None
+        return await curation.load_article(services.db, article_id)
+    except curation.NotFound as exc:
+        raise Problem(404, str(exc)) from None
+
+
+async def create_article(services: Services, article: ArticleIn, actor: str) -> StoredArticle:
+    try:
+        row = await curation.create_article(services.db, article, services.clock.now(), actor)
+    except curation.Conflict as exc:
+        raise Problem(409, str(exc)) from None
     await services.faq.reload()
     return row
-
-
-def _exists(article: ArticleIn) -> Problem:
-    return Problem(
-        409, f"article {article.id!r} ({article.lang}) already exists: change it with PUT"
-    )
 
 
 async def update_article(
     services: Services, article_id: int, body: dict[str, Any], actor: str
-) -> Article:
-    async with services.db.transaction() as session:
-        row = await session.get(Article, article_id)
-        if row is None:
-            raise Problem(404, f"no article with id {article_id}")
-        article = record_from_body(body, row)
-        await upsert_articles(session, [article], services.clock.now(), actor=actor)
+) -> StoredArticle:
+    try:
+        row = await curation.update_article(
+            services.db,
+            article_id,
+            lambda current: record_from_body(body, current),
+            services.clock.now(),
+            actor,
+        )
+    except curation.NotFound as exc:
+        raise Problem(404, str(exc)) from None
     await services.faq.reload()
     return row
 
 
-async def delete_article(services: Services, article_id: int, actor: str) -> Article:
-    async with services.db.transaction() as session:
-        row = await session.get(Article, article_id)
-        if row is None:
-            raise Problem(404, f"no article with id {article_id}")
-        await remove_article(session, row.slug, row.lang, services.clock.now(), actor=actor)
+async def delete_article(services: Services, article_id: int, actor: str) -> StoredArticle:
+    try:
+        row = await curation.delete_article(services.db, article_id, services.clock.now(), actor)
+    except curation.NotFound as exc:
+        raise Problem(404, str(exc)) from None
     await services.faq.reload()
     return row
 
@@ -245,16 +182,15 @@ async def import_file(services: Services, data: bytes, fmt: str, actor: str) -> 
         )
     if not parsed.articles:
         raise Problem(400, "no articles in the file; nothing was imported", errors=[])
-    async with services.db.transaction() as session:
-        result = await upsert_articles(session, parsed.articles, services.clock.now(), actor)
+    result = await curation.import_articles(
+        services.db, parsed.articles, services.clock.now(), actor
+    )
     await services.faq.reload()
     return result
 
 
 async def export_text(services: Services, fmt: str, lang: str | None) -> str:
-    async with services.db.transaction() as session:
-        rows = await list_articles(session, lang=lang)
-        articles = [to_article_in(r) for r in rows]
+    articles = await curation.export_articles(services.db, lang)
     try:
         return faq_io.dump(articles, fmt)
     except faq_io.ImportFileError as exc:
@@ -266,8 +202,7 @@ async def try_question(services: Services, question: str, lang: str | None) -> d
     picks the articles searched; ``lang`` is used when the question has no letters), with
     each candidate's lexical and semantic score and which mode decided. Nothing is logged."""
     faq = services.faq
-    async with services.db.transaction() as session:
-        await faq.refresh_if_changed(session)
+    await curation.refresh_index(services.db, faq)
     fallback = lang or services.settings.default_language
     query, used, verdict = await faq.verdict(question, fallback)
     decision, thresholds = verdict.decision, verdict.thresholds
@@ -309,21 +244,6 @@ async def try_question(services: Services, question: str, lang: str | None) -> d
     }
 
 
-def try_args(body: dict[str, Any]) -> tuple[str, str | None]:
-    unknown = sorted(set(body) - {"question", "lang"})
-    if unknown:
-        raise Problem(400, f"unknown field(s): {', '.join(unknown)}")
-    question = body.get("question")
-    if not isinstance(question, str):
-        raise Problem(400, "'question' must be text")
-    if not question.strip():
-        raise Problem(400, "'question' is empty")
-    lang = body.get("lang")
-    if lang is not None and lang not in LANGUAGES:
-        raise Problem(400, f"'lang' must be one of {', '.join(LANGUAGES)}")
-    return question, lang
-
-
 # ---------------------------------------------------------------------- handlers
 
 
@@ -335,59 +255,41 @@ def _article_id(request: web.Request) -> int:
         raise Problem(404, f"no article with id {raw!r}") from None
 
 
-Endpoint = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
-
-
-def handler(
-    *roles: str,
-) -> Callable[[Endpoint], Callable[[web.Request], Awaitable[web.StreamResponse]]]:
-    """Check the role, and turn a :class:`Problem` into its JSON error."""
-
-    def wrap(fn: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-        async def run(request: web.Request) -> web.StreamResponse:
-            principal = require(request, *roles)
-            try:
-                return await fn(request, principal)
-            except Problem as problem:
-                return problem.response()
-
-        run.__name__ = fn.__name__
-        return run
-
-    return wrap
-
-
 @handler(*WRITERS)
 async def list_handler(request: web.Request, principal: Principal) -> web.Response:
-    filters = filters_from(request.query)
-    limit = int_param(request.query, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    offset = int_param(request.query, "offset", 0, 0, 10**9)
-    rows = await find_articles(services_of(request), filters)
-    items = [article_json(r) for r in rows[offset : offset + limit]]
-    return web.json_response({"items": items, "total": len(rows), "limit": limit, "offset": offset})
+    params = parse_query(shapes.ArticleParams, request.query)
+    rows = await find_articles(services_of(request), filters_from(request.query))
+    items = [article_json(r) for r in rows[params.offset : params.offset + params.limit]]
+    return reply(
+        shapes.ArticlesOut,
+        {"items": items, "total": len(rows), "limit": params.limit, "offset": params.offset},
+    )
 
 
 @handler(*WRITERS)
 async def create_handler(request: web.Request, principal: Principal) -> web.Response:
-    article = record_from_body(await json_body(request))
+    article = record_from_body(await json_object(request))
     row = await create_article(services_of(request), article, actor_of(principal))
-    return web.json_response(
-        article_json(row), status=201, headers={"Location": f"/api/v1/faq/articles/{row.id}"}
+    return reply(
+        shapes.ArticleOut,
+        article_json(row),
+        status=201,
+        headers={"Location": f"/api/v1/faq/articles/{row.id}"},
     )
 
 
 @handler(*WRITERS)
 async def get_handler(request: web.Request, principal: Principal) -> web.Response:
     row = await load_article(services_of(request), _article_id(request))
-    return web.json_response(article_json(row))
+    return reply(shapes.ArticleOut, article_json(row))
 
 
 @handler(*WRITERS)
 async def put_handler(request: web.Request, principal: Principal) -> web.Response:
     article_id = _article_id(request)
-    body = await json_body(request)
+    body = await json_object(request)
     row = await update_article(services_of(request), article_id, body, actor_of(principal))
-    return web.json_response(article_json(row))
+    return reply(shapes.ArticleOut, article_json(row))
 
 
 @handler(*WRITERS)
@@ -398,7 +300,7 @@ async def delete_handler(request: web.Request, principal: Principal) -> web.Resp
 
 @handler(*WRITERS)
 async def import_handler(request: web.Request, principal: Principal) -> web.Response:
-    explicit = request.query.get("format")
+    explicit = parse_query(shapes.ImportParams, request.query).format
     filename: str | None = None
     if request.content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         form = await request.post()
@@ -412,29 +314,22 @@ async def import_handler(request: web.Request, principal: Principal) -> web.Resp
         data = await request.read()
     fmt = pick_format(explicit, filename, request.content_type)
     result = await import_file(services_of(request), data, fmt, actor_of(principal))
-    return web.json_response(
-        {
-            "created": len(result.created),
-            "updated": len(result.updated),
-            "unchanged": len(result.unchanged),
-        }
-    )
-
-
-CONTENT_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv"}
+    counts = {
+        "created": len(result.created),
+        "updated": len(result.updated),
+        "unchanged": len(result.unchanged),
+    }
+    return reply(shapes.ImportOut, counts)
 
 
 @handler(*WRITERS)
 async def export_handler(request: web.Request, principal: Principal) -> web.Response:
-    fmt = request.query.get("format") or "jsonl"
-    if fmt not in faq_io.FORMATS:
-        raise Problem(400, f"'format' must be one of {', '.join(faq_io.FORMATS)}, got {fmt!r}")
-    lang = filters_from(request.query).lang
-    text = await export_text(services_of(request), fmt, lang)
-    name = f"sanad-faq{'-' + lang if lang else ''}.{fmt}"
+    params = parse_query(shapes.ExportParams, request.query)
+    text = await export_text(services_of(request), params.format, params.lang)
+    name = f"sanad-faq{'-' + params.lang if params.lang else ''}.{params.format}"
     return web.Response(
         text=text,
-        content_type=CONTENT_TYPES[fmt],
+        content_type=CONTENT_TYPES[params.format],
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )
@@ -442,8 +337,10 @@ async def export_handler(request: web.Request, principal: Principal) -> web.Resp
 
 @handler(*WRITERS)
 async def try_handler(request: web.Request, principal: Principal) -> web.Response:
-    question, lang = try_args(await json_body(request))
-    return web.json_response(await try_question(services_of(request), question, lang))
+    given = await parse_body(request, shapes.TryIn)
+    return reply(
+        shapes.TryOut, await try_question(services_of(request), given.question, given.lang)
+    )
 
 
 def register(app: web.Application) -> None:
@@ -460,258 +357,98 @@ def register(app: web.Application) -> None:
 
 # ---------------------------------------------------------------------- OpenAPI
 
-
-def error_responses(*codes: int) -> dict[str, Any]:
-    """Error responses for the OpenAPI document, all of them the ``Error`` schema."""
-    text = {
-        400: "Bad request: the message says what is wrong",
-        401: "No token, or an unknown or revoked one",
-        403: "The token's role cannot do this (or the CSRF token is missing)",
-        404: "Not found",
-        409: "Conflict with the current state",
-        413: "Too large",
-    }
-    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
-    return {str(c): {"description": text[c], "content": error} for c in codes}
-
-
-def json_content(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"application/json": {"schema": schema}}
-
-
-_TEXT_LIST = {"type": "array", "items": {"type": "string"}}
-ARTICLE_IN = {
-    "type": "object",
-    "description": "The JSON Lines record of an article; 'id' is its slug ('slug' also works).",
-    "properties": {
-        "id": {"type": "string"},
-        "lang": {"type": "string", "enum": list(LANGUAGES)},
-        "question": {"type": "string"},
-        "phrasings": _TEXT_LIST,
-        "answer": {"type": "string"},
-        "category": {"type": "string"},
-        "tags": _TEXT_LIST,
-        "status": {"type": "string", "enum": list(STATUSES)},
-    },
-    "required": ["id", "lang", "question", "answer"],
+_ID = {"id": "integer"}
+_FILES = {
+    "application/x-ndjson": {"schema": {"type": "string"}},
+    "text/csv": {"schema": {"type": "string"}},
 }
-ARTICLE = {
-    "type": "object",
-    "properties": {
-        "id": {"type": "integer", "description": "database id"},
-        "slug": {"type": "string", "description": "the record's id, shared by translations"},
-        **{k: v for k, v in ARTICLE_IN["properties"].items() if k != "id"},  # type: ignore[attr-defined]
-        "created_at": {"type": "string", "format": "date-time"},
-        "updated_at": {"type": "string", "format": "date-time"},
-    },
-}
-HIT = {
-    "type": "object",
-    "properties": {
-        "article_id": {"type": "integer"},
-        "slug": {"type": "string"},
-        "lang": {"type": "string"},
-        "question": {"type": "string"},
-        "score": {"type": "number"},
-    },
-}
-_ID_PARAM = {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
-_LANG_PARAM = {"name": "lang", "in": "query", "schema": {"type": "string", "enum": ["en", "ar"]}}
-_FORMAT_PARAM = {
-    "name": "format",
-    "in": "query",
-    "schema": {"type": "string", "enum": list(faq_io.FORMATS)},
-}
-_TAGS = ["faq"]
-
-OPENAPI_PATHS: dict[str, Any] = {
-    "/api/v1/faq/articles": {
-        "get": {
-            "tags": _TAGS,
-            "summary": "List articles (editor or admin)",
-            "parameters": [
-                _LANG_PARAM,
-                {"name": "status", "in": "query", "schema": {"enum": list(STATUSES)}},
-                {"name": "category", "in": "query", "schema": {"type": "string"}},
-                {
-                    "name": "q",
-                    "in": "query",
-                    "description": "text in the id, question, phrasings, answer, tags",
-                    "schema": {"type": "string"},
-                },
-                {
-                    "name": "limit",
-                    "in": "query",
-                    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
-                },
-                {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-            ],
-            "responses": {
-                "200": {
-                    "description": "A page of articles",
-                    "content": json_content(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "items": {"type": "array", "items": ARTICLE},
-                                "total": {"type": "integer"},
-                                "limit": {"type": "integer"},
-                                "offset": {"type": "integer"},
-                            },
-                        }
-                    ),
-                },
-                **error_responses(400, 401, 403),
+OPERATIONS = [
+    Operation(
+        "GET",
+        "/api/v1/faq/articles",
+        "List articles (editor or admin)",
+        "faq",
+        (Answer(200, "A page of articles", shapes.ArticlesOut),),
+        errors=(400, 401, 403),
+        query=shapes.ArticleParams,
+    ),
+    Operation(
+        "POST",
+        "/api/v1/faq/articles",
+        "Create an article (editor or admin); the bot answers with it at once",
+        "faq",
+        (Answer(201, "Created", shapes.ArticleOut),),
+        errors=(400, 401, 403, 409),
+        body=shapes.ArticleRecord,
+    ),
+    Operation(
+        "GET",
+        "/api/v1/faq/articles/{id}",
+        "One article",
+        "faq",
+        (Answer(200, "The article", shapes.ArticleOut),),
+        errors=(401, 403, 404),
+        path_params=_ID,
+    ),
+    Operation(
+        "PUT",
+        "/api/v1/faq/articles/{id}",
+        "Replace an article (its id and lang cannot change)",
+        "faq",
+        (Answer(200, "The article", shapes.ArticleOut),),
+        errors=(400, 401, 403, 404),
+        body=shapes.ArticleRecord,
+        path_params=_ID,
+    ),
+    Operation(
+        "DELETE",
+        "/api/v1/faq/articles/{id}",
+        "Delete an article",
+        "faq",
+        (Answer(204, "Deleted"),),
+        errors=(401, 403, 404),
+        path_params=_ID,
+    ),
+    Operation(
+        "POST",
+        "/api/v1/faq/import",
+        "Import a JSON Lines or CSV file, all or nothing",
+        "faq",
+        (
+            Answer(200, "Imported", shapes.ImportOut),
+            Answer(
+                400, "Nothing imported: every bad row with its line number", shapes.ImportRefused
+            ),
+        ),
+        errors=(401, 403, 413),
+        query=shapes.ImportParams,
+        body_media={
+            **_FILES,
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
             },
         },
-        "post": {
-            "tags": _TAGS,
-            "summary": "Create an article (editor or admin); the bot answers with it at once",
-            "requestBody": {"required": True, "content": json_content(ARTICLE_IN)},
-            "responses": {
-                "201": {"description": "Created", "content": json_content(ARTICLE)},
-                **error_responses(400, 401, 403, 409),
-            },
-        },
-    },
-    "/api/v1/faq/articles/{id}": {
-        "parameters": [_ID_PARAM],
-        "get": {
-            "tags": _TAGS,
-            "summary": "One article",
-            "responses": {
-                "200": {"description": "The article", "content": json_content(ARTICLE)},
-                **error_responses(401, 403, 404),
-            },
-        },
-        "put": {
-            "tags": _TAGS,
-            "summary": "Replace an article (its id and lang cannot change)",
-            "requestBody": {"required": True, "content": json_content(ARTICLE_IN)},
-            "responses": {
-                "200": {"description": "The article", "content": json_content(ARTICLE)},
-                **error_responses(400, 401, 403, 404),
-            },
-        },
-        "delete": {
-            "tags": _TAGS,
-            "summary": "Delete an article",
-            "responses": {"204": {"description": "Deleted"}, **error_responses(401, 403, 404)},
-        },
-    },
-    "/api/v1/faq/import": {
-        "post": {
-            "tags": _TAGS,
-            "summary": "Import a JSON Lines or CSV file, all or nothing",
-            "parameters": [_FORMAT_PARAM],
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/x-ndjson": {"schema": {"type": "string"}},
-                    "text/csv": {"schema": {"type": "string"}},
-                    "multipart/form-data": {
-                        "schema": {
-                            "type": "object",
-                            "properties": {"file": {"type": "string", "format": "binary"}},
-                        }
-                    },
-                },
-            },
-            "responses": {
-                "200": {
-                    "description": "Imported",
-                    "content": json_content(
-                        {
-                            "type": "object",
-                            "properties": {
-                                k: {"type": "integer"} for k in ("created", "updated", "unchanged")
-                            },
-                        }
-                    ),
-                },
-                "400": {
-                    "description": "Nothing imported: every bad row with its line number",
-                    "content": json_content(
-                        {
-                            "allOf": [
-                                {"$ref": "#/components/schemas/Error"},
-                                {
-                                    "type": "object",
-                                    "properties": {
-                                        "errors": {
-                                            "type": "array",
-                                            "items": {
-                                                "type": "object",
-                                                "properties": {
-                                                    "line": {"type": "integer"},
-                                                    "reason": {"type": "string"},
-                                                },
-                                            },
-                                        }
-                                    },
-                                },
-                            ]
-                        }
-                    ),
-                },
-                **error_responses(401, 403),
-            },
-        }
-    },
-    "/api/v1/faq/export": {
-        "get": {
-            "tags": _TAGS,
-            "summary": "Export the articles as a file",
-            "parameters": [_FORMAT_PARAM, _LANG_PARAM],
-            "responses": {
-                "200": {
-                    "description": "The file (attachment)",
-                    "content": {
-                        "application/x-ndjson": {"schema": {"type": "string"}},
-                        "text/csv": {"schema": {"type": "string"}},
-                    },
-                },
-                **error_responses(400, 401, 403),
-            },
-        }
-    },
-    "/api/v1/faq/try": {
-        "post": {
-            "tags": _TAGS,
-            "summary": "What the bot would answer to a question (nothing is logged)",
-            "requestBody": {
-                "required": True,
-                "content": json_content(
-                    {
-                        "type": "object",
-                        "properties": {
-                            "question": {"type": "string"},
-                            "lang": {"type": "string", "enum": list(LANGUAGES)},
-                        },
-                        "required": ["question"],
-                    }
-                ),
-            },
-            "responses": {
-                "200": {
-                    "description": "The decision, the top hits and the thresholds used",
-                    "content": json_content(
-                        {
-                            "type": "object",
-                            "properties": {
-                                "question": {"type": "string"},
-                                "lang": {"type": "string"},
-                                "outcome": {"enum": ["answer", "suggest", "no_match"]},
-                                "answer": {"oneOf": [HIT, {"type": "null"}]},
-                                "suggested": {"type": "array", "items": HIT},
-                                "hits": {"type": "array", "items": HIT},
-                                "thresholds": {"type": "object"},
-                            },
-                        }
-                    ),
-                },
-                **error_responses(400, 401, 403),
-            },
-        }
-    },
-}
+    ),
+    Operation(
+        "GET",
+        "/api/v1/faq/export",
+        "Export the articles as a file",
+        "faq",
+        (Answer(200, "The file (attachment)", media=tuple(_FILES)),),
+        errors=(400, 401, 403),
+        query=shapes.ExportParams,
+    ),
+    Operation(
+        "POST",
+        "/api/v1/faq/try",
+        "What the bot would answer to a question (nothing is logged)",
+        "faq",
+        (Answer(200, "The decision, the top hits and the thresholds used", shapes.TryOut),),
+        errors=(400, 401, 403),
+        body=shapes.TryIn,
+    ),
+]
+OPENAPI_PATHS, OPENAPI_SCHEMAS = paths_of(OPERATIONS)

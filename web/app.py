@@ -31,24 +31,14 @@ from telegram import Update
 from telegram.ext import Application
 
 import texts
+from accounts.sessions import login, logout, principal_from_cookie
+from accounts.tokens import Principal, csrf_ok, principal_from_bearer
 from sanad.logs import log_context
 from sanad.services import Services
 from storage.models import Readiness
-from web.auth import (
-    COOKIE,
-    PRINCIPAL,
-    Handler,
-    Principal,
-    client_ip,
-    csrf_ok,
-    is_https,
-    login,
-    logout,
-    principal_from_bearer,
-    principal_from_cookie,
-    session_redirect,
-)
+from web.auth import COOKIE, PRINCIPAL, Handler, client_ip, is_https, session_redirect
 from web.inputs import IMPORT_BODY_BYTES, body_limit, check_text, parse_json, path_ids_ok
+from web.openapi import complete_path_parameters
 from web.problem import Problem
 
 log = logging.getLogger(__name__)
@@ -464,7 +454,9 @@ async def home(request: web.Request) -> web.Response:
     raise web.HTTPFound("/dashboard")
 
 
-def openapi_document(paths: dict[str, Any]) -> dict[str, Any]:
+def openapi_document(paths: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document: the route modules' paths and the schemas they refer to (generated
+    from :mod:`web.shapes`)."""
     return {
         "openapi": "3.1.0",
         "info": {
@@ -481,11 +473,12 @@ def openapi_document(paths: dict[str, Any]) -> dict[str, Any]:
                     "type": "object",
                     "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
                     "required": ["error", "status"],
-                }
+                },
+                **schemas,
             },
         },
         "security": [{"bearer": []}],
-        "paths": paths,
+        "paths": complete_path_parameters(paths),
     }
 
 
@@ -512,11 +505,13 @@ def create_app(services: Services, telegram: Application | None = None) -> web.A
     app.router.add_get("/", home)
     app.router.add_static("/static/", STATIC)
     paths: dict[str, Any] = {}
+    schemas: dict[str, Any] = {}
     for name in ROUTE_MODULES:
         module = importlib.import_module(name)
         module.register(app)
         paths.update(getattr(module, "OPENAPI_PATHS", {}))
-    document = openapi_document(paths)
+        schemas.update(getattr(module, "OPENAPI_SCHEMAS", {}))
+    document = openapi_document(paths, schemas)
 
     async def openapi(request: web.Request) -> web.Response:
         return web.json_response(document)

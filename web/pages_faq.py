@@ -15,8 +15,8 @@ from urllib.parse import quote
 from aiohttp import web
 
 from faq.articles import LANGUAGES, STATUSES
+from faq.curation import ArticleFilters, StoredArticle
 from handoff.agents import MAX_CAPACITY, ROLES
-from storage.models import Article
 from web.api_admin import (
     SETTABLE_STATUSES,
     agent_from_body,
@@ -29,8 +29,6 @@ from web.api_admin import (
     save_canned,
 )
 from web.api_faq import (
-    ArticleFilters,
-    actor_of,
     create_article,
     delete_article,
     filters_from,
@@ -43,7 +41,7 @@ from web.api_faq import (
     update_article,
 )
 from web.app import render, services_of
-from web.auth import Principal, require
+from web.auth import Principal, actor_of, require
 from web.problem import Problem
 
 OPENAPI_PATHS: dict[str, Any] = {}
@@ -79,7 +77,7 @@ def _article_form(form: Any) -> dict[str, Any]:
     return record
 
 
-def _row_values(row: Article) -> dict[str, Any]:
+def _row_values(row: StoredArticle) -> dict[str, Any]:
     return {
         "slug": row.slug,
         "lang": row.lang,
@@ -190,7 +188,7 @@ def _edit_page(
     request: web.Request,
     principal: Principal,
     *,
-    row: Article | None,
+    row: StoredArticle | None,
     values: dict[str, Any],
     error: str | None = None,
     http_status: int = 200,
@@ -247,7 +245,7 @@ def _page_id(request: web.Request) -> int:
         raise web.HTTPNotFound(text="no such article") from None
 
 
-async def _article_or_404(request: web.Request, article_id: int) -> Article:
+async def _article_or_404(request: web.Request, article_id: int) -> StoredArticle:
     try:
         return await load_article(services_of(request), article_id)
     except Problem as problem:

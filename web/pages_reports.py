@@ -13,32 +13,29 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 from markupsafe import Markup
-from sqlalchemy import select
 
 import texts
-from faq import gaps
-from storage.models import Agent, Article
+from faq import curation
+from handoff import reports
 from texts import duration, value
 from web import charts
 from web.api_reports import (
     DEFAULT_GAPS_PERIOD,
     LANGS,
-    PERIODS,
     ReportQuery,
-    agent_was_assigned,
-    filter_choices,
     gaps_params,
     group_to_article,
     group_to_phrasings,
-    list_tickets,
     load_agent_table,
     load_kpis,
     report_query,
-    ticket_detail,
+    ticket_query,
 )
 from web.app import SERVICES, render, request_lang
 from web.auth import principal_of, require
-from web.problem import ParamError, Query
+from web.openapi import parse_query
+from web.problem import ParamError, Problem, Query
+from web.shapes import PERIODS, GapFilters, ReportFilters, TicketFilters
 
 DASH = "—"
 
@@ -221,10 +218,10 @@ async def dashboard(request: web.Request) -> web.Response:
     t = _t(request)
     error = None
     try:
-        rq = report_query(request.query, services)
+        rq = report_query(parse_query(ReportFilters, request.query), services)
     except ParamError as exc:
         error = str(exc)
-        rq = report_query({}, services)
+        rq = report_query(ReportFilters(), services)
     figures = await load_kpis(services, rq)
     agents = await load_agent_table(services, rq)
     qs = _qs(request.query, drop=("lang", "format")) if error is None else ""
@@ -236,7 +233,7 @@ async def dashboard(request: web.Request) -> web.Response:
         error=error,
         form=_form_values(request.query, rq),
         periods=PERIODS,
-        choices=await filter_choices(services),
+        choices=await reports.filter_choices(services.db),
         k=figures,
         cards=kpi_cards(figures, t, _lang(request)),
         charts=dashboard_charts(figures, t, _lang(request)),
@@ -266,20 +263,11 @@ async def _gaps_context(request: web.Request, query: Query) -> dict[str, Any]:
     services = request.app[SERVICES]
     error = None
     try:
-        period, lang, _ = gaps_params(query, services, 30)
+        period, lang, _ = gaps_params(parse_query(GapFilters, query), services, 30)
     except ParamError as exc:
         error = str(exc)
-        period, lang, _ = gaps_params({}, services, 30)
-    async with services.db.transaction() as session:
-        terms = await gaps.top_terms(session, period, lang, 30)
-        queries = await gaps.top_queries(session, period, lang, 20)
-        groups = await gaps.unanswered_groups(session, period, lang, 30)
-        articles = await gaps.article_stats(session, period, lang)
-        choices = (
-            await session.execute(
-                select(Article.id, Article.slug, Article.lang).order_by(Article.slug, Article.lang)
-            )
-        ).all()
+        period, lang, _ = gaps_params(GapFilters(), services, 30)
+    tables = await curation.gaps_overview(services.db, period, lang)
     period_query = {k: str(query.get(k) or "") for k in ("period", "start", "end")}
     if not period_query["period"]:
         period_query["period"] = DEFAULT_GAPS_PERIOD
@@ -290,11 +278,11 @@ async def _gaps_context(request: web.Request, query: Query) -> dict[str, Any]:
         "langs": LANGS,
         "form": {**period_query, "lang_filter": str(query.get("lang_filter") or "")},
         "period_query": period_query,
-        "terms": terms,
-        "queries": queries,
-        "groups": groups,
-        "articles": articles,
-        "article_choices": [{"id": a, "slug": s, "lang": lg} for a, s, lg in choices],
+        "terms": tables["terms"],
+        "queries": tables["queries"],
+        "groups": tables["groups"],
+        "articles": tables["articles"],
+        "article_choices": await curation.article_choices(services.db),
         "can_edit": principal_of(request).can("editor"),
         "csv_qs": _qs(query, drop=("done", "article", "format", "lang_filter")),
         "done": str(request.query.get("done") or ""),
@@ -330,13 +318,8 @@ async def gaps_action(request: web.Request) -> web.Response:
             result = await group_to_article(services, group_id, body, principal)
         else:
             result = await group_to_phrasings(services, group_id, body, principal)
-    except ParamError as exc:
-        message = str(exc)
-        status = 400
-    except web.HTTPException as exc:
-        if exc.status not in (404, 409):
-            raise
-        message, status = exc.text or exc.reason, exc.status
+    except Problem as exc:
+        message, status = exc.message, exc.status
     else:
         article = result["article"]
         back = {k: body.get(k, "") for k in ("period", "start", "end", "lang_filter")}
@@ -372,10 +355,12 @@ async def tickets_page(request: web.Request) -> web.Response:
         query.pop("agent_id", None)
     error = None
     try:
-        items, total, limit, offset = await list_tickets(services, query, involving=own)
+        wanted = ticket_query(parse_query(TicketFilters, query), services, own)
     except ParamError as exc:
         error = str(exc)
-        items, total, limit, offset = await list_tickets(services, {}, involving=own)
+        wanted = ticket_query(TicketFilters(), services, own)
+    page = await reports.list_tickets(services.db, wanted)
+    items, total, limit, offset = page.items, page.total, page.limit, page.offset
     prev_qs = _qs(query, offset=max(0, offset - limit)) if offset > 0 else None
     next_qs = _qs(query, offset=offset + limit) if offset + limit < total else None
     return render(
@@ -389,7 +374,7 @@ async def tickets_page(request: web.Request) -> web.Response:
         limit=limit,
         offset=offset,
         form=_form_values(query, None),
-        choices=await filter_choices(services),
+        choices=await reports.filter_choices(services.db),
         own_only=own is not None,
         prev_qs=prev_qs,
         next_qs=next_qs,
@@ -401,14 +386,14 @@ async def tickets_page(request: web.Request) -> web.Response:
 async def ticket_page(request: web.Request) -> web.Response:
     own = _own_tickets_only(request)
     raw = request.match_info["ticket_id"]
-    detail = await ticket_detail(request.app[SERVICES], int(raw)) if raw.isdigit() else None
+    db = request.app[SERVICES].db
+    detail = await reports.ticket_detail(db, int(raw)) if raw.isdigit() else None
     if detail is None or (
-        own is not None and not await agent_was_assigned(request.app[SERVICES], int(raw), own)
+        own is not None and not await reports.agent_was_assigned(db, int(raw), own)
     ):
         raise web.HTTPNotFound(text=texts.text("page.not_found", _lang(request)))
     lang = _lang(request)
-    async with request.app[SERVICES].db.transaction() as session:
-        names = dict((await session.execute(select(Agent.id, Agent.name))).all())
+    names = await reports.agent_names(db)
     return render(
         request,
         "tickets_detail.html",
