@@ -171,9 +171,7 @@ async def handle_agent_command(
         elif name == "status":
             await _status(context, services, agent, lang)
         elif name in ("start", "help"):
-            supervisor = (
-                texts.text("agent.supervisor_help", lang) if agent.role == "supervisor" else ""
-            )
+            supervisor = texts.text("agent.supervisor_help", lang) if agent.is_supervisor else ""
             await _say(
                 context,
                 agent,
@@ -242,9 +240,9 @@ async def handle_agent_command(
             await _say(context, agent, texts.text(f"agent.{key}", lang, ticket=ticket_id))
         elif name == "console":
             await _console_link(context, services, agent, lang)
-        elif name == "queue" and agent.role == "supervisor":
+        elif name == "queue" and agent.is_supervisor:
             await _queue(context, services, agent, lang)
-        elif name == "agents" and agent.role == "supervisor":
+        elif name == "agents" and agent.is_supervisor:
             await _agents(context, services, agent, lang)
         else:
             await _say(
@@ -475,7 +473,7 @@ async def handle_agent_callback(
             )
         else:
             ticket_id = int(match["pri_t"])
-            if await _live(services, ticket_id, agent) is None and agent.role != "supervisor":
+            if await _live(services, ticket_id, agent) is None and not agent.is_supervisor:
                 await query.answer(texts.text("agent.not_your_chat", lang, ticket=ticket_id))
                 return True
             await handoff.set_priority(ticket_id, match["pri"], actor=f"agent:{agent.id}")

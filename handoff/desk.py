@@ -13,8 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from handoff.tickets import record_message
-from handoff.views import is_with_agent
+from handoff.tickets import is_with_agent, record_message
 from storage.db import Database
 from storage.events import record_event
 from storage.models import Agent, Message, Offer, Relay, Ticket

@@ -4,8 +4,7 @@ The adapters (the Telegram agent handlers and port in ``bot/``, the browser cons
 ``web/console.py``) open no transaction of their own: what they show comes from here, each
 function one short transaction, each result a frozen dataclass that outlives it.
 
-:func:`is_with_agent` is the one definition of "the ticket is with an agent" (assigned to them,
-or pending on the customer while they keep it); :data:`WITH_AGENT` is its state list for queries.
+"The ticket is with an agent" is :func:`handoff.tickets.is_with_agent` everywhere here.
 """
 
 from __future__ import annotations
@@ -21,23 +20,15 @@ from sqlalchemy.sql.selectable import ScalarSelect
 from handoff import canned
 from handoff.notices import OfferMade
 from handoff.service import offer_notice
-from handoff.tickets import State
+from handoff.tickets import WITH_AGENT, State, is_with_agent
 from storage.db import Database
 from storage.models import Agent, Attachment, Customer, Message, Note, Offer, Relay, Ticket
 
-WITH_AGENT = (State.ASSIGNED.value, State.PENDING.value)
 QUEUE_STATES = (State.QUEUED.value, State.OFFERED.value)
 
 # The console's transcript rows are the stored rows: ``web.chat.frames_for`` (the customer's
 # frames, which the console reuses) takes them. A read model once frames_for takes one.
 TranscriptRow: TypeAlias = Message
-
-
-def is_with_agent(state: str, assignee_id: int | None, agent_id: int | None = None) -> bool:
-    """The ticket is with an agent (with ``agent_id``, when given): assigned, or pending on the
-    customer, and held by someone."""
-    held = assignee_id is not None and (agent_id is None or assignee_id == agent_id)
-    return held and state in WITH_AGENT
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,7 @@ from sqlalchemy import select
 from handoff import desk, views
 from handoff.agents import add_agent
 from handoff.canned import add_canned
-from handoff.tickets import State, record_message
-from handoff.views import is_with_agent
+from handoff.tickets import State, is_with_agent, record_message
 from sanad.clock import VirtualClock
 from storage.db import Database
 from storage.models import Event, Message, Ticket
