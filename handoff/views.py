@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from handoff import canned
@@ -82,6 +83,14 @@ class LiveChat:
 
 
 @dataclass(frozen=True)
+class ListedChat:
+    """A chat with an agent as their list shows it: with its last line, if any."""
+
+    chat: LiveChat
+    last: TranscriptRow | None
+
+
+@dataclass(frozen=True)
 class QueuedChat:
     """A ticket waiting for an agent (queued, or offered to one now)."""
 
@@ -143,6 +152,7 @@ class ChatDetail:
     transcript (every ticket of theirs, oldest first) and the ticket's internal notes."""
 
     chat: LiveChat
+    last: TranscriptRow | None  # the ticket's last line, as the chat list shows it
     messages: tuple[TranscriptRow, ...]
     notes: tuple[NoteView, ...]
 
@@ -264,18 +274,30 @@ async def live_chat(db: Database, ticket_id: int, agent_id: int) -> LiveChat | N
     return _live(row[0], row[1])
 
 
+async def _live_chats(session: AsyncSession, agent_id: int) -> list[LiveChat]:
+    rows = (
+        await session.execute(
+            select(Ticket, Customer)
+            .join(Customer, Customer.id == Ticket.customer_id)
+            .where(Ticket.assignee_id == agent_id, Ticket.state.in_(WITH_AGENT))
+            .order_by(Ticket.assigned_at, Ticket.id)
+        )
+    ).all()
+    return [_live(ticket, customer) for ticket, customer in rows]
+
+
 async def live_chats(db: Database, agent_id: int) -> list[LiveChat]:
     """The chats with agent ``agent_id`` (every channel), in the order they were assigned."""
     async with db.transaction() as session:
-        rows = (
-            await session.execute(
-                select(Ticket, Customer)
-                .join(Customer, Customer.id == Ticket.customer_id)
-                .where(Ticket.assignee_id == agent_id, Ticket.state.in_(WITH_AGENT))
-                .order_by(Ticket.assigned_at, Ticket.id)
-            )
-        ).all()
-    return [_live(ticket, customer) for ticket, customer in rows]
+        return await _live_chats(session, agent_id)
+
+
+async def chat_list(db: Database, agent_id: int) -> list[ListedChat]:
+    """:func:`live_chats`, each with its last line (the console's list), in one transaction."""
+    async with db.transaction() as session:
+        chats = await _live_chats(session, agent_id)
+        last = await _last_lines(session, [c.ticket_id for c in chats])
+    return [ListedChat(chat, last.get(chat.ticket_id)) for chat in chats]
 
 
 async def agents_holding(db: Database, customer_id: int) -> list[int]:
@@ -344,18 +366,22 @@ async def transcript_rows(db: Database, message_ids: Sequence[int]) -> list[Tran
     return [by_id[i] for i in message_ids if i in by_id]
 
 
-async def last_lines(db: Database, ticket_ids: Sequence[int]) -> dict[int, TranscriptRow]:
-    """Each ticket's last transcript line (tickets without one are left out)."""
+async def _last_lines(session: AsyncSession, ticket_ids: Sequence[int]) -> dict[int, TranscriptRow]:
     if not ticket_ids:
         return {}
+    last = (
+        select(func.max(Message.id))
+        .where(Message.ticket_id.in_(ticket_ids))
+        .group_by(Message.ticket_id)
+    )
+    rows = (await session.execute(select(Message).where(Message.id.in_(last)))).scalars()
+    return {row.ticket_id: row for row in rows}
+
+
+async def last_lines(db: Database, ticket_ids: Sequence[int]) -> dict[int, TranscriptRow]:
+    """Each ticket's last transcript line (tickets without one are left out)."""
     async with db.transaction() as session:
-        last = (
-            select(func.max(Message.id))
-            .where(Message.ticket_id.in_(ticket_ids))
-            .group_by(Message.ticket_id)
-        )
-        rows = (await session.execute(select(Message).where(Message.id.in_(last)))).scalars()
-        return {row.ticket_id: row for row in rows}
+        return await _last_lines(session, ticket_ids)
 
 
 async def chat_detail(
@@ -388,8 +414,10 @@ async def chat_detail(
                 .order_by(Note.id)
             )
         ).all()
+        last = await _last_lines(session, [ticket_id])
         return ChatDetail(
             chat=_live(row[0], row[1]),
+            last=last.get(ticket_id),
             messages=tuple(reversed(list(messages))),
             notes=tuple(NoteView(n.id, n.text, name or "", n.created_at) for n, name in notes),
         )

@@ -135,6 +135,11 @@ async def test_chat_detail_transcript_and_notes(h: Harness) -> None:
 
     last = await views.last_lines(h.db, [ticket_id, ticket_id + 100])
     assert list(last) == [ticket_id] and last[ticket_id].text == "Hi, Amal here"
+    assert detail.last is not None and detail.last.id == last[ticket_id].id
+    (listed,) = await views.chat_list(h.db, amal)
+    assert listed.chat == detail.chat and listed.last is not None
+    assert listed.last.id == last[ticket_id].id
+    assert await views.chat_list(h.db, omar) == []
     rows = await views.transcript_rows(h.db, [last[ticket_id].id, 10_000])
     assert [r.id for r in rows] == [last[ticket_id].id]
     assert await views.recent_lines(h.db, ticket_id, 1) == [("agent", "Hi, Amal here")]

@@ -57,7 +57,7 @@ from handoff.notices import (
 )
 from handoff.service import HandoffError
 from handoff.tickets import transcript_text
-from handoff.views import AgentView, LiveChat, NoteView, TranscriptRow
+from handoff.views import AgentView, ListedChat, LiveChat, NoteView, TranscriptRow
 from sanad.services import Services
 from web.auth import login_with_link, principal_of, same_origin, session_redirect
 from web.chat import frames_for
@@ -163,14 +163,15 @@ async def console_messages(
 
 
 async def chats_json(
-    services: Services, chats: list[LiveChat], online: Callable[[int], bool]
+    services: Services, listed: list[ListedChat], online: Callable[[int], bool]
 ) -> list[dict[str, Any]]:
     """Open chats as the console lists them, each with its last message and, for web
     visitors, whether they are there (``online``: the chat hub's view)."""
-    last = await views.last_lines(services.db, [c.ticket_id for c in chats])
+    last = {c.chat.ticket_id: c.last for c in listed if c.last is not None}
     last_frames = dict(
         zip(last, await console_messages(services, list(last.values())), strict=True)
     )
+    chats = [c.chat for c in listed]
     return [
         {
             "ticket_id": chat.ticket_id,
@@ -193,7 +194,7 @@ async def my_chats_json(
     services: Services, agent_id: int, online: Callable[[int], bool]
 ) -> list[dict[str, Any]]:
     """The agent's open chats (every channel), in the order they were assigned."""
-    return await chats_json(services, await views.live_chats(services.db, agent_id), online)
+    return await chats_json(services, await views.chat_list(services.db, agent_id), online)
 
 
 class ConsolePort:
@@ -414,7 +415,7 @@ async def chat(request: web.Request) -> web.Response:
     detail = await views.chat_detail(services.db, ticket_id, agent_id)
     if detail is None:
         raise web.HTTPNotFound(reason=f"chat {ticket_id} is not one of your open chats")
-    (listed,) = await chats_json(services, [detail.chat], _online(request))
+    (listed,) = await chats_json(services, [ListedChat(detail.chat, detail.last)], _online(request))
     return web.json_response(
         {
             "chat": listed,
