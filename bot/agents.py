@@ -11,26 +11,22 @@ from __future__ import annotations
 import logging
 import mimetypes
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 import texts
 from bot.port import agent_language
-from bot.relay import agent_message_meta, relay_for_target, say_to_agent
+from bot.relay import agent_message_meta, say_to_agent
+from handoff import desk, views
 from handoff.acd import AgentStatus
-from handoff.agents import find_agent, open_ticket_counts
-from handoff.canned import canned_for, list_canned
 from handoff.priority import PRIORITIES
 from handoff.service import HandoffError
-from handoff.tickets import State
+from handoff.views import AgentView, LiveChat
 from sanad.services import Services
-from storage.models import Agent, Customer, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -41,35 +37,21 @@ AGENT_CALLBACK_RE = re.compile(
     r"|trs:(?P<trs_t>\d{1,18}):(?P<trs_s>[a-z0-9_.-]{1,40})"
     r"|pri:(?P<pri_t>\d{1,18}):(?P<pri>low|normal|high|urgent))$"
 )
-LIVE = (State.ASSIGNED, State.PENDING)
 
 
-@dataclass
-class Live:
-    ticket: Ticket
-    customer: Customer
-
-
-async def agent_for(services: Services, update: Update) -> Agent | None:
+async def agent_for(services: Services, update: Update) -> AgentView | None:
     user = update.effective_user
     if user is None or update.effective_chat is None or update.effective_chat.type != "private":
         return None
-    async with services.db.transaction() as session:
-        return await find_agent(session, telegram_id=str(user.id))
+    return await views.agent_by_telegram(services.db, str(user.id))
 
 
-async def _live(services: Services, ticket_id: int, agent: Agent) -> Live | None:
-    async with services.db.transaction() as session:
-        ticket = await session.get(Ticket, ticket_id)
-        if ticket is None or ticket.assignee_id != agent.id or ticket.state not in LIVE:
-            return None
-        customer = await session.get(Customer, ticket.customer_id)
-        assert customer is not None
-        return Live(ticket, customer)
+async def _live(services: Services, ticket_id: int, agent: AgentView) -> LiveChat | None:
+    return await views.live_chat(services.db, ticket_id, agent.id)
 
 
 async def _target(
-    services: Services, agent: Agent, message: Message | None, arg: str | None = None
+    services: Services, agent: AgentView, message: Message | None, arg: str | None = None
 ) -> int | None:
     """Which ticket an agent's message or tool means: a number given, the message replied
     to, or the agent's current chat."""
@@ -78,17 +60,17 @@ async def _target(
         if number.isdigit():
             return int(number)
     if message is not None and message.reply_to_message is not None:
-        relay = await relay_for_target(
-            services, message.chat_id, message.reply_to_message.message_id
+        replied = await views.relayed_ticket(
+            services.db, message.chat_id, message.reply_to_message.message_id
         )
-        if relay is not None:
-            return relay.ticket_id
+        if replied is not None:
+            return replied
     return agent.current_ticket_id
 
 
 async def _say(
     context: ContextTypes.DEFAULT_TYPE,
-    agent: Agent,
+    agent: AgentView,
     text: str,
     markup: InlineKeyboardMarkup | None = None,
 ) -> None:
@@ -96,15 +78,16 @@ async def _say(
     await say_to_agent(context.bot, services, agent, text, markup)
 
 
-async def _set_current(services: Services, agent_id: int, ticket_id: int | None) -> None:
-    async with services.db.transaction() as session:
-        stored = await session.get(Agent, agent_id)
-        if stored is not None:
-            stored.current_ticket_id = ticket_id
+async def _set_current(services: Services, agent_id: int, ticket_id: int) -> None:
+    await desk.set_current_chat(services.db, agent_id, ticket_id, services.clock.now())
+
+
+async def _leave_current(services: Services, agent_id: int, ticket_id: int) -> None:
+    await desk.leave_current_chat(services.db, agent_id, ticket_id, services.clock.now())
 
 
 async def handle_agent_message(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent
+    update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services, agent: AgentView
 ) -> None:
     """A plain message (text or media) from an agent: relay it to the customer."""
     message = update.effective_message
@@ -163,21 +146,8 @@ async def _fetch_media(
     return name, content_type, data
 
 
-async def _open_tickets(services: Services, agent: Agent) -> list[tuple[Ticket, Customer]]:
-    async with services.db.transaction() as session:
-        rows = (
-            await session.execute(
-                select(Ticket, Customer)
-                .join(Customer, Customer.id == Ticket.customer_id)
-                .where(Ticket.assignee_id == agent.id, Ticket.state.in_([s.value for s in LIVE]))
-                .order_by(Ticket.id)
-            )
-        ).all()
-    return [(row[0], row[1]) for row in rows]
-
-
 async def handle_agent_command(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent
+    update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services, agent: AgentView
 ) -> None:
     message = update.effective_message
     assert message is not None and message.text is not None
@@ -201,9 +171,7 @@ async def handle_agent_command(
         elif name == "status":
             await _status(context, services, agent, lang)
         elif name in ("start", "help"):
-            supervisor = (
-                texts.text("agent.supervisor_help", lang) if agent.role == "supervisor" else ""
-            )
+            supervisor = texts.text("agent.supervisor_help", lang) if agent.is_supervisor else ""
             await _say(
                 context,
                 agent,
@@ -225,8 +193,7 @@ async def handle_agent_command(
             await handoff.add_note(ticket_id, agent.id, rest)
             await _say(context, agent, texts.text("agent.note_saved", lang, ticket=ticket_id))
         elif name == "canned":
-            async with services.db.transaction() as session:
-                rows = await list_canned(session)
+            rows = await views.canned_replies(services.db)
             items = "\n".join(
                 f"/t {r.shortcut}{f' ({r.lang})' if r.lang else ''}: {r.text[:80]}" for r in rows
             )
@@ -268,14 +235,14 @@ async def handle_agent_command(
             else:
                 await handoff.set_pending(ticket_id, agent.id)
                 key = "pending_set"
-            if name != "pending" and agent.current_ticket_id == ticket_id:
-                await _set_current(services, agent.id, None)
+            if name != "pending":
+                await _leave_current(services, agent.id, ticket_id)
             await _say(context, agent, texts.text(f"agent.{key}", lang, ticket=ticket_id))
         elif name == "console":
             await _console_link(context, services, agent, lang)
-        elif name == "queue" and agent.role == "supervisor":
+        elif name == "queue" and agent.is_supervisor:
             await _queue(context, services, agent, lang)
-        elif name == "agents" and agent.role == "supervisor":
+        elif name == "agents" and agent.is_supervisor:
             await _agents(context, services, agent, lang)
         else:
             await _say(
@@ -286,7 +253,7 @@ async def handle_agent_command(
 
 
 async def _console_link(
-    context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent, lang: str
+    context: ContextTypes.DEFAULT_TYPE, services: Services, agent: AgentView, lang: str
 ) -> None:
     """``/console``: a one-time link that opens the web console logged in as this agent."""
     from web.auth import LINK_MINUTES, create_login_link
@@ -302,12 +269,10 @@ async def _console_link(
 
 
 async def _status(
-    context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent, lang: str
+    context: ContextTypes.DEFAULT_TYPE, services: Services, agent: AgentView, lang: str
 ) -> None:
-    async with services.db.transaction() as session:
-        stored = await session.get(Agent, agent.id)
-        assert stored is not None
-        load = (await open_ticket_counts(session)).get(agent.id, 0)
+    stored = await views.agent(services.db, agent.id)
+    assert stored is not None
     current = f"#{stored.current_ticket_id}" if stored.current_ticket_id else "-"
     await _say(
         context,
@@ -316,7 +281,7 @@ async def _status(
             "agent.status_is",
             lang,
             status=stored.status,
-            load=load,
+            load=stored.load,
             capacity=stored.capacity,
             current=current,
         ),
@@ -324,21 +289,22 @@ async def _status(
 
 
 async def _chats(
-    context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent, lang: str
+    context: ContextTypes.DEFAULT_TYPE, services: Services, agent: AgentView, lang: str
 ) -> None:
-    chats = await _open_tickets(services, agent)
+    # By ticket number: the order agents know their chats by on Telegram.
+    chats = sorted(await views.live_chats(services.db, agent.id), key=lambda c: c.ticket_id)
     if not chats:
         await _say(context, agent, texts.text("agent.no_chats", lang))
         return
     rows = [
         [
             InlineKeyboardButton(
-                f"{'▶ ' if ticket.id == agent.current_ticket_id else ''}#{ticket.id} "
-                f"{customer.name[:30]} ({ticket.state})",
-                callback_data=f"cur:{ticket.id}",
+                f"{'▶ ' if chat.ticket_id == agent.current_ticket_id else ''}#{chat.ticket_id} "
+                f"{chat.customer.name[:30]} ({chat.state})",
+                callback_data=f"cur:{chat.ticket_id}",
             )
         ]
-        for ticket, customer in chats
+        for chat in chats
     ]
     await _say(context, agent, texts.text("agent.chats_list", lang), InlineKeyboardMarkup(rows))
 
@@ -346,7 +312,7 @@ async def _chats(
 async def _canned(
     context: ContextTypes.DEFAULT_TYPE,
     services: Services,
-    agent: Agent,
+    agent: AgentView,
     message: Message,
     shortcut: str,
     lang: str,
@@ -359,8 +325,7 @@ async def _canned(
     if live is None:
         await _say(context, agent, texts.text("agent.not_your_chat", lang, ticket=ticket_id))
         return
-    async with services.db.transaction() as session:
-        text = await canned_for(session, shortcut, ticket_id, agent.id)
+    text = await views.filled_canned(services.db, shortcut, ticket_id, agent.id)
     if text is None:
         await _say(context, agent, texts.text("agent.canned_unknown", lang, shortcut=shortcut))
         return
@@ -372,7 +337,7 @@ async def _canned(
 async def _transfer_menu(
     context: ContextTypes.DEFAULT_TYPE,
     services: Services,
-    agent: Agent,
+    agent: AgentView,
     message: Message,
     arg: str,
     lang: str,
@@ -406,7 +371,7 @@ async def _transfer_menu(
 async def _priority(
     context: ContextTypes.DEFAULT_TYPE,
     services: Services,
-    agent: Agent,
+    agent: AgentView,
     message: Message,
     arg: str,
     lang: str,
@@ -433,23 +398,14 @@ async def _priority(
 
 
 async def _queue(
-    context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent, lang: str
+    context: ContextTypes.DEFAULT_TYPE, services: Services, agent: AgentView, lang: str
 ) -> None:
-    async with services.db.transaction() as session:
-        rows = (
-            await session.execute(
-                select(Ticket, Customer)
-                .join(Customer, Customer.id == Ticket.customer_id)
-                .where(Ticket.state.in_((State.QUEUED.value, State.OFFERED.value)))
-                .order_by(Ticket.rank_at, Ticket.id)
-                .limit(30)
-            )
-        ).all()
+    rows = await views.queue(services.db, limit=30)
     now = services.clock.now()
     items = "\n".join(
-        f"#{tk.id} {tk.priority} {tk.state} {c.name[:30]} "
-        f"{int((now - (tk.handoff_requested_at or now)).total_seconds() // 60)} min"
-        for tk, c in rows
+        f"#{q.ticket_id} {q.priority} {q.state} {q.customer_name[:30]} "
+        f"{int((now - (q.requested_at or now)).total_seconds() // 60)} min"
+        for q in rows
     )
     await _say(
         context, agent, texts.text("agent.queue_list", lang, count=len(rows), items=items or "-")
@@ -457,19 +413,15 @@ async def _queue(
 
 
 async def _agents(
-    context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent, lang: str
+    context: ContextTypes.DEFAULT_TYPE, services: Services, agent: AgentView, lang: str
 ) -> None:
-    async with services.db.transaction() as session:
-        agents = (await session.execute(select(Agent).order_by(Agent.id))).scalars().all()
-        loads = await open_ticket_counts(session)
-    items = "\n".join(
-        f"{a.name} ({a.role}): {a.status}, {loads.get(a.id, 0)}/{a.capacity}" for a in agents
-    )
+    agents = await views.roster(services.db)
+    items = "\n".join(f"{a.name} ({a.role}): {a.status}, {a.load}/{a.capacity}" for a in agents)
     await _say(context, agent, texts.text("agent.agents_list", lang, items=items))
 
 
 async def handle_agent_callback(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services, agent: Agent
+    update: Update, context: ContextTypes.DEFAULT_TYPE, services: Services, agent: AgentView
 ) -> bool:
     """Agent buttons. Returns False when the data is not an agent button at all."""
     query = update.callback_query
@@ -514,15 +466,14 @@ async def handle_agent_callback(
                 to_agent=int(match["tra_a"]) if match["tra_a"] else None,
                 to_category=match["trs_s"],
             )
-            if agent.current_ticket_id == ticket_id:
-                await _set_current(services, agent.id, None)
+            await _leave_current(services, agent.id, ticket_id)
             await query.answer()
             await _say(
                 context, agent, texts.text("agent.transferred_agent", lang, ticket=ticket_id)
             )
         else:
             ticket_id = int(match["pri_t"])
-            if await _live(services, ticket_id, agent) is None and agent.role != "supervisor":
+            if await _live(services, ticket_id, agent) is None and not agent.is_supervisor:
                 await query.answer(texts.text("agent.not_your_chat", lang, ticket=ticket_id))
                 return True
             await handoff.set_priority(ticket_id, match["pri"], actor=f"agent:{agent.id}")

@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from typing import assert_never
 
-from sqlalchemy import select
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError
 
@@ -27,6 +26,7 @@ from bot.relay import (
     say_to_agent,
     send_text,
 )
+from handoff import desk, views
 from handoff.notices import (
     AgentMessage,
     AgentNotice,
@@ -47,16 +47,16 @@ from handoff.notices import (
     StatusChanged,
     SupervisorNotice,
 )
+from handoff.views import AgentView
 from sanad.services import Services
-from storage.models import Agent, Customer, Message, Offer, Ticket
 
 log = logging.getLogger(__name__)
 
 CHANNEL = "telegram"
 
 
-def agent_language(agent: Agent) -> str:
-    return "ar" if agent.languages[:1] == ["ar"] else "en"
+def agent_language(agent: AgentView) -> str:
+    return "ar" if agent.languages[:1] == ("ar",) else "en"
 
 
 def duration_text(seconds: float) -> str:
@@ -118,13 +118,10 @@ class TelegramPort:
         )
 
     async def _agent_message_to_customer(self, notice: AgentMessage) -> None:
-        async with self.services.db.transaction() as session:
-            message = await session.get(Message, notice.message_id)
-            ticket = await session.get(Ticket, notice.to.ticket_id)
-            customer = await session.get(Customer, notice.to.customer_id)
-        if message is None or ticket is None or customer is None:
+        found = await views.delivery(self.services.db, notice.message_id)
+        if found is None:
             return
-        await deliver_to_customer(self.bot, self.services, ticket, customer, message)
+        await deliver_to_customer(self.bot, self.services, found.customer, found.line)
 
     async def say_to_customer(
         self,
@@ -146,20 +143,19 @@ class TelegramPort:
 
     # ------------------------------------------------------------------ agents
 
-    async def _agent(self, agent_id: int) -> Agent | None:
-        async with self.services.db.transaction() as session:
-            agent = await session.get(Agent, agent_id)
+    async def _agent(self, agent_id: int) -> AgentView | None:
+        agent = await views.agent(self.services.db, agent_id)
         if agent is None or agent.telegram_id is None:
             return None
         return agent
 
     async def say_to_agent(
-        self, agent: Agent, text: str, markup: InlineKeyboardMarkup | None = None
+        self, agent: AgentView, text: str, markup: InlineKeyboardMarkup | None = None
     ) -> int | None:
         """Send to an agent's private chat; an agent who blocked the bot goes offline."""
         return await say_to_agent(self.bot, self.services, agent, text, markup)
 
-    async def _offer(self, agent: Agent, offer: OfferMade, lang: str) -> None:
+    async def _offer(self, agent: AgentView, offer: OfferMade, lang: str) -> None:
         lines = "\n".join(f"› {m[:300]}" for m in offer.last_messages) or "›"
         timeout = max(0, round((offer.deadline - self.services.clock.now()).total_seconds()))
         text = texts.text(
@@ -177,10 +173,10 @@ class TelegramPort:
         if message_id is None:
             return
         self._offer_texts[offer.offer_id] = text
-        async with self.services.db.transaction() as session:
-            stored = await session.get(Offer, offer.offer_id)
-            if stored is not None:
-                stored.agent_message = f"{agent.telegram_id}:{message_id}"
+        assert agent.telegram_id is not None  # only agents on Telegram are told here
+        await desk.remember_offer_message(
+            self.services.db, offer.offer_id, agent.telegram_id, message_id
+        )
 
     async def notify_agent(self, notice: AgentNotice) -> None:
         agent = await self._agent(notice.agent_id)
@@ -213,30 +209,26 @@ class TelegramPort:
                 assert_never(notice)
         await self.say_to_agent(agent, text)
 
-    async def _chat_message(self, agent: Agent, notice: ChatMessage, lang: str) -> None:
+    async def _chat_message(self, agent: AgentView, notice: ChatMessage, lang: str) -> None:
         """A line of a chat this agent holds: the customer's, relayed; the agent's own from the
         console, echoed so the Telegram chat stays complete (their Telegram ones are there)."""
         if notice.sender == "agent" and notice.origin == "telegram":
             return
-        async with self.services.db.transaction() as session:
-            message = await session.get(Message, notice.message_id)
-            ticket = await session.get(Ticket, notice.ticket_id)
-            customer = await session.get(Customer, ticket.customer_id) if ticket else None
-        if message is None or ticket is None or customer is None:
+        found = await views.delivery(self.services.db, notice.message_id)
+        if found is None:
             return
+        message = found.line
         if notice.sender == "customer":
-            await relay_to_agent(self.bot, self.services, ticket, customer, agent, message)
+            await relay_to_agent(self.bot, self.services, found.customer, agent, message)
             return
         text = message.text or f"[{message.kind}]"
         await self.say_to_agent(
-            agent, texts.text("agent.console_echo", lang, ticket=ticket.id, text=text)
+            agent, texts.text("agent.console_echo", lang, ticket=message.ticket_id, text=text)
         )
 
     async def _close_offer_message(self, offer_id: str, key: str, lang: str) -> None:
         """Remove the offer's buttons and say why (expired, taken, withdrawn, accepted)."""
-        async with self.services.db.transaction() as session:
-            offer = await session.get(Offer, offer_id)
-            ref = offer.agent_message if offer else None
+        ref = await views.offer_message_ref(self.services.db, offer_id)
         if not ref:
             return
         chat_id, message_id = (int(p) for p in ref.split(":"))
@@ -254,23 +246,14 @@ class TelegramPort:
         except (BadRequest, Forbidden) as exc:
             log.info("could not close offer message %s: %s", offer_id, exc)
 
-    async def _assigned(self, agent: Agent, notice: Assigned, lang: str) -> None:
+    async def _assigned(self, agent: AgentView, notice: Assigned, lang: str) -> None:
         """The accepted offer's buttons go, and the agent sees the start of the chat."""
         ticket_id = notice.ticket_id
-        async with self.services.db.transaction() as session:
-            stored = await session.get(Agent, agent.id)
-            if stored is not None:
-                stored.current_ticket_id = ticket_id
-            history = (
-                await session.execute(
-                    select(Message.sender, Message.text)
-                    .where(Message.ticket_id == ticket_id, Message.sender != "system")
-                    .order_by(Message.id.desc())
-                    .limit(10)
-                )
-            ).all()
+        now = self.services.clock.now()
+        await desk.set_current_chat(self.services.db, agent.id, ticket_id, now)
+        history = await views.recent_lines(self.services.db, ticket_id, 10)
         await self._close_offer_message(notice.offer_id, "offer_accepted", lang)
-        lines = "\n".join(f"{s}: {(text or '')[:300]}" for s, text in reversed(history))
+        lines = "\n".join(f"{s}: {text[:300]}" for s, text in history)
         await self.say_to_agent(
             agent,
             texts.text(
@@ -285,19 +268,8 @@ class TelegramPort:
     # ------------------------------------------------------------------ supervisors
 
     async def notify_supervisors(self, notice: SupervisorNotice) -> None:
-        async with self.services.db.transaction() as session:
-            supervisors = (
-                (
-                    await session.execute(
-                        select(Agent).where(
-                            Agent.role == "supervisor", Agent.telegram_id.is_not(None)
-                        )
-                    )
-                )
-                .scalars()
-                .all()
-            )
-        for sup in supervisors:
+        supervisors = await views.supervisors(self.services.db)
+        for sup in (s for s in supervisors if s.telegram_id is not None):
             text = supervisor_text(notice, agent_language(sup))
             try:
                 await send_text(self.bot, int(sup.telegram_id or 0), text)

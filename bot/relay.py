@@ -12,15 +12,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy import select
 from telegram import Bot, InlineKeyboardMarkup, InputFile
 from telegram import Message as TgMessage
 from telegram.error import BadRequest, Forbidden
 
 from bot.split import split_text
-from handoff.tickets import record_message
+from handoff import desk, views
+from handoff.views import AgentView, Contact, Line
 from sanad.services import Services
-from storage.models import Agent, Attachment, Customer, Message, Relay, Ticket
 
 log = logging.getLogger(__name__)
 
@@ -34,54 +33,6 @@ def media_kind(message: TgMessage) -> str | None:
         if getattr(message, attr, None):
             return attr
     return None
-
-
-async def record_relay(
-    services: Services,
-    ticket_id: int,
-    direction: str,
-    source: tuple[int, int],
-    target: tuple[int, int],
-) -> None:
-    async with services.db.transaction() as session:
-        session.add(
-            Relay(
-                ticket_id=ticket_id,
-                direction=direction,
-                source_chat=str(source[0]),
-                source_message=str(source[1]),
-                target_chat=str(target[0]),
-                target_message=str(target[1]),
-                created_at=services.clock.now(),
-            )
-        )
-
-
-async def relay_for_target(services: Services, chat_id: int, message_id: int) -> Relay | None:
-    """The relay whose copy is ``message_id`` in ``chat_id`` (what an agent replied to)."""
-    async with services.db.transaction() as session:
-        return (
-            await session.execute(
-                select(Relay)
-                .where(Relay.target_chat == str(chat_id), Relay.target_message == str(message_id))
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-
-
-async def relays_for_source(services: Services, chat_id: int, message_id: int) -> list[Relay]:
-    async with services.db.transaction() as session:
-        return list(
-            (
-                await session.execute(
-                    select(Relay).where(
-                        Relay.source_chat == str(chat_id), Relay.source_message == str(message_id)
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
 
 
 def tag(ticket_id: int, name: str) -> str:
@@ -106,7 +57,7 @@ async def send_text(
 async def say_to_agent(
     bot: Bot,
     services: Services,
-    agent: Agent,
+    agent: AgentView,
     text: str,
     markup: InlineKeyboardMarkup | None = None,
 ) -> int | None:
@@ -133,32 +84,21 @@ async def record_sent(
 ) -> None:
     """Keep what the bot sent a Telegram customer (each part of a split text) in the
     transcript, with Telegram's message ids."""
-    async with services.db.transaction() as session:
-        ticket = await session.get(Ticket, ticket_id)
-        if ticket is None:
-            return
-        for message in sent:
-            await record_message(
-                session,
-                ticket,
-                sender=sender,
-                text=message.text or "",
-                kind=kind,
-                channel_message_id=str(message.message_id),
-                meta=dict(meta or {}),
-                at=services.clock.now(),
-            )
+    lines = [(message.text or "", message.message_id) for message in sent]
+    await desk.record_sent(
+        services.db, ticket_id, sender, lines, services.clock.now(), kind=kind, meta=meta
+    )
 
 
 async def relay_to_agent(
-    bot: Bot, services: Services, ticket: Ticket, customer: Customer, agent: Agent, message: Message
+    bot: Bot, services: Services, customer: Contact, agent: AgentView, message: Line
 ) -> None:
     """A customer's stored message, tagged with the ticket, into the agent's Telegram chat:
     Telegram media are copied from the customer's chat, a web chat file is uploaded."""
     assert agent.telegram_id is not None
     agent_chat = int(agent.telegram_id)
-    label = tag(ticket.id, customer.name)
-    meta = message.meta or {}
+    label = tag(message.ticket_id, customer.name)
+    meta = message.meta
     if customer.channel == "telegram" and "chat_id" in meta:
         source = (int(meta["chat_id"]), int(message.channel_message_id or 0))
     else:
@@ -180,8 +120,9 @@ async def relay_to_agent(
                 await bot.send_message(agent_chat, f"{label} [{message.kind}]")
             copied = await bot.copy_message(agent_chat, source[0], source[1], **caption)
             copies = [copied.message_id]
-        for copy in copies:
-            await record_relay(services, ticket.id, "to_agent", source, (agent_chat, copy))
+        targets = [(agent_chat, copy) for copy in copies]
+        now = services.clock.now()
+        await desk.record_relays(services.db, message.ticket_id, "to_agent", source, targets, now)
     except Forbidden:
         log.info("agent %s blocked the bot", agent.id)
         await services.handoff.agent_unreachable(agent.id)
@@ -196,8 +137,7 @@ async def _send_attachment(
     bot: Bot, services: Services, chat_id: int, meta: dict[str, Any], caption: str
 ) -> int:
     """Upload a web chat file to a Telegram chat; returns the message id."""
-    async with services.db.transaction() as session:
-        attachment = await session.get(Attachment, int(meta.get("attachment_id") or 0))
+    attachment = await views.attachment(services.db, int(meta.get("attachment_id") or 0))
     if attachment is None:
         return (await bot.send_message(chat_id, caption or "[file]")).message_id
     sent = await bot.send_document(
@@ -209,7 +149,7 @@ async def _send_attachment(
 
 
 async def deliver_to_customer(
-    bot: Bot, services: Services, ticket: Ticket, customer: Customer, message: Message
+    bot: Bot, services: Services, customer: Contact, message: Line
 ) -> bool:
     """An agent's stored message to a Telegram customer: text as the bot's own, media an agent
     sent from Telegram copied from their chat, a file sent from the console uploaded. The
@@ -217,7 +157,7 @@ async def deliver_to_customer(
     when the customer cannot be reached (the ticket is then closed as abandoned and the agent
     told)."""
     customer_chat = int(customer.external_id)
-    meta = message.meta or {}
+    meta = message.meta
     source = None
     if "source_chat" in meta:
         source = (int(meta["source_chat"]), int(meta["source_message"]))
@@ -231,15 +171,15 @@ async def deliver_to_customer(
             sent_ids = [m.message_id for m in await send_text(bot, customer_chat, message.text)]
     except Forbidden:
         log.info("customer %s blocked the bot mid-chat", customer.id)
-        await services.handoff.customer_unreachable(ticket.id)
+        await services.handoff.customer_unreachable(message.ticket_id)
         return False
-    async with services.db.transaction() as session:
-        stored = await session.get(Message, message.id)
-        if stored is not None:
-            stored.channel_message_id = str(sent_ids[0])
+    await desk.mark_delivered(services.db, message.id, str(sent_ids[0]))
     if source is not None:
-        for target in sent_ids:
-            await record_relay(services, ticket.id, "to_customer", source, (customer_chat, target))
+        targets = [(customer_chat, target) for target in sent_ids]
+        now = services.clock.now()
+        await desk.record_relays(
+            services.db, message.ticket_id, "to_customer", source, targets, now
+        )
     return True
 
 
@@ -266,10 +206,9 @@ def _file_id(message: TgMessage) -> str | None:
 
 async def mirror_edit(bot: Bot, services: Services, message: TgMessage, label: str | None) -> int:
     """An edited message: edit its relayed copies the same way. Returns how many."""
-    relays = await relays_for_source(services, message.chat_id, message.message_id)
+    copies = await views.relayed_copies(services.db, message.chat_id, message.message_id)
     edited = 0
-    for relay in relays:
-        chat, target = int(relay.target_chat), int(relay.target_message)
+    for chat, target in copies:
         try:
             if message.text is not None:
                 text = f"{label} {message.text}" if label else message.text

@@ -12,6 +12,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handoff.tickets import WITH_AGENT
 from storage.events import record_event
 from storage.models import Agent, ApiToken, Ticket
 
@@ -98,7 +99,7 @@ async def open_ticket_counts(session: AsyncSession) -> dict[int, int]:
     """Each agent's live chats (assigned or pending)."""
     rows = await session.execute(
         select(Ticket.assignee_id, func.count(Ticket.id))
-        .where(Ticket.state.in_(("assigned", "pending")), Ticket.assignee_id.is_not(None))
+        .where(Ticket.state.in_(WITH_AGENT), Ticket.assignee_id.is_not(None))
         .group_by(Ticket.assignee_id)
     )
     return {int(agent_id): int(count) for agent_id, count in rows.all() if agent_id is not None}

@@ -34,7 +34,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.priority import PRIORITIES
-from handoff.tickets import OPEN_STATES, State
+from handoff.tickets import OPEN_STATES, WITH_AGENT, State
 from storage.models import Agent, Event, Rating, Ticket
 
 __all__ = [
@@ -55,7 +55,6 @@ _PERIOD_DAYS = {"today": 1, "7d": 7, "30d": 30, "year": 365}
 SLA_TARGETS = ("first_response", "resolution")
 _OPEN = tuple(s.value for s in OPEN_STATES)
 _WAITING = (State.QUEUED.value, State.OFFERED.value)
-_WITH_AGENT = (State.ASSIGNED.value, State.PENDING.value)
 # The events a figure reads; the others (messages, tags, notes...) are not loaded.
 _EVENT_KINDS = (
     "handoff_requested",
@@ -541,7 +540,7 @@ async def agent_table(
         for assignee, n in (
             await session.execute(
                 select(Ticket.assignee_id, func.count(Ticket.id))
-                .where(Ticket.state.in_(_WITH_AGENT))
+                .where(Ticket.state.in_(WITH_AGENT))
                 .group_by(Ticket.assignee_id)
             )
         ).all()

@@ -30,6 +30,15 @@ class State(StrEnum):
 
 OPEN_STATES = (State.BOT, State.QUEUED, State.OFFERED, State.ASSIGNED, State.PENDING)
 SENDERS = ("customer", "bot", "agent", "system")
+# "The ticket is with an agent" (:func:`is_with_agent`), as states for a query.
+WITH_AGENT = (State.ASSIGNED.value, State.PENDING.value)
+
+
+def is_with_agent(state: str, assignee_id: int | None, agent_id: int | None = None) -> bool:
+    """The one definition of "the ticket is with an agent" (with ``agent_id``, when given):
+    assigned, or pending on the customer while the agent keeps it, and held by someone."""
+    held = assignee_id is not None and (agent_id is None or assignee_id == agent_id)
+    return held and state in WITH_AGENT
 
 
 async def open_ticket_for(session: AsyncSession, customer: Customer) -> Ticket | None:

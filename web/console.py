@@ -20,12 +20,10 @@ from datetime import datetime
 from typing import Any, assert_never
 
 from aiohttp import WSMsgType, web
-from sqlalchemy import select
 
 import texts
+from handoff import views
 from handoff.acd import AgentStatus
-from handoff.agents import open_ticket_counts
-from handoff.canned import canned_for, list_canned
 from handoff.notices import (
     AgentJoined,
     AgentMessage,
@@ -57,18 +55,18 @@ from handoff.notices import (
     SupervisorNotice,
     Transferred,
 )
-from handoff.service import HandoffError, offer_notice
-from handoff.tickets import State, transcript_text
+from handoff.service import HandoffError
+from handoff.tickets import transcript_text
+from handoff.views import AgentView, ListedChat, LiveChat, NoteView, TranscriptRow
 from sanad.services import Services
-from storage.models import Agent, Customer, Message, Note, Offer, Ticket
 from web.auth import login_with_link, principal_of, same_origin, session_redirect
 from web.chat import frames_for
+from web.console_openapi import OPENAPI_PATHS as OPENAPI_PATHS  # the app collects it here
 from web.inputs import check_text, parse_json
 
 log = logging.getLogger(__name__)
 
 CATEGORY_MAX = 64  # tickets.category
-LIVE = (State.ASSIGNED.value, State.PENDING.value)
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 STATUSES = {
     "available": AgentStatus.AVAILABLE,
@@ -102,15 +100,30 @@ def _iso(at: datetime | None) -> str | None:
 
 
 async def agent_json(services: Services, agent_id: int) -> dict[str, Any]:
-    """The agent as the admin API shows them, with their wrap-up end."""
-    from web.api_admin import agent_json as admin_agent_json
+    """The agent as the admin API shows them (``/api/v1/admin/agents``), with their wrap-up
+    end."""
+    agent = await views.agent(services.db, agent_id)
+    if agent is None:
+        raise web.HTTPNotFound(reason="this agent was removed")
+    return _agent_json(agent)
 
-    async with services.db.transaction() as session:
-        agent = await session.get(Agent, agent_id)
-        if agent is None:
-            raise web.HTTPNotFound(reason="this agent was removed")
-        load = (await open_ticket_counts(session)).get(agent.id, 0)
-    return {**admin_agent_json(agent, load), "wrap_up_until": _iso(agent.wrap_up_until)}
+
+def _agent_json(agent: AgentView) -> dict[str, Any]:
+    return {
+        "id": agent.id,
+        "name": agent.name,
+        "role": agent.role,
+        "telegram_id": agent.telegram_id,
+        "status": agent.status,
+        "capacity": agent.capacity,
+        "load": agent.load,
+        "skills": list(agent.skills),
+        "languages": list(agent.languages),
+        "routing_priority": agent.routing_priority,
+        "created_at": agent.created_at.isoformat(),
+        "updated_at": agent.updated_at.isoformat(),
+        "wrap_up_until": _iso(agent.wrap_up_until),
+    }
 
 
 def offer_json(offer: OfferMade, now: datetime) -> dict[str, Any]:
@@ -131,23 +144,12 @@ def offer_json(offer: OfferMade, now: datetime) -> dict[str, Any]:
 async def pending_offers(services: Services, agent_id: int) -> list[dict[str, Any]]:
     """The agent's pending offers, as stored (after a reload of the page)."""
     now = services.clock.now()
-    async with services.db.transaction() as session:
-        rows = (
-            await session.execute(
-                select(Offer, Ticket)
-                .join(Ticket, Ticket.id == Offer.ticket_id)
-                .where(Offer.agent_id == agent_id, Offer.state == "pending", Offer.deadline > now)
-            )
-        ).all()
-        return [
-            offer_json(
-                await offer_notice(session, offer.id, agent_id, ticket, offer.deadline, now), now
-            )
-            for offer, ticket in rows
-        ]
+    return [offer_json(o, now) for o in await views.pending_offers(services.db, agent_id, now)]
 
 
-async def console_messages(services: Services, messages: list[Message]) -> list[dict[str, Any]]:
+async def console_messages(
+    services: Services, messages: list[TranscriptRow]
+) -> list[dict[str, Any]]:
     """Transcript rows as the console shows them: no buttons to press (those are the
     customer's), but the options offered listed in the text, and a press as a choice."""
     frames = await frames_for(services, messages)
@@ -161,54 +163,38 @@ async def console_messages(services: Services, messages: list[Message]) -> list[
 
 
 async def chats_json(
-    services: Services,
-    agent_id: int,
-    ticket_id: int | None = None,
-    online: Callable[[int], bool] = lambda customer_id: False,
-) -> list[Any]:
-    """The agent's open chats (every channel), each with its last message and, for web
+    services: Services, listed: list[ListedChat], online: Callable[[int], bool]
+) -> list[dict[str, Any]]:
+    """Open chats as the console lists them, each with its last message and, for web
     visitors, whether they are there (``online``: the chat hub's view)."""
-    async with services.db.transaction() as session:
-        query = (
-            select(Ticket, Customer)
-            .join(Customer, Customer.id == Ticket.customer_id)
-            .where(Ticket.assignee_id == agent_id, Ticket.state.in_(LIVE))
-            .order_by(Ticket.assigned_at, Ticket.id)
-        )
-        if ticket_id is not None:
-            query = query.where(Ticket.id == ticket_id)
-        rows = (await session.execute(query)).all()
-        last: dict[int, Message] = {}
-        for ticket, _customer in rows:
-            found = (
-                await session.execute(
-                    select(Message)
-                    .where(Message.ticket_id == ticket.id)
-                    .order_by(Message.id.desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
-            if found is not None:
-                last[ticket.id] = found
+    last = {c.chat.ticket_id: c.last for c in listed if c.last is not None}
     last_frames = dict(
         zip(last, await console_messages(services, list(last.values())), strict=True)
     )
+    chats = [c.chat for c in listed]
     return [
         {
-            "ticket_id": ticket.id,
-            "state": ticket.state,
-            "channel": ticket.channel,
-            "priority": ticket.priority,
-            "category": ticket.category,
-            "language": ticket.language,
-            "customer": {"id": customer.id, "name": customer.name},
-            "last_message": last_frames.get(ticket.id),
-            "assigned_at": _iso(ticket.assigned_at),
+            "ticket_id": chat.ticket_id,
+            "state": chat.state,
+            "channel": chat.channel,
+            "priority": chat.priority,
+            "category": chat.category,
+            "language": chat.language,
+            "customer": {"id": chat.customer.id, "name": chat.customer.name},
+            "last_message": last_frames.get(chat.ticket_id),
+            "assigned_at": _iso(chat.assigned_at),
             # Web visitors: is the chat open in their browser now (None: not known, Telegram).
-            "customer_online": online(customer.id) if ticket.channel == "web" else None,
+            "customer_online": online(chat.customer.id) if chat.channel == "web" else None,
         }
-        for ticket, customer in rows
+        for chat in chats
     ]
+
+
+async def my_chats_json(
+    services: Services, agent_id: int, online: Callable[[int], bool]
+) -> list[dict[str, Any]]:
+    """The agent's open chats (every channel), in the order they were assigned."""
+    return await chats_json(services, await views.chat_list(services.db, agent_id), online)
 
 
 class ConsolePort:
@@ -251,11 +237,9 @@ class ConsolePort:
                 await self.hub.push(agent_id, {"type": "chats"})
                 await self._push_agent(agent_id)
             case ChatMessage():
-                async with self.services.db.transaction() as session:
-                    message = await session.get(Message, notice.message_id)
-                if message is not None:
-                    (shown,) = await console_messages(self.services, [message])
-                    frame = {"type": "message", "ticket_id": message.ticket_id, "message": shown}
+                found = await views.transcript_rows(self.services.db, [notice.message_id])
+                for shown in await console_messages(self.services, found):
+                    frame = {"type": "message", "ticket_id": notice.ticket_id, "message": shown}
                     await self.hub.push(agent_id, frame)
             case StatusChanged():
                 await self._push_agent(agent_id)
@@ -293,12 +277,7 @@ class ConsolePort:
         await self.hub.push(agent_id, frame)
 
     async def notify_supervisors(self, notice: SupervisorNotice) -> None:
-        async with self.services.db.transaction() as session:
-            ids = (
-                (await session.execute(select(Agent.id).where(Agent.role == "supervisor")))
-                .scalars()
-                .all()
-            )
+        ids = [s.id for s in await views.supervisors(self.services.db)]
         frame = {
             "type": "notice",
             "text": supervisor_text(notice),
@@ -374,12 +353,11 @@ def _ticket_id(request: web.Request) -> int:
         raise web.HTTPNotFound(reason="no such chat") from exc
 
 
-async def _my_live_ticket(services: Services, agent_id: int, ticket_id: int) -> Ticket:
-    async with services.db.transaction() as session:
-        ticket = await session.get(Ticket, ticket_id)
-    if ticket is None or ticket.assignee_id != agent_id or ticket.state not in LIVE:
+async def _my_live_ticket(services: Services, agent_id: int, ticket_id: int) -> LiveChat:
+    chat = await views.live_chat(services.db, ticket_id, agent_id)
+    if chat is None:
         raise web.HTTPNotFound(reason=f"chat {ticket_id} is not one of your open chats")
-    return ticket
+    return chat
 
 
 def _conflict(exc: HandoffError) -> web.HTTPConflict:
@@ -392,7 +370,7 @@ async def me(request: web.Request) -> web.Response:
         {
             "agent": await agent_json(services, agent_id),
             "offers": await pending_offers(services, agent_id),
-            "chats": await chats_json(services, agent_id, online=_online(request)),
+            "chats": await my_chats_json(services, agent_id, _online(request)),
         }
     )
 
@@ -428,52 +406,30 @@ async def answer_offer(request: web.Request) -> web.Response:
 
 async def chats(request: web.Request) -> web.Response:
     services, agent_id = _agent_of(request)
-    return web.json_response(
-        {"chats": await chats_json(services, agent_id, online=_online(request))}
-    )
+    return web.json_response({"chats": await my_chats_json(services, agent_id, _online(request))})
 
 
 async def chat(request: web.Request) -> web.Response:
     services, agent_id = _agent_of(request)
     ticket_id = _ticket_id(request)
-    listed = await chats_json(services, agent_id, ticket_id, online=_online(request))
-    if not listed:
+    detail = await views.chat_detail(services.db, ticket_id, agent_id)
+    if detail is None:
         raise web.HTTPNotFound(reason=f"chat {ticket_id} is not one of your open chats")
-    async with services.db.transaction() as session:
-        messages = list(
-            (
-                await session.execute(
-                    select(Message)
-                    .where(Message.customer_id == listed[0]["customer"]["id"])
-                    .order_by(Message.id.desc())
-                    .limit(200)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        notes = (
-            await session.execute(
-                select(Note, Agent.name)
-                .outerjoin(Agent, Agent.id == Note.agent_id)
-                .where(Note.ticket_id == ticket_id)
-                .order_by(Note.id)
-            )
-        ).all()
+    (listed,) = await chats_json(services, [ListedChat(detail.chat, detail.last)], _online(request))
     return web.json_response(
         {
-            "chat": listed[0],
-            "messages": await console_messages(services, list(reversed(messages))),
-            "notes": [_note_json(note, name) for note, name in notes],
+            "chat": listed,
+            "messages": await console_messages(services, list(detail.messages)),
+            "notes": [_note_json(note) for note in detail.notes],
         }
     )
 
 
-def _note_json(note: Note, agent: str | None) -> dict[str, Any]:
+def _note_json(note: NoteView) -> dict[str, Any]:
     return {
         "id": note.id,
         "text": note.text,
-        "agent": agent or "",
+        "agent": note.agent,
         "created_at": note.created_at.isoformat(),
     }
 
@@ -492,10 +448,9 @@ async def _say(
 
 
 async def _message_answer(services: Services, message_id: int) -> web.Response:
-    async with services.db.transaction() as session:
-        message = await session.get(Message, message_id)
-    assert message is not None
-    (shown,) = await console_messages(services, [message])
+    (shown,) = await console_messages(
+        services, await views.transcript_rows(services.db, [message_id])
+    )
     return web.json_response({"message": shown})
 
 
@@ -540,8 +495,7 @@ async def send_canned(request: web.Request) -> web.Response:
     ticket_id = _ticket_id(request)
     shortcut = str((await _body(request)).get("shortcut") or "")
     await _my_live_ticket(services, agent_id, ticket_id)
-    async with services.db.transaction() as session:
-        text = await canned_for(session, shortcut, ticket_id, agent_id)
+    text = await views.filled_canned(services.db, shortcut, ticket_id, agent_id)
     if text is None:
         raise web.HTTPNotFound(reason=f"no canned reply {shortcut!r}")
     return await _say(services, ticket_id, agent_id, text)
@@ -554,8 +508,7 @@ async def fill_canned(request: web.Request) -> web.Response:
     ticket_id = _ticket_id(request)
     shortcut = request.match_info["shortcut"]
     await _my_live_ticket(services, agent_id, ticket_id)
-    async with services.db.transaction() as session:
-        text = await canned_for(session, shortcut, ticket_id, agent_id)
+    text = await views.filled_canned(services.db, shortcut, ticket_id, agent_id)
     if text is None:
         raise web.HTTPNotFound(reason=f"no canned reply {shortcut!r}")
     return web.json_response({"shortcut": shortcut, "text": text})
@@ -578,11 +531,9 @@ async def add_note(request: web.Request) -> web.Response:
         note_id = await services.handoff.add_note(ticket_id, agent_id, text)
     except HandoffError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from exc
-    async with services.db.transaction() as session:
-        note = await session.get(Note, note_id)
-        agent = await session.get(Agent, agent_id)
+    note = await views.note(services.db, note_id)
     assert note is not None
-    return web.json_response({"note": _note_json(note, agent.name if agent else "")})
+    return web.json_response({"note": _note_json(note)})
 
 
 async def transfer(request: web.Request) -> web.Response:
@@ -619,8 +570,7 @@ async def close(request: web.Request) -> web.Response:
 
 async def canned(request: web.Request) -> web.Response:
     services, _agent_id = _agent_of(request)
-    async with services.db.transaction() as session:
-        rows = await list_canned(session)
+    rows = await views.canned_replies(services.db)
     return web.json_response(
         {"canned": [{"shortcut": r.shortcut, "lang": r.lang, "text": r.text} for r in rows]}
     )
@@ -705,119 +655,6 @@ async def link_login(request: web.Request) -> web.StreamResponse:
     raise session_redirect(request, cookie, "/agent")
 
 
-def _openapi() -> dict[str, Any]:
-    """The agent API in the OpenAPI document (shapes in docs/webchat.md)."""
-    from web.api_faq import error_responses, json_content
-
-    obj = {"type": "object"}
-    ok = {"description": "Done", "content": json_content(obj)}
-    ticket = {"name": "ticket_id", "in": "path", "required": True, "schema": {"type": "integer"}}
-
-    def op(summary: str, *codes: int, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        spec: dict[str, Any] = {
-            "tags": ["agent console"],
-            "summary": summary,
-            "responses": {"200": ok, **error_responses(401, 403, *codes)},
-        }
-        if body is not None:
-            spec["requestBody"] = {"required": True, "content": body}
-        return spec
-
-    text_body = json_content(
-        {
-            "type": "object",
-            "properties": {"text": {"type": "string"}, "client_id": {"type": "string"}},
-            "required": ["text"],
-        }
-    )
-    base = "/api/v1/agent"
-    return {
-        f"{base}/me": {"get": op("The agent, their pending offers and open chats")},
-        f"{base}/status": {
-            "post": op(
-                "Set status: available, away, offline, or ready (end wrap-up)",
-                400,
-                body=json_content({"type": "object", "properties": {"status": {"type": "string"}}}),
-            )
-        },
-        f"{base}/offers/{{offer_id}}/accept": {"post": op("Accept an offer", 409)},
-        f"{base}/offers/{{offer_id}}/decline": {"post": op("Decline an offer", 409)},
-        f"{base}/chats": {"get": op("The agent's open chats, every channel")},
-        f"{base}/chats/{{ticket_id}}": {
-            "get": {**op("A chat: transcript and internal notes", 404), "parameters": [ticket]}
-        },
-        f"{base}/chats/{{ticket_id}}/messages": {
-            "post": {
-                **op("Write to the customer", 400, 404, 409, body=text_body),
-                "parameters": [ticket],
-            }
-        },
-        f"{base}/chats/{{ticket_id}}/files": {
-            "post": {
-                **op(
-                    "Send the customer a file (multipart: file, client_id)",
-                    400,
-                    404,
-                    409,
-                    413,
-                    body={"multipart/form-data": {"schema": obj}},
-                ),
-                "parameters": [ticket],
-            }
-        },
-        f"{base}/chats/{{ticket_id}}/canned": {
-            "post": {
-                **op("Send a canned reply", 404, 409, body=json_content(obj)),
-                "parameters": [ticket],
-            }
-        },
-        f"{base}/chats/{{ticket_id}}/canned/{{shortcut}}": {
-            "get": {
-                **op("A canned reply filled in for this chat (not sent)", 404),
-                "parameters": [
-                    ticket,
-                    {
-                        "name": "shortcut",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string"},
-                    },
-                ],
-            }
-        },
-        f"{base}/chats/{{ticket_id}}/notes": {
-            "post": {**op("Add an internal note", 400, 404, body=text_body), "parameters": [ticket]}
-        },
-        f"{base}/chats/{{ticket_id}}/transfer": {
-            "post": {
-                **op("Transfer to an agent or a category", 400, 409, body=json_content(obj)),
-                "parameters": [ticket],
-            }
-        },
-        f"{base}/chats/{{ticket_id}}/close": {
-            "post": {
-                **op("Close the chat (the customer is asked to rate)", 409),
-                "parameters": [ticket],
-            }
-        },
-        f"{base}/canned": {"get": op("The canned replies")},
-        f"{base}/transfer-targets": {
-            "get": {
-                **op("Who can take the chat now: agents and categories", 400, 404),
-                "parameters": [
-                    {
-                        "name": "ticket_id",
-                        "in": "query",
-                        "required": True,
-                        "schema": {"type": "integer"},
-                    }
-                ],
-            }
-        },
-    }
-
-
-OPENAPI_PATHS = _openapi()
 CONSOLE_HUB = web.AppKey("console_hub", ConsoleHub)
 
 
@@ -825,23 +662,8 @@ async def _presence(services: Services, hub: ConsoleHub, customer_id: int, onlin
     """A web visitor came or went: the agent holding their chat sees it in the list."""
     if not hub.sockets:
         return
-    async with services.db.transaction() as session:
-        agents = (
-            (
-                await session.execute(
-                    select(Ticket.assignee_id).where(
-                        Ticket.customer_id == customer_id,
-                        Ticket.state.in_(LIVE),
-                        Ticket.assignee_id.is_not(None),
-                    )
-                )
-            )
-            .scalars()
-            .all()
-        )
-    for agent_id in agents:
-        if agent_id is not None:
-            await hub.push(agent_id, {"type": "chats"})
+    for agent_id in await views.agents_holding(services.db, customer_id):
+        await hub.push(agent_id, {"type": "chats"})
 
 
 def attach(services: Services) -> ConsoleHub:
