@@ -65,6 +65,12 @@ async def create_login_link(session: AsyncSession, agent_id: int, at: datetime) 
     return key
 
 
+async def new_login_link(db: Database, agent_id: int, at: datetime) -> str:
+    """:func:`create_login_link` in a transaction of its own (Telegram's ``/console``)."""
+    async with db.transaction() as session:
+        return await create_login_link(session, agent_id, at)
+
+
 async def login_with_link(db: Database, key: str, at: datetime) -> tuple[str, Principal] | None:
     """Use a login link (once, before it expires): a session for the agent's console token,
     created on first use."""

@@ -19,6 +19,7 @@ from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 import texts
+from accounts.sessions import LINK_MINUTES, new_login_link
 from bot.port import agent_language
 from bot.relay import agent_message_meta, say_to_agent
 from handoff import desk, views
@@ -256,12 +257,9 @@ async def _console_link(
     context: ContextTypes.DEFAULT_TYPE, services: Services, agent: AgentView, lang: str
 ) -> None:
     """``/console``: a one-time link that opens the web console logged in as this agent."""
-    from web.auth import LINK_MINUTES, create_login_link
-
     settings = services.settings
     base = settings.public_url or f"http://localhost:{settings.web_port}"
-    async with services.db.transaction() as session:
-        key = await create_login_link(session, agent.id, services.clock.now())
+    key = await new_login_link(services.db, agent.id, services.clock.now())
     url = f"{base.rstrip('/')}/agent/login?key={key}"
     await _say(
         context, agent, texts.text("agent.console_link", lang, minutes=LINK_MINUTES, url=url)

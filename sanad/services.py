@@ -14,9 +14,11 @@ from handoff.port import PortRouter
 from handoff.service import HandoffConfig, HandoffService
 from sanad.clock import Clock, SystemClock
 from sanad.config import Settings
-from storage.db import Database, PoolSettings
+from storage.db import Database, PoolSettings, refused_value
 
 log = logging.getLogger(__name__)
+
+__all__ = ["Services", "flood_limits", "handoff_config", "refused_value"]
 
 
 def handoff_config(settings: Settings) -> HandoffConfig:

@@ -19,14 +19,15 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, event, text
+from sqlalchemy import Connection, event, text, update
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import DataError, DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -117,6 +118,17 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await conn.run_sync(run)
 
 
+def refused_value(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database refusing a value it cannot hold (too long, out of
+    range, NUL), on either backend: the client's mistake, not the server's."""
+    if isinstance(exc, DataError):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    cause = exc.orig
+    return isinstance(cause, OverflowError) or "too large to convert" in str(cause)
+
+
 class _Gate:
     """A lock for transactions that the task holding it may take again (reentrant per task)."""
 
@@ -168,6 +180,18 @@ class Database:
             return
         async with self._gate.held(), self.sessions() as session, session.begin():
             yield session
+
+    async def check_write(self, at: datetime) -> None:
+        """Write the readiness row (``/readyz``): raises when the database refuses a write (a
+        read-only file, a full disk, a read-only replica)."""
+        from storage.models import Readiness
+
+        async with self.transaction() as session:
+            written = await session.execute(
+                update(Readiness).where(Readiness.id == 1).values(checked_at=at)
+            )
+            if not getattr(written, "rowcount", 0):
+                session.add(Readiness(id=1, checked_at=at))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

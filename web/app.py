@@ -25,8 +25,6 @@ from urllib.parse import quote, urlsplit
 import jinja2
 from aiohttp import WSCloseCode, web
 from aiohttp.http_exceptions import HttpProcessingError
-from sqlalchemy import update
-from sqlalchemy.exc import DataError, DBAPIError
 from telegram import Update
 from telegram.ext import Application
 
@@ -34,8 +32,7 @@ import texts
 from accounts.sessions import login, logout, principal_from_cookie
 from accounts.tokens import Principal, csrf_ok, principal_from_bearer
 from sanad.logs import log_context
-from sanad.services import Services
-from storage.models import Readiness
+from sanad.services import Services, refused_value
 from web.auth import COOKIE, PRINCIPAL, Handler, client_ip, is_https, session_redirect
 from web.inputs import IMPORT_BODY_BYTES, body_limit, check_text, parse_json, path_ids_ok
 from web.openapi import complete_path_parameters
@@ -207,26 +204,14 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return _error(request, 400, "the input is nested too deeply")
     except UnicodeEncodeError:
         return _error(request, 400, "the input is not valid Unicode text (a lone surrogate)")
-    except DBAPIError as exc:
+    except Exception as exc:
         # The last line of defence: handlers check their fields first (naming them); a
         # value the database still refuses is the client's, not a server error.
-        if _is_data_error(exc):
+        if refused_value(exc):
             log.warning("database refused a value on %s %s: %s", request.method, request.path, exc)
             return _error(request, 400, "a value is too long or out of range for the database")
-        log.exception("database error on %s %s", request.method, request.path)
-        return _error(request, 500, "internal error; the server log has the details")
-    except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return _error(request, 500, "internal error; the server log has the details")
-
-
-def _is_data_error(exc: DBAPIError) -> bool:
-    """A value the database cannot hold (too long, out of range, NUL), on either backend."""
-    if isinstance(exc, DataError):
-        return True
-    cause = exc.orig
-    text = str(cause)
-    return isinstance(cause, OverflowError) or "too large to convert" in text
 
 
 def _public(request: web.Request) -> bool:
@@ -341,13 +326,7 @@ async def readyz(request: web.Request) -> web.Response:
     problems: dict[str, str] = {}
     try:
         async with asyncio.timeout(READY_TIMEOUT_S):
-            async with services.db.transaction() as session:
-                now = services.clock.now()
-                written = await session.execute(
-                    update(Readiness).where(Readiness.id == 1).values(checked_at=now)
-                )
-                if not getattr(written, "rowcount", 0):
-                    session.add(Readiness(id=1, checked_at=now))
+            await services.db.check_write(services.clock.now())
     except TimeoutError:
         problems["database"] = f"no write within {READY_TIMEOUT_S:g} s"
     except Exception as exc:  # whatever the driver says, the answer is "not ready"
