@@ -14,7 +14,7 @@ from handoff.port import PortRouter
 from handoff.service import HandoffConfig, HandoffService
 from sanad.clock import Clock, SystemClock
 from sanad.config import Settings
-from storage.db import Database, PoolSettings
+from storage.db import Database, PoolSettings, one_at_a_time
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,7 @@ class Services:
         await self.db.upgrade()
         if self.settings.load_sample_faq:
             async with self.db.transaction() as session:
+                await one_at_a_time(session)
                 await load_sample_if_empty(session, self.clock.now())
         await self.faq.reload()
         await self.handoff.start(run_timers=run_timers)
