@@ -110,10 +110,10 @@ def _cli(db_url: str, *argv: str) -> str:
     return out.getvalue()
 
 
-def _agent_tokens(db_url: str, count: int) -> list[str]:
+def _agent_tokens(db_url: str, count: int, capacity: int) -> list[str]:
     tokens = []
     for i in range(count):
-        added = _cli(db_url, "agents", "add", "--name", f"Agent {i}", "--capacity", "3")
+        added = _cli(db_url, "agents", "add", "--name", f"Agent {i}", "--capacity", str(capacity))
         agent_id = int(re.findall(r"\d+", added)[0])
         made = _cli(
             db_url,
@@ -289,7 +289,7 @@ async def _delivery(
         )
         for i, t in enumerate(tokens)
     ]
-    await asyncio.sleep(1.0)  # every agent available before the first customer asks
+    await asyncio.sleep(3.0)  # every process knows every agent is available
     started = time.perf_counter()
     await asyncio.gather(
         *[
@@ -359,7 +359,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     async with _database(args.postgres) as db_url:
         # The CLI runs its own event loop: in a thread.
         await asyncio.to_thread(_cli, db_url, "db", "upgrade")
-        tokens = await asyncio.to_thread(_agent_tokens, db_url, args.agents)
+        tokens = await asyncio.to_thread(_agent_tokens, db_url, args.agents, args.capacity)
         ports = [_free_port(), _free_port()]
         spawn = multiprocessing.get_context("spawn")
         children = [spawn.Process(target=_serve, args=(db_url, p), daemon=True) for p in ports]
@@ -395,6 +395,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--postgres", default=os.environ.get("SANAD_TEST_PG_URL", DEFAULT_PG))
     parser.add_argument("--agents", type=int, default=6)
+    parser.add_argument("--capacity", type=int, default=1, help="chats per agent at once")
     parser.add_argument("--customers", type=int, default=30)
     parser.add_argument("--lines", type=int, default=3)
     parser.add_argument("--visitors", type=int, default=10)
