@@ -14,6 +14,8 @@ from datetime import datetime
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from faq.semantic import embedding_text
@@ -79,15 +81,20 @@ async def store_vectors(
         )
         known.update(found.scalars().all())
     fresh = [k for k in keys if k not in known]
-    session.add_all(
-        TextEmbedding(
-            model=model,
-            text_hash=k,
-            dim=len(vectors[k]),
-            vector=np.asarray(vectors[k], dtype="<f4").tobytes(),
-            created_at=at,
-        )
+    if not fresh:
+        return 0
+    # Two processes starting together embed the same texts: whichever stores a vector second
+    # keeps the first one (the same text gives the same vector) instead of failing.
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    rows = [
+        {
+            "model": model,
+            "text_hash": k,
+            "dim": len(vectors[k]),
+            "vector": np.asarray(vectors[k], dtype="<f4").tobytes(),
+            "created_at": at,
+        }
         for k in fresh
-    )
-    await session.flush()
+    ]
+    await session.execute(insert(TextEmbedding).on_conflict_do_nothing(), rows)
     return len(fresh)

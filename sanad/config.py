@@ -235,6 +235,12 @@ class Settings:
     faq_semantic_threads: int = _setting(
         1, _as_int(1, 64), "Threads the embedding model may use per query (FAQ semantic)."
     )
+    bus: str = _setting(
+        "auto",
+        _one_of("auto", "off"),
+        "Delivery between Sanad processes sharing a PostgreSQL database (LISTEN/NOTIFY): auto "
+        "(on with PostgreSQL) or off (one process; SQLite never needs it).",
+    )
     brand_name: str = _setting("Sanad", _as_str, "Name the bot greets customers with.")
     public_url: str = _setting(
         "",

@@ -12,9 +12,11 @@ from handoff.acd import AcdConfig, Strategy
 from handoff.flood import FloodLimits, FloodPolicy
 from handoff.port import PortRouter
 from handoff.service import HandoffConfig, HandoffService
+from sanad.bus import Bus, LocalBus
 from sanad.clock import Clock, SystemClock
 from sanad.config import Settings
-from storage.db import Database, PoolSettings, refused_value
+from storage.db import Database, PoolSettings, one_at_a_time, refused_value
+from storage.pubsub import PgBus
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +65,7 @@ class Services:
     ports: PortRouter
     handoff: HandoffService
     flood: FloodPolicy
+    bus: Bus
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -91,7 +94,12 @@ class Services:
             f"fused (lexical + {embedder.model})" if embedder else "lexical only",
         )
         flood = FloodPolicy(flood_limits(settings), lambda: clock.now().timestamp())
-        return cls(settings, db, clock, faq, ports, handoff, flood)
+        bus: Bus = (
+            PgBus(settings.database_url)
+            if db.backend == "postgresql" and settings.bus == "auto"
+            else LocalBus()
+        )
+        return cls(settings, db, clock, faq, ports, handoff, flood, bus)
 
     async def start(self, run_timers: bool = True) -> None:
         """Migrate the schema, load the sample FAQ on first run, build the match index,
@@ -99,11 +107,16 @@ class Services:
         await self.db.upgrade()
         if self.settings.load_sample_faq:
             async with self.db.transaction() as session:
+                await one_at_a_time(session)
                 await load_sample_if_empty(session, self.clock.now())
         await self.faq.reload()
+        if isinstance(self.bus, PgBus):
+            await self.bus.start()
         await self.handoff.start(run_timers=run_timers)
 
     async def close(self) -> None:
         await self.faq.close()
         await self.handoff.stop()
+        if isinstance(self.bus, PgBus):
+            await self.bus.close()
         await self.db.dispose()

@@ -100,6 +100,16 @@ def alembic_config(connection: Connection | None = None) -> Config:
 # pg_advisory_xact_lock key: "sanad" in ASCII. Any fixed number works; it only has to be the
 # same in every Sanad process and unlikely to be used by another application on the database.
 MIGRATION_LOCK = 0x73616E6164
+FIRST_START_LOCK = MIGRATION_LOCK + 1
+
+
+async def one_at_a_time(session: AsyncSession, key: int = FIRST_START_LOCK) -> None:
+    """Make processes that run this transaction at the same moment take turns (PostgreSQL: a
+    transaction-scoped advisory lock; SQLite has one process and one writer anyway). Used for
+    first-start work such as loading the sample FAQ, which two processes starting together on
+    an empty database would otherwise both do (the second died on a unique violation)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
 
 
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:

@@ -163,3 +163,28 @@ async def test_processes_starting_together_on_an_empty_postgres_all_come_up(pg_u
     finally:
         for d in databases:
             await d.dispose()
+
+
+@pytest.mark.postgres
+async def test_whole_processes_starting_together_on_an_empty_postgres_all_come_up(
+    pg_url: str,
+) -> None:
+    """Not only the migrations: the first start's sample FAQ too. Two processes loading it at
+    once collided on the articles' unique key and one died; now they take turns and the
+    sample is loaded once."""
+    from faq.service import sample_articles
+    from sanad.config import load_settings
+    from sanad.services import Services
+
+    settings = load_settings(env={"SANAD_DATABASE_URL": pg_url})
+    processes = [Services.create(settings) for _ in range(3)]
+    try:
+        async with asyncio.timeout(120):
+            await asyncio.gather(*(p.start(run_timers=False) for p in processes))
+        async with processes[0].db.transaction() as session:
+            stored = (await session.execute(text("SELECT count(*) FROM articles"))).scalar_one()
+        assert stored == len(sample_articles())
+        assert all(len(p.faq.matcher) > 0 for p in processes)
+    finally:
+        for p in processes:
+            await p.close()
