@@ -23,6 +23,10 @@ Reconnected = Callable[[], Awaitable[None]]
 
 
 class Bus(Protocol):
+    @property
+    def shared(self) -> bool:
+        """True when other processes may hold sockets (publish even without a local one)."""
+
     def subscribe(self, topic: str, handler: Handler) -> None:
         """Call ``handler(key, frame)`` for every message another process publishes on
         ``topic`` (never for this process's own)."""
@@ -37,6 +41,10 @@ class Bus(Protocol):
 
 class LocalBus:
     """One process: every socket is here, nothing to publish."""
+
+    @property
+    def shared(self) -> bool:
+        return False
 
     def subscribe(self, topic: str, handler: Handler) -> None:
         return None

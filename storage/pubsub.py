@@ -85,6 +85,10 @@ class PgBus:
 
     # -- the Bus protocol -------------------------------------------------------------
 
+    @property
+    def shared(self) -> bool:
+        return True
+
     def subscribe(self, topic: str, handler: Handler) -> None:
         self._handlers[topic].append(handler)
 

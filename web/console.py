@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, assert_never
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 import texts
 from handoff import views
@@ -58,6 +58,7 @@ from handoff.notices import (
 from handoff.service import HandoffError
 from handoff.tickets import transcript_text
 from handoff.views import AgentView, ListedChat, LiveChat, NoteView, TranscriptRow
+from sanad.bus import Bus, LocalBus
 from sanad.services import Services
 from web.auth import login_with_link, principal_of, same_origin, session_redirect
 from web.chat import frames_for
@@ -76,12 +77,48 @@ STATUSES = {
 
 
 class ConsoleHub:
-    """The open console sockets of this process, by agent."""
+    """The open console sockets of this process, by agent, and the bus to the other
+    processes' (an agent's console may be open on any of them: every frame pushed here is
+    published too, and frames published elsewhere reach the sockets held here)."""
 
-    def __init__(self) -> None:
+    TOPIC = "console"
+    EVERYONE = 0  # the key of a frame for every agent
+
+    def __init__(self, bus: Bus | None = None) -> None:
         self.sockets: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
+        self.bus: Bus = bus or LocalBus()
+        self.bus.subscribe(self.TOPIC, self._from_elsewhere)
+        self.bus.on_reconnect(self.catch_up)
+
+    def reaches(self, agent_id: int) -> bool:
+        """Whether a frame for ``agent_id`` may have a socket to go to, here or elsewhere."""
+        return self.bus.shared or agent_id in self.sockets
 
     async def push(self, agent_id: int, frame: dict[str, Any]) -> None:
+        await self._push_here(agent_id, frame)
+        await self.bus.publish(self.TOPIC, agent_id, frame)
+
+    async def push_all(self, frame: dict[str, Any]) -> None:
+        for agent_id in list(self.sockets):
+            await self._push_here(agent_id, frame)
+        await self.bus.publish(self.TOPIC, self.EVERYONE, frame)
+
+    async def _from_elsewhere(self, agent_id: int, frame: dict[str, Any]) -> None:
+        if agent_id == self.EVERYONE:
+            for someone in list(self.sockets):
+                await self._push_here(someone, frame)
+        else:
+            await self._push_here(agent_id, frame)
+
+    async def catch_up(self) -> None:
+        """Frames published while the bus was down are lost: close the sockets held here
+        (1012, "restarting"), so each console reconnects and refetches its state, which
+        comes from the stored record and misses nothing."""
+        for ws in [ws for held in self.sockets.values() for ws in held]:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"catch up")
+
+    async def _push_here(self, agent_id: int, frame: dict[str, Any]) -> None:
         for ws in list(self.sockets.get(agent_id, ())):
             if ws.closed:
                 continue
@@ -89,10 +126,6 @@ class ConsoleHub:
                 await ws.send_json(frame)
             except (ConnectionError, RuntimeError) as exc:
                 log.debug("console push failed: %s", exc)
-
-    async def push_all(self, frame: dict[str, Any]) -> None:
-        for agent_id in list(self.sockets):
-            await self.push(agent_id, frame)
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -224,7 +257,7 @@ class ConsolePort:
 
     async def notify_agent(self, notice: AgentNotice) -> None:
         agent_id = notice.agent_id
-        if agent_id not in self.hub.sockets:
+        if not self.hub.reaches(agent_id):
             return
         match notice:
             case OfferMade():
@@ -660,7 +693,7 @@ CONSOLE_HUB = web.AppKey("console_hub", ConsoleHub)
 
 async def _presence(services: Services, hub: ConsoleHub, customer_id: int, online: bool) -> None:
     """A web visitor came or went: the agent holding their chat sees it in the list."""
-    if not hub.sockets:
+    if not hub.sockets and not hub.bus.shared:
         return
     for agent_id in await views.agents_holding(services.db, customer_id):
         await hub.push(agent_id, {"type": "chats"})
@@ -671,7 +704,7 @@ def attach(services: Services) -> ConsoleHub:
     for port in services.ports.agent_ports:
         if isinstance(port, ConsolePort):
             return port.hub
-    hub = ConsoleHub()
+    hub = ConsoleHub(services.bus)
     services.ports.add_agent_port(ConsolePort(services, hub))
     return hub
 
