@@ -241,6 +241,12 @@ class Settings:
         "Delivery between Sanad processes sharing a PostgreSQL database (LISTEN/NOTIFY): auto "
         "(on with PostgreSQL) or off (one process; SQLite never needs it).",
     )
+    bus_url: str = _setting(
+        "",
+        _as_str,
+        "PostgreSQL URL the bus listens on, when it must differ from the database URL (a "
+        "pgbouncer in transaction mode in front of the pools cannot pass LISTEN).",
+    )
     brand_name: str = _setting("Sanad", _as_str, "Name the bot greets customers with.")
     public_url: str = _setting(
         "",

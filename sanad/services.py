@@ -95,7 +95,7 @@ class Services:
         )
         flood = FloodPolicy(flood_limits(settings), lambda: clock.now().timestamp())
         bus: Bus = (
-            PgBus(settings.database_url)
+            PgBus(settings.bus_url or settings.database_url)
             if db.backend == "postgresql" and settings.bus == "auto"
             else LocalBus()
         )
