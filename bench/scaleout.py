@@ -36,6 +36,7 @@ import os
 import re
 import socket
 import statistics
+import sys
 import time
 import uuid
 from collections import Counter
@@ -51,7 +52,12 @@ from sanad.config import FLOOD_CONTROL_OFF, load_settings
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 PERSON = "I want to talk to a person please"
+TIMEOUT = aiohttp.ClientTimeout(total=30)
 QUESTIONS = ["Where is my order?", "How do I return an item?", "Do you ship abroad?"]
+
+
+def _say(text: str) -> None:
+    print(f"scaleout: {text}", file=sys.stderr, flush=True)
 
 
 def _free_port() -> int:
@@ -166,7 +172,7 @@ async def _agent(
     stop: asyncio.Event,
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"}
-    async with aiohttp.ClientSession(base, headers=headers) as http:
+    async with aiohttp.ClientSession(base, headers=headers, timeout=TIMEOUT) as http:
         ws = await http.ws_connect("/agent/ws")
         async with http.post("/api/v1/agent/status", json={"status": "available"}) as answer:
             answer.raise_for_status()
@@ -225,7 +231,7 @@ async def _customer(
     customer_at: dict[int, int],
     agent_at: dict[int, int],
 ) -> None:
-    async with aiohttp.ClientSession(base) as http:
+    async with aiohttp.ClientSession(base, timeout=TIMEOUT) as http:
         ws = await http.ws_connect("/chat/ws")
         await ws.send_json({"type": "hello", "visitor": None, "since": 0, "lang": "en"})
         await ws.send_json({"type": "message", "client_id": f"h{n}", "text": PERSON})
@@ -237,7 +243,7 @@ async def _customer(
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                raw = await ws.receive(timeout=deadline - time.monotonic())
+                raw = await ws.receive(timeout=max(0.1, deadline - time.monotonic()))
             except TimeoutError:
                 break
             if raw.type != aiohttp.WSMsgType.TEXT:
@@ -291,16 +297,31 @@ async def _delivery(
     ]
     await asyncio.sleep(3.0)  # every process knows every agent is available
     started = time.perf_counter()
-    await asyncio.gather(
+    customers_done = asyncio.gather(
         *[
             _customer(bases[(i + 1) % 2], (i + 1) % 2, i, lines, tally, customer_at, agent_at)
             for i in range(customers)
-        ]
+        ],
+        return_exceptions=True,
     )
+
+    async def progress() -> None:
+        while True:
+            await asyncio.sleep(10)
+            _say(f"arrived so far: {dict(tally.arrived)}; errors {tally.errors[:3]}")
+
+    watch = asyncio.create_task(progress())
+    try:
+        outcomes = await customers_done
+    finally:
+        watch.cancel()
+    failures = [repr(r) for r in outcomes if isinstance(r, BaseException)]
+    tally.errors.extend(failures)
     elapsed = time.perf_counter() - started
     await asyncio.sleep(0.5)
     stop.set()
-    await asyncio.gather(*agents, return_exceptions=True)
+    ended = await asyncio.gather(*agents, return_exceptions=True)
+    tally.errors.extend(repr(r) for r in ended if isinstance(r, BaseException))
     lost = {k: max(0, tally.expected[k] - tally.arrived[k]) for k in tally.expected}
     return {
         "customers": customers,
@@ -318,7 +339,7 @@ async def _delivery(
 
 
 async def _asker(base: str, n: int, questions: int) -> int:
-    async with aiohttp.ClientSession(base) as http:
+    async with aiohttp.ClientSession(base, timeout=TIMEOUT) as http:
         ws = await http.ws_connect("/chat/ws")
         await ws.send_json({"type": "hello", "visitor": None, "since": 0, "lang": "en"})
         answered = 0
@@ -370,10 +391,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             for base, child in zip(bases, children, strict=True):
                 await _wait_up(base, child)
             pids = [c.pid for c in children if c.pid is not None]
+            _say("delivery pass")
             result: dict[str, Any] = {
                 "delivery": await _delivery(bases, tokens, args.customers, args.lines)
             }
-            # Agents away again: the FAQ pass measures the bot alone.
+            _say(f"delivery: {result['delivery']['lost']}; throughput passes")
             result["throughput"] = [
                 await _throughput(bases, pids, args.visitors, args.questions, spread)
                 for spread in (False, True)
