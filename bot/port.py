@@ -17,9 +17,8 @@ from sqlalchemy import select
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError
 
+import conversation
 import texts
-from bot import conversation
-from bot.conversation import Keyboard
 from bot.relay import (
     deliver_to_customer,
     record_sent,
@@ -27,6 +26,7 @@ from bot.relay import (
     say_to_agent,
     send_text,
 )
+from conversation import Keyboard
 from handoff.notices import (
     AgentMessage,
     AgentNotice,
