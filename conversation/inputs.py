@@ -74,6 +74,7 @@ COMMANDS = ("start", "help", "language", "human", "cancel")
 # Commands work in any state (like Telegram's); other /words go to the bot only while it has
 # the conversation (an agent may be sent a path like /orders/12).
 COMMAND_WORDS = tuple(f"/{name}" for name in COMMANDS)
+WITH_PEOPLE = (State.QUEUED, State.OFFERED, State.ASSIGNED, State.PENDING)
 
 
 @dataclass
@@ -101,6 +102,12 @@ class _Turn:
         self.handoff = Handoff(
             action, self.ticket.id, self.customer.id, self.language, reason, message_id
         )
+
+    def remember(self) -> None:
+        """What this input leaves, as a hint for the customer's next one (:class:`_Hints`)."""
+        queuing = self.handoff is not None and self.handoff.action in ("request", "reopen")
+        state = State.QUEUED if queuing else self.ticket.state
+        HINTS.put(self.channel, self.customer.external_id, state, self.language)
 
     async def keep_says(self) -> tuple[Say, ...]:
         """The bot's lines, stored now on a channel whose lines the core keeps."""
@@ -142,10 +149,11 @@ HINTS = _Hints()
 async def _prepare(
     services: Services, channel: Channel, identity: Identity, text: str
 ) -> Prepared | None:
-    """The FAQ's decision on ``text``, outside any transaction, when the customer's ticket is
-    (as far as this process saw last) with the bot."""
+    """The FAQ's decision on ``text``, outside any transaction, unless the customer waits for
+    or talks with a person (as far as this process saw last: then a question goes to the bot
+    only if an agent closed the chat meanwhile, and is matched inside the transaction)."""
     seen = HINTS.get(channel, identity.external_id)
-    if seen is not None and seen[0] != State.BOT:
+    if seen is not None and seen[0] in WITH_PEOPLE:
         return None
     language = (
         seen[1]
@@ -287,7 +295,7 @@ async def _keep_incoming(
 
 
 def _reply(turn: _Turn, says: tuple[Say, ...], **outcome: Any) -> Reply:
-    HINTS.put(turn.channel, turn.customer.external_id, turn.ticket.state, turn.language)
+    turn.remember()
     return Reply(
         turn.customer.id,
         turn.ticket.id,
@@ -558,7 +566,7 @@ async def customer_pressed(
             choice = line_of(await _record_choice(turn, data))
             if pressed_line_id is not None and channel.keeps_lines:
                 updated = await _update_pressed(turn, pressed_line_id, outcome)
-        HINTS.put(channel, customer.external_id, ticket.state, turn.language)
+        turn.remember()
         return replace(
             outcome,
             customer_id=customer.id,
