@@ -107,7 +107,9 @@ class _Turn:
         """What this input leaves, as a hint for the customer's next one (:class:`_Hints`)."""
         queuing = self.handoff is not None and self.handoff.action in ("request", "reopen")
         state = State.QUEUED if queuing else self.ticket.state
-        HINTS.put(self.channel, self.customer.external_id, state, self.language)
+        # The stored language, as the next question's match is called with it (``language``
+        # may be the language of this answer only).
+        HINTS.put(self.channel, self.customer.external_id, state, self.customer.language)
 
     async def keep_says(self) -> tuple[Say, ...]:
         """The bot's lines, stored now on a channel whose lines the core keeps."""

@@ -106,3 +106,33 @@ async def test_a_resent_message_is_acknowledged_in_one_transaction_and_not_handl
             )
         ).scalar()
     assert asked == 1
+
+
+async def test_every_question_is_matched_once_before_its_transaction(
+    services: Services,
+) -> None:
+    """The FAQ's ``prepare`` (the query embedding) runs before the transaction opens, and
+    ``answer`` inside it uses that decision, not a second match: also after an Arabic
+    answer to a customer whose stored language is English."""
+    import conversation
+    from conversation import WEB, Identity
+
+    used: list[bool] = []
+    answer = services.faq.answer
+
+    async def checked(session: Any, text: str, **kwargs: Any) -> Any:
+        prepared = kwargs.get("prepared")
+        used.append(
+            prepared is not None
+            and (prepared.text, prepared.language) == (text, kwargs["language"])
+        )
+        return await answer(session, text, **kwargs)
+
+    services.faq.answer = checked  # type: ignore[method-assign]
+    visitor = Identity("k" * 64, "Visitor")
+    for n, question in enumerate(["كم يوم ياخذ التوصيل؟", DELIVERY, "how do I return an item?"]):
+        reply = await conversation.customer_wrote(
+            services, WEB, visitor, question, client_id=f"q{n}"
+        )
+        assert reply.says and reply.says[-1].line is not None
+    assert used == [True, True, True]
