@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import texts
@@ -246,18 +246,22 @@ def _flood(
     return refusal(services, channel, identity.external_id, client_address.get())
 
 
+# Built once: on every message, building the statement cost about as much as running it.
+_EARLIER = (
+    select(Message)
+    .where(
+        Message.customer_id == bindparam("customer_id"),
+        Message.sender == "customer",
+        Message.meta["client_id"].as_string() == bindparam("client_id"),
+    )
+    .limit(1)
+)
+
+
 async def _earlier(session: AsyncSession, customer_id: int, client_id: str) -> Message | None:
     """The customer's message already kept under ``client_id`` (a resend), if any."""
     return (
-        await session.execute(
-            select(Message)
-            .where(
-                Message.customer_id == customer_id,
-                Message.sender == "customer",
-                Message.meta["client_id"].as_string() == client_id,
-            )
-            .limit(1)
-        )
+        await session.execute(_EARLIER, {"customer_id": customer_id, "client_id": client_id})
     ).scalar_one_or_none()
 
 
