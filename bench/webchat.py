@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import multiprocessing
@@ -138,7 +139,7 @@ async def _baseline(services: Services, samples: int) -> list[float]:
     return times
 
 
-def _serve(db_url: str, port: int, conn: Connection) -> None:
+def _serve(db_url: str, port: int, conn: Connection, semantic: str = "auto") -> None:
     """The child process: Sanad as ``sanad run`` starts it, without Telegram; its CPU time
     and SQLAlchemy's statements and transactions are reported on ``conn``."""
     import logging
@@ -155,6 +156,7 @@ def _serve(db_url: str, port: int, conn: Connection) -> None:
         env={
             "SANAD_DATABASE_URL": db_url,
             "SANAD_WEB_PORT": str(port),
+            "SANAD_FAQ_SEMANTIC": semantic,
             **FLOOD_CONTROL_OFF,
         }
     )
@@ -279,10 +281,13 @@ async def _measure(
     return Pass(times, wall, delta(before, after), trips)
 
 
-async def _prepared(url: str) -> str:
+async def _prepared(url: str, semantic: str = "auto") -> str:
     """``url`` migrated with the sample FAQ, as Sanad leaves a database at its first start."""
-    services = Services.create(load_settings(env={"SANAD_DATABASE_URL": url}))
+    env = {"SANAD_DATABASE_URL": url, "SANAD_FAQ_SEMANTIC": semantic}
+    services = Services.create(load_settings(env=env))
     await services.start(run_timers=False)
+    # The articles' embeddings stored, so both servers match fused from their first question.
+    await services.faq.wait_idle()
     await services.close()
     return url
 
@@ -294,6 +299,7 @@ async def run(
     *,
     floor: bool = True,
     count_questions: int = 20,
+    semantic: str = "auto",
 ) -> dict[str, object]:
     """The whole benchmark; ``floor`` adds the one-transaction floor under the same load,
     ``count_questions`` (PostgreSQL only; 0: none) a pass of one visitor through a
@@ -310,16 +316,19 @@ async def run(
             await services.close()
 
         async def fresh(name: str) -> str:
-            return await _prepared(await stack.enter_async_context(_database(tmp, name, postgres)))
+            url = await stack.enter_async_context(_database(tmp, name, postgres))
+            return await _prepared(url, semantic)
 
-        sanad = await _measure(_serve, await fresh("web"), visitors, questions)
+        serve_sanad = functools.partial(_serve, semantic=semantic)
+        serve_low = functools.partial(serve_floor, semantic=semantic)
+        sanad = await _measure(serve_sanad, await fresh("web"), visitors, questions)
         floor_pass = None
         if floor:
-            floor_pass = await _measure(serve_floor, await fresh("floor"), visitors, questions)
+            floor_pass = await _measure(serve_low, await fresh("floor"), visitors, questions)
         counted: dict[str, Pass] = {}
         if postgres is not None and count_questions > 0:
             pg = make_url(postgres)
-            servers = {"sanad": _serve, **({"floor": serve_floor} if floor else {})}
+            servers = {"sanad": serve_sanad, **({"floor": serve_low} if floor else {})}
             for name, target in servers.items():
                 proxy = RoundTripProxy(pg.host or "127.0.0.1", pg.port or 5432)
                 url = await fresh(f"count_{name}")
@@ -334,6 +343,7 @@ async def run(
         "ratio_median": round(web["round_trip"]["median_ms"] / base["median_ms"], 1),
         "answers_per_s": web["answers_per_s"],
         "backend": "postgresql" if postgres else "sqlite",
+        "faq_semantic": semantic,
         "server_cpu_ms_per_message": web["server_cpu_ms_per_message"],
         "per_message": web["per_message"],
         "cpu": "server process (child) CPU time over the measured questions / messages; "
@@ -387,6 +397,13 @@ def main() -> None:
         default=20,
         help="PostgreSQL: questions of the one-visitor pass that counts round trips (0: none)",
     )
+    parser.add_argument(
+        "--faq-semantic",
+        choices=("auto", "off"),
+        default="auto",
+        help="FAQ matching of both servers: auto (fused with the embedding model, Sanad's "
+        "default) or off (lexical only)",
+    )
     args = parser.parse_args()
     result = asyncio.run(
         run(
@@ -395,6 +412,7 @@ def main() -> None:
             args.postgres,
             floor=not args.no_floor,
             count_questions=args.count_questions,
+            semantic=args.faq_semantic,
         )
     )
     print(json.dumps(result))

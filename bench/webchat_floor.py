@@ -6,16 +6,19 @@ and the ticket ``state`` when it changed), that does for each visitor message th
 writes Sanad does for an FAQ-answered message, with the raw driver (aiosqlite or asyncpg) in
 ONE transaction:
 
-1. read the customer by (channel, visitor key); 2. refresh their ``last_seen_at``;
-3. read their open ticket (id, state); 4. look for the message under its ``client_id`` (a
-resend); 5. insert the customer's message; 6. insert the query log; 7. insert the bot's answer.
+0. decide the answer (before the transaction, as Sanad prepares a question); 1. read the
+customer by (channel, visitor key); 2. refresh their ``last_seen_at``; 3. read their open
+ticket (id, state); 4. look for the message under its ``client_id`` (a resend); 5. insert the
+customer's message; 6. insert the query log; 7. insert the bot's answer.
 
-Sanad (captured with a ``before_cursor_execute`` listener) runs the same seven plus three
-repeats (the ticket by id twice, the ticket state once more) in five transactions. The answer
-comes from the real matcher (``MatchIndex.decide`` on the index Sanad builds from the same
-FAQ, with Sanad's thresholds), so the floor does the same domain work; the CPU the match takes
-is counted apart (``match_cpu_us``; ``match_cpu_ms_per_message`` in the output). Texts are
-fixed strings.
+Sanad (captured with a ``before_cursor_execute`` listener) runs the same seven statements in
+one transaction too (``conversation.customer_wrote``; before issue 12 it ran ten in five). The
+answer comes from the real matcher, run as ``FaqService.prepare`` runs it: Sanad's lexical
+index and, when the lexical match is not decisive, the query's embedding by the same model
+(``faq_semantic`` of Sanad's settings) fused with it, with Sanad's thresholds; so the floor does
+the same domain work. The CPU the match takes, the embedding's worker thread included, is
+counted apart (``match_cpu_us``; ``match_cpu_ms_per_message`` in the output). Texts are fixed
+strings.
 
 The database is one Sanad created (migrated, sample FAQ loaded). Statements and transactions
 are counted by the driver itself: SQLite's trace callback (every statement, BEGIN and COMMIT
@@ -26,9 +29,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,8 +42,10 @@ from typing import Any, Protocol
 from aiohttp import WSMsgType, web
 
 from bench.webchat_probe import serve_probe
-from faq.matcher import Decision, MatchIndex, Outcome, Thresholds
+from faq.fusion import FUSED_THRESHOLDS, with_overrides
+from faq.matcher import Decision, Outcome
 from faq.normalize import detect_language
+from faq.semantic import Embedder, Float32Array, load_embedder
 from faq.service import MAX_QUERY_CHARS, ArticleView, FaqService, thresholds_from
 
 CHANNEL = "web"
@@ -48,6 +54,7 @@ DID_IT_HELP = {"en": "Did this help?", "ar": "هل ساعدك هذا؟"}
 SUGGEST = {"en": "Did you mean one of these?", "ar": "هل تقصد أحد هذه؟"}
 NO_MATCH = {"en": "Sorry, I have no answer to that.", "ar": "عذرًا، ليس لدي جواب لذلك."}
 GREETING = "Hello! Ask me anything."
+DEFAULT_LANGUAGE = "en"
 
 
 @dataclass(frozen=True)
@@ -83,29 +90,58 @@ class Handled:
     state: str
 
 
+class CountingEmbedder:
+    """Sanad's embedding model, the CPU of each call (in whichever worker thread it runs)
+    added to ``counters["match_cpu_us"]``."""
+
+    def __init__(self, inner: Embedder, counters: Counter[str], lock: threading.Lock) -> None:
+        self.inner = inner
+        self.counters = counters
+        self.lock = lock
+
+    @property
+    def model(self) -> str:
+        return self.inner.model
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed(self, texts: Sequence[str]) -> Float32Array:
+        started = time.thread_time()
+        out = self.inner.embed(texts)
+        with self.lock:
+            self.counters["match_cpu_us"] += round((time.thread_time() - started) * 1e6)
+        return out
+
+    def clone(self) -> Embedder:
+        return CountingEmbedder(self.inner.clone(), self.counters, self.lock)
+
+
 class Answers:
-    """The real matcher, as ``FaqService.answer`` calls it (without the database); the CPU
+    """The real matcher, as ``FaqService.prepare`` runs it (lexical, then fused with the
+    query's embedding when the lexical match is not decisive; without the database); the CPU
     it takes goes to ``counters["match_cpu_us"]``."""
 
-    def __init__(
-        self,
-        index: MatchIndex,
-        article: Callable[[int], ArticleView | None],
-        thresholds: Thresholds,
-        counters: Counter[str],
-    ) -> None:
-        self.index = index
-        self.article = article
-        self.thresholds = thresholds
+    def __init__(self, faq: FaqService, counters: Counter[str]) -> None:
+        self.faq = faq
+        self.article = faq.article
         self.counters = counters
 
-    def decide(self, text: str, language: str) -> tuple[str, Decision]:
+    async def decide(self, text: str, language: str) -> tuple[str, Decision]:
         started = time.thread_time()
         query = text.strip()[:MAX_QUERY_CHARS]
         lang = detect_language(query) if any(c.isalpha() for c in query) else language
-        decision = self.index.decide(query, lang, self.thresholds)
-        self.counters["match_cpu_us"] += round((time.thread_time() - started) * 1e6)
-        return lang, decision
+        matcher = self.faq.matcher
+        verdict = matcher.decisive(query, lang)
+        spent = time.thread_time() - started
+        if verdict is None:
+            embedding = await self.faq.embed_query(query)  # counted by CountingEmbedder
+            started = time.thread_time()
+            verdict = matcher.decide(query, lang, embedding)
+            spent += time.thread_time() - started
+        self.counters["match_cpu_us"] += round(spent * 1e6)
+        return lang, verdict.decision
 
     def _view(self, article_id: str) -> ArticleView:
         view = self.article(int(article_id))
@@ -243,8 +279,12 @@ class SqliteFloor:
 
     async def message(self, key: str, client_id: str, text: str) -> Handled:
         at = _now()
+        # Decided before the transaction, as Sanad prepares a question (the embedding must
+        # not hold one); the customer's language only matters for a text without letters,
+        # which the benchmark does not send.
+        lang, decision = await self.answers.decide(text, DEFAULT_LANGUAGE)
         async with self.transaction() as db:
-            customer, language, _chosen, _awaiting = (
+            customer, _language, _chosen, _awaiting = (
                 await db.execute_fetchall(
                     "SELECT id, language, language_chosen, awaiting_comment_ticket_id"
                     " FROM customers WHERE channel = ? AND external_id = ?",
@@ -272,7 +312,6 @@ class SqliteFloor:
             mine_id = await self._insert_line(
                 db, ticket, customer, "customer", text, {"client_id": client_id}, at
             )
-            lang, decision = self.answers.decide(text, language)
             best = decision.best
             cursor = await db.execute(
                 'INSERT INTO query_log (customer_id, ticket_id, "query", lang, outcome,'
@@ -370,6 +409,10 @@ class PostgresFloor:
 
     async def message(self, key: str, client_id: str, text: str) -> Handled:
         at = _now()
+        # Decided before the transaction, as Sanad prepares a question (the embedding must
+        # not hold one); the customer's language only matters for a text without letters,
+        # which the benchmark does not send.
+        lang, decision = await self.answers.decide(text, DEFAULT_LANGUAGE)
         insert_line = (
             "INSERT INTO messages (ticket_id, customer_id, sender, kind, text, meta, created_at)"
             " VALUES ($1, $2, $3, 'text', $4, $5, $6) RETURNING id"
@@ -381,7 +424,7 @@ class PostgresFloor:
                 CHANNEL,
                 key,
             )
-            customer, language = row["id"], row["language"]
+            customer = row["id"]
             await db.execute("UPDATE customers SET last_seen_at = $1 WHERE id = $2", at, customer)
             ticket_row = await db.fetchrow(
                 "SELECT id, state FROM tickets WHERE customer_id = $1 AND state = ANY($2::text[])"
@@ -400,7 +443,6 @@ class PostgresFloor:
                 return Handled(Line(int(earlier), "customer", text, at, client_id), None, state)
             meta = json.dumps({"client_id": client_id})
             mine_id = await db.fetchval(insert_line, ticket, customer, "customer", text, meta, at)
-            lang, decision = self.answers.decide(text, language)
             best = decision.best
             query_id = await db.fetchval(
                 'INSERT INTO query_log (customer_id, ticket_id, "query", lang, outcome,'
@@ -473,26 +515,44 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
-async def _answers(db_url: str, counters: Counter[str]) -> Answers:
-    """Sanad's index of the database's FAQ, built as Sanad builds it (then the engine goes)."""
+async def _answers(db_url: str, counters: Counter[str], semantic: str) -> Answers:
+    """Sanad's matcher of the database's FAQ, built as ``Services.create`` builds it (the
+    embedding model and the fused thresholds of Sanad's settings; then the engine goes)."""
+    from sanad.config import load_settings
     from storage.db import Database
 
+    settings = load_settings(env={"SANAD_DATABASE_URL": db_url, "SANAD_FAQ_SEMANTIC": semantic})
+    embedder = load_embedder(settings.faq_semantic, threads=settings.faq_semantic_threads)
+    fused = with_overrides(
+        FUSED_THRESHOLDS,
+        settings.faq_answer_min,
+        settings.faq_answer_margin,
+        settings.faq_suggest_min,
+    )
     database = Database(db_url)
-    faq = FaqService(database)
+    faq = FaqService(
+        database,
+        thresholds_from(
+            settings.faq_answer_min, settings.faq_answer_margin, settings.faq_suggest_min
+        ),
+        embedder=CountingEmbedder(embedder, counters, threading.Lock()) if embedder else None,
+        fused_thresholds=fused,
+    )
     try:
         await faq.reload()
+        await faq.wait_idle()  # the articles' embeddings (stored by Sanad: read back)
     finally:
         await database.dispose()
-    return Answers(faq.index, faq.article, thresholds_from(None, None, None), counters)
+    return Answers(faq, counters)
 
 
 async def _ok(_request: web.Request) -> web.Response:
     return web.Response(text="ok")
 
 
-async def _run(db_url: str, port: int, conn: Connection) -> None:
+async def _run(db_url: str, port: int, conn: Connection, semantic: str) -> None:
     counters: Counter[str] = Counter()
-    answers = await _answers(db_url, counters)
+    answers = await _answers(db_url, counters, semantic)
     store: Store
     if db_url.startswith("sqlite"):
         store = SqliteFloor(db_url.split("///", 1)[1], answers, counters)
@@ -515,6 +575,6 @@ async def _run(db_url: str, port: int, conn: Connection) -> None:
         await store.close()
 
 
-def serve_floor(db_url: str, port: int, conn: Connection) -> None:
+def serve_floor(db_url: str, port: int, conn: Connection, semantic: str = "auto") -> None:
     """The child process: the floor server on ``port`` until terminated."""
-    asyncio.run(_run(db_url, port, conn))
+    asyncio.run(_run(db_url, port, conn, semantic))

@@ -1,21 +1,23 @@
 """Telegram handlers for customers: thin glue from updates to the conversation and back.
 
-Each handler finds the customer and their ticket, keeps the incoming message on it, and hands
-the rest to :mod:`bot.conversation`, the channel-agnostic customer conversation. What it says
-comes back through :class:`TelegramSender`, which splits long texts, turns the conversation's
-buttons into inline keyboards, stores what was sent, and marks a customer who blocked the bot as
-unreachable instead of failing. Agents' updates go to :mod:`bot.agents`.
+Each customer update is one call into :mod:`conversation` (one transaction: the customer and
+their ticket, the incoming message kept, the decision); what it returns is said through
+:class:`TelegramSender`, which splits long texts, turns the conversation's buttons into inline
+keyboards, stores what was sent with Telegram's message ids (each line once sent: the
+transcript keeps the ids of the parts Telegram made of it, for replies and edits), and marks a
+customer who blocked the bot as unreachable instead of failing. Agents' updates go to
+:mod:`bot.agents`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-from typing import Any
 
 from telegram import (
     Bot,
     BotCommand,
+    CallbackQuery,
     InlineKeyboardMarkup,
     Update,
 )
@@ -29,26 +31,25 @@ from telegram.ext import (
     filters,
 )
 
+import conversation
 import texts
-from bot import conversation
 from bot.agents import (
     agent_for,
     handle_agent_callback,
     handle_agent_command,
     handle_agent_message,
 )
-from bot.conversation import Identity, Keyboard, Who
 from bot.port import markup
 from bot.relay import media_kind, mirror_edit, record_sent, send_text
 from bot.relay import tag as relay_tag
+from conversation import TELEGRAM, Handoff, Identity, Pressed, Say, reads
 from faq.service import ArticleView
-from handoff.customers import find_customer, mark_unreachable
-from handoff.tickets import open_ticket_for
+from handoff.flood import Verdict
 from sanad.services import Services
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "telegram"
+CHANNEL = TELEGRAM.name
 CALLBACK_RE = conversation.PRESS_RE
 
 
@@ -75,29 +76,32 @@ class TelegramSender:
     part, each part stored on the ticket; a customer who blocked the bot is marked
     unreachable instead of failing."""
 
-    def __init__(self, bot: Bot, services: Services) -> None:
+    def __init__(self, bot: Bot, services: Services, chat_id: int) -> None:
         self.bot = bot
         self.services = services
+        self.chat_id = chat_id
 
-    async def send(
-        self,
-        who: Who,
-        text: str,
-        keyboard: Keyboard | None = None,
-        *,
-        kind: str = "text",
-        meta: dict[str, Any] | None = None,
-    ) -> bool:
+    async def send(self, customer_id: int, ticket_id: int, say: Say) -> bool:
         services = self.services
         try:
-            sent = await send_text(self.bot, int(who.address), text, markup(keyboard))
+            sent = await send_text(self.bot, self.chat_id, say.text, markup(say.keyboard))
         except Forbidden as exc:
-            log.info("customer %s unreachable: %s", who.customer_id, exc.message)
-            async with services.db.transaction() as session:
-                await mark_unreachable(session, who.customer_id, services.clock.now(), exc.message)
+            log.info("customer %s unreachable: %s", customer_id, exc.message)
+            await reads.customer_unreachable(services, customer_id, exc.message)
             return False
-        await record_sent(services, who.ticket_id, "bot", sent, kind=kind, meta=meta)
+        await record_sent(services, ticket_id, "bot", sent, meta=say.meta)
         return True
+
+    async def carry(
+        self, customer_id: int, ticket_id: int, says: tuple[Say, ...], handoff: Handoff | None
+    ) -> None:
+        """Say the lines an input decided, then run the handoff action it led to and say
+        what comes after it."""
+        for say in says:
+            await self.send(customer_id, ticket_id, say)
+        if handoff is not None:
+            for say in await conversation.hand_over(self.services, TELEGRAM, handoff):
+                await self.send(customer_id, handoff.ticket_id, say)
 
 
 def _identity(update: Update) -> Identity:
@@ -106,26 +110,9 @@ def _identity(update: Update) -> Identity:
     return Identity(str(user.id), user.full_name, user.username, user.language_code)
 
 
-async def _incoming(
-    update: Update, context: ContextTypes.DEFAULT_TYPE
-) -> tuple[Services, TelegramSender, Who, int]:
-    """A customer's update: who they are, their ticket, and the message kept on it (its id)."""
-    services = services_of(context)
-    customer, ticket = await conversation.touch(services, CHANNEL, _identity(update))
+def _sender(update: Update, context: ContextTypes.DEFAULT_TYPE) -> TelegramSender:
     chat_id = update.effective_chat.id if update.effective_chat else 0
-    who = conversation.who_of(customer, ticket, str(chat_id))
-    message_id = 0
-    message = update.effective_message
-    if message is not None:
-        message_id = await conversation.record_incoming(
-            services,
-            who,
-            message.text or message.caption or "",
-            kind=media_kind(message) or "text",
-            channel_message_id=str(message.message_id),
-            meta={"chat_id": message.chat_id},
-        )
-    return services, TelegramSender(context.bot, services), who, message_id
+    return TelegramSender(context.bot, services_of(context), chat_id)
 
 
 def _language(update: Update) -> str:
@@ -133,17 +120,11 @@ def _language(update: Update) -> str:
     return "ar" if code and code.startswith("ar") else "en"
 
 
-async def _flooded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    """Flood control (handoff/flood.py): a customer writing faster than the policy allows is
-    not handled (nothing stored, answered or logged as an FAQ query) and is told once, kindly,
-    to slow down. True when the update was refused."""
+async def _refused(update: Update, context: ContextTypes.DEFAULT_TYPE, verdict: Verdict) -> None:
+    """Flood control (handoff/flood.py) refused the update: nothing was stored, answered or
+    logged as an FAQ query; the customer is told once, kindly, to slow down."""
     user = update.effective_user
-    if user is None:
-        return False
-    verdict = services_of(context).flood.message(f"telegram:{user.id}")
-    if verdict.allowed:
-        return False
-    log.info("flood control: update from Telegram user %s not handled", user.id)
+    log.info("flood control: update from Telegram user %s not handled", user.id if user else "-")
     text = texts.text("customer.slow_down", _language(update))
     query = update.callback_query
     with contextlib.suppress(TelegramError):
@@ -151,7 +132,6 @@ async def _flooded(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
             await query.answer(text if verdict.tell else None)
         elif verdict.tell and update.effective_chat is not None:
             await context.bot.send_message(update.effective_chat.id, text)
-    return True
 
 
 async def _from_agent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
@@ -166,12 +146,47 @@ async def _from_agent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> boo
 
 async def on_customer_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/start, /help, /language, /human, /cancel, or one the bot does not know."""
-    if await _flooded(update, context):
+    message = update.effective_message
+    if message is None or update.effective_user is None:
         return
-    services, out, who, _ = await _incoming(update, context)
-    text = update.effective_message.text if update.effective_message else ""
-    first_name = update.effective_user.first_name if update.effective_user else ""
-    await conversation.command(services, out, who, (text or "/").split()[0], first_name)
+    reply = await conversation.customer_command(
+        services_of(context),
+        TELEGRAM,
+        _identity(update),
+        message.text or "",
+        first_name=update.effective_user.first_name,
+        channel_message_id=str(message.message_id),
+        meta={"chat_id": message.chat_id},
+    )
+    if reply.refused is not None:
+        await _refused(update, context, reply.refused)
+        return
+    await _sender(update, context).carry(
+        reply.customer_id, reply.ticket_id, reply.says, reply.handoff
+    )
+
+
+async def _customer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A customer's text or media, kept on their ticket and routed by its state (FAQ with
+    the bot, kept while waiting, to their agent); the bot reads only text."""
+    message = update.effective_message
+    if message is None or update.effective_user is None:
+        return
+    reply = await conversation.customer_wrote(
+        services_of(context),
+        TELEGRAM,
+        _identity(update),
+        message.text or message.caption or "",
+        kind=media_kind(message) or "text",
+        channel_message_id=str(message.message_id),
+        meta={"chat_id": message.chat_id},
+    )
+    if reply.refused is not None:
+        await _refused(update, context, reply.refused)
+        return
+    await _sender(update, context).carry(
+        reply.customer_id, reply.ticket_id, reply.says, reply.handoff
+    )
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -180,22 +195,19 @@ async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     message = update.effective_message
     if message is None or message.text is None:
         return
-    if await _from_agent(update, context) or await _flooded(update, context):
+    if await _from_agent(update, context):
         return
-    services, out, who, message_id = await _incoming(update, context)
-    await conversation.customer_message(services, out, who, message_id, message.text)
+    await _customer_message(update, context)
 
 
 async def on_other_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Photos, documents, voice, stickers...: carried between a customer and their agent; with
     the bot, kept on the ticket (the bot reads only text)."""
-    message = update.effective_message
-    if message is None:
+    if update.effective_message is None:
         return
-    if await _from_agent(update, context) or await _flooded(update, context):
+    if await _from_agent(update, context):
         return
-    services, out, who, message_id = await _incoming(update, context)
-    await conversation.customer_message(services, out, who, message_id, None)
+    await _customer_message(update, context)
 
 
 async def on_edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -209,11 +221,28 @@ async def on_edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await mirror_edit(context.bot, services, message, None)
         return
     user = update.effective_user
-    async with services.db.transaction() as session:
-        customer = await find_customer(session, CHANNEL, str(user.id)) if user else None
-        ticket = await open_ticket_for(session, customer) if customer else None
-    if customer is not None and ticket is not None:
-        await mirror_edit(context.bot, services, message, relay_tag(ticket.id, customer.name))
+    found = await reads.open_ticket_of(services, CHANNEL, str(user.id)) if user else None
+    if found is not None:
+        ticket_id, name = found
+        await mirror_edit(context.bot, services, message, relay_tag(ticket_id, name))
+
+
+async def _acknowledge(query: CallbackQuery, result: Pressed) -> None:
+    """The press answered, and the pressed message's buttons removed (or it rewritten) before
+    anything is said in reply."""
+    if result.alert is not None:
+        await query.answer(result.alert)
+        return
+    with contextlib.suppress(BadRequest):  # a query older than Telegram allows: harmless
+        await query.answer()
+    try:
+        if result.replace is not None:
+            text, keyboard = result.replace
+            await query.edit_message_text(text, reply_markup=markup(keyboard))
+        elif result.drop_buttons:
+            await query.edit_message_reply_markup(reply_markup=None)
+    except BadRequest as exc:  # already edited, or too old to edit: harmless
+        log.debug("could not update the pressed message: %s", exc.message)
 
 
 async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -225,29 +254,16 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     agent = await agent_for(services, update)
     if agent is not None and await handle_agent_callback(update, context, services, agent):
         return
-    if await _flooded(update, context):
+    result = await conversation.customer_pressed(
+        services, TELEGRAM, _identity(update), query.data or ""
+    )
+    if result.refused is not None:
+        await _refused(update, context, result.refused)
         return
-    customer, ticket = await conversation.touch(services, CHANNEL, _identity(update))
+    await _acknowledge(query, result)
     chat_id = query.message.chat.id if query.message else query.from_user.id
-    who = conversation.who_of(customer, ticket, str(chat_id))
-
-    async def acknowledge(result: conversation.PressResult) -> None:
-        if result.alert is not None:
-            await query.answer(result.alert)
-            return
-        with contextlib.suppress(BadRequest):  # a query older than Telegram allows: harmless
-            await query.answer()
-        try:
-            if result.replace is not None:
-                text, keyboard = result.replace
-                await query.edit_message_text(text, reply_markup=markup(keyboard))
-            elif result.drop_buttons:
-                await query.edit_message_reply_markup(reply_markup=None)
-        except BadRequest as exc:  # already edited, or too old to edit: harmless
-            log.debug("could not update the pressed message: %s", exc.message)
-
-    out = TelegramSender(context.bot, services)
-    await conversation.press(services, out, who, query.data or "", acknowledge)
+    out = TelegramSender(context.bot, services, chat_id)
+    await out.carry(result.customer_id, result.ticket_id, result.says, result.handoff)
 
 
 async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

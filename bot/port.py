@@ -16,9 +16,8 @@ from typing import assert_never
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, TelegramError
 
+import conversation
 import texts
-from bot import conversation
-from bot.conversation import Keyboard
 from bot.relay import (
     deliver_to_customer,
     record_sent,
@@ -26,6 +25,7 @@ from bot.relay import (
     say_to_agent,
     send_text,
 )
+from conversation import Keyboard
 from handoff import desk, views
 from handoff.notices import (
     AgentMessage,

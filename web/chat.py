@@ -6,10 +6,11 @@ customer sees is a row of the transcript, pushed as a ``message`` frame, so a cl
 reconnects with the highest id it has shown gets exactly what it missed. Frames carry a
 ``client_id``: a resend after a dropped socket is acknowledged again and never handled twice.
 
-The conversation itself is :mod:`bot.conversation`, as on Telegram; this module only carries
-it: :class:`WebSender` says the bot's lines, :class:`WebChatPort` says what the handoff engine
-decided (its customer notices: queue position, "Sara joined", the rating...) and carries the
-agent's messages.
+The conversation itself is :mod:`conversation`, as on Telegram: each frame is one call there
+(one transaction) whose outputs this module pushes; :class:`WebChatPort` says what the handoff
+engine decided (its customer notices: queue position, "Sara joined", the rating...) and carries
+the agent's messages. This module opens no transaction: what it shows comes from
+:mod:`conversation.reads`.
 
 One process keeps the open sockets in memory (:class:`ChatHub`); several Sanad processes on
 one PostgreSQL database need sticky routing of a visitor to one process for live pushes (the
@@ -27,31 +28,27 @@ import math
 import re
 import secrets
 from collections import OrderedDict, defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import WSMsgType, web
-from sqlalchemy import select
 
+import conversation
 import texts
-from bot import conversation
-from bot.conversation import Identity, Keyboard, PressResult, Who
-from handoff.customers import find_customer, touch_customer
+from conversation import WEB, Handoff, Identity, Say, StoredLine, TicketView, Visitor, reads
 from handoff.flood import client_address
 from handoff.notices import AgentMessage, AgentNotice, CustomerNotice, SupervisorNotice
-from handoff.tickets import State, record_message
 from sanad.locks import KeyedLocks
 from sanad.logs import log_context
 from sanad.services import Services
-from storage.models import Agent, Attachment, Customer, Message, Ticket
 from web.auth import PRINCIPAL, same_origin
 from web.inputs import INT64_MAX, printable, read_upload, text_problem
 
 log = logging.getLogger(__name__)
 
-CHANNEL = "web"
+CHANNEL = WEB.name
 VISITOR_COOKIE = "sanad_visitor"
 VISITOR_HEADER = "X-Sanad-Visitor"
 VISITOR_RE = re.compile(r"^v_[A-Za-z0-9_-]{20,64}$")
@@ -61,9 +58,6 @@ MAX_FRAME = 64 * 1024
 HISTORY_LIMIT = 500
 FILE_LINK_S = 7 * 86400  # a customer's file links work this long (they are re-signed at each visit)
 HELLO_TIMEOUT_S = 15.0
-# Commands work in any state (like Telegram's); other /words go to the bot only while it has
-# the conversation (an agent may be sent a path like /orders/12).
-COMMAND_WORDS = tuple(f"/{name}" for name in conversation.COMMANDS)
 INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 CONTENT_TYPE_RE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 
@@ -75,10 +69,6 @@ def new_visitor() -> str:
 def visitor_key(secret: str) -> str:
     """What is stored for a visitor: the hash of their secret (64 hex characters)."""
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def keyboard_json(keyboard: Keyboard | None) -> list[list[dict[str, str]]]:
-    return [[{"label": b.label, "data": b.data} for b in row] for row in keyboard or []]
 
 
 @dataclass(frozen=True)
@@ -99,7 +89,7 @@ def file_signature(attachment_id: int, owner_key: str, expires: int) -> str:
     return hmac.new(key, f"{attachment_id}:{expires}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def file_of(message: Message, link: LinkKey | None = None) -> dict[str, Any] | None:
+def file_of(message: StoredLine, link: LinkKey | None = None) -> dict[str, Any] | None:
     """A file message's file; its URL signed for the customer when ``link`` is given (the
     widget's frame on another site has no cookie: the link itself is the credential)."""
     meta = message.meta or {}
@@ -120,7 +110,7 @@ def file_of(message: Message, link: LinkKey | None = None) -> dict[str, Any] | N
 
 
 def message_frame(
-    message: Message, agent: str | None = None, link: LinkKey | None = None
+    message: StoredLine, agent: str | None = None, link: LinkKey | None = None
 ) -> dict[str, Any]:
     """A transcript row as the customer sees it."""
     meta = message.meta or {}
@@ -138,37 +128,30 @@ def message_frame(
     }
 
 
-async def agent_names(services: Services, messages: list[Message]) -> dict[int, str]:
-    ids = {
-        int(m.meta["agent_id"]) for m in messages if m.sender == "agent" and m.meta.get("agent_id")
-    }
-    if not ids:
-        return {}
-    async with services.db.transaction() as session:
-        rows = (await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(ids)))).all()
-    return {int(i): str(n) for i, n in rows}
-
-
-async def frames_for(services: Services, messages: list[Message]) -> list[dict[str, Any]]:
-    names = await agent_names(services, messages)
-    owners = {m.customer_id for m in messages if m.kind == "file"}
-    keys: dict[int, str] = {}
-    if owners:
-        async with services.db.transaction() as session:
-            rows = await session.execute(
-                select(Customer.id, Customer.external_id).where(
-                    Customer.id.in_(owners), Customer.channel == CHANNEL
-                )
-            )
-            keys = {int(i): str(k) for i, k in rows.all()}
+def _frames(
+    services: Services, lines: Sequence[StoredLine], context: reads.FrameContext
+) -> list[dict[str, Any]]:
+    keys = context.owner_keys
     return [
         message_frame(
             m,
-            names.get(int(m.meta.get("agent_id") or 0)),
+            context.agent_names.get(int(m.meta.get("agent_id") or 0)),
             link_key(services, keys[m.customer_id]) if m.customer_id in keys else None,
         )
-        for m in messages
+        for m in lines
     ]
+
+
+async def frames_for(services: Services, messages: Sequence[StoredLine]) -> list[dict[str, Any]]:
+    """Transcript lines as the customer sees them (the agent's name, file links signed)."""
+    return _frames(services, messages, await reads.frame_context(services, messages))
+
+
+def state_frame(ticket: TicketView | None) -> dict[str, Any]:
+    """The state of the customer's latest ticket, as the chat page's controls need it."""
+    if ticket is None:
+        return {"type": "state", "ticket": None}
+    return {"type": "state", "ticket": {"id": ticket.id, "state": ticket.state}}
 
 
 class ChatHub:
@@ -222,71 +205,22 @@ class ChatHub:
             self._pressed.popitem(last=False)
 
 
-class WebSender:
-    """Says the bot's lines to a web customer: stored with their buttons, then pushed."""
-
-    def __init__(self, services: Services, hub: ChatHub) -> None:
-        self.services = services
-        self.hub = hub
-
-    async def send(
-        self,
-        who: Who,
-        text: str,
-        keyboard: Keyboard | None = None,
-        *,
-        kind: str = "text",
-        meta: dict[str, Any] | None = None,
-    ) -> bool:
-        await say(self.services, self.hub, who.ticket_id, "bot", text, keyboard, meta)
-        return True
-
-
-async def say(
+async def carry(
     services: Services,
     hub: ChatHub,
-    ticket_id: int,
-    sender: str,
-    text: str,
-    keyboard: Keyboard | None,
-    meta: dict[str, Any] | None = None,
+    customer_id: int,
+    says: Sequence[Say],
+    handoff: Handoff | None,
 ) -> None:
-    if sender in ("bot", "system"):
-        text = texts.on_web(text)  # buttons on the web, not Telegram commands
-    async with services.db.transaction() as session:
-        ticket = await session.get(Ticket, ticket_id)
-        assert ticket is not None
-        message = await record_message(
-            session,
-            ticket,
-            sender=sender,
-            text=text,
-            meta={**(meta or {}), "buttons": keyboard_json(keyboard)},
-            at=services.clock.now(),
-        )
-    await hub.push(message.customer_id, message_frame(message))
-
-
-async def state_frame(services: Services, customer_id: int) -> dict[str, Any]:
-    """The state of the customer's latest ticket (their open one, if any: a customer has at
-    most one, and it is the newest), as the chat page's controls need it."""
-    async with services.db.transaction() as session:
-        row = (
-            await session.execute(
-                select(Ticket.id, Ticket.state, Ticket.resolution)
-                .where(Ticket.customer_id == customer_id)
-                .order_by(Ticket.id.desc())
-                .limit(1)
-            )
-        ).first()
-    if row is None:
-        return {"type": "state", "ticket": None}
-    ticket_id, state, resolution = row
-    if state == State.CLOSED or (state == State.RESOLVED and resolution != "bot"):
-        state = State.RESOLVED
-    elif state == State.RESOLVED:
-        state = State.BOT  # solved by the bot: the customer simply goes on asking
-    return {"type": "state", "ticket": {"id": ticket_id, "state": str(state)}}
+    """Push the bot's lines (kept already by the conversation), then run the handoff action
+    the input led to and push what it says after it."""
+    for say in says:
+        if say.line is not None:
+            await hub.push(customer_id, message_frame(say.line))
+    if handoff is not None:
+        for say in await conversation.hand_over(services, WEB, handoff):
+            if say.line is not None:
+                await hub.push(customer_id, message_frame(say.line))
 
 
 class WebChatPort:
@@ -299,18 +233,14 @@ class WebChatPort:
     async def notify_customer(self, notice: CustomerNotice) -> None:
         customer_id = notice.to.customer_id
         if isinstance(notice, AgentMessage):  # a line of the chat: the ticket stays as it is
-            async with self.services.db.transaction() as session:
-                message = await session.get(Message, notice.message_id)
-            if message is not None:
-                for frame in await frames_for(self.services, [message]):
-                    await self.hub.push(customer_id, frame)
+            lines, context = await reads.lines_by_id(self.services, [notice.message_id])
+            for frame in _frames(self.services, lines, context):
+                await self.hub.push(customer_id, frame)
             return
-        said = conversation.notice_text(notice)
-        if said is not None:
-            text, keyboard = said
-            meta = {"notice": notice.kind}
-            await say(self.services, self.hub, notice.to.ticket_id, "system", text, keyboard, meta)
-        await self.hub.push(customer_id, await state_frame(self.services, customer_id))
+        line, ticket = await reads.keep_notice(self.services, notice)
+        if line is not None:
+            await self.hub.push(customer_id, message_frame(line))
+        await self.hub.push(customer_id, state_frame(ticket))
 
     async def notify_agent(self, notice: AgentNotice) -> None:  # agents: not this port
         return None
@@ -322,33 +252,19 @@ class WebChatPort:
 # ---------------------------------------------------------------------- the socket
 
 
-async def who_for(services: Services, identity: Identity) -> Who:
-    """The customer with the ticket a new input belongs to (opened if there is none)."""
-    customer, ticket = await conversation.touch(services, CHANNEL, identity)
-    return conversation.who_of(customer, ticket, customer.external_id)
-
-
-class Refused(Exception):
-    """A visitor turned away by flood control; the message says so, in their language."""
-
-
 class Visit:
     """One open chat socket: the visitor behind it and what they send."""
 
     def __init__(
-        self, services: Services, hub: ChatHub, ws: web.WebSocketResponse, customer: Customer
+        self, services: Services, hub: ChatHub, ws: web.WebSocketResponse, customer: Visitor
     ) -> None:
         self.services = services
         self.hub = hub
         self.ws = ws
         self.customer_id = customer.id
         self.identity = Identity(customer.external_id, customer.name)
-        self.out = WebSender(services, hub)
         self.last_state: dict[str, Any] | None = None
         self.address = client_address.get()
-
-    async def who(self) -> Who:
-        return await who_for(self.services, self.identity)
 
     async def send(self, frame: dict[str, Any]) -> None:
         """To this socket only. A socket that went away meanwhile is no reason to stop:
@@ -362,6 +278,11 @@ class Visit:
 
     async def error(self, message: str, client_id: str | None = None) -> None:
         await self.send({"type": "error", "client_id": client_id, "message": message})
+
+    async def refuse(self, message: str, client_id: str) -> None:
+        """An input not handled: said why, and acknowledged without an id."""
+        await self.error(message, client_id)
+        await self.send({"type": "ack", "client_id": client_id, "id": None})
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
@@ -379,12 +300,14 @@ class Visit:
             return
         async with self.hub.locks[self.customer_id]:
             if kind == "message":
-                await self.message(client_id, frame.get("text"))
+                ticket = await self.message(client_id, frame.get("text"))
             else:
-                await self.press(client_id, frame.get("data"), frame.get("message_id"))
+                ticket = await self.press(client_id, frame.get("data"), frame.get("message_id"))
         # What the customer did may have changed their ticket (resolved by the bot, left the
         # queue...) without the handoff engine saying so: the page's controls follow.
-        state = await state_frame(self.services, self.customer_id)
+        if ticket is None:  # not known from the input's own transaction
+            ticket = await reads.latest_ticket(self.services, self.customer_id)
+        state = state_frame(ticket)
         if state != self.last_state:
             self.last_state = state
             await self.hub.push(self.customer_id, state)
@@ -394,132 +317,87 @@ class Visit:
         stored, not answered, no FAQ query); the customer is told kindly to slow down."""
         if self.hub.press_seen(self.customer_id, client_id):
             return True  # a resend of something handled: answered without counting
-        verdict = self.services.flood.message(f"customer:{self.customer_id}", self.address)
-        if verdict.allowed:
+        verdict = conversation.refusal(self.services, WEB, self.identity.external_id, self.address)
+        if verdict is None:
             return True
-        async with self.services.db.transaction() as session:
-            customer = await session.get(Customer, self.customer_id)
-            lang = customer.language if customer else self.services.settings.default_language
-        await self.error(texts.text("customer.slow_down", lang), client_id)
-        await self.send({"type": "ack", "client_id": client_id, "id": None})
+        lang = await reads.language_of(self.services, self.customer_id)
+        await self.refuse(texts.text("customer.slow_down", lang), client_id)
         return False
 
-    async def message(self, client_id: str, text: object) -> None:
+    async def message(self, client_id: str, text: object) -> TicketView | None:
+        """A text; returns the customer's latest ticket after it (None: not known)."""
         if not isinstance(text, str) or not text.strip():
-            await self.error("a message needs some text", client_id)
-            await self.send({"type": "ack", "client_id": client_id, "id": None})
-            return
+            await self.refuse("a message needs some text", client_id)
+            return None
         problem = text_problem(text)
         if problem is not None:
-            await self.error(f"text: {problem}; the message was not sent", client_id)
-            await self.send({"type": "ack", "client_id": client_id, "id": None})
-            return
+            await self.refuse(f"text: {problem}; the message was not sent", client_id)
+            return None
         if len(text) > MAX_TEXT:
-            await self.error(
+            await self.refuse(
                 f"That message is too long ({len(text)} characters); the limit is {MAX_TEXT}.",
                 client_id,
             )
-            await self.send({"type": "ack", "client_id": client_id, "id": None})
-            return
-        who = await self.who()
-        stored, new = await conversation.keep_incoming(
-            self.services, who, text, client_id=client_id
+            return None
+        reply = await conversation.customer_wrote(
+            self.services, WEB, self.identity, text, client_id=client_id, flood_checked=True
         )
-        if not new:  # a resend: it was handled the first time
-            await self.send({"type": "ack", "client_id": client_id, "id": stored.id})
-            return
-        message_id = stored.id
+        assert reply.message is not None
+        if not reply.new:  # a resend: it was handled the first time
+            await self.send({"type": "ack", "client_id": client_id, "id": reply.message.id})
+            return reply.ticket
         link = link_key(self.services, self.identity.external_id)
-        await self.hub.push(self.customer_id, message_frame(stored, link=link))
-        await self.send({"type": "ack", "client_id": client_id, "id": message_id})
-        word = text.split()[0]
-        if (word.startswith("/") and who.ticket_state == State.BOT) or word in COMMAND_WORDS:
-            await conversation.command(self.services, self.out, who, word)
-            return
-        await conversation.customer_message(self.services, self.out, who, message_id, text)
+        await self.hub.push(self.customer_id, message_frame(reply.message, link=link))
+        await self.send({"type": "ack", "client_id": client_id, "id": reply.message.id})
+        await carry(self.services, self.hub, self.customer_id, reply.says, reply.handoff)
+        return reply.ticket if reply.handoff is None else None
 
-    async def press(self, client_id: str, data: object, message_id: object) -> None:
+    async def press(self, client_id: str, data: object, message_id: object) -> TicketView | None:
+        """A button; returns the customer's latest ticket after it (None: not known)."""
         pressed = (
             message_id if isinstance(message_id, int) and 0 < message_id <= INT64_MAX else None
         )
         if self.hub.press_seen(self.customer_id, client_id):
             await self.send({"type": "ack", "client_id": client_id, "id": pressed})
-            return
+            return None
         if not isinstance(data, str) or len(data) > 64 or text_problem(data):
-            await self.error("a press needs the button's data", client_id)
-            await self.send({"type": "ack", "client_id": client_id, "id": None})
-            return
-        who = await self.who()
-
-        async def acknowledge(result: PressResult) -> None:
-            self.hub.press_done(self.customer_id, client_id)
-            await self.send({"type": "ack", "client_id": client_id, "id": pressed})
-            if result.choice is not None:  # the pick, shown as the customer's line
-                await self.hub.push(self.customer_id, message_frame(result.choice))
-            if result.alert is not None:
-                await self.error(result.alert, client_id)
-            elif pressed is not None and (result.drop_buttons or result.replace is not None):
-                await self.update(pressed, result)
-
-        await conversation.press(self.services, self.out, who, data, acknowledge)
-
-    async def update(self, message_id: int, result: PressResult) -> None:
-        """The pressed message changes: its buttons go, or it gets a new text and buttons."""
-        async with self.services.db.transaction() as session:
-            message = await session.get(Message, message_id)
-            if message is None or message.customer_id != self.customer_id:
-                return
-            meta = dict(message.meta or {})
-            if result.replace is not None:
-                message.text, keyboard = result.replace
-                meta["buttons"] = keyboard_json(keyboard)
-            else:
-                meta["buttons"] = []
-            message.meta = meta
+            await self.refuse("a press needs the button's data", client_id)
+            return None
+        result = await conversation.customer_pressed(
+            self.services, WEB, self.identity, data, pressed_line_id=pressed, flood_checked=True
+        )
+        self.hub.press_done(self.customer_id, client_id)
+        await self.send({"type": "ack", "client_id": client_id, "id": pressed})
+        if result.choice is not None:  # the pick, shown as the customer's line
+            await self.hub.push(self.customer_id, message_frame(result.choice))
+        if result.alert is not None:
+            await self.error(result.alert, client_id)
+        elif result.updated is not None:  # the pressed line: its buttons go, or it changes
+            updated = result.updated
             frame = {
                 "type": "update",
-                "id": message.id,
-                "text": message.text,
-                "buttons": meta["buttons"],
+                "id": updated.id,
+                "text": updated.text,
+                "buttons": updated.meta["buttons"],
             }
-        await self.hub.push(self.customer_id, frame)
+            await self.hub.push(self.customer_id, frame)
+        await carry(self.services, self.hub, self.customer_id, result.says, result.handoff)
+        return result.ticket if result.handoff is None else None
 
 
 async def _hello(
     services: Services, request: web.Request, frame: dict[str, Any]
-) -> tuple[str, Customer, bool]:
+) -> tuple[str, Visitor]:
     """The visitor (cookie, else the frame's secret, else a new one) and their customer row,
-    name and page language refreshed; True when the customer is new."""
+    name and page language refreshed (a new one greeted by the bot)."""
     secret = request.cookies.get(VISITOR_COOKIE) or frame.get("visitor")
     if not isinstance(secret, str) or not VISITOR_RE.match(secret):
         secret = new_visitor()
     lang = frame.get("lang") if frame.get("lang") in ("en", "ar") else None
     given = frame.get("name")
     name = printable(given) if isinstance(given, str) else ""
-    key = visitor_key(secret)
-    now = services.clock.now()
-    async with services.db.transaction() as session:
-        customer = await find_customer(session, CHANNEL, key)
-        is_new = customer is None
-        if is_new:
-            verdict = services.flood.new_visitor(client_address.get())
-            if not verdict.allowed:
-                language = lang or services.settings.default_language
-                minutes = max(1, math.ceil(verdict.retry_after_s / 60))
-                raise Refused(texts.text("customer.too_many_visitors", language, minutes=minutes))
-        display = (name or "").strip()[:128] or (customer.name if customer else "")
-        # No ticket is opened here: a returning visitor who only looks opens no contact.
-        customer = await touch_customer(
-            session,
-            channel=CHANNEL,
-            external_id=key,
-            name=display or f"Web visitor {key[:4]}",
-            username=None,
-            language_code=lang,
-            default_language=services.settings.default_language,
-            at=now,
-        )
-    return secret, customer, is_new
+    visitor, _new = await reads.visitor_hello(services, visitor_key(secret), name, lang)
+    return secret, visitor
 
 
 async def chat_socket(request: web.Request) -> web.WebSocketResponse:
@@ -544,7 +422,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
     client_address.set(address_of(request))  # for this socket's task: flood control
     try:
         await _visit(services, hub, request, ws, frame)
-    except Refused as refused:
+    except reads.TooManyVisitors as refused:
         await ws.send_json({"type": "error", "client_id": None, "message": str(refused)})
         await ws.close(code=4029, message=b"too many new chats")
     except ConnectionError as exc:  # gone while the history went out: it comes again next time
@@ -568,17 +446,16 @@ async def _visit(
     ws: web.WebSocketResponse,
     frame: dict[str, Any],
 ) -> None:
-    secret, customer, is_new = await _hello(services, request, frame)
-    visit = Visit(services, hub, ws, customer)
-    async with hub.locks[customer.id]:
-        if is_new:  # the first visit: the bot says hello (this opens the first ticket)
-            who = await visit.who()
-            await conversation.greet(services, visit.out, who, "")
-        # Joined before the history goes out, so nothing said meanwhile is lost (the client
-        # shows a message id once, should one come twice).
-        await hub.join(customer.id, ws)
+    secret, visitor = await _hello(services, request, frame)
+    visit = Visit(services, hub, ws, visitor)
+    customer_id = visitor.id
+    # Joined before the history goes out, so nothing said meanwhile is lost (the client
+    # shows a message id once, should one come twice). On the first visit the bot's hello
+    # is in the history: the visitor was greeted as they were stored.
+    async with hub.locks[customer_id]:
+        await hub.join(customer_id, ws)
     try:
-        await _welcome(services, ws, customer.id, secret, frame.get("since"))
+        await _welcome(services, ws, customer_id, secret, frame.get("since"))
         async for raw in ws:
             if raw.type != WSMsgType.TEXT:
                 if raw.type == WSMsgType.ERROR:
@@ -589,7 +466,7 @@ async def _visit(
                 await visit.error("frames are JSON objects with a type")
                 continue
             try:
-                with log_context(customer_id=customer.id):
+                with log_context(customer_id=customer_id):
                     await visit.handle(parsed)
             except Exception:
                 log.exception("web chat frame failed")
@@ -599,7 +476,7 @@ async def _visit(
                     client_id if isinstance(client_id, str) else None,
                 )
     finally:
-        await hub.leave(customer.id, ws)
+        await hub.leave(customer_id, ws)
 
 
 def _parse(raw: Any) -> dict[str, Any] | None:
@@ -619,35 +496,19 @@ async def _welcome(
     after = 0
     if isinstance(since, int) and not isinstance(since, bool) and 0 <= since <= INT64_MAX:
         after = since  # (JSON true and false are ints to Python, and no message ids)
-    async with services.db.transaction() as session:
-        customer = await session.get(Customer, customer_id)
-        assert customer is not None
-        messages = list(
-            (
-                await session.execute(
-                    select(Message)
-                    .where(Message.customer_id == customer_id, Message.id > after)
-                    .order_by(Message.id.desc())
-                    .limit(HISTORY_LIMIT)
-                )
-            )
-            .scalars()
-            .all()
-        )
-        language = customer.language
-    state = await state_frame(services, customer_id)
+    seen = await reads.welcome(services, customer_id, after, HISTORY_LIMIT)
     await ws.send_json(
         {
             "type": "welcome",
             "visitor": secret,
             "customer_id": customer_id,
-            "lang": language,
+            "lang": seen.language,
             "brand": services.settings.brand_name,
-            "ticket": state["ticket"] or {"id": None, "state": "bot"},
+            "ticket": state_frame(seen.ticket)["ticket"] or {"id": None, "state": "bot"},
             "upload_max_bytes": upload_max_bytes(services),
         }
     )
-    for frame in await frames_for(services, list(reversed(messages))):
+    for frame in _frames(services, seen.lines, seen.context):
         await ws.send_json(frame)
 
 
@@ -699,12 +560,11 @@ async def upload(request: web.Request) -> web.Response:
     secret = request.cookies.get(VISITOR_COOKIE) or request.headers.get(VISITOR_HEADER) or ""
     if not VISITOR_RE.match(secret):
         raise web.HTTPUnauthorized(reason="open the chat first: no visitor")
-    async with services.db.transaction() as session:
-        customer = await find_customer(session, CHANNEL, visitor_key(secret))
+    customer = await reads.find_visitor(services, visitor_key(secret))
     if customer is None:
         raise web.HTTPUnauthorized(reason="open the chat first: unknown visitor")
-    verdict = services.flood.message(f"customer:{customer.id}", address_of(request))
-    if not verdict.allowed:
+    verdict = conversation.refusal(services, WEB, customer.external_id, address_of(request))
+    if verdict is not None:
         raise web.HTTPTooManyRequests(
             text=texts.text("customer.slow_down", customer.language),
             headers={"Retry-After": str(max(1, math.ceil(verdict.retry_after_s)))},
@@ -713,16 +573,22 @@ async def upload(request: web.Request) -> web.Response:
     client_id = fields.get("client_id") or secrets.token_hex(8)
     if not CLIENT_ID_RE.match(client_id):
         raise web.HTTPBadRequest(text="client_id: 1-64 letters, digits, _ . : -")
-    out = WebSender(services, hub)
     link = link_key(services, customer.external_id)
     async with hub.locks[customer.id]:
-        who = await who_for(services, Identity(customer.external_id, customer.name))
-        stored, new = await conversation.keep_incoming(
-            services, who, file[0], client_id=client_id, file=file
+        reply = await conversation.customer_wrote(
+            services,
+            WEB,
+            Identity(customer.external_id, customer.name),
+            file[0],
+            client_id=client_id,
+            file=file,
+            flood_checked=True,
         )
-        if new:
+        stored = reply.message
+        assert stored is not None
+        if reply.new:
             await hub.push(customer.id, message_frame(stored, link=link))
-            await conversation.customer_message(services, out, who, stored.id, None)
+            await carry(services, hub, customer.id, reply.says, reply.handoff)
     return web.json_response({"id": stored.id, "file": file_of(stored, link)})
 
 
@@ -736,20 +602,17 @@ async def download(request: web.Request) -> web.Response:
         attachment_id = int(request.match_info["id"])
     except ValueError as exc:
         raise web.HTTPNotFound() from exc
-    async with services.db.transaction() as session:
-        row = await session.get(Attachment, attachment_id)
-        ticket = await session.get(Ticket, row.ticket_id) if row else None
-        owner = await session.get(Customer, ticket.customer_id) if ticket else None
-    if row is None or owner is None:
+    row = await reads.attachment(services, attachment_id)
+    if row is None:
         raise web.HTTPNotFound()
     principal = request.get(PRINCIPAL)
     secret = request.cookies.get(VISITOR_COOKIE)
     allowed = principal is not None and (
         principal.agent_id is not None or principal.can("supervisor")
     )
-    if not allowed and owner.channel == CHANNEL:
-        allowed = bool(secret) and hmac.compare_digest(visitor_key(secret or ""), owner.external_id)
-        allowed = allowed or _signed(request, attachment_id, owner.external_id, services)
+    if not allowed and row.owner_channel == CHANNEL:
+        allowed = bool(secret) and hmac.compare_digest(visitor_key(secret or ""), row.owner_key)
+        allowed = allowed or _signed(request, attachment_id, row.owner_key, services)
     if not allowed:
         raise web.HTTPNotFound()  # not "forbidden": do not tell strangers the file exists
     media = row.content_type.split(";", 1)[0].strip().lower()

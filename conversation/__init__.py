@@ -1,0 +1,80 @@
+"""The customer conversation, the same on every channel: FAQ answers, suggestions, "Did this
+help?", handoff to a person, the live chat with an agent, the rating.
+
+A channel adapter (Telegram in ``bot/handlers.py``, the web chat in ``web/chat.py``) turns its
+input into one call here (:func:`customer_wrote`, :func:`customer_command`,
+:func:`customer_pressed`), which does all its reads and writes in one transaction and returns
+typed outputs (:mod:`conversation.outputs`); the adapter sends them after the commit and runs
+the :class:`Handoff` action an input led to with :func:`hand_over`. What an adapter shows
+besides comes from the named reads of :mod:`conversation.reads`. This package never imports
+``telegram``, ``aiohttp``, ``bot`` or ``web``.
+
+- :mod:`conversation.keyboards`: the buttons (the same data strings on every channel).
+- :mod:`conversation.notices`: the handoff engine's notices in words.
+- :mod:`conversation.inputs`: the entries, one per customer input.
+- :mod:`conversation.reads`: what the adapters show, and the writes a channel itself makes.
+"""
+
+from conversation.inputs import (
+    COMMAND_WORDS,
+    COMMANDS,
+    customer_command,
+    customer_pressed,
+    customer_wrote,
+    hand_over,
+    refusal,
+)
+from conversation.keyboards import (
+    PRESS_RE,
+    Button,
+    Keyboard,
+    feedback_keyboard,
+    keyboard_rows,
+    rating_keyboard,
+    suggestions_keyboard,
+)
+from conversation.notices import notice_text
+from conversation.outputs import (
+    TELEGRAM,
+    WEB,
+    Channel,
+    Handoff,
+    Identity,
+    Line,
+    Pressed,
+    Reply,
+    Say,
+    StoredLine,
+    TicketView,
+    Visitor,
+)
+
+__all__ = [
+    "COMMANDS",
+    "COMMAND_WORDS",
+    "PRESS_RE",
+    "TELEGRAM",
+    "WEB",
+    "Button",
+    "Channel",
+    "Handoff",
+    "Identity",
+    "Keyboard",
+    "Line",
+    "Pressed",
+    "Reply",
+    "Say",
+    "StoredLine",
+    "TicketView",
+    "Visitor",
+    "customer_command",
+    "customer_pressed",
+    "customer_wrote",
+    "feedback_keyboard",
+    "hand_over",
+    "keyboard_rows",
+    "notice_text",
+    "rating_keyboard",
+    "refusal",
+    "suggestions_keyboard",
+]

@@ -1,0 +1,753 @@
+"""The customer's inputs, one core entry each, each ONE transaction for all its reads and writes.
+
+:func:`customer_wrote` (a text or a file), :func:`customer_command` (``/start``...) and
+:func:`customer_pressed` (a button) each: check flood control (in memory, before anything is
+read), touch the customer, find the ticket the input belongs to, keep the input (a resend under
+a known ``client_id`` is recognised and not handled twice), decide, keep the bot's lines (on a
+channel whose lines the core keeps) and return what to say. The FAQ's ``prepare`` (the query
+embedding, tens of ms) runs before the transaction opens, so it never holds one.
+
+Handoff actions are the handoff engine's (``services.handoff``): an input that leads to one
+returns it as a :class:`Handoff`, which the adapter runs with :func:`hand_over` once it has said
+what the input's transaction decided. The rating (a press on the stars) runs before the press's
+transaction: whether the stars were taken decides what the press shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+import texts
+from conversation.keyboards import (
+    PRESS_RE,
+    Keyboard,
+    answer_text,
+    feedback_keyboard,
+    human_keyboard,
+    keyboard_rows,
+    label,
+    language_keyboard,
+    offered,
+    skip_keyboard,
+    suggestions_keyboard,
+)
+from conversation.outputs import (
+    Channel,
+    Handoff,
+    HandoffAction,
+    Identity,
+    Line,
+    Pressed,
+    Reply,
+    Say,
+    TicketView,
+)
+from faq.matcher import Outcome
+from faq.person import wants_person
+from faq.service import MAX_QUERY_CHARS, Prepared
+from handoff.customers import language_from_code, set_language, touch_customer
+from handoff.flood import Verdict, client_address
+from handoff.service import HandoffError
+from handoff.tickets import (
+    State,
+    add_attachment,
+    offered_options,
+    record_message,
+    resolve_by_bot,
+    ticket_for_message,
+)
+from sanad.services import Services
+from storage.models import Customer, Message, Ticket
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("start", "help", "language", "human", "cancel")
+# Commands work in any state (like Telegram's); other /words go to the bot only while it has
+# the conversation (an agent may be sent a path like /orders/12).
+COMMAND_WORDS = tuple(f"/{name}" for name in COMMANDS)
+WITH_PEOPLE = (State.QUEUED, State.OFFERED, State.ASSIGNED, State.PENDING)
+
+
+@dataclass
+class _Turn:
+    """One input being handled inside its transaction: the customer, their ticket, and the
+    lines said so far."""
+
+    services: Services
+    channel: Channel
+    session: AsyncSession
+    customer: Customer
+    ticket: Ticket
+    language: str
+    says: list[Say] = field(default_factory=list)
+    handoff: Handoff | None = None
+
+    def say(self, text: str, meta: dict[str, Any] | None = None) -> None:
+        self.says.append(Say(text, [], dict(meta or {})))
+
+    def offer(self, text: str, keyboard: Keyboard, meta: dict[str, Any] | None = None) -> None:
+        """A line with buttons: the options are kept with it (:func:`offered`)."""
+        self.says.append(Say(text, keyboard, offered(keyboard, meta)))
+
+    def hand(self, action: HandoffAction, reason: str = "", message_id: int | None = None) -> None:
+        self.handoff = Handoff(
+            action, self.ticket.id, self.customer.id, self.language, reason, message_id
+        )
+
+    def remember(self) -> None:
+        """What this input leaves, as a hint for the customer's next one (:class:`_Hints`)."""
+        queuing = self.handoff is not None and self.handoff.action in ("request", "reopen")
+        state = State.QUEUED if queuing else self.ticket.state
+        # The stored language, as the next question's match is called with it (``language``
+        # may be the language of this answer only).
+        HINTS.put(self.channel, self.customer.external_id, state, self.customer.language)
+
+    async def keep_says(self) -> tuple[Say, ...]:
+        """The bot's lines, stored now on a channel whose lines the core keeps."""
+        if not self.channel.keeps_lines:
+            return tuple(self.says)
+        now = self.services.clock.now()
+        return tuple(
+            [await keep_say(self.session, self.ticket, say, "bot", now) for say in self.says]
+        )
+
+
+# ---------------------------------------------------------------------- hints
+
+
+class _Hints:
+    """What this process last saw of a customer (their ticket's state and language), to
+    decide before the transaction whether a question will go to the bot and so be worth
+    preparing (the query embedding). Only a hint: the transaction decides, and a question
+    not prepared is matched inside it."""
+
+    def __init__(self, size: int = 20_000) -> None:
+        self.size = size
+        self._seen: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
+
+    def get(self, channel: Channel, external_id: str) -> tuple[str, str] | None:
+        return self._seen.get((channel.name, external_id))
+
+    def put(self, channel: Channel, external_id: str, state: str, language: str) -> None:
+        key = (channel.name, external_id)
+        self._seen.pop(key, None)
+        self._seen[key] = (state, language)
+        while len(self._seen) > self.size:
+            self._seen.popitem(last=False)
+
+
+HINTS = _Hints()
+
+
+async def _prepare(
+    services: Services, channel: Channel, identity: Identity, text: str
+) -> Prepared | None:
+    """The FAQ's decision on ``text``, outside any transaction, unless the customer waits for
+    or talks with a person (as far as this process saw last: then a question goes to the bot
+    only if an agent closed the chat meanwhile, and is matched inside the transaction)."""
+    seen = HINTS.get(channel, identity.external_id)
+    if seen is not None and seen[0] in WITH_PEOPLE:
+        return None
+    language = (
+        seen[1]
+        if seen is not None
+        else language_from_code(identity.language_code, services.settings.default_language)
+    )
+    return await services.faq.prepare(text, language)
+
+
+# ---------------------------------------------------------------------- the transaction
+
+
+def line_of(message: Message) -> Line:
+    return Line(
+        message.id,
+        message.customer_id,
+        message.sender,
+        message.kind,
+        message.text,
+        message.created_at,
+        dict(message.meta or {}),
+    )
+
+
+def ticket_view(ticket: Ticket) -> TicketView:
+    """The ticket's state as the customer's chat controls show it."""
+    state = ticket.state
+    if state == State.CLOSED or (state == State.RESOLVED and ticket.resolution != "bot"):
+        state = State.RESOLVED
+    elif state == State.RESOLVED:
+        state = State.BOT  # solved by the bot: the customer simply goes on asking
+    return TicketView(ticket.id, str(state))
+
+
+async def keep_say(
+    session: AsyncSession, ticket: Ticket, say: Say, sender: str, at: datetime
+) -> Say:
+    """Store a line the web chat says (its Telegram command hints made button hints, its
+    buttons kept for the page); the same line, with what was stored."""
+    message = await record_message(
+        session,
+        ticket,
+        sender=sender,
+        text=texts.on_web(say.text),
+        meta={**say.meta, "buttons": keyboard_rows(say.keyboard)},
+        at=at,
+    )
+    return replace(say, line=line_of(message))
+
+
+async def arrive(
+    session: AsyncSession, services: Services, channel: Channel, identity: Identity
+) -> tuple[Customer, Ticket]:
+    """The customer (found or created, refreshed) and the ticket their input belongs to."""
+    now = services.clock.now()
+    customer = await touch_customer(
+        session,
+        channel=channel.name,
+        external_id=identity.external_id,
+        name=identity.name,
+        username=identity.username,
+        language_code=identity.language_code,
+        default_language=services.settings.default_language,
+        at=now,
+    )
+    ticket = await ticket_for_message(
+        session, customer, now, services.handoff.config.reopen_window_s
+    )
+    return customer, ticket
+
+
+def refusal(
+    services: Services, channel: Channel, external_id: str, address: str | None
+) -> Verdict | None:
+    """Flood control on a customer's message, press or file (one bucket per customer, and on
+    the web per address): the refusal, or None when it may be handled. Counted once: an
+    adapter that checks first (the web chat, before validating a frame or reading an upload)
+    tells the entry ``flood_checked``."""
+    verdict = services.flood.message(f"{channel.name}:{external_id}", address)
+    return None if verdict.allowed else verdict
+
+
+def _flood(
+    services: Services, channel: Channel, identity: Identity, checked: bool
+) -> Verdict | None:
+    if checked:
+        return None
+    return refusal(services, channel, identity.external_id, client_address.get())
+
+
+# Built once: on every message, building the statement cost about as much as running it.
+_EARLIER = (
+    select(Message)
+    .where(
+        Message.customer_id == bindparam("customer_id"),
+        Message.sender == "customer",
+        Message.meta["client_id"].as_string() == bindparam("client_id"),
+    )
+    .limit(1)
+)
+
+
+async def _earlier(session: AsyncSession, customer_id: int, client_id: str) -> Message | None:
+    """The customer's message already kept under ``client_id`` (a resend), if any."""
+    return (
+        await session.execute(_EARLIER, {"customer_id": customer_id, "client_id": client_id})
+    ).scalar_one_or_none()
+
+
+async def _keep_incoming(
+    turn: _Turn,
+    text: str,
+    *,
+    kind: str,
+    channel_message_id: str | None,
+    meta: dict[str, Any] | None,
+    client_id: str | None,
+    file: tuple[str, str, bytes] | None,
+) -> Message:
+    """Keep the customer's input on their ticket; with ``file`` (name, content type, bytes),
+    the file is kept with it and the message is of kind ``file``."""
+    now = turn.services.clock.now()
+    extra: dict[str, Any] = {"client_id": client_id} if client_id is not None else {}
+    if kind == "text" and turn.customer.awaiting_comment_ticket_id is not None and file is None:
+        # The comment on a rating: kept as what it is, never as a line for an agent.
+        kind = "rating_comment"
+    if file is not None:
+        name, content_type, data = file
+        extra |= await add_attachment(
+            turn.session, turn.ticket.id, name=name, content_type=content_type, data=data, at=now
+        )
+        kind = "file"
+    return await record_message(
+        turn.session,
+        turn.ticket,
+        sender="customer",
+        text=text,
+        kind=kind,
+        channel_message_id=channel_message_id,
+        meta={**(meta or {}), **extra},
+        at=now,
+    )
+
+
+def _reply(turn: _Turn, says: tuple[Say, ...], **outcome: Any) -> Reply:
+    turn.remember()
+    return Reply(
+        turn.customer.id,
+        turn.ticket.id,
+        turn.language,
+        says=says,
+        handoff=turn.handoff,
+        ticket=ticket_view(turn.ticket),
+        **outcome,
+    )
+
+
+# ---------------------------------------------------------------------- entries
+
+
+async def customer_wrote(
+    services: Services,
+    channel: Channel,
+    identity: Identity,
+    text: str,
+    *,
+    kind: str = "text",
+    client_id: str | None = None,
+    file: tuple[str, str, bytes] | None = None,
+    channel_message_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+    flood_checked: bool = False,
+) -> Reply:
+    """A customer's message: a text (``kind`` ``text``), a file (``file``: name, content type,
+    bytes) or the channel's media (``kind`` ``photo``...; ``text`` is its caption).
+
+    ``client_id``: a channel whose client may resend (the web chat) names each message; a
+    message already kept under it comes back with ``new`` False. ``flood_checked``: the
+    adapter checked flood control itself (an upload, before reading its body)."""
+    refused = _flood(services, channel, identity, flood_checked)
+    if refused is not None:
+        return Reply(refused=refused)
+    readable = kind == "text" and file is None and bool(text.strip())
+    word = text.split()[0] if readable else ""
+    prepared = None
+    if readable and not word.startswith("/") and not wants_person(text):
+        prepared = await _prepare(services, channel, identity, text)
+    async with services.db.transaction() as session:
+        customer, ticket = await arrive(session, services, channel, identity)
+        turn = _Turn(services, channel, session, customer, ticket, customer.language)
+        if client_id is not None:
+            earlier = await _earlier(session, customer.id, client_id)
+            if earlier is not None:
+                return _reply(turn, (), message=line_of(earlier), new=False)
+        awaiting = customer.awaiting_comment_ticket_id
+        stored = await _keep_incoming(
+            turn,
+            text,
+            kind=kind,
+            channel_message_id=channel_message_id,
+            meta=meta,
+            client_id=client_id,
+            file=file,
+        )
+        if (
+            channel.commands_in_text
+            and word
+            and ((word.startswith("/") and ticket.state == State.BOT) or word in COMMAND_WORDS)
+        ):
+            await _command(turn, word)
+        else:
+            await _message(turn, stored.id, text if readable else None, awaiting, prepared)
+        return _reply(turn, await turn.keep_says(), message=line_of(stored))
+
+
+async def customer_command(
+    services: Services,
+    channel: Channel,
+    identity: Identity,
+    text: str,
+    *,
+    first_name: str = "",
+    channel_message_id: str | None = None,
+    meta: dict[str, Any] | None = None,
+) -> Reply:
+    """A command the customer typed (``/start``, ``/human@bot``...), kept as their line."""
+    refused = _flood(services, channel, identity, False)
+    if refused is not None:
+        return Reply(refused=refused)
+    async with services.db.transaction() as session:
+        customer, ticket = await arrive(session, services, channel, identity)
+        turn = _Turn(services, channel, session, customer, ticket, customer.language)
+        stored = await _keep_incoming(
+            turn,
+            text,
+            kind="text",
+            channel_message_id=channel_message_id,
+            meta=meta,
+            client_id=None,
+            file=None,
+        )
+        await _command(turn, (text or "/").split()[0], first_name)
+        return _reply(turn, await turn.keep_says(), message=line_of(stored))
+
+
+async def _command(turn: _Turn, word: str, first_name: str = "") -> None:
+    name = word[1:].split("@")[0].lower()
+    lang = turn.language
+    if name == "start":
+        shop = turn.services.settings.brand_name
+        text = texts.text("customer.greeting", lang, name=first_name, shop=shop)
+        if not first_name:  # "Hello !" reads badly: "Hello!"
+            text = text.replace(" !", "!", 1)
+        turn.say(text)
+    elif name == "help":
+        turn.say(texts.text("customer.help", lang))
+    elif name == "language":
+        turn.offer(texts.text("customer.choose_language", lang), language_keyboard())
+    elif name == "human":
+        _hand_off(turn, reason="command")
+    elif name == "cancel":
+        turn.hand("cancel")
+    else:
+        turn.say(
+            texts.text("customer.unknown_command", lang, command=word[:64])
+            + "\n"
+            + texts.text("customer.help", lang)
+        )
+
+
+def _hand_off(turn: _Turn, reason: str) -> None:
+    """Into the queue: the handoff engine tells the customer their place (through the port)."""
+    ticket, lang = turn.ticket, turn.language
+    if ticket.state not in (State.BOT, State.RESOLVED):
+        turn.say(texts.text("customer.handoff_waiting", lang, ticket=ticket.id))
+        return
+    if ticket.state == State.BOT:  # a new place in the queue: flood control first
+        verdict = turn.services.flood.handoff(f"customer:{turn.customer.id}", client_address.get())
+        if not verdict.allowed:
+            minutes = max(1, math.ceil(verdict.retry_after_s / 60))
+            turn.say(texts.text("customer.handoff_limited", lang, minutes=minutes))
+            return
+    # An agent closed it: asking again reopens it.
+    turn.hand("reopen" if ticket.state == State.RESOLVED else "request", reason=reason)
+
+
+async def _message(
+    turn: _Turn,
+    message_id: int,
+    text: str | None,
+    awaiting: int | None,
+    prepared: Prepared | None,
+) -> None:
+    """A message just kept (``message_id``): a rating comment, or for the agent who holds
+    the chat, or kept while the customer waits, or a question for the bot (``text`` None: a
+    file or a sticker, which the bot cannot read)."""
+    ticket, lang = turn.ticket, turn.language
+    if awaiting is not None and text is not None:
+        # Thanked once the handoff engine kept the comment (:func:`hand_over`).
+        turn.customer.awaiting_comment_ticket_id = None
+        turn.handoff = Handoff(
+            "comment", ticket.id, turn.customer.id, lang, text=text, rated_ticket_id=awaiting
+        )
+        return
+    if ticket.state in (State.ASSIGNED, State.PENDING):
+        # A person has the chat: it goes to them.
+        turn.hand("relay", message_id=message_id)
+        return
+    if ticket.state in (State.QUEUED, State.OFFERED):
+        # Waiting for a person: kept for them; the bot does not talk over them, but says once
+        # (not after every line) that the message is kept.
+        if not await _kept_notice_said(turn.session, ticket.id, message_id):
+            turn.say(
+                texts.text("customer.handoff_waiting", lang, ticket=ticket.id),
+                meta={"notice": "kept"},
+            )
+        return
+    # With the bot, or after an agent closed the chat: the bot speaks first. Asking for a
+    # person (here, or by the button the bot offers when it cannot help) reopens a closed
+    # ticket within the reopen window.
+    if text is None:
+        turn.offer(texts.text("customer.text_only", lang), human_keyboard(lang))
+        return
+    if wants_person(text):
+        _hand_off(turn, reason="asked")
+        return
+    await _answer(turn, text, prepared)
+
+
+async def _kept_notice_said(session: AsyncSession, ticket_id: int, message_id: int) -> bool:
+    """Whether the last thing said on the ticket before this message already told the
+    customer their messages are kept for the agent."""
+    last = (
+        await session.execute(
+            select(Message.meta)
+            .where(
+                Message.ticket_id == ticket_id,
+                Message.sender != "customer",
+                Message.id < message_id,
+            )
+            .order_by(Message.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    return bool(last) and last.get("notice") == "kept"  # type: ignore[union-attr]
+
+
+async def _answer(turn: _Turn, text: str, prepared: Prepared | None) -> None:
+    """FAQ self-service: answer, suggest, or say there is no match."""
+    services = turn.services
+    reply = await services.faq.answer(
+        turn.session,
+        text,
+        language=turn.language,
+        at=services.clock.now(),
+        customer_id=turn.customer.id,
+        ticket_id=turn.ticket.id,
+        prepared=prepared,
+    )
+    lang = turn.language if turn.customer.language_chosen else reply.lang
+    turn.language = lang
+    if len(text) > MAX_QUERY_CHARS:
+        turn.say(texts.text("customer.too_long", lang, limit=MAX_QUERY_CHARS))
+    meta: dict[str, Any] = {"query_id": reply.query_id, "outcome": reply.outcome.value}
+    if reply.outcome is Outcome.ANSWER:
+        article = reply.articles[0]
+        meta["article_id"] = article.id
+        turn.offer(answer_text(article, lang), feedback_keyboard(reply.query_id, lang), meta)
+    elif reply.outcome is Outcome.SUGGEST:
+        meta["article_ids"] = [a.id for a in reply.articles]
+        keyboard = suggestions_keyboard(reply.articles, reply.query_id, lang)
+        turn.offer(texts.text("customer.suggest", lang), keyboard, meta)
+    else:
+        turn.offer(texts.text("customer.no_match", lang), human_keyboard(lang), meta)
+
+
+# ---------------------------------------------------------------------- presses
+
+
+async def customer_pressed(
+    services: Services,
+    channel: Channel,
+    identity: Identity,
+    data: str,
+    *,
+    pressed_line_id: int | None = None,
+    flood_checked: bool = False,
+) -> Pressed:
+    """A button pressed (``data``, validated; anything else is refused politely).
+    ``pressed_line_id``: the transcript line whose button it was, on a channel whose lines
+    the core keeps: its buttons go (or it gets a new text and buttons) in the same
+    transaction."""
+    refused = _flood(services, channel, identity, flood_checked)
+    if refused is not None:
+        return Pressed(refused=refused)
+    match = PRESS_RE.match(data or "")
+    rated: bool | None = None
+    if match is not None and match["rate_t"]:
+        # The stars are the handoff engine's: taken (or not) before the press is kept.
+        async with services.db.transaction() as session:
+            customer, _ticket = await arrive(session, services, channel, identity)
+        try:
+            rated = await services.handoff.rate(
+                int(match["rate_t"]), customer.id, int(match["rate_s"])
+            )
+        except HandoffError:  # no such ticket: a forged or very old button
+            rated = False
+    async with services.db.transaction() as session:
+        customer, ticket = await arrive(session, services, channel, identity)
+        turn = _Turn(services, channel, session, customer, ticket, customer.language)
+        outcome = await _press(turn, match, rated)
+        choice = updated = None
+        if outcome.alert is None:
+            choice = line_of(await _record_choice(turn, data))
+            if pressed_line_id is not None and channel.keeps_lines:
+                updated = await _update_pressed(turn, pressed_line_id, outcome)
+        turn.remember()
+        return replace(
+            outcome,
+            customer_id=customer.id,
+            ticket_id=ticket.id,
+            language=turn.language,
+            choice=choice,
+            updated=updated,
+            says=await turn.keep_says(),
+            handoff=turn.handoff,
+            ticket=ticket_view(ticket),
+        )
+
+
+async def _press(turn: _Turn, match: re.Match[str] | None, rated: bool | None) -> Pressed:
+    """What the press does (its lines go on ``turn``); the pressed line's change returned."""
+    services, customer, lang = turn.services, turn.customer, turn.language
+    expired = Pressed(alert=texts.text("customer.button_expired", lang))
+    if match is None:
+        return expired
+    now = services.clock.now()
+    if match["rate_t"]:
+        if not rated:
+            return expired
+        ticket_id = int(match["rate_t"])
+        customer.awaiting_comment_ticket_id = ticket_id
+        text = texts.text("customer.rated", lang, stars=int(match["rate_s"]))
+        return Pressed(replace=(text, skip_keyboard(ticket_id, lang)))
+    if match["rsk"]:
+        customer.awaiting_comment_ticket_id = None
+        return Pressed(drop_buttons=True)
+    if match["lang"]:
+        await set_language(turn.session, customer, match["lang"], now)
+        turn.language = match["lang"]
+        turn.say(texts.text("customer.language_set", turn.language))
+        return Pressed(drop_buttons=True)
+    if match["human"]:
+        _hand_off(turn, reason="button")
+        return Pressed(drop_buttons=True)
+    if match["cancel"]:
+        turn.hand("cancel")
+        return Pressed()
+    if match["fb_q"]:
+        helpful = match["fb_v"] == "y"
+        entry = await services.faq.record_feedback(
+            turn.session,
+            int(match["fb_q"]),
+            helpful,
+            now,
+            customer_id=customer.id,
+            article_id=int(match["fb_a"]) if match["fb_a"] else None,
+        )
+        if entry is None:
+            return expired
+        if helpful and entry.ticket_id == turn.ticket.id:
+            await resolve_by_bot(turn.session, turn.ticket, now)
+        if helpful:
+            turn.say(texts.text("customer.glad", lang))
+        else:
+            turn.offer(texts.text("customer.sorry_not_helpful", lang), human_keyboard(lang))
+        return Pressed(drop_buttons=True)
+    article = services.faq.article(int(match["art_a"]))
+    if article is None:
+        return expired
+    query_id = int(match["art_q"])
+    # The pick is the customer's: the suggestions it came from are done with.
+    turn.offer(
+        answer_text(article, lang),
+        feedback_keyboard(query_id, lang, article.id),
+        {"query_id": query_id, "article_id": article.id, "outcome": "suggestion"},
+    )
+    return Pressed(drop_buttons=True)
+
+
+async def _choice_label(turn: _Turn, data: str) -> str:
+    """The label of the button the customer pressed, as it was offered to them (the latest
+    line on their ticket offering it), or a fallback made from the data."""
+    recent = (
+        (
+            await turn.session.execute(
+                select(Message)
+                .where(Message.ticket_id == turn.ticket.id, Message.sender != "customer")
+                .order_by(Message.id.desc())
+                .limit(30)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for message in recent:
+        for option in offered_options(message):
+            if option.get("data") == data:
+                return str(option["label"])
+    match = PRESS_RE.match(data)
+    lang = turn.language
+    if match is None:
+        return data
+    if match["fb_v"]:
+        return texts.text("customer.yes" if match["fb_v"] == "y" else "customer.no", lang)
+    if match["art_a"]:
+        article = turn.services.faq.article(int(match["art_a"]))
+        return label(article.question) if article else data
+    if match["human"]:
+        return texts.text("customer.talk_to_person", lang)
+    if match["lang"]:
+        return texts.text("customer.language_name", match["lang"])
+    if match["rate_s"]:
+        return f"{match['rate_s']} ★"
+    if match["rsk"]:
+        return texts.text("customer.skip", lang)
+    return data
+
+
+async def _record_choice(turn: _Turn, data: str) -> Message:
+    """Keep the customer's press in the transcript as what they did (kind ``choice``)."""
+    text = await _choice_label(turn, data)
+    return await record_message(
+        turn.session,
+        turn.ticket,
+        sender="customer",
+        text=text,
+        kind="choice",
+        meta={"data": data},
+        at=turn.services.clock.now(),
+    )
+
+
+async def _update_pressed(turn: _Turn, line_id: int, outcome: Pressed) -> Line | None:
+    """The pressed line changes: its buttons go, or it gets a new text and buttons."""
+    if not (outcome.drop_buttons or outcome.replace is not None):
+        return None
+    message = await turn.session.get(Message, line_id)
+    if message is None or message.customer_id != turn.customer.id:
+        return None
+    meta = dict(message.meta or {})
+    if outcome.replace is not None:
+        message.text, keyboard = outcome.replace
+        meta["buttons"] = keyboard_rows(keyboard)
+    else:
+        meta["buttons"] = []
+    message.meta = meta
+    return line_of(message)
+
+
+# ---------------------------------------------------------------------- handoff actions
+
+
+async def hand_over(services: Services, channel: Channel, step: Handoff) -> tuple[Say, ...]:
+    """Run the handoff action an input led to (after its transaction committed); returns
+    the lines to say after it (kept already, on a channel whose lines the core keeps)."""
+    lang = step.language
+    says: list[Say] = []
+    try:
+        if step.action == "request":
+            await services.handoff.request_human(step.ticket_id, reason=step.reason)
+        elif step.action == "reopen":
+            await services.handoff.customer_wrote(step.ticket_id)
+        elif step.action == "relay":
+            await services.handoff.customer_wrote(step.ticket_id, step.message_id)
+        elif step.action == "comment":
+            assert step.rated_ticket_id is not None
+            await services.handoff.comment_rating(step.rated_ticket_id, step.customer_id, step.text)
+            says.append(Say(texts.text("customer.thanks_feedback", lang)))
+        elif await services.handoff.cancel_request(step.ticket_id):
+            says.append(Say(texts.text("customer.cancelled", lang)))
+        else:
+            says.append(Say(texts.text("customer.nothing_to_cancel", lang)))
+    except HandoffError:
+        if step.action not in ("request", "reopen"):
+            raise
+        log.exception("handoff failed for ticket %s", step.ticket_id)
+        says.append(Say(texts.text("customer.error", lang)))
+    if not says or not channel.keeps_lines:
+        return tuple(says)
+    async with services.db.transaction() as session:
+        ticket = await session.get(Ticket, step.ticket_id)
+        assert ticket is not None
+        now = services.clock.now()
+        return tuple([await keep_say(session, ticket, say, "bot", now) for say in says])
