@@ -33,13 +33,14 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 import conversation
 import texts
 from conversation import WEB, Handoff, Identity, Say, StoredLine, TicketView, Visitor, reads
 from handoff.flood import client_address
 from handoff.notices import AgentMessage, AgentNotice, CustomerNotice, SupervisorNotice
+from sanad.bus import Bus, LocalBus
 from sanad.locks import KeyedLocks
 from sanad.logs import log_context
 from sanad.services import Services
@@ -156,10 +157,17 @@ def state_frame(ticket: TicketView | None) -> dict[str, Any]:
 
 class ChatHub:
     """The open customer sockets of this process, by customer; one lock per customer so two
-    tabs (or a resend racing the original) are handled one after the other."""
+    tabs (or a resend racing the original) are handled one after the other. Every frame pushed
+    here is published on the bus too, and frames published by other processes reach the
+    sockets held here (a visitor's chat may be open on any process: docs/scaling.md)."""
 
-    def __init__(self) -> None:
+    TOPIC = "chat"
+
+    def __init__(self, bus: Bus | None = None) -> None:
         self.sockets: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
+        self.bus: Bus = bus or LocalBus()
+        self.bus.subscribe(self.TOPIC, self._push_here)
+        self.bus.on_reconnect(self.catch_up)
         self.locks = KeyedLocks()
         self._pressed: OrderedDict[tuple[int, str], None] = OrderedDict()  # handled presses
         # Told when a visitor comes or goes (the agent console shows who is there).
@@ -188,6 +196,10 @@ class ChatHub:
                 log.exception("presence listener failed")
 
     async def push(self, customer_id: int, frame: dict[str, Any]) -> None:
+        await self._push_here(customer_id, frame)
+        await self.bus.publish(self.TOPIC, customer_id, frame)
+
+    async def _push_here(self, customer_id: int, frame: dict[str, Any]) -> None:
         for ws in list(self.sockets.get(customer_id, ())):
             if ws.closed:
                 continue
@@ -195,6 +207,14 @@ class ChatHub:
                 await ws.send_json(frame)
             except (ConnectionError, RuntimeError) as exc:
                 log.debug("web chat push failed: %s", exc)
+
+    async def catch_up(self) -> None:
+        """Frames published while the bus was down are lost: close the sockets held here
+        (1012, "restarting"); each chat reconnects with the id of its last message and gets
+        what it missed from the transcript."""
+        for ws in [ws for held in self.sockets.values() for ws in held]:
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"catch up")
 
     def press_seen(self, customer_id: int, client_id: str) -> bool:
         return (customer_id, client_id) in self._pressed
@@ -659,7 +679,7 @@ def attach(services: Services) -> ChatHub:
     existing = services.ports.customer_ports.get(CHANNEL)
     if isinstance(existing, WebChatPort):
         return existing.hub
-    hub = ChatHub()
+    hub = ChatHub(services.bus)
     services.ports.add_channel(CHANNEL, WebChatPort(services, hub), serves_agents=False)
     return hub
 
