@@ -41,7 +41,8 @@ articles get scored at all.
 
 The index is immutable once built (the app rebuilds and swaps it when articles change);
 its only mutable state is per-word query caches and a per-thread buffer, so concurrent
-searches are safe. Articles of several languages live in separate partitions; ``search``
+searches are safe. It pickles without them (large FAQs are built in a worker process).
+Articles of several languages live in separate partitions; ``search``
 looks at the partition of the query's language only, or at every partition when that one
 is empty.
 """
@@ -279,6 +280,21 @@ class _Partition:
     @property
     def n_articles(self) -> int:
         return len(self.article_ids)
+
+    # -- pickling: a partition built in a worker process travels without its query caches
+    # and per-thread buffers (see ``faq/index_worker.py``).
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        for name in ("correction_cache", "word_cache", "local"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.correction_cache = {}
+        self.word_cache = {}
+        self.local = threading.local()
 
     # -- building ---------------------------------------------------------------------
 
