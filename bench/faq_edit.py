@@ -86,6 +86,14 @@ async def _chat(
         await asyncio.sleep(0.01)
 
 
+async def _loop_lag(stop: asyncio.Event, log: list[tuple[float, float]]) -> None:
+    """How late the event loop wakes up from 5 ms sleeps: the time nothing else could run."""
+    while not stop.is_set():
+        t0 = time.perf_counter()
+        await asyncio.sleep(0.005)
+        log.append((t0, time.perf_counter() - t0 - 0.005))
+
+
 def _summary(waits: list[float]) -> dict[str, float]:
     if not waits:
         return {"answers": 0}
@@ -156,6 +164,8 @@ async def _run(n_articles: int, data: Path, say: Any) -> dict[str, Any]:
         waits: list[tuple[float, float]] = []
         stop = asyncio.Event()
         chats = [asyncio.create_task(_chat(faq, db, queries, stop, waits)) for _ in range(CHATS)]
+        lags: list[tuple[float, float]] = []
+        chats.append(asyncio.create_task(_loop_lag(stop, lags)))
         await asyncio.sleep(WARMUP_S)
         baseline_start = time.perf_counter()
         await asyncio.sleep(BASELINE_S)
@@ -205,18 +215,23 @@ async def _run(n_articles: int, data: Path, say: Any) -> dict[str, Any]:
         await asyncio.gather(*chats)
         await faq.close()
         await db.dispose()
-    base = [w for t, w in waits if baseline_start <= t < baseline_end]
-    during = [w for t, w in waits if edit_start <= t < edit_end or t + w > edit_start > t]
-    after = [w for t, w in waits if after_start <= t < after_end]
+    windows = {
+        "baseline": (baseline_start, baseline_end),
+        "during_edits": (edit_start, edit_end),
+        "after_edits": (after_start, after_end),
+    }
+
+    def window(log: list[tuple[float, float]], start: float, end: float) -> list[float]:
+        return [w for t, w in log if start <= t < end or t < start < t + w]
+
     last = faq.last_rebuild
     return {
         "articles": n_articles,
         "chats": CHATS,
         "mode": faq.mode,
         "warm_start_s": warm_start_s,
-        "baseline": _summary(base),
-        "during_edits": _summary(during),
-        "after_edits": _summary(after),
+        **{name: _summary(window(waits, *span)) for name, span in windows.items()},
+        "loop_lag": {name: _summary(window(lags, *span)) for name, span in windows.items()},
         "rebuild_s": (last.total_ms / 1000) if last else None,
         "lexical_rebuild_s": (last.lexical_ms / 1000) if last else None,
         **rebuilds,
@@ -233,6 +248,7 @@ def run(n_articles: int, data: Path, say: Any) -> dict[str, Any]:
 
 def markdown(r: dict[str, Any]) -> str:
     b, d, a = r["baseline"], r["during_edits"], r["after_edits"]
+    lag = r["loop_lag"]
     return "\n".join(
         [
             f"FAQ edit at {r['articles']:,} articles, {r['chats']} chats, mode {r['mode']}:",
@@ -245,6 +261,17 @@ def markdown(r: dict[str, Any]) -> str:
             f"| {d['max_ms']:.0f} ms |",
             f"| after the edits | {a['answers']} | {a['p50_ms']:.0f} ms | {a['p99_ms']:.0f} ms "
             f"| {a['max_ms']:.0f} ms |",
+            "",
+            "Event-loop lag (lateness of 5 ms sleeps), p99 / max: "
+            + ", ".join(
+                f"{name} {lag[key]['p99_ms']:.0f} / {lag[key]['max_ms']:.0f} ms"
+                for name, key in (
+                    ("before", "baseline"),
+                    ("while rebuilding", "during_edits"),
+                    ("after", "after_edits"),
+                )
+            )
+            + ".",
             "",
             f"Rebuild (read, lexical index, semantic update, swap): "
             f"{r['rebuild_s']:.2f} s, of which lexical {r['lexical_rebuild_s']:.2f} s; an edit "

@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 1_000
 INLINE_EMBED_MAX = 64  # new texts embedded before the swap; more: in the background
-READ_CHUNK = 1_000  # articles read per transaction by a rebuild
+READ_CHUNK = 500  # articles read per transaction by a rebuild
 EMBED_BATCH = 16
 _MEMO_MAX = 20_000
 
@@ -155,8 +155,9 @@ class FaqService:
     texts), else in the background while the lexical matcher serves). The lexical index is
     kept as it is when no question or phrasing changed (an answer, a category), else rebuilt
     from scratch in the background while the old one serves: its IDF weights are global, so
-    patching one article in place would give other answers than a fresh build, and the
-    rebuild no longer costs the chats anything but the swap.
+    patching one article in place would give other answers than a fresh build, and a build
+    in the worker process leaves the chats' event loop free (``docs/BENCHMARKS.md``, "FAQ
+    edits and index rebuilds").
     """
 
     def __init__(
