@@ -1,11 +1,11 @@
 """Building the lexical FAQ index where it does not hold up the chats.
 
 :meth:`faq.matcher.MatchIndex.build` is mostly Python loops: in a thread of the service's process
-it holds the GIL, and the event loop then waits for it at every switch (measured at 10,000
-articles: chats' p99 went from ~0.3 s to ~0.45-1 s while rebuilding). :class:`IndexBuilder`
-therefore builds large FAQs (``process_min`` articles or more) in a child process, and small ones
-(the tests, the 30-article sample) in a thread as before: a child costs a second or so to start
-and is not worth it for a build of milliseconds.
+it holds the GIL, and the event loop then waits for it at every switch (at 10,000 articles the
+loop stalled up to 0.36 s; see "FAQ edits and index rebuilds" in docs/BENCHMARKS.md).
+:class:`IndexBuilder` therefore builds large FAQs (``process_min`` articles or more) in a child
+process, and small ones (the tests, the 30-article sample) in a thread as before: a child costs
+a second or so to start and is not worth it for a build of milliseconds.
 
 The child is a fresh interpreter (``python -c``, as the ``spawn`` method would start it, never a
 ``fork``: the service has threads and an event loop; unlike ``multiprocessing`` it does not
@@ -13,9 +13,11 @@ import the service's main module again), started lazily at the first large build
 the next ones; it talks over a socket pair (``multiprocessing.connection``), runs at a lower CPU
 priority than the service with one BLAS thread, and is stopped by :meth:`IndexBuilder.close`.
 
-The built index comes back without a copy of its arrays under the GIL: the child pickles it with
+The articles go to the child in messages of ``_SEND_CHUNK`` (pickling holds the GIL). The built
+index comes back without a copy of its arrays under the GIL: the child pickles it with
 protocol 5, writing the arrays' buffers (about 130 MB at 10,000 articles) to a temporary file
-and returning only the small rest (word tables); the service reads the file in a thread (a
+and returning only the small rest (word tables, 0.7 MB there, unpickled in 20-30 ms while
+holding the GIL: larger vocabularies cost more); the service reads the file in a thread (a
 plain ``readinto``, which releases the GIL) and unpickles the rest onto those buffers. The index
 is the very object a build in the service would give (same code, same inputs).
 """
