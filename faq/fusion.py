@@ -18,7 +18,8 @@ article embeddings still being computed) the lexical matcher decides alone with 
 thresholds.
 
 :class:`SemanticIndex` holds the embeddings per language. Changing one article replaces its rows
-only (:meth:`SemanticIndex.with_changes`); nothing is re-embedded that is already known.
+only (:meth:`SemanticIndex.with_changes`: the other articles' rows are copied in a few large runs,
+not gathered one by one); nothing is re-embedded that is already known.
 """
 
 from __future__ import annotations
@@ -110,6 +111,48 @@ def _part(vectors: Mapping[str, Float32Array], dim: int) -> _Part:
     return _Part(ids, rows, starts, centroids)
 
 
+def _part_updated(
+    old: _Part, vectors: Mapping[str, Float32Array], touched: set[str], dim: int
+) -> _Part:
+    """``_part(vectors, dim)``, where ``vectors`` is what ``old`` was built from with the
+    ``touched`` articles changed, added or removed: the untouched articles' rows and centroids
+    are copied from ``old`` in runs (a few large copies instead of one per article), only the
+    touched ones are computed. Same arrays as a build from scratch (per-article arithmetic)."""
+    ids = tuple(vectors)
+    fresh = _part({a: vectors[a] for a in ids if a in touched}, dim)
+    fresh_at = {a: i for i, a in enumerate(fresh.article_ids)}
+    old_at = {a: i for i, a in enumerate(old.article_ids)}
+    old_ends = np.append(old.starts[1:], len(old.rows))
+    fresh_ends = np.append(fresh.starts[1:], len(fresh.rows))
+    rows: list[Float32Array] = []
+    centroids: list[Float32Array] = []
+    counts: list[IntArray] = []
+    i = 0
+    while i < len(ids):
+        a = ids[i]
+        if a in fresh_at:
+            j = fresh_at[a]
+            lo, hi = int(fresh.starts[j]), int(fresh_ends[j])
+            rows.append(fresh.rows[lo:hi])
+            centroids.append(fresh.centroids[j : j + 1])
+            counts.append(np.array([hi - lo], dtype=np.int64))
+            i += 1
+            continue
+        first = old_at[a]
+        n = 1  # a run of untouched articles consecutive in ``old`` too
+        while i + n < len(ids) and ids[i + n] not in fresh_at and old_at[ids[i + n]] == first + n:
+            n += 1
+        lo, hi = int(old.starts[first]), int(old_ends[first + n - 1])
+        rows.append(old.rows[lo:hi])
+        centroids.append(old.centroids[first : first + n])
+        counts.append(old_ends[first : first + n] - old.starts[first : first + n])
+        i += n
+    if not ids:
+        return _part({}, dim)
+    count = np.concatenate(counts)
+    return _Part(ids, np.concatenate(rows), np.cumsum(count) - count, np.concatenate(centroids))
+
+
 class SemanticIndex:
     """Embeddings of the articles' texts, per language; immutable (changes give a new one)."""
 
@@ -139,21 +182,27 @@ class SemanticIndex:
         """A new index with the ``(lang, article_id)`` rows put in place and removed ones gone;
         the partitions of untouched languages are shared, not rebuilt."""
         vectors = {lang: dict(v) for lang, v in self._vectors.items()}
-        touched: set[str] = set()
+        touched: dict[str, set[str]] = {}
         for lang, article_id in removed:
             if vectors.get(lang, {}).pop(article_id, None) is not None:
-                touched.add(lang)
+                touched.setdefault(lang, set()).add(article_id)
         for (lang, article_id), rows in changed.items():
             vectors.setdefault(lang, {})[article_id] = rows
-            touched.add(lang)
+            touched.setdefault(lang, set()).add(article_id)
         new = SemanticIndex.__new__(SemanticIndex)
         new._dim = self._dim
         new._vectors = vectors
-        new._parts = {
-            lang: (_part(v, self._dim) if lang in touched else self._parts[lang])
-            for lang, v in vectors.items()
-            if v
-        }
+        new._parts = {}
+        for lang, v in vectors.items():
+            old = self._parts.get(lang)
+            if not v:
+                continue
+            if old is None:
+                new._parts[lang] = _part(v, self._dim)
+            elif lang in touched:
+                new._parts[lang] = _part_updated(old, v, touched[lang], self._dim)
+            else:
+                new._parts[lang] = old
         return new
 
     def scores(self, query: Float32Array, lang: str) -> tuple[tuple[str, ...], Float32Array]:

@@ -41,7 +41,8 @@ articles get scored at all.
 
 The index is immutable once built (the app rebuilds and swaps it when articles change);
 its only mutable state is per-word query caches and a per-thread buffer, so concurrent
-searches are safe. Articles of several languages live in separate partitions; ``search``
+searches are safe. It pickles without them (large FAQs are built in a worker process).
+Articles of several languages live in separate partitions; ``search``
 looks at the partition of the query's language only, or at every partition when that one
 is empty.
 """
@@ -280,6 +281,21 @@ class _Partition:
     def n_articles(self) -> int:
         return len(self.article_ids)
 
+    # -- pickling: a partition built in a worker process travels without its query caches
+    # and per-thread buffers (see ``faq/index_worker.py``).
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        for name in ("correction_cache", "word_cache", "local"):
+            del state[name]
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        self.correction_cache = {}
+        self.word_cache = {}
+        self.local = threading.local()
+
     # -- building ---------------------------------------------------------------------
 
     @classmethod
@@ -366,11 +382,16 @@ class _Partition:
                 + np.frombuffer(bigram_feat, dtype=np.int32),
             )
         )
+        # Arrays of millions of entries at 10,000 articles: dropped as soon as they are
+        # used, which keeps the build's memory peak lower.
+        del occ_w, off, lengths, occ_d
 
         # Phrasing vectors: sublinear TF x smoothed IDF, L2-normalised per family.
         uniq, counts = np.unique(occ_key, return_counts=True)
+        del occ_key
         doc = uniq // n_feat
         feat = uniq - doc * n_feat
+        del uniq
         df = np.bincount(feat, minlength=n_feat).astype(np.float64)
         idf = np.log((n_docs + 1.0) / (df + 1.0)) + 1.0
 
@@ -382,6 +403,7 @@ class _Partition:
             return out
 
         tf = counts.astype(np.float64)
+        del counts
         val = weigh(doc, feat, tf, n_docs)
 
         # Article vectors: w_centroid * unit(sum of phrasing vectors) + w_artdoc * TF-IDF
@@ -395,12 +417,14 @@ class _Partition:
         akey = akey[starts]
         a_art = akey // n_feat
         a_feat = akey - a_art * n_feat
+        del akey
         sums = np.add.reduceat(val[order], starts)
         cnorm = np.sqrt(np.bincount(a_art, weights=sums * sums, minlength=n_art))
         a_val = params.w_centroid * sums / cnorm[a_art]
         if params.w_artdoc > 0:
             tf_sum = np.add.reduceat(tf[order], starts)
             a_val += params.w_artdoc * weigh(a_art, a_feat, tf_sum, n_art)
+        del tf, order, starts, sums
 
         # Common features -> dense rows; the rest -> inverted index.
         af = np.bincount(a_feat, minlength=n_feat)
@@ -418,6 +442,9 @@ class _Partition:
         order = np.argsort(a_feat[sp], kind="stable")
         inv_indptr = np.zeros(n_feat + 1, dtype=np.int64)
         np.cumsum(np.bincount(a_feat[sp], minlength=n_feat), out=inv_indptr[1:])
+        inv_art = a_art[sp][order].astype(np.int32)
+        inv_val = a_val[sp][order].astype(np.float32)
+        del order
 
         # Forward blocks: phrasing entries (sorted by phrasing, an article's phrasings
         # consecutive), then the article's sparse entries (a padding entry if none).
@@ -427,9 +454,15 @@ class _Partition:
         fwd_art = np.concatenate((fwd_art, empty))
         fwd_feat = np.concatenate((fwd_feat, np.full(len(empty), n_feat, dtype=np.int64)))
         fwd_val = np.concatenate((fwd_val, np.zeros(len(empty))))
+        del a_art, a_feat, a_val
         fwd_len[empty] = 1
         blk_key = np.concatenate((doc_art[doc] * 2, fwd_art * 2 + 1))
         blk_order = np.argsort(blk_key, kind="stable")
+        del blk_key, fwd_art
+        blk_feat = np.concatenate((feat, fwd_feat))[blk_order].astype(np.int32)
+        del feat, fwd_feat
+        blk_val = np.concatenate((val, fwd_val))[blk_order].astype(np.float32)
+        del val, fwd_val, blk_order
         ph_len = np.bincount(doc, minlength=n_docs)
         seg_key = np.concatenate((doc_art * 2, np.arange(n_art) * 2 + 1))
         seg_len = np.concatenate((ph_len, fwd_len))[np.argsort(seg_key, kind="stable")]
@@ -466,15 +499,15 @@ class _Partition:
             dense_us_t=np.ascontiguousarray(us.T),
             dense_v=np.ascontiguousarray(vt.T),
             inv_indptr=inv_indptr,
-            inv_art=a_art[sp][order].astype(np.int32),
-            inv_val=a_val[sp][order].astype(np.float32),
+            inv_art=inv_art,
+            inv_val=inv_val,
             blk_start=blk_start,
             blk_ph_len=blk_ph_len,
             seg_first=np.cumsum(seg_count) - seg_count,
             seg_count=seg_count,
             seg_len=seg_len,
-            blk_feat=np.concatenate((feat, fwd_feat))[blk_order].astype(np.int32),
-            blk_val=np.concatenate((val, fwd_val))[blk_order].astype(np.float32),
+            blk_feat=blk_feat,
+            blk_val=blk_val,
             oov_idf=math.log(n_docs + 1.0) + 1.0,
             word_set=frozenset(words),
             word_list=words,

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from faq.articles import ArticleIn, count_articles, upsert_articles, validate_article
 from faq.embeddings import Float32Array, load_vectors, store_vectors, text_key
 from faq.fusion import FUSED_THRESHOLDS, Matcher, SemanticIndex, Verdict
+from faq.index_worker import PROCESS_MIN_ARTICLES, IndexBuilder
 from faq.matcher import DEFAULT_THRESHOLDS, Entry, MatchIndex, Outcome, Thresholds
 from faq.normalize import detect_language
 from faq.semantic import Embedder, embedding_text, query_text
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUERY_CHARS = 1_000
 INLINE_EMBED_MAX = 64  # new texts embedded before the swap; more: in the background
+READ_CHUNK = 500  # articles read per transaction by a rebuild
 EMBED_BATCH = 16
 _MEMO_MAX = 20_000
 
@@ -47,6 +49,10 @@ def _remember(model: str, key: str, vector: Float32Array) -> None:
     if len(_MEMO) >= _MEMO_MAX:
         _MEMO.clear()
     _MEMO[(model, key)] = vector
+
+
+# An article's embedding keys and the texts they stand for (see ``FaqService._keys_of``).
+_Keys = tuple[tuple[str, ...], list[str]]
 
 
 def _utc_now() -> datetime:
@@ -90,13 +96,17 @@ class Prepared:
 
 @dataclass(frozen=True)
 class RebuildStats:
-    """The last rebuild: articles, time to the new lexical index, total time to the swap, and
-    texts left to embed in the background."""
+    """The last rebuild: articles, time to the new lexical index, total time to the swap,
+    texts left to embed in the background, whether the lexical index was kept (no article's
+    question or phrasings changed), and the index worker process's peak memory (None when
+    built in a thread)."""
 
     articles: int
     lexical_ms: float
     total_ms: float
     pending_texts: int
+    lexical_kept: bool = False
+    worker_peak_mb: float | None = None
 
 
 def thresholds_from(
@@ -129,13 +139,25 @@ async def load_sample_if_empty(session: AsyncSession, at: datetime) -> int:
 class FaqService:
     """The live matcher over the published articles, and answering a question.
 
-    Rebuilds never run inside a caller's transaction nor on a chat's path: the articles are
-    read in a short transaction of their own, the new lexical index is built in a worker
-    thread, and the new :class:`~faq.fusion.Matcher` is swapped in when ready (the old one
-    serves meanwhile). Rebuilds take turns (a lock); a change noticed while answering only
-    schedules one. Embeddings are reused per article when its texts did not change, then from
-    the database, and only what is new is embedded: inline when it is little
-    (``inline_embed_max`` texts), else in the background while the lexical matcher serves.
+    Rebuilds never run inside a caller's transaction nor on a chat's path, and hold the event
+    loop only in short steps: the articles' columns (not ORM objects) are read in chunks of
+    ``READ_CHUNK``, each in a short transaction of its own (on SQLite one transaction runs at
+    a time), the new lexical index is built aside (:class:`~faq.index_worker.IndexBuilder`: in
+    a child process from ``process_min_articles`` articles, else in a thread), and the new
+    :class:`~faq.fusion.Matcher` is swapped in when ready (the old one serves meanwhile). The
+    fingerprint is read before the first chunk: an edit made during the read is seen by the
+    next check and rebuilt then. Rebuilds take turns (a lock); a change noticed while
+    answering only schedules one.
+
+    An edit of one article: the semantic index is updated incrementally (only that article's
+    rows; embeddings are reused per article when its texts did not change, then from the
+    database, and only what is new is embedded: inline when it is little (``inline_embed_max``
+    texts), else in the background while the lexical matcher serves). The lexical index is
+    kept as it is when no question or phrasing changed (an answer, a category), else rebuilt
+    from scratch in the background while the old one serves: its IDF weights are global, so
+    patching one article in place would give other answers than a fresh build, and a build
+    in the worker process leaves the chats' event loop free (``docs/BENCHMARKS.md``, "FAQ
+    edits and index rebuilds").
     """
 
     def __init__(
@@ -148,6 +170,7 @@ class FaqService:
         fused_thresholds: Mapping[str, Thresholds] = FUSED_THRESHOLDS,
         now: Callable[[], datetime] = _utc_now,
         inline_embed_max: int = INLINE_EMBED_MAX,
+        process_min_articles: int = PROCESS_MIN_ARTICLES,
     ) -> None:
         self.db = db
         self.refresh_s = refresh_s
@@ -158,6 +181,10 @@ class FaqService:
         self._fused_thresholds = dict(fused_thresholds)
         self._matcher = Matcher(MatchIndex.build([]), None, thresholds, fused_thresholds)
         self._articles: dict[int, ArticleView] = {}
+        self._entries: list[Entry] = []  # what the lexical index was built from
+        self._builder = IndexBuilder(process_min_articles)
+        # Per article: its texts and their embedding keys (hashing 50,000 texts takes 0.2 s).
+        self._text_keys: dict[tuple[str, str], tuple[tuple[str, ...], _Keys]] = {}
         # Per article: (its texts' storage keys, their vectors), for incremental updates.
         self._vectors: dict[tuple[str, str], tuple[tuple[str, ...], Float32Array]] = {}
         self._semantic: SemanticIndex | None = None  # over ``_vectors``
@@ -222,10 +249,17 @@ class FaqService:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        """Stop scheduled rebuilds and background embedding (what was stored stays)."""
+        """Stop scheduled rebuilds, background embedding (what was stored stays) and the
+        index worker process."""
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._builder.close()
+
+    @property
+    def builder(self) -> IndexBuilder:
+        """Where lexical indexes are built (tests, benchmarks)."""
+        return self._builder
 
     def schedule_reload(self) -> None:
         """Rebuild in the background: at most one waits behind a running rebuild, and it
@@ -255,31 +289,71 @@ class FaqService:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    async def _read_articles(
+        self,
+    ) -> tuple[tuple[int, int, str], dict[int, ArticleView], list[Entry]]:
+        """The fingerprint, then the published articles in chunks, a transaction each."""
+        views: dict[int, ArticleView] = {}
+        entries: list[Entry] = []
+        columns = (
+            Article.id,
+            Article.slug,
+            Article.lang,
+            Article.question,
+            Article.phrasings,
+            Article.answer,
+            Article.category,
+        )
+        last = 0
+        fingerprint: tuple[int, int, str] | None = None
+        while True:
+            first = fingerprint is None
+            async with self.db.transaction() as session:
+                if fingerprint is None:
+                    fingerprint = await self._current_fingerprint(session)
+                rows = (
+                    await session.execute(
+                        select(*columns)
+                        .where(Article.status == "published", Article.id > last)
+                        .order_by(Article.id)
+                        .limit(READ_CHUNK)
+                    )
+                ).all()
+            if first:
+                await self._builder.warm_up(fingerprint[0])
+            for id_, slug, lang, question, phrasings, answer, category in rows:
+                views[id_] = ArticleView(id_, slug, lang, question, answer, category)
+                entries.append(Entry(str(id_), lang, (question, *phrasings)))
+            if len(rows) < READ_CHUNK:
+                return fingerprint, views, entries
+            last = rows[-1][0]
+            await asyncio.sleep(0)  # let the chats run between chunks
+
     async def _rebuild(self) -> int:
         started = time.perf_counter()
-        async with self.db.transaction() as session:
-            fingerprint = await self._current_fingerprint(session)
-            rows = (
-                (await session.execute(select(Article).where(Article.status == "published")))
-                .scalars()
-                .all()
-            )
-            views = {
-                r.id: ArticleView(r.id, r.slug, r.lang, r.question, r.answer, r.category)
-                for r in rows
-            }
-            entries = [Entry(str(r.id), r.lang, (r.question, *r.phrasings)) for r in rows]
+        fingerprint, views, entries = await self._read_articles()
         self._generation += 1
         generation = self._generation
-        lexical = await asyncio.to_thread(MatchIndex.build, entries)
+        kept = bool(self._entries) and entries == self._entries
+        if kept:
+            lexical = self._matcher.lexical
+        else:
+            lexical = await self._builder.build(entries)
+        worker = self._builder.uses_process(len(entries)) and not kept
         lexical_ms = (time.perf_counter() - started) * 1000
         semantic, pending = await self._semantic_for(entries)
         self._matcher = Matcher(lexical, semantic, self._lexical_thresholds, self._fused_thresholds)
         self._articles = views
+        self._entries = entries
         self._fingerprint = fingerprint
         self._checked_at = time.monotonic()
         self.last_rebuild = RebuildStats(
-            len(views), lexical_ms, (time.perf_counter() - started) * 1000, len(pending)
+            len(views),
+            lexical_ms,
+            (time.perf_counter() - started) * 1000,
+            len(pending),
+            lexical_kept=kept,
+            worker_peak_mb=self._builder.last_peak_mb if worker else None,
         )
         log.info(
             "FAQ index rebuilt: %d articles in %.0f ms (%s)%s",
@@ -294,10 +368,16 @@ class FaqService:
 
     # -- embeddings ---------------------------------------------------------------------
 
-    def _keys_of(self, entry: Entry) -> tuple[tuple[str, ...], list[str]]:
+    def _keys_of(self, entry: Entry) -> _Keys:
+        """The keys of the article's texts, computed again only when its texts changed."""
+        held = self._text_keys.get((entry.lang, entry.article_id))
+        if held is not None and held[0] == entry.texts:
+            return held[1]
         texts = [t for t in dict.fromkeys(entry.texts) if embedding_text(t)]
         by_key = {text_key(t): t for t in texts}
-        return tuple(by_key), list(by_key.values())
+        keys = tuple(by_key), list(by_key.values())
+        self._text_keys[(entry.lang, entry.article_id)] = (entry.texts, keys)
+        return keys
 
     async def _semantic_for(self, entries: list[Entry]) -> tuple[SemanticIndex | None, list[str]]:
         """The semantic index for ``entries``, or None and the texts still to embed (the
@@ -306,24 +386,31 @@ class FaqService:
         if self.embedder is None:
             return None, []
         model, dim = self.embedder.model, self.embedder.dim
-        wanted = {(e.lang, e.article_id): self._keys_of(e) for e in entries}
+        wanted: dict[tuple[str, str], _Keys] = {}
+        for i, e in enumerate(entries, 1):
+            wanted[(e.lang, e.article_id)] = self._keys_of(e)
+            if i % READ_CHUNK == 0:
+                await asyncio.sleep(0)  # hashing new texts: let the chats run
+        if len(self._text_keys) > len(wanted):  # forget deleted articles
+            self._text_keys = {k: v for k, v in self._text_keys.items() if k in wanted}
         changed = {
             k: v for k, v in wanted.items() if k not in self._vectors or self._vectors[k][0] != v[0]
         }
         removed = [k for k in self._vectors if k not in wanted]
         if not changed and not removed and self._semantic is not None:
             return self._semantic, []
-        found: dict[str, Float32Array] = {
-            key: vec
-            for keys, vecs in self._vectors.values()
-            for key, vec in zip(keys, vecs, strict=True)
-        }
-        need = {
+        texts_of = {
             key: text
             for keys, texts in changed.values()
             for key, text in zip(keys, texts, strict=True)
-            if key not in found
         }
+        # Vectors already held (by any article): looked up for the changed articles' keys only.
+        found: dict[str, Float32Array] = {}
+        for keys, vecs in self._vectors.values():
+            for i, key in enumerate(keys):
+                if key in texts_of:
+                    found[key] = vecs[i]
+        need = {key: text for key, text in texts_of.items() if key not in found}
         found.update({k: v for k in need if (v := _MEMO.get((model, k))) is not None})
         unknown = [k for k in need if k not in found]
         if unknown:
@@ -338,20 +425,26 @@ class FaqService:
             k: (keys, np.stack([found[x] for x in keys]) if keys else empty)
             for k, (keys, _) in changed.items()
         }
+        vectors = dict(self._vectors)
         for k in removed:
-            del self._vectors[k]
-        self._vectors.update(update)
+            del vectors[k]
+        vectors.update(update)
         gone = removed + [k for k, (keys, _) in update.items() if not keys]
+        # Off the loop: tens of MB of rows are copied into the new index. Both are replaced
+        # together after it (a cancelled rebuild leaves the previous pair).
         if self._semantic is None:
             by_lang: dict[str, dict[str, Float32Array]] = {}
-            for (lang, article_id), (keys, vecs) in self._vectors.items():
+            for (lang, article_id), (keys, vecs) in vectors.items():
                 if keys:
                     by_lang.setdefault(lang, {})[article_id] = vecs
-            self._semantic = SemanticIndex(by_lang, dim)
+            semantic = await asyncio.to_thread(SemanticIndex, by_lang, dim)
         else:
-            self._semantic = self._semantic.with_changes(
-                {k: vecs for k, (keys, vecs) in update.items() if keys}, gone
+            semantic = await asyncio.to_thread(
+                self._semantic.with_changes,
+                {k: vecs for k, (keys, vecs) in update.items() if keys},
+                gone,
             )
+        self._vectors, self._semantic = vectors, semantic
         return self._semantic, []
 
     async def _embed_and_store(self, texts: list[str]) -> dict[str, Float32Array]:
