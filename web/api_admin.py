@@ -26,12 +26,12 @@ from handoff.service import HandoffError
 from handoff.tickets import State
 from sanad.services import Services
 from web import shapes
-from web.app import services_of
 from web.auth import actor_of, handler
 from web.console import canned_changed
 from web.inputs import check_text
 from web.openapi import Answer, Operation, json_object, parse_body, paths_of, reply, validate
 from web.problem import Problem
+from web.site import services_of
 
 SETTABLE_STATUSES = ("offline", "available", "away")
 # web/console.py reads an agent's JSON through this name (handoff.admin.agent_json).

@@ -23,7 +23,6 @@ from faq.articles import ArticleError, ArticleIn, UpsertResult, validate_article
 from faq.curation import ArticleFilters, StoredArticle
 from sanad.services import Services
 from web import shapes
-from web.app import services_of
 from web.auth import actor_of, handler
 from web.inputs import check_json
 from web.openapi import (
@@ -39,6 +38,7 @@ from web.openapi import (
     validate,
 )
 from web.problem import Problem, Query
+from web.site import services_of
 
 # web/console.py builds its OpenAPI paths with these two, imported from here.
 __all__ = ["error_responses", "json_content"]

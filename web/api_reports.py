@@ -36,7 +36,6 @@ from handoff.metrics import Filters, Period
 from handoff.reports import TicketPage, TicketQuery
 from sanad.services import Services
 from web import shapes
-from web.app import services_of
 from web.auth import require
 from web.openapi import (
     CSV,
@@ -59,6 +58,7 @@ from web.shapes import (
     TicketFilters,
     TicketParams,
 )
+from web.site import services_of
 
 DEFAULT_PERIOD = "7d"
 DEFAULT_GAPS_PERIOD = "30d"

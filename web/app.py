@@ -17,7 +17,6 @@ import asyncio
 import hmac
 import importlib
 import logging
-import math
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -33,16 +32,25 @@ from accounts.sessions import login, logout, principal_from_cookie
 from accounts.tokens import Principal, csrf_ok, principal_from_bearer
 from sanad.logs import log_context
 from sanad.services import Services, refused_value
-from web.auth import COOKIE, PRINCIPAL, Handler, client_ip, is_https, session_redirect
+from web.auth import COOKIE, PRINCIPAL, Handler, session_redirect
 from web.inputs import IMPORT_BODY_BYTES, body_limit, check_text, parse_json, path_ids_ok
 from web.openapi import complete_path_parameters
 from web.problem import Problem
+from web.site import (
+    JINJA,
+    SERVICES,
+    TELEGRAM,
+    address_of,
+    https,
+    is_api,
+    json_error,
+    login_throttle,
+    render,
+    request_lang,
+)
 
 log = logging.getLogger(__name__)
 
-SERVICES = web.AppKey("services", Services)
-TELEGRAM = web.AppKey("telegram", Application)
-JINJA = web.AppKey("jinja", jinja2.Environment)
 ROUTE_MODULES = (
     "web.api_faq",
     "web.api_admin",
@@ -52,19 +60,7 @@ ROUTE_MODULES = (
     "web.chat",
     "web.console",
 )
-# The menu: each page with the roles that may open it ("agent" here means any principal that
-# belongs to an agent: the console, and their own past tickets). A page a role cannot open is
-# not shown to it.
-NAV = (
-    ("console", "/agent", ("agent",)),
-    ("dashboard", "/dashboard", ("supervisor",)),
-    ("faq", "/faq", ("editor",)),
-    ("gaps", "/gaps", ("editor", "supervisor")),
-    ("agents", "/agents", ("supervisor",)),
-    ("tickets", "/tickets", ("supervisor", "agent")),
-)
 READY_TIMEOUT_S = 3.0
-LANG_COOKIE = "sanad_lang"
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # Open without a token: the customer chat (its visitor secret is its own credential) and the
@@ -102,77 +98,6 @@ async def security_headers(request: web.Request, response: web.StreamResponse) -
     headers.setdefault("Content-Security-Policy", CSP + ("*" if framed else "'none'"))
     if not framed:
         headers.setdefault("X-Frame-Options", "DENY")
-
-
-def https(request: web.Request) -> bool:
-    """Whether cookies get ``Secure``: TLS here, an https SANAD_PUBLIC_URL, or a trusted
-    proxy's ``X-Forwarded-Proto: https``."""
-    settings = request.app[SERVICES].settings
-    return is_https(request, settings.public_url, settings.trusted_proxies)
-
-
-def services_of(request: web.Request) -> Services:
-    return request.app[SERVICES]
-
-
-def json_error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message, "status": status}, status=status)
-
-
-def is_api(request: web.Request) -> bool:
-    """Machine clients: errors in JSON, no redirect to the login page."""
-    return request.path.startswith(("/api/", "/chat/upload")) or request.path == "/metrics"
-
-
-def request_lang(request: web.Request, default: str = "en") -> str:
-    """?lang= wins (and is remembered in a cookie), then the cookie, then the default."""
-    lang = request.query.get("lang") or request.cookies.get(LANG_COOKIE) or default
-    return lang if lang in texts.LANGS else "en"
-
-
-def nav_for(principal: Principal | None) -> list[tuple[str, str]]:
-    """The menu entries ``principal`` may open (none when not logged in)."""
-    if principal is None:
-        return []
-    entries = []
-    for key, href, roles in NAV:
-        as_agent = "agent" in roles and principal.agent_id is not None
-        others = [r for r in roles if r != "agent"]
-        if as_agent or (others and principal.can(*others)):
-            entries.append((key, href))
-    return entries
-
-
-def render(
-    request: web.Request, template: str, http_status: int = 200, **context: Any
-) -> web.Response:
-    """A page in the request's language, with the nav, the principal, ``t()`` (a text of the
-    catalogue, filled), ``tpl()`` (unfilled, for the page's script), ``v()`` and ``dur()``."""
-    services = request.app[SERVICES]
-    lang = request_lang(request, services.settings.default_language)
-    env = request.app[JINJA]
-    context.setdefault("active", None)
-    html = env.get_template(template).render(
-        lang=lang,
-        t=lambda key, **values: texts.text(key, lang, **values),
-        tpl=lambda key: texts.template(key, lang),
-        v=lambda kind, stored: texts.value(kind, stored, lang),
-        dur=lambda seconds: texts.duration(seconds, lang),
-        principal=request.get(PRINCIPAL),
-        nav=nav_for(request.get(PRINCIPAL)),
-        request=request,
-        **context,
-    )
-    response = web.Response(text=html, status=http_status, content_type="text/html")
-    if "lang" in request.query and request.query["lang"] in ("en", "ar"):
-        response.set_cookie(
-            LANG_COOKIE,
-            request.query["lang"],
-            max_age=365 * 86400,
-            samesite="Lax",
-            secure=https(request),
-        )
-    return response
 
 
 def _error(request: web.Request, status: int, message: str, **extra: Any) -> web.Response:
@@ -388,22 +313,6 @@ def _safe_next(value: str | None) -> str:
     return value
 
 
-def address_of(request: web.Request) -> str:
-    """The client's IP address (behind a trusted proxy: the one it forwarded)."""
-    return client_ip(request, request.app[SERVICES].settings.trusted_proxies)
-
-
-def login_throttle(request: web.Request) -> None:
-    """Too many wrong logins from this address: a 429 until the window ends."""
-    wait = request.app[SERVICES].flood.login_wait(address_of(request))
-    if wait > 0:
-        raise web.HTTPTooManyRequests(
-            reason=f"too many failed logins from your address; try again in "
-            f"{max(1, math.ceil(wait / 60))} min",
-            headers={"Retry-After": str(math.ceil(wait))},
-        )
-
-
 async def login_post(request: web.Request) -> web.Response:
     login_throttle(request)
     form = await request.post()
@@ -417,7 +326,7 @@ async def login_post(request: web.Request) -> web.Response:
             request, "login.html", 401, next=target, error=texts.text("page.bad_token", lang)
         )
     cookie, _ = result
-    raise session_redirect(request, cookie, target)
+    raise session_redirect(cookie, target, secure=https(request))
 
 
 async def logout_post(request: web.Request) -> web.Response:

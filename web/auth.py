@@ -42,12 +42,9 @@ COOKIE = "sanad_session"
 PRINCIPAL = web.RequestKey("principal", Principal)
 
 
-def session_redirect(request: web.Request, cookie: str, target: str) -> web.HTTPFound:
+def session_redirect(cookie: str, target: str, *, secure: bool) -> web.HTTPFound:
     """The answer to a successful login: the session cookie (HttpOnly, SameSite=Strict,
-    Secure when the site is reached over https) and a redirect to ``target``."""
-    from web.app import https
-
-    secure = https(request)
+    ``secure`` when the site is reached over https) and a redirect to ``target``."""
     response = web.HTTPFound(target)
     response.set_cookie(
         COOKIE,

@@ -46,6 +46,7 @@ from sanad.logs import log_context
 from sanad.services import Services
 from web.auth import PRINCIPAL, same_origin
 from web.inputs import INT64_MAX, printable, read_upload, text_problem
+from web.site import SERVICES, address_of, https, render
 
 log = logging.getLogger(__name__)
 
@@ -421,7 +422,6 @@ async def _hello(
 
 
 async def chat_socket(request: web.Request) -> web.WebSocketResponse:
-    from web.app import SERVICES, address_of
 
     services = request.app[SERVICES]
     hub = request.app[CHAT_HUB]
@@ -540,7 +540,6 @@ def upload_max_bytes(services: Services) -> int:
 
 
 async def chat_page(request: web.Request) -> web.Response:
-    from web.app import SERVICES, https, render
 
     services = request.app[SERVICES]
     response = render(
@@ -569,7 +568,6 @@ async def chat_page(request: web.Request) -> web.Response:
 
 async def upload(request: web.Request) -> web.Response:
     """A customer's file: stored on their ticket, shown in the chat, carried to their agent."""
-    from web.app import SERVICES, address_of
 
     services = request.app[SERVICES]
     hub = request.app[CHAT_HUB]
@@ -615,7 +613,6 @@ async def upload(request: web.Request) -> web.Response:
 async def download(request: web.Request) -> web.Response:
     """A chat file, for the visitor whose conversation it is, or anyone logged in to the
     console with a role that sees tickets (agents, supervisors, admins)."""
-    from web.app import SERVICES
 
     services = request.app[SERVICES]
     try:
@@ -685,7 +682,6 @@ def attach(services: Services) -> ChatHub:
 
 
 def register(app: web.Application) -> None:
-    from web.app import SERVICES
 
     app[CHAT_HUB] = attach(app[SERVICES])
     app.router.add_get("/chat", chat_page)

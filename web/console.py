@@ -64,6 +64,8 @@ from web.auth import login_with_link, principal_of, same_origin, session_redirec
 from web.chat import frames_for
 from web.console_openapi import OPENAPI_PATHS as OPENAPI_PATHS  # the app collects it here
 from web.inputs import check_text, parse_json
+from web.site import SERVICES, address_of, https, login_throttle, request_lang
+from web.site import render as render_page
 
 log = logging.getLogger(__name__)
 
@@ -355,7 +357,6 @@ def supervisor_text(notice: SupervisorNotice) -> str:
 
 
 def _agent_of(request: web.Request) -> tuple[Services, int]:
-    from web.app import SERVICES
 
     principal = principal_of(request)
     if principal.agent_id is None:
@@ -658,7 +659,6 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
 
 
 async def page(request: web.Request) -> web.Response:
-    from web.app import render as render_page
 
     services, agent_id = _agent_of(request)
     return render_page(
@@ -668,8 +668,6 @@ async def page(request: web.Request) -> web.Response:
 
 async def link_login(request: web.Request) -> web.StreamResponse:
     """``/agent/login?key=...``: the one-time link the bot sends an agent for ``/console``."""
-    from web.app import SERVICES, address_of, login_throttle, request_lang
-    from web.app import render as render_page
 
     services = request.app[SERVICES]
     login_throttle(request)
@@ -685,7 +683,7 @@ async def link_login(request: web.Request) -> web.StreamResponse:
             error=texts.text("page.console_link_invalid", lang),
         )
     cookie, _principal = result
-    raise session_redirect(request, cookie, "/agent")
+    raise session_redirect(cookie, "/agent", secure=https(request))
 
 
 CONSOLE_HUB = web.AppKey("console_hub", ConsoleHub)
@@ -710,7 +708,6 @@ def attach(services: Services) -> ConsoleHub:
 
 
 def register(app: web.Application) -> None:
-    from web.app import SERVICES
     from web.chat import CHAT_HUB
 
     services = app[SERVICES]

@@ -7,7 +7,7 @@ from typing import Any
 
 
 def _openapi() -> dict[str, Any]:
-    from web.api_faq import error_responses, json_content
+    from web.openapi import error_responses, json_content
 
     obj = {"type": "object"}
     ok = {"description": "Done", "content": json_content(obj)}

@@ -40,9 +40,9 @@ from web.api_faq import (
     try_question,
     update_article,
 )
-from web.app import render, services_of
 from web.auth import Principal, actor_of, require
 from web.problem import Problem
+from web.site import render, services_of
 
 OPENAPI_PATHS: dict[str, Any] = {}
 

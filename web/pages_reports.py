@@ -31,11 +31,11 @@ from web.api_reports import (
     report_query,
     ticket_query,
 )
-from web.app import SERVICES, render, request_lang
 from web.auth import principal_of, require
 from web.openapi import parse_query
 from web.problem import ParamError, Problem, Query
 from web.shapes import PERIODS, GapFilters, ReportFilters, TicketFilters
+from web.site import SERVICES, render, request_lang
 
 DASH = "—"
 
