@@ -70,8 +70,6 @@ class MessagesApi(FakeState):
             for key in _COPYABLE_FIELDS
             if key in source.message
         }
-        if not content:  # service messages
-            raise bad_request("message can't be copied")
         if "caption" in params and "text" not in content:
             content.pop("caption", None)
             content.pop("caption_entities", None)
@@ -125,19 +123,13 @@ class MessagesApi(FakeState):
         # PTB 21 sends reply_to_message_id as reply_parameters; both are understood.
         reply_parameters = params.get("reply_parameters")
         reply_to_id = params.get("reply_to_message_id")
-        allow_without = self._truthy(params.get("allow_sending_without_reply"))
         if isinstance(reply_parameters, dict):
             reply_to_id = reply_parameters.get("message_id")
-            allow_without = allow_without or self._truthy(
-                reply_parameters.get("allow_sending_without_reply")
-            )
         if reply_to_id is not None:
             stored = self._stored(chat.id, safe_int(reply_to_id) or 0)
             if stored is None or stored.deleted:
-                if not allow_without:
-                    raise bad_request("message to be replied not found")
-            else:
-                reply_to = self._reply_snapshot(chat.id, stored.message["message_id"])
+                raise bad_request("message to be replied not found")
+            reply_to = self._reply_snapshot(chat.id, stored.message["message_id"])
         markup = self._markup(params)
         message = self._new_message(chat, self.bot_user.to_dict(), content, from_bot=True)
         if reply_to is not None:

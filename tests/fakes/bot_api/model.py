@@ -24,11 +24,6 @@ class FakeUser:
     username: str | None = None
     is_bot: bool = False
 
-    @property
-    def chat_id(self) -> int:
-        """The id of the private chat with the bot (equal to the user id)."""
-        return self.id
-
     def to_dict(self) -> JSON:
         data: JSON = {"id": self.id, "is_bot": self.is_bot, "first_name": self.first_name}
         for key in ("username", "language_code"):
@@ -46,10 +41,6 @@ class FakeChat:
     type: str
     title: str | None = None
     first_name: str | None = None
-
-    @property
-    def chat_id(self) -> int:
-        return self.id
 
     def to_dict(self) -> JSON:
         data: JSON = {"id": self.id, "type": self.type}

@@ -20,7 +20,7 @@ from aiohttp import web
 from tests.fakes.bot_api.checks import ChecksApi
 from tests.fakes.bot_api.commands import CommandsApi
 from tests.fakes.bot_api.faults import FaultsApi
-from tests.fakes.bot_api.model import JSON, ApiCall, ApiError, UploadedFile, bad_request
+from tests.fakes.bot_api.model import JSON, ApiCall, ApiError, UploadedFile
 from tests.fakes.bot_api.state import Signal
 from tests.fakes.bot_api.updates import UpdatesApi
 from tests.fakes.bot_api.users import UsersSide
@@ -162,10 +162,7 @@ class FakeBotApi(UsersSide, UpdatesApi, CommandsApi, FaultsApi, ChecksApi):
             return web.json_response(
                 {"ok": False, "error_code": 404, "description": "Not Found"}, status=404
             )
-        try:
-            params, files = await self._read_params(request)
-        except ApiError as exc:
-            return web.json_response(exc.body(), status=exc.code)
+        params, files = await self._read_params(request)
         if key == "getupdates":
             return await self._handle_get_updates(params)
 
@@ -190,24 +187,13 @@ class FakeBotApi(UsersSide, UpdatesApi, CommandsApi, FaultsApi, ChecksApi):
 
     @staticmethod
     async def _read_params(request: web.Request) -> tuple[JSON, dict[str, UploadedFile]]:
-        """The call's parameters, whatever the encoding (query, JSON, form, multipart).
+        """The call's parameters as PTB sends them (form or multipart, files apart).
 
-        Form values are JSON-decoded but for string parameters (``"1001"`` -> 1001, ``"{...}"``
-        -> dict), so ``params["chat_id"]`` is an int and ``params["reply_markup"]`` a dict."""
+        Values are JSON-decoded but for string parameters (``"1001"`` -> 1001, ``"{...}"`` ->
+        dict), so ``params["chat_id"]`` is an int and ``params["reply_markup"]`` a dict."""
         raw: dict[str, Any] = dict(request.query)
         files: dict[str, UploadedFile] = {}
-        if request.can_read_body and request.content_type == "application/json":
-            try:
-                body = await request.json()
-            except ValueError:
-                raise bad_request("can't parse JSON request body") from None
-            if not isinstance(body, dict):
-                raise bad_request("request body must be a JSON object")
-            return {**raw, **body}, files
-        if request.can_read_body and request.content_type in (
-            "application/x-www-form-urlencoded",
-            "multipart/form-data",
-        ):
+        if request.can_read_body:
             for name, value in (await request.post()).items():
                 if isinstance(value, web.FileField):
                     files[name] = UploadedFile(
