@@ -64,22 +64,22 @@ from typing import Any  # noqa: E402
 from rapidfuzz import process  # noqa: E402
 
 from bench import faq_edit, faq_fused  # noqa: E402
-from faq.matcher import DEFAULT_THRESHOLDS, Entry, MatchIndex, Outcome, Thresholds  # noqa: E402
+from bench.faq_data import (  # noqa: E402
+    DATASET_TITLES,
+    DATASETS,
+    SEED,
+    Record,
+    article_texts,
+    data_dir,
+    entries_of,
+    load_jsonl,
+    pad_articles,
+)
+from faq.matcher import DEFAULT_THRESHOLDS, MatchIndex, Outcome, Thresholds  # noqa: E402
 from faq.normalize import normalize  # noqa: E402
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_DATA = REPO_ROOT.parent / "shared" / "faq-bench"
-
-# name -> (articles file pattern with {k}, queries file)
-DATASETS: dict[str, tuple[str, str]] = {
-    "en": ("banking77-en/articles-k{k}.jsonl", "banking77-en/queries-dev.jsonl"),
-    "msa": ("arbanking77-ar/articles-k{k}.jsonl", "arbanking77-ar/queries-dev-msa.jsonl"),
-    "pal": ("arbanking77-ar/articles-k{k}.jsonl", "arbanking77-ar/queries-dev-pal.jsonl"),
-}
-DATASET_TITLES = {"en": "English", "msa": "Arabic MSA", "pal": "Arabic Palestinian"}
 LATENCY_SIZES = (77, 1_000, 10_000)
 OOS_REMOVED = 15
-SEED = 77
 
 # Unrelated questions (not banking): a sanity check of NO_MATCH, not used for tuning.
 UNRELATED = {
@@ -109,64 +109,8 @@ UNRELATED = {
     ],
 }
 
-Record = dict[str, Any]
-
 
 # -- data -----------------------------------------------------------------------------
-
-
-def data_dir(arg: str | None) -> Path:
-    if arg:
-        return Path(arg)
-    env = os.environ.get("SANAD_FAQ_BENCH")
-    return Path(env) if env else DEFAULT_DATA
-
-
-def load_jsonl(path: Path) -> list[Record]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def article_texts(article: Record) -> list[str]:
-    """Question and phrasings, without repeats (the question is usually phrasings[0])."""
-    return list(dict.fromkeys([article["question"], *article["phrasings"]]))
-
-
-def entries_of(articles: Sequence[Record]) -> list[Entry]:
-    return [Entry(a["id"], a["lang"], tuple(article_texts(a))) for a in articles]
-
-
-def pad_articles(
-    articles: Sequence[Record], pool: Sequence[Record], total: int, k: int = 5, seed: int = SEED
-) -> list[Record]:
-    """``articles`` plus synthetic ones up to ``total``, each with ``k`` distinct phrasings
-    made of the first half of one real phrasing (from ``pool``) and the second half of
-    another. No synthetic text equals (after normalisation) any other text."""
-    rng = random.Random(seed)
-    halves = [p.split() for a in pool for p in a["phrasings"]]
-    seen = {normalize(t) for a in articles for t in article_texts(a)}
-    out = list(articles)
-    lang = articles[0]["lang"]
-    for i in range(total - len(articles)):
-        phrasings: list[str] = []
-        while len(phrasings) < k:
-            x, y = rng.choice(halves), rng.choice(halves)
-            text = " ".join(x[: max(1, len(x) // 2)] + y[len(y) // 2 :])
-            norm = normalize(text)
-            if not norm or norm in seen:
-                continue
-            seen.add(norm)
-            phrasings.append(text)
-        out.append(
-            {
-                "id": f"synthetic-{i:05d}",
-                "question": phrasings[0],
-                "phrasings": phrasings,
-                "answer": "synthetic",
-                "lang": lang,
-            }
-        )
-    return out
 
 
 # -- measurement helpers --------------------------------------------------------------

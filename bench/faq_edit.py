@@ -115,7 +115,7 @@ def _rss_mb() -> float:
 async def _seed(
     path: Path, records: list[dict[str, Any]], real_ids: set[str], embedder: Any
 ) -> None:
-    from bench.faq_bench import article_texts
+    from bench.faq_data import article_texts
 
     db = Database(f"sqlite+aiosqlite:///{path}")
     await db.upgrade()
@@ -138,7 +138,7 @@ async def _seed(
 
 
 async def _run(n_articles: int, data: Path, say: Any) -> dict[str, Any]:
-    from bench.faq_bench import DATASETS, load_jsonl, pad_articles
+    from bench.faq_data import DATASETS, load_jsonl, pad_articles
 
     art_pattern, query_file = DATASETS["en"]
     real = load_jsonl(data / art_pattern.format(k=5))
