@@ -63,6 +63,7 @@ from typing import Any  # noqa: E402
 
 from rapidfuzz import process  # noqa: E402
 
+from base.normalize import normalize  # noqa: E402
 from bench import faq_edit, faq_fused  # noqa: E402
 from bench.faq_data import (  # noqa: E402
     DATASET_TITLES,
@@ -76,7 +77,6 @@ from bench.faq_data import (  # noqa: E402
     pad_articles,
 )
 from faq.matcher import DEFAULT_THRESHOLDS, MatchIndex, Outcome, Thresholds  # noqa: E402
-from faq.normalize import normalize  # noqa: E402
 
 LATENCY_SIZES = (77, 1_000, 10_000)
 OOS_REMOVED = 15

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from base.normalize import normalize
 from faq.matcher import Entry
-from faq.normalize import normalize
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,13 +21,13 @@ from pathlib import Path
 
 from sqlalchemy import event
 
+from base.clock import VirtualClock
 from handoff.agents import add_agent
 from handoff.customers import touch_customer
 from handoff.notices import PositionChanged
 from handoff.port import MemoryPort
 from handoff.service import HandoffConfig, HandoffService
 from handoff.tickets import current_ticket, record_message
-from sanad.clock import VirtualClock
 from storage.db import Database
 
 

@@ -54,10 +54,10 @@ from typing import IO, Any
 import aiohttp
 import asyncpg
 
+from app.config import FLOOD_CONTROL_OFF, load_settings
+from app.services import Services
 from bench.history_prefill import Shape, count_rows, prefill
 from bench.webchat import _database, _ms, _visitor
-from sanad.config import FLOOD_CONTROL_OFF, load_settings
-from sanad.services import Services
 from storage.db import Database
 
 PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"

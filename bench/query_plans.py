@@ -26,10 +26,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import event
 
 from accounts.tokens import create_token
+from app.config import FLOOD_CONTROL_OFF, load_settings
+from app.services import Services
 from bench.history_prefill import Shape, prefill
 from handoff.agents import add_agent
-from sanad.config import FLOOD_CONTROL_OFF, load_settings
-from sanad.services import Services
 from tests.chat_life import live_a_chat
 from web.app import create_app
 

@@ -48,7 +48,7 @@ from typing import Any
 import aiohttp
 import asyncpg
 
-from sanad.config import FLOOD_CONTROL_OFF, load_settings
+from app.config import FLOOD_CONTROL_OFF, load_settings
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
 PERSON = "I want to talk to a person please"

@@ -35,11 +35,11 @@ from typing import Any
 from telegram import Update
 from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageHandler, filters
 
+from app.config import load_settings
+from app.services import Services
+from base.clock import SystemClock
 from bot.app import build_application, start_application, stop_application
 from bot.updates import PerChatUpdateProcessor
-from sanad.clock import SystemClock
-from sanad.config import load_settings
-from sanad.services import Services
 from tests.fakes.bot_api import FakeBotApi
 
 QUESTIONS = (

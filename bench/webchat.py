@@ -47,6 +47,8 @@ from typing import Any
 import aiohttp
 from sqlalchemy.engine import make_url
 
+from app.config import FLOOD_CONTROL_OFF, load_settings
+from app.services import Services
 from bench.webchat_floor import serve_floor
 from bench.webchat_probe import (
     RoundTripProxy,
@@ -56,8 +58,6 @@ from bench.webchat_probe import (
     quiet_snap,
     serve_probe,
 )
-from sanad.config import FLOOD_CONTROL_OFF, load_settings
-from sanad.services import Services
 
 QUESTIONS = (
     "how many days does delivery take?",

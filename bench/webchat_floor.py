@@ -41,10 +41,10 @@ from typing import Any, Protocol
 
 from aiohttp import WSMsgType, web
 
+from base.normalize import detect_language
 from bench.webchat_probe import serve_probe
 from faq.fusion import FUSED_THRESHOLDS, with_overrides
 from faq.matcher import Decision, Outcome
-from faq.normalize import detect_language
 from faq.semantic import Embedder, Float32Array, load_embedder
 from faq.service import MAX_QUERY_CHARS, ArticleView, FaqService, thresholds_from
 
@@ -518,7 +518,7 @@ async def chat_socket(request: web.Request) -> web.WebSocketResponse:
 async def _answers(db_url: str, counters: Counter[str], semantic: str) -> Answers:
     """Sanad's matcher of the database's FAQ, built as ``Services.create`` builds it (the
     embedding model and the fused thresholds of Sanad's settings; then the engine goes)."""
-    from sanad.config import load_settings
+    from app.config import load_settings
     from storage.db import Database
 
     settings = load_settings(env={"SANAD_DATABASE_URL": db_url, "SANAD_FAQ_SEMANTIC": semantic})

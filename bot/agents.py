@@ -20,6 +20,7 @@ from telegram.ext import ContextTypes
 
 import texts
 from accounts.sessions import LINK_MINUTES, new_login_link
+from app.services import Services
 from bot.port import agent_language
 from bot.relay import agent_message_meta, say_to_agent
 from handoff import desk, views
@@ -27,7 +28,6 @@ from handoff.acd import AgentStatus
 from handoff.priority import PRIORITIES
 from handoff.service import HandoffError
 from handoff.views import AgentView, LiveChat
-from sanad.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ import logging
 
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 
+from app.services import Services
 from bot import handlers
 from bot.port import TelegramPort
 from bot.updates import PerChatUpdateProcessor
-from sanad.services import Services
 
 log = logging.getLogger(__name__)
 

@@ -33,6 +33,7 @@ from telegram.ext import (
 
 import conversation
 import texts
+from app.services import Services
 from bot.agents import (
     agent_for,
     handle_agent_callback,
@@ -45,7 +46,6 @@ from bot.relay import tag as relay_tag
 from conversation import TELEGRAM, Handoff, Identity, Pressed, Say, reads
 from faq.service import ArticleView
 from handoff.flood import Verdict
-from sanad.services import Services
 
 log = logging.getLogger(__name__)
 

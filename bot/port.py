@@ -18,6 +18,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 
 import conversation
 import texts
+from app.services import Services
 from bot.relay import (
     deliver_to_customer,
     record_sent,
@@ -48,7 +49,6 @@ from handoff.notices import (
     SupervisorNotice,
 )
 from handoff.views import AgentView
-from sanad.services import Services
 
 log = logging.getLogger(__name__)
 

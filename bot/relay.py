@@ -16,10 +16,10 @@ from telegram import Bot, InlineKeyboardMarkup, InputFile
 from telegram import Message as TgMessage
 from telegram.error import BadRequest, Forbidden
 
+from app.services import Services
 from bot.split import split_text
 from handoff import desk, views
 from handoff.views import AgentView, Contact, Line
-from sanad.services import Services
 
 log = logging.getLogger(__name__)
 

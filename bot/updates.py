@@ -18,7 +18,7 @@ from typing import Any
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
-from sanad.locks import KeyedLocks
+from base.locks import KeyedLocks
 
 UNBOUNDED = 2**30  # PTB's semaphore: never the one that waits
 

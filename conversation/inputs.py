@@ -27,6 +27,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import texts
+from app.services import Services
 from conversation.keyboards import (
     PRESS_RE,
     Keyboard,
@@ -65,7 +66,6 @@ from handoff.tickets import (
     resolve_by_bot,
     ticket_for_message,
 )
-from sanad.services import Services
 from storage.models import Customer, Message, Ticket
 
 log = logging.getLogger(__name__)

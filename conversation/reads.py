@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import texts
+from app.services import Services
 from conversation.inputs import HINTS, arrive, keep_say, line_of, ticket_view
 from conversation.notices import notice_text
 from conversation.outputs import WEB, Identity, Line, Say, StoredLine, TicketView, Visitor
@@ -20,7 +21,6 @@ from handoff.customers import find_customer, mark_unreachable, touch_customer
 from handoff.flood import client_address
 from handoff.notices import CustomerNotice
 from handoff.tickets import open_ticket_for
-from sanad.services import Services
 from storage.models import Agent, Attachment, Customer, Message, Ticket
 
 

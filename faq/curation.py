@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from base.periods import Period
 from faq import gaps
 from faq.articles import (
     ArticleError,
@@ -30,7 +31,6 @@ from faq.articles import (
     validate_article,
 )
 from faq.service import FaqService
-from handoff.metrics import Period
 from storage.db import Database
 from storage.models import Article
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from base.normalize import detect_language, normalize
 from faq.matcher import (
     DEFAULT_THRESHOLDS,
     Decision,
@@ -40,7 +41,6 @@ from faq.matcher import (
     Thresholds,
     decide_from_hits,
 )
-from faq.normalize import detect_language, normalize
 
 Float32Array = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]

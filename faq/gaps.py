@@ -6,10 +6,10 @@ Read from the query log (one row per question the bot tried to answer, written b
 the customer opened is a bot message with ``meta.outcome == "suggestion"``) and the
 ``handoff_requested`` events. A row is in the period when its own ``created_at`` is.
 
-* :func:`top_queries`: the most frequent questions, compared after :func:`~faq.normalize.
+* :func:`top_queries`: the most frequent questions, compared after :func:`~base.normalize.
   normalize` (case, punctuation, Arabic letter forms folded), with their outcome mix.
 * :func:`top_terms`: the most frequent words: normalised, stop words, numbers and one-letter
-  words removed, light-stemmed (:func:`~faq.normalize.tokenize`); counted once per question.
+  words removed, light-stemmed (:func:`~base.normalize.tokenize`); counted once per question.
 * :func:`unanswered_groups`: questions with no match, or answered (directly or by an opened
   suggestion) and marked "not helpful", grouped by similarity (see :func:`cluster`); a
   question whose wording an editor has since added to an article is fixed, and left out.
@@ -32,8 +32,8 @@ from rapidfuzz import fuzz, process
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from faq.normalize import normalize, stem_words
-from handoff.metrics import Period
+from base.normalize import normalize, stem_words
+from base.periods import Period
 from storage.models import Article, Event, Message, QueryLog
 
 __all__ = [

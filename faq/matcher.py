@@ -62,9 +62,9 @@ import numpy as np
 import numpy.typing as npt
 from rapidfuzz import fuzz, process
 
-from faq._arabic import dialect_standard
-from faq._arabic import variants as _arabic_variants
-from faq.normalize import detect_language, normalize, stem_words
+from base._arabic import dialect_standard
+from base._arabic import variants as _arabic_variants
+from base.normalize import detect_language, normalize, stem_words
 
 __all__ = [
     "DEFAULT_THRESHOLDS",

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 
-from faq.normalize import normalize
+from base.normalize import normalize
 
 SHORT_WORDS = 3
 MAX_WORDS = 7

@@ -21,12 +21,12 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from base.normalize import detect_language
 from faq.articles import ArticleIn, count_articles, upsert_articles, validate_article
 from faq.embeddings import Float32Array, load_vectors, store_vectors, text_key
 from faq.fusion import FUSED_THRESHOLDS, Matcher, SemanticIndex, Verdict
 from faq.index_worker import PROCESS_MIN_ARTICLES, IndexBuilder
 from faq.matcher import DEFAULT_THRESHOLDS, Entry, MatchIndex, Outcome, Thresholds
-from faq.normalize import detect_language
 from faq.semantic import Embedder, embedding_text, query_text
 from storage.db import Database
 from storage.events import record_event

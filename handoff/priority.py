@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from faq.normalize import normalize
+from base.normalize import normalize
 
 PRIORITIES = ("low", "normal", "high", "urgent")
 DEFAULT_HEAD_START_S: dict[str, float] = {

@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from base.periods import Period
 from handoff import metrics
-from handoff.metrics import Filters, Period
+from handoff.metrics import Filters
 from handoff.priority import PRIORITIES
 from handoff.tickets import State, offered_options, transcript, transcript_text
 from storage.db import Database

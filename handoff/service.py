@@ -37,6 +37,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from base.clock import Clock
 from handoff import notices
 from handoff.acd import (
     AcceptError,
@@ -60,7 +61,6 @@ from handoff.port import Outgoing, Port, deliver
 from handoff.priority import DEFAULT_HEAD_START_S, PRIORITIES, PriorityRules
 from handoff.sla import SlaPolicy
 from handoff.tickets import State, add_attachment, last_customer_texts
-from sanad.clock import Clock
 from storage.db import Database
 from storage.events import record_event, record_events
 from storage.models import (

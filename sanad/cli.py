@@ -30,6 +30,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TextIO
 
+from app.config import ConfigError, Settings, load_settings
+from app.services import Services
+from base.logs import setup_logging
 from faq import io as faq_io
 from faq.articles import (
     ArticleError,
@@ -49,9 +52,6 @@ from handoff.agents import (
 )
 from handoff.canned import CannedError, add_canned, list_canned, remove_canned
 from handoff.customers import find_customer, set_tier
-from sanad.config import ConfigError, Settings, load_settings
-from sanad.logs import setup_logging
-from sanad.services import Services
 
 
 class CommandError(Exception):

@@ -14,10 +14,10 @@ from aiohttp import web
 from sqlalchemy.engine import make_url
 
 from accounts.tokens import create_token
+from app.config import Settings
+from app.services import Services
+from base.logs import add_secret, install_redaction
 from bot.app import build_application, start_application, stop_application
-from sanad.config import Settings
-from sanad.logs import add_secret, install_redaction
-from sanad.services import Services
 from web.app import create_app
 
 log = logging.getLogger(__name__)

@@ -29,14 +29,11 @@ import json
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
 
-# As in sanad.bus (the protocol this implements; storage does not import the composition root).
-Handler = Callable[[int, dict[str, Any]], Awaitable[None]]
-Reconnected = Callable[[], Awaitable[None]]
+from base.bus import Handler, Reconnected
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +61,7 @@ def encode(origin: str, seq: int, topic: str, key: int, frame: dict[str, Any]) -
 
 
 class PgBus:
-    """The :class:`sanad.bus.Bus` of a process sharing a PostgreSQL database with others."""
+    """The :class:`base.bus.Bus` of a process sharing a PostgreSQL database with others."""
 
     def __init__(self, url: str, *, channel: str = CHANNEL, check_s: float = CHECK_S) -> None:
         self.dsn = asyncpg_dsn(url)

@@ -8,8 +8,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from sanad.clock import VirtualClock
-from sanad.services import Services
+from app.services import Services
+from base.clock import VirtualClock
 from tests.webchat_client import ChatClient
 
 

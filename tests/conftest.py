@@ -17,9 +17,9 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from accounts.tokens import create_token
-from sanad.clock import VirtualClock
-from sanad.config import load_settings
-from sanad.services import Services
+from app.config import load_settings
+from app.services import Services
+from base.clock import VirtualClock
 from storage.db import Database
 from web.app import create_app
 

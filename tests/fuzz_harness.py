@@ -14,10 +14,10 @@ import aiohttp
 from aiohttp import web
 
 from accounts.tokens import create_token
+from app.config import FLOOD_CONTROL_OFF, load_settings
+from app.services import Services
+from base.clock import VirtualClock
 from handoff.agents import add_agent
-from sanad.clock import VirtualClock
-from sanad.config import FLOOD_CONTROL_OFF, load_settings
-from sanad.services import Services
 from web.app import create_app
 
 T = TypeVar("T")

@@ -7,13 +7,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from base.clock import VirtualClock
 from handoff.acd import AcdConfig
 from handoff.agents import add_agent
 from handoff.customers import set_tier, touch_customer
 from handoff.port import MemoryPort
 from handoff.service import HandoffConfig, HandoffService
 from handoff.tickets import current_ticket, record_message
-from sanad.clock import VirtualClock
 from storage.db import Database
 from storage.models import Event, Offer, Ticket
 

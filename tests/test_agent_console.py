@@ -14,11 +14,11 @@ from sqlalchemy import event, select
 
 from accounts.sessions import create_login_link
 from accounts.tokens import create_token
+from app.config import load_settings
+from app.services import Services
 from bot.app import build_application, start_application, stop_application
 from handoff.agents import add_agent
 from handoff.canned import add_canned
-from sanad.config import load_settings
-from sanad.services import Services
 from storage.models import Agent, Message, Note, Rating, Ticket
 from tests.conftest import bearer
 from tests.fakes.bot_api import FakeBotApi

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from base.clock import VirtualClock
 from handoff import desk, views
 from handoff.agents import add_agent
 from handoff.canned import add_canned
 from handoff.tickets import State, is_with_agent, record_message
-from sanad.clock import VirtualClock
 from storage.db import Database
 from storage.models import Event, Message, Ticket
 from tests.handoff_harness import Harness

@@ -12,12 +12,12 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
+from app.config import Settings, load_settings
+from app.services import Services
+from base.clock import VirtualClock
 from bot.app import build_application, start_application, stop_application
 from faq.articles import ArticleIn, upsert_articles
 from faq.matcher import Thresholds
-from sanad.clock import VirtualClock
-from sanad.config import Settings, load_settings
-from sanad.services import Services
 from storage.models import Customer, Event, Message, QueryLog, Ticket
 from tests.fakes.bot_api import FakeBotApi
 from web.app import create_app

@@ -7,11 +7,11 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.services import Services
 from handoff.agents import add_agent
 from handoff.canned import add_canned, canned_for, name_known, render
 from handoff.customers import touch_customer
 from handoff.tickets import current_ticket
-from sanad.services import Services
 
 STAND_INS = ["Web visitor 367c", "", "   "]
 

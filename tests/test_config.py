@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from app.config import ConfigError, Settings, load_settings
 from sanad.cli import main
-from sanad.config import ConfigError, Settings, load_settings
 
 
 def test_defaults_are_a_local_sqlite_file_and_telegram_polling() -> None:

@@ -15,13 +15,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
 from accounts.tokens import create_token
+from app.config import load_settings
+from app.services import Services
+from base.clock import VirtualClock
 from bot.app import build_application, start_application, stop_application
 from faq.matcher import Thresholds
 from handoff.agents import add_agent
 from handoff.tickets import last_customer_texts
-from sanad.clock import VirtualClock
-from sanad.config import load_settings
-from sanad.services import Services
 from storage.models import Agent, Message, Offer, Rating, Ticket
 from tests.fakes.bot_api import FakeBotApi, FakeUser
 from tests.webchat_client import ChatClient, settle

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event, func, select
 
-from sanad.services import Services
+from app.services import Services
 from storage.models import Message, QueryLog
 from tests.webchat_client import ChatClient
 

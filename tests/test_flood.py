@@ -16,11 +16,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from accounts.tokens import create_token
+from app.config import load_settings
+from app.services import Services
+from base.clock import VirtualClock
 from bot.app import build_application, start_application, stop_application
 from handoff.flood import FloodLimits, FloodPolicy, TokenBuckets, WindowCounter
-from sanad.clock import VirtualClock
-from sanad.config import load_settings
-from sanad.services import Services
 from storage.models import Message, QueryLog, Ticket
 from tests.fakes.bot_api import FakeBotApi
 from tests.webchat_client import ChatClient

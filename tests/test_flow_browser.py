@@ -14,11 +14,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from accounts.tokens import create_token
+from app.config import load_settings
+from app.services import Services
+from base.clock import VirtualClock
 from faq.matcher import Thresholds
 from handoff.agents import add_agent
-from sanad.clock import VirtualClock
-from sanad.config import load_settings
-from sanad.services import Services
 from tests.conftest import browser_login, wait_for_js
 from tests.webchat_client import ChatClient
 from web.app import create_app

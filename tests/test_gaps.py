@@ -8,6 +8,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from base.clock import VirtualClock
+from base.periods import Period
 from faq.gaps import (
     STOP_WORDS,
     article_stats,
@@ -20,11 +22,9 @@ from faq.gaps import (
 )
 from faq.service import FaqService
 from handoff.customers import touch_customer
-from handoff.metrics import Period
 from handoff.port import MemoryPort
 from handoff.service import HandoffConfig, HandoffService
 from handoff.tickets import current_ticket, record_message
-from sanad.clock import VirtualClock
 from storage.db import Database
 from storage.models import Article, QueryLog, Ticket
 

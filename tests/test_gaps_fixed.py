@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from sanad.services import Services
+from app.services import Services
 from storage.models import Article
 from tests.conftest import bearer
 from tests.test_web_reports import LOYALTY, ask_bot

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
+from base.clock import VirtualClock
 from handoff.hours import BusinessHours
 from handoff.notices import (
     AgentJoined,
@@ -35,7 +36,6 @@ from handoff.notices import (
 from handoff.priority import PriorityRules
 from handoff.service import HandoffError
 from handoff.sla import SlaPolicy
-from sanad.clock import VirtualClock
 from storage.db import Database
 from storage.models import Note, Offer
 from tests.handoff_harness import Harness

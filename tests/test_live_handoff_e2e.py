@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from app.config import load_settings
+from app.services import Services
 from bot.app import build_application, start_application, stop_application
 from handoff.agents import add_agent
 from handoff.canned import add_canned
 from handoff.customers import find_customer, set_tier
 from handoff.hours import DAY_KEYS, DAY_NAMES
-from sanad.config import load_settings
-from sanad.services import Services
 from storage.models import Agent, Customer, Event, Message, Note, Rating, Ticket
 from tests.fakes.bot_api import FakeBotApi, FakeUser
 

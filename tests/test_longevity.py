@@ -19,12 +19,12 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import event, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from app.services import Services
+from base.clock import VirtualClock
 from handoff.customers import touch_customer
 from handoff.notices import PositionChanged
 from handoff.service import position_matters
 from handoff.tickets import current_ticket
-from sanad.clock import VirtualClock
-from sanad.services import Services
 from storage.db import Database
 from storage.models import Customer, Event, Message, Ticket
 from tests.conftest import PG_URL, _asyncpg_dsn
@@ -209,7 +209,7 @@ async def test_the_idle_sweep_is_set_based_in_bounded_batches(
 
 
 async def test_start_up_does_not_wait_for_the_sweep(sqlite_url: str, clock: VirtualClock) -> None:
-    from sanad.config import load_settings
+    from app.config import load_settings
 
     services = Services.create(load_settings(env={"SANAD_DATABASE_URL": sqlite_url}), clock)
     await services.db.upgrade()

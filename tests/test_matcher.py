@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from rapidfuzz import fuzz, process
 
+from base.normalize import detect_language
 from faq.matcher import (
     DEFAULT_THRESHOLDS,
     Decision,
@@ -24,7 +25,6 @@ from faq.matcher import (
     _Params,
     _top,
 )
-from faq.normalize import detect_language
 
 EN = [
     Entry(

@@ -35,6 +35,7 @@ from typing import Any
 
 import pytest
 
+from base.clock import VirtualClock
 from handoff.customers import touch_customer
 from handoff.metrics import (
     Filters,
@@ -47,7 +48,6 @@ from handoff.metrics import (
 )
 from handoff.sla import SlaPolicy
 from handoff.tickets import current_ticket, record_message, resolve_by_bot
-from sanad.clock import VirtualClock
 from storage.db import Database
 from storage.models import Article, QueryLog, Ticket
 from tests.handoff_harness import Harness

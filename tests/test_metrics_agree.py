@@ -11,9 +11,10 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from handoff.metrics import Filters, Period, agent_table, kpis
-from sanad.clock import VirtualClock
-from sanad.services import Services
+from app.services import Services
+from base.clock import VirtualClock
+from base.periods import Period
+from handoff.metrics import Filters, agent_table, kpis
 from tests.conftest import bearer
 from tests.handoff_harness import Harness
 

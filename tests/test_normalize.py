@@ -1,10 +1,10 @@
-"""Text normalisation, tokenisation and language detection (faq.normalize)."""
+"""Text normalisation, tokenisation and language detection (base.normalize)."""
 
 from __future__ import annotations
 
 import pytest
 
-from faq.normalize import detect_language, normalize, stem_words, tokenize
+from base.normalize import detect_language, normalize, stem_words, tokenize
 
 # -- Latin script ------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from sanad.bus import LocalBus
+from base.bus import LocalBus
 from storage.pubsub import PgBus, asyncpg_dsn, encode
 
 pytestmark = pytest.mark.postgres

@@ -16,7 +16,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 
-from sanad.services import Services
+from app.services import Services
 from tests.chat_life import live_a_chat
 from tests.conftest import bearer
 

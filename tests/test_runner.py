@@ -9,8 +9,8 @@ from pathlib import Path
 
 import aiohttp
 
+from app.config import load_settings
 from faq.service import sample_articles
-from sanad.config import load_settings
 from sanad.runner import serve
 
 

@@ -14,10 +14,10 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
 from accounts.tokens import create_token
+from app.config import load_settings
+from app.services import Services
+from base.clock import VirtualClock
 from handoff.agents import add_agent
-from sanad.clock import VirtualClock
-from sanad.config import load_settings
-from sanad.services import Services
 from storage.models import Message
 from tests.conftest import bearer
 from tests.webchat_client import ChatClient

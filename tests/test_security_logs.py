@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from app.config import load_settings
+from app.services import Services
+from base.clock import VirtualClock
+from base.logs import log_context, redact, setup_logging
 from bot.app import build_application, start_application, stop_application
-from sanad.clock import VirtualClock
-from sanad.config import load_settings
-from sanad.logs import log_context, redact, setup_logging
-from sanad.services import Services
 from tests.fakes.bot_api import FakeBotApi
 
 # The shape of a real token from @BotFather (numeric id, colon, 35 characters).

@@ -13,9 +13,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select, text
 
 from accounts.tokens import create_token
-from sanad.clock import VirtualClock
-from sanad.config import load_settings
-from sanad.services import Services
+from app.config import load_settings
+from app.services import Services
+from base.clock import VirtualClock
 from tests.conftest import bearer
 from tests.webchat_client import ChatClient
 from web.app import create_app

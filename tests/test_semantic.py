@@ -24,6 +24,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from app.config import ConfigError, load_settings
+from app.services import Services
 from faq import embeddings as faq_embeddings
 from faq import semantic
 from faq import service as faq_service
@@ -32,8 +34,6 @@ from faq.fusion import W_LEXICAL, Matcher, Mode, SemanticIndex
 from faq.matcher import Entry, MatchIndex, Outcome
 from faq.semantic import Embedder, SemanticUnavailable, load_embedder, query_text
 from faq.service import FaqService, sample_articles
-from sanad.config import ConfigError, load_settings
-from sanad.services import Services
 from storage.db import Database
 from storage.models import TextEmbedding
 

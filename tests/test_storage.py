@@ -172,9 +172,9 @@ async def test_whole_processes_starting_together_on_an_empty_postgres_all_come_u
     """Not only the migrations: the first start's sample FAQ too. Two processes loading it at
     once collided on the articles' unique key and one died; now they take turns and the
     sample is loaded once."""
+    from app.config import load_settings
+    from app.services import Services
     from faq.service import sample_articles
-    from sanad.config import load_settings
-    from sanad.services import Services
 
     settings = load_settings(env={"SANAD_DATABASE_URL": pg_url})
     processes = [Services.create(settings) for _ in range(3)]

@@ -14,11 +14,11 @@ from sqlalchemy import select
 from telegram import Chat, Update
 from telegram import Message as TgMessage
 
+from app.config import load_settings
+from app.services import Services
+from base.clock import VirtualClock
 from bot.app import build_application, start_application, stop_application
 from bot.updates import PerChatUpdateProcessor
-from sanad.clock import VirtualClock
-from sanad.config import load_settings
-from sanad.services import Services
 from storage.models import Customer, Message
 from tests.fakes.bot_api import FakeBotApi
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from base.clock import VirtualClock
 from handoff.service import HandoffError, TransferRefused
-from sanad.clock import VirtualClock
 from storage.db import Database
 from storage.models import Agent, Offer, Ticket
 from tests.handoff_harness import Harness

@@ -14,8 +14,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from app.services import Services
 from handoff.canned import add_canned
-from sanad.services import Services
 from storage.models import Rating
 from tests.conftest import browser_login, wait_for_js
 

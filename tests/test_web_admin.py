@@ -11,8 +11,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from app.services import Services
 from faq.service import sample_articles
-from sanad.services import Services
 from storage.models import Agent, CannedReply, Customer, Event, Offer, Ticket
 from tests.conftest import bearer
 

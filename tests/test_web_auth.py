@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
 from accounts.tokens import revoke_token
-from sanad.services import Services
+from app.services import Services
 from storage.models import ApiToken
 from tests.conftest import bearer
 

@@ -12,9 +12,9 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
+from app.services import Services
 from faq.fusion import DECISIVE, Mode
 from faq.service import sample_articles
-from sanad.services import Services
 from storage.models import Article, Event, QueryLog
 from tests.conftest import bearer
 

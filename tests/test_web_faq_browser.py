@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sanad.services import Services
+from app.services import Services
 from tests.conftest import browser_login
 
 QUESTION = "Which telescope fits a beginner astronomer"

@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from sanad.services import Services
+from app.services import Services
 from storage.models import Message, Rating
 from tests.conftest import browser_login, wait_for_js
 

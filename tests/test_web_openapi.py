@@ -12,10 +12,10 @@ from aiohttp.test_utils import TestClient
 from openapi_spec_validator import validate
 from pydantic import ValidationError
 
+from app.services import Services
 from faq.articles import LANGUAGES
 from handoff.agents import ROLES
 from handoff.priority import PRIORITIES
-from sanad.services import Services
 from tests.conftest import bearer
 from tests.test_web_reports import build_history
 from web import shapes

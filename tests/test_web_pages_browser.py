@@ -10,9 +10,9 @@ from aiohttp.test_utils import TestClient
 
 import texts
 from accounts.tokens import create_token
+from app.services import Services
 from handoff.agents import add_agent
 from handoff.notices import AgentSetAway
-from sanad.services import Services
 from tests.conftest import browser_login
 from tests.test_web_reports import ask_bot, build_history
 from tests.webchat_client import ChatClient

@@ -11,8 +11,8 @@ from typing import Any
 from aiohttp.test_utils import TestClient
 
 from accounts.tokens import create_token
+from app.services import Services
 from handoff.agents import add_agent
-from sanad.services import Services
 from tests.conftest import bearer
 from tests.test_web_reports import build_history
 from texts import text

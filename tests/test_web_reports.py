@@ -15,12 +15,13 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
+from app.services import Services
+from base.clock import VirtualClock
+from base.periods import period_named
 from faq import gaps
 from faq.articles import get_article
 from faq.matcher import Outcome
 from handoff import metrics
-from sanad.clock import VirtualClock
-from sanad.services import Services
 from storage.models import Article, Event
 from tests.conftest import bearer
 from tests.handoff_harness import Harness
@@ -177,11 +178,9 @@ async def test_kpis_equal_the_metrics_functions_and_a_hand_count(
     figures = await response.json()
     now = services.clock.now()
     async with services.db.transaction() as session:
-        expected = await metrics.kpis(
-            session, metrics.period_named("today", now), metrics.Filters(), now
-        )
+        expected = await metrics.kpis(session, period_named("today", now), metrics.Filters(), now)
         agents = await metrics.agent_table(
-            session, metrics.period_named("today", now), metrics.Filters(), now
+            session, period_named("today", now), metrics.Filters(), now
         )
     assert figures == json.loads(json.dumps(expected))
     # by hand: 3 conversations, 2 handed to Amal, rated 5 and 2 stars
@@ -267,7 +266,7 @@ async def test_gap_reads_equal_the_gaps_functions(
     await ask_bot(services, *LOYALTY, "where is my order")
     auth = bearer(tokens["editor"])
     now = services.clock.now()
-    period = metrics.period_named("30d", now)
+    period = period_named("30d", now)
     async with services.db.transaction() as session:
         expected = {
             "queries": await gaps.top_queries(session, period, "en", 20),

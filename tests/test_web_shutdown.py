@@ -10,7 +10,7 @@ from typing import Any
 import aiohttp
 from aiohttp import WSCloseCode, web
 
-from sanad.services import Services
+from app.services import Services
 from tests.conftest import bearer
 from web.app import create_app
 

@@ -9,7 +9,7 @@ import aiohttp
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
-from sanad.services import Services
+from app.services import Services
 from storage.models import Attachment, Customer, Message, QueryLog, Ticket
 from tests.conftest import bearer
 from tests.webchat_client import ChatClient
@@ -323,9 +323,9 @@ async def test_another_site_cannot_open_the_chat_socket_or_upload(
 async def test_dedupe_and_history_on_both_databases(any_db_url: str) -> None:
     """The JSON lookups behind resends (a customer's and an agent's client_id) and the
     history after a reconnect, on SQLite and on PostgreSQL."""
+    from app.config import load_settings
+    from base.clock import VirtualClock
     from handoff.agents import add_agent
-    from sanad.clock import VirtualClock
-    from sanad.config import load_settings
     from web.app import create_app
 
     services = Services.create(

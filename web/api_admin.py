@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from accounts.tokens import Principal
+from app.services import Services
 from faq.matcher import Outcome
 from handoff import admin, reports
 from handoff.acd import AgentStatus
@@ -24,7 +25,6 @@ from handoff.agents import AgentError
 from handoff.canned import CannedError
 from handoff.service import HandoffError
 from handoff.tickets import State
-from sanad.services import Services
 from web import shapes
 from web.auth import actor_of, handler
 from web.console import canned_changed

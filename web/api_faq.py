@@ -17,11 +17,11 @@ from typing import Any
 from aiohttp import web
 
 from accounts.tokens import Principal
+from app.services import Services
 from faq import curation
 from faq import io as faq_io
 from faq.articles import ArticleError, ArticleIn, UpsertResult, validate_article
 from faq.curation import ArticleFilters, StoredArticle
-from sanad.services import Services
 from web import shapes
 from web.auth import actor_of, handler
 from web.inputs import check_json

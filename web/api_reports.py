@@ -28,13 +28,14 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from accounts.tokens import Principal
+from app.services import Services
+from base.periods import Period, period_named
 from faq import curation
 from faq.articles import ArticleError, validate_article
 from faq.curation import ArticleRef, StoredArticle
 from handoff import metrics, reports
-from handoff.metrics import Filters, Period
+from handoff.metrics import Filters
 from handoff.reports import TicketPage, TicketQuery
-from sanad.services import Services
 from web import shapes
 from web.auth import require
 from web.openapi import (
@@ -98,7 +99,7 @@ def period_of(
     """``(name, period)`` from ``period`` / ``start`` / ``end``."""
     name = params.period or default
     if name != "custom":
-        return name, metrics.period_named(name, now, tz)
+        return name, period_named(name, now, tz)
     if not params.start or not params.end:
         raise ParamError("period=custom needs start and end (YYYY-MM-DD, both days included)")
     zone = ZoneInfo(tz)

@@ -30,8 +30,8 @@ from telegram.ext import Application
 import texts
 from accounts.sessions import login, logout, principal_from_cookie
 from accounts.tokens import Principal, csrf_ok, principal_from_bearer
-from sanad.logs import log_context
-from sanad.services import Services, refused_value
+from app.services import Services, refused_value
+from base.logs import log_context
 from web.auth import COOKIE, PRINCIPAL, Handler, session_redirect
 from web.inputs import IMPORT_BODY_BYTES, body_limit, check_text, parse_json, path_ids_ok
 from web.openapi import complete_path_parameters

@@ -37,13 +37,13 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 import conversation
 import texts
+from app.services import Services
+from base.bus import Bus, LocalBus
+from base.locks import KeyedLocks
+from base.logs import log_context
 from conversation import WEB, Handoff, Identity, Say, StoredLine, TicketView, Visitor, reads
 from handoff.flood import client_address
 from handoff.notices import AgentMessage, AgentNotice, CustomerNotice, SupervisorNotice
-from sanad.bus import Bus, LocalBus
-from sanad.locks import KeyedLocks
-from sanad.logs import log_context
-from sanad.services import Services
 from web.auth import PRINCIPAL, same_origin
 from web.inputs import INT64_MAX, printable, read_upload, text_problem
 from web.site import SERVICES, address_of, https, render

@@ -22,6 +22,8 @@ from typing import Any, assert_never
 from aiohttp import WSCloseCode, WSMsgType, web
 
 import texts
+from app.services import Services
+from base.bus import Bus, LocalBus
 from handoff import views
 from handoff.acd import AgentStatus
 from handoff.notices import (
@@ -58,8 +60,6 @@ from handoff.notices import (
 from handoff.service import HandoffError
 from handoff.tickets import transcript_text
 from handoff.views import AgentView, ListedChat, LiveChat, NoteView, TranscriptRow
-from sanad.bus import Bus, LocalBus
-from sanad.services import Services
 from web.auth import login_with_link, principal_of, same_origin, session_redirect
 from web.chat import frames_for
 from web.console_openapi import OPENAPI_PATHS as OPENAPI_PATHS  # the app collects it here

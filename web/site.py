@@ -15,7 +15,7 @@ from telegram.ext import Application
 
 import texts
 from accounts.tokens import Principal
-from sanad.services import Services
+from app.services import Services
 from web.auth import PRINCIPAL, client_ip, is_https
 
 SERVICES = web.AppKey("services", Services)

@@ -24,8 +24,8 @@ import sys
 import unicodedata
 from functools import lru_cache
 
-from faq._arabic import stem_arabic
-from faq._english import stem_english
+from base._arabic import stem_arabic
+from base._english import stem_english
 
 __all__ = ["detect_language", "normalize", "stem_words", "tokenize"]
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from app.config import Settings
+from base.bus import Bus, LocalBus
+from base.clock import Clock, SystemClock
 from faq.fusion import FUSED_THRESHOLDS, with_overrides
 from faq.semantic import load_embedder
 from faq.service import FaqService, load_sample_if_empty, thresholds_from
@@ -12,9 +15,6 @@ from handoff.acd import AcdConfig, Strategy
 from handoff.flood import FloodLimits, FloodPolicy
 from handoff.port import PortRouter
 from handoff.service import HandoffConfig, HandoffService
-from sanad.bus import Bus, LocalBus
-from sanad.clock import Clock, SystemClock
-from sanad.config import Settings
 from storage.db import Database, PoolSettings, one_at_a_time, refused_value
 from storage.pubsub import PgBus
 

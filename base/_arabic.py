@@ -1,6 +1,6 @@
 """Arabic light stemming, common dialect words, and spelling variants.
 
-Input words are already normalised by :func:`faq.normalize.normalize` (no diacritics,
+Input words are already normalised by :func:`base.normalize.normalize` (no diacritics,
 alef forms unified, ``ة`` -> ``ه``, ``ى`` -> ``ي``, standalone hamza dropped).
 
 * :func:`stem_arabic` follows the *light stemming* family (Larkey et al., Light10):
