@@ -1,13 +1,13 @@
 """The hot queries' plans on PostgreSQL, with history in the tables.
 
-``tests/test_query_plans.py`` checks the plans on SQLite at every ``make test``. PostgreSQL's
-planner chooses by statistics, so an empty database tells nothing: this prefills a scratch
-database with an aged history (bench/history_prefill.py: ``--messages`` over ``--customers``
-and ``--tickets``), runs ``ANALYZE``, drives the same web chat life as the test (a question,
-a resend, a handoff, the console's accept and replies, close, rating, a reconnect, the timers,
-the sweep, a restore) through the real app, and prints ``EXPLAIN`` of every statement it ran
-that reads a growing table, flagging a sequential scan of messages, tickets, query_log or
-events.
+``tests/storage/test_query_plans.py`` checks the plans on SQLite at every ``make test``.
+PostgreSQL's planner chooses by statistics, so an empty database tells nothing: this prefills a
+scratch database with an aged history (bench/history_prefill.py: ``--messages`` over
+``--customers`` and ``--tickets``), runs ``ANALYZE``, drives the same web chat life as the test
+(a question, a resend, a handoff, the console's accept and replies, close, rating, a reconnect,
+the timers, the sweep, a restore) through the real app, and prints ``EXPLAIN`` of every
+statement it ran that reads a growing table, flagging a sequential scan of messages, tickets,
+query_log or events.
 
     python -m bench.query_plans --messages 300000
 """

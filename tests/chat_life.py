@@ -1,5 +1,5 @@
 """The whole life of a web chat through the real app, for tests and benchmarks that look at
-what it costs (the query plans on SQLite in tests/test_query_plans.py, on PostgreSQL in
+what it costs (the query plans on SQLite in tests/storage/test_query_plans.py, on PostgreSQL in
 bench/query_plans.py)."""
 
 from __future__ import annotations

@@ -120,6 +120,14 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests are grouped by area (``tests/<area>/``); those in ``tests/browser/`` carry the
+    ``browser`` marker, so ``pytest -m "not browser"`` runs everything but them."""
+    for item in items:
+        if item.path.parent.name == "browser":
+            item.add_marker(pytest.mark.browser)
+
+
 CHROMIUM = "/usr/bin/chromium"
 HAVE_CHROMIUM = os.path.exists(CHROMIUM)  # checked once, at import
 CHROMIUM_ARGS = [

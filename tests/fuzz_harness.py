@@ -48,7 +48,7 @@ class FuzzServer:
             env={
                 "SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{self.db}",
                 # The fuzzer writes far faster than a person: flood control would refuse most
-                # of its input before the handlers under test saw it (tests/test_flood.py
+                # of its input before the handlers under test saw it (tests/handoff/test_flood.py
                 # covers flood control itself).
                 **FLOOD_CONTROL_OFF,
             }

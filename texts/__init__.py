@@ -10,7 +10,7 @@ shown), ``unit.`` (durations), and ``hint.`` (the sentences that name a Telegram
 How :func:`text` behaves, everywhere:
 
 - **Language**: a language without a catalogue falls back to English; a key missing from a
-  catalogue too (tests/test_texts.py makes sure none is).
+  catalogue too (tests/conversation/test_texts.py makes sure none is).
 - **Unknown key**: :class:`MissingText` (a ``KeyError``), at once, in tests and in production: a
   key is a name in the code, so an unknown one is a bug to see, not a text to guess. A test
   checks that every literal key in the code and the templates exists.

@@ -1,6 +1,7 @@
 """Every text Sanad shows or says, in Arabic: the same keys and placeholders as texts/en.py
-(tests/test_texts.py checks it). Commands are written plainly ("/human"): the lookup puts a
-left-to-right mark before each so its slash stays on the left in right-to-left text."""
+(tests/conversation/test_texts.py checks it). Commands are written plainly ("/human"): the
+lookup puts a left-to-right mark before each so its slash stays on the left in right-to-left
+text."""
 
 from __future__ import annotations
 

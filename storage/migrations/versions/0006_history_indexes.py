@@ -1,6 +1,6 @@
 """indexes for a database that ages: a customer's messages, periods, resolved tickets
 
-Every hot query is served by an index (tests/test_query_plans.py checks the plans): the web
+Every hot query is served by an index (tests/storage/test_query_plans.py checks the plans): the web
 chat's resend dedupe and reconnect history look messages up by customer; reports and the
 knowledge-gap figures read messages and tickets by period; the average handle time reads the
 latest resolved tickets; a ticket's category comes from its latest query.

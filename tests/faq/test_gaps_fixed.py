@@ -11,7 +11,7 @@ from sqlalchemy import select
 from app.services import Services
 from storage.models import Article
 from tests.conftest import bearer
-from tests.test_web_reports import LOYALTY, ask_bot
+from tests.web.test_web_reports import LOYALTY, ask_bot
 
 
 async def test_adding_phrasings_takes_the_group_off_the_gap_list(

@@ -21,7 +21,7 @@ from storage.db import Database
 from storage.models import Event, Message, Ticket
 from tests.handoff_harness import Harness
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 AGENT_SIDE = ["bot/agents.py", "bot/port.py", "bot/relay.py", "web/console.py"]
 
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 import texts
 from texts import CATALOGUES, LRM, MissingText, on_web, placeholders, template, text, value
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 EN, AR = CATALOGUES["en"], CATALOGUES["ar"]
 NAMESPACES = ("hint", "customer", "agent", "page", "chat", "console", "faqed", "roster")
 NAMESPACES += ("value", "unit")

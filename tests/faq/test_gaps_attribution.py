@@ -11,7 +11,7 @@ from handoff.tickets import current_ticket, record_message
 from storage.db import Database
 from storage.events import record_event
 from storage.models import Ticket
-from tests.test_gaps import PERIOD, _article, _log, at
+from tests.faq.test_gaps import PERIOD, _article, _log, at
 
 
 async def _tickets(db: Database, n: int) -> list[int]:

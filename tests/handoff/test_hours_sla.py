@@ -508,7 +508,7 @@ def test_sla_constructor_validates() -> None:
 
 
 def test_modules_stay_channel_agnostic_and_clock_free() -> None:
-    root = Path(__file__).resolve().parents[1] / "handoff"
+    root = Path(__file__).resolve().parents[2] / "handoff"
     for name in ("hours.py", "sla.py"):
         source = (root / name).read_text(encoding="utf-8")
         for forbidden in ("telegram", "aiohttp", ".now(", ".utcnow(", ".today(", "import time"):

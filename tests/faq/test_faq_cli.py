@@ -12,7 +12,7 @@ import pytest
 from faq import io as faq_io
 from sanad.cli import main
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "faq-bench"
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "faq-bench"
 
 
 @pytest.fixture

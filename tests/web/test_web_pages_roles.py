@@ -14,7 +14,7 @@ from accounts.tokens import create_token
 from app.services import Services
 from handoff.agents import add_agent
 from tests.conftest import bearer
-from tests.test_web_reports import build_history
+from tests.web.test_web_reports import build_history
 from texts import text
 
 Client = TestClient[Any, Any]

@@ -14,7 +14,7 @@ from app.services import Services
 from handoff.agents import add_agent
 from handoff.notices import AgentSetAway
 from tests.conftest import browser_login
-from tests.test_web_reports import ask_bot, build_history
+from tests.web.test_web_reports import ask_bot, build_history
 from tests.webchat_client import ChatClient
 
 MIN_TEXT_PX = 11.0

@@ -7,7 +7,7 @@ from typing import Any
 
 from app.services import Services
 from tests.conftest import browser_login
-from tests.test_web_reports import build_history
+from tests.web.test_web_reports import build_history
 
 
 async def test_dashboard_in_english_and_arabic(

@@ -17,7 +17,7 @@ from faq.articles import LANGUAGES
 from handoff.agents import ROLES
 from handoff.priority import PRIORITIES
 from tests.conftest import bearer
-from tests.test_web_reports import build_history
+from tests.web.test_web_reports import build_history
 from web import shapes
 from web.openapi import problem_of
 

@@ -389,7 +389,7 @@ def test_detect_language_counts_letters() -> None:
 # -- accuracy on faq-bench (skipped when the shared data is absent) -----------------------
 
 BENCH = Path(
-    os.environ.get("SANAD_FAQ_BENCH", Path(__file__).resolve().parents[2] / "shared" / "faq-bench")
+    os.environ.get("SANAD_FAQ_BENCH", Path(__file__).resolve().parents[3] / "shared" / "faq-bench")
 )
 TARGETS = {  # top-1 on dev queries, K=20 phrasings per article
     "banking77-en/queries-dev.jsonl": ("banking77-en/articles-k20.jsonl", 0.75),
