@@ -3,6 +3,8 @@ permission rules the actions check themselves, whatever the channel."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select
 
@@ -17,8 +19,9 @@ from tests.handoff_harness import Harness
 
 
 @pytest.fixture
-async def h(sqlite_db: Database, clock: VirtualClock) -> Harness:
-    return await Harness.create(sqlite_db, clock)
+async def h(db: Database, clock: VirtualClock) -> Harness:
+    """On SQLite and on PostgreSQL (when the server is there)."""
+    return await Harness.create(db, clock)
 
 
 class Boom(Exception):
@@ -109,6 +112,27 @@ async def test_a_refused_action_in_a_caller_transaction_needs_no_rebuild(h: Harn
         await actions.request_human(uow, ticket_id, reason="asked")
     await h.service.settled()
     assert (await h.ticket(ticket_id)).state == "queued"
+
+
+async def test_a_caller_transaction_and_the_service_own_units_never_deadlock(h: Harness) -> None:
+    """Every path opens its transaction before it takes the engine's lock: a caller holding
+    its transaction (on SQLite, its turn) while a resync and another action start does not
+    wait for ever."""
+    first, second = await h.customer(), await h.customer()
+
+    async def caller() -> None:
+        async with h.db.transaction() as session:
+            await session.get(Ticket, first)  # holds its transaction, lets the others start
+            await asyncio.sleep(0.01)
+            async with h.service.unit(session) as uow:
+                await actions.request_human(uow, first, reason="asked")
+
+    async with asyncio.timeout(20):
+        await asyncio.gather(
+            caller(), h.service.resync(), h.service.request_human(second, reason="asked")
+        )
+    await h.service.settled()
+    assert {(await h.ticket(t)).state for t in (first, second)} == {"queued"}
 
 
 async def test_a_unit_needs_an_open_transaction(h: Harness) -> None:
