@@ -14,7 +14,7 @@ server, dropped afterwards). Four measurements, each its own flag:
     CPU time of an idle ``sanad run`` (web only, no traffic, empty database) over
     ``--idle-seconds``, from ``/proc/PID/stat``, as a fraction of one core; target <= 1 %.
 ``--restore``
-    On the prefilled database, in this process: ``HandoffService._restore()`` (what start-up
+    On the prefilled database, in this process: ``handoff.engine.Engine.rebuild()`` (what start-up
     and every resync do under the handoff lock; median of ``--repeats``), then ``resync()``
     (restore plus a timer tick): the first one, whose tick also runs the idle sweep, and the
     following ones (median), as the timer loop runs them every 2 s on PostgreSQL. Target:
@@ -280,8 +280,7 @@ async def measure_restore(url: str, opts: Options) -> dict[str, Any]:
         for _ in _repeat(opts.repeats):
             wall, cpu = time.perf_counter(), time.process_time()
             # What start() and every resync() do first; the lock as they take it.
-            async with handoff._lock:
-                await handoff._restore()
+            await handoff.engine.rebuild()
             restores.append(time.perf_counter() - wall)
             restore_cpu.append(time.process_time() - cpu)
         _say(f"restore: median {statistics.median(restores):.2f} s; first resync")

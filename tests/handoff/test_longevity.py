@@ -23,6 +23,7 @@ from app.services import Services
 from base.clock import VirtualClock
 from handoff.customers import touch_customer
 from handoff.notices import PositionChanged
+from handoff.restore import resync_if_changed
 from handoff.service import position_matters
 from handoff.tickets import current_ticket
 from storage.db import Database
@@ -82,7 +83,7 @@ async def test_a_new_deadline_wakes_the_loop_once_and_it_sleeps_until_it(
     assert 1 <= woke <= 2
     deadline = handoff.acd.next_deadline()
     assert deadline is not None
-    assert handoff._sleeping_until == pytest.approx(deadline)
+    assert handoff.engine.sleeping_until == pytest.approx(deadline)
     quiet = handoff.wakeups
     await handoff.add_note(ticket.id, agent_token["agent_id"], "no new deadline")
     await asyncio.sleep(0.2)
@@ -133,7 +134,7 @@ async def test_what_waiting_customers_were_told_is_forgotten_once_they_are_serve
     for _ in served:
         await h.service.accept_offer(h.last_offer(a).offer_id, a)
     await h.advance(1)
-    assert set(h.service._notified) <= {waiting}
+    assert set(h.service.engine.notified) <= {waiting}
 
 
 async def test_the_periodic_look_restores_only_when_something_changed(
@@ -141,11 +142,11 @@ async def test_the_periodic_look_restores_only_when_something_changed(
 ) -> None:
     h = await Harness.create(sqlite_db, clock)
     with statements(sqlite_db) as seen:
-        await h.service._resync_if_changed()
+        await resync_if_changed(h.service.engine)
     assert len([s for s in seen if s.lstrip().upper().startswith("SELECT")]) == 1
     await h.agent("A")  # writes events
     with statements(sqlite_db) as seen:
-        await h.service._resync_if_changed()
+        await resync_if_changed(h.service.engine)
     assert any("FROM agents" in s for s in seen)  # the live state was read again
 
 

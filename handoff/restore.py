@@ -1,0 +1,151 @@
+"""Rebuild a process's in-memory handoff state from the database.
+
+At start, after a failed action (its transaction rolled back, the memory may be ahead of it),
+and when another process changed the shared state (PostgreSQL). Only the live rows are read
+(agents, waiting and open tickets, pending offers), never the resolved past, so it costs the
+same after a year of history as on the first day.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from handoff.acd import Acd, AgentStatus
+from handoff.acd import Offer as AcdOffer
+from handoff.model import WAITING_STATES, WITH_AGENT_STATES
+from handoff.schedule import plan_sla, ts
+from storage.models import Agent, Event, Offer, Ticket
+
+if TYPE_CHECKING:
+    from handoff.engine import Engine
+
+
+def load_agent(acd: Acd, a: Agent, now: float, active: int = 0) -> None:
+    """Put an agent row, with its status and load, into the ACD."""
+    acd.upsert_agent(
+        a.id,
+        now,
+        capacity=a.capacity,
+        skills=a.skills,
+        languages=a.languages,
+        routing_priority=a.routing_priority,
+    )
+    acd.restore_agent(
+        a.id,
+        now,
+        status=AgentStatus(a.status),
+        idle_since=ts(a.idle_since),
+        no_answer_streak=a.no_answer_streak,
+        wrap_up_until=ts(a.wrap_up_until) if a.wrap_up_until else 0.0,
+        active=active,
+    )
+
+
+async def restore(engine: Engine, session: AsyncSession) -> None:
+    """Rebuild ``engine``'s memory from the live rows, read through ``session`` (the caller
+    holds the engine's lock: :meth:`~handoff.engine.Engine.rebuild`)."""
+    config = engine.config
+    engine.acd = acd = Acd(config.acd)
+    engine.timers.clear()
+    now = ts(engine.clock.now())
+    engine.last_sync = now
+    engine.positions_due.clear()
+    newest = (await session.execute(select(func.max(Event.id)))).scalar_one_or_none()
+    engine.events_seen = newest or 0
+    agents = (await session.execute(select(Agent))).scalars().all()
+    loads = dict(
+        (
+            await session.execute(
+                select(Ticket.assignee_id, func.count(Ticket.id))
+                .where(Ticket.state.in_([s.value for s in WITH_AGENT_STATES]))
+                .group_by(Ticket.assignee_id)
+            )
+        ).all()
+    )
+    for a in agents:
+        load_agent(acd, a, now, active=int(loads.get(a.id, 0)))
+        if a.offline_since is not None and loads.get(a.id, 0):
+            engine.timers.add(ts(a.offline_since) + config.offline_grace_s, "grace", a.id)
+    waiting = (
+        (
+            await session.execute(
+                select(Ticket)
+                .where(Ticket.state.in_([s.value for s in WAITING_STATES]))
+                .order_by(Ticket.rank_at, Ticket.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    engine.notified = {
+        t.id: (t.notified_position, ts(t.notified_at or engine.clock.now()))
+        for t in waiting
+        if t.notified_position is not None
+    }
+    for t in waiting:
+        if t.waiting_for_hours:
+            continue
+        acd.enqueue(
+            t.id,
+            now,
+            rank_at=t.rank_at if t.rank_at is not None else now,
+            priority=t.priority,
+            category=t.category,
+            language=t.language,
+            failed=t.failed_agents,
+            target_agent=t.target_agent_id,
+            dispatch=False,
+        )
+    pending = (await session.execute(select(Offer).where(Offer.state == "pending"))).scalars().all()
+    for o in pending:
+        if o.ticket_id in acd.chats and o.agent_id in acd.agents:
+            acd.restore_offer(
+                AcdOffer(o.id, o.ticket_id, o.agent_id, ts(o.made_at), ts(o.deadline))
+            )
+    if any(t.waiting_for_hours for t in waiting):
+        opens = config.hours.next_open(engine.clock.now())
+        if opens is not None:
+            engine.timers.add(ts(opens), "open", 0)
+    open_tickets = (
+        (
+            await session.execute(
+                select(Ticket).where(
+                    Ticket.state.in_([s.value for s in (*WAITING_STATES, *WITH_AGENT_STATES)]),
+                    Ticket.handoff_requested_at.is_not(None),
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    for t in open_tickets:
+        plan_sla(engine.timers, config, t)
+    handled = (
+        await session.execute(
+            select(Ticket.assigned_at, Ticket.resolved_at)
+            .where(Ticket.assigned_at.is_not(None), Ticket.resolved_at.is_not(None))
+            .order_by(Ticket.resolved_at.desc())
+            .limit(100)
+        )
+    ).all()
+    times = [
+        (r - a).total_seconds() for a, r in handled if a is not None and r is not None and r > a
+    ]
+    if times:
+        engine.aht = sum(times) / len(times)
+    engine.stale = False
+    engine.poke()
+
+
+async def resync_if_changed(engine: Engine) -> None:
+    """The periodic look at what other processes did: one indexed read of the newest event
+    id; the live state is re-read only when something happened since."""
+    async with engine.db.transaction() as session:
+        newest = (await session.execute(select(func.max(Event.id)))).scalar_one_or_none()
+    if (newest or 0) != engine.events_seen:
+        await engine.rebuild()
+    else:
+        engine.last_sync = ts(engine.clock.now())
