@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from app.config import Settings
 from base.bus import Bus, LocalBus
@@ -56,6 +57,21 @@ def flood_limits(settings: Settings) -> FloodLimits:
     )
 
 
+def share_handoff_changes(handoff: HandoffService, bus: Bus) -> None:
+    """Processes sharing a database tell each other of every committed handoff change, so each
+    one's dispatcher looks at the shared state at once instead of at its next poll (an offer
+    made by another process is known before its agent presses Accept)."""
+
+    async def publish() -> None:
+        await bus.publish("handoff", 0, {})
+
+    async def look(_key: int, _frame: dict[str, Any]) -> None:
+        handoff.resync_soon()
+
+    handoff.engine.changed = publish
+    bus.subscribe("handoff", look)
+
+
 @dataclass
 class Services:
     settings: Settings
@@ -99,6 +115,8 @@ class Services:
             if db.backend == "postgresql" and settings.bus == "auto"
             else LocalBus()
         )
+        if bus.shared:
+            share_handoff_changes(handoff, bus)
         return cls(settings, db, clock, faq, ports, handoff, flood, bus)
 
     async def start(self, run_timers: bool = True) -> None:

@@ -112,10 +112,17 @@ async def apply(uow: Unit, effects: Sequence[Effect]) -> None:
         elif isinstance(effect, OfferEnded):
             await offer_ended(uow, effect)
         elif isinstance(effect, AgentSetAway):
+            # A compare-and-set: when two processes both saw the offers lapse, one sets the
+            # agent away and says so; the other finds it done (it was written twice).
+            changed = await session.execute(
+                update(Agent)
+                .where(Agent.id == effect.agent_id, Agent.status != AgentStatus.AWAY)
+                .values(status=AgentStatus.AWAY, updated_at=now)
+                .execution_options(synchronize_session="fetch")
+            )
+            assert isinstance(changed, CursorResult)
             agent = await session.get(Agent, effect.agent_id)
-            if agent is not None:
-                agent.status = AgentStatus.AWAY
-                agent.updated_at = now
+            if agent is not None and changed.rowcount > 0:
                 record_event(
                     session,
                     "agent_auto_away",

@@ -64,13 +64,13 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
+from base.clock import Clock
 from handoff import notices
 from handoff.acd import Acd
 from handoff.model import WAITING_STATES, HandoffConfig, HandoffError
 from handoff.port import Outgoing, Port, deliver
 from handoff.restore import restore
 from handoff.schedule import Timers, ts
-from base.clock import Clock
 from storage.db import Database
 from storage.models import Customer, Ticket
 
@@ -152,6 +152,9 @@ class Engine:
         self.sleeping_until: float | None = None
         self.stale = False  # the memory may be ahead of the rows: rebuild before using it
         self._settling: set[asyncio.Task[None]] = set()
+        # Told after every committed change (the services publish it on the bus, so that the
+        # other processes sharing the database look at once: docs/scaling.md).
+        self.changed: Callable[[], Awaitable[None]] | None = None
 
     # ------------------------------------------------------------------ running actions
 
@@ -240,6 +243,11 @@ class Engine:
     async def _after_commit(
         self, outbox: Sequence[Outgoing], positions: Positions, now: datetime
     ) -> None:
+        if self.changed is not None:
+            try:
+                await self.changed()
+            except Exception:
+                log.exception("telling other processes of a change failed")
         await self.deliver(outbox)
         if positions:
             await self._tell_positions(positions, now)

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from base.clock import Clock
 from handoff import actions
 from handoff.acd import Acd
 from handoff.effects import get_ticket, offer_notice
@@ -48,7 +49,6 @@ from handoff.port import Port
 from handoff.restore import resync_if_changed
 from handoff.sweep import sweep
 from handoff.waits import estimated_wait_s, position_matters, queue_info
-from base.clock import Clock
 from storage.db import Database
 
 __all__ = [
@@ -173,6 +173,12 @@ class HandoffService:
         """Close what has gone quiet (:func:`handoff.sweep.sweep`)."""
         return await sweep(self.engine, batch)
 
+    def resync_soon(self) -> None:
+        """Another process changed the shared state (told over the bus): the timer loop
+        looks at it now rather than at its next interval."""
+        self.engine.last_sync = 0.0
+        self.engine.wake.set()
+
     async def resync(self) -> None:
         """Re-read the shared state (another process may have changed it)."""
         await self.engine.rebuild()
@@ -222,11 +228,14 @@ class HandoffService:
     # ------------------------------------------------------------------ agent actions
 
     async def accept_offer(self, offer_id: str, agent_id: int) -> AcceptResult:
-        """Exactly one accept wins; one that lost to another process is told ``taken``."""
-        try:
-            return await self.engine.run(actions.accept_offer, offer_id, agent_id)
-        except Conflict:
-            return AcceptResult(False, "taken")
+        """Exactly one accept wins; one that lost to another process is told ``taken``. An
+        offer another process made, unknown here yet, is accepted after a rebuild."""
+        for _attempt in range(2):
+            try:
+                return await self.engine.run(actions.accept_offer, offer_id, agent_id)
+            except Conflict:
+                continue  # the memory was rebuilt from the database: look again
+        return AcceptResult(False, "taken")
 
     async def decline_offer(self, offer_id: str, agent_id: int) -> AcceptResult:
         return await self.engine.run(actions.decline_offer, offer_id, agent_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +28,15 @@ from storage.events import record_event
 from storage.models import Agent, Message, Offer, Ticket
 
 
+def _made_elsewhere(stored: Offer | None, agent_id: int, now: datetime) -> bool:
+    return (
+        stored is not None
+        and stored.state == "pending"
+        and stored.agent_id == agent_id
+        and stored.deadline > now
+    )
+
+
 @action
 async def accept_offer(uow: Unit, offer_id: str, agent_id: int) -> AcceptResult:
     """The agent presses Accept. Exactly one accept wins (a compare-and-set on the offer,
@@ -39,6 +49,10 @@ async def accept_offer(uow: Unit, offer_id: str, agent_id: int) -> AcceptResult:
         effects = uow.acd.accept(offer_id, agent_id, ts(now))
     except AcceptError as exc:
         reason = exc.reason
+        if reason == "gone" and _made_elsewhere(stored, agent_id, now):
+            # Another process made this offer and this one has not heard of it yet: its
+            # memory is behind, not the agent too late (the service rebuilds and retries).
+            raise Conflict("the offer was made by another process") from exc
         if reason == "gone":
             reason = "expired" if stored is not None and stored.state == "expired" else "taken"
         return AcceptResult(False, reason, stored.ticket_id if stored else None)

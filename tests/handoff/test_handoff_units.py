@@ -8,11 +8,11 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
+from base.clock import VirtualClock
 from handoff import actions
 from handoff.model import HandoffError, NotAllowed
 from handoff.notices import NoAgents, OfferMade
 from handoff.tickets import record_message
-from base.clock import VirtualClock
 from storage.db import Database
 from storage.models import Agent, Message, Ticket
 from tests.handoff_harness import Harness
