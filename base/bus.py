@@ -27,9 +27,12 @@ class Bus(Protocol):
     def shared(self) -> bool:
         """True when other processes may hold sockets (publish even without a local one)."""
 
-    def subscribe(self, topic: str, handler: Handler) -> None:
+    def subscribe(
+        self, topic: str, handler: Handler, wants: Callable[[int], bool] | None = None
+    ) -> None:
         """Call ``handler(key, frame)`` for every message another process publishes on
-        ``topic`` (never for this process's own)."""
+        ``topic`` (never for this process's own); with ``wants``, only for the keys it
+        accepts (the sockets held here), decided before the frame is decoded."""
 
     def on_reconnect(self, handler: Reconnected) -> None:
         """Call ``handler()`` after the bus lost its connection and got it back: messages
@@ -46,7 +49,9 @@ class LocalBus:
     def shared(self) -> bool:
         return False
 
-    def subscribe(self, topic: str, handler: Handler) -> None:
+    def subscribe(
+        self, topic: str, handler: Handler, wants: Callable[[int], bool] | None = None
+    ) -> None:
         return None
 
     def on_reconnect(self, handler: Reconnected) -> None:

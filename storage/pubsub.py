@@ -12,8 +12,8 @@ would mean a ``LISTEN`` per socket.
   order, so every process sees one process's messages in the order they were published.
 * **Size.** A notification payload must stay under 8,000 bytes; a larger message is cut into
   parts sent in the same transaction (so they arrive together) and put back together on
-  arrival. Parts carry the origin, a sequence number and their place: ``"<origin> <seq> <i>
-  <n> <text>"``.
+  arrival. Payloads read ``"<origin> <seq> <i> <n> <topic> <key> <json>"``: a process skips a
+  frame for a visitor or agent whose socket it does not hold from the header alone.
 * **A lost connection** (server restart, a terminated backend, a network cut found by the
   periodic check) is reopened with a growing pause; then the ``on_reconnect`` handlers run so
   that sockets catch up from the stored state (messages published meanwhile are gone, as
@@ -29,6 +29,7 @@ import json
 import logging
 import secrets
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import asyncpg
@@ -52,12 +53,15 @@ def asyncpg_dsn(url: str) -> str:
 
 
 def encode(origin: str, seq: int, topic: str, key: int, frame: dict[str, Any]) -> list[str]:
-    """The notification payloads of one message: one, or its parts when it is too large."""
-    text = json.dumps({"t": topic, "k": key, "f": frame}, ensure_ascii=False, separators=(",", ":"))
-    if len(text.encode("utf-8")) + 64 <= MAX_PAYLOAD_BYTES:
-        return [f"{origin} {seq} 0 1 {text}"]
+    """The notification payloads of one message: one, or its parts when it is too large. The
+    header names the topic and key, so a process skips a frame for sockets it does not hold
+    without decoding it."""
+    text = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+    head = f"{topic} {key}"
+    if len(text.encode("utf-8")) + 64 + len(head) <= MAX_PAYLOAD_BYTES:
+        return [f"{origin} {seq} 0 1 {head} {text}"]
     parts = [text[i : i + PART_CHARS] for i in range(0, len(text), PART_CHARS)]
-    return [f"{origin} {seq} {i} {len(parts)} {part}" for i, part in enumerate(parts)]
+    return [f"{origin} {seq} {i} {len(parts)} {head} {part}" for i, part in enumerate(parts)]
 
 
 class PgBus:
@@ -70,6 +74,7 @@ class PgBus:
         self.origin = secrets.token_hex(6)
         self.reconnects = 0  # listener connections reopened (tests, logs)
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self._wants: dict[str, Callable[[int], bool]] = {}  # topic -> "a socket for key here?"
         self._reconnected: list[Reconnected] = []
         self._seq = 0
         self._outbox: asyncio.Queue[list[str]] = asyncio.Queue()
@@ -86,8 +91,12 @@ class PgBus:
     def shared(self) -> bool:
         return True
 
-    def subscribe(self, topic: str, handler: Handler) -> None:
+    def subscribe(
+        self, topic: str, handler: Handler, wants: Callable[[int], bool] | None = None
+    ) -> None:
         self._handlers[topic].append(handler)
+        if wants is not None:
+            self._wants[topic] = wants
 
     def on_reconnect(self, handler: Reconnected) -> None:
         self._reconnected.append(handler)
@@ -187,21 +196,26 @@ class PgBus:
             message = self._assemble(payload)
             if message is None:
                 continue
-            for handler in self._handlers.get(message["t"], ()):
+            topic, key, frame = message
+            for handler in self._handlers.get(topic, ()):
                 try:
-                    await handler(int(message["k"]), message["f"])
+                    await handler(key, frame)
                 except Exception:
-                    log.exception("bus: a %s handler failed", message["t"])
+                    log.exception("bus: a %s handler failed", topic)
 
-    def _assemble(self, payload: str) -> dict[str, Any] | None:
-        """The message a payload completes, or None (own message, a part, or unreadable)."""
+    def _assemble(self, payload: str) -> tuple[str, int, dict[str, Any]] | None:
+        """The message a payload completes: None for this process's own, a frame for sockets
+        not held here (looked up before decoding), a part, or something unreadable."""
         try:
-            origin, seq, index, count, text = payload.split(" ", 4)
-            i, n = int(index), int(count)
+            origin, seq, index, count, topic, key_text, text = payload.split(" ", 6)
+            i, n, key = int(index), int(count), int(key_text)
         except ValueError:
             log.warning("bus: unreadable payload ignored")
             return None
         if origin == self.origin:
+            return None
+        wants = self._wants.get(topic)
+        if wants is not None and not wants(key):
             return None
         if n > 1:
             parts = self._parts.setdefault((origin, seq), [])
@@ -213,11 +227,11 @@ class PgBus:
                 return None
             text = "".join(self._parts.pop((origin, seq)))
         try:
-            message: dict[str, Any] = json.loads(text)
+            frame = json.loads(text)
         except ValueError:
             log.warning("bus: unreadable message ignored")
             return None
-        return message
+        return topic, key, frame
 
     # -- sending --------------------------------------------------------------------------
 

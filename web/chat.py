@@ -167,7 +167,7 @@ class ChatHub:
     def __init__(self, bus: Bus | None = None) -> None:
         self.sockets: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
         self.bus: Bus = bus or LocalBus()
-        self.bus.subscribe(self.TOPIC, self._push_here)
+        self.bus.subscribe(self.TOPIC, self._push_here, wants=self.online)
         self.bus.on_reconnect(self.catch_up)
         self.locks = KeyedLocks()
         self._pressed: OrderedDict[tuple[int, str], None] = OrderedDict()  # handled presses

@@ -89,8 +89,11 @@ class ConsoleHub:
     def __init__(self, bus: Bus | None = None) -> None:
         self.sockets: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
         self.bus: Bus = bus or LocalBus()
-        self.bus.subscribe(self.TOPIC, self._from_elsewhere)
+        self.bus.subscribe(self.TOPIC, self._from_elsewhere, wants=self._holds)
         self.bus.on_reconnect(self.catch_up)
+
+    def _holds(self, agent_id: int) -> bool:
+        return agent_id in self.sockets or (agent_id == self.EVERYONE and bool(self.sockets))
 
     def reaches(self, agent_id: int) -> bool:
         """Whether a frame for ``agent_id`` may have a socket to go to, here or elsewhere."""

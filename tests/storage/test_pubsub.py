@@ -119,3 +119,17 @@ async def test_local_bus_publishes_nowhere() -> None:
     bus.subscribe("chat", handler)
     await bus.publish("chat", 1, {})
     assert got == []
+
+
+async def test_frames_for_sockets_held_elsewhere_are_skipped_undecoded(
+    pair: tuple[PgBus, PgBus],
+) -> None:
+    a, b = pair
+    inbox = Inbox()
+    b.subscribe("chat", inbox, wants=lambda key: key == 7)
+    await a.publish("chat", 5, {"n": 1})  # a visitor whose socket B does not hold
+    await a.publish("chat", 7, {"n": 2})
+    await inbox.wait_for(1)
+    await a.flush()
+    await asyncio.sleep(0.2)
+    assert inbox.got == [(7, {"n": 2})]

@@ -5,8 +5,8 @@ the customer on one, the agent's console on the other."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
