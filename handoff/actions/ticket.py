@@ -180,6 +180,7 @@ async def transfer_targets(
     caller holds the engine's lock, so the memory does not move under it."""
     acd = engine.acd
     ticket = await get_ticket(session, ticket_id)
+    await require_holder_or_supervisor(session, ticket, agent_id)
     previous = ticket.assignee_id if agent_id is None else agent_id
     names = dict((await session.execute(select(Agent.id, Agent.name))).all())
     agents = [
@@ -248,8 +249,10 @@ async def set_priority(uow: Unit, ticket_id: int, priority: str, actor: str) -> 
 
 @action
 async def add_tag(uow: Unit, ticket_id: int, tag: str, actor: str) -> list[str]:
-    """Tag a ticket (lower case, 64 characters at most); returns its tags."""
+    """Tag a ticket (lower case, 64 characters at most); returns its tags. An agent tags the
+    chat they hold, a supervisor any (:class:`~handoff.model.NotAllowed`)."""
     ticket = await get_ticket(uow.session, ticket_id)
+    await require_holder_or_supervisor(uow.session, ticket, agent_of(actor))
     tag = tag.strip().lower()[:64]
     if not tag:
         raise HandoffError("a tag needs some text")
@@ -263,9 +266,11 @@ async def add_tag(uow: Unit, ticket_id: int, tag: str, actor: str) -> list[str]:
 
 @action
 async def add_note(uow: Unit, ticket_id: int, agent_id: int | None, text: str) -> int:
-    """An internal note: stored on the ticket, never sent to the customer."""
+    """An internal note: stored on the ticket, never sent to the customer. An agent notes the
+    chat they hold, a supervisor any (the same rule in the console and on Telegram)."""
     session, now = uow.session, uow.now
-    await get_ticket(session, ticket_id)
+    ticket = await get_ticket(session, ticket_id)
+    await require_holder_or_supervisor(session, ticket, agent_id)
     if not text.strip():
         raise HandoffError("a note needs some text")
     note = Note(ticket_id=ticket_id, agent_id=agent_id, text=text.strip(), created_at=now)

@@ -185,3 +185,30 @@ async def test_an_agent_may_not_reprioritise_a_waiting_chat_a_supervisor_may(
         await h.service.set_priority(ticket_id, "urgent", actor=f"agent:{agent}")
     await h.service.set_priority(ticket_id, "urgent", actor=f"agent:{boss}")
     assert (await h.ticket(ticket_id)).priority == "urgent"
+
+
+async def test_notes_tags_and_transfer_targets_follow_the_same_rule_on_every_channel(
+    h: Harness,
+) -> None:
+    """Telegram's /note and /tag and the console share the actions, so the rule is the
+    action's: the agent holding the chat, or a supervisor."""
+    holder = await h.agent("Holder")
+    ticket_id = await h.ask()
+    await h.service.accept_offer(h.last_offer(holder).offer_id, holder)
+    other = await h.agent("Other")
+    boss = await _supervisor(h, "Boss")
+
+    with pytest.raises(NotAllowed):
+        await h.service.add_note(ticket_id, other, "not my chat")
+    with pytest.raises(NotAllowed):
+        await h.service.add_tag(ticket_id, "refund", actor=f"agent:{other}")
+    with pytest.raises(NotAllowed):
+        await h.service.transfer_targets(ticket_id, other)
+    assert (await h.ticket(ticket_id)).tags == []
+
+    await h.service.add_note(ticket_id, holder, "mine")
+    await h.service.add_note(ticket_id, boss, "a supervisor's")
+    assert await h.service.add_tag(ticket_id, "refund", actor=f"agent:{holder}") == ["refund"]
+    targets = await h.service.transfer_targets(ticket_id, holder)
+    assert holder not in [agent_id for agent_id, _name in targets.agents]
+    assert (await h.events(ticket_id)).count("note_added") == 2

@@ -85,7 +85,7 @@ async def test_a_new_deadline_wakes_the_loop_once_and_it_sleeps_until_it(
     assert deadline is not None
     assert handoff.engine.sleeping_until == pytest.approx(deadline)
     quiet = handoff.wakeups
-    await handoff.add_note(ticket.id, agent_token["agent_id"], "no new deadline")
+    await handoff.add_note(ticket.id, None, "no new deadline")  # a supervisor's note
     await asyncio.sleep(0.2)
     assert handoff.wakeups == quiet
 
