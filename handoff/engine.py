@@ -72,6 +72,7 @@ from handoff.port import Outgoing, Port, deliver
 from handoff.restore import restore
 from handoff.schedule import Timers, ts
 from storage.db import Database
+from storage.events import EVENTS_WRITTEN
 from storage.models import Customer, Ticket
 
 log = logging.getLogger(__name__)
@@ -227,8 +228,9 @@ class Engine:
             task = asyncio.get_running_loop().create_task(self._recover())
         else:
             self.poke()
+            wrote = bool(uow.session.info.pop(EVENTS_WRITTEN, False))
             task = asyncio.get_running_loop().create_task(
-                self._after_commit(uow.outbox, positions, uow.now)
+                self._after_commit(uow.outbox, positions, uow.now, wrote)
             )
         uow.settling = task
         self._settling.add(task)
@@ -241,9 +243,9 @@ class Engine:
             log.exception("handoff state could not be rebuilt")
 
     async def _after_commit(
-        self, outbox: Sequence[Outgoing], positions: Positions, now: datetime
+        self, outbox: Sequence[Outgoing], positions: Positions, now: datetime, wrote: bool
     ) -> None:
-        if self.changed is not None:
+        if wrote and self.changed is not None:  # a tick that changed nothing stays quiet
             try:
                 await self.changed()
             except Exception:

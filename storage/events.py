@@ -11,6 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Event
 
+# Set in a session's ``info`` when the transaction records an event: the handoff engine tells
+# other processes of a change only then (a timer tick that changed nothing stays quiet).
+EVENTS_WRITTEN = "events_written"
+
 
 def record_event(
     session: AsyncSession,
@@ -32,6 +36,7 @@ def record_event(
         created_at=at,
     )
     session.add(row)
+    session.info[EVENTS_WRITTEN] = True
     return row
 
 
@@ -47,6 +52,7 @@ async def record_events(
     """The same event for many tickets, in one multi-row statement (set-based sweeps)."""
     if not ticket_ids:
         return
+    session.info[EVENTS_WRITTEN] = True
     await session.execute(
         insert(Event),
         [

@@ -126,3 +126,27 @@ async def test_an_agent_available_on_one_process_is_known_at_once_on_the_other(
     services_a.handoff.engine.config = services_a.handoff.config
     await services_b.handoff.set_agent_status(agent.id, "available")
     await _agent_knows(services_a, agent.id, "available")  # within 15 s, polling every hour
+
+
+async def test_two_idle_processes_stay_idle(
+    two: tuple[TestClient[Any, Any], TestClient[Any, Any]],
+) -> None:
+    """Telling each other of changes must not become a conversation: a timer tick that
+    changed nothing is not announced (it was: each tick woke the other process, whose tick
+    woke the first, for ever)."""
+    a, b = two
+    services_a, services_b = _services(a), _services(b)
+    await services_a.handoff.set_agent_status(
+        await _agent(services_a), "available"
+    )  # one real change, told once
+    await asyncio.sleep(0.5)
+    before = services_a.handoff.wakeups + services_b.handoff.wakeups
+    await asyncio.sleep(1.5)
+    woke = services_a.handoff.wakeups + services_b.handoff.wakeups - before
+    assert woke <= 2  # at most the poll interval's own wake-ups (2 s on PostgreSQL)
+
+
+async def _agent(services: Services) -> int:
+    async with services.db.transaction() as session:
+        agent = await add_agent(session, name="Idle", at=services.clock.now(), capacity=1)
+    return agent.id
