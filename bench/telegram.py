@@ -1,6 +1,6 @@
 """Telegram throughput: updates a second from many chats against a Bot API that answers slowly.
 
-The real python-telegram-bot application polls the fake Bot API (tests/fakes/bot_api.py) on
+The real python-telegram-bot application polls the fake Bot API (tests/fakes/bot_api/) on
 loopback, which answers every call but getUpdates after ``--delay-ms`` (50 ms: a Bot API
 server across the internet). ``--chats`` distinct customers each send ``--per-chat``
 questions, queued at once; the clock runs from the first update queued to the last reply.

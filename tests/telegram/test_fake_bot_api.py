@@ -1,4 +1,4 @@
-"""Tests of the fake Telegram Bot API (tests/fakes/bot_api.py) driven by the real PTB classes."""
+"""Tests of the fake Telegram Bot API (tests/fakes/bot_api/) driven by the real PTB classes."""
 
 from __future__ import annotations
 
