@@ -226,9 +226,12 @@ class TelegramPort:
             agent, texts.text("agent.console_echo", lang, ticket=message.ticket_id, text=text)
         )
 
-    async def _close_offer_message(self, offer_id: str, key: str, lang: str) -> None:
-        """Remove the offer's buttons and say why (expired, taken, withdrawn, accepted)."""
-        ref = await views.offer_message_ref(self.services.db, offer_id)
+    async def _close_offer_message(
+        self, offer_id: str, key: str, lang: str, *, ref: str | None = None
+    ) -> None:
+        """Remove the offer's buttons and say why (expired, taken, withdrawn, accepted);
+        ``ref``: where it was shown, when the notice says (else it is looked up)."""
+        ref = ref or await views.offer_message_ref(self.services.db, offer_id)
         if not ref:
             return
         chat_id, message_id = (int(p) for p in ref.split(":"))
@@ -249,11 +252,10 @@ class TelegramPort:
     async def _assigned(self, agent: AgentView, notice: Assigned, lang: str) -> None:
         """The accepted offer's buttons go, and the agent sees the start of the chat."""
         ticket_id = notice.ticket_id
-        now = self.services.clock.now()
-        await desk.set_current_chat(self.services.db, agent.id, ticket_id, now)
-        history = await views.recent_lines(self.services.db, ticket_id, 10)
-        await self._close_offer_message(notice.offer_id, "offer_accepted", lang)
-        lines = "\n".join(f"{s}: {text[:300]}" for s, text in history)
+        await self._close_offer_message(
+            notice.offer_id, "offer_accepted", lang, ref=notice.offer_message
+        )
+        lines = "\n".join(f"{s}: {text[:300]}" for s, text in notice.recent)
         await self.say_to_agent(
             agent,
             texts.text(

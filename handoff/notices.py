@@ -200,12 +200,17 @@ class OfferEnded(_ToAgent):
 
 @dataclass(frozen=True)
 class Assigned(_ToAgent):
-    """The agent accepted ``offer_id``: the chat is theirs."""
+    """The agent accepted ``offer_id``: the chat is theirs, and now their current chat.
+    ``recent``: the last lines said in it, oldest first, as (sender, text); ``offer_message``:
+    where a channel showed the offer (Telegram's ``"chat:message"``), to take its buttons
+    away. What a channel needs to open the chat, without reading it back."""
 
     kind = "assigned"
     ticket_id: int
     offer_id: str
     customer_name: str
+    recent: tuple[tuple[str, str], ...] = ()
+    offer_message: str | None = None
 
 
 @dataclass(frozen=True)

@@ -435,21 +435,6 @@ async def note(db: Database, note_id: int) -> NoteView | None:
     return NoteView(row[0].id, row[0].text, row[1] or "", row[0].created_at) if row else None
 
 
-async def recent_lines(db: Database, ticket_id: int, n: int = 10) -> list[tuple[str, str]]:
-    """The last ``n`` lines of a ticket said by someone (no system lines), oldest first, as
-    (sender, text): what an agent sees of a chat they just took."""
-    async with db.transaction() as session:
-        rows = (
-            await session.execute(
-                select(Message.sender, Message.text)
-                .where(Message.ticket_id == ticket_id, Message.sender != "system")
-                .order_by(Message.id.desc())
-                .limit(n)
-            )
-        ).all()
-    return [(sender, text or "") for sender, text in reversed(rows)]
-
-
 async def delivery(db: Database, message_id: int) -> Delivery | None:
     """A stored line and its ticket's customer (None when either is gone)."""
     async with db.transaction() as session:

@@ -28,6 +28,21 @@ from storage.events import record_event
 from storage.models import Agent, Message, Offer, Ticket
 
 
+async def recent_lines(
+    session: AsyncSession, ticket_id: int, n: int = 10
+) -> tuple[tuple[str, str], ...]:
+    """The last ``n`` lines of a chat said by someone (no system lines), oldest first."""
+    rows = (
+        await session.execute(
+            select(Message.sender, Message.text)
+            .where(Message.ticket_id == ticket_id, Message.sender != "system")
+            .order_by(Message.id.desc())
+            .limit(n)
+        )
+    ).all()
+    return tuple((sender, text or "") for sender, text in reversed(rows))
+
+
 def _made_elsewhere(stored: Offer | None, agent_id: int, now: datetime) -> bool:
     return (
         stored is not None
@@ -83,9 +98,24 @@ async def accept_offer(uow: Unit, offer_id: str, agent_id: int) -> AcceptResult:
     )
     customer = await get_customer(session, ticket)
     uow.outbox.append(notices.AgentJoined(address(ticket, customer), agent_name=agent.name))
+    if agent.current_ticket_id != ticket.id:  # the chat an agent's plain lines go to
+        agent.current_ticket_id = ticket.id
+        record_event(
+            session,
+            "current_chat_set",
+            now,
+            ticket_id=ticket.id,
+            actor=f"agent:{agent_id}",
+            agent_id=agent_id,
+        )
     uow.outbox.append(
         notices.Assigned(
-            agent_id, ticket_id=ticket.id, offer_id=offer_id, customer_name=customer.name
+            agent_id,
+            ticket_id=ticket.id,
+            offer_id=offer_id,
+            customer_name=customer.name,
+            recent=await recent_lines(session, ticket.id),
+            offer_message=stored.agent_message,
         )
     )
     await apply(uow, [e for e in effects if not isinstance(e, OfferEnded)])

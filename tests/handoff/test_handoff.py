@@ -76,6 +76,7 @@ async def test_handoff_offer_accept_assigns_and_tells_everyone(h: Harness) -> No
         "offer_made",
         "offer_accepted",
         "ticket_assigned",
+        "current_chat_set",  # the accepted chat is the agent's current one, in the same commit
     ]
 
 
@@ -450,7 +451,11 @@ async def test_notices_carry_what_the_channels_say(
     first = h.last_offer(a)
     await h.service.accept_offer(first.offer_id, a)
     assert h.port.of(Assigned, a)[-1] == Assigned(
-        a, ticket_id=ticket_id, offer_id=first.offer_id, customer_name=first.customer_name
+        a,
+        ticket_id=ticket_id,
+        offer_id=first.offer_id,
+        customer_name=first.customer_name,
+        recent=(("customer", "I need help"),),
     )
     await h.service.resolve_ticket(ticket_id, a)
     assert h.port.of(Resolved)[-1].cycle == 0

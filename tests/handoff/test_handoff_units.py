@@ -11,10 +11,10 @@ from sqlalchemy import func, select
 from base.clock import VirtualClock
 from handoff import actions
 from handoff.model import HandoffError, NotAllowed
-from handoff.notices import NoAgents, OfferMade
+from handoff.notices import Assigned, NoAgents, OfferMade
 from handoff.tickets import record_message
 from storage.db import Database
-from storage.models import Agent, Message, Ticket
+from storage.models import Agent, Message, Offer, Ticket
 from tests.handoff_harness import Harness
 
 
@@ -212,3 +212,24 @@ async def test_notes_tags_and_transfer_targets_follow_the_same_rule_on_every_cha
     targets = await h.service.transfer_targets(ticket_id, holder)
     assert holder not in [agent_id for agent_id, _name in targets.agents]
     assert (await h.events(ticket_id)).count("note_added") == 2
+
+
+async def test_an_accept_tells_the_agent_all_a_channel_needs_to_open_the_chat(h: Harness) -> None:
+    """The Assigned notice carries the chat's last lines and where the offer was shown, and
+    the accepted chat becomes the agent's current one in the same transaction: no channel
+    reads them back after the commit."""
+    amal = await h.agent("Amal")
+    ticket_id = await h.ask()
+    offer = h.last_offer(amal)
+    async with h.db.transaction() as session:
+        stored = await session.get(Offer, offer.offer_id)
+        assert stored is not None
+        stored.agent_message = "42:7"
+    await h.service.accept_offer(offer.offer_id, amal)
+    (assigned,) = h.port.of(Assigned, amal)
+    assert assigned.offer_message == "42:7"
+    assert [sender for sender, _text in assigned.recent] == ["customer"]
+    async with h.db.transaction() as session:
+        agent = await session.get(Agent, amal)
+        assert agent is not None and agent.current_ticket_id == ticket_id
+    assert "current_chat_set" in await h.events(ticket_id)
