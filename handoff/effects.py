@@ -175,41 +175,53 @@ async def claim(uow: Unit, effect: Offered) -> None:
     the pending offer must pass the unique indexes. A claim that loses any of these forgets
     the offer in memory and asks the timer loop to resync with the database."""
     session, now, offer = uow.session, uow.now, effect.offer
-    ticket = (
-        await session.execute(
-            select(Ticket)
-            .where(Ticket.id == offer.ticket_id, Ticket.state == State.QUEUED)
-            .with_for_update(skip_locked=True)
-        )
-    ).scalar_one_or_none()
-    agent = (
-        await session.execute(
-            select(Agent)
-            .where(Agent.id == offer.agent_id, Agent.status == AgentStatus.AVAILABLE)
-            .with_for_update(skip_locked=True)
-        )
-    ).scalar_one_or_none()
-    claimed = ticket is not None and agent is not None
-    if claimed:
-        try:
-            async with session.begin_nested():
-                session.add(
-                    Offer(
-                        id=offer.id,
-                        ticket_id=offer.ticket_id,
-                        agent_id=offer.agent_id,
-                        state="pending",
-                        made_at=dt(offer.made_at),
-                        deadline=dt(offer.deadline),
-                    )
+    ticket: Ticket | None = None
+    agent: Agent | None = None
+    claimed = False
+    # Both locks and the insert in one savepoint: a claim that gets one row of the pair and
+    # not the other rolls it back, which releases the lock it took (two processes could each
+    # hold one row of the same pair, both give up, and the offer waited for a resync).
+    savepoint = await session.begin_nested()
+    try:
+        ticket = (
+            await session.execute(
+                select(Ticket)
+                .where(Ticket.id == offer.ticket_id, Ticket.state == State.QUEUED)
+                .with_for_update(skip_locked=True)
+            )
+        ).scalar_one_or_none()
+        if ticket is not None:
+            agent = (
+                await session.execute(
+                    select(Agent)
+                    .where(Agent.id == offer.agent_id, Agent.status == AgentStatus.AVAILABLE)
+                    .with_for_update(skip_locked=True)
                 )
-                await session.flush()
-        except IntegrityError:
-            claimed = False
+            ).scalar_one_or_none()
+        if ticket is not None and agent is not None:
+            session.add(
+                Offer(
+                    id=offer.id,
+                    ticket_id=offer.ticket_id,
+                    agent_id=offer.agent_id,
+                    state="pending",
+                    made_at=dt(offer.made_at),
+                    deadline=dt(offer.deadline),
+                )
+            )
+            await session.flush()
+            claimed = True
+    except IntegrityError:
+        claimed = False
+    if claimed:
+        await savepoint.commit()
+    else:
+        await savepoint.rollback()
     if not claimed or ticket is None or agent is None:
         log.info("offer %s lost its claim; resyncing", offer.id)
         uow.acd.forget(offer.ticket_id, ts(now))
         uow.engine.last_sync = 0.0
+        uow.engine.wake.set()  # the timer loop resyncs now, not at its next interval
         return
     ticket.state = State.OFFERED
     ticket.first_offered_at = ticket.first_offered_at or now
