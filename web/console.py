@@ -60,10 +60,13 @@ from handoff.notices import (
 from handoff.service import HandoffError
 from handoff.tickets import transcript_text
 from handoff.views import AgentView, ListedChat, LiveChat, NoteView, TranscriptRow
+from web import console_openapi as shapes
 from web.auth import login_with_link, principal_of, same_origin, session_redirect
 from web.chat import frames_for
-from web.console_openapi import OPENAPI_PATHS as OPENAPI_PATHS  # the app collects it here
+from web.console_openapi import OPENAPI_PATHS as OPENAPI_PATHS  # the app collects them here
+from web.console_openapi import OPENAPI_SCHEMAS as OPENAPI_SCHEMAS
 from web.inputs import check_text, parse_json
+from web.openapi import reply
 from web.site import SERVICES, address_of, https, login_throttle, request_lang
 from web.site import render as render_page
 
@@ -403,12 +406,13 @@ def _conflict(exc: HandoffError) -> web.HTTPConflict:
 
 async def me(request: web.Request) -> web.Response:
     services, agent_id = _agent_of(request)
-    return web.json_response(
+    return reply(
+        shapes.MeOut,
         {
             "agent": await agent_json(services, agent_id),
             "offers": await pending_offers(services, agent_id),
             "chats": await my_chats_json(services, agent_id, _online(request)),
-        }
+        },
     )
 
 
@@ -421,7 +425,7 @@ async def set_status(request: web.Request) -> web.Response:
         await services.handoff.set_agent_status(agent_id, STATUSES[status].value)
     else:
         raise web.HTTPBadRequest(text="status must be available, away, offline or ready")
-    return web.json_response({"agent": await agent_json(services, agent_id)})
+    return reply(shapes.AgentAnswer, {"agent": await agent_json(services, agent_id)})
 
 
 async def answer_offer(request: web.Request) -> web.Response:
@@ -438,12 +442,14 @@ async def answer_offer(request: web.Request) -> web.Response:
             "not_yours": "this offer is not yours",
         }
         raise web.HTTPConflict(text=reasons.get(result.reason, result.reason))
-    return web.json_response({"ok": True, "ticket_id": result.ticket_id})
+    return reply(shapes.OfferAnswer, {"ok": True, "ticket_id": result.ticket_id})
 
 
 async def chats(request: web.Request) -> web.Response:
     services, agent_id = _agent_of(request)
-    return web.json_response({"chats": await my_chats_json(services, agent_id, _online(request))})
+    return reply(
+        shapes.ChatsOut, {"chats": await my_chats_json(services, agent_id, _online(request))}
+    )
 
 
 async def chat(request: web.Request) -> web.Response:
@@ -453,12 +459,13 @@ async def chat(request: web.Request) -> web.Response:
     if detail is None:
         raise web.HTTPNotFound(reason=f"chat {ticket_id} is not one of your open chats")
     (listed,) = await chats_json(services, [ListedChat(detail.chat, detail.last)], _online(request))
-    return web.json_response(
+    return reply(
+        shapes.ChatOut,
         {
             "chat": listed,
             "messages": await console_messages(services, list(detail.messages)),
             "notes": [_note_json(note) for note in detail.notes],
-        }
+        },
     )
 
 
@@ -488,7 +495,7 @@ async def _message_answer(services: Services, message_id: int) -> web.Response:
     (shown,) = await console_messages(
         services, await views.transcript_rows(services.db, [message_id])
     )
-    return web.json_response({"message": shown})
+    return reply(shapes.MessageAnswer, {"message": shown})
 
 
 async def send_message(request: web.Request) -> web.Response:
@@ -548,7 +555,7 @@ async def fill_canned(request: web.Request) -> web.Response:
     text = await views.filled_canned(services.db, shortcut, ticket_id, agent_id)
     if text is None:
         raise web.HTTPNotFound(reason=f"no canned reply {shortcut!r}")
-    return web.json_response({"shortcut": shortcut, "text": text})
+    return reply(shapes.Filled, {"shortcut": shortcut, "text": text})
 
 
 async def canned_changed(services: Services) -> None:
@@ -570,7 +577,7 @@ async def add_note(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text=str(exc)) from exc
     note = await views.note(services.db, note_id)
     assert note is not None
-    return web.json_response({"note": _note_json(note)})
+    return reply(shapes.NoteAnswer, {"note": _note_json(note)})
 
 
 async def transfer(request: web.Request) -> web.Response:
@@ -592,7 +599,7 @@ async def transfer(request: web.Request) -> web.Response:
         )
     except HandoffError as exc:
         raise _conflict(exc) from exc
-    return web.json_response({"ok": True})
+    return reply(shapes.Done, {"ok": True})
 
 
 async def close(request: web.Request) -> web.Response:
@@ -602,14 +609,15 @@ async def close(request: web.Request) -> web.Response:
         await services.handoff.resolve_ticket(ticket_id, agent_id)
     except HandoffError as exc:
         raise _conflict(exc) from exc
-    return web.json_response({"ok": True})
+    return reply(shapes.Done, {"ok": True})
 
 
 async def canned(request: web.Request) -> web.Response:
     services, _agent_id = _agent_of(request)
     rows = await views.canned_replies(services.db)
-    return web.json_response(
-        {"canned": [{"shortcut": r.shortcut, "lang": r.lang, "text": r.text} for r in rows]}
+    return reply(
+        shapes.CannedList,
+        {"canned": [{"shortcut": r.shortcut, "lang": r.lang, "text": r.text} for r in rows]},
     )
 
 
@@ -623,13 +631,14 @@ async def transfer_targets(request: web.Request) -> web.Response:
         raise web.HTTPBadRequest(text="send ?ticket_id=N: the chat to transfer") from None
     await _my_live_ticket(services, agent_id, ticket_id)
     targets = await services.handoff.transfer_targets(ticket_id, agent_id)
-    return web.json_response(
+    return reply(
+        shapes.TargetsOut,
         {
             "agents": [
                 {"id": i, "name": name, "status": "available"} for i, name in targets.agents
             ],
             "categories": targets.categories,
-        }
+        },
     )
 
 

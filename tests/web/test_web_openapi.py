@@ -24,23 +24,6 @@ from web.openapi import problem_of
 Client = TestClient[Any, Any]
 # The agent console (web/console.py) still writes its document by hand: these answers are bare
 # objects there. The list may only shrink; a new bare answer anywhere fails the test.
-CONSOLE_BARE = {
-    ("POST", "/api/v1/agent/status"),
-    ("POST", "/api/v1/agent/offers/{offer_id}/accept"),
-    ("POST", "/api/v1/agent/offers/{offer_id}/decline"),
-    ("GET", "/api/v1/agent/me"),
-    ("GET", "/api/v1/agent/chats"),
-    ("GET", "/api/v1/agent/chats/{ticket_id}"),
-    ("POST", "/api/v1/agent/chats/{ticket_id}/messages"),
-    ("POST", "/api/v1/agent/chats/{ticket_id}/canned"),
-    ("GET", "/api/v1/agent/chats/{ticket_id}/canned/{shortcut}"),
-    ("POST", "/api/v1/agent/chats/{ticket_id}/files"),
-    ("POST", "/api/v1/agent/chats/{ticket_id}/notes"),
-    ("POST", "/api/v1/agent/chats/{ticket_id}/transfer"),
-    ("POST", "/api/v1/agent/chats/{ticket_id}/close"),
-    ("GET", "/api/v1/agent/canned"),
-    ("GET", "/api/v1/agent/transfer-targets"),
-}
 VERBS = ("accept", "decline")
 
 
@@ -111,7 +94,7 @@ async def test_every_api_route_is_documented_with_a_real_schema(
                     bare.add((method, path))
         for code in ("401",):
             assert code in operation["responses"], (method, path)
-    assert bare == CONSOLE_BARE
+    assert bare == set()  # the console's answers too, since they have models
 
 
 async def test_the_document_is_valid_openapi_3_1(client: Client, tokens: dict[str, str]) -> None:
