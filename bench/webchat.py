@@ -300,7 +300,7 @@ async def run(
     floor: bool = True,
     count_questions: int = 20,
     semantic: str = "auto",
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """The whole benchmark; ``floor`` adds the one-transaction floor under the same load,
     ``count_questions`` (PostgreSQL only; 0: none) a pass of one visitor through a
     :class:`RoundTripProxy` for each server that counts round trips per message."""

@@ -83,7 +83,9 @@ async def test_a_lapsed_offer_card_goes_at_once_and_never_reads_1_s_left(
         card = first.locator("#offers .offer")
         await card.wait_for()
         # The server's clock reaches the deadline: Amal's offer lapses, Bilal gets it.
-        services.clock.advance(OFFER_TIMEOUT_S)
+        clock = services.clock
+        assert isinstance(clock, VirtualClock)
+        clock.advance(OFFER_TIMEOUT_S)
         await services.handoff.tick()
         await second.locator("#offers .offer").wait_for()
         # Gone as the frame arrives (two pages, two sockets: allow it a moment to land), not

@@ -70,7 +70,10 @@ async def test_walkthrough_of_the_whole_flow(
         await add_canned(
             session, "wait", "شكراً {name} على انتظارك، معك {agent}.", services.clock.now(), "ar"
         )
-    url = lambda path: str(client.make_url(path))  # noqa: E731
+
+    def url(path: str) -> str:
+        return str(client.make_url(path))
+
     errors: list[str] = []
     agent_ctx = await browser.new_context(viewport={"width": 1280, "height": 900})
     customer_ctx = await browser.new_context(viewport={"width": 420, "height": 700})

@@ -20,7 +20,9 @@ async def test_customer_tab_and_agent_tab_full_flow(
     services: Services,
     agent_token: dict[str, Any],
 ) -> None:
-    url = lambda path: str(client.make_url(path))  # noqa: E731
+    def url(path: str) -> str:
+        return str(client.make_url(path))
+
     errors: list[str] = []
     agent_ctx = await browser.new_context()
     customer_ctx = await browser.new_context()

@@ -286,7 +286,8 @@ def test_hit_and_decision_are_frozen() -> None:
     hit = Hit("a", 0.5)
     with pytest.raises(dataclasses.FrozenInstanceError):
         hit.score = 1.0  # type: ignore[misc]
-    assert Outcome.ANSWER == "answer" and Outcome.NO_MATCH.value == "no_match"
+    assert Outcome.ANSWER.value == "answer" and Outcome.NO_MATCH.value == "no_match"
+    assert str(Outcome.ANSWER) == "answer"  # a StrEnum: stored and compared as its text
 
 
 # -- large indexes: the staged search agrees with exhaustive scoring ----------------------

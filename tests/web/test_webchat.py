@@ -413,12 +413,11 @@ async def test_many_visitors_at_once_all_get_their_answers(
         for i in range(4):
             client_id = await chat.say(f"{DELIVERY} ({n}-{i})")
             mine = (await chat.ack(client_id))["id"]
-            await chat.next(
-                lambda f, mine=mine: (
-                    f["type"] == "message" and f["sender"] == "bot" and f["id"] > mine
-                ),
-                within=20,
-            )
+
+            def answer(f: dict[str, Any], mine: int = mine) -> bool:
+                return bool(f["type"] == "message" and f["sender"] == "bot" and f["id"] > mine)
+
+            await chat.next(answer, within=20)
         await chat.drain(0.1)
         await chat.close()
         return chat.frames

@@ -343,11 +343,13 @@
     el.noOffers.hidden = el.offers.querySelector(".offer:not(.ended)") !== null;
   }
 
-  // What GET /me says replaces what we had (the push may have missed some while offline).
-  function syncOffers(offers) {
+  // What GET /me says replaces what we had (the push may have missed some while offline),
+  // except offers pushed after the request went out: /me did not know them yet.
+  function syncOffers(offers, askedMs) {
     const live = new Set(offers.map((offer) => String(offer.offer_id)));
     for (const [offerId, entry] of state.offers) {
-      if (!live.has(offerId) && !entry.ended) endOffer(offerId, "expired");
+      const olderThanAnswer = entry.receivedMs < askedMs;
+      if (!live.has(offerId) && !entry.ended && olderThanAnswer) endOffer(offerId, "expired");
     }
     for (const offer of offers) {
       const entry = state.offers.get(String(offer.offer_id));
@@ -439,9 +441,10 @@
   // GET /me: the agent, its offers and its chats in one answer.
   async function refreshMe() {
     try {
+      const askedMs = Date.now();
       const data = await api("GET", "/api/v1/agent/me");
       renderAgent(data.agent);
-      syncOffers(data.offers || []);
+      syncOffers(data.offers || [], askedMs);
       setChats(data.chats || []);
     } catch (exc) {
       showError(exc);
