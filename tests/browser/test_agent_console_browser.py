@@ -4,6 +4,7 @@ ways (across a dropped push socket), an internal note the customer never sees, c
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Callable
@@ -138,3 +139,49 @@ async def test_offer_accept_chat_note_close_and_rating(
         await customer.close()
     assert not errors, errors
     assert await page.is_hidden("#console-error"), await page.inner_text("#console-error")
+
+
+async def test_an_offer_pushed_while_the_console_refetches_its_state_stays_open(
+    page: Any, client: TestClient[Any, Any], agent_token: dict[str, Any]
+) -> None:
+    """The console refetches ``GET /me`` when its push socket reconnects. An offer pushed
+    while that answer is on its way is not in it (the server answered before the offer was
+    made): the page must keep the offer, not mark it expired."""
+    page.set_default_timeout(10_000)
+    await browser_login(page, agent_token["token"], "/agent")
+    if not page.url.split("?")[0].endswith("/agent"):
+        await page.goto(page.sanad_url("/agent"))
+    await page.wait_for_selector('#connection[data-state="connected"]')
+    async with page.expect_response(lambda r: r.url.endswith("/api/v1/agent/status")) as answer:
+        await page.select_option("#agent-status", "available")
+    assert (await answer.value).ok
+
+    answered = asyncio.Event()  # the server has answered /me (before any offer)
+    release = asyncio.Event()  # the page may have that answer now
+
+    async def hold_me(route: Any) -> None:
+        response = await route.fetch()
+        answered.set()
+        await release.wait()
+        await route.fulfill(response=response)
+
+    await page.route("**/api/v1/agent/me", hold_me)
+    await page.evaluate("window.sanadConsole.socket.close()")  # reconnects, then asks /me
+    await asyncio.wait_for(answered.wait(), 10)
+
+    customer = ChatClient(client)
+    try:
+        await customer.connect(name="Layla")
+        await customer.ack(await customer.say("I want to talk to a person"))
+        offer = page.locator("#offers .offer").first
+        await offer.wait_for()  # pushed while /me is held
+        async with page.expect_response(lambda r: r.url.endswith("/api/v1/agent/me")):
+            release.set()
+        await page.wait_for_selector('#connection[data-state="connected"]')
+        await page.evaluate("new Promise((done) => setTimeout(done, 100))")  # applied by now
+        classes = await offer.get_attribute("class") or ""
+        assert "ended" not in classes.split()
+        assert await page.locator("#offers .offer:not(.ended)").count() == 1
+    finally:
+        await page.unroute("**/api/v1/agent/me")
+        await customer.close()
