@@ -262,16 +262,24 @@ async def supervisors(db: Database) -> list[AgentView]:
 async def live_chat(db: Database, ticket_id: int, agent_id: int) -> LiveChat | None:
     """Ticket ``ticket_id`` if it is with agent ``agent_id`` now, else None."""
     async with db.transaction() as session:
-        row = (
-            await session.execute(
-                select(Ticket, Customer)
-                .join(Customer, Customer.id == Ticket.customer_id)
-                .where(Ticket.id == ticket_id)
-            )
-        ).first()
+        row = await _held(session, ticket_id, agent_id)
+    return None if row is None else _live(*row)
+
+
+async def _held(
+    session: AsyncSession, ticket_id: int, agent_id: int
+) -> tuple[Ticket, Customer] | None:
+    """Ticket ``ticket_id`` and its customer, if the ticket is with agent ``agent_id`` now."""
+    row = (
+        await session.execute(
+            select(Ticket, Customer)
+            .join(Customer, Customer.id == Ticket.customer_id)
+            .where(Ticket.id == ticket_id)
+        )
+    ).first()
     if row is None or not is_with_agent(row[0].state, row[0].assignee_id, agent_id):
         return None
-    return _live(row[0], row[1])
+    return row[0], row[1]
 
 
 async def _live_chats(session: AsyncSession, agent_id: int) -> list[LiveChat]:
@@ -389,14 +397,8 @@ async def chat_detail(
 ) -> ChatDetail | None:
     """Ticket ``ticket_id`` as agent ``agent_id`` opens it; None unless it is with them."""
     async with db.transaction() as session:
-        row = (
-            await session.execute(
-                select(Ticket, Customer)
-                .join(Customer, Customer.id == Ticket.customer_id)
-                .where(Ticket.id == ticket_id)
-            )
-        ).first()
-        if row is None or not is_with_agent(row[0].state, row[0].assignee_id, agent_id):
+        row = await _held(session, ticket_id, agent_id)
+        if row is None:
             return None
         messages = (
             await session.execute(
