@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSMsgType, web
 
 import conversation
 import texts
@@ -47,6 +47,7 @@ from handoff.notices import AgentMessage, AgentNotice, CustomerNotice, Superviso
 from web.auth import PRINCIPAL, same_origin
 from web.inputs import INT64_MAX, printable, read_upload, text_problem
 from web.site import SERVICES, address_of, https, render
+from web.sockets import close_to_catch_up, send_each
 
 log = logging.getLogger(__name__)
 
@@ -201,21 +202,11 @@ class ChatHub:
         await self.bus.publish(self.TOPIC, customer_id, frame)
 
     async def _push_here(self, customer_id: int, frame: dict[str, Any]) -> None:
-        for ws in list(self.sockets.get(customer_id, ())):
-            if ws.closed:
-                continue
-            try:
-                await ws.send_json(frame)
-            except (ConnectionError, RuntimeError) as exc:
-                log.debug("web chat push failed: %s", exc)
+        await send_each(self.sockets.get(customer_id, ()), frame)
 
     async def catch_up(self) -> None:
-        """Frames published while the bus was down are lost: close the sockets held here
-        (1012, "restarting"); each chat reconnects with the id of its last message and gets
-        what it missed from the transcript."""
-        for ws in [ws for held in self.sockets.values() for ws in held]:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"catch up")
+        """After a bus reconnect: each chat reconnects with the id of its last message."""
+        await close_to_catch_up(self.sockets.values())
 
     def press_seen(self, customer_id: int, client_id: str) -> bool:
         return (customer_id, client_id) in self._pressed

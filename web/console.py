@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, assert_never
 
-from aiohttp import WSCloseCode, WSMsgType, web
+from aiohttp import WSMsgType, web
 
 import texts
 from app.services import Services
@@ -69,6 +69,7 @@ from web.inputs import check_text, parse_json
 from web.openapi import reply
 from web.site import SERVICES, address_of, https, login_throttle, request_lang
 from web.site import render as render_page
+from web.sockets import close_to_catch_up, send_each
 
 log = logging.getLogger(__name__)
 
@@ -119,21 +120,11 @@ class ConsoleHub:
             await self._push_here(agent_id, frame)
 
     async def catch_up(self) -> None:
-        """Frames published while the bus was down are lost: close the sockets held here
-        (1012, "restarting"), so each console reconnects and refetches its state, which
-        comes from the stored record and misses nothing."""
-        for ws in [ws for held in self.sockets.values() for ws in held]:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"catch up")
+        """After a bus reconnect: each console reconnects and refetches its state."""
+        await close_to_catch_up(self.sockets.values())
 
     async def _push_here(self, agent_id: int, frame: dict[str, Any]) -> None:
-        for ws in list(self.sockets.get(agent_id, ())):
-            if ws.closed:
-                continue
-            try:
-                await ws.send_json(frame)
-            except (ConnectionError, RuntimeError) as exc:
-                log.debug("console push failed: %s", exc)
+        await send_each(self.sockets.get(agent_id, ()), frame)
 
 
 def _iso(at: datetime | None) -> str | None:
