@@ -329,6 +329,21 @@ TEXTS: dict[str, str] = {
     "page.gp_added": "Phrasings added to",
     "page.gp_nothing": "Nothing here for this period.",
     "page.gp_all_langs": "All languages",
+    "page.gp_suggestions": "Suggested articles from agents' answers",
+    "page.gp_sg_help": (
+        "Questions customers asked in several chats and agents answered by hand, each with the "
+        "most representative answer. Questions the FAQ answers already are left out. Edit the "
+        "question and the answer, then create a draft: it is not shown to customers until an "
+        "editor publishes it."
+    ),
+    "page.gp_sg_tickets": "Tickets",
+    "page.gp_sg_replies": "Agent replies",
+    "page.gp_sg_examples": "Latest tickets",
+    "page.gp_sg_phrasings": "Other phrasings",
+    "page.gp_sg_create": "Create draft article",
+    "page.gp_sg_created": "Draft article created",
+    "page.gp_sg_open": "Open the draft",
+    "page.gp_sg_nothing": "No agent answer recurs in this period yet.",
     "page.tk_id": "#",
     "page.tk_customer": "Customer",
     "page.tk_created": "Created",
