@@ -26,7 +26,7 @@ async def _draft_from_page(page: Any, lang: str, needle: str, question: str, ans
     assert isinstance(box, str)
     await page.fill(f"#{box} input[name=question]", question)
     await page.fill(f"#{box} textarea[name=answer]", answer)
-    slug = await page.input_value(f"#{box} input[name=id]")
+    slug = str(await page.input_value(f"#{box} input[name=id]"))
     await page.click(f"#{box} button[type=submit]")
     await page.wait_for_selector("#gaps-done")
     assert await page.locator(f"#{box}").count() == 0  # no longer suggested
