@@ -5,7 +5,8 @@ agent lines (the latest), through the ``created_at`` index:
 
 1. **Pairs.** Each agent line is paired with the customer question it answers: the customer
    lines of the same ticket since the agent's previous turn (consecutive agent lines are one
-   turn, so "Let me check" followed by the answer pairs the answer with the question too).
+   turn, so "Let me check" followed by the answer pairs the answer with the question too;
+   customer lines no agent answered are never examined).
    Of those lines, a greeting or a thank-you (fewer than :data:`MIN_QUESTION_TERMS` search
    terms once stop words are removed, :func:`faq.gaps.terms`) and a request for a person
    (:func:`faq.person.wants_person`) are left out; the last :data:`MAX_QUESTION_LINES` lines
@@ -22,10 +23,11 @@ agent lines (the latest), through the ``created_at`` index:
    take 5 to 7 days") is exactly what an article should say.
 3. **Groups.** Within one language, the answers are grouped by similarity (the knowledge
    gaps' :func:`faq.gaps.cluster` on :func:`faq.gaps.similarity_key`: normalised, Arabic
-   letter forms and digits folded, light-stemmed, dialect words mapped; an answer is compared
-   only with answers sharing half its words, found in an inverted index, so the cost stays
-   near linear), at :data:`ANSWER_SIMILARITY`. In a group, questions are linked when alike
-   (their search terms compared the same way, :data:`QUESTION_SIMILARITY`); the largest
+   letter forms and digits folded, light-stemmed, dialect words mapped), at
+   :data:`ANSWER_SIMILARITY`; an answer is compared only with the answers sharing half of its
+   :data:`SIGNATURE` rarest words (an inverted index), so the cost stays near linear. In a
+   group, questions are linked when alike (their search terms compared the same way,
+   :data:`QUESTION_SIMILARITY`); the largest
    linked family must hold :data:`FAMILY_SHARE` of the group's tickets and is kept (a pair
    whose question is like no other is an answer reused for something else). A group needs
    :data:`MIN_TICKETS` distinct tickets.
@@ -51,6 +53,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 import numpy as np
 from sqlalchemy import select
@@ -61,7 +64,7 @@ from base.normalize import detect_language, normalize
 from base.periods import Period
 from faq.articles import ArticleError, ArticleIn, get_article, upsert_articles, validate_article
 from faq.curation import Conflict, NotFound, StoredArticle
-from faq.gaps import cluster, known_wordings, similarities, similarity_key, terms
+from faq.gaps import STOP_WORDS, cluster, known_wordings, similarities, similarity_key, terms
 from faq.matcher import Outcome
 from faq.person import wants_person
 from faq.service import FaqService
@@ -102,7 +105,8 @@ BOILERPLATE_MIN_TICKETS = 10  # ... once the period has this many tickets with a
 MAX_PHRASINGS = 5
 MAX_EXAMPLES = 5
 MEDOID_SAMPLE = 200  # distinct wordings compared for a medoid (the most frequent)
-BLOCK_SHARE = 0.5  # an answer is compared with those sharing half of its terms or more
+BLOCK_SHARE = 0.5  # an answer is compared with those sharing half of its rarest words
+SIGNATURE = 6  # ... of its this many rarest words
 
 
 @dataclass(frozen=True)
@@ -160,14 +164,32 @@ class DraftEdit:
 # ---------------------------------------------------------------------- pairs
 
 
-def _content(text: str, lang: str) -> list[str]:
-    return [stem for stem, _ in terms(text, lang)]
+@lru_cache(maxsize=65_536)  # greetings, thank-yous, openers, canned replies: the same texts
+def _terms_in(text: str, lang: str) -> int:
+    return len(terms(text, lang))
+
+
+@lru_cache(maxsize=65_536)
+def _asks(text: str) -> bool:
+    """A customer line that can be (part of) a question."""
+    if not text.strip() or wants_person(text):
+        return False
+    return _terms_in(text, detect_language(text)) >= MIN_QUESTION_TERMS
 
 
 def _question_line(line: Line) -> bool:
-    if line.kind != "text" or not line.text.strip() or wants_person(line.text):
-        return False
-    return len(_content(line.text, detect_language(line.text))) >= MIN_QUESTION_TERMS
+    return line.kind == "text" and _asks(line.text)
+
+
+def _question_of(turn: list[Line]) -> str:
+    """The last :data:`MAX_QUESTION_LINES` lines of the turn that ask something."""
+    asked: list[str] = []
+    for line in reversed(turn):
+        if _question_line(line):
+            asked.append(" ".join(line.text.split()))
+            if len(asked) == MAX_QUESTION_LINES:
+                break
+    return " ".join(reversed(asked))[:MAX_QUESTION_CHARS]
 
 
 def pairs_of(lines: Iterable[Line], lang: str | None = None) -> list[Pair]:
@@ -178,25 +200,24 @@ def pairs_of(lines: Iterable[Line], lang: str | None = None) -> list[Pair]:
         by_ticket[line.ticket_id].append(line)
     pairs: list[Pair] = []
     for ticket_id in sorted(by_ticket):
-        asked: list[str] = []
-        question = ""
+        turn: list[Line] = []  # the customer's lines since the agent's previous turn
+        question: str | None = None  # what they asked, once an agent line follows
         for line in sorted(by_ticket[ticket_id], key=lambda x: x.message_id):
             if line.sender == "customer":
-                if question:  # a new customer turn after an agent turn
-                    asked, question = [], ""
-                if _question_line(line):
-                    asked.append(" ".join(line.text.split()))
+                if question is not None:  # a new customer turn after an agent turn
+                    turn, question = [], None
+                turn.append(line)
                 continue
             if line.sender != "agent":
                 continue
-            if asked and not question:
-                question = " ".join(asked[-MAX_QUESTION_LINES:])[:MAX_QUESTION_CHARS]
+            if question is None:  # read only the lines an agent answered (lazily: cheaper)
+                question = _question_of(turn)
             if not question or line.kind != "text":
                 continue
             q_lang = detect_language(question)
             if (lang is not None and q_lang != lang) or detect_language(line.text) != q_lang:
                 continue
-            if len(_content(line.text, q_lang)) < MIN_ANSWER_TERMS:
+            if _terms_in(line.text, q_lang) < MIN_ANSWER_TERMS:
                 continue
             answer = line.text.strip()
             pairs.append(
@@ -236,22 +257,29 @@ async def load_pairs(
 # ---------------------------------------------------------------------- grouping
 
 
-def _blocker(keys: Iterable[str]) -> dict[str, set[str]]:
-    """For each key, the keys sharing at least :data:`BLOCK_SHARE` of its words (an inverted
-    index): only those can reach :data:`ANSWER_SIMILARITY`."""
-    words = {k: set(k.split()) for k in keys}
-    postings: dict[str, list[str]] = defaultdict(list)
-    for key, ws in words.items():
-        for w in ws:
-            postings[w].append(key)
-    result: dict[str, set[str]] = {}
-    for key, ws in words.items():
+class _Blocker:
+    """Which answers are worth comparing with a seed (an inverted index): those sharing at
+    least :data:`BLOCK_SHARE` of its rarest :data:`SIGNATURE` words (stop words left out,
+    when the answer has other words). Two answers :data:`ANSWER_SIMILARITY` alike share most
+    of their words, their rare ones included; a word every answer has says nothing."""
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self.words: dict[str, set[str]] = {}
+        self.postings: dict[str, list[str]] = defaultdict(list)
+        for key in keys:
+            words = set(key.split())
+            content = {w for w in words if w not in STOP_WORDS}
+            self.words[key] = content or words
+            for w in self.words[key]:
+                self.postings[w].append(key)
+
+    def __call__(self, seed: str) -> set[str]:
+        rarest = sorted(self.words[seed], key=lambda w: (len(self.postings[w]), w))[:SIGNATURE]
         shared: Counter[str] = Counter()
-        for w in ws:
-            shared.update(postings[w])
-        need = max(1, int(len(ws) * BLOCK_SHARE))
-        result[key] = {k for k, n in shared.items() if n >= need and k != key}
-    return result
+        for w in rarest:
+            shared.update(self.postings[w])
+        need = max(1, int(len(rarest) * BLOCK_SHARE))
+        return {k for k, n in shared.items() if n >= need and k != seed}
 
 
 def _medoid(texts: Counter[str], lang: str) -> str:
@@ -350,15 +378,18 @@ def group_pairs(pairs: Sequence[Pair], min_tickets: int = MIN_TICKETS) -> list[S
     result: list[Suggestion] = []
     for lang in sorted(by_lang):
         by_key: dict[str, list[Pair]] = defaultdict(list)
+        keys: dict[str, str] = {}
         for p in by_lang[lang]:
-            by_key[similarity_key(p.answer, lang)].append(p)
+            key = keys.get(p.answer)
+            if key is None:
+                key = keys[p.answer] = similarity_key(p.answer, lang)
+            by_key[key].append(p)
         answered = len({p.ticket_id for p in by_lang[lang]})
         boilerplate_at = (
             BOILERPLATE_SHARE * answered if answered >= BOILERPLATE_MIN_TICKETS else float("inf")
         )
-        blocks = _blocker(by_key)
         weights = {k: len({p.ticket_id for p in v}) for k, v in by_key.items()}
-        for _, members in cluster(weights, ANSWER_SIMILARITY, block=blocks.__getitem__):
+        for _, members in cluster(weights, ANSWER_SIMILARITY, block=_Blocker(by_key)):
             group = [p for k in members for p in by_key[k]]
             if len({p.ticket_id for p in group}) < min_tickets:
                 continue
