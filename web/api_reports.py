@@ -592,8 +592,8 @@ OPERATIONS = [
         (Answer(200, "OK", shapes_drafts.SuggestionsOut),),
         errors=(400, 401, 403),
         query=GapFilters,
-        description="Questions the FAQ answers already are left out (docs/metrics.md, "
-        "'Suggested articles from agents' answers'). Default period: 30d.",
+        description="Questions the FAQ answers already are left out; how the groups are "
+        "built: docs/metrics.md. Default period: 30d.",
     ),
     Operation(
         "POST",
