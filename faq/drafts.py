@@ -418,6 +418,17 @@ def _held(suggestion: Suggestion, known: Iterable[tuple[str, str]]) -> bool:
     return not wordings.isdisjoint(known)
 
 
+async def _groups(
+    db: Database, period: Period, lang: str | None, min_tickets: int, row_cap: int
+) -> tuple[list[Suggestion], set[tuple[str, str]]]:
+    """The period's groups (no FAQ check) and the wordings articles hold."""
+    async with db.transaction() as session:
+        pairs = await load_pairs(session, period, lang, row_cap)
+        known = set(await known_wordings(session, lang))
+    # rapidfuzz and the stemmer run in a thread: a large period does not stall the event loop
+    return await asyncio.to_thread(group_pairs, pairs, min_tickets), known
+
+
 async def suggest_articles(
     db: Database,
     faq: FaqService,
@@ -430,10 +441,7 @@ async def suggest_articles(
 ) -> list[Suggestion]:
     """Suggested articles from the agents' answers of the period (see the module docstring),
     most recurring first, without those the FAQ answers already."""
-    async with db.transaction() as session:
-        pairs = await load_pairs(session, period, lang, row_cap)
-        known = set(await known_wordings(session, lang))
-    groups = await asyncio.to_thread(group_pairs, pairs, min_tickets)
+    groups, known = await _groups(db, period, lang, min_tickets, row_cap)
     result: list[Suggestion] = []
     for suggestion in groups:
         if len(result) == limit:
@@ -447,9 +455,13 @@ async def suggest_articles(
 async def find_suggestion(
     db: Database, faq: FaqService, period: Period, suggestion_id: str
 ) -> Suggestion:
-    """A suggestion of the period by its id; :class:`NotFound` when it is gone."""
-    for suggestion in await suggest_articles(db, faq, period, limit=1_000):
+    """A suggestion of the period by its id; :class:`NotFound` when it is gone (the history
+    changed, or the FAQ answers it now)."""
+    groups, known = await _groups(db, period, None, MIN_TICKETS, ROW_CAP)
+    for suggestion in groups:
         if suggestion.id == suggestion_id:
+            if _held(suggestion, known) or await _answered(faq, suggestion):
+                break
             return suggestion
     raise NotFound(
         f"no suggested article {suggestion_id!r} in this period (the list may have changed)"
