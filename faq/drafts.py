@@ -147,7 +147,7 @@ class Suggestion:
     replies: int
     example_ticket_ids: tuple[int, ...]
     last_at: datetime
-    ticket_ids: tuple[int, ...] = field(default=(), repr=False)  # every ticket, for tests
+    ticket_ids: tuple[int, ...] = field(default=(), repr=False)  # every ticket of the group
 
 
 @dataclass(frozen=True)
