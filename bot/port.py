@@ -26,7 +26,7 @@ from bot.relay import (
     say_to_agent,
     send_text,
 )
-from conversation import Keyboard
+from conversation import Keyboard, reads
 from handoff import desk, views
 from handoff.notices import (
     AgentMessage,
@@ -113,9 +113,11 @@ class TelegramPort:
             return
         text, keyboard = said
         chat_id = int(notice.to.external_id)
-        await self.say_to_customer(
+        sent = await self.say_to_customer(
             notice.to.ticket_id, chat_id, text, markup(keyboard), notice.kind
         )
+        if not sent:  # blocked the bot: never asked again (a follow-up) until they write
+            await reads.customer_unreachable(self.services, notice.to.customer_id, "blocked")
 
     async def _agent_message_to_customer(self, notice: AgentMessage) -> None:
         found = await views.delivery(self.services.db, notice.message_id)
