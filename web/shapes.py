@@ -499,6 +499,12 @@ class TicketFields(Out):
     first_agent_reply_at: Instant | None
     resolved_at: Instant | None
     closed_at: Instant | None
+    # The follow-up after resolve: scheduled | sent | confirmed | reopened | skipped.
+    followup_due_at: Instant | None
+    followup_state: str | None
+    followup_cycle: int | None
+    followup_sent_at: Instant | None
+    followup_agent_id: int | None
     assignee_name: str | None
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from app.config import load_settings
 from app.services import Services
 from base.clock import VirtualClock
-from bot.app import build_application, start_application, stop_application
+from bot.app import build_application, start_application
 from storage.models import Customer, Event, Ticket
 from tests.fakes.bot_api import FakeBotApi
 from tests.telegram.test_live_handoff_e2e import (
