@@ -3,6 +3,7 @@ WebSocket, the services on a virtual clock."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -87,7 +88,10 @@ async def test_online_visitor_is_asked_after_a_day_and_yes_is_recorded(
 
 
 async def test_offline_visitor_finds_the_question_on_return_and_no_reopens(
-    client: TestClient[Any, Any], services: Services, agent_token: dict[str, Any]
+    client: TestClient[Any, Any],
+    services: Services,
+    agent_token: dict[str, Any],
+    tokens: dict[str, str],
 ) -> None:
     token = bearer(agent_token["token"])
     chat = ChatClient(client, lang="ar")
@@ -108,3 +112,25 @@ async def test_offline_visitor_finds_the_question_on_return_and_no_reopens(
     assert offer["ticket_id"] == ticket_id and offer["priority"] == "high"
     kinds = await _kinds(services, ticket_id)
     assert "followup_sent" in kinds and "followup_reopened" in kinds
+    # The KPI API and the dashboard count it (reopened 1 of 1, credited to the agent).
+    response = await client.get(
+        "/api/v1/reports/kpis?period=7d", headers=bearer(tokens["supervisor"])
+    )
+    assert response.status == 200
+    followup = (await response.json())["followup"]
+    assert (followup["sent"], followup["confirmed"], followup["reopened"]) == (1, 0, 1)
+    assert followup["confirmed_rate"] == 0.0 and followup["reopen_rate"] == 1.0
+    assert followup["by_agent"][str(agent_token["agent_id"])]["reopened"] == 1
+    agents = await client.get(
+        "/api/v1/reports/agents?period=7d", headers=bearer(tokens["supervisor"])
+    )
+    [row] = [r for r in (await agents.json())["items"] if r["agent_id"] == agent_token["agent_id"]]
+    assert row["followup_reopen_rate"] == 1.0
+    login = await client.post("/login", data={"token": tokens["supervisor"]}, allow_redirects=False)
+    assert login.status == 302
+    page = await (await client.get("/dashboard?period=7d")).text()
+    card = re.search(r'id="kpi-followup-reopened".*?<bdi dir="ltr">([^<]*)</bdi>', page, re.S)
+    assert card is not None and "100" in card.group(1)
+    assert "Confirmed solved (follow-up)" in page and "Reopened after follow-up" in page
+    arabic = await (await client.get("/dashboard?period=7d&lang=ar")).text()
+    assert "تأكيد الحل (المتابعة)" in arabic
