@@ -5,10 +5,13 @@ unreachable and opted-out customers, and the timer rebuilt after a restart."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
+from app.config import ConfigError, load_settings
+from app.services import handoff_config
 from base.clock import VirtualClock
 from handoff.followup import FollowUpError, FollowUpPolicy
 from handoff.hours import BusinessHours
@@ -271,3 +274,16 @@ def test_the_followup_table_is_parsed_and_checked() -> None:
     for bad in ({"after_h": -1}, {"night": "late"}, {"colour": 1}, {"window_h": 0}):
         with pytest.raises(FollowUpError):
             FollowUpPolicy.from_config(bad)
+
+
+def test_the_toml_file_configures_the_followup(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text('[followup]\nafter_h = 8\nnight = ""\ncategories = { billing = 48 }\n')
+    settings = load_settings(env={}, config_file=good)
+    assert settings.followup.after_s == 8 * 3600 and settings.followup.night is None
+    assert handoff_config(settings).followup.delay_s("billing") == 48 * 3600
+    assert load_settings(env={}).followup == FollowUpPolicy()  # a day after, by default
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[followup]\nafter_h = "soon"\n')
+    with pytest.raises(ConfigError, match=r"followup\.after_h"):
+        load_settings(env={}, config_file=bad)
