@@ -467,9 +467,7 @@ async def kpis(
     }
     result |= _rating_stats(ratings, surveys)
     result["sla"] = _sla(rows)
-    result["followup"] = await followup_figures(
-        session, _cohort(period, filters), filters.agent_id
-    )
+    result["followup"] = await followup_figures(session, _cohort(period, filters), filters.agent_id)
     result["series"] = _series(rows, period, zone)
     result["queue_now"] = await _queue_now(session, filters, now)
     return result
