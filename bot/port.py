@@ -114,7 +114,7 @@ class TelegramPort:
         text, keyboard = said
         chat_id = int(notice.to.external_id)
         sent = await self.say_to_customer(
-            notice.to.ticket_id, chat_id, text, markup(keyboard), notice.kind
+            notice.to.ticket_id, chat_id, text, markup(keyboard), notice.kind, keyboard
         )
         if not sent:  # blocked the bot: never asked again (a follow-up) until they write
             await reads.customer_unreachable(self.services, notice.to.customer_id, "blocked")
@@ -132,15 +132,18 @@ class TelegramPort:
         text: str,
         markup: InlineKeyboardMarkup | None = None,
         kind: str = "text",
+        keyboard: Keyboard | None = None,
     ) -> bool:
-        """Send a system text to a customer and keep it in the transcript."""
+        """Send a system text to a customer and keep it in the transcript (with the options
+        its ``keyboard`` offered, so the transcript shows what the customer was asked)."""
         try:
             sent = await send_text(self.bot, chat_id, text, markup)
         except Forbidden:
             log.info("customer of ticket %s blocked the bot", ticket_id)
             await self.services.handoff.customer_unreachable(ticket_id)
             return False
-        await record_sent(self.services, ticket_id, "system", sent, meta={"notice": kind})
+        meta = conversation.offered(keyboard, {"notice": kind}) if keyboard else {"notice": kind}
+        await record_sent(self.services, ticket_id, "system", sent, meta=meta)
         return True
 
     # ------------------------------------------------------------------ agents

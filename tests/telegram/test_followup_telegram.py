@@ -14,7 +14,7 @@ from app.config import load_settings
 from app.services import Services
 from base.clock import VirtualClock
 from bot.app import build_application, start_application
-from storage.models import Customer, Event, Ticket
+from storage.models import Customer, Event, Message, Ticket
 from tests.fakes.bot_api import FakeBotApi
 from tests.telegram.test_live_handoff_e2e import (
     Env,
@@ -124,6 +124,16 @@ async def test_asked_a_day_later_and_no_reopens_the_same_ticket_for_the_same_age
             .all()
         )
     assert choice == ["ticket_reopened"]
+    # The transcript keeps the question with its options, and the press as the customer's
+    # choice, labelled as the button was.
+    lines = await venv.rows(Message, Message.ticket_id == ticket.id)
+    [asked] = [m for m in lines if (m.meta or {}).get("notice") == "followup"]
+    assert [o["data"] for o in asked.meta["options"]] == [
+        f"fu:{ticket.id}:0:y",
+        f"fu:{ticket.id}:0:n",
+        f"fu:{ticket.id}:0:x",
+    ]
+    assert [m.text for m in lines if m.kind == "choice"][-1] == "No, I still need help"
     # The same button again: the question is answered already.
     fake.queue_update({"callback_query": _callback(sara, question, f"fu:{ticket.id}:0:n", "again")})
     await fake.wait_for_message(sara, contains="This question has expired")
