@@ -142,6 +142,18 @@ def kpi_cards(k: Mapping[str, Any], t: Any, lang: str = "en") -> list[dict[str, 
             f"{k['ratings_count']} / {k['surveys_sent']}",
         ),
         (
+            "followup-confirmed",
+            "page.kpi_followup_confirmed",
+            fmt_rate(k["followup"]["confirmed_rate"]),
+            f"{k['followup']['confirmed']} / {k['followup']['sent']}",
+        ),
+        (
+            "followup-reopened",
+            "page.kpi_followup_reopened",
+            fmt_rate(k["followup"]["reopen_rate"]),
+            f"{k['followup']['reopened']} / {k['followup']['sent']}",
+        ),
+        (
             "sla-met",
             "page.kpi_sla_met",
             fmt_rate(sla_met / (sla_met + sla_breached) if sla_met + sla_breached else None),
