@@ -1,6 +1,6 @@
 """follow-up after resolve: due time and state on tickets, time zone and opt-out on customers
 
-Revision ID: 0010
+Revision ID: 0009
 Revises: 0008
 Create Date: 2026-12-06 11:00:00
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import storage.types
 
-revision = "0010"
+revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
