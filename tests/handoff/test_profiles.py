@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from base.clock import VirtualClock
 from handoff import people, profiles
 from handoff.customers import touch_customer
+from handoff.model import HandoffError
 from handoff.notices import AgentMessage
 from handoff.people import Actor, Refused
 from handoff.tickets import current_ticket, record_message
@@ -186,7 +187,7 @@ async def test_merge_shows_both_identities_and_undo_puts_them_apart(
         assert [m.event_id for m in profile.merges] == [merged]
     assert await tier_of(db, web) == "vip"  # the merge raised it
     assert "customers_merged" in await kinds(db, telegram)
-    with pytest.raises(people.HandoffError, match="one person already"):
+    with pytest.raises(HandoffError, match="one person already"):
         await people.link(db, SUPERVISOR, web, telegram, clock.now())
 
     # Both live chats still work, each on its own channel.
@@ -206,7 +207,7 @@ async def test_merge_shows_both_identities_and_undo_puts_them_apart(
     assert await tier_of(db, web) == "normal" and await tier_of(db, telegram) == "vip"
     assert "customers_unmerged" in await kinds(db, telegram)
     assert "customer_unmerged" in await kinds(db, web)
-    with pytest.raises(people.HandoffError, match="undone already"):
+    with pytest.raises(HandoffError, match="undone already"):
         await people.unlink(db, SUPERVISOR, merged, clock.now())
     async with db.transaction() as session:
         count = await session.execute(
@@ -225,7 +226,7 @@ async def test_undo_keeps_a_tier_set_after_the_merge_and_refuses_when_linked_els
     first = await people.link(db, SUPERVISOR, a, b, clock.now())
     await people.change_tier(db, SUPERVISOR, b, "vip", clock.now())
     second = await people.link(db, SUPERVISOR, c, a, clock.now())  # a's person moves into c's
-    with pytest.raises(people.HandoffError, match="linked elsewhere"):
+    with pytest.raises(HandoffError, match="linked elsewhere"):
         await people.unlink(db, SUPERVISOR, first, clock.now())
     await people.unlink(db, SUPERVISOR, second, clock.now())
     await people.unlink(db, SUPERVISOR, first, clock.now())
