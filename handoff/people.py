@@ -452,3 +452,12 @@ async def register_vip(
 ) -> tuple[str, list[int]]:
     async with db.transaction() as session:
         return await preregister_vip(session, entry, note, at, actor)
+
+
+async def merge_root(db: Database, event_id: int) -> int:
+    """The person a merge linked into (its first identity)."""
+    async with db.transaction() as session:
+        event = await session.get(Event, event_id)
+    if event is None or event.kind != "customers_merged" or event.customer_id is None:
+        raise NotFound(f"no merge {event_id}")
+    return event.customer_id
