@@ -33,7 +33,7 @@ from sqlalchemy import delete, exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff.customers import TIERS, set_tier
-from handoff.model import HandoffError
+from handoff.model import HandoffError, NotAllowed
 from handoff.vip_list import Entry, add_entry, customers_matching, match_email, normal_email
 from storage.db import Database
 from storage.events import record_event
@@ -49,12 +49,14 @@ class NotFound(HandoffError):
     """No such customer (or merge)."""
 
 
-class Refused(HandoffError):
-    """The actor may not do this to this customer (the message says who may)."""
+class Refused(NotAllowed):
+    """The actor may not do this to this customer (``rule`` says who may); a
+    :class:`~handoff.model.NotAllowed` about a customer rather than a ticket."""
 
     def __init__(self, actor: str, customer_id: int, rule: str) -> None:
         self.actor, self.customer_id, self.rule = actor, customer_id, rule
-        super().__init__(f"{actor} may not do this to customer {customer_id}: {rule}")
+        self.ticket_id = 0
+        HandoffError.__init__(self, f"{actor} may not do this to customer {customer_id}: {rule}")
 
 
 @dataclass(frozen=True)
