@@ -1,5 +1,8 @@
 """Customers: who writes to the bot, on which channel, in which language.
 
+A new customer whom the VIP list names (:mod:`handoff.vip_list`) is VIP from their first
+contact.
+
 Named actions: :func:`touch_customer`, :func:`set_language`, :func:`mark_unreachable`,
 :func:`set_tier`. Each writes an event row when it changes state.
 """
@@ -11,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from handoff.vip_list import match_new_customer
 from storage.events import record_event
 from storage.models import Customer
 
@@ -68,6 +72,7 @@ async def touch_customer(
         record_event(
             session, "customer_created", at, customer_id=customer.id, language=customer.language
         )
+        await match_new_customer(session, customer, at)  # a VIP registered ahead
         return customer
     customer.name = name[:256] or customer.name
     customer.username = username
@@ -102,13 +107,15 @@ async def mark_unreachable(
     record_event(session, "customer_unreachable", at, customer_id=customer_id, reason=reason)
 
 
-async def set_tier(session: AsyncSession, customer: Customer, tier: str, at: datetime) -> None:
-    """Admins mark customers VIP (``sanad customers tier``); the tier feeds priority rules."""
+async def set_tier(
+    session: AsyncSession, customer: Customer, tier: str, at: datetime, *, actor: str = "admin"
+) -> None:
+    """Admins mark customers VIP (``sanad customers tier``, the profile page: for every
+    identity of the person, :func:`handoff.people.set_person_tier`); the tier feeds priority
+    rules."""
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {', '.join(TIERS)}, got {tier!r}")
     if customer.tier == tier:
         return
     customer.tier = tier
-    record_event(
-        session, "customer_tier_set", at, customer_id=customer.id, tier=tier, actor="admin"
-    )
+    record_event(session, "customer_tier_set", at, customer_id=customer.id, tier=tier, actor=actor)

@@ -10,6 +10,9 @@
     sanad faq add --id ID --lang en --question Q --answer A [--phrasing P ...] ...
     sanad faq list [--lang L] | show ID [--lang L] | remove ID [--lang L]
     sanad customers tier --telegram-id ID vip|normal
+    sanad customers vip ENTRY... [--note TEXT] | --file vips.csv | --list | --remove ENTRY
+          (ENTRY: telegram:ID, @username, web:KEY or an email; not seen yet: VIP on first
+          contact, see handoff/vip_list.py)
     sanad agents add [--telegram-id ID] --name NAME [--skills a,b] [--languages en,ar]
                      [--capacity N] [--role agent|supervisor] [--priority N]
     sanad agents list | sanad agents remove --telegram-id ID | --id ID
@@ -52,6 +55,8 @@ from handoff.agents import (
 )
 from handoff.canned import CannedError, add_canned, list_canned, remove_canned
 from handoff.customers import find_customer, set_tier
+from handoff.people import register_vip
+from handoff.vip_list import VipListError, list_entries, parse_entry, parse_file, remove_entry
 
 
 class CommandError(Exception):
@@ -120,6 +125,16 @@ def _parser() -> argparse.ArgumentParser:
     tier = customers.add_parser("tier", help="set a customer's tier (vip raises priority)")
     tier.add_argument("--telegram-id", required=True)
     tier.add_argument("tier", choices=("vip", "normal"))
+    vip = customers.add_parser(
+        "vip",
+        help="make customers VIP, also before they first write "
+        "(telegram:ID, @username, web:KEY, email)",
+    )
+    vip.add_argument("entries", nargs="*", metavar="ENTRY")
+    vip.add_argument("--note", default="", help="why (kept with entries not seen yet)")
+    vip.add_argument("--file", type=Path, help="a CSV file: entry[,note] per line")
+    vip.add_argument("--list", action="store_true", help="the entries waiting for a customer")
+    vip.add_argument("--remove", metavar="ENTRY", help="forget an entry")
 
     agents = sub.add_parser("agents", help="the agent pool").add_subparsers(
         dest="agents_command", required=True, metavar="ACTION"
@@ -282,6 +297,45 @@ async def _customer_tier(services: Services, telegram_id: str, tier: str, out: T
     return 0
 
 
+async def _customer_vip(services: Services, args: argparse.Namespace, out: TextIO) -> int:
+    """``sanad customers vip``: seen customers become VIP now, others on first contact."""
+    now = services.clock.now()
+    if args.list:
+        for e in await list_entries(services.db):
+            matched = f"matched customer {e.matched_customer_id}" if e.matched_customer_id else ""
+            print(f"{e.entry}\t{e.note}\t{matched}".rstrip(), file=out)
+        return 0
+    try:
+        if args.remove:
+            async with services.db.transaction() as session:
+                gone = await remove_entry(session, parse_entry(args.remove), now, "cli")
+            if not gone:
+                raise CommandError(f"{args.remove!r} is not on the VIP list")
+            print(f"removed {args.remove}", file=out)
+            return 0
+        entries = [(parse_entry(raw), args.note) for raw in args.entries]
+        if args.file is not None:
+            try:
+                content = args.file.read_text(encoding="utf-8-sig")
+            except OSError as exc:
+                raise CommandError(f"cannot read {args.file}: {exc.strerror}") from None
+            entries += parse_file(content)
+    except VipListError as exc:
+        raise CommandError(str(exc)) from None
+    if not entries:
+        raise CommandError("name at least one customer (or --file, --list, --remove)")
+    for entry, note in entries:
+        outcome, changed = await register_vip(services.db, entry, note, now)
+        if outcome == "set":
+            ids = ", ".join(str(i) for i in changed) or "already VIP"
+            print(f"{entry}: VIP now (customers {ids})", file=out)
+        elif outcome == "registered":
+            print(f"{entry}: not seen yet, VIP from their first message", file=out)
+        else:
+            print(f"{entry}: on the list already", file=out)
+    return 0
+
+
 async def _agents(services: Services, args: argparse.Namespace, out: TextIO) -> int:
     now = services.clock.now()
     async with services.db.transaction() as session:
@@ -415,6 +469,8 @@ def _run_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
         return asyncio.run(_with_services(settings, lambda s: _canned(s, args, out)))
     if args.command == "agents":
         return asyncio.run(_with_services(settings, lambda s: _agents(s, args, out)))
+    if args.command == "customers" and args.customers_command == "vip":
+        return asyncio.run(_with_services(settings, lambda s: _customer_vip(s, args, out)))
     if args.command == "customers":
         return asyncio.run(
             _with_services(settings, lambda s: _customer_tier(s, args.telegram_id, args.tier, out))

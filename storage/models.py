@@ -42,7 +42,10 @@ class Customer(Base):
     """Somebody who writes to the bot, on one channel."""
 
     __tablename__ = "customers"
-    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("channel", "external_id"),
+        Index("ix_customers_person", "person_id"),
+    )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     channel: Mapped[str] = mapped_column(String(32))
@@ -59,6 +62,57 @@ class Customer(Base):
     # IANA name, when the channel tells it (the web chat's browser); None on Telegram.
     time_zone: Mapped[str | None] = mapped_column(String(64))
     followup_opt_out: Mapped[bool] = mapped_column(default=False)  # "don't ask me again"
+    # Linked as one person with another identity (``handoff.people.merge``): the id of the
+    # person's first identity, which holds the profile's attributes; None when unlinked.
+    person_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class CustomerAttribute(Base):
+    """A free key/value about a customer (email, plan, order id), edited on the profile."""
+
+    __tablename__ = "customer_attributes"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "key"),
+        Index("ix_customer_attributes_key_value", "key", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(512))
+    updated_at: Mapped[datetime]
+
+
+class CustomerNote(Base):
+    """An internal note about a customer (not about one ticket), shown on the profile."""
+
+    __tablename__ = "customer_notes"
+    __table_args__ = (Index("ix_customer_notes_customer", "customer_id", "id"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    actor: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class VipEntry(Base):
+    """A VIP registered ahead (``sanad customers vip``): by a channel's id or username, or by
+    email; a customer matching it is VIP from their first contact (``matched_*``)."""
+
+    __tablename__ = "vip_list"
+    __table_args__ = (UniqueConstraint("kind", "channel", "value"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # id | username | email
+    channel: Mapped[str] = mapped_column(String(32))  # "" for email
+    value: Mapped[str] = mapped_column(String(256))
+    note: Mapped[str] = mapped_column(String(256), default="")
+    created_at: Mapped[datetime]
+    matched_customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL")
+    )
+    matched_at: Mapped[datetime | None]
 
 
 class Article(Base):
@@ -259,6 +313,7 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_ticket", "ticket_id", "id"),
         Index("ix_events_kind_created", "kind", "created_at"),
+        Index("ix_events_customer", "customer_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)

@@ -57,6 +57,8 @@ ROUTE_MODULES = (
     "web.api_reports",
     "web.pages_faq",
     "web.pages_reports",
+    "web.api_customers",
+    "web.pages_customers",
     "web.chat",
     "web.console",
 )

@@ -462,7 +462,7 @@ def readable_event(event: Mapping[str, Any], names: Mapping[int, str], lang: str
     def shown(key: str, raw: Any) -> str:
         if key in AGENT_FIELDS and isinstance(raw, int):
             return names.get(raw, f"#{raw}")
-        if key in ("priority", "resolution", "channel", "language", "state", "status"):
+        if key in ("priority", "resolution", "channel", "language", "state", "status", "tier"):
             return value(key, raw, lang)
         if key.endswith("_s") and isinstance(raw, int | float):
             return duration(raw, lang)

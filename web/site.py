@@ -34,6 +34,7 @@ NAV = (
     ("gaps", "/gaps", ("editor", "supervisor")),
     ("agents", "/agents", ("supervisor",)),
     ("tickets", "/tickets", ("supervisor", "agent")),
+    ("customers", "/customers", ("supervisor",)),
 )
 
 LANG_COOKIE = "sanad_lang"

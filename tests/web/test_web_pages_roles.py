@@ -57,8 +57,8 @@ async def test_each_role_sees_only_the_pages_it_may_open(
     assert menus == {
         "agent": ["/agent", "/tickets"],
         "editor": ["/faq", "/gaps"],
-        "supervisor": ["/dashboard", "/gaps", "/agents", "/tickets"],
-        "admin": ["/dashboard", "/faq", "/gaps", "/agents", "/tickets"],
+        "supervisor": ["/dashboard", "/gaps", "/agents", "/tickets", "/customers"],
+        "admin": ["/dashboard", "/faq", "/gaps", "/agents", "/tickets", "/customers"],
     }
     # Every link in a menu opens for that role.
     for role, links in menus.items():
@@ -72,7 +72,7 @@ async def test_a_forbidden_page_is_translated(client: Client, services: Services
     async with services.db.transaction() as session:
         agent = await add_agent(session, name="Amal", at=services.clock.now())
     token = await _agent_token(services, agent.id)
-    for path in ("/dashboard", "/faq", "/gaps", "/agents"):
+    for path in ("/dashboard", "/faq", "/gaps", "/agents", "/customers"):
         arabic = await client.get(f"{path}?lang=ar", headers=bearer(token))
         assert arabic.status == 403
         html = await arabic.text()

@@ -509,6 +509,8 @@
 
   function renderChatHead(chat) {
     el.chatCustomer.textContent = (chat.customer && chat.customer.name) || `#${chat.ticket_id}`;
+    const profile = $("chat-profile");
+    if (profile && chat.customer) profile.href = `/customers/${chat.customer.id}`;
     el.chatMeta.replaceChildren(
       h("span", { class: `channel channel-${chat.channel}` }, value("channel", chat.channel)),
       " ",
