@@ -300,7 +300,7 @@ async def link_accept(request: web.Request) -> web.Response:
             kind,
             username=username,
             password=password,
-            email=_field(form, "email") if kind != "reset" else None,
+            email=_field(form, "email") if "email" in form and kind != "reset" else None,
             at=now,
         )
     except AccountError as exc:
