@@ -687,6 +687,7 @@ TEXTS: dict[str, str] = {
     "roster.languages_col": "اللغات",
     "roster.priority": "أولوية التوجيه",
     "roster.add": "إضافة موظف",
+    "roster.invite": "دعوة",
     "roster.edit": "تعديل",
     "roster.edit_title": "تعديل بيانات موظف",
     "roster.save": "حفظ",

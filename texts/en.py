@@ -690,6 +690,7 @@ TEXTS: dict[str, str] = {
     "roster.languages_col": "Languages",
     "roster.priority": "Routing priority",
     "roster.add": "Add an agent",
+    "roster.invite": "Invite",
     "roster.edit": "Edit",
     "roster.edit_title": "Edit agent",
     "roster.save": "Save",

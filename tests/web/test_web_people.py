@@ -111,6 +111,11 @@ async def test_invite_accept_and_log_in_with_a_password(
     layla = next(a for a in agents["items"] if a["name"] == "Layla")
     assert layla["capacity"] == 2 and layla["languages"] == ["ar", "en"]
 
+    roster = await (await client.get("/agents")).text()
+    assert f'href="/people?agent={layla["id"]}#invite-form"' in roster  # no account yet
+    preset = await (await client.get(f"/people?agent={layla['id']}")).text()
+    assert f'<option value="{layla["id"]}" selected>' in preset
+
     invite = found.group(1)
     form = await browserless.get(invite)
     assert form.status == 200 and "layla@example.com" in await form.text()
@@ -153,6 +158,8 @@ async def test_invite_accept_and_log_in_with_a_password(
     assert by_email.status == 302 and by_email.headers["Location"] == "/agent"  # her page
     assert (await browserless.get("/agent")).status == 200
     assert (await client.get(invite)).status == 404  # used once
+    roster = await (await client.get("/agents")).text()
+    assert f'href="/people?agent={layla["id"]}' not in roster  # she has her account
 
 
 async def test_failed_passwords_are_limited_per_username(
