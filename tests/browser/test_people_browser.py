@@ -25,7 +25,9 @@ async def test_invitation_accepted_first_login_and_the_console_opens(
     page.set_default_timeout(15_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    t = lambda key, **values: texts.text(key, lang, **values)  # noqa: E731
+
+    def t(key: str, **values: object) -> str:
+        return texts.text(key, lang, **values)
 
     # The first admin, through the setup link the first start prints.
     key = await people.setup_link(services.db, services.clock.now(), 72, only_first=True)
