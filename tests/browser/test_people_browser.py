@@ -26,7 +26,7 @@ async def test_invitation_accepted_first_login_and_the_console_opens(
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
 
-    def t(key: str, **values: object) -> str:
+    def t(key: str, **values: str) -> str:
         return texts.text(key, lang, **values)
 
     # The first admin, through the setup link the first start prints.
@@ -73,7 +73,7 @@ async def test_invitation_accepted_first_login_and_the_console_opens(
         await invitee.eval_on_selector("#link-form", "f => f.noValidate = true")
         await invitee.click("#link-button")
         await invitee.wait_for_selector("#link-error")
-        assert await invitee.inner_text("#link-error") == t("password.too_short", min=10)
+        assert await invitee.inner_text("#link-error") == t("password.too_short", min="10")
         await invitee.fill("#password", "layla's secret")
         await invitee.fill("#password-again", "layla's secret")
         await invitee.click("#link-button")
