@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from accounts.passwords import (
@@ -352,6 +353,15 @@ async def accept_link(
     except PasswordRefused as exc:
         raise AccountError(exc.key, min=MIN_LENGTH) from None
     hashed = await hash_password(password)  # no transaction open meanwhile
+    try:
+        return await _spend(db, key, kind, username, email, hashed, at)
+    except IntegrityError:  # the same username or email taken at the same moment
+        raise AccountError("account.username_taken") from None
+
+
+async def _spend(
+    db: Database, key: str, kind: str, username: str, email: str | None, hashed: str, at: datetime
+) -> tuple[str, Principal]:
     async with db.transaction() as session:
         spent = await session.execute(
             update(AccountLink)
