@@ -1,9 +1,11 @@
 """Browser sessions and one-time login links.
 
-The pages log in with a token and get a session whose id (the cookie's value) is stored hashed,
+The pages log in with a password (an account: :mod:`accounts.people`) or a token and get a
+session whose id (the cookie's value) is stored hashed,
 with a CSRF token that every form post and state-changing fetch must echo. An agent on Telegram
 can also get a one-time login link (``/console``): the link's key is stored hashed, works once,
-and expires after :data:`LINK_MINUTES`.
+and expires after :data:`LINK_MINUTES`; it opens a session of the agent's account when they have
+one (else of a console token made for them).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from accounts.tokens import Principal, active_token, create_token, secret_hash
 from storage.db import Database
 from storage.events import record_event
-from storage.models import Agent, ApiToken, LoginLink, WebSession
+from storage.models import Account, Agent, ApiToken, LoginLink, WebSession
 
 LINK_MINUTES = 10
 SESSION_DAYS = 7
@@ -48,6 +50,30 @@ async def _open_session(
     )
     row.last_used_at = at
     return cookie, Principal(row.id, row.name, row.role, "session", csrf, row.agent_id)
+
+
+def _account_principal(account: Account, csrf: str) -> Principal:
+    return Principal(
+        None, account.name, account.role, "session", csrf, account.agent_id, account.id
+    )
+
+
+async def open_account_session(
+    session: AsyncSession, account: Account, at: datetime
+) -> tuple[str, Principal]:
+    """A session for an account whose password (or link) was just checked."""
+    cookie = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(24)
+    session.add(
+        WebSession(
+            id_hash=secret_hash(cookie),
+            account_id=account.id,
+            csrf=csrf,
+            created_at=at,
+            expires_at=at + timedelta(days=SESSION_DAYS),
+        )
+    )
+    return cookie, _account_principal(account, csrf)
 
 
 async def create_login_link(session: AsyncSession, agent_id: int, at: datetime) -> str:
@@ -82,6 +108,17 @@ async def login_with_link(db: Database, key: str, at: datetime) -> tuple[str, Pr
         if agent is None:
             return None
         link.used_at = at
+        account = (
+            await session.execute(select(Account).where(Account.agent_id == agent.id))
+        ).scalar_one_or_none()
+        if account is not None:
+            record_event(
+                session, "login_link_used", at, actor=f"agent:{agent.id}", agent_id=agent.id
+            )
+            if account.disabled_at is not None:
+                return None
+            account.last_login_at = at
+            return await open_account_session(session, account, at)
         row = (
             await session.execute(
                 select(ApiToken)
@@ -105,6 +142,15 @@ async def principal_from_cookie(db: Database, cookie: str, at: datetime) -> Prin
     async with db.transaction() as session:
         found = await session.get(WebSession, secret_hash(cookie))
         if found is None or found.expires_at <= at:
+            return None
+        if found.account_id is not None:
+            account = await session.get(Account, found.account_id)
+            if account is None or account.disabled_at is not None:
+                return None
+            if account.role == "agent" and account.agent_id is None:
+                return None  # their agent was removed
+            return _account_principal(account, found.csrf)
+        if found.token_id is None:
             return None
         row = await session.get(ApiToken, found.token_id)
         if row is None or row.revoked_at is not None:

@@ -31,14 +31,16 @@ class AuthError(ValueError):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who a request acts as: the token (by bearer or by a session opened with it)."""
+    """Who a request acts as: the token (by bearer or by a session opened with it) or the
+    account (a session opened with its password)."""
 
-    token_id: int
+    token_id: int | None
     name: str
     role: str
     via: str  # bearer | session
     csrf: str | None = None
     agent_id: int | None = None
+    account_id: int | None = None
 
     def can(self, *roles: str) -> bool:
         return self.role == "admin" or self.role in roles
@@ -50,7 +52,13 @@ def secret_hash(raw: str) -> str:
 
 
 async def create_token(
-    session: AsyncSession, *, name: str, role: str, at: datetime, agent_id: int | None = None
+    session: AsyncSession,
+    *,
+    name: str,
+    role: str,
+    at: datetime,
+    agent_id: int | None = None,
+    actor: str = "admin",
 ) -> tuple[ApiToken, str]:
     """A new token; the raw value is returned once and never stored. An ``agent`` token
     belongs to an agent (``agent_id``); a supervisor's or admin's may too."""
@@ -78,7 +86,7 @@ async def create_token(
         session,
         "token_created",
         at,
-        actor="admin",
+        actor=actor,
         token_id=row.id,
         role=role,
         name=name,
@@ -91,12 +99,14 @@ async def list_tokens(session: AsyncSession) -> list[ApiToken]:
     return list((await session.execute(select(ApiToken).order_by(ApiToken.id))).scalars().all())
 
 
-async def revoke_token(session: AsyncSession, token_id: int, at: datetime) -> bool:
+async def revoke_token(
+    session: AsyncSession, token_id: int, at: datetime, actor: str = "admin"
+) -> bool:
     row = await session.get(ApiToken, token_id)
     if row is None or row.revoked_at is not None:
         return False
     row.revoked_at = at
-    record_event(session, "token_revoked", at, actor="admin", token_id=token_id)
+    record_event(session, "token_revoked", at, actor=actor, token_id=token_id)
     return True
 
 
@@ -124,3 +134,68 @@ async def principal_from_bearer(db: Database, raw: str, at: datetime) -> Princip
 def csrf_ok(principal: Principal, given: str | None) -> bool:
     """Whether a state-changing request made with a session echoes its CSRF token."""
     return bool(principal.csrf and given and hmac.compare_digest(principal.csrf, given))
+
+
+# ---------------------------------------------------------------------- from the web (admins)
+
+
+@dataclass(frozen=True)
+class TokenView:
+    """A token as the People page lists it (never its value)."""
+
+    id: int
+    name: str
+    role: str
+    prefix: str
+    agent_id: int | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked: bool
+
+
+def _admin_actor(by: Principal) -> str:
+    if by.role != "admin":
+        raise PermissionError("only an admin manages tokens")
+    return f"web:{by.name}"[:64]
+
+
+async def token_views(db: Database) -> list[TokenView]:
+    async with db.transaction() as session:
+        rows = await list_tokens(session)
+    return [
+        TokenView(
+            r.id,
+            r.name,
+            r.role,
+            r.prefix,
+            r.agent_id,
+            r.created_at,
+            r.last_used_at,
+            r.revoked_at is not None,
+        )
+        for r in rows
+    ]
+
+
+async def new_token(
+    db: Database,
+    by: Principal,
+    *,
+    name: str,
+    role: str,
+    at: datetime,
+    agent_id: int | None = None,
+) -> tuple[int, str]:
+    """An admin creates a token from the web: (its id, the raw value, shown once)."""
+    actor = _admin_actor(by)
+    async with db.transaction() as session:
+        row, raw = await create_token(
+            session, name=name, role=role, at=at, agent_id=agent_id, actor=actor
+        )
+        return row.id, raw
+
+
+async def end_token(db: Database, by: Principal, token_id: int, at: datetime) -> bool:
+    actor = _admin_actor(by)
+    async with db.transaction() as session:
+        return await revoke_token(session, token_id, at, actor)

@@ -33,6 +33,7 @@ FLOOD_CONTROL_OFF = {
     "SANAD_FLOOD_NEW_VISITORS_PER_IP": "0",
     "SANAD_FLOOD_HANDOFFS_PER_IP": "0",
     "SANAD_LOGIN_FAILURES_PER_IP": "0",
+    "SANAD_LOGIN_FAILURES_PER_USER": "0",
 }
 LANGUAGES = ("en", "ar")
 
@@ -286,6 +287,16 @@ class Settings:
     )
     login_failures_per_ip: int = _setting(
         10, _as_int(0, 1_000_000), "Wrong logins per IP address per 15 minutes (0: no limit)."
+    )
+    login_failures_per_user: int = _setting(
+        10,
+        _as_int(0, 1_000_000),
+        "Wrong passwords per username (from any address) per 15 minutes (0: no limit).",
+    )
+    account_link_hours: float = _setting(
+        72.0,
+        _as_float(0.05, 24 * 365),
+        "Hours an invitation, password reset or setup link stays valid (used once).",
     )
     trusted_proxies: tuple[str, ...] = _setting(
         ("127.0.0.0/8", "::1/128"),

@@ -55,6 +55,7 @@ def flood_limits(settings: Settings) -> FloodLimits:
         handoffs_per_ip=settings.flood_handoffs_per_ip,
         window_s=settings.flood_window_min * 60.0,
         login_failures_per_ip=settings.login_failures_per_ip,
+        login_failures_per_user=settings.login_failures_per_user,
     )
 
 

@@ -8,8 +8,9 @@ network may open, how many wrong logins one address may try. One policy for ever
 - **New web visitors** and **handoff requests** are counted per IP address (per customer on
   Telegram) in a fixed window of ``window_s``; past the cap the visitor is asked to come back
   later, and the human queue stays for real customers.
-- **Wrong logins** are counted per IP address; past the cap, logins from there wait for the
-  window to end (right tokens too: guessing stops).
+- **Wrong logins** are counted per IP address and, for passwords, per username (whichever
+  address tries it); past either cap, logins from there or for that username wait for the
+  window to end (right passwords and tokens too: guessing stops, even spread over addresses).
 
 The buckets live in memory, per process, with a bounded number of keys (the least recently
 seen go first); several processes each apply the limits. Time comes from the injected clock
@@ -120,6 +121,7 @@ class FloodLimits:
     handoffs_per_ip: int = 5
     window_s: float = 600.0
     login_failures_per_ip: int = 10
+    login_failures_per_user: int = 10
     login_window_s: float = 900.0
 
 
@@ -144,6 +146,9 @@ class FloodPolicy:
         self.handoffs = WindowCounter(limits.handoffs_per_ip, limits.window_s, now)
         self.login_failures = WindowCounter(
             limits.login_failures_per_ip, limits.login_window_s, now
+        )
+        self.user_login_failures = WindowCounter(
+            limits.login_failures_per_user, limits.login_window_s, now
         )
         self._told: OrderedDict[str, None] = OrderedDict()
 
@@ -173,9 +178,15 @@ class FloodPolicy:
         wait = self.handoffs.hit(f"ip:{address}" if address is not None else customer_key)
         return Verdict(wait == 0.0, wait, True)
 
-    def login_wait(self, address: str) -> float:
-        """Seconds before this address may try to log in again (0.0: now)."""
-        return self.login_failures.wait(f"ip:{address}")
+    def login_wait(self, address: str, username: str | None = None) -> float:
+        """Seconds before this address (and, given, this username, from any address) may try
+        to log in again (0.0: now)."""
+        wait = self.login_failures.wait(f"ip:{address}")
+        if username:
+            wait = max(wait, self.user_login_failures.wait(f"user:{username.casefold()}"))
+        return wait
 
-    def login_failed(self, address: str) -> None:
+    def login_failed(self, address: str, username: str | None = None) -> None:
         self.login_failures.add(f"ip:{address}")
+        if username:
+            self.user_login_failures.add(f"user:{username.casefold()}")

@@ -4,6 +4,7 @@
     sanad web
     sanad tokens create --role editor|supervisor|admin|agent --name NAME [--agent ID]
     sanad tokens list | tokens revoke ID
+    sanad admin setup-link     (a one-time link that creates an admin account)
     sanad db upgrade
     sanad faq import FILE [--format jsonl|csv]
     sanad faq export [FILE] [--format jsonl|csv] [--lang en|ar]
@@ -87,6 +88,13 @@ def _parser() -> argparse.ArgumentParser:
     tokens.add_parser("list", help="list tokens (never their values)")
     tok_revoke = tokens.add_parser("revoke", help="revoke a token by id")
     tok_revoke.add_argument("id", type=int)
+
+    admin = sub.add_parser("admin", help="admin accounts").add_subparsers(
+        dest="admin_command", required=True, metavar="ACTION"
+    )
+    admin.add_parser(
+        "setup-link", help="a one-time link that creates an admin account (the first one lost)"
+    )
 
     db = sub.add_parser("db", help="database schema").add_subparsers(
         dest="db_command", required=True
@@ -432,9 +440,29 @@ async def _tokens(services: Services, args: argparse.Namespace, out: TextIO) -> 
     return 0
 
 
+async def _admin_setup_link(services: Services, out: TextIO) -> int:
+    from accounts.people import link_path, setup_link
+
+    settings = services.settings
+    key = await setup_link(
+        services.db, services.clock.now(), settings.account_link_hours, only_first=False
+    )
+    assert key is not None
+    base = settings.public_url.rstrip("/") or f"http://localhost:{settings.web_port}"
+    print(
+        f"Open this link to create an admin account (it works once, for "
+        f"{settings.account_link_hours:g} h):",
+        file=out,
+    )
+    print(f"{base}{link_path('setup', key)}", file=out)
+    return 0
+
+
 def _run_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     if args.command == "tokens":
         return asyncio.run(_with_services(settings, lambda s: _tokens(s, args, out)))
+    if args.command == "admin":
+        return asyncio.run(_with_services(settings, lambda s: _admin_setup_link(s, out)))
     if args.command == "web":
         from dataclasses import replace
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import signal
-from pathlib import Path
 from typing import TextIO
 
 from aiohttp import web
-from sqlalchemy.engine import make_url
 
-from accounts.tokens import create_token
+from accounts.people import link_path, setup_link
 from app.config import Settings
 from app.services import Services
 from base.logs import add_secret, install_redaction
@@ -21,8 +18,6 @@ from bot.app import build_application, start_application, stop_application
 from web.app import create_app
 
 log = logging.getLogger(__name__)
-
-FIRST_TOKENS_FILE = "sanad-first-start-tokens.txt"
 
 NO_TOKEN_HELP = """\
 No Telegram bot token is set: customers are served in the web chat only.
@@ -73,36 +68,23 @@ async def serve(
     port = runner.addresses[0][1] if runner.addresses else settings.web_port
     if out is not None:
         base = f"http://{host}:{port}"
-        first = await first_start(services)
+        public = settings.public_url.rstrip("/") or base
+        setup = await setup_link(
+            services.db, services.clock.now(), settings.account_link_hours, only_first=True
+        )
         print(f"Sanad is running at {base}", file=out)
         print(f"  customer chat:  {base}/chat   (on your site: {base}/static/widget.js)", file=out)
         print(f"  agent console:  {base}/agent", file=out)
         print(f"  web console:    {base}/dashboard", file=out)
-        if first is not None:
-            admin, agent = first
-            tokens = (
-                f"  admin (dashboard, FAQ, agents): log in with: {admin}\n"
-                f"  agent console ('Local agent'):  log in with: {agent}\n"
-            )
-            if _is_terminal(out):
-                print(
-                    "First start: two tokens were created; they are shown only this once.\n"
-                    + tokens,
-                    end="",
-                    file=out,
-                )
-            else:  # a service's output ends in logs: the tokens go to a private file instead
-                path = _token_file(settings)
-                _write_private(path, "Sanad first start tokens (delete this file):\n" + tokens)
-                print(
-                    f"First start: two tokens were created and written to {path}\n"
-                    "  (readable by this user only; read them, then delete the file)",
-                    file=out,
-                )
+        if setup is not None:
+            hours = f"{settings.account_link_hours:g}"
             print(
-                "  Try it: open the customer chat in one tab and the agent console in another;\n"
-                "  set the agent Available, then ask the chat for a person.\n"
-                "  (more: sanad tokens create --role editor|supervisor|admin|agent --name NAME)",
+                "First start: create the first admin account (the link works once and expires "
+                f"in {hours} h;\n  lost it? sanad admin setup-link makes another):\n"
+                f"  {public}{link_path('setup', setup)}\n"
+                "  Then invite your team from the People page (agents get the console), set an\n"
+                "  agent Available, open the customer chat in another tab and ask for a person.\n"
+                "  (API tokens for integrations: the People page, or sanad tokens create)",
                 file=out,
             )
     try:
@@ -120,45 +102,3 @@ async def serve(
             await stop_application(telegram)
         await runner.cleanup()
         await services.close()
-
-
-def _is_terminal(out: TextIO) -> bool:
-    try:
-        return out.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _token_file(settings: Settings) -> Path:
-    """Next to the SQLite file, else in the working directory."""
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        return Path(url.database).resolve().parent / FIRST_TOKENS_FILE
-    return Path.cwd() / FIRST_TOKENS_FILE
-
-
-def _write_private(path: Path, text: str) -> None:
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as fh:
-        fh.write(text)
-
-
-async def first_start(services: Services) -> tuple[str, str] | None:
-    """On a database with no token at all: one admin token, and a local agent with its own
-    token, so the whole flow can be tried in a browser at once. Returns the raw tokens."""
-    from sqlalchemy import func, select
-
-    from handoff.agents import add_agent
-    from storage.models import ApiToken
-
-    now = services.clock.now()
-    async with services.db.transaction() as session:
-        if (await session.execute(select(func.count(ApiToken.id)))).scalar_one():
-            return None
-        _, admin = await create_token(session, name="first admin", role="admin", at=now)
-        agent = await add_agent(session, name="Local agent", at=now, capacity=2)
-        _, agent_token = await create_token(
-            session, name="local agent", role="agent", at=now, agent_id=agent.id
-        )
-    await services.handoff.resync()
-    return admin, agent_token

@@ -394,13 +394,61 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None]
 
 
+class Account(Base):
+    """A person who logs in with a username (or email) and a password: a role, and for an
+    agent (or a supervisor who also takes chats) the agent they are. Only an argon2 hash of
+    the password is stored."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="SET NULL"), unique=True
+    )
+    created_at: Mapped[datetime]
+    password_changed_at: Mapped[datetime]
+    last_login_at: Mapped[datetime | None]
+    disabled_at: Mapped[datetime | None]
+
+
+class AccountLink(Base):
+    """A one-time, expiring link: ``setup`` (the first admin), ``invite`` (a new account with
+    this role, and agent) or ``reset`` (a new password for an account). Only the key's hash
+    is stored."""
+
+    __tablename__ = "account_links"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    role: Mapped[str] = mapped_column(String(16))
+    name: Mapped[str] = mapped_column(String(128), default="")
+    email: Mapped[str | None] = mapped_column(String(254))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"))
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
 class WebSession(Base):
-    """A browser session opened by logging in with a token; the cookie holds only its id."""
+    """A browser session opened by logging in with a password (``account_id``) or a token
+    (``token_id``); the cookie holds only its id."""
 
     __tablename__ = "web_sessions"
+    __table_args__ = (Index("ix_web_sessions_account", "account_id"),)
 
     id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
-    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE", name="fk_web_sessions_account_id_accounts")
+    )
     csrf: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]

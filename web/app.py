@@ -28,6 +28,7 @@ from telegram import Update
 from telegram.ext import Application
 
 import texts
+from accounts.people import authenticate
 from accounts.sessions import login, logout, principal_from_cookie
 from accounts.tokens import Principal, csrf_ok, principal_from_bearer
 from app.services import Services, refused_value
@@ -35,6 +36,7 @@ from base.logs import log_context
 from web.auth import COOKIE, PRINCIPAL, Handler, session_redirect
 from web.inputs import IMPORT_BODY_BYTES, body_limit, check_text, parse_json, path_ids_ok
 from web.openapi import complete_path_parameters
+from web.pages_people import landing
 from web.problem import Problem
 from web.site import (
     JINJA,
@@ -59,6 +61,7 @@ ROUTE_MODULES = (
     "web.pages_reports",
     "web.api_customers",
     "web.pages_customers",
+    "web.pages_people",
     "web.chat",
     "web.console",
 )
@@ -76,6 +79,8 @@ PUBLIC_PATHS = (
     "/chat/upload",
     "/agent/login",
 )
+# The one-time account links (web/pages_people.py): setup, invitation, password reset.
+LINK_PATHS = ("/setup/", "/invite/", "/reset/")
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
 
@@ -146,6 +151,8 @@ def _public(request: web.Request) -> bool:
     path = request.path
     if path in PUBLIC_PATHS or path.startswith(("/static/", "/chat/files/")):
         return True  # a chat file checks who asks itself
+    if path.startswith(LINK_PATHS):
+        return True  # a one-time account link: its key is the credential
     if path == "/metrics" and services.settings.metrics_enabled:
         return True
     return request.method == "POST" and path == services.settings.webhook_path
@@ -316,18 +323,31 @@ def _safe_next(value: str | None) -> str:
 
 
 async def login_post(request: web.Request) -> web.Response:
-    login_throttle(request)
+    """A username (or email) and password, or (``token`` in the form) an API token. Wrong
+    logins are counted per address and, for passwords, per username (handoff/flood.py)."""
     form = await request.post()
     services = request.app[SERVICES]
     lang = request_lang(request, services.settings.default_language)
-    result = await login(services.db, str(form.get("token", "")), services.clock.now())
     target = _safe_next(str(form.get("next", "")))
+    now = services.clock.now()
+    if "token" in form:
+        login_throttle(request)
+        result = await login(services.db, str(form.get("token", "")), now)
+        if result is None:
+            services.flood.login_failed(address_of(request))
+            error = texts.text("page.bad_token", lang)
+            return render(request, "login.html", 401, next=target, error=error)
+        raise session_redirect(result[0], target, secure=https(request))
+    username = str(form.get("username", "")).strip()[:254]
+    login_throttle(request, username)
+    result = await authenticate(services.db, username, str(form.get("password", "")), now)
     if result is None:
-        services.flood.login_failed(address_of(request))
-        return render(
-            request, "login.html", 401, next=target, error=texts.text("page.bad_token", lang)
-        )
-    cookie, _ = result
+        services.flood.login_failed(address_of(request), username)
+        error = texts.text("page.bad_password", lang)
+        return render(request, "login.html", 401, next=target, error=error, username=username)
+    cookie, principal = result
+    if target == "/dashboard" and not principal.can("supervisor"):
+        target = landing(principal)  # an agent's or editor's first page, not a refusal
     raise session_redirect(cookie, target, secure=https(request))
 
 

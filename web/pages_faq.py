@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from accounts import people
 from faq.articles import LANGUAGES, STATUSES
 from faq.curation import ArticleFilters, StoredArticle
 from handoff.agents import MAX_CAPACITY, ROLES
@@ -311,6 +312,8 @@ async def _agents_page(
         "agents": await agents_with_load(services),
         "canned": await canned_list(services),
         "is_admin": principal.can("admin"),
+        # An admin invites an agent without an account from their row (the People page).
+        "without_account": {a.id for a in await people.agents_without_account(services.db)},
         "roles": ROLES,
         "max_capacity": MAX_CAPACITY,
         "saved": request.query.get("saved") == "1",

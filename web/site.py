@@ -35,6 +35,7 @@ NAV = (
     ("agents", "/agents", ("supervisor",)),
     ("tickets", "/tickets", ("supervisor", "agent")),
     ("customers", "/customers", ("supervisor",)),
+    ("people", "/people", ("admin",)),
 )
 
 LANG_COOKIE = "sanad_lang"
@@ -116,12 +117,13 @@ def address_of(request: web.Request) -> str:
     return client_ip(request, request.app[SERVICES].settings.trusted_proxies)
 
 
-def login_throttle(request: web.Request) -> None:
-    """Too many wrong logins from this address: a 429 until the window ends."""
-    wait = request.app[SERVICES].flood.login_wait(address_of(request))
+def login_throttle(request: web.Request, username: str | None = None) -> None:
+    """Too many wrong logins from this address (or, given, for this username): a 429 until
+    the window ends."""
+    wait = request.app[SERVICES].flood.login_wait(address_of(request), username)
     if wait > 0:
         raise web.HTTPTooManyRequests(
-            reason=f"too many failed logins from your address; try again in "
+            reason=f"too many failed logins from your address or for this user; try again in "
             f"{max(1, math.ceil(wait / 60))} min",
             headers={"Retry-After": str(math.ceil(wait))},
         )

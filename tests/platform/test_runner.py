@@ -1,4 +1,5 @@
-"""`sanad run` without a Telegram token: the web part alone, the first admin token, the help."""
+"""`sanad run` without a Telegram token: the web part alone, the first admin's setup link, the
+help."""
 
 from __future__ import annotations
 
@@ -13,112 +14,81 @@ from app.config import load_settings
 from faq.service import sample_articles
 from sanad.runner import serve
 
-
-class Terminal(io.StringIO):
-    def isatty(self) -> bool:
-        return True
+SETUP = re.compile(r"(http://localhost:\d+)/setup/([\w-]+)")
 
 
-def _with_token_file(text: str) -> str:
-    """The output, and the first-start token file's content when the tokens went there."""
-    found = re.search(r"written to (\S+)", text)
-    return text + Path(found.group(1)).read_text() if found else text
-
-
-async def _run_once(db: Path) -> str:
+async def _start(db: Path) -> tuple[str, asyncio.Event, asyncio.Task[None]]:
     settings = load_settings(
         env={"SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{db}", "SANAD_WEB_PORT": "0"}
     )
     out, stop, ready = io.StringIO(), asyncio.Event(), asyncio.Event()
     task = asyncio.create_task(serve(settings, stop=stop, out=out, ready=ready))
     await asyncio.wait_for(ready.wait(), 30)
-    text = _with_token_file(out.getvalue())
-    port = re.search(r"http://localhost:(\d+)/dashboard", text)
-    assert port, text
-    token = re.search(r"log in with: (\S+)", text)
-    if token:
-        async with aiohttp.ClientSession() as http:
-            url = f"http://127.0.0.1:{port.group(1)}/api/v1/openapi.json"
-            ok = await http.get(url, headers={"Authorization": f"Bearer {token.group(1)}"})
-            assert ok.status == 200
-            health = await http.get(f"http://127.0.0.1:{port.group(1)}/healthz")
-            loaded = (await health.json())["articles"]
-            assert loaded == len(sample_articles())  # the sample FAQ was loaded
-    stop.set()
-    await task
-    return text
+    return out.getvalue(), stop, task
 
 
-async def test_first_start_prints_an_admin_token_and_how_to_connect_telegram(
+async def _set_up_admin(http: aiohttp.ClientSession, base: str, key: str) -> aiohttp.ClientResponse:
+    form = await http.get(f"{base}/setup/{key}")
+    assert form.status == 200 and 'id="link-form"' in await form.text()
+    return await http.post(
+        f"{base}/setup/{key}",
+        data={
+            "username": "owner",
+            "password": "a long admin secret",
+            "password_again": "a long admin secret",
+        },
+        allow_redirects=False,
+    )
+
+
+async def test_first_start_prints_a_setup_link_once_and_how_to_connect_telegram(
     tmp_path: Path,
 ) -> None:
-    first = await _run_once(tmp_path / "run.db")
-    assert "log in with: sanad_" in first
-    assert "talk to @BotFather" in first and "SANAD_TELEGRAM_BASE_URL" in first
-    second = await _run_once(tmp_path / "run.db")
-    assert "log in with" not in second  # shown once only
-
-
-async def test_first_start_gives_the_whole_product_without_telegram(tmp_path: Path) -> None:
-    """No configuration: the customer chat, the agent console (with a local agent and its
-    token) and the dashboard, all served at the printed addresses."""
-    settings = load_settings(
-        env={
-            "SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'w.db'}",
-            "SANAD_WEB_PORT": "0",
-        }
-    )
-    out, stop, ready = io.StringIO(), asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop=stop, out=out, ready=ready))
-    await asyncio.wait_for(ready.wait(), 30)
-    text = _with_token_file(out.getvalue())
-    urls = dict(re.findall(r"(customer chat|agent console|web console):\s+(\S+)", text))
-    agent_token = re.search(r"agent console \('Local agent'\):\s+log in with: (\S+)", text)
-    assert set(urls) == {"customer chat", "agent console", "web console"} and agent_token, text
-    async with aiohttp.ClientSession() as http:
-        chat = await http.get(urls["customer chat"])
-        assert chat.status == 200 and "chat.js" in await chat.text()
-        auth = {"Authorization": f"Bearer {agent_token.group(1)}"}
-        me = await http.get(
-            urls["agent console"].replace("/agent", "/api/v1/agent/me"), headers=auth
-        )
-        assert (await me.json())["agent"]["name"] == "Local agent"
-        console = await http.get(urls["agent console"], headers=auth)
-        assert console.status == 200
+    text, stop, task = await _start(tmp_path / "run.db")
+    try:
+        link = SETUP.search(text)
+        assert link, text
+        assert "sanad_" not in text  # no long-lived token in the output (it ends in logs)
+        assert "talk to @BotFather" in text and "SANAD_TELEGRAM_BASE_URL" in text
+        base = link.group(1).replace("localhost", "127.0.0.1")
+        # unsafe: keep cookies of an IP address (the server listens on 127.0.0.1)
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            made = await _set_up_admin(http, base, link.group(2))
+            assert made.status == 302 and made.headers["Location"] == "/dashboard"
+            doc = await http.get(f"{base}/api/v1/openapi.json")  # the session cookie
+            assert doc.status == 200
+            people = await http.get(f"{base}/people")
+            assert people.status == 200 and 'data-username="owner"' in await people.text()
+            health = await http.get(f"{base}/healthz")
+            assert (await health.json())["articles"] == len(sample_articles())
+        async with aiohttp.ClientSession() as other:
+            again = await other.get(f"{base}/setup/{link.group(2)}")
+            assert again.status == 404  # used once
+    finally:
+        stop.set()
+        await task
+    second, stop, task = await _start(tmp_path / "run.db")
     stop.set()
     await task
+    assert "/setup/" not in second  # an admin exists: no new link
 
 
-async def test_first_start_tokens_stay_out_of_service_logs(tmp_path: Path) -> None:
-    """Not on a terminal (systemd, docker: output ends in logs), the tokens are written to a
-    file only the user can read; on a terminal they are shown."""
-    settings = load_settings(
-        env={
-            "SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'svc.db'}",
-            "SANAD_WEB_PORT": "0",
-        }
-    )
-    out, stop, ready = io.StringIO(), asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop=stop, out=out, ready=ready))
-    await asyncio.wait_for(ready.wait(), 30)
+async def test_a_restart_before_the_setup_prints_a_new_link(tmp_path: Path) -> None:
+    first, stop, task = await _start(tmp_path / "w.db")
     stop.set()
     await task
-    logged = out.getvalue()
-    assert "sanad_" not in logged and "written to" in logged
-    path = tmp_path / "sanad-first-start-tokens.txt"
-    assert path.stat().st_mode & 0o777 == 0o600
-    assert path.read_text().count("log in with: sanad_") == 2
-
-    terminal = Terminal()
-    settings = load_settings(
-        env={
-            "SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'tty.db'}",
-            "SANAD_WEB_PORT": "0",
-        }
-    )
-    stop, ready = asyncio.Event(), asyncio.Event()
-    task = asyncio.create_task(serve(settings, stop=stop, out=terminal, ready=ready))
-    await asyncio.wait_for(ready.wait(), 30)
-    stop.set()
-    await task
-    assert terminal.getvalue().count("log in with: sanad_") == 2
+    second, stop, task = await _start(tmp_path / "w.db")
+    try:
+        urls = dict(re.findall(r"(customer chat|agent console|web console):\s+(\S+)", second))
+        assert set(urls) == {"customer chat", "agent console", "web console"}, second
+        one, two = SETUP.search(first), SETUP.search(second)
+        assert one and two and one.group(2) != two.group(2)
+        async with aiohttp.ClientSession() as http:
+            chat = await http.get(urls["customer chat"])
+            assert chat.status == 200 and "chat.js" in await chat.text()
+            console = await http.get(urls["agent console"], allow_redirects=False)
+            assert console.status == 302  # to the login page
+    finally:
+        stop.set()
+        await task
+    assert not (tmp_path / "sanad-first-start-tokens.txt").exists()
