@@ -508,6 +508,8 @@
   }
 
   function renderChatHead(chat) {
+    // agent_actions.js shows the chat's priority and tags in its tools.
+    document.dispatchEvent(new CustomEvent("sanad:chat", { detail: chat }));
     el.chatCustomer.textContent = (chat.customer && chat.customer.name) || `#${chat.ticket_id}`;
     el.chatMeta.replaceChildren(
       h("span", { class: `channel channel-${chat.channel}` }, value("channel", chat.channel)),
@@ -550,6 +552,11 @@
       if (exc.status === 404 || exc.status === 403) closeView();
     }
   }
+
+  // After an action on the open chat (agent_actions.js): show it again as stored.
+  document.addEventListener("sanad:reload-chat", () => {
+    if (state.openId !== null) openChat(state.openId, { reload: true });
+  });
 
   function closeView() {
     state.openId = null;
