@@ -47,6 +47,7 @@ from handoff.notices import (
     SlaWarning,
     StatusChanged,
     SupervisorNotice,
+    TakenOver,
 )
 from handoff.views import AgentView
 
@@ -210,6 +211,10 @@ class TelegramPort:
                 text = texts.text(f"agent.{notice.kind}", lang, tickets=tickets)
             case CustomerLeft():
                 text = texts.text("agent.customer_left", lang, ticket=notice.ticket_id)
+            case TakenOver():
+                text = texts.text(
+                    "agent.taken_over", lang, ticket=notice.ticket_id, name=notice.by_name
+                )
             case _:
                 assert_never(notice)
         await self.say_to_agent(agent, text)

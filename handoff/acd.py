@@ -632,6 +632,22 @@ class Acd:
         self._refresh_free(agent, now)
         return [OfferEnded(offer, "accepted"), *self.dispatch(now)]
 
+    def take(self, ticket_id: int, agent_id: int, now: float) -> list[Effect]:
+        """Somebody takes the chat outside the offers (a supervisor taking it over): it leaves
+        the queue, its offer withdrawn, and counts on that agent's load."""
+        effects: list[Effect] = []
+        chat = self.chats.get(ticket_id)
+        if chat is not None:
+            if chat.offer is not None:
+                effects += self._end_offer(chat.offer, "withdrawn", now, requeue=False)
+            else:
+                self._pull(chat)
+            del self.chats[ticket_id]
+        agent = self.agents[agent_id]
+        agent.active += 1
+        self._refresh_free(agent, now)
+        return effects + self.dispatch(now)
+
     def decline(self, offer_id: str, agent_id: int, now: float) -> list[Effect]:
         offer = self.offers.get(offer_id)
         if offer is None or offer.agent_id != agent_id:

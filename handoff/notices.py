@@ -14,7 +14,7 @@ offer, the customer's name, the rating cycle...). Notices are grouped by audienc
 - :data:`AgentNotice`, for one agent (``agent_id``), wherever they work from:
   :class:`OfferMade`, :class:`OfferEnded`, :class:`Assigned`, :class:`ChatMessage`,
   :class:`StatusChanged`, :class:`SetAway`, :class:`CloseOrTransfer`, :class:`ChatsRequeued`,
-  :class:`CustomerLeft`.
+  :class:`CustomerLeft`, :class:`TakenOver`.
 - :data:`SupervisorNotice`, for every supervisor: :class:`SlaWarning`, :class:`SlaBreached`,
   :class:`AgentSetAway`, :class:`LowRating`, :class:`LowRatingComment`.
 
@@ -277,6 +277,15 @@ class CustomerLeft(_ToAgent):
     ticket_id: int
 
 
+@dataclass(frozen=True)
+class TakenOver(_ToAgent):
+    """A supervisor (``by_name``) took over the agent's chat: it is no longer theirs."""
+
+    kind = "taken_over"
+    ticket_id: int
+    by_name: str
+
+
 AgentNotice = (
     OfferMade
     | OfferEnded
@@ -287,6 +296,7 @@ AgentNotice = (
     | CloseOrTransfer
     | ChatsRequeued
     | CustomerLeft
+    | TakenOver
 )
 
 # ---------------------------------------------------------------------- supervisors

@@ -309,5 +309,11 @@ class HandoffService:
     async def add_tag(self, ticket_id: int, tag: str, actor: str) -> list[str]:
         return await self.engine.run(actions.add_tag, ticket_id, tag, actor)
 
+    async def remove_tag(self, ticket_id: int, tag: str, actor: str) -> list[str]:
+        return await self.engine.run(actions.remove_tag, ticket_id, tag, actor)
+
+    async def take_over(self, ticket_id: int, supervisor_id: int) -> None:
+        await self.engine.run(actions.take_over, ticket_id, supervisor_id)
+
     async def add_note(self, ticket_id: int, agent_id: int | None, text: str) -> int:
         return await self.engine.run(actions.add_note, ticket_id, agent_id, text)

@@ -80,6 +80,7 @@ class LiveChat:
     assignee_id: int
     assigned_at: datetime | None
     customer: Contact
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ def _live(ticket: Ticket, customer: Customer) -> LiveChat:
         assignee_id=ticket.assignee_id,
         assigned_at=ticket.assigned_at,
         customer=_contact(customer),
+        tags=tuple(ticket.tags or ()),
     )
 
 
@@ -499,3 +501,50 @@ async def filled_canned(db: Database, shortcut: str, ticket_id: int, agent_id: i
     """The canned reply ``shortcut`` filled in for this chat (:func:`handoff.canned.canned_for`)."""
     async with db.transaction() as session:
         return await canned.canned_for(session, shortcut, ticket_id, agent_id)
+
+
+@dataclass(frozen=True)
+class Watched:
+    """A ticket as a supervisor watches it live: its state, who holds it, and the lines of
+    this ticket after a given one (the page asks again with the last id it has)."""
+
+    ticket_id: int
+    state: str
+    assignee_id: int | None
+    assignee_name: str
+    customer_name: str
+    messages: tuple[TranscriptRow, ...]
+
+
+async def watched(db: Database, ticket_id: int, after: int = 0, limit: int = 200) -> Watched | None:
+    """Ticket ``ticket_id`` with its lines after message ``after`` (served by
+    ``ix_messages_ticket``); None if there is no such ticket. Who may watch is the caller's
+    check (supervisors)."""
+    async with db.transaction() as session:
+        row = (
+            await session.execute(
+                select(Ticket, Customer.name, Agent.name)
+                .join(Customer, Customer.id == Ticket.customer_id)
+                .outerjoin(Agent, Agent.id == Ticket.assignee_id)
+                .where(Ticket.id == ticket_id)
+            )
+        ).first()
+        if row is None:
+            return None
+        ticket, customer_name, assignee_name = row
+        messages = (
+            await session.execute(
+                select(Message)
+                .where(Message.ticket_id == ticket_id, Message.id > after)
+                .order_by(Message.id)
+                .limit(limit)
+            )
+        ).scalars()
+        return Watched(
+            ticket_id=ticket.id,
+            state=ticket.state,
+            assignee_id=ticket.assignee_id if ticket.state in WITH_AGENT else None,
+            assignee_name=(assignee_name or "") if ticket.state in WITH_AGENT else "",
+            customer_name=customer_name or "",
+            messages=tuple(messages),
+        )

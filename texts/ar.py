@@ -161,6 +161,7 @@ TEXTS: dict[str, str] = {
         "وإلا ستعود إلى قائمة الانتظار قريباً."
     ),
     "agent.chats_requeued": "عادت محادثاتك {tickets} إلى قائمة الانتظار.",
+    "agent.taken_over": "تولّى {name} (المشرف) المحادثة رقم {ticket}؛ لم تعد لك.",
     "agent.customer_left": "غادر عميل التذكرة {ticket} (حظر البوت)، وأُغلقت التذكرة.",
     "agent.no_current_chat": (
         "ليست لديك محادثة حالية. رد على رسالة عميل، أو اختر محادثة عبر /chats."
@@ -517,6 +518,23 @@ TEXTS: dict[str, str] = {
     "page.cu_done_undo": "أُلغي الربط: عادت الهويتان منفصلتين.",
     "page.cu_profile": "الملف",
     "page.cu_json": "JSON",
+    "page.tk_tags": "الوسوم",
+    "page.tk_untag": "إزالة الوسم",
+    "page.tk_actions": "الإجراءات",
+    "page.tk_set_priority": "تعيين الأولوية",
+    "page.tk_tag": "وسم",
+    "page.tk_add_tag": "إضافة وسم",
+    "page.tk_transfer_to": "تحويل إلى",
+    "page.tk_category_queue": "قائمة",
+    "page.tk_transfer": "تحويل",
+    "page.tk_pending": "بانتظار العميل",
+    "page.tk_close": "إغلاق",
+    "page.tk_hand_back": "إعادة المحادثة إلى البوت",
+    "page.tk_take_over": "تولّي المحادثة",
+    "page.tk_note": "ملاحظة داخلية",
+    "page.tk_add_note": "إضافة ملاحظة",
+    "page.tk_watching": "مباشر",
+    "page.tk_done": "تم.",
     # --- The customer's web chat page (chat.js gets its texts from the page)
     "chat.title": "تحدث معنا",
     # the embeddable widget (widget.js keeps its own copy; a test checks they agree)
@@ -595,6 +613,12 @@ TEXTS: dict[str, str] = {
     "console.cancel": "إلغاء",
     "console.close": "إغلاق المحادثة",
     "console.profile": "الملف",
+    "console.remove_tag": "إزالة الوسم",
+    "console.tag_placeholder": "وسم جديد",
+    "console.add_tag": "إضافة وسم",
+    "console.pending": "بانتظار العميل",
+    "console.hand_back": "إعادة المحادثة إلى البوت",
+    "console.ticket_page": "صفحة التذكرة",
     "console.closed": "تم إغلاق المحادثة.",
     "console.chat_gone": "لم تعد هذه المحادثة مسندة إليك.",
     "console.error": "خطأ: {message}",
@@ -602,6 +626,7 @@ TEXTS: dict[str, str] = {
     "console.notice_set_away": "عُيّنت حالتك «غير متواجد» بعد {missed} عروض فائتة.",
     "console.notice_close_or_transfer": "أغلق محادثاتك المفتوحة أو حوّلها قبل قطع الاتصال.",
     "console.notice_chats_requeued": "عادت محادثاتك المفتوحة إلى قائمة الانتظار.",
+    "console.notice_taken_over": "تولّى {name} (المشرف) المحادثة رقم {ticket_id}.",
     "console.notice_customer_left": "غادر عميل المحادثة رقم {ticket_id} (حظر البوت).",
     "console.notice_sla_warning": (
         "تنبيه اتفاقية الخدمة: المحادثة رقم {ticket_id} ({priority}) تقترب من موعد "

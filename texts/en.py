@@ -175,6 +175,7 @@ TEXTS: dict[str, str] = {
     "agent.customer_left": (
         "The customer of #{ticket} has left (blocked the bot); the ticket is closed."
     ),
+    "agent.taken_over": "{name} (supervisor) took over chat #{ticket}; it is no longer yours.",
     "agent.no_current_chat": (
         "You have no current chat. Reply to a customer's message, or pick one with /chats."
     ),
@@ -529,6 +530,23 @@ TEXTS: dict[str, str] = {
     "page.cu_done_undo": "Link undone: the identities are apart again.",
     "page.cu_profile": "Profile",
     "page.cu_json": "JSON",
+    "page.tk_tags": "Tags",
+    "page.tk_untag": "Remove tag",
+    "page.tk_actions": "Actions",
+    "page.tk_set_priority": "Set priority",
+    "page.tk_tag": "Tag",
+    "page.tk_add_tag": "Add tag",
+    "page.tk_transfer_to": "Transfer to",
+    "page.tk_category_queue": "Queue",
+    "page.tk_transfer": "Transfer",
+    "page.tk_pending": "Mark pending",
+    "page.tk_close": "Close",
+    "page.tk_hand_back": "Hand back to the bot",
+    "page.tk_take_over": "Take over",
+    "page.tk_note": "Internal note",
+    "page.tk_add_note": "Add note",
+    "page.tk_watching": "live",
+    "page.tk_done": "Done.",
     # --- The customer's web chat page (chat.js gets its texts from the page)
     "chat.title": "Chat with us",
     # the embeddable widget (widget.js keeps its own copy; a test checks they agree)
@@ -607,6 +625,12 @@ TEXTS: dict[str, str] = {
     "console.cancel": "Cancel",
     "console.close": "Close chat",
     "console.profile": "Profile",
+    "console.remove_tag": "Remove tag",
+    "console.tag_placeholder": "New tag",
+    "console.add_tag": "Add tag",
+    "console.pending": "Waiting on customer",
+    "console.hand_back": "Hand back to the bot",
+    "console.ticket_page": "Ticket page",
     "console.closed": "Chat closed.",
     "console.chat_gone": "This chat is no longer yours.",
     "console.error": "Error: {message}",
@@ -614,6 +638,7 @@ TEXTS: dict[str, str] = {
     "console.notice_set_away": "You were set away after {missed} missed offers.",
     "console.notice_close_or_transfer": "Close or transfer your open chats before going offline.",
     "console.notice_chats_requeued": "Your open chats went back to the queue.",
+    "console.notice_taken_over": "{name} (supervisor) took over chat #{ticket_id}.",
     "console.notice_customer_left": "The customer of chat #{ticket_id} left (blocked the bot).",
     "console.notice_sla_warning": (
         "SLA warning: chat #{ticket_id} ({priority}) is close to its {target} target, due at {due}."

@@ -64,6 +64,7 @@ ROUTE_MODULES = (
     "web.pages_people",
     "web.chat",
     "web.console",
+    "web.ticket_actions",
 )
 READY_TIMEOUT_S = 3.0
 UNSAFE = ("POST", "PUT", "PATCH", "DELETE")

@@ -56,6 +56,7 @@ from handoff.notices import (
     StatusChanged,
     StillWaiting,
     SupervisorNotice,
+    TakenOver,
     Transferred,
 )
 from handoff.service import HandoffError
@@ -211,6 +212,7 @@ async def chats_json(
             "state": chat.state,
             "channel": chat.channel,
             "priority": chat.priority,
+            "tags": list(chat.tags),
             "category": chat.category,
             "language": chat.language,
             "customer": {"id": chat.customer.id, "name": chat.customer.name},
@@ -292,6 +294,16 @@ class ConsolePort:
                 await self.hub.push(agent_id, {"type": "chats"})
                 text = texts.text("console.notice_customer_left", "en", ticket_id=notice.ticket_id)
                 await self._tell(agent_id, notice.kind, text, {"ticket_id": notice.ticket_id})
+            case TakenOver():
+                await self.hub.push(agent_id, {"type": "chats"})
+                text = texts.text(
+                    "console.notice_taken_over",
+                    "en",
+                    ticket_id=notice.ticket_id,
+                    name=notice.by_name,
+                )
+                data: dict[str, int | str] = {"ticket_id": notice.ticket_id, "name": notice.by_name}
+                await self._tell(agent_id, notice.kind, text, data)
             case _:
                 assert_never(notice)
 
@@ -303,7 +315,7 @@ class ConsolePort:
         agent = await agent_json(self.services, agent_id)
         await self.hub.push(agent_id, {"type": "agent", "agent": agent})
 
-    async def _tell(self, agent_id: int, kind: str, text: str, data: dict[str, int]) -> None:
+    async def _tell(self, agent_id: int, kind: str, text: str, data: dict[str, int | str]) -> None:
         """A short notice for the agent, after their status (it may have changed with it):
         ``text`` in English; the page says a ``kind`` it knows in its language, with ``data``."""
         await self._push_agent(agent_id)

@@ -68,6 +68,7 @@ class Chat(Out):
     state: str
     channel: str
     priority: str
+    tags: list[str] = Field(default_factory=list, description="the ticket's tags")
     category: str
     language: str
     customer: ChatCustomer

@@ -17,6 +17,7 @@ from markupsafe import Markup
 import texts
 from faq import curation
 from handoff import reports
+from handoff.model import HandoffError
 from texts import duration, value
 from web import charts
 from web.api_reports import (
@@ -446,8 +447,46 @@ async def ticket_page(request: web.Request) -> web.Response:
         ticket=detail,
         events=[readable_event(e, names, lang) for e in detail["events"]],
         own_only=own is not None,
+        actions=await _ticket_actions(request, detail),
         **formats(lang),
     )
+
+
+async def _ticket_actions(request: web.Request, detail: Mapping[str, Any]) -> dict[str, Any]:
+    """What the page offers to do with the ticket (the core decides again when it is done):
+    a supervisor acts on any live ticket and watches it; an agent on the chat they hold."""
+    principal = principal_of(request)
+    services = request.app[SERVICES]
+    supervisor = principal.can("supervisor")
+    state = detail["state"]
+    with_agent = state in ("assigned", "pending")
+    waiting = state in ("queued", "offered")
+    holder = (
+        with_agent
+        and principal.agent_id is not None
+        and detail["assignee_id"] == principal.agent_id
+    )
+    targets: list[tuple[int, str]] = []
+    categories: list[str] = []
+    if with_agent and (supervisor or holder):
+        try:
+            found = await services.handoff.transfer_targets(detail["id"], principal.agent_id)
+            targets, categories = list(found.agents), list(found.categories)
+        except HandoffError:
+            pass
+    return {
+        "can_act": with_agent and (supervisor or holder),
+        "can_hand_back": (with_agent and (supervisor or holder)) or (waiting and supervisor),
+        "can_watch": supervisor and (with_agent or waiting),
+        "can_take_over": supervisor
+        and principal.agent_id is not None
+        and (waiting or (with_agent and not holder)),
+        "can_tag": supervisor or holder,
+        "priorities": ("low", "normal", "high", "urgent"),
+        "targets": targets,
+        "categories": categories,
+        "last_message_id": max((m["id"] for m in detail["messages"]), default=0),
+    }
 
 
 # Event data that says nothing to a reader (ids of rows shown elsewhere on the page).

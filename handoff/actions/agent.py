@@ -20,6 +20,7 @@ from handoff.effects import (
 )
 from handoff.engine import Unit, action, address
 from handoff.model import WITH_AGENT_STATES, AcceptResult, Conflict, HandoffError
+from handoff.permissions import require_holder_or_supervisor
 from handoff.restore import load_agent
 from handoff.schedule import ts
 from handoff.tickets import State, add_attachment
@@ -311,7 +312,9 @@ def _stamp_first_reply(uow: Unit, ticket: Ticket, agent_id: int) -> None:
 async def set_pending(uow: Unit, ticket_id: int, agent_id: int) -> None:
     """The agent waits on the customer (the SLA clock stops counting the agent)."""
     ticket = await get_ticket(uow.session, ticket_id)
-    require_assignee(ticket, agent_id)
+    await require_holder_or_supervisor(uow.session, ticket, agent_id)
     if ticket.state == State.ASSIGNED:
         ticket.state = State.PENDING
-        record_event(uow.session, "ticket_pending", uow.now, ticket_id=ticket.id)
+        record_event(
+            uow.session, "ticket_pending", uow.now, ticket_id=ticket.id, actor=f"agent:{agent_id}"
+        )

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff import notices
 from handoff.acd import AgentStatus, rank_at
+from handoff.actions.agent import recent_lines
 from handoff.actions.followup import schedule as schedule_followup
 from handoff.effects import (
     apply,
@@ -17,7 +18,6 @@ from handoff.effects import (
     get_customer,
     get_ticket,
     release,
-    require_assignee,
 )
 from handoff.engine import Engine, Unit, action, address
 from handoff.model import (
@@ -30,33 +30,17 @@ from handoff.model import (
     TransferRefused,
     TransferTargets,
 )
+from handoff.permissions import (
+    agent_of,
+    require_holder_or_supervisor,
+    require_supervisor,
+)
 from handoff.priority import PRIORITIES
+from handoff.restore import load_agent
 from handoff.schedule import set_sla, ts
 from handoff.tickets import State
 from storage.events import record_event
 from storage.models import Agent, Note, Ticket
-
-HOLDER_OR_SUPERVISOR = "the agent holding the chat, or a supervisor"
-
-
-def agent_of(actor: str) -> int | None:
-    """The agent id of an ``agent:<id>`` actor; None for the program's own actors
-    (``supervisor``, ``system``, an admin API call...), which the channels have vetted."""
-    kind, _, rest = actor.partition(":")
-    return int(rest) if kind == "agent" and rest.isdigit() else None
-
-
-async def require_holder_or_supervisor(
-    session: AsyncSession, ticket: Ticket, agent_id: int | None
-) -> None:
-    """The agent holds this live chat, or supervises; ``None`` (no agent) is the program."""
-    if agent_id is None:
-        return
-    if ticket.assignee_id == agent_id and ticket.state in WITH_AGENT_STATES:
-        return
-    agent = await session.get(Agent, agent_id)
-    if agent is None or agent.role not in SUPERVISING_ROLES:
-        raise NotAllowed(f"agent:{agent_id}", ticket.id, HOLDER_OR_SUPERVISOR)
 
 
 def _actor(agent_id: int | None) -> str:
@@ -71,8 +55,7 @@ async def resolve_ticket(uow: Unit, ticket_id: int, agent_id: int | None) -> Non
     ticket = await get_ticket(session, ticket_id)
     if ticket.state not in WITH_AGENT_STATES:
         raise HandoffError(f"ticket {ticket_id} is {ticket.state}: nothing to resolve")
-    if agent_id is not None:
-        require_assignee(ticket, agent_id)
+    await require_holder_or_supervisor(session, ticket, agent_id)
     assignee = ticket.assignee_id
     finish(ticket, now, State.RESOLVED, "agent")
     ticket.assignee_id = assignee
@@ -119,8 +102,7 @@ async def transfer_ticket(
     ticket = await get_ticket(session, ticket_id)
     if ticket.state not in WITH_AGENT_STATES:
         raise HandoffError(f"ticket {ticket_id} is {ticket.state}: only a live chat moves")
-    if agent_id is not None:
-        require_assignee(ticket, agent_id)
+    await require_holder_or_supervisor(session, ticket, agent_id)
     previous = ticket.assignee_id
     category = to_category if to_category is not None else ticket.category
     await _check_transfer(uow, ticket, previous, to_agent, category)
@@ -206,10 +188,10 @@ async def hand_back_to_bot(uow: Unit, ticket_id: int, agent_id: int | None) -> N
     session, now = uow.session, uow.now
     ticket = await get_ticket(session, ticket_id)
     if ticket.state in WAITING_STATES:
+        await require_supervisor(session, ticket, agent_id)
         await apply(uow, uow.acd.remove(ticket.id, ts(now)))
     elif ticket.state in WITH_AGENT_STATES:
-        if agent_id is not None:
-            require_assignee(ticket, agent_id)
+        await require_holder_or_supervisor(session, ticket, agent_id)
         if ticket.assignee_id is not None:
             await release(uow, ticket.assignee_id)
     else:
@@ -264,6 +246,70 @@ async def add_tag(uow: Unit, ticket_id: int, tag: str, actor: str) -> list[str]:
             uow.session, "ticket_tagged", uow.now, ticket_id=ticket.id, actor=actor, tag=tag
         )
     return list(ticket.tags)
+
+
+@action
+async def remove_tag(uow: Unit, ticket_id: int, tag: str, actor: str) -> list[str]:
+    """Take a tag off a ticket; returns its tags. The same rule as :func:`add_tag`."""
+    ticket = await get_ticket(uow.session, ticket_id)
+    await require_holder_or_supervisor(uow.session, ticket, agent_of(actor))
+    tag = tag.strip().lower()[:64]
+    if tag in ticket.tags:
+        ticket.tags = [t for t in ticket.tags if t != tag]
+        record_event(
+            uow.session, "ticket_untagged", uow.now, ticket_id=ticket.id, actor=actor, tag=tag
+        )
+    return list(ticket.tags)
+
+
+@action
+async def take_over(uow: Unit, ticket_id: int, supervisor_id: int) -> None:
+    """A supervisor takes a live or waiting chat: it becomes theirs (their current chat), the
+    agent who held it is told and freed, the customer is told who joined. Supervisors only."""
+    session, now = uow.session, uow.now
+    ticket = await get_ticket(session, ticket_id)
+    supervisor = await session.get(Agent, supervisor_id)
+    if supervisor is None or supervisor.role not in SUPERVISING_ROLES:
+        raise NotAllowed(f"agent:{supervisor_id}", ticket.id, "a supervisor")
+    if ticket.state not in (*WAITING_STATES, *WITH_AGENT_STATES):
+        raise HandoffError(f"ticket {ticket_id} is {ticket.state}: no live chat to take over")
+    previous = ticket.assignee_id if ticket.state in WITH_AGENT_STATES else None
+    if previous == supervisor_id:
+        raise HandoffError(f"ticket {ticket_id} is already yours")
+    if supervisor_id not in uow.acd.agents:
+        load_agent(uow.acd, supervisor, ts(now))
+    await apply(uow, uow.acd.take(ticket.id, supervisor_id, ts(now)))
+    ticket.state = State.ASSIGNED
+    ticket.assignee_id = supervisor_id
+    ticket.assigned_at = ticket.assigned_at or now
+    ticket.target_agent_id = None
+    ticket.failed_agents = []
+    ticket.waiting_for_hours = False
+    supervisor.current_ticket_id = ticket.id
+    supervisor.updated_at = now
+    record_event(
+        session,
+        "ticket_taken_over",
+        now,
+        ticket_id=ticket.id,
+        actor=f"agent:{supervisor_id}",
+        agent_id=supervisor_id,
+        from_agent=previous,
+    )
+    customer = await get_customer(session, ticket)
+    uow.outbox.append(notices.AgentJoined(address(ticket, customer), agent_name=supervisor.name))
+    uow.outbox.append(
+        notices.Assigned(
+            supervisor_id,
+            ticket_id=ticket.id,
+            offer_id="",
+            customer_name=customer.name,
+            recent=await recent_lines(session, ticket.id),
+        )
+    )
+    if previous is not None:
+        uow.outbox.append(notices.TakenOver(previous, ticket_id=ticket.id, by_name=supervisor.name))
+        await release(uow, previous)
 
 
 @action

@@ -260,3 +260,30 @@ def test_no_chat_waits_while_an_eligible_agent_is_free_through_the_service(
 ) -> None:
     with tempfile.TemporaryDirectory() as root:
         asyncio.run(_run(script, Path(root)))
+
+
+async def test_a_supervisor_takes_over_a_waiting_chat_and_the_load_follows(h: Harness) -> None:
+    """Taking over a chat nobody holds yet (queued or on offer): it leaves the queue, its
+    offer is withdrawn, it counts on the supervisor's load (so the ACD offers them no more
+    than they can take), and the load survives a restart."""
+    a = await h.agent("A")
+    boss = await h.agent("Boss", role="supervisor", capacity=1)
+    await h.service.set_agent_status(boss, "away")  # not taking offers: only what they take
+    ticket_id = await h.ask("my card is blocked")
+    offer = h.last_offer(a)
+    assert offer.ticket_id == ticket_id
+    with pytest.raises(HandoffError):  # an agent may not take over
+        await h.service.take_over(ticket_id, a)
+    await h.service.take_over(ticket_id, boss)
+    t = await h.ticket(ticket_id)
+    assert (t.state, t.assignee_id) == ("assigned", boss)
+    assert "ticket_taken_over" in await h.events(ticket_id)
+    assert ticket_id not in h.service.acd.chats and not h.service.acd.offers
+    assert h.service.acd.agents[boss].active == 1 and h.service.acd.agents[a].active == 0
+    # A's offer was withdrawn: accepting it now is too late.
+    late = await h.service.accept_offer(offer.offer_id, a)
+    assert not late.ok
+    restarted = await h.restart()
+    assert restarted.acd.agents[boss].active == 1
+    await restarted.resolve_ticket(ticket_id, boss)
+    assert restarted.acd.agents[boss].active == 0

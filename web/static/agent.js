@@ -508,6 +508,8 @@
   }
 
   function renderChatHead(chat) {
+    // agent_actions.js shows the chat's priority and tags in its tools.
+    document.dispatchEvent(new CustomEvent("sanad:chat", { detail: chat }));
     el.chatCustomer.textContent = (chat.customer && chat.customer.name) || `#${chat.ticket_id}`;
     const profile = $("chat-profile");
     if (profile && chat.customer) profile.href = `/customers/${chat.customer.id}`;
@@ -552,6 +554,11 @@
       if (exc.status === 404 || exc.status === 403) closeView();
     }
   }
+
+  // After an action on the open chat (agent_actions.js): show it again as stored.
+  document.addEventListener("sanad:reload-chat", () => {
+    if (state.openId !== null) openChat(state.openId, { reload: true });
+  });
 
   function closeView() {
     state.openId = null;
