@@ -7,7 +7,7 @@ transaction the caller holds with :meth:`handoff.engine.Engine.unit`::
         await actions.request_human(uow, ticket_id, reason="asked")
 
 By who acts: :mod:`.customer`, :mod:`.agent`, :mod:`.ticket` (agents and supervisors on a
-chat), :mod:`.timers` (the clock).
+chat), :mod:`.timers` (the clock), :mod:`.presence` (where agents are).
 """
 
 from handoff.actions.agent import (
@@ -27,6 +27,7 @@ from handoff.actions.customer import (
     rate,
     request_human,
 )
+from handoff.actions.presence import console_back, console_left, idle_away, presence_lost
 from handoff.actions.ticket import (
     add_note,
     add_tag,
@@ -46,11 +47,15 @@ __all__ = [
     "agent_unreachable",
     "cancel_request",
     "comment_rating",
+    "console_back",
+    "console_left",
     "customer_unreachable",
     "customer_wrote",
     "decline_offer",
     "end_wrap_up",
     "hand_back_to_bot",
+    "idle_away",
+    "presence_lost",
     "rate",
     "request_human",
     "resolve_ticket",
