@@ -55,9 +55,8 @@ async def test_console_socket_presence_activity_idle_and_close(
     await _frame(ws, "hello")
     (row,) = await _rows(services, agent_id)
     assert row.last_active == clock.now()
-    answer = await client.post(
-        "/api/v1/agent/status", json={"status": "available"}, headers=headers
-    )
+    available = {"status": "available"}
+    answer = await client.post("/api/v1/agent/status", json=available, headers=headers)
     assert answer.status == 200
 
     # Activity every 5 minutes keeps the agent available past the idle time.
