@@ -277,11 +277,13 @@ class Presence:
     async def run(self) -> None:
         """Beat every ``heartbeat_s`` until stopped (sleeping in between)."""
         while True:
+            # Sleep first: a socket's first open registers this process, and a start-up
+            # needs no write of its own.
+            await asyncio.sleep(self.config.heartbeat_s)
             try:
                 await self.beat()
             except Exception:  # keep beating: a missed beat must not end presence
                 log.exception("presence heartbeat failed")
-            await asyncio.sleep(self.config.heartbeat_s)
 
     def start(self) -> None:
         if self._task is None:

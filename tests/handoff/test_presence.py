@@ -5,6 +5,7 @@ keep its agents present."""
 
 from __future__ import annotations
 
+import asyncio
 import tempfile
 from pathlib import Path
 
@@ -288,3 +289,19 @@ async def test_no_offer_ever_goes_to_an_agent_with_no_console_open(
                 seen = len(offers)
         finally:
             await db.dispose()
+
+
+async def test_the_heartbeat_sleeps_between_beats(db: Database, clock: VirtualClock) -> None:
+    """An idle process beats once per interval, no more (no busy loop), and stops cleanly,
+    removing its rows."""
+    h = await _harness(db, clock)
+    a = await h.agent("A")
+    p = Presence(db, clock, h.service, PresenceConfig(heartbeat_s=0.2), process_id="loop")
+    await p.opened(CONSOLE, a)
+    p.start()
+    await asyncio.sleep(1.1)
+    beats = p.beats
+    await p.stop()
+    assert 3 <= beats <= 6, beats
+    p2 = _process(h, "other")
+    assert await p2.present(CONSOLE, [a]) == set()  # stopped: its rows are gone
