@@ -54,6 +54,8 @@ from storage.models import Presence as PresenceRow
 
 log = logging.getLogger(__name__)
 
+ACTIVITY_MIN_S = 5.0  # at most one activity write per agent and process in this time
+
 __all__ = ["CHAT", "CONSOLE", "Presence", "PresenceConfig"]
 
 
@@ -90,6 +92,7 @@ class Presence:
         self._registered = False
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one change of this process's rows at a time
+        self._written: dict[int, datetime] = {}  # agent -> when their activity was last written
 
     def _tracks(self, place: str) -> bool:
         return place == CONSOLE or self.config.track_visitors
@@ -130,6 +133,8 @@ class Presence:
         if self.held[(place, key)] > 0:
             return
         del self.held[(place, key)]
+        if place == CONSOLE:
+            self._written.pop(key, None)
         if self._tracks(place):
             # Shielded: a socket's handler may be cancelled as its client goes, and a row left
             # behind would keep the agent or visitor present while this process lives.
@@ -151,6 +156,11 @@ class Presence:
         """The agent did something in a console held here (the page reports it, throttled)."""
         if (CONSOLE, agent_id) not in self.held:
             return
+        now = self.clock.now()
+        last = self._written.get(agent_id)
+        if last is not None and (now - last).total_seconds() < ACTIVITY_MIN_S:
+            return  # a page sending more often than it should costs no write
+        self._written[agent_id] = now
         async with self.db.transaction() as session:
             await session.execute(
                 update(PresenceRow)
@@ -159,7 +169,7 @@ class Presence:
                     PresenceRow.place == CONSOLE,
                     PresenceRow.key == agent_id,
                 )
-                .values(last_active=self.clock.now())
+                .values(last_active=now)
             )
 
     def here(self, place: str, key: int) -> bool:
