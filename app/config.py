@@ -330,6 +330,22 @@ class Settings:
     offline_grace_s: float = _setting(
         120.0, _as_float(0, 86400), "Seconds before an offline agent's chats go back to the queue."
     )
+    presence_grace_s: float = _setting(
+        45.0,
+        _as_float(0, 86400),
+        "Seconds after an agent's last console closed (on every process) before they are set "
+        "offline (a reload or reconnect within it changes nothing).",
+    )
+    idle_away_s: float = _setting(
+        600.0,
+        _as_float(0, 86400),
+        "Seconds without activity in an agent's console before they are set away (0: never).",
+    )
+    presence_heartbeat_s: float = _setting(
+        10.0,
+        _as_float(1, 600),
+        "Seconds between a process's presence heartbeats; a process silent for three is gone.",
+    )
     position_update_s: float = _setting(
         60.0, _as_float(0, 3600), "Minimum seconds between queue-position updates to a customer."
     )

@@ -15,6 +15,7 @@ from faq.service import FaqService, load_sample_if_empty, thresholds_from
 from handoff.acd import AcdConfig, Strategy
 from handoff.flood import FloodLimits, FloodPolicy
 from handoff.port import PortRouter
+from handoff.presence import Presence, PresenceConfig
 from handoff.service import HandoffConfig, HandoffService
 from storage.db import Database, PoolSettings, one_at_a_time, refused_value
 from storage.pubsub import PgBus
@@ -42,6 +43,9 @@ def handoff_config(settings: Settings) -> HandoffConfig:
         reopen_window_s=settings.reopen_window_h * 3600.0,
         bot_idle_close_s=settings.bot_idle_close_h * 3600.0,
         offline_grace_s=settings.offline_grace_s,
+        presence_grace_s=settings.presence_grace_s,
+        idle_away_s=settings.idle_away_s,
+        presence_expire_s=settings.presence_heartbeat_s * 3,
         position_update_s=settings.position_update_s,
         waiting_reminder_s=settings.waiting_reminder_s,
     )
@@ -84,6 +88,7 @@ class Services:
     handoff: HandoffService
     flood: FloodPolicy
     bus: Bus
+    presence: Presence
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -119,7 +124,13 @@ class Services:
         )
         if bus.shared:
             share_handoff_changes(handoff, bus)
-        return cls(settings, db, clock, faq, ports, handoff, flood, bus)
+        presence = Presence(
+            db,
+            clock,
+            handoff,
+            PresenceConfig(heartbeat_s=settings.presence_heartbeat_s, track_visitors=bus.shared),
+        )
+        return cls(settings, db, clock, faq, ports, handoff, flood, bus, presence)
 
     async def start(self, run_timers: bool = True) -> None:
         """Migrate the schema, load the sample FAQ on first run, build the match index,
@@ -133,9 +144,12 @@ class Services:
         if isinstance(self.bus, PgBus):
             await self.bus.start()
         await self.handoff.start(run_timers=run_timers)
+        if run_timers:
+            self.presence.start()
 
     async def close(self) -> None:
         await self.faq.close()
+        await self.presence.stop()
         await self.handoff.stop()
         if isinstance(self.bus, PgBus):
             await self.bus.close()

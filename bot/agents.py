@@ -164,7 +164,7 @@ async def handle_agent_command(
                 "away": AgentStatus.AWAY,
                 "offline": AgentStatus.OFFLINE,
             }[name]
-            await handoff.set_agent_status(agent.id, status.value)
+            await handoff.set_agent_status(agent.id, status.value, origin="telegram")
             await _status(context, services, agent, lang)
         elif name == "ready":
             await handoff.end_wrap_up(agent.id)

@@ -36,8 +36,10 @@ from handoff.notices import (
     ChatMessage,
     ChatsRequeued,
     CloseOrTransfer,
+    ConsoleGone,
     CustomerLeft,
     CustomerNotice,
+    IdleAway,
     LowRating,
     LowRatingComment,
     OfferEnded,
@@ -206,6 +208,11 @@ class TelegramPort:
                 return  # the agent changed it; the answer to their command says so on Telegram
             case SetAway():
                 text = texts.text("agent.set_away", lang, missed=notice.missed)
+            case IdleAway():
+                minutes = max(1, round(notice.idle_s / 60))
+                text = texts.text("agent.idle_away", lang, minutes=minutes)
+            case ConsoleGone():
+                text = texts.text("agent.console_gone", lang)
             case CloseOrTransfer() | ChatsRequeued():
                 tickets = ", ".join(f"#{i}" for i in notice.ticket_ids)
                 text = texts.text(f"agent.{notice.kind}", lang, tickets=tickets)

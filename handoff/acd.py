@@ -83,6 +83,7 @@ class Agent:
     wrap_up_until: float = 0.0
     no_answer_streak: int = 0
     chats_handled: int = 0
+    absent: bool = False  # no console open anywhere (handoff/presence.py): never offered
 
     def serves(self, chat: Chat) -> bool:
         """Skill and language match (an agent with no skills/languages listed takes any)."""
@@ -210,6 +211,7 @@ class Acd:
             self._arm_wrap_up(agent)
         if (
             agent.status == AgentStatus.AVAILABLE
+            and not agent.absent
             and agent.pending is None
             and agent.active < agent.capacity
             and now >= agent.wrap_up_until
@@ -264,6 +266,22 @@ class Acd:
             self._recheck_lapses(now)
         return effects + self.dispatch(now)
 
+    def set_absent(self, agent_id: int, absent: bool, now: float) -> list[Effect]:
+        """The agent closed their last console (``absent``) or opened one again: an absent
+        agent keeps their status and chats but is offered nothing (a pending offer is
+        withdrawn and goes to the next agent)."""
+        agent = self.agents[agent_id]
+        effects: list[Effect] = []
+        if agent.absent == absent:
+            return effects
+        agent.absent = absent
+        if absent and agent.pending is not None:
+            effects += self._end_offer(self.offers[agent.pending], "withdrawn", now)
+        self._refresh_free(agent, now)
+        if absent:
+            self._recheck_lapses(now)
+        return effects + self.dispatch(now)
+
     def restore_agent(
         self,
         agent_id: int,
@@ -274,11 +292,13 @@ class Acd:
         no_answer_streak: int = 0,
         wrap_up_until: float = 0.0,
         active: int = 0,
+        absent: bool = False,
     ) -> None:
         """Restart: an agent's routing state as stored (after :meth:`upsert_agent`). No
         dispatch: the caller restores the queue first, then advances."""
         agent = self.agents[agent_id]
         agent.status = status
+        agent.absent = absent
         agent.idle_since = idle_since
         agent.no_answer_streak = no_answer_streak
         agent.wrap_up_until = wrap_up_until
@@ -442,7 +462,7 @@ class Acd:
         they can): what a transfer to a named agent checks, so no chat waits for an agent
         who will never take it while others are free."""
         agent = self.agents.get(agent_id)
-        if agent is None or agent.status == AgentStatus.OFFLINE:
+        if agent is None or agent.status == AgentStatus.OFFLINE or agent.absent:
             return "offline"
         if agent.status == AgentStatus.AWAY:
             return "away"

@@ -39,6 +39,12 @@ class HandoffConfig:
     waiting_reminder_s: float = 120.0  # offers lapsing: tell the customer where they stand
     default_handle_s: float = 300.0
     sync_interval_s: float = 2.0
+    # Presence (handoff/presence.py): seconds after the last console closed before the agent
+    # is set offline; seconds without console activity before they are set away (0: never);
+    # seconds after its last heartbeat when a process counts as gone.
+    presence_grace_s: float = 45.0
+    idle_away_s: float = 600.0
+    presence_expire_s: float = 30.0
 
 
 @dataclass(frozen=True)

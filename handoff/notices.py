@@ -13,8 +13,8 @@ offer, the customer's name, the rating cycle...). Notices are grouped by audienc
   agent's line, already in the transcript, for the customer's channel to carry).
 - :data:`AgentNotice`, for one agent (``agent_id``), wherever they work from:
   :class:`OfferMade`, :class:`OfferEnded`, :class:`Assigned`, :class:`ChatMessage`,
-  :class:`StatusChanged`, :class:`SetAway`, :class:`CloseOrTransfer`, :class:`ChatsRequeued`,
-  :class:`CustomerLeft`, :class:`TakenOver`.
+  :class:`StatusChanged`, :class:`SetAway`, :class:`IdleAway`, :class:`ConsoleGone`,
+  :class:`CloseOrTransfer`, :class:`ChatsRequeued`, :class:`CustomerLeft`, :class:`TakenOver`.
 - :data:`SupervisorNotice`, for every supervisor: :class:`SlaWarning`, :class:`SlaBreached`,
   :class:`AgentSetAway`, :class:`LowRating`, :class:`LowRatingComment`.
 
@@ -254,6 +254,23 @@ class SetAway(_ToAgent):
 
 
 @dataclass(frozen=True)
+class IdleAway(_ToAgent):
+    """No activity in the agent's console for ``idle_s`` seconds: they were set away (their
+    open chats stay theirs)."""
+
+    kind = "idle_away"
+    idle_s: float
+
+
+@dataclass(frozen=True)
+class ConsoleGone(_ToAgent):
+    """The agent's last console closed (on every process) and did not come back within the
+    grace: they were set offline."""
+
+    kind = "console_gone"
+
+
+@dataclass(frozen=True)
 class CloseOrTransfer(_ToAgent):
     """The agent went offline with open chats: close or transfer them before the grace ends."""
 
@@ -293,6 +310,8 @@ AgentNotice = (
     | ChatMessage
     | StatusChanged
     | SetAway
+    | IdleAway
+    | ConsoleGone
     | CloseOrTransfer
     | ChatsRequeued
     | CustomerLeft

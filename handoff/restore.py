@@ -41,6 +41,7 @@ def load_agent(acd: Acd, a: Agent, now: float, active: int = 0) -> None:
         no_answer_streak=a.no_answer_streak,
         wrap_up_until=ts(a.wrap_up_until) if a.wrap_up_until else 0.0,
         active=active,
+        absent=a.absent_since is not None,
     )
 
 

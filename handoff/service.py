@@ -240,8 +240,10 @@ class HandoffService:
     async def decline_offer(self, offer_id: str, agent_id: int) -> AcceptResult:
         return await self.engine.run(actions.decline_offer, offer_id, agent_id)
 
-    async def set_agent_status(self, agent_id: int, status: str) -> list[int]:
-        return await self.engine.run(actions.set_agent_status, agent_id, status)
+    async def set_agent_status(
+        self, agent_id: int, status: str, origin: str = "system"
+    ) -> list[int]:
+        return await self.engine.run(actions.set_agent_status, agent_id, status, origin)
 
     async def agent_unreachable(self, agent_id: int) -> None:
         await self.engine.run(actions.agent_unreachable, agent_id)

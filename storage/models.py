@@ -138,6 +138,7 @@ class Agent(Base):
     """A person who takes over chats (``role`` agent) or also oversees them (supervisor)."""
 
     __tablename__ = "agents"
+    __table_args__ = (Index("ix_agents_absent_since", "absent_since"),)
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     name: Mapped[str] = mapped_column(String(128))
@@ -156,6 +157,38 @@ class Agent(Base):
     current_ticket_id: Mapped[int | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Presence (handoff/presence.py): since when no console of theirs is open on any process
+    # (None: one is, or presence does not govern them), and where they last set their status
+    # (``telegram``, ``web``, ``idle``, ``presence``, ``system``).
+    absent_since: Mapped[datetime | None]
+    status_origin: Mapped[str] = mapped_column(
+        String(16), default="system", server_default="system"
+    )
+
+
+class PresenceProcess(Base):
+    """A running Sanad process, alive while its heartbeat (``last_seen``) is fresh."""
+
+    __tablename__ = "presence_processes"
+    __table_args__ = (Index("ix_presence_processes_last_seen", "last_seen"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    started_at: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class Presence(Base):
+    """A place someone is present at through a process: an agent's console sockets
+    (``console``, key: agent id) or a web visitor's chat sockets (``chat``, key: customer id)."""
+
+    __tablename__ = "presence"
+    __table_args__ = (Index("ix_presence_place_key", "place", "key"),)
+
+    process_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    place: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    since: Mapped[datetime]
+    last_active: Mapped[datetime]
 
 
 class Ticket(Base):

@@ -155,6 +155,13 @@ TEXTS: dict[str, str] = {
         "الانتهاء.\n"
         "{messages}"
     ),
+    "agent.idle_away": (
+        "لا نشاط في لوحتك منذ {minutes} دقيقة، فغيّرت حالتك إلى غائب (محادثاتك المفتوحة تبقى لك). "
+        "أرسل /online عند عودتك."
+    ),
+    "agent.console_gone": (
+        "أُغلقت لوحتك، فغيّرت حالتك إلى غير متصل. أرسل /online لتستقبل المحادثات هنا."
+    ),
     "agent.set_away": "فاتتك {missed} عروض متتالية، فغيّرت حالتك إلى غائب. أرسل /online عند عودتك.",
     "agent.close_or_transfer": (
         "أنت غير متصل ولديك محادثات مفتوحة ({tickets}). أغلقها (/close) أو حوّلها (/transfer)، "
@@ -623,6 +630,18 @@ TEXTS: dict[str, str] = {
     "console.chat_gone": "لم تعد هذه المحادثة مسندة إليك.",
     "console.error": "خطأ: {message}",
     "console.dismiss": "إخفاء",
+    "console.notice_idle_away": (
+        "عُيّنت حالتك «غير متواجد» بعد {minutes} دقيقة بلا نشاط؛ محادثاتك المفتوحة تبقى لك."
+    ),
+    "console.notice_console_gone": "عُيّنت حالتك «غير متصل»: لم تكن أي لوحة لك مفتوحة.",
+    "console.alerts_enable": "تفعيل التنبيهات",
+    "console.alerts_on": "التنبيهات مفعّلة",
+    "console.alerts_blocked": "الإشعارات محظورة في هذا المتصفح.",
+    "console.mute": "كتم الصوت",
+    "console.alert_offer": "محادثة جديدة معروضة عليك",
+    "console.alert_offer_body": "{name} بانتظارك.",
+    "console.alert_message": "رسالة جديدة من {name}",
+    "console.unread_count": "{count} غير مقروءة",
     "console.notice_set_away": "عُيّنت حالتك «غير متواجد» بعد {missed} عروض فائتة.",
     "console.notice_close_or_transfer": "أغلق محادثاتك المفتوحة أو حوّلها قبل قطع الاتصال.",
     "console.notice_chats_requeued": "عادت محادثاتك المفتوحة إلى قائمة الانتظار.",

@@ -167,6 +167,13 @@ TEXTS: dict[str, str] = {
     "agent.set_away": (
         "You missed {missed} offers in a row, so I set you to away. Send /online when back."
     ),
+    "agent.idle_away": (
+        "No activity in your console for {minutes} min, so I set you to away (your open chats "
+        "stay yours). Send /online when back."
+    ),
+    "agent.console_gone": (
+        "Your console was closed, so I set you offline. Send /online to take chats here."
+    ),
     "agent.close_or_transfer": (
         "You're offline with open chats ({tickets}). Close (/close) or transfer (/transfer) them; "
         "otherwise they go back to the queue shortly."
@@ -636,6 +643,18 @@ TEXTS: dict[str, str] = {
     "console.error": "Error: {message}",
     "console.dismiss": "Dismiss",
     "console.notice_set_away": "You were set away after {missed} missed offers.",
+    "console.notice_idle_away": (
+        "You were set away after {minutes} min without activity; your open chats stay yours."
+    ),
+    "console.notice_console_gone": "You were set offline: none of your consoles was open.",
+    "console.alerts_enable": "Turn on alerts",
+    "console.alerts_on": "Alerts on",
+    "console.alerts_blocked": "Notifications are blocked in this browser.",
+    "console.mute": "Mute sounds",
+    "console.alert_offer": "New chat offered",
+    "console.alert_offer_body": "{name} is waiting.",
+    "console.alert_message": "New message from {name}",
+    "console.unread_count": "{count} unread",
     "console.notice_close_or_transfer": "Close or transfer your open chats before going offline.",
     "console.notice_chats_requeued": "Your open chats went back to the queue.",
     "console.notice_taken_over": "{name} (supervisor) took over chat #{ticket_id}.",

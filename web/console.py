@@ -35,10 +35,12 @@ from handoff.notices import (
     ChatMessage,
     ChatsRequeued,
     CloseOrTransfer,
+    ConsoleGone,
     CustomerLeft,
     CustomerNotice,
     FollowUpAsked,
     HandedBack,
+    IdleAway,
     LowRating,
     LowRatingComment,
     NoAgents,
@@ -59,6 +61,7 @@ from handoff.notices import (
     TakenOver,
     Transferred,
 )
+from handoff.presence import CHAT, CONSOLE
 from handoff.service import HandoffError
 from handoff.tickets import transcript_text
 from handoff.views import AgentView, ListedChat, LiveChat, NoteView, TranscriptRow
@@ -226,10 +229,11 @@ async def chats_json(
 
 
 async def my_chats_json(
-    services: Services, agent_id: int, online: Callable[[int], bool]
+    services: Services, agent_id: int, request: web.Request
 ) -> list[dict[str, Any]]:
     """The agent's open chats (every channel), in the order they were assigned."""
-    return await chats_json(services, await views.chat_list(services.db, agent_id), online)
+    listed = await views.chat_list(services.db, agent_id)
+    return await chats_json(services, listed, await _online(request, listed))
 
 
 class ConsolePort:
@@ -282,6 +286,13 @@ class ConsolePort:
             case SetAway():
                 text = texts.text("console.notice_set_away", "en", missed=notice.missed)
                 await self._tell(agent_id, notice.kind, text, {"missed": notice.missed})
+            case IdleAway():
+                minutes = max(1, round(notice.idle_s / 60))
+                text = texts.text("console.notice_idle_away", "en", minutes=minutes)
+                await self._tell(agent_id, notice.kind, text, {"minutes": minutes})
+            case ConsoleGone():
+                text = texts.text("console.notice_console_gone", "en")
+                await self._tell(agent_id, notice.kind, text, {})
             case CloseOrTransfer():
                 await self.hub.push(agent_id, {"type": "chats"})
                 text = texts.text("console.notice_close_or_transfer", "en")
@@ -385,10 +396,15 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def _online(request: web.Request) -> Callable[[int], bool]:
+async def _online(request: web.Request, listed: list[ListedChat]) -> Callable[[int], bool]:
+    """Whether a web visitor has their chat open, on this process or any other."""
+    services = request.app[SERVICES]
+    ids = [c.chat.customer.id for c in listed if c.chat.channel == "web"]
+    there = await services.presence.present(CHAT, ids) if ids else set()
     from web.chat import CHAT_HUB
 
-    return request.app[CHAT_HUB].online
+    here = request.app[CHAT_HUB].online
+    return lambda customer_id: customer_id in there or here(customer_id)
 
 
 def _ticket_id(request: web.Request) -> int:
@@ -416,7 +432,7 @@ async def me(request: web.Request) -> web.Response:
         {
             "agent": await agent_json(services, agent_id),
             "offers": await pending_offers(services, agent_id),
-            "chats": await my_chats_json(services, agent_id, _online(request)),
+            "chats": await my_chats_json(services, agent_id, request),
         },
     )
 
@@ -424,10 +440,11 @@ async def me(request: web.Request) -> web.Response:
 async def set_status(request: web.Request) -> web.Response:
     services, agent_id = _agent_of(request)
     status = (await _body(request)).get("status")
+    await services.presence.activity(agent_id)
     if status == "ready":
         await services.handoff.end_wrap_up(agent_id)
     elif status in STATUSES:
-        await services.handoff.set_agent_status(agent_id, STATUSES[status].value)
+        await services.handoff.set_agent_status(agent_id, STATUSES[status].value, origin="web")
     else:
         raise web.HTTPBadRequest(text="status must be available, away, offline or ready")
     return reply(shapes.AgentAnswer, {"agent": await agent_json(services, agent_id)})
@@ -452,9 +469,7 @@ async def answer_offer(request: web.Request) -> web.Response:
 
 async def chats(request: web.Request) -> web.Response:
     services, agent_id = _agent_of(request)
-    return reply(
-        shapes.ChatsOut, {"chats": await my_chats_json(services, agent_id, _online(request))}
-    )
+    return reply(shapes.ChatsOut, {"chats": await my_chats_json(services, agent_id, request)})
 
 
 async def chat(request: web.Request) -> web.Response:
@@ -463,7 +478,8 @@ async def chat(request: web.Request) -> web.Response:
     detail = await views.chat_detail(services.db, ticket_id, agent_id)
     if detail is None:
         raise web.HTTPNotFound(reason=f"chat {ticket_id} is not one of your open chats")
-    (listed,) = await chats_json(services, [ListedChat(detail.chat, detail.last)], _online(request))
+    one = [ListedChat(detail.chat, detail.last)]
+    (listed,) = await chats_json(services, one, await _online(request, one))
     return reply(
         shapes.ChatOut,
         {
@@ -656,10 +672,15 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
     await ws.prepare(request)
     hub.sockets[agent_id].add(ws)
     try:
+        await services.presence.opened(CONSOLE, agent_id)
         await ws.send_json({"type": "hello", "agent": await agent_json(services, agent_id)})
         async for raw in ws:
-            if raw.type == WSMsgType.TEXT and '"ping"' in raw.data:
+            if raw.type != WSMsgType.TEXT:
+                continue
+            if '"ping"' in raw.data:
                 await ws.send_json({"type": "pong"})
+            elif '"activity"' in raw.data:  # pointer, keys, the tab shown (throttled by the page)
+                await services.presence.activity(agent_id)
     except ConnectionError as exc:
         log.debug("console socket gone: %s", exc)
     except Exception:  # after the upgrade: an error frame and a close code, never HTML
@@ -672,6 +693,10 @@ async def socket(request: web.Request) -> web.WebSocketResponse:
         hub.sockets[agent_id].discard(ws)
         if not hub.sockets[agent_id]:
             del hub.sockets[agent_id]
+        try:
+            await services.presence.closed(CONSOLE, agent_id)
+        except Exception:  # the heartbeat's sweep catches up with what this missed
+            log.exception("presence: a console's close was not recorded")
     return ws
 
 
@@ -730,9 +755,17 @@ def register(app: web.Application) -> None:
     services = app[SERVICES]
     hub = app[CONSOLE_HUB] = attach(services)
 
+    async def visitor(customer_id: int, online: bool) -> None:
+        # First, so the row is there when an agent's console on another process looks.
+        if online:
+            await services.presence.opened(CHAT, customer_id)
+        else:
+            await services.presence.closed(CHAT, customer_id)
+
     async def presence(customer_id: int, online: bool) -> None:
         await _presence(services, hub, customer_id, online)
 
+    app[CHAT_HUB].presence.insert(0, visitor)
     app[CHAT_HUB].presence.append(presence)
     app.router.add_get("/agent", page)
     app.router.add_get("/agent/login", link_login)

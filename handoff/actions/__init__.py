@@ -7,7 +7,8 @@ transaction the caller holds with :meth:`handoff.engine.Engine.unit`::
         await actions.request_human(uow, ticket_id, reason="asked")
 
 By who acts: :mod:`.customer`, :mod:`.agent`, :mod:`.ticket` (agents and supervisors on a
-chat), :mod:`.timers` (the clock), :mod:`.followup` (the question after resolve).
+chat), :mod:`.timers` (the clock), :mod:`.followup` (the question after resolve),
+:mod:`.presence` (where agents are).
 """
 
 from handoff.actions.agent import (
@@ -28,6 +29,7 @@ from handoff.actions.customer import (
     request_human,
 )
 from handoff.actions.followup import answer_followup
+from handoff.actions.presence import console_back, console_left, idle_away, presence_lost
 from handoff.actions.ticket import (
     add_note,
     add_tag,
@@ -50,11 +52,15 @@ __all__ = [
     "answer_followup",
     "cancel_request",
     "comment_rating",
+    "console_back",
+    "console_left",
     "customer_unreachable",
     "customer_wrote",
     "decline_offer",
     "end_wrap_up",
     "hand_back_to_bot",
+    "idle_away",
+    "presence_lost",
     "rate",
     "remove_tag",
     "request_human",

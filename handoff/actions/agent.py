@@ -138,16 +138,28 @@ async def decline_offer(uow: Unit, offer_id: str, agent_id: int) -> AcceptResult
 
 
 @action
-async def set_agent_status(uow: Unit, agent_id: int, status: str) -> list[int]:
-    """``/online``, ``/away``, ``/offline``. Returns the agent's open tickets.
+async def set_agent_status(
+    uow: Unit, agent_id: int, status: str, origin: str = "system"
+) -> list[int]:
+    """``/online``, ``/away``, ``/offline``. Returns the agent's open tickets. ``origin``:
+    where it was set (``telegram``, ``web``, ``system``); an agent who went available from
+    Telegram counts as present there (handoff/presence.py).
 
     Going offline with open chats asks the agent to close or transfer them; after the grace
     period they go back to the queue with their rank.
     """
-    return await _set_status(uow, agent_id, AgentStatus(status))
+    return await set_status_from(uow, agent_id, AgentStatus(status), origin)
 
 
-async def _set_status(uow: Unit, agent_id: int, status: AgentStatus) -> list[int]:
+async def set_status_from(uow: Unit, agent_id: int, status: AgentStatus, origin: str) -> list[int]:
+    """Set the status (see :func:`set_agent_status`), noting where it was set."""
+    open_ids = await _set_status(uow, agent_id, status, origin)
+    return open_ids
+
+
+async def _set_status(
+    uow: Unit, agent_id: int, status: AgentStatus, origin: str = "system"
+) -> list[int]:
     session, now = uow.session, uow.now
     agent = await session.get(Agent, agent_id)
     if agent is None:
@@ -156,7 +168,13 @@ async def _set_status(uow: Unit, agent_id: int, status: AgentStatus) -> list[int
         load_agent(uow.acd, agent, ts(now))
     previous = agent.status
     agent.status = status
+    agent.status_origin = origin
     agent.updated_at = now
+    if origin == "telegram" and status == AgentStatus.AVAILABLE and agent.absent_since:
+        # Present on Telegram: no longer absent, whatever became of their consoles.
+        agent.absent_since = None
+        record_event(session, "agent_present", now, actor="telegram", agent_id=agent_id)
+        await apply(uow, uow.acd.set_absent(agent_id, False, ts(now)))
     agent.unreachable = False if status == AgentStatus.AVAILABLE else agent.unreachable
     if status == AgentStatus.AVAILABLE:
         agent.no_answer_streak = 0

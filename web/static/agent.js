@@ -23,7 +23,7 @@
     agent: cfg.agent || null,
     offers: new Map(), // String(offer_id) -> {offer, deadlineMs, receivedMs, ended, el}
     chats: [], // as GET /api/v1/agent/chats answers
-    unread: new Set(), // ticket ids with messages the agent has not seen
+    unread: new Map(), // ticket id -> customer messages the agent has not seen
     openId: null, // the ticket id shown on the right
     shownIds: new Set(), // message ids already in #transcript (never show one twice)
     openGeneration: 0, // bumps on each openChat(), so a late answer for another chat is ignored
@@ -64,6 +64,8 @@
     transferForm: $("transfer-form"),
     transferTarget: $("transfer-target"),
     closeChat: $("close-chat"),
+    alertsEnable: $("alerts-enable"),
+    alertsMute: $("alerts-mute"),
   };
 
   // ---------------------------------------------------------------- 2. small helpers
@@ -341,6 +343,7 @@
 
   function renderNoOffers() {
     el.noOffers.hidden = el.offers.querySelector(".offer:not(.ended)") !== null;
+    renderTitle();
   }
 
   // What GET /me says replaces what we had (the push may have missed some while offline),
@@ -377,7 +380,7 @@
   function renderChats() {
     el.chats.replaceChildren(
       ...state.chats.map((chat) => {
-        const unread = state.unread.has(chat.ticket_id);
+        const unread = state.unread.get(chat.ticket_id) || 0;
         return h(
           "li",
           {
@@ -399,7 +402,13 @@
             h("strong", { class: "chat-name", dir: "auto" }, (chat.customer && chat.customer.name) || `#${chat.ticket_id}`),
             h("span", { class: `channel channel-${chat.channel}` }, value("channel", chat.channel)),
             presenceDot(chat),
-            unread ? h("span", { class: "unread-badge" }, t("unread")) : null,
+            unread
+              ? h(
+                  "span",
+                  { class: "unread-badge", title: t("unread_count", { count: unread }), dataset: { count: unread } },
+                  String(unread),
+                )
+              : null,
           ),
           h("div", { class: "chat-preview muted", dir: "auto" }, messagePreview(chat.last_message)),
           h(
@@ -413,6 +422,7 @@
       }),
     );
     el.noChats.hidden = state.chats.length > 0;
+    renderTitle();
   }
 
   async function refreshChats() {
@@ -427,7 +437,7 @@
   function setChats(chats) {
     state.chats = chats;
     const ids = new Set(chats.map((chat) => chat.ticket_id));
-    for (const id of state.unread) if (!ids.has(id)) state.unread.delete(id);
+    for (const id of [...state.unread.keys()]) if (!ids.has(id)) state.unread.delete(id);
     // The load is the number of open chats: keep the top bar in step without another request.
     if (state.agent) renderAgent({ ...state.agent, load: chats.length });
     renderChats();
@@ -579,7 +589,11 @@
       appendMessage(message);
       if (!chat) renderChats();
     } else if (message.sender !== "agent") {
-      state.unread.add(ticketId);
+      state.unread.set(ticketId, (state.unread.get(ticketId) || 0) + 1);
+    }
+    if (message.sender === "customer" && (ticketId !== state.openId || document.hidden)) {
+      const name = (chat && chat.customer && chat.customer.name) || `#${ticketId}`;
+      alertAgent(t("alert_message", { name }), messagePreview(message), `message-${ticketId}`);
     }
     if (!chat) refreshChats(); // a chat we do not know yet
     else renderChats();
@@ -811,6 +825,125 @@
     }
   });
 
+  // ---------------------------------------------------------------- 7b. alerts and activity
+  // A new offer, or a customer's line in a chat not in view (or with the tab hidden): a short
+  // beep (WebAudio, unless muted) and a desktop notification (once allowed from the bell
+  // button, a user gesture). The tab title counts pending work: live offers + unread lines.
+
+  const BASE_TITLE = document.title;
+  const MUTE_KEY = "sanad.console.mute";
+  let audio = null; // AudioContext, made (or resumed) from a user gesture
+
+  function storedMute() {
+    try {
+      return window.localStorage.getItem(MUTE_KEY) === "1";
+    } catch {
+      return false;
+    }
+  }
+
+  function pendingWork() {
+    let offers = 0;
+    for (const entry of state.offers.values()) if (!entry.ended) offers += 1;
+    let unread = 0;
+    for (const count of state.unread.values()) unread += count;
+    return offers + unread;
+  }
+
+  function renderTitle() {
+    const n = pendingWork();
+    const title = n > 0 ? `(${n}) ${BASE_TITLE}` : BASE_TITLE;
+    if (document.title !== title) document.title = title;
+  }
+
+  function beep() {
+    if (el.alertsMute && el.alertsMute.checked) return;
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) return;
+    try {
+      audio = audio || new Context();
+      if (audio.state === "suspended") audio.resume();
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.type = "sine";
+      osc.frequency.value = 880;
+      gain.gain.setValueAtTime(0.0001, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.2, audio.currentTime + 0.02);
+      gain.gain.exponentialRampToValueAtTime(0.0001, audio.currentTime + 0.25);
+      osc.connect(gain).connect(audio.destination);
+      osc.start();
+      osc.stop(audio.currentTime + 0.3);
+    } catch {
+      // no sound is better than a broken console
+    }
+  }
+
+  function alertAgent(title, body, tag) {
+    beep();
+    if (!("Notification" in window) || Notification.permission !== "granted") return;
+    try {
+      const note = new Notification(title, { body, tag, lang: cfg.lang });
+      note.onclick = () => {
+        window.focus();
+        note.close();
+      };
+    } catch {
+      // some browsers only allow notifications from a service worker: the title still counts
+    }
+  }
+
+  function renderAlerts() {
+    if (!el.alertsEnable) return;
+    const supported = "Notification" in window;
+    const permission = supported ? Notification.permission : "denied";
+    el.alertsEnable.dataset.permission = permission;
+    el.alertsEnable.textContent = "🔔 " + t(permission === "granted" ? "alerts_on" : permission === "denied" ? "alerts_blocked" : "alerts_enable");
+    el.alertsEnable.disabled = permission !== "default";
+  }
+
+  if (el.alertsEnable) {
+    el.alertsEnable.addEventListener("click", async () => {
+      const Context = window.AudioContext || window.webkitAudioContext;
+      if (Context && !audio) audio = new Context(); // unlocked by this gesture
+      if ("Notification" in window && Notification.permission === "default") {
+        try {
+          await Notification.requestPermission();
+        } catch {
+          // an old callback-only API: the state is read again below
+        }
+      }
+      renderAlerts();
+    });
+  }
+  if (el.alertsMute) {
+    el.alertsMute.checked = storedMute();
+    el.alertsMute.addEventListener("change", () => {
+      try {
+        window.localStorage.setItem(MUTE_KEY, el.alertsMute.checked ? "1" : "0");
+      } catch {
+        // private mode: the switch still works for this page
+      }
+    });
+  }
+
+  // Activity (pointer, keys, the tab shown) tells the server the agent is here: at most one
+  // frame per ACTIVITY_MS, so the server's idle auto-away sees a live console.
+  const ACTIVITY_MS = 30000;
+  let lastActivity = 0;
+  function reportActivity() {
+    if (document.hidden) return;
+    const now = Date.now();
+    if (now - lastActivity < ACTIVITY_MS) return;
+    if (state.link && state.link.send({ type: "activity" })) lastActivity = now;
+  }
+  for (const name of ["pointerdown", "pointermove", "keydown", "wheel", "touchstart"]) {
+    window.addEventListener(name, reportActivity, { passive: true });
+  }
+  document.addEventListener("visibilitychange", () => {
+    reportActivity();
+    renderTitle();
+  });
+
   // ---------------------------------------------------------------- 8. the push socket
 
   function setConnection(which) {
@@ -824,9 +957,15 @@
       case "agent":
         renderAgent(frame.agent);
         break;
-      case "offer":
+      case "offer": {
+        const known = state.offers.has(String(frame.offer.offer_id));
         addOffer(frame.offer);
+        if (!known) {
+          const name = frame.offer.customer_name || `#${frame.offer.ticket_id}`;
+          alertAgent(t("alert_offer"), t("alert_offer_body", { name }), `offer-${frame.offer.offer_id}`);
+        }
         break;
+      }
       case "offer_ended":
         endOffer(frame.offer_id, frame.reason);
         break;
@@ -880,6 +1019,7 @@
 
   // ---------------------------------------------------------------- 9. start
   renderAgent(state.agent);
+  renderAlerts();
   renderNoOffers();
   renderChats();
   connect();
