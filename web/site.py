@@ -34,6 +34,7 @@ NAV = (
     ("gaps", "/gaps", ("editor", "supervisor")),
     ("agents", "/agents", ("supervisor",)),
     ("tickets", "/tickets", ("supervisor", "agent")),
+    ("webhooks", "/webhooks", ("admin",)),
 )
 
 LANG_COOKIE = "sanad_lang"
