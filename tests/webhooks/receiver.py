@@ -4,6 +4,7 @@ started again on the same port (a receiver that is down, then back)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ class Receiver:
         self.requests: list[Received] = []
         self.statuses: list[int] = []
         self._runner: web.AppRunner | None = None
+        self.arrived = asyncio.Event()
 
     @property
     def url(self) -> str:
@@ -54,6 +56,7 @@ class Receiver:
 
     async def _hook(self, request: web.Request) -> web.Response:
         self.requests.append(Received(dict(request.headers), await request.read()))
+        self.arrived.set()
         status = self.statuses.pop(0) if self.statuses else 200
         return web.Response(status=status, text="ok" if status < 300 else "no")
 
