@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from app.config import load_settings
 from app.services import Services
@@ -122,7 +122,7 @@ async def test_the_set_based_sweep_writes_its_outbox_rows_in_its_statement_batch
         for n in range(3):
             await open_ticket(services, f"v_{n}")
         async with services.db.transaction() as session:
-            await session.execute(WebhookOutbox.__table__.delete())
+            await session.execute(delete(WebhookOutbox))
             await record_events(session, "ticket_closed", services.clock.now(), [1, 2, 3])
         async with services.db.transaction() as session:
             closed = (
