@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -127,7 +127,7 @@ class WebhookService:
         self.stats = _Stats()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._stop_listening: list[object] = []
+        self._stop_listening: list[Callable[[], None]] = []
         self._next_prune = 0.0
         outbox.install()
 
@@ -144,7 +144,7 @@ class WebhookService:
 
     async def stop(self) -> None:
         for remove in self._stop_listening:
-            remove()  # type: ignore[operator]
+            remove()
         self._stop_listening.clear()
         if self._task is not None:
             self._task.cancel()
@@ -171,11 +171,13 @@ class WebhookService:
     async def _sleep_s(self) -> float:
         """Until the next retry is due, at most the poll interval."""
         async with self.db.transaction() as session:
+            # Deliveries of a disabled endpoint wait for it: not counted (they would be due
+            # for ever and keep the loop awake).
             due = (
                 await session.execute(
-                    select(func.min(WebhookDelivery.next_try_at)).where(
-                        WebhookDelivery.state == "pending"
-                    )
+                    select(func.min(WebhookDelivery.next_try_at))
+                    .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+                    .where(WebhookDelivery.state == "pending", WebhookEndpoint.active.is_(True))
                 )
             ).scalar_one_or_none()
         if due is None:
@@ -279,8 +281,8 @@ class WebhookService:
                 .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
                 .where(WebhookDelivery.state == "pending")
             )
-            if only is not None:
-                query = query.where(WebhookDelivery.id == only)
+            if only is not None:  # a test ping: never claimed by the loop (no next try)
+                query = query.where(WebhookDelivery.id == only, WebhookDelivery.attempts == 0)
             else:
                 query = query.where(
                     WebhookDelivery.next_try_at <= now, WebhookEndpoint.active.is_(True)
@@ -362,7 +364,9 @@ class WebhookService:
         async with self.db.transaction() as session:
             if await session.get(WebhookEndpoint, endpoint_id) is None:
                 raise NotFound(f"no webhook endpoint with id {endpoint_id}")
-            row = WebhookDelivery(**self._delivery(endpoint_id, payload, now))
+            row = WebhookDelivery(
+                **(self._delivery(endpoint_id, payload, now) | {"next_try_at": None})
+            )
             session.add(row)
             await session.flush()
             delivery_id = row.id

@@ -23,7 +23,7 @@ from tests.webhooks.receiver import Receiver
 from tests.webhooks.test_webhooks_flow import open_ticket
 from web.app import create_app
 from web.webhook_sender import AiohttpSender
-from webhooks.endpoints import EndpointFields, create_endpoint, delivery_log
+from webhooks.endpoints import EndpointFields, create_endpoint, delivery_log, update_endpoint
 from webhooks.outbox import TYPES
 from webhooks.service import WebhookService
 
@@ -147,6 +147,7 @@ async def test_an_idle_worker_costs_no_cpu_and_a_commit_wakes_it_at_once(
             "SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'idle.db'}",
             "SANAD_WEBHOOKS_POLL_S": "0.5",
             "SANAD_LOAD_SAMPLE_FAQ": "false",
+            "SANAD_WEBHOOKS_RETRY_FIRST_S": "1",
         }
     )
     services = Services.create(settings, SystemClock())
@@ -156,6 +157,26 @@ async def test_an_idle_worker_costs_no_cpu_and_a_commit_wakes_it_at_once(
         await create_endpoint(
             services.db, EndpointFields("", receiver.url, TYPES, True, None), services.clock.now()
         )
+        # An endpoint that fails, then is disabled with a delivery due: it waits, and must not
+        # keep the worker awake.
+        down = Receiver()
+        paused, _ = await create_endpoint(
+            services.db, EndpointFields("", down.url, TYPES, True, None), services.clock.now()
+        )
+        await open_ticket(services, "v_before")
+        async with asyncio.timeout(5.0):
+            await receiver.arrived.wait()
+        await update_endpoint(
+            services.db,
+            paused.id,
+            EndpointFields("", down.url, TYPES, False, None),
+            services.clock.now(),
+        )
+        [waiting] = await delivery_log(services.db, paused.id)
+        assert waiting.state == "pending" and waiting.attempts == 1
+        receiver.requests.clear()
+        receiver.arrived.clear()
+        await asyncio.sleep(1.2)  # its next try (1 s after the failure) is now due
         await services.faq.wait_idle()
         await asyncio.sleep(0.3)
         wakeups, cpu = services.webhooks.stats.wakeups, time.process_time()
@@ -165,6 +186,8 @@ async def test_an_idle_worker_costs_no_cpu_and_a_commit_wakes_it_at_once(
         # Polls every 0.5 s, and nothing else: no tight loop.
         assert 3 <= woke <= 8, woke
         assert spent < 0.5, spent  # measured ~0.02-0.05 s (the polls' queries)
+        [still] = await delivery_log(services.db, paused.id)
+        assert (still.state, still.attempts) == ("pending", 1)  # held while disabled
 
         services.webhooks.policy = type(services.webhooks.policy)(poll_s=60.0)
         await asyncio.sleep(0.6)  # the loop now sleeps up to a minute
