@@ -6,8 +6,10 @@ backoff, prune the log.
   endpoint and payload id) and deletes the outbox rows. A crash before the commit leaves the
   outbox as it was; after it, the deliveries are stored. Either way nothing is lost.
 * **Delivery** (:meth:`WebhookService.deliver_due`): one transaction claims due deliveries by
-  moving their next try past the request timeout (a lease) and counting the attempt; the POSTs
-  run with no transaction open; one transaction records each result: delivered, or the next
+  moving their next try past the time their POSTs may take (a lease) and counting the attempt;
+  the POSTs run with no transaction open, one endpoint's one after the other in the order the
+  events happened (endpoints in parallel), the rest of a round skipped, untried, after one that
+  could not reach the endpoint at all; one transaction records each result: delivered, or the next
   try after an exponential backoff (capped), or ``failed`` after the last attempt. A process
   that dies between the POST and the record leaves the lease to run out: the delivery is sent
   again (at least once; receivers de-duplicate on the payload ``id``). In normal operation each
@@ -60,6 +62,10 @@ class SendResult:
         return self.status is not None and 200 <= self.status < 300
 
 
+# Not sent: an earlier delivery to the same endpoint could not reach it in this round.
+SKIPPED = SendResult(None, "not tried: the endpoint was unreachable")
+
+
 class Sender(Protocol):
     """Posts ``body`` to ``url`` (the web adapter gives one on aiohttp)."""
 
@@ -90,6 +96,7 @@ class RetryPolicy:
 @dataclass(frozen=True)
 class _Claimed:
     id: int
+    endpoint_id: int
     url: str
     secret: str
     event_id: str
@@ -267,13 +274,27 @@ class WebhookService:
             return 0
         if self.sender is None:
             raise RuntimeError("no sender: the webhooks worker cannot POST")
-        results = await asyncio.gather(*(self._post(c) for c in claimed))
-        await self._record(list(zip(claimed, results, strict=True)), retry=only is None)
-        return len(claimed)
+        by_endpoint: dict[int, list[_Claimed]] = {}
+        for c in claimed:
+            by_endpoint.setdefault(c.endpoint_id, []).append(c)
+        done = await asyncio.gather(*(self._post_in_order(group) for group in by_endpoint.values()))
+        await self._record([pair for pairs in done for pair in pairs], retry=only is None)
+        return sum(1 for pairs in done for _, r in pairs if r is not SKIPPED)
+
+    async def _post_in_order(self, claimed: list[_Claimed]) -> list[tuple[_Claimed, SendResult]]:
+        """One endpoint's deliveries one after the other (in the order they happened); after
+        one that could not reach it at all, the rest wait for the next round untried."""
+        results: list[tuple[_Claimed, SendResult]] = []
+        unreachable = False
+        for c in claimed:
+            result = SKIPPED if unreachable else await self._post(c)
+            unreachable = unreachable or result.status is None
+            results.append((c, result))
+        return results
 
     async def _claim(self, only: int | None) -> list[_Claimed]:
         now = self.clock.now()
-        lease = now + timedelta(seconds=self.policy.timeout_s + 30.0)
+        queued: dict[int, int] = {}  # per endpoint: deliveries ahead of this one
         async with self.db.transaction() as session:
             await one_at_a_time(session, LOCK)
             query = (
@@ -297,12 +318,19 @@ class WebhookService:
             claimed = []
             for delivery, url, secret in rows:
                 delivery.attempts += 1
-                delivery.next_try_at = lease
+                # The lease: long enough for the POSTs ahead of it to this endpoint, each
+                # within the timeout (they are sent one after the other).
+                ahead = queued.get(delivery.endpoint_id, 0)
+                queued[delivery.endpoint_id] = ahead + 1
+                delivery.next_try_at = now + timedelta(
+                    seconds=(ahead + 1) * self.policy.timeout_s + 30.0
+                )
                 delivery.updated_at = now
                 add_secret(secret)
                 claimed.append(
                     _Claimed(
                         delivery.id,
+                        delivery.endpoint_id,
                         url,
                         secret,
                         delivery.event_id,
@@ -335,6 +363,18 @@ class WebhookService:
         now = self.clock.now()
         async with self.db.transaction() as session:
             for claimed, result in results:
+                if result is SKIPPED:  # not tried: the attempt is not counted
+                    await session.execute(
+                        update(WebhookDelivery)
+                        .where(WebhookDelivery.id == claimed.id)
+                        .values(
+                            attempts=claimed.attempts - 1,
+                            next_try_at=now + timedelta(seconds=self.policy.first_s),
+                            updated_at=now,
+                        )
+                        .execution_options(synchronize_session=False)
+                    )
+                    continue
                 values: dict[str, object] = {
                     "last_status": result.status,
                     "last_error": (result.error or None) and str(result.error)[:ERROR_CHARS],

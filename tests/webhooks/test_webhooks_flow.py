@@ -282,3 +282,24 @@ async def test_nothing_is_lost_when_the_service_restarts_while_the_receiver_is_d
     finally:
         await again.close()
         await receiver.stop()
+
+
+async def test_one_endpoint_hears_in_order_and_a_down_one_is_tried_once_a_round(
+    stack: Stack,
+) -> None:
+    for n in range(6):
+        await open_ticket(stack.services, f"v_order_{n}")
+    await stack.receiver.stop()
+    assert await stack.services.webhooks.run_once() == 1  # refused: the other five wait
+    log = await delivery_log(stack.services.db, stack.endpoint_id)
+    assert sorted(d.attempts for d in log) == [0, 0, 0, 0, 0, 1]
+    assert {d.state for d in log} == {"pending"}
+
+    await stack.receiver.start()
+    stack.clock.advance(10)
+    assert await stack.services.webhooks.run_once() == 6
+    ids = [p["id"] for p in stack.receiver.payloads()]
+    assert ids == sorted(ids, key=lambda i: int(i.split("_")[1]))  # in the order they happened
+    log = await delivery_log(stack.services.db, stack.endpoint_id)
+    assert {d.state for d in log} == {"delivered"}
+    assert sorted(d.attempts for d in log) == [1, 1, 1, 1, 1, 2]
