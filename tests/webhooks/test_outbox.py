@@ -199,3 +199,31 @@ async def test_an_idle_worker_costs_no_cpu_and_a_commit_wakes_it_at_once(
         assert time.monotonic() - started < 2.0  # woken by the commit, not by the poll
     finally:
         await services.close()
+
+
+async def test_two_processes_on_one_postgres_deliver_each_event_once(
+    pg_url: str, receiver: Receiver
+) -> None:
+    """Two workers (two engines, as two processes have) run at the same moment over the same
+    outbox and deliveries: each event reaches the endpoint exactly once."""
+    clock = VirtualClock()
+    one, two = Database(pg_url), Database(pg_url)
+    await one.upgrade()
+    senders = (AiohttpSender(), AiohttpSender())
+    workers = (WebhookService(one, clock, senders[0]), WebhookService(two, clock, senders[1]))
+    try:
+        await create_endpoint(one, EndpointFields("", receiver.url, TYPES, True, None), clock.now())
+        for n in range(30):
+            async with (one if n % 2 else two).transaction() as session:
+                record_event(session, "ticket_opened", clock.now(), actor=f"n{n}")
+        await asyncio.gather(*(w.run_once() for w in workers), *(w.run_once() for w in workers))
+        await asyncio.gather(*(w.run_once() for w in workers))
+        ids = [p["id"] for p in receiver.payloads()]
+        assert len(ids) == 30 and len(set(ids)) == 30
+        assert await _outbox(one) == []
+    finally:
+        for worker, sender in zip(workers, senders, strict=True):
+            await worker.stop()
+            await sender.close()
+        await one.dispose()
+        await two.dispose()
