@@ -185,7 +185,7 @@ async def test_an_idle_worker_costs_no_cpu_and_a_commit_wakes_it_at_once(
         woke = services.webhooks.stats.wakeups - wakeups
         # Polls every 0.5 s, and nothing else: no tight loop.
         assert 3 <= woke <= 8, woke
-        assert spent < 0.5, spent  # measured ~0.02-0.05 s (the polls' queries)
+        assert spent < 0.5, spent  # the polls' few queries, not a busy loop
         [still] = await delivery_log(services.db, paused.id)
         assert (still.state, still.attempts) == ("pending", 1)  # held while disabled
 
