@@ -19,8 +19,11 @@ from sqlalchemy import event
 from app.services import Services
 from tests.chat_life import live_a_chat
 from tests.conftest import bearer
+from tests.webhooks.receiver import Receiver
+from webhooks.endpoints import EndpointFields, create_endpoint, delivery_log, list_endpoints
+from webhooks.outbox import TYPES
 
-GROWING = ("messages", "tickets", "query_log", "events")
+GROWING = ("messages", "tickets", "query_log", "events", "webhook_deliveries")
 FULL_SCAN = re.compile(r"^SCAN (" + "|".join(GROWING) + r")\b")
 
 
@@ -32,8 +35,23 @@ async def test_the_chat_path_plans_no_full_scan_of_a_growing_table(
     def keep(_conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
         ran.setdefault(statement, params[0] if many and params else params)
 
+    receiver = await Receiver().start()
+    hook, _ = await create_endpoint(
+        services.db, EndpointFields("", receiver.url, TYPES), services.clock.now()
+    )
     event.listen(services.db.engine.sync_engine, "before_cursor_execute", keep)
     await live_a_chat(services, client, bearer(agent_token["token"]))
+    # The webhooks worker on that life: fan-out, deliveries, a retry, the log, the pruning.
+    receiver.statuses = [500]
+    await services.webhooks.run_once()
+    services.clock.advance(3600)  # type: ignore[attr-defined]
+    await services.webhooks.run_once()
+    await services.webhooks.send_test(hook.id)
+    await services.webhooks.prune()
+    await list_endpoints(services.db)
+    await delivery_log(services.db, hook.id)
+    await receiver.stop()
+    assert len(receiver.requests) > 5
     event.remove(services.db.engine.sync_engine, "before_cursor_execute", keep)
 
     database = services.db.engine.url.database
