@@ -20,7 +20,7 @@ from base.logs import add_secret
 from storage.db import Database
 from storage.events import record_event
 from storage.models import WebhookDelivery, WebhookEndpoint
-from webhooks.outbox import TYPES
+from webhooks.outbox import TYPES, set_wanted
 
 MAX_URL = 2048
 MIN_SECRET = 16
@@ -170,6 +170,8 @@ async def create_endpoint(
     fields = check(fields)
     secret = fields.secret or new_secret()
     add_secret(secret)
+    if fields.active:  # from now on this process's changes are kept for it
+        set_wanted(db.engine.sync_engine, True)
     async with db.transaction() as session:
         row = WebhookEndpoint(
             name=fields.name,
@@ -190,6 +192,8 @@ async def update_endpoint(
     db: Database, endpoint_id: int, fields: EndpointFields, at: datetime, actor: str = "admin"
 ) -> EndpointView:
     fields = check(fields)
+    if fields.active:
+        set_wanted(db.engine.sync_engine, True)
     async with db.transaction() as session:
         row = await _get(session, endpoint_id)
         row.name, row.url, row.types, row.active = (

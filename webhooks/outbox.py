@@ -16,15 +16,23 @@ deletes the outbox rows in one transaction. No cursor, so no gap to miss
 
 After a commit that wrote outbox rows the listener wakes this process's worker at once
 (:func:`on_commit`); the worker also polls every few seconds for rows other processes wrote.
+
+**No endpoint, no cost.** A customer's message is the hot path (one transaction of seven
+statements); with no active endpoint nobody needs its outbox row. Each process learns whether
+its database has an active endpoint (:func:`set_wanted`, per engine) when its webhook service
+starts, every poll interval after that, and at once when an endpoint is saved in this process;
+until it has looked, it writes the rows. So an endpoint added on another process takes effect
+here within one poll interval (5 s by default): what happened before that is not sent to it.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import event, insert
+from sqlalchemy import Connection, Engine, event, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, UOWTransaction
 
@@ -71,6 +79,19 @@ TYPES: tuple[str, ...] = (
 WRITTEN = "webhook_outbox_written"  # a session's info: this transaction wrote outbox rows
 _wakers: list[Callable[[], None]] = []
 _installed = False
+# Per database engine: False once this process saw that no endpoint is active (unknown: True).
+_wanted: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def set_wanted(engine: Engine, wanted: bool) -> None:
+    """Whether transactions on ``engine`` (a database's sync engine) write outbox rows."""
+    _wanted[engine] = wanted
+
+
+def _wants(session: Session) -> bool:
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    return _wanted.get(engine, True)
 
 
 def on_commit(wake: Callable[[], None]) -> Callable[[], None]:
@@ -101,6 +122,8 @@ def _rows_of(objects: Any) -> list[dict[str, Any]]:
 
 
 def _after_flush(session: Session, _context: UOWTransaction) -> None:
+    if not _wants(session):
+        return
     rows = _rows_of(session.new)
     if rows:
         session.connection().execute(insert(WebhookOutbox), rows)
@@ -118,7 +141,7 @@ def _after_rollback(session: Session) -> None:
 
 
 async def _bulk(session: AsyncSession, kind: str, at: datetime, ids: Sequence[int]) -> None:
-    if kind not in EVENT_TYPES or not ids:
+    if kind not in EVENT_TYPES or not ids or not _wants(session.sync_session):
         return
     rows = [{"source": "event", "source_id": i, "created_at": at} for i in ids]
     await session.execute(insert(WebhookOutbox), rows)

@@ -134,6 +134,7 @@ class WebhookService:
         self.stats = _Stats()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
         self._stop_listening: list[Callable[[], None]] = []
         self._next_prune = 0.0
         outbox.install()
@@ -146,13 +147,44 @@ class WebhookService:
     async def start(self, run_worker: bool = True) -> None:
         remove = outbox.on_commit(self.wake)
         self._stop_listening.append(remove)
+        await self.refresh_wanted()
+        if run_worker and self._watch is None:
+            self._watch = asyncio.create_task(self._watch_endpoints(), name="sanad-webhooks-watch")
         if run_worker and self._task is None and self.sender is not None:
             self._task = asyncio.create_task(self._run(), name="sanad-webhooks")
+
+    async def refresh_wanted(self) -> bool:
+        """Look whether an endpoint is active: this process's transactions write outbox rows
+        only then (webhooks/outbox.py, "No endpoint, no cost")."""
+        async with self.db.transaction() as session:
+            active = (
+                await session.execute(
+                    select(WebhookEndpoint.id).where(WebhookEndpoint.active.is_(True)).limit(1)
+                )
+            ).first() is not None
+        outbox.set_wanted(self.db.engine.sync_engine, active)
+        return active
+
+    async def _watch_endpoints(self) -> None:
+        """Every poll interval: an endpoint added or enabled on another process."""
+        while True:
+            await asyncio.sleep(self.policy.poll_s)
+            try:
+                await self.refresh_wanted()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("webhooks: could not look for active endpoints")
 
     async def stop(self) -> None:
         for remove in self._stop_listening:
             remove()
         self._stop_listening.clear()
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

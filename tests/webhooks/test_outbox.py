@@ -119,6 +119,11 @@ async def test_the_set_based_sweep_writes_its_outbox_rows_in_its_statement_batch
     )
     await services.start(run_timers=False)
     try:
+        await create_endpoint(  # with no active endpoint no outbox row is written at all
+            services.db,
+            EndpointFields("", "http://127.0.0.1:9/hook", TYPES, True, None),
+            services.clock.now(),
+        )
         for n in range(3):
             await open_ticket(services, f"v_{n}")
         async with services.db.transaction() as session:
@@ -227,3 +232,33 @@ async def test_two_processes_on_one_postgres_deliver_each_event_once(
             await sender.close()
         await one.dispose()
         await two.dispose()
+
+
+async def test_with_no_active_endpoint_a_message_writes_no_outbox_row(sqlite_url: str) -> None:
+    """The hot path pays nothing while nobody listens: no outbox row until an endpoint is
+    active; another process (a second Services on the same database) starts writing them
+    once it looks again (every poll interval; here called directly)."""
+    settings = load_settings(env={"SANAD_DATABASE_URL": sqlite_url})
+    one = Services.create(settings, VirtualClock())
+    await one.start(run_timers=False)
+    other = Services.create(settings, VirtualClock())
+    await other.start(run_timers=False)
+    try:
+        async with one.db.transaction() as session:
+            record_event(session, "ticket_opened", one.clock.now())
+        assert await _outbox(one.db) == []
+        await create_endpoint(
+            one.db,
+            EndpointFields("", "http://127.0.0.1:9/hook", TYPES, True, None),
+            one.clock.now(),
+        )
+        async with one.db.transaction() as session:
+            seen_here = record_event(session, "ticket_opened", one.clock.now())
+        assert await _outbox(one.db) == [("event", seen_here.id)]
+        assert await other.webhooks.refresh_wanted()
+        async with other.db.transaction() as session:
+            seen_there = record_event(session, "ticket_opened", other.clock.now())
+        assert await _outbox(other.db) == [("event", seen_here.id), ("event", seen_there.id)]
+    finally:
+        await other.close()
+        await one.close()
