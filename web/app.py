@@ -55,6 +55,7 @@ ROUTE_MODULES = (
     "web.api_faq",
     "web.api_admin",
     "web.api_reports",
+    "web.api_staffing",
     "web.pages_faq",
     "web.pages_reports",
     "web.chat",
