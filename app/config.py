@@ -346,7 +346,7 @@ class Settings:
     )
     staffing_target_seconds: float = _setting(
         60.0,
-        _as_float(1, 86400),
+        _as_float(1, 3600),
         "Staffing advice: the target time, in seconds, to answer that share of chats within.",
     )
     # _table() returns a dataclasses.field with a default_factory: nothing is shared.

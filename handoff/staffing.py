@@ -30,6 +30,7 @@ import numpy as np
 # An Erlang A chain is cut where the stationary weight falls below max * e^-TAIL_LOG.
 TAIL_LOG = 40.0
 MAX_SLOTS = 10_000
+MAX_CHAIN = 200_000  # states of the Erlang A chain at most (patience far too long otherwise)
 
 
 def check(c: int, lam: float, mu: float) -> None:
@@ -103,7 +104,7 @@ def _stationary(c: int, lam: float, mu: float, theta: float) -> np.ndarray:
         peak = max(peak, logs[-1])
         if n > c and lam < death and logs[-1] < peak - TAIL_LOG:
             break
-        if n > 1_000_000:  # pragma: no cover - theta tiny and the load far above c
+        if n > MAX_CHAIN:  # theta tiny and the load above c
             raise ValueError("Erlang A chain too long: patience too long for this load")
     weights = np.exp(np.array(logs) - peak)
     result: np.ndarray = weights / weights.sum()
@@ -176,7 +177,14 @@ class Advice:
 
 def _level(c: int, lam: float, mu: float, theta: float | None, t: float) -> tuple[float, float]:
     if theta:
-        a = erlang_a(c, lam, mu, theta, t)
+        try:
+            a = erlang_a(c, lam, mu, theta, t)
+        except ValueError:
+            # Patience so long, for a load above ``c``, that the queue has no end in sight:
+            # as in Erlang C, the target is not met (below the load) or Erlang C holds.
+            if lam >= c * mu:
+                return 0.0, math.inf
+            return service_level(c, lam, mu, t), mean_wait(c, lam, mu)
         return a.answered_within, a.mean_wait
     if lam >= c * mu:
         return 0.0, math.inf

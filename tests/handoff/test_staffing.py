@@ -192,3 +192,12 @@ def test_the_advised_number_is_the_smallest_that_meets_the_target_in_the_simulat
     assert _simulated_level(advice.slots) >= 0.78
     assert _simulated_level(advice.slots - 1) < 0.78
     assert math.isclose(advice.service_level, staffing.service_level(7, ERLANGS * mu, mu, 20.0))
+
+
+def test_a_patience_too_long_to_model_falls_back_to_erlang_c() -> None:
+    mu = 1 / 300
+    lam = 20 * mu
+    with pytest.raises(ValueError):
+        staffing.erlang_a(10, lam, mu, 1e-9, 60.0)  # 10 slots for 20 Erlangs, nobody leaves
+    patient = staffing.slots_needed(lam, mu, 0.8, 60.0, theta=1e-9)
+    assert patient.slots == staffing.slots_needed(lam, mu, 0.8, 60.0).slots

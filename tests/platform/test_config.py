@@ -173,6 +173,7 @@ def test_staffing_targets_from_env_and_checked() -> None:
         ({"SANAD_STAFFING_TARGET_SHARE": "1"}, "SANAD_STAFFING_TARGET_SHARE"),
         ({"SANAD_STAFFING_TARGET_SHARE": "80%"}, "SANAD_STAFFING_TARGET_SHARE"),
         ({"SANAD_STAFFING_TARGET_SECONDS": "0"}, "SANAD_STAFFING_TARGET_SECONDS"),
+        ({"SANAD_STAFFING_TARGET_SECONDS": "7200"}, "SANAD_STAFFING_TARGET_SECONDS"),
     ):
         with pytest.raises(ConfigError, match=named):
             load_settings(env=env)
