@@ -201,10 +201,10 @@ class TicketFacts:
 
 
 def ticket_facts(
-    rows: Sequence[tuple[int | None, str, dict[str, Any] | None, datetime]],
+    rows: Sequence[tuple[int | None, str, str | None, datetime]],
     slots: Slots,
 ) -> TicketFacts:
-    """``rows``: ``(ticket_id, kind, data, created_at)`` in time order (events of
+    """``rows``: ``(ticket_id, kind, data.resolution, created_at)`` in time order (events of
     :data:`TICKET_KINDS` from the period start to the resolve look-ahead)."""
     arrivals: dict[Slot, int] = defaultdict(int)
     handle: dict[Slot, list[float]] = defaultdict(list)
@@ -212,7 +212,7 @@ def ticket_facts(
     assigned: dict[int, datetime] = {}  # ticket -> first assignment of the current chat
     waits = abandoned = 0
     waiting_s = 0.0
-    for ticket_id, kind, data, at in rows:
+    for ticket_id, kind, resolution, at in rows:
         if ticket_id is None:
             continue
         if kind in WAIT_STARTS:
@@ -235,7 +235,7 @@ def ticket_facts(
                 assigned.setdefault(ticket_id, at)
         elif kind == "ticket_resolved":
             began = assigned.pop(ticket_id, None)
-            if began is not None and (data or {}).get("resolution", "agent") == "agent":
+            if began is not None and resolution in (None, "agent"):
                 slot = slots.slot_of(began)
                 if slot is not None:
                     handle[slot].append((at - began).total_seconds())
@@ -420,7 +420,13 @@ async def staffing_report(
     async with db.transaction() as session:
         ticket_rows = (
             await session.execute(
-                select(Event.ticket_id, Event.kind, Event.data, Event.created_at)
+                # Only the resolution of the data (decoding every row's JSON is the cost).
+                select(
+                    Event.ticket_id,
+                    Event.kind,
+                    Event.data["resolution"].as_string(),
+                    Event.created_at,
+                )
                 .where(
                     Event.kind.in_(TICKET_KINDS),
                     Event.created_at >= start,
@@ -437,9 +443,9 @@ async def staffing_report(
             )
         ).all()
         agents = (await session.execute(select(Agent.id, Agent.status, Agent.capacity))).all()
-    facts = ticket_facts([(r[0], r[1], r[2], r[3]) for r in ticket_rows], slots)
+    facts = ticket_facts(ticket_rows, slots)
     online = online_seconds(
-        [(r[0], r[1], r[2]) for r in status_rows],
+        status_rows,
         {a_id: status for a_id, status, _ in agents},
         slots,
     )
