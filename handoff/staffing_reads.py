@@ -32,7 +32,7 @@ from __future__ import annotations
 import bisect
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -122,7 +122,7 @@ class StaffingReport:
             "patience_rate": self.patience_rate,
             "model": self.model,
             "mean_capacity": self.mean_capacity,
-            "hours": [h.__dict__ for h in self.hours],
+            "hours": [asdict(h) for h in self.hours],
         }
 
 

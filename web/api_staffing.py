@@ -44,7 +44,7 @@ async def load_staffing(services: Services, params: StaffingFilters) -> Staffing
 
 
 def hour_rows(report: StaffingReport) -> list[dict[str, Any]]:
-    return [dict(h.__dict__) for h in report.hours]
+    return list(report.as_dict()["hours"])
 
 
 async def staffing_handler(request: web.Request) -> web.Response:
