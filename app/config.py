@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from handoff.acd import Strategy
+from handoff.followup import FollowUpError, FollowUpPolicy
 from handoff.hours import BusinessHours, HoursError
 from handoff.priority import PriorityError, PriorityRules, parse_head_starts
 from handoff.sla import SlaError, SlaPolicy
@@ -359,6 +360,11 @@ class Settings:
     priority_rules: PriorityRules = _table(  # noqa: RUF009
         PriorityRules, "[priority]: VIP, repeat contact, categories, keywords."
     )
+    followup: FollowUpPolicy = _table(  # noqa: RUF009
+        FollowUpPolicy,
+        '[followup]: ask "Is your problem still solved?" after resolve (after_h, '
+        "business_hours, window_h, night, categories; after_h = 0 disables).",
+    )
 
     def __post_init__(self) -> None:
         if self.telegram_mode == "webhook" and self.telegram_token:
@@ -424,7 +430,7 @@ def load_settings(
     environ = os.environ if env is None else env
     file_values = _read_toml(Path(config_file)) if config_file else {}
     fields = {f.name: f for f in dataclasses.fields(Settings)}
-    tables = {"business_hours", "sla", "priority"}
+    tables = {"business_hours", "sla", "priority", "followup"}
     for key in file_values:
         if key in tables:
             if not isinstance(file_values[key], dict):
@@ -470,6 +476,7 @@ def _parse_tables(file_values: Mapping[str, Any]) -> dict[str, Any]:
             for level, seconds in parse_head_starts(head).items():
                 if level in head:
                     values[f"head_start_{level}_s"] = seconds
-    except (HoursError, SlaError, PriorityError) as exc:
+        values["followup"] = FollowUpPolicy.from_config(file_values.get("followup", {}))
+    except (HoursError, SlaError, PriorityError, FollowUpError) as exc:
         raise ConfigError(str(exc)) from None
     return values

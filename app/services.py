@@ -38,6 +38,7 @@ def handoff_config(settings: Settings) -> HandoffConfig:
         rules=settings.priority_rules,
         hours=settings.business_hours,
         sla=settings.sla,
+        followup=settings.followup,
         reopen_window_s=settings.reopen_window_h * 3600.0,
         bot_idle_close_s=settings.bot_idle_close_h * 3600.0,
         offline_grace_s=settings.offline_grace_s,

@@ -26,7 +26,7 @@ from bot.relay import (
     say_to_agent,
     send_text,
 )
-from conversation import Keyboard
+from conversation import Keyboard, reads
 from handoff import desk, views
 from handoff.notices import (
     AgentMessage,
@@ -113,9 +113,11 @@ class TelegramPort:
             return
         text, keyboard = said
         chat_id = int(notice.to.external_id)
-        await self.say_to_customer(
-            notice.to.ticket_id, chat_id, text, markup(keyboard), notice.kind
+        sent = await self.say_to_customer(
+            notice.to.ticket_id, chat_id, text, markup(keyboard), notice.kind, keyboard
         )
+        if not sent:  # blocked the bot: never asked again (a follow-up) until they write
+            await reads.customer_unreachable(self.services, notice.to.customer_id, "blocked")
 
     async def _agent_message_to_customer(self, notice: AgentMessage) -> None:
         found = await views.delivery(self.services.db, notice.message_id)
@@ -130,15 +132,18 @@ class TelegramPort:
         text: str,
         markup: InlineKeyboardMarkup | None = None,
         kind: str = "text",
+        keyboard: Keyboard | None = None,
     ) -> bool:
-        """Send a system text to a customer and keep it in the transcript."""
+        """Send a system text to a customer and keep it in the transcript (with the options
+        its ``keyboard`` offered, so the transcript shows what the customer was asked)."""
         try:
             sent = await send_text(self.bot, chat_id, text, markup)
         except Forbidden:
             log.info("customer of ticket %s blocked the bot", ticket_id)
             await self.services.handoff.customer_unreachable(ticket_id)
             return False
-        await record_sent(self.services, ticket_id, "system", sent, meta={"notice": kind})
+        meta = conversation.offered(keyboard, {"notice": kind}) if keyboard else {"notice": kind}
+        await record_sent(self.services, ticket_id, "system", sent, meta=meta)
         return True
 
     # ------------------------------------------------------------------ agents

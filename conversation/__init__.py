@@ -30,6 +30,7 @@ from conversation.keyboards import (
     Keyboard,
     feedback_keyboard,
     keyboard_rows,
+    offered,
     rating_keyboard,
     suggestions_keyboard,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "hand_over",
     "keyboard_rows",
     "notice_text",
+    "offered",
     "rating_keyboard",
     "refusal",
     "suggestions_keyboard",

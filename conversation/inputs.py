@@ -548,10 +548,22 @@ async def customer_pressed(
     ``pressed_line_id``: the transcript line whose button it was, on a channel whose lines
     the core keeps: its buttons go (or it gets a new text and buttons) in the same
     transaction."""
+    match = PRESS_RE.match(data or "")
+    if match is not None and match["fu_t"]:  # the follow-up after resolve: its own module
+        from conversation.followup import followup_pressed
+
+        return await followup_pressed(
+            services,
+            channel,
+            identity,
+            match,
+            data,
+            pressed_line_id=pressed_line_id,
+            flood_checked=flood_checked,
+        )
     refused = _flood(services, channel, identity, flood_checked)
     if refused is not None:
         return Pressed(refused=refused)
-    match = PRESS_RE.match(data or "")
     rated: bool | None = None
     if match is not None and match["rate_t"]:
         # The stars are the handoff engine's: taken (or not) before the press is kept.
@@ -682,6 +694,9 @@ async def _choice_label(turn: _Turn, data: str) -> str:
         return f"{match['rate_s']} ★"
     if match["rsk"]:
         return texts.text("customer.skip", lang)
+    if match["fu_v"]:
+        names = {"y": "yes", "n": "no", "x": "never"}
+        return texts.text(f"customer.followup_{names[match['fu_v']]}", lang)
     return data
 
 

@@ -1,9 +1,9 @@
 """The conversation's buttons, the same on every channel.
 
 A button is a :class:`Button` whose ``data`` is the same compact string on every channel
-(``fb:12:y``, ``art:7:12``, ``human``, ``lang:ar``, ``rate:9:0:5``...; at most 64 bytes,
-Telegram's callback-data limit), parsed back by :data:`PRESS_RE`. A channel draws them its own
-way (Telegram's inline keyboards, the web chat's button rows).
+(``fb:12:y``, ``art:7:12``, ``human``, ``lang:ar``, ``rate:9:0:5``, ``fu:9:0:y``...; at most 64
+bytes, Telegram's callback-data limit), parsed back by :data:`PRESS_RE`. A channel draws them
+its own way (Telegram's inline keyboards, the web chat's button rows).
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ PRESS_RE = re.compile(
     r"|(?P<cancel>cancel)"
     r"|lang:(?P<lang>en|ar)"
     r"|rate:(?P<rate_t>\d{1,18}):(?P<rate_c>\d{1,6}):(?P<rate_s>[1-5])"
-    r"|rsk:(?P<rsk>\d{1,18}))$"
+    r"|rsk:(?P<rsk>\d{1,18})"
+    r"|fu:(?P<fu_t>\d{1,18}):(?P<fu_c>\d{1,6}):(?P<fu_v>[ynx]))$"
 )
 
 
@@ -72,6 +73,18 @@ def rating_keyboard(ticket_id: int, cycle: int) -> Keyboard:
 
 def skip_keyboard(ticket_id: int, lang: str) -> Keyboard:
     return [[Button(texts.text("customer.skip", lang), f"rsk:{ticket_id}")]]
+
+
+def followup_keyboard(ticket_id: int, cycle: int, lang: str) -> Keyboard:
+    """The follow-up's answers: still solved, not solved (reopens), don't ask me again."""
+    data = f"fu:{ticket_id}:{cycle}"
+    return [
+        [
+            Button(texts.text("customer.followup_yes", lang), f"{data}:y"),
+            Button(texts.text("customer.followup_no", lang), f"{data}:n"),
+        ],
+        [Button(texts.text("customer.followup_never", lang), f"{data}:x")],
+    ]
 
 
 def offered(keyboard: Keyboard, meta: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -7,11 +7,12 @@ from datetime import datetime
 from typing import assert_never
 
 import texts
-from conversation.keyboards import Keyboard, rating_keyboard
+from conversation.keyboards import Keyboard, followup_keyboard, rating_keyboard
 from handoff.notices import (
     AgentJoined,
     AgentMessage,
     CustomerNotice,
+    FollowUpAsked,
     HandedBack,
     NoAgents,
     OutsideHours,
@@ -86,6 +87,9 @@ def notice_text(notice: CustomerNotice) -> tuple[str, Keyboard] | None:
         case Resolved():
             text = texts.text("customer.rate", lang, agent=notice.agent_name or "-")
             keyboard = rating_keyboard(ticket_id, notice.cycle)
+        case FollowUpAsked():
+            text = texts.text("customer.followup_question", lang, ticket=ticket_id)
+            keyboard = followup_keyboard(ticket_id, notice.cycle, lang)
         case Requeued() | Transferred() | HandedBack():
             text = texts.text(f"customer.{notice.kind}", lang)
         case AgentMessage():

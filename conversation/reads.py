@@ -191,11 +191,12 @@ async def open_ticket_of(
 
 
 async def visitor_hello(
-    services: Services, key: str, name: str, language: str | None
+    services: Services, key: str, name: str, language: str | None, *, time_zone: str | None = None
 ) -> tuple[Visitor, bool]:
     """A web visitor opens the chat: their customer row (``key``: the hash of their secret),
     name and page language refreshed; True when they are new, and then the bot says hello
     (which opens their first ticket). A returning visitor who only looks opens no ticket.
+    ``time_zone``: the browser's IANA zone (checked by the adapter), kept on the customer.
     Raises :class:`TooManyVisitors` when flood control turns a new visitor away."""
     now = services.clock.now()
     async with services.db.transaction() as session:
@@ -220,6 +221,8 @@ async def visitor_hello(
             default_language=services.settings.default_language,
             at=now,
         )
+        if time_zone is not None and customer.time_zone != time_zone:
+            customer.time_zone = time_zone  # the browser's: no follow-up at night there
         if is_new:
             _customer, ticket = await arrive(
                 session, services, WEB, Identity(customer.external_id, customer.name)

@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,6 +41,8 @@ __all__ = [
     "STOP_WORDS",
     "article_stats",
     "cluster",
+    "known_wordings",
+    "similarities",
     "similarity_key",
     "terms",
     "top_queries",
@@ -104,7 +106,7 @@ def similarity_key(text: str, lang: str | None) -> str:
     return " ".join(stem_words(normalize(text).split(), lang))
 
 
-def _similarity(seed: str, keys: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
+def similarities(seed: str, keys: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
     """Mean of ``token_set_ratio`` and ``token_sort_ratio`` of ``seed`` to each key (0-100).
 
     ``token_set_ratio`` alone is 100 whenever one question's words are a subset of the
@@ -117,22 +119,35 @@ def _similarity(seed: str, keys: Sequence[str]) -> np.ndarray[Any, np.dtype[np.f
 
 
 def cluster(
-    weights: dict[str, int], threshold: float = SIMILARITY_THRESHOLD
+    weights: dict[str, int],
+    threshold: float = SIMILARITY_THRESHOLD,
+    *,
+    block: Callable[[str], Iterable[str]] | None = None,
 ) -> list[tuple[str, list[str]]]:
     """Greedy clustering of similarity keys: the most frequent unassigned key (ties: in text
     order) seeds a group and takes every unassigned key whose similarity to it reaches
     ``threshold``. Members are compared with the seed only (no chaining), so a group never
-    drifts away from its representative. Returns ``(seed, members)`` in seed order."""
+    drifts away from its representative. Returns ``(seed, members)`` in seed order.
+
+    ``block(seed)``, when given, names the only keys worth comparing with ``seed`` (those
+    sharing enough words with it, from an inverted index): many thousands of distinct keys
+    then cost about linear time instead of quadratic."""
     keys = sorted(weights, key=lambda k: (-weights[k], k))
+    position = {k: i for i, k in enumerate(keys)}
     assigned = np.zeros(len(keys), dtype=bool)
     groups: list[tuple[str, list[str]]] = []
     for i, seed in enumerate(keys):
         if assigned[i]:
             continue
         members = [i]
-        rest = [j for j in range(i + 1, len(keys)) if not assigned[j]]
+        if block is None:
+            rest = [j for j in range(i + 1, len(keys)) if not assigned[j]]
+        else:
+            rest = sorted(
+                j for k in block(seed) if (j := position.get(k, -1)) > i and not assigned[j]
+            )
         if seed and rest:  # a question of punctuation only is a group of its own
-            scores = _similarity(seed, [keys[j] for j in rest])
+            scores = similarities(seed, [keys[j] for j in rest])
             members += [j for j, score in zip(rest, scores, strict=True) if score >= threshold]
         for j in members:
             assigned[j] = True
@@ -306,7 +321,7 @@ async def unanswered_groups(
     ``queries`` (up to 10 distinct wordings, most frequent first), ``lang``,
     ``best_article_id`` (the most frequent best article, or None), ``reason_counts``.
     Ordered by count, then language and representative."""
-    known = await _known_wordings(session, lang)
+    known = await known_wordings(session, lang)
     rows = [
         q
         for q in await _queries(
@@ -328,7 +343,7 @@ async def unanswered_groups(
     return groups[:limit]
 
 
-async def _known_wordings(
+async def known_wordings(
     session: AsyncSession, lang: str | None
 ) -> dict[tuple[str, str], datetime]:
     """Every wording an article has (question and phrasings), normalised, by language, with

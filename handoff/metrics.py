@@ -34,6 +34,7 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from base.periods import PERIOD_NAMES, Period, period_named, zone_named
+from handoff.followup_metrics import followup_figures
 from handoff.priority import PRIORITIES
 from handoff.tickets import OPEN_STATES, WITH_AGENT, State
 from storage.models import Agent, Event, Rating, Ticket
@@ -466,6 +467,7 @@ async def kpis(
     }
     result |= _rating_stats(ratings, surveys)
     result["sla"] = _sla(rows)
+    result["followup"] = await followup_figures(session, _cohort(period, filters), filters.agent_id)
     result["series"] = _series(rows, period, zone)
     result["queue_now"] = await _queue_now(session, filters, now)
     return result
@@ -493,6 +495,7 @@ async def agent_table(
             )
         ).all()
     }
+    followups = (await followup_figures(session, _cohort(period, filters)))["by_agent"]
     table = []
     for agent in agents:
         rows, ratings = _for_agent(data, agent.id)
@@ -519,6 +522,8 @@ async def agent_table(
                 "rating_mean": mean([float(s) for s in stars]),
                 "ratings_count": len(stars),
                 "missed_offers": sum(r.facts.missed_by.count(agent.id) for r in data.rows),
+                "followup_confirmed_rate": followups.get(str(agent.id), {}).get("confirmed_rate"),
+                "followup_reopen_rate": followups.get(str(agent.id), {}).get("reopen_rate"),
                 "load": load,
                 "capacity": agent.capacity,
                 "load_ratio": load / agent.capacity if agent.capacity else None,

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from handoff.acd import AcdConfig
+from handoff.followup import FollowUpPolicy
 from handoff.hours import BusinessHours
 from handoff.priority import DEFAULT_HEAD_START_S, PriorityRules
 from handoff.sla import SlaPolicy
@@ -29,6 +30,7 @@ class HandoffConfig:
     rules: PriorityRules = field(default_factory=PriorityRules)
     hours: BusinessHours = field(default_factory=BusinessHours.always_open)
     sla: SlaPolicy = field(default_factory=SlaPolicy.default)
+    followup: FollowUpPolicy = field(default_factory=FollowUpPolicy)
     reopen_window_s: float = 24 * 3600.0
     bot_idle_close_s: float = 24 * 3600.0
     idle_sweep_s: float = 600.0

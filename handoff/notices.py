@@ -8,7 +8,8 @@ offer, the customer's name, the rating cycle...). Notices are grouped by audienc
 - :data:`CustomerNotice`, addressed by a :class:`CustomerAddress` (``to``): the place in the
   queue (:class:`Queued`, :class:`Requeued`, :class:`Transferred`, :class:`Reopened`,
   :class:`PositionChanged`, :class:`StillWaiting`), :class:`NoAgents`, :class:`OutsideHours`,
-  :class:`AgentJoined`, :class:`HandedBack`, :class:`Resolved`, and :class:`AgentMessage` (an
+  :class:`AgentJoined`, :class:`HandedBack`, :class:`Resolved`, :class:`FollowUpAsked`, and
+  :class:`AgentMessage` (an
   agent's line, already in the transcript, for the customer's channel to carry).
 - :data:`AgentNotice`, for one agent (``agent_id``), wherever they work from:
   :class:`OfferMade`, :class:`OfferEnded`, :class:`Assigned`, :class:`ChatMessage`,
@@ -140,6 +141,16 @@ class Resolved(_ToCustomer):
 
 
 @dataclass(frozen=True)
+class FollowUpAsked(_ToCustomer):
+    """A while after the resolve: "Is your problem still solved?" (Yes / No / don't ask
+    again), about ``cycle`` of the ticket; the buttons answer until ``expires_at``."""
+
+    kind = "followup"
+    cycle: int
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class AgentMessage(_ToCustomer):
     """An agent's line (text or file), already in the transcript, for the customer's channel."""
 
@@ -160,6 +171,7 @@ CustomerNotice = (
     | AgentJoined
     | HandedBack
     | Resolved
+    | FollowUpAsked
     | AgentMessage
 )
 

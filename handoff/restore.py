@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handoff.acd import Acd, AgentStatus
 from handoff.acd import Offer as AcdOffer
 from handoff.model import WAITING_STATES, WITH_AGENT_STATES
-from handoff.schedule import plan_sla, ts
+from handoff.schedule import arm_followups, plan_sla, ts
 from storage.models import Agent, Event, Offer, Ticket
 
 if TYPE_CHECKING:
@@ -123,6 +123,9 @@ async def restore(engine: Engine, session: AsyncSession) -> None:
     )
     for t in open_tickets:
         plan_sla(engine.timers, config, t)
+    # The follow-ups after resolve: only the earliest due one is read (an index's first
+    # entry), whatever the number of tickets; its firing arms the next.
+    await arm_followups(engine.timers, session)
     handled = (
         await session.execute(
             select(Ticket.assigned_at, Ticket.resolved_at)

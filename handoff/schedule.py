@@ -3,7 +3,8 @@
 Timers are ``(when, kind, key, extra)`` entries in a heap: ``grace`` (an offline agent's chats
 go back to the queue), ``open`` (business hours open), ``sla_warning`` / ``sla_breached`` (key:
 the ticket, extra: ``first_response`` or ``resolution``). Entries are never removed: each one
-re-checks the row when it fires, so a stale entry does nothing.
+re-checks the row when it fires, so a stale entry does nothing. ``followup`` (key 0) fires at the
+earliest follow-up due after a resolve (handoff/actions/followup.py) and re-arms itself.
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from __future__ import annotations
 import heapq
 from datetime import UTC, datetime
 
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from handoff.model import HandoffConfig
 from storage.models import Ticket
 
 TimerEntry = tuple[float, str, int, str]
+FOLLOWUP_TIMER = "followup"  # one entry (key 0): the earliest follow-up due after resolve
 
 
 def ts(at: datetime) -> float:
@@ -76,3 +81,13 @@ def plan_sla(timers: Timers, config: HandoffConfig, ticket: Ticket) -> None:
             timers.add(ts(warn), "sla_warning", ticket.id, kind)
         if f"{kind}:breached" not in ticket.sla_flags:
             timers.add(ts(due), "sla_breached", ticket.id, kind)
+
+
+async def arm_followups(timers: Timers, session: AsyncSession) -> None:
+    """Arm the follow-up timer at the earliest scheduled follow-up, if any: one read of the
+    first entry of ``ix_tickets_followup_due`` (at start, and after each batch sent)."""
+    due: datetime | None = (
+        await session.execute(select(func.min(Ticket.followup_due_at)))
+    ).scalar_one_or_none()
+    if due is not None:
+        timers.add(ts(due), FOLLOWUP_TIMER, 0)

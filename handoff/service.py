@@ -281,6 +281,13 @@ class HandoffService:
     async def resolve_ticket(self, ticket_id: int, agent_id: int | None) -> None:
         await self.engine.run(actions.resolve_ticket, ticket_id, agent_id)
 
+    async def answer_followup(
+        self, ticket_id: int, customer_id: int, cycle: int, answer: str
+    ) -> str:
+        """The customer's answer to the follow-up after resolve (the conversation runs it in
+        the press's own transaction instead: :mod:`conversation.followup`)."""
+        return await self.engine.run(actions.answer_followup, ticket_id, customer_id, cycle, answer)
+
     async def transfer_ticket(
         self,
         ticket_id: int,

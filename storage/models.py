@@ -56,6 +56,9 @@ class Customer(Base):
     unreachable: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime]
     last_seen_at: Mapped[datetime]
+    # IANA name, when the channel tells it (the web chat's browser); None on Telegram.
+    time_zone: Mapped[str | None] = mapped_column(String(64))
+    followup_opt_out: Mapped[bool] = mapped_column(default=False)  # "don't ask me again"
 
 
 class Article(Base):
@@ -111,6 +114,7 @@ class Ticket(Base):
         Index("ix_tickets_assignee_state", "assignee_id", "state"),
         Index("ix_tickets_resolved", "resolved_at"),
         Index("ix_tickets_created", "created_at"),
+        Index("ix_tickets_followup_due", "followup_due_at"),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
@@ -145,6 +149,14 @@ class Ticket(Base):
     first_agent_reply_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # The follow-up after resolve (handoff/followup.py): when it is due (set only while
+    # scheduled), its state (scheduled | sent | confirmed | reopened | skipped), the cycle it
+    # asks about, when it was sent, and the agent who resolved that cycle (credited in KPIs).
+    followup_due_at: Mapped[datetime | None]
+    followup_state: Mapped[str | None] = mapped_column(String(16))
+    followup_cycle: Mapped[int | None]
+    followup_sent_at: Mapped[datetime | None]
+    followup_agent_id: Mapped[int | None]
 
     customer: Mapped[Customer] = relationship(lazy="raise")
 

@@ -18,7 +18,8 @@ async def live_a_chat(
 ) -> None:
     """A question, a resend, a handoff, the console's accept and replies (and a retry), the
     transcript and chat list, close, rating with a comment, a reconnect, then the timers, the
-    sweep (three days later on a virtual clock) and a restore."""
+    follow-up after resolve answered "No" (three days later on a virtual clock), the sweep and a
+    restore."""
     token = agent_headers
     await client.post("/api/v1/agent/status", json={"status": "available"}, headers=token)
     chat = ChatClient(client)
@@ -56,6 +57,14 @@ async def live_a_chat(
     await again.close()
     if isinstance(services.clock, VirtualClock):  # on real time (a benchmark) no skip ahead
         services.clock.advance(3 * 24 * 3600)
-    await services.handoff.tick()
+    await services.handoff.tick()  # on a virtual clock, the follow-up after resolve is due
+    if isinstance(services.clock, VirtualClock):
+        back = ChatClient(client)
+        back.visitor = chat.visitor
+        await back.connect(since=1, time_zone="Asia/Riyadh")
+        question = await back.message("system", "still solved")
+        await back.press(question["buttons"][0][1]["data"], question["id"])  # No: reopened
+        await back.message("system", "reopened")
+        await back.close()
     await services.handoff.sweep()
     await services.handoff.resync()

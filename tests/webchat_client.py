@@ -32,7 +32,9 @@ class ChatClient:
     def since(self) -> int:
         return max(self.seen, default=0)
 
-    async def connect(self, since: int | None = None, name: str | None = None) -> Frame:
+    async def connect(
+        self, since: int | None = None, name: str | None = None, time_zone: str | None = None
+    ) -> Frame:
         """Open the socket and say hello; returns the welcome frame."""
         self.ws = await self.client.ws_connect("/chat/ws", headers=self.headers)
         hello: Frame = {
@@ -43,6 +45,8 @@ class ChatClient:
         }
         if name is not None:
             hello["name"] = name
+        if time_zone is not None:
+            hello["time_zone"] = time_zone
         await self.ws.send_json(hello)
         welcome = await self.next(lambda f: f["type"] == "welcome")
         self.visitor = welcome["visitor"]

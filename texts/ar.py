@@ -111,6 +111,17 @@ TEXTS: dict[str, str] = {
     "customer.rate": "أنهى {agent} المحادثة. كيف تقيّم المساعدة التي تلقيتها؟",
     "customer.rated": "قيّمت بـ {stars} ★. شكراً لك! هل لديك ما تضيفه؟ اكتبه هنا أو اضغط تخطٍّ.",
     "customer.skip": "تخطٍّ",
+    "customer.followup_question": (
+        "مرحباً من جديد! ساعدناك مؤخراً في التذكرة رقم {ticket}. هل ما زالت مشكلتك محلولة؟"
+    ),
+    "customer.followup_yes": "نعم، محلولة",
+    "customer.followup_no": "لا، ما زلت أحتاج مساعدة",
+    "customer.followup_never": "لا تسألني مجدداً",
+    "customer.followup_thanks": "رائع، شكراً لإخبارنا!",
+    "customer.followup_opted_out": "حسناً، لن نسألك هذا السؤال مجدداً.",
+    "customer.followup_expired": (
+        "شكراً لك! انتهت صلاحية هذا السؤال؛ إن كنت ما زلت تحتاج مساعدة فاكتب لنا فحسب."
+    ),
     "customer.thanks_feedback": "شكراً على ملاحظاتك!",
     "customer.from_agent": "{agent}: {text}",
     # --- Agents and supervisors on Telegram
@@ -265,6 +276,14 @@ TEXTS: dict[str, str] = {
     "page.kpi_fcr": "الحل من أول تواصل",
     "page.kpi_missed": "العروض الفائتة",
     "page.kpi_abandoned": "المتروكة في الطابور",
+    "page.kpi_followup_confirmed": "تأكيد الحل (المتابعة)",
+    "page.kpi_followup_reopened": "أعيد فتحها بعد المتابعة",
+    "page.ag_followup_confirmed": "المتابعة: محلولة",
+    "page.ag_followup_reopened": "المتابعة: أعيد فتحها",
+    "page.fu_by_category": "المتابعة بعد الحل، حسب الفئة",
+    "page.fu_category": "الفئة",
+    "page.fu_sent": "سُئلوا",
+    "page.fu_none": "لم تُرسل أي متابعة بخصوص هذه التذاكر.",
     "page.kpi_csat": "رضا العملاء",
     "page.kpi_rating_mean": "متوسط التقييم",
     "page.kpi_response_rate": "نسبة الاستجابة للتقييم",
@@ -352,6 +371,20 @@ TEXTS: dict[str, str] = {
     "page.gp_added": "أضيفت الصيغ إلى",
     "page.gp_nothing": "لا شيء هنا لهذه الفترة.",
     "page.gp_all_langs": "كل اللغات",
+    "page.gp_suggestions": "مقالات مقترحة من إجابات الموظفين",
+    "page.gp_sg_help": (
+        "أسئلة طرحها العملاء في عدة محادثات وأجاب عنها الموظفون يدويًا، ومع كل منها الإجابة "
+        "الأكثر تمثيلًا. الأسئلة التي تجيب عنها الأسئلة الشائعة مستبعدة. عدّل السؤال والإجابة "
+        "ثم أنشئ مسودة: لا تظهر للعملاء حتى ينشرها محرر."
+    ),
+    "page.gp_sg_tickets": "التذاكر",
+    "page.gp_sg_replies": "ردود الموظفين",
+    "page.gp_sg_examples": "أحدث التذاكر",
+    "page.gp_sg_phrasings": "صيغ أخرى",
+    "page.gp_sg_create": "إنشاء مسودة مقالة",
+    "page.gp_sg_created": "تم إنشاء مسودة المقالة",
+    "page.gp_sg_open": "افتح المسودة",
+    "page.gp_sg_nothing": "لا توجد إجابات متكررة للموظفين في هذه الفترة بعد.",
     "page.tk_id": "#",
     "page.tk_customer": "العميل",
     "page.tk_created": "أنشئت",

@@ -121,6 +121,17 @@ TEXTS: dict[str, str] = {
         "You rated {stars} ★. Thank you! Anything to add? Write it here, or press Skip."
     ),
     "customer.skip": "Skip",
+    "customer.followup_question": (
+        "Hello again! We helped you with ticket #{ticket} recently. Is your problem still solved?"
+    ),
+    "customer.followup_yes": "Yes, it's solved",
+    "customer.followup_no": "No, I still need help",
+    "customer.followup_never": "Don't ask me again",
+    "customer.followup_thanks": "Great, thank you for letting us know!",
+    "customer.followup_opted_out": "Understood: we won't ask you that again.",
+    "customer.followup_expired": (
+        "Thank you! This question has expired; if you still need help, just write to us."
+    ),
     "customer.thanks_feedback": "Thanks for your feedback!",
     "customer.from_agent": "{agent}: {text}",
     # --- Agents and supervisors on Telegram
@@ -272,6 +283,14 @@ TEXTS: dict[str, str] = {
     "page.kpi_fcr": "First-contact resolution",
     "page.kpi_missed": "Missed offers",
     "page.kpi_abandoned": "Abandoned in queue",
+    "page.kpi_followup_confirmed": "Confirmed solved (follow-up)",
+    "page.kpi_followup_reopened": "Reopened after follow-up",
+    "page.ag_followup_confirmed": "Follow-up: solved",
+    "page.ag_followup_reopened": "Follow-up: reopened",
+    "page.fu_by_category": "Follow-up after resolve, by category",
+    "page.fu_category": "Category",
+    "page.fu_sent": "Asked",
+    "page.fu_none": "No follow-up was sent about these tickets.",
     "page.kpi_csat": "CSAT",
     "page.kpi_rating_mean": "Mean rating",
     "page.kpi_response_rate": "Rating response rate",
@@ -359,6 +378,21 @@ TEXTS: dict[str, str] = {
     "page.gp_added": "Phrasings added to",
     "page.gp_nothing": "Nothing here for this period.",
     "page.gp_all_langs": "All languages",
+    "page.gp_suggestions": "Suggested articles from agents' answers",
+    "page.gp_sg_help": (
+        "Questions customers asked in several chats and agents answered by hand, each with the "
+        "most representative answer. Questions the FAQ answers already are left out. Edit the "
+        "question and the answer, then create a draft: it is not shown to customers until an "
+        "editor publishes it."
+    ),
+    "page.gp_sg_tickets": "Tickets",
+    "page.gp_sg_replies": "Agent replies",
+    "page.gp_sg_examples": "Latest tickets",
+    "page.gp_sg_phrasings": "Other phrasings",
+    "page.gp_sg_create": "Create draft article",
+    "page.gp_sg_created": "Draft article created",
+    "page.gp_sg_open": "Open the draft",
+    "page.gp_sg_nothing": "No agent answer recurs in this period yet.",
     "page.tk_id": "#",
     "page.tk_customer": "Customer",
     "page.tk_created": "Created",

@@ -7,6 +7,10 @@
   and what the FAQ does not answer, from :mod:`faq.gaps`; an unanswered group becomes a new
   article, or phrasings of an existing one, through :mod:`faq.curation` (events written) and
   the FAQ index is rebuilt at once.
+* ``/api/v1/gaps/suggestions`` (editor, supervisor, admin): articles suggested from what
+  agents answered again and again (:mod:`faq.drafts`); one becomes a **draft** article (not
+  published, not matched) through :func:`faq.drafts.create_draft` (events written). A draft
+  publishes nothing, so supervisors may make one too; an editor publishes it.
 * ``/api/v1/tickets`` (supervisor, admin): the ticket list with filters and one ticket with its
   customer, transcript, internal notes, events and ratings.
 
@@ -30,13 +34,13 @@ from pydantic import BaseModel
 from accounts.tokens import Principal
 from app.services import Services
 from base.periods import Period, period_named
-from faq import curation
+from faq import curation, drafts
 from faq.articles import ArticleError, validate_article
 from faq.curation import ArticleRef, StoredArticle
 from handoff import metrics, reports
 from handoff.metrics import Filters
 from handoff.reports import TicketPage, TicketQuery
-from web import shapes
+from web import shapes, shapes_drafts
 from web.auth import require
 from web.openapi import (
     CSV,
@@ -67,6 +71,8 @@ MAX_CUSTOM_DAYS = 3 * 366
 LANGS = reports.LANGS
 READ_GAPS = ("editor", "supervisor")
 WRITE_GAPS = ("editor",)
+DRAFTS = ("editor", "supervisor")
+SUGGESTIONS_LIMIT = 20
 REPORTS = ("supervisor",)
 GAP_LIMITS = {"queries": 20, "terms": 30, "unanswered": 30, "articles": shapes.MAX_LIMIT}
 
@@ -280,6 +286,64 @@ async def group_to_phrasings(
     return {"article": gap_article_json(article), "added": added, "group": group}
 
 
+# ---------------------------------------------------------------------- suggested articles
+
+
+def suggestion_json(suggestion: drafts.Suggestion) -> dict[str, Any]:
+    return {
+        "id": suggestion.id,
+        "lang": suggestion.lang,
+        "question": suggestion.question,
+        "phrasings": list(suggestion.phrasings),
+        "answer": suggestion.answer,
+        "tickets": suggestion.tickets,
+        "replies": suggestion.replies,
+        "example_ticket_ids": list(suggestion.example_ticket_ids),
+        "last_at": suggestion.last_at.isoformat(),
+        "slug": drafts.suggestion_slug(suggestion),
+    }
+
+
+async def load_suggestions(
+    services: Services, period: Period, lang: str | None, limit: int = SUGGESTIONS_LIMIT
+) -> list[dict[str, Any]]:
+    found = await drafts.suggest_articles(services.db, services.faq, period, lang, limit)
+    return [suggestion_json(s) for s in found]
+
+
+async def suggestion_to_draft(
+    services: Services, suggestion_id: str, data: Mapping[str, Any], principal: Principal
+) -> dict[str, Any]:
+    """A draft article from a suggestion as edited (unset fields: the suggestion's)."""
+    body = validate_model(shapes_drafts.DraftIn, dict(data))
+    params = validate_model(
+        PeriodParams, body.model_dump(include={"period", "start", "end", "tz"}, exclude_none=True)
+    )
+    _, period = period_of(
+        params, services.clock.now(), _zone(params, services), DEFAULT_GAPS_PERIOD
+    )
+    try:
+        suggestion = await drafts.find_suggestion(services.db, services.faq, period, suggestion_id)
+    except curation.NotFound as exc:
+        raise Problem(404, str(exc)) from None
+    edit = drafts.DraftEdit(
+        slug=(body.id or body.slug or "").strip() or drafts.suggestion_slug(suggestion),
+        question=(body.question or "").strip() or suggestion.question,
+        answer=(body.answer or "").strip() or suggestion.answer,
+        phrasings=None if body.phrasings is None else tuple(body.phrasings),
+        category=(body.category or "").strip(),
+    )
+    try:
+        article = await drafts.create_draft(
+            services.db, suggestion, edit, services.clock.now(), _actor(principal)
+        )
+    except ArticleError as exc:
+        raise ParamError(str(exc)) from exc
+    except curation.Conflict as exc:
+        raise Problem(409, str(exc)) from None
+    return {"article": gap_article_json(article), "suggestion": suggestion_json(suggestion)}
+
+
 # ---------------------------------------------------------------------- responses
 
 
@@ -378,6 +442,25 @@ async def gap_phrasing_handler(request: web.Request) -> web.Response:
     data = await _gap_body(request)
     result = await group_to_phrasings(services, request.match_info["group_id"], data, principal)
     return reply(shapes.GapPhrasingOut, result)
+
+
+async def suggestions_handler(request: web.Request) -> web.Response:
+    require(request, *READ_GAPS)
+    services = services_of(request)
+    params = parse_query(GapFilters, request.query)
+    period, lang, limit = gaps_params(params, services, SUGGESTIONS_LIMIT)
+    items = await load_suggestions(services, period, lang, limit)
+    return reply(shapes_drafts.SuggestionsOut, {"items": items})
+
+
+async def draft_handler(request: web.Request) -> web.Response:
+    principal = require(request, *DRAFTS)
+    services = services_of(request)
+    data = await _gap_body(request)
+    result = await suggestion_to_draft(
+        services, request.match_info["suggestion_id"], data, principal
+    )
+    return reply(shapes_drafts.DraftOut, result, status=201)
 
 
 async def tickets_handler(request: web.Request) -> web.Response:
@@ -500,6 +583,31 @@ OPERATIONS = [
         description=_GAP_WRITE,
         path_params={"group_id": "string"},
     ),
+    Operation(
+        "GET",
+        "/api/v1/gaps/suggestions",
+        "Articles suggested from agents' answers: similar replies to similar customer "
+        "questions, across tickets, most recurring first (editor, supervisor, admin)",
+        "gaps",
+        (Answer(200, "OK", shapes_drafts.SuggestionsOut),),
+        errors=(400, 401, 403),
+        query=GapFilters,
+        description="Questions the FAQ answers already are left out; how the groups are "
+        "built: docs/metrics.md. Default period: 30d.",
+    ),
+    Operation(
+        "POST",
+        "/api/v1/gaps/suggestions/{suggestion_id}/draft",
+        "Create a draft article (status draft: not published, not matched) from a suggestion",
+        "gaps",
+        (Answer(201, "Created", shapes_drafts.DraftOut),),
+        errors=(400, 401, 403, 404, 409),
+        body=shapes_drafts.DraftIn,
+        description="Roles: editor, supervisor, admin. The suggestion is looked up in the "
+        "period given (query or body: period/start/end, default 30d); unset fields take the "
+        "suggestion's. Writes article_created and article_drafted.",
+        path_params={"suggestion_id": "string"},
+    ),
     *_table_op(
         "/api/v1/tickets",
         "Tickets, newest first, with filters and pagination (supervisor, admin)",
@@ -535,4 +643,6 @@ def register(app: web.Application) -> None:
         app.router.add_get(path + ".csv", handler)
     app.router.add_post("/api/v1/gaps/unanswered/{group_id}/article", gap_article_handler)
     app.router.add_post("/api/v1/gaps/unanswered/{group_id}/phrasing", gap_phrasing_handler)
+    app.router.add_get("/api/v1/gaps/suggestions", suggestions_handler)
+    app.router.add_post("/api/v1/gaps/suggestions/{suggestion_id}/draft", draft_handler)
     app.router.add_get(r"/api/v1/tickets/{ticket_id}", ticket_handler)

@@ -43,6 +43,7 @@ from base.locks import KeyedLocks
 from base.logs import log_context
 from conversation import WEB, Handoff, Identity, Say, StoredLine, TicketView, Visitor, reads
 from handoff.flood import client_address
+from handoff.followup import zone_of
 from handoff.notices import AgentMessage, AgentNotice, CustomerNotice, SupervisorNotice
 from web.auth import PRINCIPAL, same_origin
 from web.inputs import INT64_MAX, printable, read_upload, text_problem
@@ -408,7 +409,11 @@ async def _hello(
     lang = frame.get("lang") if frame.get("lang") in ("en", "ar") else None
     given = frame.get("name")
     name = printable(given) if isinstance(given, str) else ""
-    visitor, _new = await reads.visitor_hello(services, visitor_key(secret), name, lang)
+    zone = frame.get("time_zone")
+    time_zone = zone if isinstance(zone, str) and zone_of(zone[:64]) is not None else None
+    visitor, _new = await reads.visitor_hello(
+        services, visitor_key(secret), name, lang, time_zone=time_zone
+    )
     return secret, visitor
 
 

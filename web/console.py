@@ -37,6 +37,7 @@ from handoff.notices import (
     CloseOrTransfer,
     CustomerLeft,
     CustomerNotice,
+    FollowUpAsked,
     HandedBack,
     LowRating,
     LowRatingComment,
@@ -248,6 +249,7 @@ class ConsolePort:
                 | StillWaiting()
                 | NoAgents()
                 | OutsideHours()
+                | FollowUpAsked()
                 | AgentMessage()
             ):
                 pass  # the chat is not (yet) any agent's, or its line comes as a ChatMessage

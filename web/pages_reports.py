@@ -22,6 +22,7 @@ from texts import duration, value
 from web import charts
 from web.api_reports import (
     DEFAULT_GAPS_PERIOD,
+    DRAFTS,
     LANGS,
     ReportQuery,
     gaps_params,
@@ -29,7 +30,9 @@ from web.api_reports import (
     group_to_phrasings,
     load_agent_table,
     load_kpis,
+    load_suggestions,
     report_query,
+    suggestion_to_draft,
     ticket_query,
 )
 from web.api_staffing import load_staffing
@@ -140,6 +143,18 @@ def kpi_cards(k: Mapping[str, Any], t: Any, lang: str = "en") -> list[dict[str, 
             "page.kpi_response_rate",
             fmt_rate(k["rating_response_rate"]),
             f"{k['ratings_count']} / {k['surveys_sent']}",
+        ),
+        (
+            "followup-confirmed",
+            "page.kpi_followup_confirmed",
+            fmt_rate(k["followup"]["confirmed_rate"]),
+            f"{k['followup']['confirmed']} / {k['followup']['sent']}",
+        ),
+        (
+            "followup-reopened",
+            "page.kpi_followup_reopened",
+            fmt_rate(k["followup"]["reopen_rate"]),
+            f"{k['followup']['reopened']} / {k['followup']['sent']}",
         ),
         (
             "sla-met",
@@ -360,10 +375,14 @@ async def _gaps_context(request: web.Request, query: Query) -> dict[str, Any]:
         "groups": tables["groups"],
         "articles": tables["articles"],
         "article_choices": await curation.article_choices(services.db),
+        "suggestions": await load_suggestions(services, period, lang),
         "can_edit": principal_of(request).can("editor"),
+        "can_draft": principal_of(request).can(*DRAFTS),
+        "can_see_tickets": principal_of(request).can("supervisor"),
         "csv_qs": _qs(query, drop=("done", "article", "format", "lang_filter")),
         "done": str(request.query.get("done") or ""),
         "done_article": str(request.query.get("article") or ""),
+        "done_article_id": str(request.query.get("article_id") or ""),
         "form_error": None,
         **formats(_lang(request)),
     }
@@ -407,6 +426,32 @@ async def gaps_action(request: web.Request) -> web.Response:
     context = await _gaps_context(request, query)
     context["form_error"] = message
     return render(request, "gaps.html", status, **context)
+
+
+async def draft_action(request: web.Request) -> web.Response:
+    """The form of a suggested article: a draft article with the edited question and answer."""
+    principal = require(request, *DRAFTS)
+    services = request.app[SERVICES]
+    form = await request.post()
+    body: dict[str, Any] = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+    try:
+        result = await suggestion_to_draft(
+            services, request.match_info["suggestion_id"], body, principal
+        )
+    except Problem as exc:
+        query = {k: body.get(k, "") for k in ("period", "start", "end")}
+        context = await _gaps_context(request, query)
+        context["form_error"] = exc.message
+        return render(request, "gaps.html", exc.status, **context)
+    article = result["article"]
+    back = {k: body.get(k, "") for k in ("period", "start", "end", "lang_filter")}
+    back = {k: v for k, v in back.items() if v}
+    back |= {
+        "done": "draft",
+        "article": f"{article['id']}/{article['lang']}",
+        "article_id": str(article["article_id"]),
+    }
+    raise web.HTTPSeeOther(f"/gaps?{urlencode(back)}")
 
 
 # ---------------------------------------------------------------------- tickets
@@ -534,5 +579,6 @@ def register(app: web.Application) -> None:
     app.router.add_get("/dashboard", dashboard)
     app.router.add_get("/gaps", gaps_page)
     app.router.add_post(r"/gaps/unanswered/{group_id}/{action:article|phrasing}", gaps_action)
+    app.router.add_post(r"/gaps/suggestions/{suggestion_id}/draft", draft_action)
     app.router.add_get("/tickets", tickets_page)
     app.router.add_get(r"/tickets/{ticket_id}", ticket_page)

@@ -245,6 +245,22 @@ class QueueNow(Out):
     oldest_wait_s: float | None
 
 
+class FollowUpCounts(Out):
+    """Follow-ups after resolve sent about the cohort, and how customers answered them."""
+
+    sent: int
+    confirmed: int
+    reopened: int
+    unanswered: int
+    confirmed_rate: float | None  # confirmed-resolved rate: confirmed / sent
+    reopen_rate: float | None  # reopen-after-follow-up rate: reopened / sent
+
+
+class FollowUps(FollowUpCounts):
+    by_agent: dict[str, FollowUpCounts]  # by the id of the agent who resolved the cycle
+    by_category: dict[str, FollowUpCounts]
+
+
 class Kpis(Out):
     """The support KPIs of the tickets created in the period (``handoff.metrics.kpis``;
     docs/metrics.md defines each). Durations in seconds, rates in [0, 1]; null when there is
@@ -289,6 +305,7 @@ class Kpis(Out):
     surveys_sent: int
     rating_response_rate: float | None
     sla: SlaOut
+    followup: FollowUps
     series: list[SeriesDay]
     queue_now: QueueNow
 
@@ -312,6 +329,8 @@ class AgentRow(Out):
     rating_mean: float | None
     ratings_count: int
     missed_offers: int
+    followup_confirmed_rate: float | None
+    followup_reopen_rate: float | None
     load: int
     capacity: int
     load_ratio: float | None
@@ -499,6 +518,12 @@ class TicketFields(Out):
     first_agent_reply_at: Instant | None
     resolved_at: Instant | None
     closed_at: Instant | None
+    # The follow-up after resolve: scheduled | sent | confirmed | reopened | skipped.
+    followup_due_at: Instant | None
+    followup_state: str | None
+    followup_cycle: int | None
+    followup_sent_at: Instant | None
+    followup_agent_id: int | None
     assignee_name: str | None
 
 

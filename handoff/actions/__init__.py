@@ -7,7 +7,7 @@ transaction the caller holds with :meth:`handoff.engine.Engine.unit`::
         await actions.request_human(uow, ticket_id, reason="asked")
 
 By who acts: :mod:`.customer`, :mod:`.agent`, :mod:`.ticket` (agents and supervisors on a
-chat), :mod:`.timers` (the clock).
+chat), :mod:`.timers` (the clock), :mod:`.followup` (the question after resolve).
 """
 
 from handoff.actions.agent import (
@@ -27,6 +27,7 @@ from handoff.actions.customer import (
     rate,
     request_human,
 )
+from handoff.actions.followup import answer_followup
 from handoff.actions.ticket import (
     add_note,
     add_tag,
@@ -44,6 +45,7 @@ __all__ = [
     "add_tag",
     "agent_message",
     "agent_unreachable",
+    "answer_followup",
     "cancel_request",
     "comment_rating",
     "customer_unreachable",

@@ -139,19 +139,26 @@ async def customer_wrote(uow: Unit, ticket_id: int, message_id: int | None = Non
         and ticket.resolved_at is not None
         and (now - ticket.resolved_at).total_seconds() <= uow.config.reopen_window_s
     ):
-        await _reopen(uow, ticket)
+        await reopen(uow, ticket)
         return "reopened"
     return "none"
 
 
-async def _reopen(uow: Unit, ticket: Ticket) -> None:
-    """A resolved ticket within its reopen window: back to the queue, the agent who had it
-    preferred when they can take it now (else anyone may)."""
+async def reopen(uow: Unit, ticket: Ticket, *, priority: str | None = None) -> None:
+    """A resolved ticket within its reopen window (or, from a follow-up answered "not
+    solved", a resolved or closed one, at a raised ``priority``): back to the queue with its
+    history, the agent who had it preferred when they can take it now (else anyone may)."""
     customer = await get_customer(uow.session, ticket)
     previous = ticket.assignee_id
+    if ticket.followup_state == "scheduled":  # the customer came back first: not asked
+        ticket.followup_state = None
+        ticket.followup_due_at = None
+    if priority is not None:
+        ticket.priority = priority
     ticket.state = State.QUEUED
     ticket.reopened_count += 1
     ticket.resolved_at = None
+    ticket.closed_at = None
     ticket.resolution = None
     ticket.assignee_id = None
     ticket.failed_agents = []

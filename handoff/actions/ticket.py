@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from handoff import notices
 from handoff.acd import AgentStatus, rank_at
+from handoff.actions.followup import schedule as schedule_followup
 from handoff.effects import (
     apply,
     enter_queue,
@@ -75,6 +76,7 @@ async def resolve_ticket(uow: Unit, ticket_id: int, agent_id: int | None) -> Non
     assignee = ticket.assignee_id
     finish(ticket, now, State.RESOLVED, "agent")
     ticket.assignee_id = assignee
+    schedule_followup(uow, ticket)
     record_event(
         session,
         "ticket_resolved",

@@ -1,5 +1,6 @@
 """What happens by itself when its time comes: offers lapse, wrap-ups end, offline agents'
-chats go back to the queue, business hours open, SLA deadlines warn and breach.
+chats go back to the queue, business hours open, SLA deadlines warn and breach, follow-ups
+after resolve are asked.
 
 :func:`tick` fires everything due at the unit's ``now``; the timer loop
 (:class:`~handoff.service.HandoffService`) runs it at the next deadline, tests after moving a
@@ -12,10 +13,11 @@ from sqlalchemy import select
 
 from handoff import notices
 from handoff.acd import AgentStatus
+from handoff.actions import followup
 from handoff.effects import apply, enter_queue, get_customer, requeue_agent_chats
 from handoff.engine import Unit, action
 from handoff.model import WAITING_STATES, WITH_AGENT_STATES
-from handoff.schedule import ts
+from handoff.schedule import FOLLOWUP_TIMER, ts
 from handoff.tickets import State
 from handoff.waits import notify_positions
 from storage.events import record_event
@@ -34,6 +36,8 @@ async def tick(uow: Unit) -> None:
             await _hours_open(uow)
         elif kind.startswith("sla"):
             await _sla_due(uow, key, kind, extra)
+        elif kind == FOLLOWUP_TIMER:
+            await followup.send_due(uow)
     notify_positions(uow)
 
 

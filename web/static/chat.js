@@ -20,6 +20,15 @@
   const OUTBOX_KEY = "sanad_outbox";
   const transcriptKey = (visitor) => `sanad_transcript:${visitor}`;
 
+  // The browser's IANA time zone (the follow-up after a resolve is never sent at night).
+  function browserZone() {
+    try {
+      return Intl.DateTimeFormat().resolvedOptions().timeZone || null;
+    } catch (e) {
+      return null;
+    }
+  }
+
   const $ = (id) => document.getElementById(id);
   const els = {
     messages: $("messages"),
@@ -368,7 +377,9 @@
         welcomed = false;
         helloVisitor = visitor;
         helloSince = cache.since;
-        socket.send(JSON.stringify({ type: "hello", visitor, since: cache.since, lang: cfg.lang || null }));
+        socket.send(JSON.stringify({
+          type: "hello", visitor, since: cache.since, lang: cfg.lang || null, time_zone: browserZone(),
+        }));
       },
       onFrame,
       onClose() {

@@ -1,0 +1,88 @@
+"""The customer's answer to the follow-up after resolve (``fu:<ticket>:<cycle>:y|n|x``).
+
+One transaction for everything: the handoff unit is entered right after it begins (the lock
+order of :mod:`handoff.engine`), then the customer is touched, the answer recorded by the
+handoff action :func:`handoff.actions.answer_followup` (a "No" reopens the same ticket at a
+raised priority, preferring the agent who resolved it), the press kept as the customer's line
+on that ticket and the question's buttons taken away. The handoff engine's notices (the
+reopened ticket's place in the queue) go out after the commit, through the port.
+"""
+
+from __future__ import annotations
+
+import re
+
+import texts
+from app.services import Services
+from conversation.inputs import (
+    HINTS,
+    _flood,
+    _record_choice,
+    _Turn,
+    _update_pressed,
+    line_of,
+    ticket_view,
+)
+from conversation.outputs import Channel, Identity, Pressed
+from handoff import actions
+from handoff.customers import touch_customer
+from storage.models import Ticket
+
+ANSWERS = {"confirmed": "customer.followup_thanks", "opted_out": "customer.followup_opted_out"}
+
+
+async def followup_pressed(
+    services: Services,
+    channel: Channel,
+    identity: Identity,
+    match: re.Match[str],
+    data: str,
+    *,
+    pressed_line_id: int | None = None,
+    flood_checked: bool = False,
+) -> Pressed:
+    """Yes (still solved), No (reopen) or Don't ask me again, pressed on a follow-up."""
+    refused = _flood(services, channel, identity, flood_checked)
+    if refused is not None:
+        return Pressed(refused=refused)
+    ticket_id, cycle, answer = int(match["fu_t"]), int(match["fu_c"]), match["fu_v"]
+    async with services.db.transaction() as session, services.handoff.unit(session) as uow:
+        now = services.clock.now()
+        customer = await touch_customer(
+            session,
+            channel=channel.name,
+            external_id=identity.external_id,
+            name=identity.name,
+            username=identity.username,
+            language_code=identity.language_code,
+            default_language=services.settings.default_language,
+            at=now,
+        )
+        lang = customer.language
+        ticket = await session.get(Ticket, ticket_id)
+        if ticket is None or ticket.customer_id != customer.id:  # forged or another's
+            return Pressed(alert=texts.text("customer.button_expired", lang))
+        outcome = await actions.answer_followup(uow, ticket_id, customer.id, cycle, answer)
+        turn = _Turn(services, channel, session, customer, ticket, lang)
+        choice = None
+        if outcome == "expired":
+            turn.say(texts.text("customer.followup_expired", lang))
+        else:
+            choice = line_of(await _record_choice(turn, data))
+            if outcome in ANSWERS:
+                turn.say(texts.text(ANSWERS[outcome], lang))
+        result = Pressed(drop_buttons=True)
+        updated = None
+        if pressed_line_id is not None and channel.keeps_lines:
+            updated = await _update_pressed(turn, pressed_line_id, result)
+        HINTS.put(channel, customer.external_id, ticket.state, customer.language)
+        return Pressed(
+            customer_id=customer.id,
+            ticket_id=ticket.id,
+            language=lang,
+            drop_buttons=True,
+            choice=choice,
+            updated=updated,
+            says=await turn.keep_says(),
+            ticket=ticket_view(ticket),
+        )
