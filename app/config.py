@@ -388,6 +388,16 @@ class Settings:
     head_start_urgent_s: float = _setting(
         math.inf, _seconds_or_inf, "Queue head start of urgent priority (inf = strict)."
     )
+    staffing_target_share: float = _setting(
+        0.8,
+        _as_float(0.01, 0.999),
+        "Staffing advice: share of chats to answer within the target time (0.8 = 80%).",
+    )
+    staffing_target_seconds: float = _setting(
+        60.0,
+        _as_float(1, 3600),
+        "Staffing advice: the target time, in seconds, to answer that share of chats within.",
+    )
     # _table() returns a dataclasses.field with a default_factory: nothing is shared.
     business_hours: BusinessHours = _table(  # noqa: RUF009
         BusinessHours.always_open, "[business_hours]: time zone, weekly hours, holidays."

@@ -405,6 +405,36 @@ TEXTS: dict[str, str] = {
     "page.ch_queue_empty": "لا أحد في الانتظار.",
     "page.ch_waiting": "بالانتظار",
     "page.ch_stars": "التقييمات",
+    "page.st_title": "توصيات التوظيف",
+    "page.st_target": (
+        "عدد الموظفين اللازم للرد على {share} من المحادثات خلال {seconds}، لكل ساعة من اليوم، "
+        "محسوبًا من طلبات التحويل وأوقات المعالجة وحالات الانسحاب في الفترة (كل التذاكر: لا "
+        "تنطبق عليها عوامل التصفية أعلاه)، بجانب الموظفين الذين كانوا متصلين حينها."
+    ),
+    "page.st_model_erlang_c": "النموذج: إرلانغ C (حالات الانسحاب أقل من أن تقيس صبر العملاء).",
+    "page.st_model_erlang_a": "النموذج: إرلانغ A، بمتوسط صبر العملاء {patience}.",
+    "page.st_facts": (
+        "{arrivals} طلب تحويل، و{handled} وقت معالجة مقيس (المتوسط {handle})، وانسحب العميل "
+        "في {abandoned} من {waits} انتظار؛ يتولى الموظف {capacity} محادثة في الوقت نفسه في المتوسط."
+    ),
+    "page.st_weekday": "يوم الأسبوع",
+    "page.st_all_days": "كل الأيام",
+    "page.st_day_0": "الاثنين",
+    "page.st_day_1": "الثلاثاء",
+    "page.st_day_2": "الأربعاء",
+    "page.st_day_3": "الخميس",
+    "page.st_day_4": "الجمعة",
+    "page.st_day_5": "السبت",
+    "page.st_day_6": "الأحد",
+    "page.st_show": "عرض",
+    "page.st_chart": "الموظفون اللازمون والمتصلون، حسب الساعة",
+    "page.st_needed": "الموظفون اللازمون",
+    "page.st_online": "الموظفون المتصلون",
+    "page.st_hour": "الساعة",
+    "page.st_arrivals": "طلبات التحويل في الساعة",
+    "page.st_handle": "وقت المعالجة",
+    "page.st_gap": "الفرق",
+    "page.st_csv": "التوظيف (CSV)",
     "page.ag_table": "الموظفون",
     "page.ag_name": "الاسم",
     "page.ag_status": "الحالة",

@@ -412,6 +412,36 @@ TEXTS: dict[str, str] = {
     "page.ch_queue_empty": "Nobody is waiting.",
     "page.ch_waiting": "Waiting",
     "page.ch_stars": "Ratings",
+    "page.st_title": "Staffing advice",
+    "page.st_target": (
+        "Agents needed to answer {share} of chats within {seconds}, per hour of the day, from the "
+        "handoffs, handle times and abandonment of the period (all tickets: the filters above "
+        "do not apply), beside the agents who were online then."
+    ),
+    "page.st_model_erlang_c": "Model: Erlang C (too few abandoned waits to measure patience).",
+    "page.st_model_erlang_a": "Model: Erlang A, with the customers' mean patience of {patience}.",
+    "page.st_facts": (
+        "{arrivals} handoffs, {handled} handle times measured (mean {handle}), {abandoned} "
+        "of {waits} waits abandoned; an agent takes {capacity} chats at once on average."
+    ),
+    "page.st_weekday": "Day of the week",
+    "page.st_all_days": "All days",
+    "page.st_day_0": "Monday",
+    "page.st_day_1": "Tuesday",
+    "page.st_day_2": "Wednesday",
+    "page.st_day_3": "Thursday",
+    "page.st_day_4": "Friday",
+    "page.st_day_5": "Saturday",
+    "page.st_day_6": "Sunday",
+    "page.st_show": "Show",
+    "page.st_chart": "Agents needed and online, by hour",
+    "page.st_needed": "Agents needed",
+    "page.st_online": "Agents online",
+    "page.st_hour": "Hour",
+    "page.st_arrivals": "Handoffs per hour",
+    "page.st_handle": "Handle time",
+    "page.st_gap": "Gap",
+    "page.st_csv": "Staffing (CSV)",
     "page.ag_table": "Agents",
     "page.ag_name": "Name",
     "page.ag_status": "Status",

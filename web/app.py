@@ -59,6 +59,7 @@ ROUTE_MODULES = (
     "web.api_admin",
     "web.api_reports",
     "web.api_webhooks",
+    "web.api_staffing",
     "web.pages_faq",
     "web.pages_webhooks",
     "web.pages_reports",
