@@ -388,3 +388,28 @@ class TextEmbedding(Base):
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+
+
+class SearchDoc(Base):
+    """What ticket search looks in (``storage/search.py``): one row per transcript line
+    (``message_id`` set) and one per ticket (``message_id`` NULL: the customer's name, username
+    and external id, and the ticket's tags), as normalised words plus their light stems. Rows
+    are written by mapper events in the transaction that writes the message or ticket. The
+    full-text index over ``body`` is per backend, made by the migration: an FTS5 external-content
+    table ``search_fts`` on SQLite, a GIN index on ``to_tsvector('simple', body)`` on PostgreSQL.
+    """
+
+    __tablename__ = "search_docs"
+    __table_args__ = (
+        Index("ix_search_docs_ticket", "ticket_id", "message_id"),
+        Index(
+            "ix_search_docs_terms",
+            text("to_tsvector('simple', body)"),
+            postgresql_using="gin",
+        ).ddl_if(dialect="postgresql"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    message_id: Mapped[int | None] = mapped_column(IdType)
+    body: Mapped[str] = mapped_column(Text, default="")

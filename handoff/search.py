@@ -1,0 +1,308 @@
+"""Ticket search: transcripts, customers (name, username, external id), tags, ticket numbers.
+
+:func:`search_tickets` is one read transaction returning :class:`SearchPage` (frozen read
+models). Text is matched as the FAQ matcher reads it (``base.normalize``: Arabic letter forms
+and diacritics folded, case folded, light stems), through the index of
+:mod:`storage.search`. Every word of the query must match within one document (a transcript
+line, or a ticket's customer and tags). A query that is a ticket number (``123`` or ``#123``)
+also finds that ticket, first.
+
+Rights are the ticket pages' (``web/pages_reports.py``): a supervisor sees every ticket, an
+agent (``involving``) only the tickets they are or were assigned.
+
+Results are tickets, newest hit first, one per ticket in a page, each with the hit's snippet
+(the words that matched marked); pages go back in time with ``before`` (the ``next_before``
+of the previous page). A ticket whose hits are far apart can show again on a later page with
+an older hit.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, Select, bindparam, column, func, literal_column, select, table
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from base.normalize import normalize, stem_words
+from storage.db import Database
+from storage.models import Customer, Event, Message, SearchDoc, Ticket
+from storage.search import FTS_TABLE, PREFIX_FROM, match_sql, query_terms
+
+MAX_QUERY = 200
+PAGE = 20
+MAX_PAGE = 50
+SCAN_BATCH = 200
+MAX_SCANNED = 2000  # hits read to fill one page of distinct tickets
+SNIPPET_WORDS = 24
+# A word with its combining marks (Arabic harakat, Latin accents): \w alone splits at them.
+_WORD = re.compile(r"(?:\w|[\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed])+")
+
+Source = Literal["message", "ticket", "number"]
+Hit = tuple[int, int, int | None]  # document id, ticket id, message id (None: the ticket's)
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """A piece of a snippet; ``hit`` marks a word that matched the query."""
+
+    text: str
+    hit: bool
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    ticket_id: int
+    customer_id: int
+    customer_name: str
+    state: str
+    channel: str
+    source: Source  # a transcript line, the ticket's customer or tags, or its number
+    sender: str | None  # of the line (customer, bot, agent, system)
+    snippet: tuple[Fragment, ...]
+    at: datetime  # when the line was written; the ticket's creation otherwise
+
+    @property
+    def snippet_text(self) -> str:
+        return "".join(f.text for f in self.snippet)
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    query: str
+    hits: tuple[SearchHit, ...]
+    next_before: int | None  # pass as ``before`` for the next page; None: no more
+
+
+def ticket_number(query: str) -> int | None:
+    """The ticket number a query is (``123``, ``#123``, ``#١٢٣``), if it is one."""
+    folded = normalize(query)
+    return int(folded) if folded.isdigit() and len(folded) <= 18 else None
+
+
+def _rights(involving: int | None) -> list[ColumnElement[bool]]:
+    if involving is None:
+        return []
+    assigned = select(Event.ticket_id).where(
+        Event.kind == "ticket_assigned", Event.actor == f"agent:{involving}"
+    )
+    own = select(Ticket.id).where(Ticket.assignee_id == involving).union(assigned)
+    return [SearchDoc.ticket_id.in_(own)]
+
+
+def _matching(
+    dialect: str, query: str, involving: int | None
+) -> tuple[Select[int, int, int | None], Any]:
+    """Documents matching ``query``, newest first, as (doc id, ticket id, message id), and
+    the column the ``before`` cursor compares (the FTS5 rowid on SQLite, so that FTS5 walks its
+    index backwards and stops at the page instead of reading every match)."""
+    if dialect == "postgresql":
+        key: Any = SearchDoc.id
+        statement = select(SearchDoc.id, SearchDoc.ticket_id, SearchDoc.message_id).where(
+            literal_column("to_tsvector('simple', search_docs.body)").op("@@")(
+                func.to_tsquery(literal_column("'simple'"), bindparam("q", query))
+            )
+        )
+    else:
+        fts = table(FTS_TABLE, column("rowid"))
+        key = fts.c.rowid
+        statement = (
+            select(key, SearchDoc.ticket_id, SearchDoc.message_id)
+            .select_from(fts)
+            .join(SearchDoc, SearchDoc.id == key)
+            .where(literal_column(FTS_TABLE).op("MATCH")(bindparam("q", query)))
+        )
+    return statement.where(*_rights(involving)).order_by(key.desc()), key
+
+
+async def _hits(
+    session: AsyncSession, query: str, involving: int | None, before: int | None, limit: int
+) -> tuple[list[Hit], int | None]:
+    """Up to ``limit`` distinct tickets' newest hits before ``before`` and the cursor after
+    them (None when the matches ran out)."""
+    dialect = session.get_bind().dialect.name
+    statement, key = _matching(dialect, query, involving)
+    picked: list[Hit] = []
+    seen: set[int] = set()
+    scanned = 0
+    cursor = before
+    while scanned < MAX_SCANNED:
+        page = statement if cursor is None else statement.where(key < cursor)
+        rows = [
+            (int(d), int(t), m) for d, t, m in (await session.execute(page.limit(SCAN_BATCH))).all()
+        ]
+        scanned += len(rows)
+        for doc_id, ticket_id, message_id in rows:
+            if ticket_id in seen:
+                continue
+            if len(picked) == limit:
+                return picked, doc_id + 1
+            seen.add(ticket_id)
+            picked.append((doc_id, ticket_id, message_id))
+        if len(rows) < SCAN_BATCH:
+            return picked, None
+        cursor = rows[-1][0]
+    return picked, cursor
+
+
+def _stems(terms: list[tuple[str, str]]) -> tuple[set[str], tuple[str, ...]]:
+    exact = {w for w, _ in terms} | {s for _, s in terms}
+    prefixes = tuple(w for w, _ in terms if len(w) >= PREFIX_FROM and not w.isdigit())
+    return exact, prefixes
+
+
+def _is_hit(word: str, exact: set[str], prefixes: tuple[str, ...]) -> bool:
+    folded = normalize(word).split()
+    if not folded:
+        return False
+    for part in folded:
+        if part in exact or part.startswith(prefixes):
+            return True
+        if stem_words([part])[0] in exact:
+            return True
+    return False
+
+
+def snippet(
+    text_: str, terms: list[tuple[str, str]], words: int = SNIPPET_WORDS
+) -> tuple[Fragment, ...]:
+    """``text_`` cut to about ``words`` words around the first match, the matching words
+    marked (compared as the index compares them: normalised, stems, prefixes)."""
+    exact, prefixes = _stems(terms)
+    spans = [(m.start(), m.end()) for m in _WORD.finditer(text_)]
+    hits = [i for i, (a, b) in enumerate(spans) if _is_hit(text_[a:b], exact, prefixes)]
+    first = hits[0] if hits else 0
+    lo = max(0, first - words // 3)
+    hi = min(len(spans), lo + words)
+    if not spans:
+        return (Fragment(text_[:200], False),) if text_ else ()
+    start = 0 if lo == 0 else spans[lo][0]
+    end = len(text_) if hi == len(spans) else spans[hi - 1][1]
+    out: list[Fragment] = []
+    if lo > 0:
+        out.append(Fragment("… ", False))
+    pos = start
+    marked = set(hits)
+    for i in range(lo, hi):
+        a, b = spans[i]
+        if i in marked:
+            if a > pos:
+                out.append(Fragment(text_[pos:a], False))
+            out.append(Fragment(text_[a:b], True))
+            pos = b
+    if end > pos:
+        out.append(Fragment(text_[pos:end], False))
+    if hi < len(spans):
+        out.append(Fragment(" …", False))
+    return tuple(out)
+
+
+async def search_tickets(
+    db: Database,
+    query: str,
+    *,
+    involving: int | None = None,
+    before: int | None = None,
+    limit: int = PAGE,
+) -> SearchPage:
+    """Tickets matching ``query`` that the caller may see (``involving``: an agent's id, for
+    their own tickets only), newest hit first; see the module docstring."""
+    query = query[:MAX_QUERY]
+    terms = query_terms(query)
+    limit = max(1, min(limit, MAX_PAGE))
+    async with db.transaction() as session:
+        dialect = session.get_bind().dialect.name
+        number = ticket_number(query) if before is None else None
+        first: list[SearchHit] = []
+        if number is not None:
+            found = await _tickets(session, [number], involving)
+            if number in found:
+                ticket, customer = found[number]
+                first.append(
+                    SearchHit(
+                        ticket.id,
+                        customer.id,
+                        customer.name,
+                        ticket.state,
+                        ticket.channel,
+                        "number",
+                        None,
+                        (Fragment(f"#{ticket.id}", True),),
+                        ticket.created_at,
+                    )
+                )
+        if not terms:
+            return SearchPage(query, tuple(first), None)
+        picked, cursor = await _hits(
+            session, match_sql(dialect, terms), involving, before, limit - len(first)
+        )
+        picked = [p for p in picked if not first or p[1] != first[0].ticket_id]
+        tickets = await _tickets(session, [p[1] for p in picked], None)
+        message_ids = [p[2] for p in picked if p[2] is not None]
+        lines = {
+            m.id: m
+            for m in (
+                await session.execute(select(Message).where(Message.id.in_(message_ids)))
+            ).scalars()
+        }
+    hits = list(first)
+    for _doc, ticket_id, message_id in picked:
+        if ticket_id not in tickets:
+            continue
+        ticket, customer = tickets[ticket_id]
+        line = lines.get(message_id) if message_id is not None else None
+        if line is not None:
+            hits.append(
+                SearchHit(
+                    ticket.id,
+                    customer.id,
+                    customer.name,
+                    ticket.state,
+                    ticket.channel,
+                    "message",
+                    line.sender,
+                    snippet(line.text, terms),
+                    line.created_at,
+                )
+            )
+        else:
+            about = " · ".join(
+                p
+                for p in (customer.name, customer.username, customer.external_id, *ticket.tags)
+                if p
+            )
+            hits.append(
+                SearchHit(
+                    ticket.id,
+                    customer.id,
+                    customer.name,
+                    ticket.state,
+                    ticket.channel,
+                    "ticket",
+                    None,
+                    snippet(about, terms),
+                    ticket.created_at,
+                )
+            )
+    return SearchPage(query, tuple(hits), cursor)
+
+
+async def _tickets(
+    session: AsyncSession, ids: list[int], involving: int | None
+) -> dict[int, tuple[Ticket, Customer]]:
+    if not ids:
+        return {}
+    statement = (
+        select(Ticket, Customer)
+        .join(Customer, Customer.id == Ticket.customer_id)
+        .where(Ticket.id.in_(ids))
+    )
+    if involving is not None:
+        assigned = select(Event.ticket_id).where(
+            Event.kind == "ticket_assigned", Event.actor == f"agent:{involving}"
+        )
+        statement = statement.where((Ticket.assignee_id == involving) | Ticket.id.in_(assigned))
+    rows = (await session.execute(statement)).all()
+    return {t.id: (t, c) for t, c in rows}

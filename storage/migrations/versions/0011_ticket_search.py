@@ -1,0 +1,61 @@
+"""ticket search: search documents, their full-text index, and the backfill
+
+One document per transcript line and one per ticket (customer name, username, external id,
+tags), as normalised words and stems (storage/search.py). SQLite: an FTS5 external-content
+table ``search_fts`` kept in step by triggers; PostgreSQL: a GIN index on
+``to_tsvector('simple', body)``. The existing tickets and messages are indexed here, in the
+migration's transaction (about a minute per million messages); ``sanad search reindex``
+rebuilds the documents at any time (after a bulk load that bypassed the ORM, for instance).
+
+Revision ID: 0011
+Revises: 0008
+Create Date: 2026-12-06 11:00:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from storage import search
+
+revision = "0011"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    id_type = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+    op.create_table(
+        "search_docs",
+        sa.Column("id", id_type, nullable=False),
+        sa.Column("ticket_id", id_type, nullable=False),
+        sa.Column("message_id", id_type, nullable=True),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(["ticket_id"], ["tickets.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_search_docs_ticket", "search_docs", ["ticket_id", "message_id"])
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
+        op.create_index(
+            "ix_search_docs_terms",
+            "search_docs",
+            [sa.text("to_tsvector('simple', body)")],
+            postgresql_using="gin",
+        )
+    else:
+        search.install_sqlite_index(bind)
+    search.reindex(bind)
+
+
+def downgrade() -> None:
+    bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        for statement in search.SQLITE_DROP:
+            bind.exec_driver_sql(statement)
+    else:
+        op.drop_index("ix_search_docs_terms", table_name="search_docs")
+    op.drop_index("ix_search_docs_ticket", table_name="search_docs")
+    op.drop_table("search_docs")
