@@ -341,6 +341,15 @@ TEXTS: dict[str, str] = {
     "page.tk_details": "التفاصيل",
     "page.tk_back": "كل التذاكر",
     "page.tk_json": "JSON",
+    "page.sr_label": "البحث في التذاكر",
+    "page.sr_placeholder": "كلمات أو عميل أو وسم أو رقم تذكرة",
+    "page.sr_button": "بحث",
+    "page.sr_results": "نتائج البحث عن",
+    "page.sr_none": "لم يُعثر على شيء.",
+    "page.sr_older": "نتائج أقدم",
+    "page.sr_clear": "مسح البحث",
+    "page.sr_in_ticket": "العميل والوسوم",
+    "page.sr_number": "رقم التذكرة",
     # --- The customer's web chat page (chat.js gets its texts from the page)
     "chat.title": "تحدث معنا",
     # the embeddable widget (widget.js keeps its own copy; a test checks they agree)

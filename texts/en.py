@@ -348,6 +348,15 @@ TEXTS: dict[str, str] = {
     "page.tk_details": "Details",
     "page.tk_back": "All tickets",
     "page.tk_json": "JSON",
+    "page.sr_label": "Search tickets",
+    "page.sr_placeholder": "Words, a customer, a tag or a ticket number",
+    "page.sr_button": "Search",
+    "page.sr_results": "Results for",
+    "page.sr_none": "Nothing found.",
+    "page.sr_older": "Older results",
+    "page.sr_clear": "Clear search",
+    "page.sr_in_ticket": "Customer and tags",
+    "page.sr_number": "Ticket number",
     # --- The customer's web chat page (chat.js gets its texts from the page)
     "chat.title": "Chat with us",
     # the embeddable widget (widget.js keeps its own copy; a test checks they agree)
