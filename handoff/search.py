@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, bindparam, column, func, literal_column, select, table
+from sqlalchemy import Select, bindparam, column, func, literal_column, select, table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from base.normalize import normalize, stem_words
@@ -34,8 +34,8 @@ from storage.search import FTS_TABLE, PREFIX_FROM, match_sql, query_terms
 MAX_QUERY = 200
 PAGE = 20
 MAX_PAGE = 50
-SCAN_BATCH = 200
-MAX_SCANNED = 2000  # hits read to fill one page of distinct tickets
+SCAN_BATCH = 500
+MAX_SCANNED = 5000  # hits read to fill one page of distinct tickets
 SNIPPET_WORDS = 24
 # A word with its combining marks (Arabic harakat, Latin accents): \w alone splits at them.
 _WORD = re.compile(r"(?:\w|[\u0300-\u036f\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed])+")
@@ -82,19 +82,16 @@ def ticket_number(query: str) -> int | None:
     return int(folded) if folded.isdigit() and len(folded) <= 18 else None
 
 
-def _rights(involving: int | None) -> list[ColumnElement[bool]]:
-    if involving is None:
-        return []
+async def own_tickets(session: AsyncSession, agent_id: int) -> set[int]:
+    """The tickets an agent is or was assigned (the ticket pages' rule for agents)."""
     assigned = select(Event.ticket_id).where(
-        Event.kind == "ticket_assigned", Event.actor == f"agent:{involving}"
+        Event.kind == "ticket_assigned", Event.actor == f"agent:{agent_id}"
     )
-    own = select(Ticket.id).where(Ticket.assignee_id == involving).union(assigned)
-    return [SearchDoc.ticket_id.in_(own)]
+    held = select(Ticket.id).where(Ticket.assignee_id == agent_id)
+    return {int(t) for t in (await session.execute(held.union(assigned))).scalars() if t}
 
 
-def _matching(
-    dialect: str, query: str, involving: int | None
-) -> tuple[Select[int, int, int | None], Any]:
+def _matching(dialect: str, query: str) -> tuple[Select[int, int, int | None], Any]:
     """Documents matching ``query``, newest first, as (doc id, ticket id, message id), and
     the column the ``before`` cursor compares (the FTS5 rowid on SQLite, so that FTS5 walks its
     index backwards and stops at the page instead of reading every match)."""
@@ -114,16 +111,18 @@ def _matching(
             .join(SearchDoc, SearchDoc.id == key)
             .where(literal_column(FTS_TABLE).op("MATCH")(bindparam("q", query)))
         )
-    return statement.where(*_rights(involving)).order_by(key.desc()), key
+    return statement.order_by(key.desc()), key
 
 
 async def _hits(
-    session: AsyncSession, query: str, involving: int | None, before: int | None, limit: int
+    session: AsyncSession, query: str, allowed: set[int] | None, before: int | None, limit: int
 ) -> tuple[list[Hit], int | None]:
-    """Up to ``limit`` distinct tickets' newest hits before ``before`` and the cursor after
-    them (None when the matches ran out)."""
+    """Up to ``limit`` distinct tickets' newest hits before ``before`` (in ``allowed`` tickets
+    only, unless None) and the cursor after them: None when the matches ran out; after
+    ``MAX_SCANNED`` hits read the page may be short (an agent's tickets among many others'),
+    the cursor goes on from there."""
     dialect = session.get_bind().dialect.name
-    statement, key = _matching(dialect, query, involving)
+    statement, key = _matching(dialect, query)
     picked: list[Hit] = []
     seen: set[int] = set()
     scanned = 0
@@ -135,7 +134,7 @@ async def _hits(
         ]
         scanned += len(rows)
         for doc_id, ticket_id, message_id in rows:
-            if ticket_id in seen:
+            if ticket_id in seen or (allowed is not None and ticket_id not in allowed):
                 continue
             if len(picked) == limit:
                 return picked, doc_id + 1
@@ -214,10 +213,11 @@ async def search_tickets(
     limit = max(1, min(limit, MAX_PAGE))
     async with db.transaction() as session:
         dialect = session.get_bind().dialect.name
+        allowed = None if involving is None else await own_tickets(session, involving)
         number = ticket_number(query) if before is None else None
         first: list[SearchHit] = []
-        if number is not None:
-            found = await _tickets(session, [number], involving)
+        if number is not None and (allowed is None or number in allowed):
+            found = await _tickets(session, [number])
             if number in found:
                 ticket, customer = found[number]
                 first.append(
@@ -236,10 +236,10 @@ async def search_tickets(
         if not terms:
             return SearchPage(query, tuple(first), None)
         picked, cursor = await _hits(
-            session, match_sql(dialect, terms), involving, before, limit - len(first)
+            session, match_sql(dialect, terms), allowed, before, limit - len(first)
         )
         picked = [p for p in picked if not first or p[1] != first[0].ticket_id]
-        tickets = await _tickets(session, [p[1] for p in picked], None)
+        tickets = await _tickets(session, [p[1] for p in picked])
         message_ids = [p[2] for p in picked if p[2] is not None]
         lines = {
             m.id: m
@@ -289,20 +289,12 @@ async def search_tickets(
     return SearchPage(query, tuple(hits), cursor)
 
 
-async def _tickets(
-    session: AsyncSession, ids: list[int], involving: int | None
-) -> dict[int, tuple[Ticket, Customer]]:
+async def _tickets(session: AsyncSession, ids: list[int]) -> dict[int, tuple[Ticket, Customer]]:
     if not ids:
         return {}
-    statement = (
+    rows = await session.execute(
         select(Ticket, Customer)
         .join(Customer, Customer.id == Ticket.customer_id)
         .where(Ticket.id.in_(ids))
     )
-    if involving is not None:
-        assigned = select(Event.ticket_id).where(
-            Event.kind == "ticket_assigned", Event.actor == f"agent:{involving}"
-        )
-        statement = statement.where((Ticket.assignee_id == involving) | Ticket.id.in_(assigned))
-    rows = (await session.execute(statement)).all()
-    return {t.id: (t, c) for t, c in rows}
+    return {t.id: (t, c) for t, c in rows.all()}
