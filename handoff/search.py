@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from base.normalize import normalize, stem_words
 from storage.db import Database
 from storage.models import Customer, Event, Message, SearchDoc, Ticket
-from storage.search import FTS_TABLE, PREFIX_FROM, match_sql, query_terms
+from storage.search import FTS_TABLE, PREFIX_FROM, match_sql, query_terms, reindex
 
 MAX_QUERY = 200
 PAGE = 20
@@ -298,3 +298,10 @@ async def _tickets(session: AsyncSession, ids: list[int]) -> dict[int, tuple[Tic
         .where(Ticket.id.in_(ids))
     )
     return {t.id: (t, c) for t, c in rows.all()}
+
+
+async def rebuild_index(db: Database) -> dict[str, int]:
+    """Rebuild every search document in one transaction (``sanad search reindex``)."""
+    async with db.transaction() as session:
+        connection = await session.connection()
+        return await connection.run_sync(reindex)

@@ -4,13 +4,18 @@ line searchable as soon as its transaction commits."""
 
 from __future__ import annotations
 
+import asyncio
+import io
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pytest
 from sqlalchemy import select, text
 
 from handoff.customers import touch_customer
 from handoff.search import SearchPage, search_tickets, snippet, ticket_number
 from handoff.tickets import current_ticket, record_message
+from sanad.cli import main
 from storage.db import Database
 from storage.events import record_event
 from storage.models import Agent, SearchDoc, Ticket
@@ -183,3 +188,33 @@ def test_snippet_marks_words_around_the_first_hit() -> None:
     assert [f.text for f in cut if f.hit] == ["Delivered"]
     assert cut[0].text == "… " and cut[-1].text == " …"
     assert "Delivered late" in "".join(f.text for f in cut)
+
+
+def test_cli_reindex_indexes_a_bulk_loaded_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("SANAD_DATABASE_URL", url)
+
+    async def load() -> int:
+        db = Database(url)
+        await db.upgrade()
+        ticket_id = await _ticket(db, "1", "Ann", ["a wombat in the parcel"])
+        async with db.transaction() as session:  # as a bulk load leaves it: no documents
+            await session.execute(text("DELETE FROM search_docs"))
+        await db.dispose()
+        return ticket_id
+
+    async def find() -> list[int]:
+        db = Database(url)
+        try:
+            return _ids(await search_tickets(db, "wombat"))
+        finally:
+            await db.dispose()
+
+    ticket_id = asyncio.run(load())
+    assert asyncio.run(find()) == []
+    out = io.StringIO()
+    assert main(["search", "reindex"], out=out) == 0
+    assert "indexed 1 tickets and 1 messages" in out.getvalue()
+    assert asyncio.run(find()) == [ticket_id]
