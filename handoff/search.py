@@ -115,7 +115,12 @@ def _matching(dialect: str, query: str) -> tuple[Select[int, int, int | None], A
 
 
 async def _hits(
-    session: AsyncSession, query: str, allowed: set[int] | None, before: int | None, limit: int
+    session: AsyncSession,
+    query: str,
+    allowed: set[int] | None,
+    before: int | None,
+    limit: int,
+    shown: set[int],
 ) -> tuple[list[Hit], int | None]:
     """Up to ``limit`` distinct tickets' newest hits before ``before`` (in ``allowed`` tickets
     only, unless None) and the cursor after them: None when the matches ran out; after
@@ -124,7 +129,7 @@ async def _hits(
     dialect = session.get_bind().dialect.name
     statement, key = _matching(dialect, query)
     picked: list[Hit] = []
-    seen: set[int] = set()
+    seen = set(shown)  # tickets already on the page
     scanned = 0
     cursor = before
     while scanned < MAX_SCANNED:
@@ -236,9 +241,13 @@ async def search_tickets(
         if not terms:
             return SearchPage(query, tuple(first), None)
         picked, cursor = await _hits(
-            session, match_sql(dialect, terms), allowed, before, limit - len(first)
+            session,
+            match_sql(dialect, terms),
+            allowed,
+            before,
+            limit - len(first),
+            {h.ticket_id for h in first},
         )
-        picked = [p for p in picked if not first or p[1] != first[0].ticket_id]
         tickets = await _tickets(session, [p[1] for p in picked])
         message_ids = [p[2] for p in picked if p[2] is not None]
         lines = {
@@ -268,10 +277,10 @@ async def search_tickets(
                 )
             )
         else:
+            # A web visitor's external id is the hash of their secret: found, not shown.
+            shown_id = "" if customer.channel == "web" else customer.external_id
             about = " · ".join(
-                p
-                for p in (customer.name, customer.username, customer.external_id, *ticket.tags)
-                if p
+                p for p in (customer.name, customer.username, shown_id, *ticket.tags) if p
             )
             hits.append(
                 SearchHit(
