@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from base.normalize import normalize, stem_words
 from storage.db import Database
 from storage.models import Customer, Event, Message, SearchDoc, Ticket
-from storage.search import FTS_TABLE, PREFIX_FROM, match_sql, query_terms, reindex
+from storage.search import FTS_TABLE, Term, match_sql, query_terms, reindex
 
 MAX_QUERY = 200
 PAGE = 20
@@ -151,10 +151,9 @@ async def _hits(
     return picked, cursor
 
 
-def _stems(terms: list[tuple[str, str]]) -> tuple[set[str], tuple[str, ...]]:
-    exact = {w for w, _ in terms} | {s for _, s in terms}
-    prefixes = tuple(w for w, _ in terms if len(w) >= PREFIX_FROM and not w.isdigit())
-    return exact, prefixes
+def _stems(terms: list[Term]) -> tuple[set[str], tuple[str, ...]]:
+    exact = {t.word for t in terms} | {t.stem for t in terms}
+    return exact, tuple(t.word for t in terms if t.prefix)
 
 
 def _is_hit(word: str, exact: set[str], prefixes: tuple[str, ...]) -> bool:
@@ -162,16 +161,14 @@ def _is_hit(word: str, exact: set[str], prefixes: tuple[str, ...]) -> bool:
     if not folded:
         return False
     for part in folded:
-        if part in exact or part.startswith(prefixes):
+        if part in exact or (prefixes and part.startswith(prefixes)):
             return True
         if stem_words([part])[0] in exact:
             return True
     return False
 
 
-def snippet(
-    text_: str, terms: list[tuple[str, str]], words: int = SNIPPET_WORDS
-) -> tuple[Fragment, ...]:
+def snippet(text_: str, terms: list[Term], words: int = SNIPPET_WORDS) -> tuple[Fragment, ...]:
     """``text_`` cut to about ``words`` words around the first match, the matching words
     marked (compared as the index compares them: normalised, stems, prefixes)."""
     exact, prefixes = _stems(terms)

@@ -26,6 +26,7 @@ own, the text is already normalised).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -38,6 +39,7 @@ from storage.models import Customer, Message, SearchDoc, Ticket
 __all__ = [
     "FTS_TABLE",
     "PREFIX_FROM",
+    "Term",
     "body_of",
     "install_sqlite_index",
     "is_modelled",
@@ -102,30 +104,44 @@ def ticket_body(name: str, username: str | None, external_id: str, tags: Iterabl
     return body_of(name or "", username or "", external_id or "", *tags)
 
 
-def query_terms(query: str) -> list[tuple[str, str]]:
-    """The words of a query as (normalised word, stem), in order, without repeats."""
-    words = list(dict.fromkeys(normalize(query).split()))
-    return [(w, s or w) for w, s in zip(words, stem_words(words), strict=True)][:16]
+@dataclass(frozen=True)
+class Term:
+    """A query word: normalised, its light stem, and whether it was typed as a prefix
+    (``hadd*``: the words it begins match too)."""
+
+    word: str
+    stem: str
+    prefix: bool = False
 
 
-def match_sql(dialect: str, terms: Sequence[tuple[str, str]]) -> str:
-    """The backend's full-text query for ``terms`` (every word must match). The words come
-    from :func:`normalize`: letters and digits only, nothing a query syntax would read."""
-    if dialect == "postgresql":
-        parts = []
-        for word, stem in terms:
-            options = {f"'{stem}'", f"'{word}'"}
-            if len(word) >= PREFIX_FROM and not word.isdigit():
-                options.add(f"'{word}':*")
-            parts.append("(" + " | ".join(sorted(options)) + ")")
-        return " & ".join(parts)
+def query_terms(query: str) -> list[Term]:
+    """The words of a query, in order, without repeats (at most 16). A word typed with a
+    trailing ``*`` (three characters or more) is a prefix; prefixes are asked for, not
+    implied: a prefix of a frequent word makes the index merge every word it begins."""
+    terms: dict[str, Term] = {}
+    for raw in query.split():
+        words = normalize(raw).split()
+        for i, word in enumerate(words):
+            prefix = raw.endswith("*") and i == len(words) - 1 and len(word) >= PREFIX_FROM
+            if word not in terms or prefix:
+                terms[word] = Term(word, stem_words([word])[0] or word, prefix)
+    return list(terms.values())[:16]
+
+
+def match_sql(dialect: str, terms: Sequence[Term]) -> str:
+    """The backend's full-text query for ``terms``: every word must match, by its stem (a
+    document holds the stem of each of its words) or, for a prefix, a word it begins. The
+    words come from :func:`normalize`: letters and digits only, nothing a query syntax reads."""
+    postgres = dialect == "postgresql"
     parts = []
-    for word, stem in terms:
-        options = {f'"{stem}"', f'"{word}"'}
-        if len(word) >= PREFIX_FROM and not word.isdigit():
-            options.add(f'"{word}"*')
-        parts.append("(" + " OR ".join(sorted(options)) + ")")
-    return " AND ".join(parts)
+    for t in terms:
+        if postgres:
+            options = {f"'{t.stem}'"} | ({f"'{t.word}':*"} if t.prefix else set())
+            parts.append("(" + " | ".join(sorted(options)) + ")")
+        else:
+            options = {f'"{t.stem}"'} | ({f'"{t.word}"*'} if t.prefix else set())
+            parts.append("(" + " OR ".join(sorted(options)) + ")")
+    return (" & " if postgres else " AND ").join(parts)
 
 
 # ---------------------------------------------------------------------- mapper events

@@ -110,7 +110,7 @@ OPERATIONS = [
         query=SearchParams,
         description="Arabic is matched as the FAQ matcher reads it (alef, ya, ta marbuta "
         "forms and diacritics folded), English without case and with light stemming; a word "
-        "of three characters or more also matches the words it begins.",
+        "typed with a trailing * (three characters or more) also matches the words it begins.",
     ),
 ]
 OPENAPI_PATHS, OPENAPI_SCHEMAS = paths_of(OPERATIONS)

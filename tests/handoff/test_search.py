@@ -86,11 +86,12 @@ async def test_english_word_case_and_stem(db: Database) -> None:
 async def test_customer_name_username_external_id_and_prefix(db: Database) -> None:
     layla = await _ticket(db, "777001", "Layla Haddad", ["hi"], username="layla_h")
     await _ticket(db, "777002", "Omar", ["hi"])
-    for query in ("layla", "Haddad", "layla_h", "777001", "Hadd"):
+    for query in ("layla", "Haddad", "layla_h", "777001", "Hadd*", "lay* hadd*"):
         page = await search_tickets(db, query)
         assert _ids(page) == [layla], query
         assert page.hits[0].source == "ticket"
         assert page.hits[0].customer_name == "Layla Haddad"
+    assert _ids(await search_tickets(db, "Hadd")) == []  # a prefix is asked for with *
 
 
 async def test_tags_are_searchable_once_added(db: Database) -> None:
