@@ -247,6 +247,14 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_ticket", "ticket_id", "id"),
         Index("ix_events_kind_created", "kind", "created_at"),
+        # The tickets an agent was ever assigned (an agent's own tickets: pages, search).
+        Index(
+            "ix_events_assigned_actor",
+            "actor",
+            "ticket_id",
+            sqlite_where=text("kind = 'ticket_assigned'"),
+            postgresql_where=text("kind = 'ticket_assigned'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)

@@ -3,9 +3,11 @@
 One document per transcript line and one per ticket (customer name, username, external id,
 tags), as normalised words and stems (storage/search.py). SQLite: an FTS5 external-content
 table ``search_fts`` kept in step by triggers; PostgreSQL: a GIN index on
-``to_tsvector('simple', body)``. The existing tickets and messages are indexed here, in the
-migration's transaction (about a minute per million messages); ``sanad search reindex``
-rebuilds the documents at any time (after a bulk load that bypassed the ORM, for instance).
+``to_tsvector('simple', body)``. Also a partial index of ``ticket_assigned`` events by actor
+(an agent's own tickets, which search filters by). The existing tickets and messages are
+indexed here, in the migration's transaction (bench/search.py times it: minutes per million
+messages); ``sanad search reindex`` rebuilds the documents at any time (after a bulk load that
+bypassed the ORM, for instance).
 
 Revision ID: 0011
 Revises: 0008
@@ -37,8 +39,17 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_search_docs_ticket", "search_docs", ["ticket_id", "message_id"])
+    assigned = sa.text("kind = 'ticket_assigned'")
+    op.create_index(
+        "ix_events_assigned_actor",
+        "events",
+        ["actor", "ticket_id"],
+        sqlite_where=assigned,
+        postgresql_where=assigned,
+    )
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
+        search.reindex(bind)  # the GIN index is built once, after the rows
         op.create_index(
             "ix_search_docs_terms",
             "search_docs",
@@ -47,7 +58,7 @@ def upgrade() -> None:
         )
     else:
         search.install_sqlite_index(bind)
-    search.reindex(bind)
+        search.reindex(bind)
 
 
 def downgrade() -> None:
@@ -57,5 +68,6 @@ def downgrade() -> None:
             bind.exec_driver_sql(statement)
     else:
         op.drop_index("ix_search_docs_terms", table_name="search_docs")
+    op.drop_index("ix_events_assigned_actor", table_name="events")
     op.drop_index("ix_search_docs_ticket", table_name="search_docs")
     op.drop_table("search_docs")
