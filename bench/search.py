@@ -33,7 +33,7 @@ from bench.history_prefill import Shape, prefill
 from bench.webchat import _database
 from handoff.search import search_tickets
 from storage.db import Database
-from storage.search import reindex
+from storage.search import PG_GIN, PG_INDEX, reindex
 
 PG_SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 AGENT = 2  # bench/history_prefill.py: agents 1-3 handled 30 % of the tickets, 10 % each
@@ -73,13 +73,10 @@ async def _index(db: Database) -> dict[str, Any]:
     async with db.engine.begin() as conn:
         postgres = conn.dialect.name == "postgresql"
         if postgres:
-            await conn.exec_driver_sql("DROP INDEX ix_search_docs_terms")
+            await conn.exec_driver_sql(f"DROP INDEX {PG_INDEX}")
         counts = await conn.run_sync(reindex)
         if postgres:
-            await conn.exec_driver_sql(
-                "CREATE INDEX ix_search_docs_terms ON search_docs "
-                "USING gin (to_tsvector('simple', body))"
-            )
+            await conn.exec_driver_sql(PG_GIN)
     seconds = time.perf_counter() - started
     if postgres:
         async with db.engine.connect() as conn:

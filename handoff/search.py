@@ -29,12 +29,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from base.normalize import normalize, stem_words
 from storage.db import Database
 from storage.models import Customer, Event, Message, SearchDoc, Ticket
-from storage.search import FTS_TABLE, Term, match_sql, query_terms, reindex
+from storage.search import FTS_TABLE, PG_COLUMN, Term, match_sql, query_terms, reindex
 
 MAX_QUERY = 200
 PAGE = 20
 MAX_PAGE = 50
-SCAN_BATCH = 500
+SCAN_BATCH = 200
 MAX_SCANNED = 2000  # hits read to fill one page of distinct tickets
 SNIPPET_WORDS = 24
 # A word with its combining marks (Arabic harakat, Latin accents): \w alone splits at them.
@@ -99,7 +99,7 @@ def _matching(dialect: str, query: str) -> tuple[Select[int, int, int | None], A
     if dialect == "postgresql":
         key: Any = SearchDoc.id
         statement = select(SearchDoc.id, SearchDoc.ticket_id, SearchDoc.message_id).where(
-            literal_column("to_tsvector('simple', search_docs.body)").op("@@")(
+            literal_column(f"search_docs.{PG_COLUMN}").op("@@")(
                 func.to_tsquery(literal_column("'simple'"), bindparam("q", query))
             )
         )
@@ -128,6 +128,10 @@ async def _hits(
     ``MAX_SCANNED`` hits read the page may be short (an agent's tickets among many others'),
     the cursor goes on from there."""
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # Plan for this query's words (how frequent they are decides between the GIN index
+        # and walking the newest documents), not a generic plan for any words.
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     statement, key = _matching(dialect, query)
     picked: list[Hit] = []
     seen = set(shown)  # tickets already on the page

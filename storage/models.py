@@ -403,19 +403,13 @@ class SearchDoc(Base):
     (``message_id`` set) and one per ticket (``message_id`` NULL: the customer's name, username
     and external id, and the ticket's tags), as normalised words plus their light stems. Rows
     are written by mapper events in the transaction that writes the message or ticket. The
-    full-text index over ``body`` is per backend, made by the migration: an FTS5 external-content
-    table ``search_fts`` on SQLite, a GIN index on ``to_tsvector('simple', body)`` on PostgreSQL.
+    full-text index over ``body`` is per backend, made by the migration (not modelled here): an
+    FTS5 external-content table ``search_fts`` on SQLite; on PostgreSQL a stored generated
+    column ``terms`` (``to_tsvector('simple', body)``) with a GIN index.
     """
 
     __tablename__ = "search_docs"
-    __table_args__ = (
-        Index("ix_search_docs_ticket", "ticket_id", "message_id"),
-        Index(
-            "ix_search_docs_terms",
-            text("to_tsvector('simple', body)"),
-            postgresql_using="gin",
-        ).ddl_if(dialect="postgresql"),
-    )
+    __table_args__ = (Index("ix_search_docs_ticket", "ticket_id", "message_id"),)
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))

@@ -18,9 +18,11 @@ Rows written by Core bulk inserts (``bench/history_prefill.py``) bypass the even
 :func:`reindex` (``sanad search reindex``) after such a load.
 
 The full-text index over ``body`` is the backend's own: SQLite, an FTS5 external-content
-table ``search_fts`` kept in step by triggers on ``search_docs``; PostgreSQL, a GIN index on
-``to_tsvector('simple', body)`` (the 'simple' configuration: no stemming or stop words of its
-own, the text is already normalised).
+table ``search_fts`` kept in step by triggers on ``search_docs``; PostgreSQL, a stored
+generated column ``terms`` = ``to_tsvector('simple', body)`` (the 'simple' configuration: no
+stemming or stop words of its own, the text is already normalised) with a GIN index. Stored,
+not an expression index: the planner walks the newest documents backwards for a frequent
+word, and then checks each row's stored vector instead of parsing its text again.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from storage.models import Customer, Message, SearchDoc, Ticket
 
 __all__ = [
     "FTS_TABLE",
+    "PG_COLUMN",
     "PREFIX_FROM",
     "Term",
     "body_of",
@@ -50,6 +53,13 @@ __all__ = [
 ]
 
 FTS_TABLE = "search_fts"
+PG_COLUMN = "terms"  # PostgreSQL: to_tsvector('simple', body), stored
+PG_INDEX = "ix_search_docs_terms"
+PG_DDL = (
+    f"ALTER TABLE search_docs ADD COLUMN {PG_COLUMN} tsvector "
+    "GENERATED ALWAYS AS (to_tsvector('simple', body)) STORED"
+)
+PG_GIN = f"CREATE INDEX {PG_INDEX} ON search_docs USING gin ({PG_COLUMN})"
 PREFIX_FROM = 3  # a query word this long also matches the words it begins
 REINDEX_BATCH = 5000
 _docs: Table = SearchDoc.__table__  # type: ignore[assignment]
@@ -74,10 +84,21 @@ SQLITE_DROP = (
 
 
 def is_modelled(obj: Any, name: str | None, type_: str, reflected: bool, _other: Any) -> bool:
-    """Alembic's ``include_object``: the FTS5 table and its shadow tables are the
-    migration's, not the models' (compare the rest)."""
-    del obj, reflected
-    return not (type_ == "table" and name is not None and name.startswith(FTS_TABLE))
+    """Alembic's ``include_object``: the backend's full-text index is the migration's, not the
+    models' (the FTS5 table and its shadow tables; PostgreSQL's ``terms`` column and its GIN
+    index). Compare the rest."""
+    del reflected
+    if type_ == "table":
+        return not (name or "").startswith(FTS_TABLE)
+    if type_ == "column":
+        return not (
+            name == PG_COLUMN
+            and getattr(obj, "table", None) is not None
+            and obj.table.name == "search_docs"
+        )
+    if type_ == "index":
+        return name != PG_INDEX
+    return True
 
 
 def install_sqlite_index(conn: Connection) -> None:

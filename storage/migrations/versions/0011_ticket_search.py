@@ -2,12 +2,13 @@
 
 One document per transcript line and one per ticket (customer name, username, external id,
 tags), as normalised words and stems (storage/search.py). SQLite: an FTS5 external-content
-table ``search_fts`` kept in step by triggers; PostgreSQL: a GIN index on
-``to_tsvector('simple', body)``. Also a partial index of ``ticket_assigned`` events by actor
-(an agent's own tickets, which search filters by). The existing tickets and messages are
-indexed here, in the migration's transaction (bench/search.py times it: minutes per million
-messages); ``sanad search reindex`` rebuilds the documents at any time (after a bulk load that
-bypassed the ORM, for instance).
+table ``search_fts`` kept in step by triggers; PostgreSQL: a stored generated tsvector column
+``terms`` (``to_tsvector('simple', body)``) with a GIN index. Also a partial index of
+``ticket_assigned`` events by actor (an agent's own tickets, which search filters by).
+
+The existing tickets and messages are indexed here, in the migration's transaction
+(bench/search.py times it: minutes per million messages); ``sanad search reindex`` rebuilds
+the documents at any time (after a bulk load that bypassed the ORM, for instance).
 
 Revision ID: 0011
 Revises: 0008
@@ -49,13 +50,9 @@ def upgrade() -> None:
     )
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        search.reindex(bind)  # the GIN index is built once, after the rows
-        op.create_index(
-            "ix_search_docs_terms",
-            "search_docs",
-            [sa.text("to_tsvector('simple', body)")],
-            postgresql_using="gin",
-        )
+        bind.exec_driver_sql(search.PG_DDL)
+        search.reindex(bind)
+        bind.exec_driver_sql(search.PG_GIN)  # built once, after the rows
     else:
         search.install_sqlite_index(bind)
         search.reindex(bind)
@@ -67,7 +64,7 @@ def downgrade() -> None:
         for statement in search.SQLITE_DROP:
             bind.exec_driver_sql(statement)
     else:
-        op.drop_index("ix_search_docs_terms", table_name="search_docs")
+        op.drop_index(search.PG_INDEX, table_name="search_docs")
     op.drop_index("ix_events_assigned_actor", table_name="events")
     op.drop_index("ix_search_docs_ticket", table_name="search_docs")
     op.drop_table("search_docs")
