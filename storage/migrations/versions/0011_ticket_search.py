@@ -51,6 +51,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
         bind.exec_driver_sql(search.PG_DDL)
+        bind.exec_driver_sql(search.PG_STATISTICS)
         search.reindex(bind)
         bind.exec_driver_sql(search.PG_GIN)  # built once, after the rows
     else:
