@@ -23,7 +23,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import Select, bindparam, column, func, literal_column, select, table, text
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from base.normalize import normalize, stem_words
@@ -82,14 +92,25 @@ def ticket_number(query: str) -> int | None:
     return int(folded) if folded.isdigit() and len(folded) <= 18 else None
 
 
-async def own_tickets(session: AsyncSession, agent_id: int) -> set[int]:
-    """The tickets an agent is or was assigned (the ticket pages' rule for agents)."""
-    # The kind as a literal: what lets the planner use the partial index on it.
-    assigned = select(Event.ticket_id).where(
-        text("events.kind = 'ticket_assigned'"), Event.actor == f"agent:{agent_id}"
+def _assigned_once(ticket_id: Any, agent_id: int) -> ColumnElement[bool]:
+    """The agent was assigned the ticket at some time: a probe of the partial index of
+    ``ticket_assigned`` events by actor (the kind a literal, so the planner may use it)."""
+    return (
+        select(Event.id)
+        .where(
+            text("events.kind = 'ticket_assigned'"),
+            Event.actor == f"agent:{agent_id}",
+            Event.ticket_id == ticket_id,
+        )
+        .exists()
     )
-    held = select(Ticket.id).where(Ticket.assignee_id == agent_id)
-    return {int(t) for t in (await session.execute(held.union(assigned))).scalars() if t}
+
+
+def _may_see(ticket_id: Any, agent_id: int) -> ColumnElement[bool]:
+    """Whether the agent is or was assigned the ticket (the ticket pages' rule for agents),
+    for a ticket id from another table: two index probes."""
+    held = select(Ticket.id).where(Ticket.id == ticket_id, Ticket.assignee_id == agent_id)
+    return held.exists() | _assigned_once(ticket_id, agent_id)
 
 
 def _matching(dialect: str, query: str) -> tuple[Select[int, int, int | None], Any]:
@@ -98,7 +119,9 @@ def _matching(dialect: str, query: str) -> tuple[Select[int, int, int | None], A
     index backwards and stops at the page instead of reading every match)."""
     if dialect == "postgresql":
         key: Any = SearchDoc.id
-        statement = select(SearchDoc.id, SearchDoc.ticket_id, SearchDoc.message_id).where(
+        statement = select(
+            SearchDoc.id.label("doc_id"), SearchDoc.ticket_id, SearchDoc.message_id
+        ).where(
             literal_column(f"search_docs.{PG_COLUMN}").op("@@")(
                 func.to_tsquery(literal_column("'simple'"), bindparam("q", query))
             )
@@ -107,7 +130,7 @@ def _matching(dialect: str, query: str) -> tuple[Select[int, int, int | None], A
         fts = table(FTS_TABLE, column("rowid"))
         key = fts.c.rowid
         statement = (
-            select(key, SearchDoc.ticket_id, SearchDoc.message_id)
+            select(key.label("doc_id"), SearchDoc.ticket_id, SearchDoc.message_id)
             .select_from(fts)
             .join(SearchDoc, SearchDoc.id == key)
             .where(literal_column(FTS_TABLE).op("MATCH")(bindparam("q", query)))
@@ -118,15 +141,16 @@ def _matching(dialect: str, query: str) -> tuple[Select[int, int, int | None], A
 async def _hits(
     session: AsyncSession,
     query: str,
-    allowed: set[int] | None,
+    involving: int | None,
     before: int | None,
     limit: int,
     shown: set[int],
 ) -> tuple[list[Hit], int | None]:
-    """Up to ``limit`` distinct tickets' newest hits before ``before`` (in ``allowed`` tickets
-    only, unless None) and the cursor after them: None when the matches ran out; after
-    ``MAX_SCANNED`` hits read the page may be short (an agent's tickets among many others'),
-    the cursor goes on from there."""
+    """Up to ``limit`` distinct tickets' newest hits before ``before`` (of an agent's own
+    tickets with ``involving``) and the cursor after them: None when the matches ran out;
+    after ``MAX_SCANNED`` hits read the page may be short (an agent's tickets among many
+    others'), the cursor goes on from there. Each read takes the next ``SCAN_BATCH`` hits and
+    marks in the database those the agent may see."""
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
         # Plan for this query's words (how frequent they are decides between the GIN index
@@ -138,13 +162,21 @@ async def _hits(
     scanned = 0
     cursor = before
     while scanned < MAX_SCANNED:
-        page = statement if cursor is None else statement.where(key < cursor)
-        rows = [
-            (int(d), int(t), m) for d, t, m in (await session.execute(page.limit(SCAN_BATCH))).all()
-        ]
+        batch = (statement if cursor is None else statement.where(key < cursor)).limit(SCAN_BATCH)
+        if involving is None:
+            rows = [(int(d), int(t), m, True) for d, t, m in (await session.execute(batch)).all()]
+        else:
+            hits = batch.subquery()
+            marked = select(
+                *hits.c, _may_see(hits.c.ticket_id, involving).label("visible")
+            ).order_by(hits.c.doc_id.desc())
+            rows = [
+                (int(r[0]), int(r[1]), r[2], bool(r[3]))
+                for r in (await session.execute(marked)).all()
+            ]
         scanned += len(rows)
-        for doc_id, ticket_id, message_id in rows:
-            if ticket_id in seen or (allowed is not None and ticket_id not in allowed):
+        for doc_id, ticket_id, message_id, visible in rows:
+            if ticket_id in seen or not visible:
                 continue
             if len(picked) == limit:
                 return picked, doc_id + 1
@@ -220,11 +252,10 @@ async def search_tickets(
     limit = max(1, min(limit, MAX_PAGE))
     async with db.transaction() as session:
         dialect = session.get_bind().dialect.name
-        allowed = None if involving is None else await own_tickets(session, involving)
         number = ticket_number(query) if before is None else None
         first: list[SearchHit] = []
-        if number is not None and (allowed is None or number in allowed):
-            found = await _tickets(session, [number])
+        if number is not None:
+            found = await _tickets(session, [number], involving)
             if number in found:
                 ticket, customer = found[number]
                 first.append(
@@ -245,7 +276,7 @@ async def search_tickets(
         picked, cursor = await _hits(
             session,
             match_sql(dialect, terms),
-            allowed,
+            involving,
             before,
             limit - len(first),
             {h.ticket_id for h in first},
@@ -300,14 +331,21 @@ async def search_tickets(
     return SearchPage(query, tuple(hits), cursor)
 
 
-async def _tickets(session: AsyncSession, ids: list[int]) -> dict[int, tuple[Ticket, Customer]]:
+async def _tickets(
+    session: AsyncSession, ids: list[int], involving: int | None = None
+) -> dict[int, tuple[Ticket, Customer]]:
     if not ids:
         return {}
-    rows = await session.execute(
+    statement = (
         select(Ticket, Customer)
         .join(Customer, Customer.id == Ticket.customer_id)
         .where(Ticket.id.in_(ids))
     )
+    if involving is not None:
+        statement = statement.where(
+            (Ticket.assignee_id == involving) | _assigned_once(Ticket.id, involving)
+        )
+    rows = await session.execute(statement)
     return {t.id: (t, c) for t, c in rows.all()}
 
 
