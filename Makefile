@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.webchat --visitors 50 --questions 20
 	$(BIN)/python -m bench.history --all
 	$(BIN)/python -m bench.query_plans --messages 300000
+	$(BIN)/python -m bench.search --messages 1000000
 	$(BIN)/python -m bench.telegram --chats 500 --per-chat 2
 	$(BIN)/python -m bench.scaleout --agents 6 --customers 24 --lines 3 --visitors 10 --questions 40
 	$(BIN)/python -m bench.staffing_report --days 30 --per-day 2000

@@ -71,6 +71,19 @@ class Shape:
     messages: int
     state: str = "resolved"  # resolved | bot
     span_days: float = 180.0
+    # Customer lines also name an order number (one per ticket) and a word of VOCABULARY (each
+    # in 1/len of the lines): text for search to tell apart (bench/search.py).
+    varied: bool = False
+
+
+VOCABULARY = (
+    "invoice", "voucher", "warranty", "courier", "password", "discount", "receipt", "battery",
+    "charger", "screen", "account", "address", "payment", "delayed", "damaged", "missing",
+    "cancel", "exchange", "tracking", "subscription",
+    "الفاتورة", "القسيمة", "الضمان", "المندوب", "كلمة", "الخصم", "الإيصال", "البطارية",
+    "الشاحن", "الشاشة", "الحساب", "العنوان", "الدفع", "متأخر", "تالف", "مفقود",
+    "إلغاء", "استبدال", "التتبع", "الاشتراك",
+)  # fmt: skip
 
 
 class _Writer:
@@ -275,7 +288,16 @@ async def _tickets_and_messages(
                     "customer_id": c + 1,
                     "sender": sender,
                     "kind": "text",
-                    "text": question if from_customer else answer,
+                    "text": (
+                        (
+                            f"{question} order {100000 + j} "
+                            f"{VOCABULARY[(j * 7 + k) % len(VOCABULARY)]}"
+                        )
+                        if from_customer and shape.varied
+                        else question
+                        if from_customer
+                        else answer
+                    ),
                     "channel_message_id": (
                         None if web or not from_customer else str(1000 + message_id)
                     ),

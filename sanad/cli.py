@@ -6,6 +6,7 @@
     sanad tokens list | tokens revoke ID
     sanad admin setup-link     (a one-time link that creates an admin account)
     sanad db upgrade
+    sanad search reindex
     sanad faq import FILE [--format jsonl|csv]
     sanad faq export [FILE] [--format jsonl|csv] [--lang en|ar]
     sanad faq add --id ID --lang en --question Q --answer A [--phrasing P ...] ...
@@ -46,6 +47,7 @@ from faq.articles import (
     upsert_articles,
     validate_article,
 )
+from handoff import search
 from handoff.agents import (
     AgentError,
     add_agent,
@@ -100,6 +102,15 @@ def _parser() -> argparse.ArgumentParser:
         dest="db_command", required=True
     )
     db.add_parser("upgrade", help="apply the schema migrations")
+
+    search_p = sub.add_parser("search", help="ticket search").add_subparsers(
+        dest="search_command", required=True
+    )
+    search_p.add_parser(
+        "reindex",
+        help="rebuild the search documents from every ticket and message (after a bulk load "
+        "that bypassed Sanad; the migration indexed what existed then)",
+    )
 
     faq = sub.add_parser("faq", help="FAQ articles").add_subparsers(
         dest="faq_command", required=True, metavar="ACTION"
@@ -493,6 +504,8 @@ def _run_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
         return 0
     if args.command == "db":
         return asyncio.run(_with_services(settings, _noop(out, "database is up to date")))
+    if args.command == "search":
+        return asyncio.run(_with_services(settings, lambda s: _search_reindex(s, out)))
     if args.command == "canned":
         return asyncio.run(_with_services(settings, lambda s: _canned(s, args, out)))
     if args.command == "agents":
@@ -518,6 +531,12 @@ def _run_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
         case _:
             action = lambda s: _faq_remove(s, args.id, args.lang, out)  # noqa: E731
     return asyncio.run(_with_services(settings, action))
+
+
+async def _search_reindex(services: Services, out: TextIO) -> int:
+    counts = await search.rebuild_index(services.db)
+    print(f"indexed {counts['tickets']} tickets and {counts['messages']} messages", file=out)
+    return 0
 
 
 def _noop(out: TextIO, message: str) -> Callable[[Services], Awaitable[int]]:

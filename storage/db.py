@@ -35,6 +35,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+import storage.search  # noqa: F401  (its mapper events keep the ticket search index in step)
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 

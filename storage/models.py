@@ -347,6 +347,14 @@ class Event(Base):
         Index("ix_events_ticket", "ticket_id", "id"),
         Index("ix_events_kind_created", "kind", "created_at"),
         Index("ix_events_customer", "customer_id", "id"),
+        # The tickets an agent was ever assigned (an agent's own tickets: pages, search).
+        Index(
+            "ix_events_assigned_actor",
+            "actor",
+            "ticket_id",
+            sqlite_where=text("kind = 'ticket_assigned'"),
+            postgresql_where=text("kind = 'ticket_assigned'"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
@@ -591,3 +599,22 @@ class WebhookDelivery(Base):
     last_error: Mapped[str | None] = mapped_column(String(512))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class SearchDoc(Base):
+    """What ticket search looks in (``storage/search.py``): one row per transcript line
+    (``message_id`` set) and one per ticket (``message_id`` NULL: the customer's name, username
+    and external id, and the ticket's tags), as normalised words plus their light stems. Rows
+    are written by mapper events in the transaction that writes the message or ticket. The
+    full-text index over ``body`` is per backend, made by the migration (not modelled here): an
+    FTS5 external-content table ``search_fts`` on SQLite; on PostgreSQL a stored generated
+    column ``terms`` (``to_tsvector('simple', body)``) with a GIN index.
+    """
+
+    __tablename__ = "search_docs"
+    __table_args__ = (Index("ix_search_docs_ticket", "ticket_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
+    message_id: Mapped[int | None] = mapped_column(IdType)
+    body: Mapped[str] = mapped_column(Text, default="")

@@ -1,5 +1,6 @@
 """Every user-facing text of Sanad (bot, web chat, agent console, pages), in one catalogue per
-language (``texts/en.py``, ``texts/ar.py``), behind one lookup. Imports nothing of the project.
+language (``texts/en.py``, ``texts/ar.py``, with the admin pages' texts in ``en_admin.py`` and
+``ar_admin.py``), behind one lookup. Imports nothing of the project.
 
 Keys are namespaced by where the text is used: ``customer.`` (the conversation, the same on
 Telegram and in the web chat), ``agent.`` (agents and supervisors on Telegram), ``chat.`` (the
@@ -34,7 +35,7 @@ import re
 import string
 from collections.abc import Mapping
 
-from texts import ar, en
+from texts import ar, ar_admin, en, en_admin
 
 LANGS = ("en", "ar")
 LRM = "\u200e"
@@ -55,9 +56,20 @@ def bidi(text: str, lang: str) -> str:
     return COMMAND_RE.sub(LRM + "/", text) if lang == "ar" else text
 
 
+def _merged(*parts: Mapping[str, str]) -> dict[str, str]:
+    """One language's catalogue from its files; a key in two files is a mistake."""
+    merged: dict[str, str] = {}
+    for part in parts:
+        twice = merged.keys() & part.keys()
+        if twice:
+            raise ValueError(f"texts defined twice: {sorted(twice)}")
+        merged.update(part)
+    return merged
+
+
 CATALOGUES: Mapping[str, Mapping[str, str]] = {
-    "en": en.TEXTS,
-    "ar": {key: bidi(value, "ar") for key, value in ar.TEXTS.items()},
+    "en": _merged(en.TEXTS, en_admin.TEXTS),
+    "ar": {key: bidi(value, "ar") for key, value in _merged(ar.TEXTS, ar_admin.TEXTS).items()},
 }
 
 

@@ -57,6 +57,7 @@ log = logging.getLogger(__name__)
 ROUTE_MODULES = (
     "web.api_faq",
     "web.api_admin",
+    "web.api_search",  # before web.api_reports: /api/v1/tickets/{ticket_id} would take it
     "web.api_reports",
     "web.api_webhooks",
     "web.api_staffing",

@@ -126,6 +126,19 @@ def require(request: web.Request, *roles: str) -> Principal:
     return principal
 
 
+def own_tickets_only(request: web.Request) -> int | None:
+    """Supervisors see every ticket; an agent sees the tickets they were assigned (their
+    agent id is returned); anyone else may not open the ticket pages
+    (nor search tickets)."""
+    principal = principal_of(request)
+    if principal.can("supervisor"):
+        return None
+    if principal.agent_id is not None:
+        return principal.agent_id
+    require(request, "supervisor")
+    return None
+
+
 Endpoint = Callable[[web.Request, Principal], Awaitable[web.StreamResponse]]
 
 

@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 import texts
 from faq import curation
-from handoff import reports
+from handoff import reports, search
 from handoff.model import HandoffError
 from handoff.staffing_reads import StaffingReport
 from texts import duration, value
@@ -37,7 +37,7 @@ from web.api_reports import (
     ticket_query,
 )
 from web.api_staffing import load_staffing
-from web.auth import principal_of, require
+from web.auth import own_tickets_only, principal_of, require
 from web.openapi import parse_query
 from web.problem import ParamError, Problem, Query
 from web.shapes import PERIODS, GapFilters, ReportFilters, TicketFilters
@@ -458,20 +458,8 @@ async def draft_action(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------------- tickets
 
 
-def _own_tickets_only(request: web.Request) -> int | None:
-    """Supervisors see every ticket; an agent sees the tickets they were assigned (their
-    agent id is returned); anyone else may not open the ticket pages."""
-    principal = principal_of(request)
-    if principal.can("supervisor"):
-        return None
-    if principal.agent_id is not None:
-        return principal.agent_id
-    require(request, "supervisor")
-    return None
-
-
 async def tickets_page(request: web.Request) -> web.Response:
-    own = _own_tickets_only(request)
+    own = own_tickets_only(request)
     services = request.app[SERVICES]
     query = {k: v for k, v in request.query.items() if k != "lang"}
     if own is not None:
@@ -484,6 +472,7 @@ async def tickets_page(request: web.Request) -> web.Response:
         wanted = ticket_query(TicketFilters(), services, own)
     page = await reports.list_tickets(services.db, wanted)
     items, total, limit, offset = page.items, page.total, page.limit, page.offset
+    found, older_qs = await _search(request, query, own)
     prev_qs = _qs(query, offset=max(0, offset - limit)) if offset > 0 else None
     next_qs = _qs(query, offset=offset + limit) if offset + limit < total else None
     return render(
@@ -499,6 +488,9 @@ async def tickets_page(request: web.Request) -> web.Response:
         form=_form_values(query, None),
         choices=await reports.filter_choices(services.db),
         own_only=own is not None,
+        q=query.get("q", ""),
+        found=found,
+        older_qs=older_qs,
         prev_qs=prev_qs,
         next_qs=next_qs,
         csv_qs=_qs(query, drop=("lang", "offset", "limit", "format")),
@@ -506,8 +498,22 @@ async def tickets_page(request: web.Request) -> web.Response:
     )
 
 
+async def _search(
+    request: web.Request, query: Query, own: int | None
+) -> tuple[search.SearchPage | None, str | None]:
+    """The search box's results (``q``; ``before`` for older ones), with the caller's rights."""
+    q = query.get("q", "").strip()[: search.MAX_QUERY]
+    if not q:
+        return None, None
+    raw = query.get("before", "")
+    before = int(raw) if raw.isdigit() and 0 < len(raw) < 19 else None
+    found = await search.search_tickets(request.app[SERVICES].db, q, involving=own, before=before)
+    older = _qs({"q": q}, before=found.next_before) if found.next_before else None
+    return found, older
+
+
 async def ticket_page(request: web.Request) -> web.Response:
-    own = _own_tickets_only(request)
+    own = own_tickets_only(request)
     raw = request.match_info["ticket_id"]
     db = request.app[SERVICES].db
     detail = await reports.ticket_detail(db, int(raw)) if raw.isdigit() else None

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from storage.models import Base
+from storage.search import is_modelled
 
 connection = context.config.attributes.get("connection")
 if not isinstance(connection, Connection):
@@ -16,6 +17,7 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    include_object=is_modelled,
 )
 with context.begin_transaction():
     context.run_migrations()

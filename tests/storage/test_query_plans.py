@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import event
 
 from app.services import Services
+from handoff.search import search_tickets
 from handoff.staffing_reads import staffing_report
 from storage.db import Database
 from tests.chat_life import live_a_chat
@@ -26,7 +27,7 @@ from tests.webhooks.receiver import Receiver
 from webhooks.endpoints import EndpointFields, create_endpoint, delivery_log, list_endpoints
 from webhooks.outbox import TYPES
 
-GROWING = ("messages", "tickets", "query_log", "events", "webhook_deliveries")
+GROWING = ("messages", "tickets", "query_log", "events", "webhook_deliveries", "search_docs")
 FULL_SCAN = re.compile(r"^SCAN (" + "|".join(GROWING) + r")\b")
 
 
@@ -57,6 +58,13 @@ async def test_the_chat_path_plans_no_full_scan_of_a_growing_table(
     assert len(receiver.requests) > 5
     event.remove(services.db.engine.sync_engine, "before_cursor_execute", keep)
 
+    planned, scans = _full_scans(services, ran)
+    assert planned > 40  # the flow above really ran through the product's queries
+    assert scans == []
+
+
+def _full_scans(services: Services, ran: dict[str, Any]) -> tuple[int, list[str]]:
+    """How many statements were planned, and the full scans of growing tables among them."""
     database = services.db.engine.url.database
     assert database is not None
     plans = sqlite3.connect(database)
@@ -71,7 +79,28 @@ async def test_the_chat_path_plans_no_full_scan_of_a_growing_table(
             if FULL_SCAN.match(row[3]):
                 scans.append(f"{row[3]}: {' '.join(statement.split())[:300]}")
     plans.close()
-    assert planned > 40  # the flow above really ran through the product's queries
+    return planned, scans
+
+
+async def test_ticket_search_plans_no_full_scan(
+    client: TestClient[Any, Any], services: Services, agent_token: dict[str, Any]
+) -> None:
+    """Search (handoff/search.py) as a supervisor and as an agent, by words, a name and a
+    ticket number: the FTS5 index finds the documents, primary keys the rest."""
+    await live_a_chat(services, client, bearer(agent_token["token"]))
+    ran: dict[str, Any] = {}
+
+    def keep(_conn: Any, _cursor: Any, statement: str, params: Any, _ctx: Any, many: bool) -> None:
+        ran.setdefault(statement, params[0] if many and params else params)
+
+    event.listen(services.db.engine.sync_engine, "before_cursor_execute", keep)
+    for involving in (None, agent_token["agent_id"]):
+        for query in ("delivery", "#1", "1", "refund order"):
+            await search_tickets(services.db, query, involving=involving, limit=1)
+            await search_tickets(services.db, query, involving=involving, before=10**6)
+    event.remove(services.db.engine.sync_engine, "before_cursor_execute", keep)
+    planned, scans = _full_scans(services, ran)
+    assert planned >= 4
     assert scans == []
 
 
