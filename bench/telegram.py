@@ -11,7 +11,8 @@ Four set-ups in the same run:
 
 * ``echo, one at a time``: a bare echo bot as PTB ships it (``concurrent_updates(False)``),
   the ceiling any bot had before (~1 / delay);
-* ``echo, per chat``: the same echo bot with Sanad's :class:`bot.updates.PerChatUpdateProcessor`;
+* ``echo, per chat``: the same echo bot with Sanad's :class:`bot.updates.PerChatUpdateProcessor`
+  and :class:`bot.requests.BoundedHTTPXRequest` (the floor under Sanad's handlers);
 * ``sanad, one at a time`` and ``sanad, per chat``: Sanad's real handlers (FAQ answer with
   "Did this help?" buttons, stored in SQLite), the rate limiter raised to ``--rate``, FAQ
   matching as ``--faq-semantic`` says.
@@ -43,6 +44,7 @@ from app.services import Services
 from base.clock import SystemClock
 from bench.telegram_fake import proc_cpu_s
 from bot.app import build_application, start_application, stop_application
+from bot.requests import BoundedHTTPXRequest
 from bot.updates import PerChatUpdateProcessor
 
 
@@ -127,9 +129,9 @@ async def _echo_run(args: argparse.Namespace, concurrent: bool) -> dict[str, Any
             .base_url(fake.base_url)
             .base_file_url(fake.base_file_url)
         )
-        builder = builder.concurrent_updates(
-            PerChatUpdateProcessor(args.concurrency) if concurrent else False
-        )
+        if concurrent:
+            builder = builder.concurrent_updates(PerChatUpdateProcessor(args.concurrency))
+            builder = builder.request(BoundedHTTPXRequest(args.connections))
         app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         app.add_handler(MessageHandler(filters.TEXT, _echo))
         await app.initialize()
@@ -155,6 +157,7 @@ async def _sanad_run(args: argparse.Namespace, concurrent: bool) -> dict[str, An
                     "SANAD_TELEGRAM_BASE_FILE_URL": fake.base_file_url,
                     "SANAD_TELEGRAM_MAX_RATE": str(args.rate),
                     "SANAD_TELEGRAM_CONCURRENT_UPDATES": str(args.concurrency if concurrent else 1),
+                    "SANAD_TELEGRAM_CONNECTIONS": str(args.connections),
                     "SANAD_FAQ_SEMANTIC": args.faq_semantic,
                     "SANAD_LOG_LEVEL": "warning",
                 }
@@ -185,6 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay-ms", type=float, default=50.0)
     parser.add_argument("--rate", type=float, default=10_000.0, help="limiter: messages/s")
     parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--connections", type=int, default=32, help="Bot API calls in flight")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--within", type=float, default=120.0, help="give up after (s)")
     parser.add_argument("--only", choices=sorted(RUNS), action="append")
@@ -221,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"Telegram throughput: {args.chats} chats x {args.per_chat}, Bot API answers in "
         f"{args.delay_ms:g} ms (own process), limiter {args.rate:g}/s, concurrency "
-        f"{args.concurrency}, FAQ semantic {args.faq_semantic}"
+        f"{args.concurrency}, connections {args.connections}, FAQ semantic {args.faq_semantic}"
     )
     print(
         f"{'set-up':24} {'updates/s':>10} {'x echo 1-at-a-time':>19} "
