@@ -203,6 +203,11 @@ class Settings:
         _as_int(1, 4096),
         "Telegram updates handled at once (different chats; one chat's stay in order).",
     )
+    telegram_connections: int = _setting(
+        32,
+        _as_int(1, 1024),
+        "Bot API calls in flight at once (one connection each); more wait their turn.",
+    )
     telegram_mode: str = _setting(
         "polling", _one_of("polling", "webhook"), "How updates arrive: polling or webhook."
     )

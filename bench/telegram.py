@@ -2,19 +2,22 @@
 
 The real python-telegram-bot application polls the fake Bot API (tests/fakes/bot_api/) on
 loopback, which answers every call but getUpdates after ``--delay-ms`` (50 ms: a Bot API
-server across the internet). ``--chats`` distinct customers each send ``--per-chat``
-questions, queued at once; the clock runs from the first update queued to the last reply.
+server across the internet). The fake runs in a process of its own (``bench.telegram_fake``),
+as a real Bot API server would, so the bot process's CPU (read from ``/proc``) is the bot's
+alone. ``--chats`` distinct customers each send ``--per-chat`` questions, queued at once; the
+clock runs from the first update queued to the last reply.
 
 Four set-ups in the same run:
 
 * ``echo, one at a time``: a bare echo bot as PTB ships it (``concurrent_updates(False)``),
   the ceiling any bot had before (~1 / delay);
-* ``echo, per chat``: the same echo bot with Sanad's :class:`bot.updates.PerChatUpdateProcessor`;
+* ``echo, per chat``: the same echo bot with Sanad's :class:`bot.updates.PerChatUpdateProcessor`
+  and :class:`bot.requests.BoundedHTTPXRequest` (the floor under Sanad's handlers);
 * ``sanad, one at a time`` and ``sanad, per chat``: Sanad's real handlers (FAQ answer with
-  "Did this help?" buttons, stored in SQLite), the rate limiter raised to ``--rate``.
+  "Did this help?" buttons, stored in SQLite), the rate limiter raised to ``--rate``, FAQ
+  matching as ``--faq-semantic`` says.
 
-Each reply's chat order is checked (a customer's answers arrive in the order asked). The fake
-runs in the same process and event loop, so its CPU counts against Sanad's.
+Each reply's chat order is checked (a customer's answers arrive in the order asked).
 
     python -m bench.telegram --chats 500 --per-chat 2 --delay-ms 50
 """
@@ -23,12 +26,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import cProfile
 import json
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -38,15 +42,10 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageH
 from app.config import load_settings
 from app.services import Services
 from base.clock import SystemClock
+from bench.telegram_fake import proc_cpu_s
 from bot.app import build_application, start_application, stop_application
+from bot.requests import BoundedHTTPXRequest
 from bot.updates import PerChatUpdateProcessor
-from tests.fakes.bot_api import FakeBotApi
-
-QUESTIONS = (
-    "how many days does delivery take?",
-    "how do I return an item?",
-    "which payment methods do you accept?",
-)
 
 
 async def _echo(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -54,57 +53,85 @@ async def _echo(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text(update.effective_message.text)
 
 
-async def _drive(fake: FakeBotApi, chats: int, per_chat: int, within: float) -> dict[str, Any]:
-    """Queue every update at once; wait for one reply per update; check per-chat order."""
-    users = [fake.user(10_000 + i, f"User {i}", language_code="en") for i in range(chats)]
-    sent_before = len(fake.calls_to("sendMessage"))
-    expected = chats * per_chat
-    started = time.perf_counter()
-    cpu0 = time.process_time()
-    for round_ in range(per_chat):
-        for user in users:
-            fake.send_text(user, QUESTIONS[round_ % len(QUESTIONS)])
-    deadline = started + within
-    while len(fake.calls_to("sendMessage")) - sent_before < expected:
-        if time.perf_counter() > deadline:
-            break
-        await asyncio.sleep(0.01)
-    elapsed = time.perf_counter() - started
-    cpu = time.process_time() - cpu0
-    replies = fake.calls_to("sendMessage")[sent_before:]
-    order_kept = True
-    by_chat: dict[int, list[str]] = {}
-    for call in replies:
-        by_chat.setdefault(int(call["chat_id"]), []).append(str(call["text"]))
-    for texts in by_chat.values():
-        # Echo: the texts themselves; Sanad: the answers, whose first words tell the article.
-        markers = ["deliver", "return", "pay"]
-        seen = [next((m for m in markers if m in t.lower()), "?") for t in texts]
-        wanted = [markers[i % len(QUESTIONS)] for i in range(len(texts))]
-        order_kept &= seen == wanted
-    done = len(replies)
-    return {
-        "updates": expected,
-        "replied": done,
-        "seconds": round(elapsed, 3),
-        "updates_per_s": round(done / elapsed, 1) if elapsed else 0.0,
-        "cpu_ms_per_update": round(1000 * cpu / max(done, 1), 2),
-        "order_kept": order_kept,
-    }
+class FakeProcess:
+    """The fake Bot API in a child process (``bench.telegram_fake``), driven over its pipes."""
+
+    def __init__(self, process: asyncio.subprocess.Process, hello: dict[str, Any]) -> None:
+        self.process = process
+        self.token = str(hello["token"])
+        self.base_url = str(hello["base_url"])
+        self.base_file_url = str(hello["base_file_url"])
+
+    async def _ask(self, command: dict[str, Any]) -> dict[str, Any]:
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write((json.dumps(command) + "\n").encode())
+        await self.process.stdin.drain()
+        line = await self.process.stdout.readline()
+        if not line:
+            raise RuntimeError("the fake Bot API process died")
+        answer: dict[str, Any] = json.loads(line)
+        return answer
+
+    async def drive(self, args: argparse.Namespace) -> dict[str, Any]:
+        """Have the fake queue the updates and count the replies; this process's CPU meanwhile."""
+        profiler = cProfile.Profile() if args.profile else None
+        cpu0 = proc_cpu_s()
+        if profiler is not None:
+            profiler.enable()
+        result = await self._ask(
+            {"cmd": "drive", "chats": args.chats, "per_chat": args.per_chat, "within": args.within}
+        )
+        if profiler is not None:
+            profiler.disable()
+        bot_cpu = proc_cpu_s() - cpu0
+        if profiler is not None:
+            profiler.dump_stats(args.profile)
+        done = max(int(result["replied"]), 1)
+        seconds = float(result["seconds"])
+        result["updates_per_s"] = round(result["replied"] / seconds, 1) if seconds else 0.0
+        result["cpu_ms_per_update"] = round(1000 * bot_cpu / done, 2)
+        result["fake_cpu_ms_per_update"] = round(1000 * float(result["fake_cpu_s"]) / done, 2)
+        return result
+
+
+@contextlib.asynccontextmanager
+async def fake_process(delay_ms: float) -> AsyncIterator[FakeProcess]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.telegram_fake",
+        "--delay-ms",
+        str(delay_ms),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    try:
+        hello = json.loads(await asyncio.wait_for(process.stdout.readline(), 60))
+        yield FakeProcess(process, hello)
+    finally:
+        with contextlib.suppress(Exception):
+            process.stdin.write(b'{"cmd": "quit"}\n')
+            await process.stdin.drain()
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 async def _echo_run(args: argparse.Namespace, concurrent: bool) -> dict[str, Any]:
-    async with FakeBotApi() as fake:
-        fake.response_delay_s = args.delay_ms / 1000
+    async with fake_process(args.delay_ms) as fake:
         builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
             ApplicationBuilder()
             .token(fake.token)
             .base_url(fake.base_url)
             .base_file_url(fake.base_file_url)
         )
-        builder = builder.concurrent_updates(
-            PerChatUpdateProcessor(args.concurrency) if concurrent else False
-        )
+        if concurrent:
+            builder = builder.concurrent_updates(PerChatUpdateProcessor(args.concurrency))
+            builder = builder.request(BoundedHTTPXRequest(args.connections))
         app: Application[Any, Any, Any, Any, Any, Any] = builder.build()
         app.add_handler(MessageHandler(filters.TEXT, _echo))
         await app.initialize()
@@ -112,7 +139,7 @@ async def _echo_run(args: argparse.Namespace, concurrent: bool) -> dict[str, Any
         assert app.updater is not None
         await app.updater.start_polling(poll_interval=0, timeout=1)
         try:
-            return await _drive(fake, args.chats, args.per_chat, args.within)
+            return await fake.drive(args)
         finally:
             await app.updater.stop()
             await app.stop()
@@ -120,15 +147,18 @@ async def _echo_run(args: argparse.Namespace, concurrent: bool) -> dict[str, Any
 
 
 async def _sanad_run(args: argparse.Namespace, concurrent: bool) -> dict[str, Any]:
-    async with FakeBotApi() as fake:
-        fake.response_delay_s = args.delay_ms / 1000
+    async with fake_process(args.delay_ms) as fake:
         with tempfile.TemporaryDirectory() as tmp:
             settings = load_settings(
                 env={
                     "SANAD_DATABASE_URL": f"sqlite+aiosqlite:///{Path(tmp) / 'tg.db'}",
-                    **fake.sanad_env(),
+                    "SANAD_TELEGRAM_TOKEN": fake.token,
+                    "SANAD_TELEGRAM_BASE_URL": fake.base_url,
+                    "SANAD_TELEGRAM_BASE_FILE_URL": fake.base_file_url,
                     "SANAD_TELEGRAM_MAX_RATE": str(args.rate),
                     "SANAD_TELEGRAM_CONCURRENT_UPDATES": str(args.concurrency if concurrent else 1),
+                    "SANAD_TELEGRAM_CONNECTIONS": str(args.connections),
+                    "SANAD_FAQ_SEMANTIC": args.faq_semantic,
                     "SANAD_LOG_LEVEL": "warning",
                 }
             )
@@ -137,7 +167,7 @@ async def _sanad_run(args: argparse.Namespace, concurrent: bool) -> dict[str, An
             await services.start()
             await start_application(app, services)
             try:
-                return await _drive(fake, args.chats, args.per_chat, args.within)
+                return await fake.drive(args)
             finally:
                 await stop_application(app)
                 await services.close()
@@ -158,9 +188,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay-ms", type=float, default=50.0)
     parser.add_argument("--rate", type=float, default=10_000.0, help="limiter: messages/s")
     parser.add_argument("--concurrency", type=int, default=256)
+    parser.add_argument("--connections", type=int, default=32, help="Bot API calls in flight")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--within", type=float, default=120.0, help="give up after (s)")
     parser.add_argument("--only", choices=sorted(RUNS), action="append")
+    parser.add_argument(
+        "--faq-semantic",
+        choices=("auto", "off"),
+        default="auto",
+        help="Sanad's FAQ matching: auto (fused with the embedding model, the default) or off "
+        "(lexical only)",
+    )
+    parser.add_argument(
+        "--profile", metavar="FILE", help="cProfile the bot process during the drive (pstats)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     import logging
@@ -171,9 +212,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.only and name not in args.only:
             continue
         samples: list[dict[str, Any]] = [asyncio.run(run(args)) for _ in range(args.repeats)]
-        best = samples[0]
-        best["updates_per_s"] = statistics.median(s["updates_per_s"] for s in samples)
+        best = dict(samples[0])
+        for key in ("updates_per_s", "cpu_ms_per_update", "fake_cpu_ms_per_update"):
+            best[key] = statistics.median(s[key] for s in samples)
         best["order_kept"] = all(s["order_kept"] for s in samples)
+        best["replied"] = min(s["replied"] for s in samples)
         results[name] = best
     if args.json:
         print(json.dumps(results, indent=2))
@@ -181,14 +224,18 @@ def main(argv: list[str] | None = None) -> int:
     base = results.get("echo, one at a time", {}).get("updates_per_s")
     print(
         f"Telegram throughput: {args.chats} chats x {args.per_chat}, Bot API answers in "
-        f"{args.delay_ms:g} ms, limiter {args.rate:g}/s, concurrency {args.concurrency}"
+        f"{args.delay_ms:g} ms (own process), limiter {args.rate:g}/s, concurrency "
+        f"{args.concurrency}, connections {args.connections}, FAQ semantic {args.faq_semantic}"
     )
-    print(f"{'set-up':24} {'updates/s':>10} {'x echo 1-at-a-time':>19} {'CPU ms/update':>14} order")
+    print(
+        f"{'set-up':24} {'updates/s':>10} {'x echo 1-at-a-time':>19} "
+        f"{'bot CPU ms/upd':>15} {'fake CPU ms/upd':>16} order"
+    )
     for name, r in results.items():
         ratio = f"{r['updates_per_s'] / base:.1f}x" if base else "-"
         print(
-            f"{name:24} {r['updates_per_s']:>10} {ratio:>19} {r['cpu_ms_per_update']:>14} "
-            f"{'kept' if r['order_kept'] else 'BROKEN'}"
+            f"{name:24} {r['updates_per_s']:>10} {ratio:>19} {r['cpu_ms_per_update']:>15} "
+            f"{r['fake_cpu_ms_per_update']:>16} {'kept' if r['order_kept'] else 'BROKEN'}"
             + ("" if r["replied"] == r["updates"] else f"  ({r['replied']}/{r['updates']})")
         )
     return 0

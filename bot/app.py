@@ -5,7 +5,8 @@ suite's fake, through ``SANAD_TELEGRAM_BASE_URL`` and ``SANAD_TELEGRAM_BASE_FILE
 control (429) is absorbed by PTB's ``AIORateLimiter``, which waits ``retry_after`` and retries;
 its overall rate (``SANAD_TELEGRAM_MAX_RATE``, 30 messages a second as Telegram asks) can be
 raised for a self-hosted Bot API server. Updates from different chats are handled concurrently,
-each chat's in order (:mod:`bot.updates`).
+each chat's in order (:mod:`bot.updates`); at most ``SANAD_TELEGRAM_CONNECTIONS`` Bot API calls
+are in flight at once (:mod:`bot.requests`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from app.services import Services
 from bot import handlers
 from bot.port import TelegramPort
+from bot.requests import BoundedHTTPXRequest
 from bot.updates import PerChatUpdateProcessor
 
 log = logging.getLogger(__name__)
@@ -47,6 +49,7 @@ def build_application(services: Services, *, webhook: bool | None = None) -> App
             )
         )
         .concurrent_updates(PerChatUpdateProcessor(settings.telegram_concurrent_updates))
+        .request(BoundedHTTPXRequest(settings.telegram_connections))
     )
     if use_webhook:
         builder = builder.updater(None)

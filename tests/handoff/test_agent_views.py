@@ -204,7 +204,10 @@ async def test_relays_route_replies_and_edits(h: Harness) -> None:
     assert await views.relayed_copies(h.db, -5, 41) == []
 
 
-async def test_what_a_channel_sent_is_kept(h: Harness) -> None:
+async def test_what_a_channel_sent_is_kept_on_sqlite_and_postgres(
+    db: Database, clock: VirtualClock
+) -> None:
+    h = await Harness.create(db, clock)
     amal = await h.agent("Amal")
     ticket_id = await _taken(h, amal)
     now = h.clock.now()
@@ -218,8 +221,13 @@ async def test_what_a_channel_sent_is_kept(h: Harness) -> None:
                 select(Message).where(Message.ticket_id == ticket_id, Message.sender == "system")
             )
         ).scalars()
-        kept = [(m.text, m.channel_message_id, m.meta) for m in rows][-2:]
-    assert kept == [("part one", "70", {"notice": "x"}), ("part two", "71", {"notice": "x"})]
+        kept = [(m.text, m.channel_message_id, m.meta, m.created_at) for m in rows][-2:]
+        lost = (await session.execute(select(Message).where(Message.text == "lost"))).first()
+    assert kept == [
+        ("part one", "70", {"notice": "x"}, now),
+        ("part two", "71", {"notice": "x"}, now),
+    ]
+    assert lost is None
 
     message_id = await h.service.agent_message(ticket_id, amal, "hi", origin="web")
     await desk.mark_delivered(h.db, message_id, "99")
