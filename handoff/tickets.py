@@ -11,13 +11,12 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import make_transient_to_detached
 
 from storage.events import record_event
 from storage.models import Attachment, Customer, Message, Ticket
-from storage.rows import insert_row, table_of
+from storage.rows import table_of
 
 
 class State(StrEnum):
@@ -107,25 +106,21 @@ async def record_message(
     """Append one line to the ticket's transcript."""
     if sender not in SENDERS:
         raise ValueError(f"unknown sender {sender!r}")
-    values: dict[str, Any] = {
-        "ticket_id": ticket.id,
-        "customer_id": ticket.customer_id,
-        "sender": sender,
-        "kind": kind,
-        "text": text,
-        "channel_message_id": channel_message_id,
-        "meta": meta or {},
-        "created_at": at,
-    }
-    message_id = await insert_row(session, _INSERT_MESSAGE, values)
-    message = Message(id=message_id, **values)
-    # Kept in the session as if it had been flushed, for callers that change it later.
-    make_transient_to_detached(message)
+    # Through the ORM's flush, not a Core INSERT: the webhooks' outbox (on main since) hears
+    # of new transcript lines in an ``after_flush`` listener.
+    message = Message(
+        ticket_id=ticket.id,
+        customer_id=ticket.customer_id,
+        sender=sender,
+        kind=kind,
+        text=text,
+        channel_message_id=channel_message_id,
+        meta=meta or {},
+        created_at=at,
+    )
     session.add(message)
+    await session.flush()
     return message
-
-
-_INSERT_MESSAGE = insert(table_of(Message)).returning(table_of(Message).c.id)
 
 
 async def last_customer_texts(session: AsyncSession, ticket_id: int, n: int = 3) -> tuple[str, ...]:
