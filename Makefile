@@ -47,6 +47,9 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.query_plans --messages 300000
 	$(BIN)/python -m bench.telegram --chats 500 --per-chat 2
 	$(BIN)/python -m bench.scaleout --agents 6 --customers 24 --lines 3 --visitors 10 --questions 40
+	$(BIN)/python -m bench.staffing_report --days 30 --per-day 2000
+	$(BIN)/python -m bench.drafts_bench --messages 100000
+	$(BIN)/python -m bench.soak --minutes 5
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -355,6 +355,27 @@ class Settings:
         "When offers lapse, seconds after the last notice before a waiting customer is told "
         "again where they stand.",
     )
+    webhooks_timeout_s: float = _setting(
+        10.0, _as_float(1, 120), "Outgoing webhooks: seconds before a POST is given up."
+    )
+    webhooks_max_attempts: int = _setting(
+        10, _as_int(1, 50), "Outgoing webhooks: attempts before a delivery is marked failed."
+    )
+    webhooks_retry_first_s: float = _setting(
+        10.0, _as_float(1, 3600), "Outgoing webhooks: wait after the first failure (doubles)."
+    )
+    webhooks_retry_cap_s: float = _setting(
+        3600.0, _as_float(1, 86400), "Outgoing webhooks: longest wait between two attempts."
+    )
+    webhooks_keep_days: float = _setting(
+        14.0, _as_float(0.01, 3650), "Outgoing webhooks: days the delivery log is kept."
+    )
+    webhooks_poll_s: float = _setting(
+        5.0,
+        _as_float(0.5, 300),
+        "Outgoing webhooks: seconds between looks for other processes' events (this "
+        "process's own wake the worker at once).",
+    )
     head_start_low_s: float = _setting(
         -600.0, _seconds_or_inf, "Queue head start of low priority (seconds; inf = strict)."
     )
@@ -366,6 +387,16 @@ class Settings:
     )
     head_start_urgent_s: float = _setting(
         math.inf, _seconds_or_inf, "Queue head start of urgent priority (inf = strict)."
+    )
+    staffing_target_share: float = _setting(
+        0.8,
+        _as_float(0.01, 0.999),
+        "Staffing advice: share of chats to answer within the target time (0.8 = 80%).",
+    )
+    staffing_target_seconds: float = _setting(
+        60.0,
+        _as_float(1, 3600),
+        "Staffing advice: the target time, in seconds, to answer that share of chats within.",
     )
     # _table() returns a dataclasses.field with a default_factory: nothing is shared.
     business_hours: BusinessHours = _table(  # noqa: RUF009

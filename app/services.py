@@ -19,10 +19,11 @@ from handoff.presence import Presence, PresenceConfig
 from handoff.service import HandoffConfig, HandoffService
 from storage.db import Database, PoolSettings, one_at_a_time, refused_value
 from storage.pubsub import PgBus
+from webhooks.service import RetryPolicy, WebhookService
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Services", "flood_limits", "handoff_config", "refused_value"]
+__all__ = ["Services", "flood_limits", "handoff_config", "refused_value", "webhook_policy"]
 
 
 def handoff_config(settings: Settings) -> HandoffConfig:
@@ -63,6 +64,17 @@ def flood_limits(settings: Settings) -> FloodLimits:
     )
 
 
+def webhook_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        first_s=settings.webhooks_retry_first_s,
+        cap_s=settings.webhooks_retry_cap_s,
+        max_attempts=settings.webhooks_max_attempts,
+        timeout_s=settings.webhooks_timeout_s,
+        keep_days=settings.webhooks_keep_days,
+        poll_s=settings.webhooks_poll_s,
+    )
+
+
 def share_handoff_changes(handoff: HandoffService, bus: Bus) -> None:
     """Processes sharing a database tell each other of every committed handoff change, so each
     one's dispatcher looks at the shared state at once instead of at its next poll (an offer
@@ -89,6 +101,9 @@ class Services:
     flood: FloodPolicy
     bus: Bus
     presence: Presence
+    # Outgoing webhooks; its HTTP client (``webhooks.sender``) is set by the web adapter
+    # (sanad/runner.py), and the worker runs only once one is set.
+    webhooks: WebhookService
 
     @classmethod
     def create(cls, settings: Settings, clock: Clock | None = None) -> Services:
@@ -130,7 +145,10 @@ class Services:
             handoff,
             PresenceConfig(heartbeat_s=settings.presence_heartbeat_s, track_visitors=bus.shared),
         )
-        return cls(settings, db, clock, faq, ports, handoff, flood, bus, presence)
+        # Installs the outbox listener: from here on, this process's transactions that write
+        # a relevant event or message also write its webhook outbox row.
+        webhooks = WebhookService(db, clock, policy=webhook_policy(settings))
+        return cls(settings, db, clock, faq, ports, handoff, flood, bus, presence, webhooks)
 
     async def start(self, run_timers: bool = True) -> None:
         """Migrate the schema, load the sample FAQ on first run, build the match index,
@@ -146,8 +164,10 @@ class Services:
         await self.handoff.start(run_timers=run_timers)
         if run_timers:
             self.presence.start()
+        await self.webhooks.start(run_worker=run_timers)
 
     async def close(self) -> None:
+        await self.webhooks.stop()
         await self.faq.close()
         await self.presence.stop()
         await self.handoff.stop()

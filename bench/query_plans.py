@@ -5,7 +5,8 @@ PostgreSQL's planner chooses by statistics, so an empty database tells nothing: 
 scratch database with an aged history (bench/history_prefill.py: ``--messages`` over
 ``--customers`` and ``--tickets``), runs ``ANALYZE``, drives the same web chat life as the test
 (a question, a resend, a handoff, the console's accept and replies, close, rating, a reconnect,
-the timers, the sweep, a restore) through the real app, and prints ``EXPLAIN`` of every
+the timers, the sweep, a restore) through the real app, plus the dashboard's staffing advice
+over 30 days, and prints ``EXPLAIN`` of every
 statement it ran that reads a growing table, flagging a sequential scan of messages, tickets,
 query_log or events.
 
@@ -28,8 +29,10 @@ from sqlalchemy import event
 from accounts.tokens import create_token
 from app.config import FLOOD_CONTROL_OFF, load_settings
 from app.services import Services
+from base.periods import period_named
 from bench.history_prefill import Shape, prefill
 from handoff.agents import add_agent
+from handoff.staffing_reads import staffing_report
 from tests.chat_life import live_a_chat
 from web.app import create_app
 
@@ -45,6 +48,17 @@ async def _flow(services: Services, client: TestClient[Any, Any]) -> None:
         )
     await services.handoff.resync()
     await live_a_chat(services, client, {"Authorization": f"Bearer {raw}"})
+    # The dashboard's staffing advice over the last 30 days (events by kind and time).
+    now = services.clock.now()
+    await staffing_report(
+        services.db,
+        period_named("30d", now, "UTC"),
+        now,
+        tz="UTC",
+        weekday=None,
+        target_share=0.8,
+        target_seconds=60.0,
+    )
 
 
 async def run(args: argparse.Namespace) -> int:

@@ -1,6 +1,7 @@
 """Closed-form M/M/c reference values for the ACD simulation (``shared/acd/SEMANTICS.md`` §2).
 
-* Erlang C (M/M/c, FIFO): P(wait), mean wait W_q and the service level SL(t).
+* Erlang C (M/M/c, FIFO): P(wait), mean wait W_q and the service level SL(t), from
+  :mod:`handoff.staffing` (the product's staffing advice uses the same formulas).
 * Non-preemptive priority M/M/c with equal service rates (Cobham 1954): mean wait per class.
 * The first-order no-answer approximation of SEMANTICS.md (a heuristic, not exact).
 
@@ -10,52 +11,22 @@ rate, ``mu`` the service rate of one slot (1 / mean handle time).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
+# The formulas live in the product (staffing advice); the benchmarks use the same copy.
+from handoff.staffing import check as _check
+from handoff.staffing import erlang_b, erlang_c, mean_wait, p_wait, service_level
 
-def _check(c: int, lam: float, mu: float) -> None:
-    if c < 1 or lam < 0 or mu <= 0:
-        raise ValueError("need c >= 1, lam >= 0, mu > 0")
-    if lam >= c * mu:
-        raise ValueError(f"unstable: rho = {lam / (c * mu):.3f} >= 1")
-
-
-def erlang_b(c: int, a: float) -> float:
-    """Blocking probability B(c, a) by the stable recursion B_k = a B_{k-1} / (k + a B_{k-1})."""
-    b = 1.0
-    for k in range(1, c + 1):
-        b = a * b / (k + a * b)
-    return b
-
-
-def erlang_c(c: int, a: float) -> float:
-    """P(wait > 0) = C(c, a) for an offered load of ``a`` Erlangs on ``c`` servers (a < c)."""
-    if a <= 0:
-        return 0.0
-    rho = a / c
-    if rho >= 1:
-        raise ValueError(f"unstable: rho = {rho:.3f} >= 1")
-    b = erlang_b(c, a)
-    return b / (1 - rho * (1 - b))
-
-
-def p_wait(c: int, lam: float, mu: float) -> float:
-    _check(c, lam, mu)
-    return erlang_c(c, lam / mu)
-
-
-def mean_wait(c: int, lam: float, mu: float) -> float:
-    """W_q = C(c, a) / (c mu - lam), the mean wait over all chats (FIFO or any work-conserving
-    discipline with equal service times)."""
-    _check(c, lam, mu)
-    return erlang_c(c, lam / mu) / (c * mu - lam)
-
-
-def service_level(c: int, lam: float, mu: float, t: float) -> float:
-    """SL(t) = P(W_q <= t) = 1 - C(c, a) exp(-(c mu - lam) t), FIFO."""
-    _check(c, lam, mu)
-    return 1.0 - erlang_c(c, lam / mu) * math.exp(-(c * mu - lam) * t)
+__all__ = [
+    "erlang_b",
+    "erlang_c",
+    "mean_wait",
+    "no_answer_wait",
+    "p_wait",
+    "priority_waits",
+    "service_level",
+    "theory",
+]
 
 
 def priority_waits(c: int, lams: Sequence[float], mu: float) -> list[float]:

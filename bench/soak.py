@@ -293,10 +293,15 @@ class AgentClient:
             for m in detail["messages"]
             if m["ticket_id"] == ticket_id and m["sender"] in ("customer", "agent")
         ]
+        # A ticket reopened by a second request: only this request's lines count.
+        asks = [i for i, m in enumerate(lines) if m["sender"] == "customer" and m["text"] == PERSON]
+        cycle = lines[asks[-1]]["id"] if asks else 0  # agent lines' client ids are per request
+        if asks:
+            lines = lines[asks[-1] + 1 :]
         mine = [m for m in lines if m["sender"] == "agent"]
         replies = [m for m in lines if m["sender"] == "customer" and m["text"].startswith("c")]
         if not mine:
-            await self._line(http, ticket_id, 0)
+            await self._line(http, ticket_id, cycle, 0)
             return
         last = lines[-1] if lines else None
         if last is None or last["sender"] != "customer" or last["id"] in self.answered:
@@ -309,10 +314,10 @@ class AgentClient:
                 if r.status not in (200, 409):
                     self.tally.errors.append(f"close {r.status}")
         else:
-            await self._line(http, ticket_id, len(replies))
+            await self._line(http, ticket_id, cycle, len(replies))
 
-    async def _line(self, http: aiohttp.ClientSession, ticket_id: int, k: int) -> None:
-        body = {"text": f"a{k}", "client_id": f"t{ticket_id}-a{k}"}
+    async def _line(self, http: aiohttp.ClientSession, ticket_id: int, cycle: int, k: int) -> None:
+        body = {"text": f"a{k}", "client_id": f"t{ticket_id}-{cycle}-a{k}"}
         async with http.post(f"/api/v1/agent/chats/{ticket_id}/messages", json=body) as r:
             if r.status not in (200, 409, 404):
                 self.tally.errors.append(f"agent line {r.status}")

@@ -536,3 +536,58 @@ class TextEmbedding(Base):
     dim: Mapped[int] = mapped_column(Integer)
     vector: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime]
+
+
+class WebhookEndpoint(Base):
+    """An outgoing webhook: where to POST, the signing secret, the event types it wants."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), default="")
+    url: Mapped[str] = mapped_column(String(2048))
+    secret: Mapped[str] = mapped_column(String(128))
+    types: Mapped[list[str]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class WebhookOutbox(Base):
+    """An event or transcript line that webhooks may have to hear about, written in the same
+    transaction as its source row (``source`` ``event`` or ``message``); the webhooks worker
+    fans it out into deliveries and deletes it."""
+
+    __tablename__ = "webhook_outbox"
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    source: Mapped[str] = mapped_column(String(16))
+    source_id: Mapped[int] = mapped_column(IdType)
+    created_at: Mapped[datetime]
+
+
+class WebhookDelivery(Base):
+    """One payload for one endpoint, with its retry state and last result (the delivery log).
+    ``event_id`` is the payload's ``id``: unique per endpoint, so a fan-out never queues the
+    same event twice for one endpoint."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("endpoint_id", "event_id"),
+        Index("ix_webhook_deliveries_due", "state", "next_try_at"),
+        Index("ix_webhook_deliveries_endpoint", "endpoint_id", "id"),
+        Index("ix_webhook_deliveries_created", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(IdType, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(64))
+    type: Mapped[str] = mapped_column(String(32))
+    body: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_try_at: Mapped[datetime | None]
+    last_status: Mapped[int | None]
+    last_error: Mapped[str | None] = mapped_column(String(512))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]

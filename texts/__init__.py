@@ -4,7 +4,8 @@ language (``texts/en.py``, ``texts/ar.py``), behind one lookup. Imports nothing 
 Keys are namespaced by where the text is used: ``customer.`` (the conversation, the same on
 Telegram and in the web chat), ``agent.`` (agents and supervisors on Telegram), ``chat.`` (the
 web chat page), ``console.`` (the agent console), ``page.`` (the other web pages), ``faqed.``
-(the FAQ editor), ``roster.`` (the agents' pages), ``value.KIND.STORED`` (stored values as
+(the FAQ editor), ``roster.`` (the agents' pages), ``hooks.`` (the webhooks page),
+``value.KIND.STORED`` (stored values as
 shown), ``unit.`` (durations), and ``hint.`` (the sentences that name a Telegram command).
 
 How :func:`text` behaves, everywhere:

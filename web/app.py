@@ -50,6 +50,7 @@ from web.site import (
     render,
     request_lang,
 )
+from web.webhook_sender import AiohttpSender
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,10 @@ ROUTE_MODULES = (
     "web.api_faq",
     "web.api_admin",
     "web.api_reports",
+    "web.api_webhooks",
+    "web.api_staffing",
     "web.pages_faq",
+    "web.pages_webhooks",
     "web.pages_reports",
     "web.api_customers",
     "web.pages_customers",
@@ -400,6 +404,15 @@ def create_app(services: Services, telegram: Application | None = None) -> web.A
     )
     app[SERVICES] = services
     app.on_response_prepare.append(security_headers)
+    if services.webhooks.sender is None:  # the outgoing webhooks POST through aiohttp
+        sender = AiohttpSender()
+        services.webhooks.sender = sender
+
+        async def close_sender(_app: web.Application) -> None:
+            await services.webhooks.stop()
+            await sender.close()
+
+        app.on_cleanup.append(close_sender)
     if telegram is not None:
         app[TELEGRAM] = telegram
     app[JINJA] = jinja2.Environment(

@@ -18,6 +18,7 @@ import texts
 from faq import curation
 from handoff import reports
 from handoff.model import HandoffError
+from handoff.staffing_reads import StaffingReport
 from texts import duration, value
 from web import charts
 from web.api_reports import (
@@ -35,11 +36,13 @@ from web.api_reports import (
     suggestion_to_draft,
     ticket_query,
 )
+from web.api_staffing import load_staffing
 from web.auth import principal_of, require
 from web.openapi import parse_query
 from web.problem import ParamError, Problem, Query
 from web.shapes import PERIODS, GapFilters, ReportFilters, TicketFilters
 from web.site import SERVICES, render, request_lang
+from web.staffing_shapes import StaffingFilters
 
 DASH = "—"
 
@@ -218,10 +221,70 @@ def dashboard_charts(k: Mapping[str, Any], t: Any, lang: str = "en") -> dict[str
     return {"volume": volume, "ratings": ratings, "trends": trends, "queue": queue}
 
 
+def fmt_gap(gap: float | None) -> str:
+    """+1.5 / -2.0 / 0.0: the sign says whether the hour had more or fewer agents than
+    needed."""
+    if gap is None:
+        return DASH
+    return f"{gap:+.1f}" if round(gap, 1) else "0.0"
+
+
+def staffing_view(report: StaffingReport, t: Any, lang: str) -> dict[str, Any]:
+    """The staffing section: its sentences, the chart and one table row per hour."""
+    labels = [f"{h.hour:02d}" for h in report.hours]
+    chart = charts.line_chart(
+        "chart-staffing",
+        t("page.st_chart"),
+        labels,
+        [
+            (t("page.st_needed"), [h.agents_needed for h in report.hours]),
+            (t("page.st_online"), [h.online for h in report.hours]),
+        ],
+        empty=t("page.rp_no_data"),
+    )
+    if report.patience_rate:
+        model = t("page.st_model_erlang_a", patience=duration(1 / report.patience_rate, lang))
+    else:
+        model = t("page.st_model_erlang_c")
+    rows = [
+        {
+            "hour": h.hour,
+            "label": f"{h.hour:02d}:00",
+            "arrivals": fmt_number(h.arrivals_per_hour, 1),
+            "handle": duration(h.handle_used_s, lang),
+            "needed": DASH if h.agents_needed is None else str(h.agents_needed),
+            "online": fmt_number(h.online, 1),
+            "gap": fmt_gap(h.gap),
+            "short": h.gap is not None and h.gap < 0,
+        }
+        for h in report.hours
+    ]
+    return {
+        "target": t(
+            "page.st_target",
+            share=fmt_rate(report.target_share),
+            seconds=duration(report.target_seconds, lang),
+        ),
+        "model": model,
+        "facts": t(
+            "page.st_facts",
+            arrivals=report.arrivals,
+            handled=report.handled,
+            handle=duration(report.handle_mean_s, lang),
+            abandoned=report.abandoned,
+            waits=report.waits,
+            capacity=fmt_number(report.mean_capacity, 1),
+        ),
+        "chart": chart,
+        "rows": rows,
+        "weekday": report.weekday,
+    }
+
+
 def _t(request: web.Request) -> Any:
     services = request.app[SERVICES]
     lang = request_lang(request, services.settings.default_language)
-    return lambda key: texts.text(key, lang)
+    return lambda key, **values: texts.text(key, lang, **values)
 
 
 async def dashboard(request: web.Request) -> web.Response:
@@ -240,7 +303,16 @@ async def dashboard(request: web.Request) -> web.Response:
         rq = report_query(ReportFilters(), services)
     figures = await load_kpis(services, rq)
     agents = await load_agent_table(services, rq)
-    qs = _qs(request.query, drop=("lang", "format")) if error is None else ""
+    try:
+        wanted = parse_query(StaffingFilters, request.query)
+    except ParamError as exc:
+        error = error or str(exc)
+        wanted = StaffingFilters()
+    try:
+        staffing = await load_staffing(services, wanted)
+    except ParamError:  # the period's error is shown already; the default period then
+        staffing = await load_staffing(services, StaffingFilters(weekday=wanted.weekday))
+    qs = _qs(request.query, drop=("lang", "format", "weekday")) if error is None else ""
     return render(
         request,
         "dashboard.html",
@@ -254,6 +326,11 @@ async def dashboard(request: web.Request) -> web.Response:
         cards=kpi_cards(figures, t, _lang(request)),
         charts=dashboard_charts(figures, t, _lang(request)),
         agents=agents,
+        staffing=staffing_view(staffing, t, _lang(request)),
+        staffing_keep=[
+            (k, str(v)) for k, v in request.query.items() if k not in ("weekday", "lang")
+        ],
+        staffing_qs=_qs(request.query, drop=("lang", "format")) if error is None else "",
         csv_qs=qs,
         **formats(_lang(request)),
     )

@@ -36,6 +36,7 @@ NAV = (
     ("tickets", "/tickets", ("supervisor", "agent")),
     ("customers", "/customers", ("supervisor",)),
     ("people", "/people", ("admin",)),
+    ("webhooks", "/webhooks", ("admin",)),
 )
 
 LANG_COOKIE = "sanad_lang"

@@ -18,7 +18,7 @@ from texts import CATALOGUES, LRM, MissingText, on_web, placeholders, template, 
 ROOT = Path(__file__).resolve().parents[2]
 EN, AR = CATALOGUES["en"], CATALOGUES["ar"]
 NAMESPACES: tuple[str, ...] = ("hint", "customer", "agent", "page", "chat", "console", "faqed")
-NAMESPACES += ("roster", "value", "unit", "people", "link", "account", "password")
+NAMESPACES += ("roster", "hooks", "value", "unit", "people", "link", "account", "password")
 ADAPTER_FILES = sorted(
     path
     for pattern in ("bot/*.py", "web/*.py", "web/templates/*.html", "web/static/*.js")

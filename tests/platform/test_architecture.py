@@ -19,12 +19,23 @@ PACKAGES = (
     "faq",
     "handoff",
     "conversation",
+    "webhooks",
     "app",
     "bot",
     "web",
     "sanad",
 )
-CORES = ("base", "texts", "storage", "accounts", "faq", "handoff", "conversation", "app")
+CORES = (
+    "base",
+    "texts",
+    "storage",
+    "accounts",
+    "faq",
+    "handoff",
+    "conversation",
+    "webhooks",
+    "app",
+)
 ADAPTERS = ("bot", "web")
 CHANNEL_LIBRARIES = ("telegram", "aiohttp")
 DATABASE_CODE = ("sqlalchemy", "storage", "asyncpg", "aiosqlite")

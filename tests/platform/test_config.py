@@ -160,3 +160,20 @@ def test_bad_handoff_env_values_name_the_setting() -> None:
     ):
         with pytest.raises(ConfigError, match=named):
             load_settings(env=env)
+
+
+def test_staffing_targets_from_env_and_checked() -> None:
+    default = load_settings(env={})
+    assert (default.staffing_target_share, default.staffing_target_seconds) == (0.8, 60.0)
+    s = load_settings(
+        env={"SANAD_STAFFING_TARGET_SHARE": "0.9", "SANAD_STAFFING_TARGET_SECONDS": "20"}
+    )
+    assert (s.staffing_target_share, s.staffing_target_seconds) == (0.9, 20.0)
+    for env, named in (
+        ({"SANAD_STAFFING_TARGET_SHARE": "1"}, "SANAD_STAFFING_TARGET_SHARE"),
+        ({"SANAD_STAFFING_TARGET_SHARE": "80%"}, "SANAD_STAFFING_TARGET_SHARE"),
+        ({"SANAD_STAFFING_TARGET_SECONDS": "0"}, "SANAD_STAFFING_TARGET_SECONDS"),
+        ({"SANAD_STAFFING_TARGET_SECONDS": "7200"}, "SANAD_STAFFING_TARGET_SECONDS"),
+    ):
+        with pytest.raises(ConfigError, match=named):
+            load_settings(env=env)

@@ -125,6 +125,7 @@ async def test_answers_fit_their_documented_shapes(
         "/api/v1/reports/kpis?period=30d",
         "/api/v1/reports/series?period=30d",
         "/api/v1/reports/agents?period=30d",
+        "/api/v1/reports/staffing?period=30d",
         "/api/v1/gaps/queries",
         "/api/v1/gaps/terms",
         "/api/v1/gaps/unanswered",

@@ -58,7 +58,16 @@ async def test_each_role_sees_only_the_pages_it_may_open(
         "agent": ["/agent", "/tickets"],
         "editor": ["/faq", "/gaps"],
         "supervisor": ["/dashboard", "/gaps", "/agents", "/tickets", "/customers"],
-        "admin": ["/dashboard", "/faq", "/gaps", "/agents", "/tickets", "/customers", "/people"],
+        "admin": [
+            "/dashboard",
+            "/faq",
+            "/gaps",
+            "/agents",
+            "/tickets",
+            "/customers",
+            "/people",
+            "/webhooks",
+        ],
     }
     # Every link in a menu opens for that role.
     for role, links in menus.items():
