@@ -40,7 +40,8 @@ _FIND = select(Customer).where(
     Customer.channel == bindparam("channel"), Customer.external_id == bindparam("external_id")
 )
 # What a returning customer's message refreshes, in this order; one UPDATE per set of columns
-# that changed (:func:`_refresh`), built the first time that set is seen.
+# that changed (:func:`_refresh`), built the first time that set is seen (in practice
+# ``last_seen_at``, with ``language`` when the client's changed).
 _REFRESHED = ("name", "username", "last_seen_at", "language")
 _REFRESH: dict[tuple[str, ...], Update] = {}
 
@@ -69,6 +70,12 @@ async def _refresh(session: AsyncSession, customer: Customer, values: dict[str, 
     of work (a third of the event loop's CPU of a message went to it)."""
     changed = tuple(name for name in _REFRESHED if getattr(customer, name) != values[name])
     if not changed:
+        return
+    if "name" in changed or "username" in changed:
+        # Rare (the channel's profile changed): through the ORM, whose mapper events keep
+        # what is derived from the name (the tickets' search documents) current.
+        for name in changed:
+            setattr(customer, name, values[name])
         return
     params: dict[str, Any] = {f"new_{name}": values[name] for name in changed}
     params["customer_id"] = customer.id
