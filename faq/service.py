@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from importlib import resources
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from base.normalize import detect_language
@@ -31,6 +31,7 @@ from faq.semantic import Embedder, embedding_text, query_text
 from storage.db import Database
 from storage.events import record_event
 from storage.models import Article, QueryLog
+from storage.rows import insert_row, table_of
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ INLINE_EMBED_MAX = 64  # new texts embedded before the swap; more: in the backgr
 READ_CHUNK = 500  # articles read per transaction by a rebuild
 EMBED_BATCH = 16
 _MEMO_MAX = 20_000
+# The query log's row, written with Core (:func:`storage.rows.insert_row`), built once.
+_INSERT_QUERY = insert(table_of(QueryLog)).returning(table_of(QueryLog).c.id)
 
 # Vectors computed or loaded in this process, by (model, text key): a process serving several
 # databases (tests, benchmarks) embeds a text once. Bounded; the database is the real store.
@@ -553,21 +556,24 @@ class FaqService:
         )
         best = decision.best
         best_id = int(best.article_id) if best is not None else None
-        entry = QueryLog(
-            customer_id=customer_id,
-            ticket_id=ticket_id,
-            query=query,
-            lang=lang,
-            outcome=decision.outcome.value,
-            best_article_id=best_id if best_id in self._articles else None,
-            score=best.score if best is not None else None,
-            suggested_article_ids=[h.article_id for h in decision.hits],
-            helpful=None,
-            created_at=at,
+        score = best.score if best is not None else None
+        query_id = await insert_row(
+            session,
+            _INSERT_QUERY,
+            {
+                "customer_id": customer_id,
+                "ticket_id": ticket_id,
+                "query": query,
+                "lang": lang,
+                "outcome": decision.outcome.value,
+                "best_article_id": best_id if best_id in self._articles else None,
+                "score": score,
+                "suggested_article_ids": [h.article_id for h in decision.hits],
+                "helpful": None,
+                "created_at": at,
+            },
         )
-        session.add(entry)
-        await session.flush()
-        return Reply(decision.outcome, views, entry.id, entry.score, lang, verdict.mode.value)
+        return Reply(decision.outcome, views, query_id, score, lang, verdict.mode.value)
 
     async def record_feedback(
         self,
