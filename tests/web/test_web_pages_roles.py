@@ -126,7 +126,8 @@ async def test_arabic_ticket_page_translates_values_and_reads_events(
     html = await page.text()
     fields = dict(re.findall(r'<td id="field-(\w+)">([^<]*)</td>', html))
     # (the harness's channel is "test": an unknown value shows as stored)
-    assert fields == {"state": "محلولة", "priority": "عادية", "channel": "test"}
+    # (and the ticket has no tags: the row is there, empty)
+    assert fields == {"state": "محلولة", "priority": "عادية", "channel": "test", "tags": ""}
     senders = set(re.findall(r'<td class="sender">([^<]*)</td>', html))
     assert senders and senders <= {"العميل", "البوت", "الموظف", "النظام"}
     events = re.findall(r'<td class="event-label">([^<]*)</td>', html)
