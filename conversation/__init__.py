@@ -4,8 +4,9 @@ help?", handoff to a person, the live chat with an agent, the rating.
 A channel adapter (Telegram in ``bot/handlers.py``, the web chat in ``web/chat.py``) turns its
 input into one call here (:func:`customer_wrote`, :func:`customer_command`,
 :func:`customer_pressed`), which does all its reads and writes in one transaction and returns
-typed outputs (:mod:`conversation.outputs`); the adapter sends them after the commit and runs
-the :class:`Handoff` action an input led to with :func:`hand_over`. What an adapter shows
+typed outputs (:mod:`conversation.outputs`), a handoff action the input led to included (run
+through the handoff engine's unit of work in the same transaction); the adapter sends the
+outputs after the commit, nothing more. What an adapter shows
 besides comes from the named reads of :mod:`conversation.reads`. This package never imports
 ``telegram``, ``aiohttp``, ``bot`` or ``web``.
 
@@ -21,7 +22,6 @@ from conversation.inputs import (
     customer_command,
     customer_pressed,
     customer_wrote,
-    hand_over,
     refusal,
 )
 from conversation.keyboards import (
@@ -39,7 +39,6 @@ from conversation.outputs import (
     TELEGRAM,
     WEB,
     Channel,
-    Handoff,
     Identity,
     Line,
     Pressed,
@@ -58,7 +57,6 @@ __all__ = [
     "WEB",
     "Button",
     "Channel",
-    "Handoff",
     "Identity",
     "Keyboard",
     "Line",
@@ -72,7 +70,6 @@ __all__ = [
     "customer_pressed",
     "customer_wrote",
     "feedback_keyboard",
-    "hand_over",
     "keyboard_rows",
     "notice_text",
     "offered",
