@@ -76,7 +76,13 @@ async def followup_pressed(
         updated = None
         if pressed_line_id is not None and channel.keeps_lines:
             updated = await _update_pressed(turn, pressed_line_id, result)
-        HINTS.put(channel, customer.external_id, ticket.state, customer.language)
+        HINTS.put(
+            channel,
+            customer.external_id,
+            ticket.state,
+            customer.language,
+            awaiting=customer.awaiting_comment_ticket_id is not None,
+        )
         return Pressed(
             customer_id=customer.id,
             ticket_id=ticket.id,

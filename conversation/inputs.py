@@ -95,7 +95,7 @@ class _Turn:
     services: Services
     channel: Channel
     session: AsyncSession
-    uow: Unit
+    uow: Unit | None  # None: begun without it (:func:`_may_hand_off`)
     customer: Customer
     ticket: Ticket
     language: str
@@ -120,6 +120,8 @@ class _Turn:
     ) -> R:
         """Run a handoff action in this input's transaction; on a channel whose lines the core
         keeps, what it tells this customer is said here, after the lines said so far."""
+        if self.uow is None:
+            raise _NeedsUnit
         result = await body(self.uow, *args, **kwargs)
         if self.channel.keeps_lines:
             self._take_notices()
@@ -129,6 +131,7 @@ class _Turn:
         """The engine's notices in words for this customer on this channel, taken out of the
         unit's outbox (the port would store and push them after the commit, in a transaction
         of their own and racing the adapter's lines) and said as lines of this input."""
+        assert self.uow is not None
         outbox = self.uow.outbox
         for notice in list(outbox):
             if not isinstance(notice, CustomerNotice):
@@ -148,7 +151,11 @@ class _Turn:
         # The stored language, as the next question's match is called with it (``language``
         # may be the language of this answer only).
         HINTS.put(
-            self.channel, self.customer.external_id, self.ticket.state, self.customer.language
+            self.channel,
+            self.customer.external_id,
+            self.ticket.state,
+            self.customer.language,
+            awaiting=self.customer.awaiting_comment_ticket_id is not None,
         )
 
     async def keep_says(self) -> tuple[Say, ...]:
@@ -173,22 +180,32 @@ class _Turn:
 
 
 class _Hints:
-    """What this process last saw of a customer (their ticket's state and language), to
-    decide before the transaction whether a question will go to the bot and so be worth
-    preparing (the query embedding). Only a hint: the transaction decides, and a question
-    not prepared is matched inside it."""
+    """What this process last saw of a customer (their ticket's state, language, and whether
+    a rating comment is awaited), to decide before the transaction whether a question will go
+    to the bot and so be worth preparing (the query embedding), and whether the input may hand
+    off (:func:`_may_hand_off`). Only a hint: the transaction decides, a question not prepared
+    is matched inside it, and an input that needs the handoff unit after all is run again
+    with it."""
 
     def __init__(self, size: int = 20_000) -> None:
         self.size = size
-        self._seen: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
+        self._seen: OrderedDict[tuple[str, str], tuple[str, str, bool]] = OrderedDict()
 
-    def get(self, channel: Channel, external_id: str) -> tuple[str, str] | None:
+    def get(self, channel: Channel, external_id: str) -> tuple[str, str, bool] | None:
         return self._seen.get((channel.name, external_id))
 
-    def put(self, channel: Channel, external_id: str, state: str, language: str) -> None:
+    def put(
+        self,
+        channel: Channel,
+        external_id: str,
+        state: str,
+        language: str,
+        *,
+        awaiting: bool = False,
+    ) -> None:
         key = (channel.name, external_id)
         self._seen.pop(key, None)
-        self._seen[key] = (state, language)
+        self._seen[key] = (state, language, awaiting)
         while len(self._seen) > self.size:
             self._seen.popitem(last=False)
 
@@ -211,6 +228,51 @@ async def _prepare(
         else language_from_code(identity.language_code, services.settings.default_language)
     )
     return await services.faq.prepare(text, language)
+
+
+class _NeedsUnit(Exception):
+    """An input begun without the handoff unit (the hints said it would not hand off) needs a
+    handoff action after all: its transaction is rolled back and the input run again, with the
+    unit entered right after BEGIN (entering it later could deadlock, :mod:`handoff.engine`)."""
+
+
+# What the customer may say or press to reach the handoff engine from a chat with the bot.
+_HANDOFF_WORDS = ("/human", "/cancel")
+
+
+def _may_hand_off(channel: Channel, identity: Identity, text: str, press: bool = False) -> bool:
+    """Whether an input may run a handoff action, as far as this process saw last (then the
+    handoff unit is entered with the transaction): a customer not seen yet, one who waits for
+    or talks with a person, one whose rating comment is awaited, a request for a person, a
+    cancel, the stars. A chat with the bot (most messages) runs without the engine's lock."""
+    seen = HINTS.get(channel, identity.external_id)
+    if seen is None:
+        return True
+    state, _language, awaiting = seen
+    if awaiting or state not in (State.BOT, State.RESOLVED, State.CLOSED):
+        return True
+    if press:
+        match = PRESS_RE.match(text)
+        return match is not None and bool(match["human"] or match["cancel"] or match["rate_t"])
+    word = text.split()[0].split("@")[0].lower() if text.strip() else ""
+    return word in _HANDOFF_WORDS or wants_person(text)
+
+
+async def _transaction(
+    services: Services,
+    unit: bool,
+    body: Callable[[AsyncSession, Unit | None], Awaitable[R]],
+) -> R:
+    """``body`` in one transaction, with the handoff unit entered right after BEGIN when
+    ``unit`` (or when the body found it needs it: then run again, with it)."""
+    if not unit:
+        try:
+            async with services.db.transaction() as session:
+                return await body(session, None)
+        except _NeedsUnit:
+            log.debug("an input needed the handoff unit after all: run again with it")
+    async with services.db.transaction() as session, services.handoff.unit(session) as uow:
+        return await body(session, uow)
 
 
 # ---------------------------------------------------------------------- the transaction
@@ -390,9 +452,9 @@ async def customer_wrote(
     prepared = None
     if readable and not word.startswith("/") and not wants_person(text):
         prepared = await _prepare(services, channel, identity, text)
-    # The unit right after BEGIN (the lock order of handoff.engine), whether or not the input
-    # turns out to need a handoff action.
-    async with services.db.transaction() as session, services.handoff.unit(session) as uow:
+    unit = _may_hand_off(channel, identity, text if readable else "")
+
+    async def run(session: AsyncSession, uow: Unit | None) -> Reply:
         customer, ticket = await arrive(session, services, channel, identity)
         turn = _Turn(services, channel, session, uow, customer, ticket, customer.language)
         if client_id is not None:
@@ -419,6 +481,8 @@ async def customer_wrote(
             await _message(turn, stored.id, text if readable else None, awaiting, prepared)
         return _reply(turn, await turn.keep_says(), message=line_of(stored))
 
+    return await _transaction(services, unit, run)
+
 
 async def customer_command(
     services: Services,
@@ -434,9 +498,8 @@ async def customer_command(
     refused = _flood(services, channel, identity, False)
     if refused is not None:
         return Reply(refused=refused)
-    # The unit right after BEGIN (the lock order of handoff.engine), whether or not the input
-    # turns out to need a handoff action.
-    async with services.db.transaction() as session, services.handoff.unit(session) as uow:
+
+    async def run(session: AsyncSession, uow: Unit | None) -> Reply:
         customer, ticket = await arrive(session, services, channel, identity)
         turn = _Turn(services, channel, session, uow, customer, ticket, customer.language)
         stored = await _keep_incoming(
@@ -450,6 +513,8 @@ async def customer_command(
         )
         await _command(turn, (text or "/").split()[0], first_name)
         return _reply(turn, await turn.keep_says(), message=line_of(stored))
+
+    return await _transaction(services, _may_hand_off(channel, identity, text or ""), run)
 
 
 async def _command(turn: _Turn, word: str, first_name: str = "") -> None:
@@ -486,6 +551,8 @@ async def _hand_off(turn: _Turn, reason: str) -> None:
     if ticket.state not in (State.BOT, State.RESOLVED):
         turn.say(texts.text("customer.handoff_waiting", lang, ticket=ticket.id))
         return
+    if turn.uow is None:  # before flood control counts the request
+        raise _NeedsUnit
     if ticket.state == State.BOT:  # a new place in the queue: flood control first
         verdict = turn.services.flood.handoff(f"customer:{turn.customer.id}", client_address.get())
         if not verdict.allowed:
@@ -622,9 +689,8 @@ async def customer_pressed(
     refused = _flood(services, channel, identity, flood_checked)
     if refused is not None:
         return Pressed(refused=refused)
-    # The unit right after BEGIN (the lock order of handoff.engine), whether or not the input
-    # turns out to need a handoff action.
-    async with services.db.transaction() as session, services.handoff.unit(session) as uow:
+
+    async def run(session: AsyncSession, uow: Unit | None) -> Pressed:
         customer, ticket = await arrive(session, services, channel, identity)
         turn = _Turn(services, channel, session, uow, customer, ticket, customer.language)
         outcome = await _press(turn, match)
@@ -644,6 +710,8 @@ async def customer_pressed(
             says=await turn.keep_says(),
             ticket=ticket_view(ticket),
         )
+
+    return await _transaction(services, _may_hand_off(channel, identity, data or "", True), run)
 
 
 async def _press(turn: _Turn, match: re.Match[str] | None) -> Pressed:

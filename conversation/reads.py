@@ -160,7 +160,13 @@ async def welcome(services: Services, customer_id: int, after: int, limit: int) 
         ticket = await _latest(session, customer_id)
         lines = tuple(line_of(m) for m in reversed(rows))
         if ticket is not None:
-            HINTS.put(WEB, customer.external_id, ticket.state, customer.language)
+            HINTS.put(
+                WEB,
+                customer.external_id,
+                ticket.state,
+                customer.language,
+                awaiting=customer.awaiting_comment_ticket_id is not None,
+            )
         return Welcome(customer.language, ticket, lines, await _context(session, lines))
 
 

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import event, func, select
 
 from app.services import Services
+from conversation import WEB
 from handoff.notices import ChatMessage
 from storage.models import Customer, Event, Message, QueryLog, Rating, Ticket
 from tests.webchat_client import ChatClient
@@ -118,7 +119,7 @@ async def test_every_question_is_matched_once_before_its_transaction(
     ``answer`` inside it uses that decision, not a second match: also after an Arabic
     answer to a customer whose stored language is English."""
     import conversation
-    from conversation import WEB, Identity
+    from conversation import Identity
 
     used: list[bool] = []
     answer = services.faq.answer
@@ -249,3 +250,63 @@ async def test_a_line_to_the_agent_and_the_rating_with_its_comment_are_one_trans
     assert (rating.stars, rating.comment) == (5, "quick and kind, thanks")
     assert rating.agent_id == agent.id and customer.awaiting_comment_ticket_id is None
     assert {"rating_given", "rating_commented"} <= kinds
+
+
+async def test_a_chat_with_the_bot_runs_without_the_engine_lock_and_a_stale_hint_is_safe(
+    client: TestClient[Any, Any], services: Services
+) -> None:
+    """A question to the bot from a customer this process knows is with the bot does not
+    wait for the handoff engine's lock (entered only when an input may hand off); when the
+    hint is stale (another process queued the chat), the input that needs the engine after all
+    is rolled back and run again with it: still one commit, the line relayed once."""
+    from conversation.inputs import HINTS
+    from handoff.agents import add_agent
+
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.drain()
+    async with services.handoff.engine.lock:  # an engine busy elsewhere
+        client_id = await chat.say(DELIVERY)
+        await chat.ack(client_id)
+        await chat.message("bot", "2-4 working days")
+    await chat.drain()
+
+    async with services.db.transaction() as session:
+        agent = await add_agent(session, name="Pat", at=services.clock.now())
+    await services.handoff.resync()
+    await services.handoff.set_agent_status(agent.id, "available")
+    await chat.say("I want to talk to a person")
+    await chat.message("system")
+    await services.handoff.engine.settled()
+    offer = next(iter(services.handoff.acd.offers.values()))
+    assert (await services.handoff.accept_offer(offer.id, agent.id)).ok
+    await chat.message("system", "Pat")
+    await chat.drain()
+    async with services.db.transaction() as session:
+        customer = (await session.execute(select(Customer))).scalar_one()
+    HINTS.put(WEB, customer.external_id, "bot", "en")  # as if this process missed the handoff
+
+    relayed: list[int] = []
+    deliver = services.handoff.engine.port.notify_agent
+
+    async def to_agent(notice: Any) -> None:
+        if isinstance(notice, ChatMessage):
+            relayed.append(notice.message_id)
+        await deliver(notice)
+
+    services.handoff.engine.port.notify_agent = to_agent  # type: ignore[method-assign]
+    with counted(services) as relay:
+        client_id = await chat.say("are you still there?")
+        line = await chat.ack(client_id)
+        await services.handoff.engine.settled()
+    assert (relay["begin"], relay["commit"]) == (2, 1), relay  # one rolled back, one kept
+    assert relayed == [line["id"]]
+    async with services.db.transaction() as session:
+        kept = (
+            await session.execute(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.text == "are you still there?")
+            )
+        ).scalar()
+    assert kept == 1
