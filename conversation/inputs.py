@@ -8,10 +8,13 @@ channel whose lines the core keeps) and return what to say. The FAQ's ``prepare`
 embedding, tens of ms) runs before the transaction opens, so it never holds one.
 
 Handoff actions (ask for a person, reopen, relay a line to the agent who has the chat, cancel,
-rate, comment on the rating) run in the same transaction: every entry enters the handoff
-engine's unit of work (``services.handoff.unit``) right after the transaction begins, before any
-row is read or written (the lock order of :mod:`handoff.engine`), and calls
-:mod:`handoff.actions` through it. The engine's notices go out after the commit, through the
+rate, comment on the rating) run in the same transaction: an entry whose input may hand off
+enters the handoff engine's unit of work (``services.handoff.unit``) right after the transaction
+begins, before any row is read or written (the lock order of :mod:`handoff.engine`), and calls
+:mod:`handoff.actions` through it. Whether it may is decided before BEGIN from what this process
+last saw of the customer and from the input (:func:`_may_hand_off`), so a chat with the bot
+never waits for the engine's lock; an input that turns out to need the unit after all (the hint
+was stale: another process queued the chat) is rolled back and run again with it. The engine's notices go out after the commit, through the
 port; on a channel whose lines the core keeps (the web chat), what the engine tells *this*
 customer (their place in the queue...) is stored in the same transaction and returned as lines
 to say after the input's own, so the adapter only pushes them, in order.
