@@ -13,6 +13,8 @@ besides comes from the named reads of :mod:`conversation.reads`. This package ne
 - :mod:`conversation.keyboards`: the buttons (the same data strings on every channel).
 - :mod:`conversation.notices`: the handoff engine's notices in words.
 - :mod:`conversation.inputs`: the entries, one per customer input.
+- :mod:`conversation.hints`: what the process last saw of a customer, to decide before BEGIN
+  whether to prepare a question and whether to enter the handoff unit.
 - :mod:`conversation.reads`: what the adapters show, and the writes a channel itself makes.
 """
 

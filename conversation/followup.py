@@ -15,8 +15,8 @@ import re
 
 import texts
 from app.services import Services
+from conversation.hints import HINTS
 from conversation.inputs import (
-    HINTS,
     _flood,
     _record_choice,
     _Turn,

@@ -12,12 +12,13 @@ rate, comment on the rating) run in the same transaction: an entry whose input m
 enters the handoff engine's unit of work (``services.handoff.unit``) right after the transaction
 begins, before any row is read or written (the lock order of :mod:`handoff.engine`), and calls
 :mod:`handoff.actions` through it. Whether it may is decided before BEGIN from what this process
-last saw of the customer and from the input (:func:`_may_hand_off`), so a chat with the bot
+last saw of the customer and from the input (:mod:`conversation.hints`), so a chat with the bot
 never waits for the engine's lock; an input that turns out to need the unit after all (the hint
-was stale: another process queued the chat) is rolled back and run again with it. The engine's notices go out after the commit, through the
-port; on a channel whose lines the core keeps (the web chat), what the engine tells *this*
-customer (their place in the queue...) is stored in the same transaction and returned as lines
-to say after the input's own, so the adapter only pushes them, in order.
+was stale: another process queued the chat) is rolled back and run again with it. The
+engine's notices go out after the commit, through the port; on a channel whose lines the core
+keeps (the web chat), what the engine tells *this* customer (their place in the queue...) is
+stored in the same transaction and returned as lines to say after the input's own, so the
+adapter only pushes them, in order.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import texts
 from app.services import Services
+from conversation.hints import HINTS, NeedsUnit, in_transaction, may_hand_off, prepare
 from conversation.keyboards import (
     PRESS_RE,
     Keyboard,
@@ -63,7 +64,7 @@ from faq.matcher import Outcome
 from faq.person import wants_person
 from faq.service import MAX_QUERY_CHARS, Prepared
 from handoff import actions
-from handoff.customers import language_from_code, set_language, touch_customer
+from handoff.customers import set_language, touch_customer
 from handoff.engine import Unit
 from handoff.flood import Verdict, client_address
 from handoff.model import HandoffError
@@ -87,7 +88,6 @@ COMMANDS = ("start", "help", "language", "human", "cancel")
 # Commands work in any state (like Telegram's); other /words go to the bot only while it has
 # the conversation (an agent may be sent a path like /orders/12).
 COMMAND_WORDS = tuple(f"/{name}" for name in COMMANDS)
-WITH_PEOPLE = (State.QUEUED, State.OFFERED, State.ASSIGNED, State.PENDING)
 
 
 @dataclass
@@ -98,7 +98,7 @@ class _Turn:
     services: Services
     channel: Channel
     session: AsyncSession
-    uow: Unit | None  # None: begun without it (:func:`_may_hand_off`)
+    uow: Unit | None  # None: begun without it (:func:`may_hand_off`)
     customer: Customer
     ticket: Ticket
     language: str
@@ -124,7 +124,7 @@ class _Turn:
         """Run a handoff action in this input's transaction; on a channel whose lines the core
         keeps, what it tells this customer is said here, after the lines said so far."""
         if self.uow is None:
-            raise _NeedsUnit
+            raise NeedsUnit
         result = await body(self.uow, *args, **kwargs)
         if self.channel.keeps_lines:
             self._take_notices()
@@ -177,105 +177,6 @@ class _Turn:
             assert ticket is not None
             kept.append(await keep_say(self.session, ticket, say, "system", now))
         return tuple(kept)
-
-
-# ---------------------------------------------------------------------- hints
-
-
-class _Hints:
-    """What this process last saw of a customer (their ticket's state, language, and whether
-    a rating comment is awaited), to decide before the transaction whether a question will go
-    to the bot and so be worth preparing (the query embedding), and whether the input may hand
-    off (:func:`_may_hand_off`). Only a hint: the transaction decides, a question not prepared
-    is matched inside it, and an input that needs the handoff unit after all is run again
-    with it."""
-
-    def __init__(self, size: int = 20_000) -> None:
-        self.size = size
-        self._seen: OrderedDict[tuple[str, str], tuple[str, str, bool]] = OrderedDict()
-
-    def get(self, channel: Channel, external_id: str) -> tuple[str, str, bool] | None:
-        return self._seen.get((channel.name, external_id))
-
-    def put(
-        self,
-        channel: Channel,
-        external_id: str,
-        state: str,
-        language: str,
-        *,
-        awaiting: bool = False,
-    ) -> None:
-        key = (channel.name, external_id)
-        self._seen.pop(key, None)
-        self._seen[key] = (state, language, awaiting)
-        while len(self._seen) > self.size:
-            self._seen.popitem(last=False)
-
-
-HINTS = _Hints()
-
-
-async def _prepare(
-    services: Services, channel: Channel, identity: Identity, text: str
-) -> Prepared | None:
-    """The FAQ's decision on ``text``, outside any transaction, unless the customer waits for
-    or talks with a person (as far as this process saw last: then a question goes to the bot
-    only if an agent closed the chat meanwhile, and is matched inside the transaction)."""
-    seen = HINTS.get(channel, identity.external_id)
-    if seen is not None and seen[0] in WITH_PEOPLE:
-        return None
-    language = (
-        seen[1]
-        if seen is not None
-        else language_from_code(identity.language_code, services.settings.default_language)
-    )
-    return await services.faq.prepare(text, language)
-
-
-class _NeedsUnit(Exception):
-    """An input begun without the handoff unit (the hints said it would not hand off) needs a
-    handoff action after all: its transaction is rolled back and the input run again, with the
-    unit entered right after BEGIN (entering it later could deadlock, :mod:`handoff.engine`)."""
-
-
-# What the customer may say or press to reach the handoff engine from a chat with the bot.
-_HANDOFF_WORDS = ("/human", "/cancel")
-
-
-def _may_hand_off(channel: Channel, identity: Identity, text: str, press: bool = False) -> bool:
-    """Whether an input may run a handoff action, as far as this process saw last (then the
-    handoff unit is entered with the transaction): a customer not seen yet, one who waits for
-    or talks with a person, one whose rating comment is awaited, a request for a person, a
-    cancel, the stars. A chat with the bot (most messages) runs without the engine's lock."""
-    seen = HINTS.get(channel, identity.external_id)
-    if seen is None:
-        return True
-    state, _language, awaiting = seen
-    if awaiting or state not in (State.BOT, State.RESOLVED, State.CLOSED):
-        return True
-    if press:
-        match = PRESS_RE.match(text)
-        return match is not None and bool(match["human"] or match["cancel"] or match["rate_t"])
-    word = text.split()[0].split("@")[0].lower() if text.strip() else ""
-    return word in _HANDOFF_WORDS or wants_person(text)
-
-
-async def _transaction(
-    services: Services,
-    unit: bool,
-    body: Callable[[AsyncSession, Unit | None], Awaitable[R]],
-) -> R:
-    """``body`` in one transaction, with the handoff unit entered right after BEGIN when
-    ``unit`` (or when the body found it needs it: then run again, with it)."""
-    if not unit:
-        try:
-            async with services.db.transaction() as session:
-                return await body(session, None)
-        except _NeedsUnit:
-            log.debug("an input needed the handoff unit after all: run again with it")
-    async with services.db.transaction() as session, services.handoff.unit(session) as uow:
-        return await body(session, uow)
 
 
 # ---------------------------------------------------------------------- the transaction
@@ -454,8 +355,8 @@ async def customer_wrote(
     word = text.split()[0] if readable else ""
     prepared = None
     if readable and not word.startswith("/") and not wants_person(text):
-        prepared = await _prepare(services, channel, identity, text)
-    unit = _may_hand_off(channel, identity, text if readable else "")
+        prepared = await prepare(services, channel, identity, text)
+    unit = may_hand_off(channel, identity, text if readable else "")
 
     async def run(session: AsyncSession, uow: Unit | None) -> Reply:
         customer, ticket = await arrive(session, services, channel, identity)
@@ -484,7 +385,7 @@ async def customer_wrote(
             await _message(turn, stored.id, text if readable else None, awaiting, prepared)
         return _reply(turn, await turn.keep_says(), message=line_of(stored))
 
-    return await _transaction(services, unit, run)
+    return await in_transaction(services, unit, run)
 
 
 async def customer_command(
@@ -517,7 +418,7 @@ async def customer_command(
         await _command(turn, (text or "/").split()[0], first_name)
         return _reply(turn, await turn.keep_says(), message=line_of(stored))
 
-    return await _transaction(services, _may_hand_off(channel, identity, text or ""), run)
+    return await in_transaction(services, may_hand_off(channel, identity, text or ""), run)
 
 
 async def _command(turn: _Turn, word: str, first_name: str = "") -> None:
@@ -555,7 +456,7 @@ async def _hand_off(turn: _Turn, reason: str) -> None:
         turn.say(texts.text("customer.handoff_waiting", lang, ticket=ticket.id))
         return
     if turn.uow is None:  # before flood control counts the request
-        raise _NeedsUnit
+        raise NeedsUnit
     if ticket.state == State.BOT:  # a new place in the queue: flood control first
         verdict = turn.services.flood.handoff(f"customer:{turn.customer.id}", client_address.get())
         if not verdict.allowed:
@@ -714,7 +615,7 @@ async def customer_pressed(
             ticket=ticket_view(ticket),
         )
 
-    return await _transaction(services, _may_hand_off(channel, identity, data or "", True), run)
+    return await in_transaction(services, may_hand_off(channel, identity, data or "", True), run)
 
 
 async def _press(turn: _Turn, match: re.Match[str] | None) -> Pressed:

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import texts
 from app.services import Services
-from conversation.inputs import HINTS, arrive, keep_say, line_of, ticket_view
+from conversation.hints import HINTS
+from conversation.inputs import arrive, keep_say, line_of, ticket_view
 from conversation.notices import notice_text
 from conversation.outputs import WEB, Identity, Line, Say, StoredLine, TicketView, Visitor
 from handoff.customers import find_customer, mark_unreachable, touch_customer

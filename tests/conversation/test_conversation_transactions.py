@@ -259,7 +259,7 @@ async def test_a_chat_with_the_bot_runs_without_the_engine_lock_and_a_stale_hint
     wait for the handoff engine's lock (entered only when an input may hand off); when the
     hint is stale (another process queued the chat), the input that needs the engine after all
     is rolled back and run again with it: still one commit, the line relayed once."""
-    from conversation.inputs import HINTS
+    from conversation.hints import HINTS
     from handoff.agents import add_agent
 
     chat = ChatClient(client)
