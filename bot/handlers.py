@@ -43,7 +43,7 @@ from bot.agents import (
 from bot.port import markup
 from bot.relay import media_kind, mirror_edit, record_sent, send_text
 from bot.relay import tag as relay_tag
-from conversation import TELEGRAM, Handoff, Identity, Pressed, Say, reads
+from conversation import TELEGRAM, Identity, Pressed, Say, reads
 from faq.service import ArticleView
 from handoff.flood import Verdict
 
@@ -92,16 +92,11 @@ class TelegramSender:
         await record_sent(services, ticket_id, "bot", sent, meta=say.meta)
         return True
 
-    async def carry(
-        self, customer_id: int, ticket_id: int, says: tuple[Say, ...], handoff: Handoff | None
-    ) -> None:
-        """Say the lines an input decided, then run the handoff action it led to and say
-        what comes after it."""
+    async def carry(self, customer_id: int, ticket_id: int, says: tuple[Say, ...]) -> None:
+        """Say the lines an input decided (a handoff action it led to ran in its transaction;
+        what the handoff engine tells the customer comes through the port)."""
         for say in says:
             await self.send(customer_id, ticket_id, say)
-        if handoff is not None:
-            for say in await conversation.hand_over(self.services, TELEGRAM, handoff):
-                await self.send(customer_id, handoff.ticket_id, say)
 
 
 def _identity(update: Update) -> Identity:
@@ -161,9 +156,7 @@ async def on_customer_command(update: Update, context: ContextTypes.DEFAULT_TYPE
     if reply.refused is not None:
         await _refused(update, context, reply.refused)
         return
-    await _sender(update, context).carry(
-        reply.customer_id, reply.ticket_id, reply.says, reply.handoff
-    )
+    await _sender(update, context).carry(reply.customer_id, reply.ticket_id, reply.says)
 
 
 async def _customer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -184,9 +177,7 @@ async def _customer_message(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     if reply.refused is not None:
         await _refused(update, context, reply.refused)
         return
-    await _sender(update, context).carry(
-        reply.customer_id, reply.ticket_id, reply.says, reply.handoff
-    )
+    await _sender(update, context).carry(reply.customer_id, reply.ticket_id, reply.says)
 
 
 async def on_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -263,7 +254,7 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     await _acknowledge(query, result)
     chat_id = query.message.chat.id if query.message else query.from_user.id
     out = TelegramSender(context.bot, services, chat_id)
-    await out.carry(result.customer_id, result.ticket_id, result.says, result.handoff)
+    await out.carry(result.customer_id, result.ticket_id, result.says)
 
 
 async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

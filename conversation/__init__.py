@@ -4,14 +4,17 @@ help?", handoff to a person, the live chat with an agent, the rating.
 A channel adapter (Telegram in ``bot/handlers.py``, the web chat in ``web/chat.py``) turns its
 input into one call here (:func:`customer_wrote`, :func:`customer_command`,
 :func:`customer_pressed`), which does all its reads and writes in one transaction and returns
-typed outputs (:mod:`conversation.outputs`); the adapter sends them after the commit and runs
-the :class:`Handoff` action an input led to with :func:`hand_over`. What an adapter shows
+typed outputs (:mod:`conversation.outputs`), a handoff action the input led to included (run
+through the handoff engine's unit of work in the same transaction); the adapter sends the
+outputs after the commit, nothing more. What an adapter shows
 besides comes from the named reads of :mod:`conversation.reads`. This package never imports
 ``telegram``, ``aiohttp``, ``bot`` or ``web``.
 
 - :mod:`conversation.keyboards`: the buttons (the same data strings on every channel).
 - :mod:`conversation.notices`: the handoff engine's notices in words.
 - :mod:`conversation.inputs`: the entries, one per customer input.
+- :mod:`conversation.hints`: what the process last saw of a customer, to decide before BEGIN
+  whether to prepare a question and whether to enter the handoff unit.
 - :mod:`conversation.reads`: what the adapters show, and the writes a channel itself makes.
 """
 
@@ -21,7 +24,6 @@ from conversation.inputs import (
     customer_command,
     customer_pressed,
     customer_wrote,
-    hand_over,
     refusal,
 )
 from conversation.keyboards import (
@@ -39,7 +41,6 @@ from conversation.outputs import (
     TELEGRAM,
     WEB,
     Channel,
-    Handoff,
     Identity,
     Line,
     Pressed,
@@ -58,7 +59,6 @@ __all__ = [
     "WEB",
     "Button",
     "Channel",
-    "Handoff",
     "Identity",
     "Keyboard",
     "Line",
@@ -72,7 +72,6 @@ __all__ = [
     "customer_pressed",
     "customer_wrote",
     "feedback_keyboard",
-    "hand_over",
     "keyboard_rows",
     "notice_text",
     "offered",

@@ -5,7 +5,8 @@ order of :mod:`handoff.engine`), then the customer is touched, the answer record
 handoff action :func:`handoff.actions.answer_followup` (a "No" reopens the same ticket at a
 raised priority, preferring the agent who resolved it), the press kept as the customer's line
 on that ticket and the question's buttons taken away. The handoff engine's notices (the
-reopened ticket's place in the queue) go out after the commit, through the port.
+reopened ticket's place in the queue) go out after the commit, through the port; on a channel
+whose lines the core keeps they are kept in the transaction and said with the press's lines.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import re
 
 import texts
 from app.services import Services
+from conversation.hints import HINTS
 from conversation.inputs import (
-    HINTS,
     _flood,
     _record_choice,
     _Turn,
@@ -62,8 +63,8 @@ async def followup_pressed(
         ticket = await session.get(Ticket, ticket_id)
         if ticket is None or ticket.customer_id != customer.id:  # forged or another's
             return Pressed(alert=texts.text("customer.button_expired", lang))
-        outcome = await actions.answer_followup(uow, ticket_id, customer.id, cycle, answer)
-        turn = _Turn(services, channel, session, customer, ticket, lang)
+        turn = _Turn(services, channel, session, uow, customer, ticket, lang)
+        outcome = await turn.act(actions.answer_followup, ticket_id, customer.id, cycle, answer)
         choice = None
         if outcome == "expired":
             turn.say(texts.text("customer.followup_expired", lang))
@@ -75,7 +76,13 @@ async def followup_pressed(
         updated = None
         if pressed_line_id is not None and channel.keeps_lines:
             updated = await _update_pressed(turn, pressed_line_id, result)
-        HINTS.put(channel, customer.external_id, ticket.state, customer.language)
+        HINTS.put(
+            channel,
+            customer.external_id,
+            ticket.state,
+            customer.language,
+            awaiting=customer.awaiting_comment_ticket_id is not None,
+        )
         return Pressed(
             customer_id=customer.id,
             ticket_id=ticket.id,

@@ -7,10 +7,18 @@ a known ``client_id`` is recognised and not handled twice), decide, keep the bot
 channel whose lines the core keeps) and return what to say. The FAQ's ``prepare`` (the query
 embedding, tens of ms) runs before the transaction opens, so it never holds one.
 
-Handoff actions are the handoff engine's (``services.handoff``): an input that leads to one
-returns it as a :class:`Handoff`, which the adapter runs with :func:`hand_over` once it has said
-what the input's transaction decided. The rating (a press on the stars) runs before the press's
-transaction: whether the stars were taken decides what the press shows.
+Handoff actions (ask for a person, reopen, relay a line to the agent who has the chat, cancel,
+rate, comment on the rating) run in the same transaction: an entry whose input may hand off
+enters the handoff engine's unit of work (``services.handoff.unit``) right after the transaction
+begins, before any row is read or written (the lock order of :mod:`handoff.engine`), and calls
+:mod:`handoff.actions` through it. Whether it may is decided before BEGIN from what this process
+last saw of the customer and from the input (:mod:`conversation.hints`), so a chat with the bot
+never waits for the engine's lock; an input that turns out to need the unit after all (the hint
+was stale: another process queued the chat) is rolled back and run again with it. The
+engine's notices go out after the commit, through the port; on a channel whose lines the core
+keeps (the web chat), what the engine tells *this* customer (their place in the queue...) is
+stored in the same transaction and returned as lines to say after the input's own, so the
+adapter only pushes them, in order.
 """
 
 from __future__ import annotations
@@ -18,16 +26,17 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import texts
 from app.services import Services
+from conversation.hints import HINTS, NeedsUnit, in_transaction, may_hand_off, prepare
 from conversation.keyboards import (
     PRESS_RE,
     Keyboard,
@@ -41,10 +50,9 @@ from conversation.keyboards import (
     skip_keyboard,
     suggestions_keyboard,
 )
+from conversation.notices import notice_text
 from conversation.outputs import (
     Channel,
-    Handoff,
-    HandoffAction,
     Identity,
     Line,
     Pressed,
@@ -55,9 +63,12 @@ from conversation.outputs import (
 from faq.matcher import Outcome
 from faq.person import wants_person
 from faq.service import MAX_QUERY_CHARS, Prepared
-from handoff.customers import language_from_code, set_language, touch_customer
+from handoff import actions
+from handoff.customers import set_language, touch_customer
+from handoff.engine import Unit
 from handoff.flood import Verdict, client_address
-from handoff.service import HandoffError
+from handoff.model import HandoffError
+from handoff.notices import CustomerNotice
 from handoff.tickets import (
     State,
     add_attachment,
@@ -70,26 +81,31 @@ from storage.models import Customer, Message, Ticket
 
 log = logging.getLogger(__name__)
 
+P = ParamSpec("P")
+R = TypeVar("R")
+
 COMMANDS = ("start", "help", "language", "human", "cancel")
 # Commands work in any state (like Telegram's); other /words go to the bot only while it has
 # the conversation (an agent may be sent a path like /orders/12).
 COMMAND_WORDS = tuple(f"/{name}" for name in COMMANDS)
-WITH_PEOPLE = (State.QUEUED, State.OFFERED, State.ASSIGNED, State.PENDING)
 
 
 @dataclass
 class _Turn:
-    """One input being handled inside its transaction: the customer, their ticket, and the
-    lines said so far."""
+    """One input being handled inside its transaction (and the handoff engine's unit of work
+    ``uow`` on it): the customer, their ticket, and the lines said so far."""
 
     services: Services
     channel: Channel
     session: AsyncSession
+    uow: Unit | None  # None: begun without it (:func:`may_hand_off`)
     customer: Customer
     ticket: Ticket
     language: str
     says: list[Say] = field(default_factory=list)
-    handoff: Handoff | None = None
+    # The lines the handoff engine said (by index in ``says``): kept as ``system`` lines, on
+    # the ticket the notice is about.
+    notices: dict[int, int] = field(default_factory=dict)
 
     def say(self, text: str, meta: dict[str, Any] | None = None) -> None:
         self.says.append(Say(text, [], dict(meta or {})))
@@ -98,71 +114,69 @@ class _Turn:
         """A line with buttons: the options are kept with it (:func:`offered`)."""
         self.says.append(Say(text, keyboard, offered(keyboard, meta)))
 
-    def hand(self, action: HandoffAction, reason: str = "", message_id: int | None = None) -> None:
-        self.handoff = Handoff(
-            action, self.ticket.id, self.customer.id, self.language, reason, message_id
-        )
+    async def act(
+        self,
+        body: Callable[Concatenate[Unit, P], Awaitable[R]],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> R:
+        """Run a handoff action in this input's transaction; on a channel whose lines the core
+        keeps, what it tells this customer is said here, after the lines said so far."""
+        if self.uow is None:
+            raise NeedsUnit
+        result = await body(self.uow, *args, **kwargs)
+        if self.channel.keeps_lines:
+            self._take_notices()
+        return result
+
+    def _take_notices(self) -> None:
+        """The engine's notices in words for this customer on this channel, taken out of the
+        unit's outbox (the port would store and push them after the commit, in a transaction
+        of their own and racing the adapter's lines) and said as lines of this input."""
+        assert self.uow is not None
+        outbox = self.uow.outbox
+        for notice in list(outbox):
+            if not isinstance(notice, CustomerNotice):
+                continue
+            to = notice.to
+            if to.customer_id != self.customer.id or to.channel != self.channel.name:
+                continue
+            said = notice_text(notice)
+            if said is None:  # an agent's line: the port pushes it
+                continue
+            outbox.remove(notice)
+            self.notices[len(self.says)] = to.ticket_id
+            self.says.append(Say(said[0], said[1], {"notice": notice.kind}))
 
     def remember(self) -> None:
         """What this input leaves, as a hint for the customer's next one (:class:`_Hints`)."""
-        queuing = self.handoff is not None and self.handoff.action in ("request", "reopen")
-        state = State.QUEUED if queuing else self.ticket.state
         # The stored language, as the next question's match is called with it (``language``
         # may be the language of this answer only).
-        HINTS.put(self.channel, self.customer.external_id, state, self.customer.language)
+        HINTS.put(
+            self.channel,
+            self.customer.external_id,
+            self.ticket.state,
+            self.customer.language,
+            awaiting=self.customer.awaiting_comment_ticket_id is not None,
+        )
 
     async def keep_says(self) -> tuple[Say, ...]:
-        """The bot's lines, stored now on a channel whose lines the core keeps."""
+        """The lines said, stored now on a channel whose lines the core keeps (the bot's, and
+        the handoff engine's as ``system`` lines, as its port would keep them)."""
         if not self.channel.keeps_lines:
             return tuple(self.says)
         now = self.services.clock.now()
-        return tuple(
-            [await keep_say(self.session, self.ticket, say, "bot", now) for say in self.says]
-        )
-
-
-# ---------------------------------------------------------------------- hints
-
-
-class _Hints:
-    """What this process last saw of a customer (their ticket's state and language), to
-    decide before the transaction whether a question will go to the bot and so be worth
-    preparing (the query embedding). Only a hint: the transaction decides, and a question
-    not prepared is matched inside it."""
-
-    def __init__(self, size: int = 20_000) -> None:
-        self.size = size
-        self._seen: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
-
-    def get(self, channel: Channel, external_id: str) -> tuple[str, str] | None:
-        return self._seen.get((channel.name, external_id))
-
-    def put(self, channel: Channel, external_id: str, state: str, language: str) -> None:
-        key = (channel.name, external_id)
-        self._seen.pop(key, None)
-        self._seen[key] = (state, language)
-        while len(self._seen) > self.size:
-            self._seen.popitem(last=False)
-
-
-HINTS = _Hints()
-
-
-async def _prepare(
-    services: Services, channel: Channel, identity: Identity, text: str
-) -> Prepared | None:
-    """The FAQ's decision on ``text``, outside any transaction, unless the customer waits for
-    or talks with a person (as far as this process saw last: then a question goes to the bot
-    only if an agent closed the chat meanwhile, and is matched inside the transaction)."""
-    seen = HINTS.get(channel, identity.external_id)
-    if seen is not None and seen[0] in WITH_PEOPLE:
-        return None
-    language = (
-        seen[1]
-        if seen is not None
-        else language_from_code(identity.language_code, services.settings.default_language)
-    )
-    return await services.faq.prepare(text, language)
+        kept = []
+        for n, say in enumerate(self.says):
+            ticket_id = self.notices.get(n)
+            if ticket_id is None:
+                kept.append(await keep_say(self.session, self.ticket, say, "bot", now))
+                continue
+            ticket = await self.session.get(Ticket, ticket_id)
+            assert ticket is not None
+            kept.append(await keep_say(self.session, ticket, say, "system", now))
+        return tuple(kept)
 
 
 # ---------------------------------------------------------------------- the transaction
@@ -307,7 +321,6 @@ def _reply(turn: _Turn, says: tuple[Say, ...], **outcome: Any) -> Reply:
         turn.ticket.id,
         turn.language,
         says=says,
-        handoff=turn.handoff,
         ticket=ticket_view(turn.ticket),
         **outcome,
     )
@@ -342,10 +355,12 @@ async def customer_wrote(
     word = text.split()[0] if readable else ""
     prepared = None
     if readable and not word.startswith("/") and not wants_person(text):
-        prepared = await _prepare(services, channel, identity, text)
-    async with services.db.transaction() as session:
+        prepared = await prepare(services, channel, identity, text)
+    unit = may_hand_off(channel, identity, text if readable else "")
+
+    async def run(session: AsyncSession, uow: Unit | None) -> Reply:
         customer, ticket = await arrive(session, services, channel, identity)
-        turn = _Turn(services, channel, session, customer, ticket, customer.language)
+        turn = _Turn(services, channel, session, uow, customer, ticket, customer.language)
         if client_id is not None:
             earlier = await _earlier(session, customer.id, client_id)
             if earlier is not None:
@@ -370,6 +385,8 @@ async def customer_wrote(
             await _message(turn, stored.id, text if readable else None, awaiting, prepared)
         return _reply(turn, await turn.keep_says(), message=line_of(stored))
 
+    return await in_transaction(services, unit, run)
+
 
 async def customer_command(
     services: Services,
@@ -385,9 +402,10 @@ async def customer_command(
     refused = _flood(services, channel, identity, False)
     if refused is not None:
         return Reply(refused=refused)
-    async with services.db.transaction() as session:
+
+    async def run(session: AsyncSession, uow: Unit | None) -> Reply:
         customer, ticket = await arrive(session, services, channel, identity)
-        turn = _Turn(services, channel, session, customer, ticket, customer.language)
+        turn = _Turn(services, channel, session, uow, customer, ticket, customer.language)
         stored = await _keep_incoming(
             turn,
             text,
@@ -399,6 +417,8 @@ async def customer_command(
         )
         await _command(turn, (text or "/").split()[0], first_name)
         return _reply(turn, await turn.keep_says(), message=line_of(stored))
+
+    return await in_transaction(services, may_hand_off(channel, identity, text or ""), run)
 
 
 async def _command(turn: _Turn, word: str, first_name: str = "") -> None:
@@ -415,9 +435,12 @@ async def _command(turn: _Turn, word: str, first_name: str = "") -> None:
     elif name == "language":
         turn.offer(texts.text("customer.choose_language", lang), language_keyboard())
     elif name == "human":
-        _hand_off(turn, reason="command")
+        await _hand_off(turn, reason="command")
     elif name == "cancel":
-        turn.hand("cancel")
+        cancelled = await turn.act(actions.cancel_request, turn.ticket.id)
+        turn.say(
+            texts.text("customer.cancelled" if cancelled else "customer.nothing_to_cancel", lang)
+        )
     else:
         turn.say(
             texts.text("customer.unknown_command", lang, command=word[:64])
@@ -426,20 +449,28 @@ async def _command(turn: _Turn, word: str, first_name: str = "") -> None:
         )
 
 
-def _hand_off(turn: _Turn, reason: str) -> None:
+async def _hand_off(turn: _Turn, reason: str) -> None:
     """Into the queue: the handoff engine tells the customer their place (through the port)."""
     ticket, lang = turn.ticket, turn.language
     if ticket.state not in (State.BOT, State.RESOLVED):
         turn.say(texts.text("customer.handoff_waiting", lang, ticket=ticket.id))
         return
+    if turn.uow is None:  # before flood control counts the request
+        raise NeedsUnit
     if ticket.state == State.BOT:  # a new place in the queue: flood control first
         verdict = turn.services.flood.handoff(f"customer:{turn.customer.id}", client_address.get())
         if not verdict.allowed:
             minutes = max(1, math.ceil(verdict.retry_after_s / 60))
             turn.say(texts.text("customer.handoff_limited", lang, minutes=minutes))
             return
-    # An agent closed it: asking again reopens it.
-    turn.hand("reopen" if ticket.state == State.RESOLVED else "request", reason=reason)
+    try:
+        if ticket.state == State.RESOLVED:  # an agent closed it: asking again reopens it
+            await turn.act(actions.customer_wrote, ticket.id)
+        else:
+            await turn.act(actions.request_human, ticket.id, reason=reason)
+    except HandoffError:  # refused before anything changed: the input itself is kept
+        log.exception("handoff failed for ticket %s", ticket.id)
+        turn.say(texts.text("customer.error", lang))
 
 
 async def _message(
@@ -454,15 +485,13 @@ async def _message(
     file or a sticker, which the bot cannot read)."""
     ticket, lang = turn.ticket, turn.language
     if awaiting is not None and text is not None:
-        # Thanked once the handoff engine kept the comment (:func:`hand_over`).
         turn.customer.awaiting_comment_ticket_id = None
-        turn.handoff = Handoff(
-            "comment", ticket.id, turn.customer.id, lang, text=text, rated_ticket_id=awaiting
-        )
+        await turn.act(actions.comment_rating, awaiting, turn.customer.id, text)
+        turn.say(texts.text("customer.thanks_feedback", lang))
         return
     if ticket.state in (State.ASSIGNED, State.PENDING):
-        # A person has the chat: it goes to them.
-        turn.hand("relay", message_id=message_id)
+        # A person has the chat: it goes to them (through the port, after the commit).
+        await turn.act(actions.customer_wrote, ticket.id, message_id)
         return
     if ticket.state in (State.QUEUED, State.OFFERED):
         # Waiting for a person: kept for them; the bot does not talk over them, but says once
@@ -480,7 +509,7 @@ async def _message(
         turn.offer(texts.text("customer.text_only", lang), human_keyboard(lang))
         return
     if wants_person(text):
-        _hand_off(turn, reason="asked")
+        await _hand_off(turn, reason="asked")
         return
     await _answer(turn, text, prepared)
 
@@ -564,21 +593,11 @@ async def customer_pressed(
     refused = _flood(services, channel, identity, flood_checked)
     if refused is not None:
         return Pressed(refused=refused)
-    rated: bool | None = None
-    if match is not None and match["rate_t"]:
-        # The stars are the handoff engine's: taken (or not) before the press is kept.
-        async with services.db.transaction() as session:
-            customer, _ticket = await arrive(session, services, channel, identity)
-        try:
-            rated = await services.handoff.rate(
-                int(match["rate_t"]), customer.id, int(match["rate_s"])
-            )
-        except HandoffError:  # no such ticket: a forged or very old button
-            rated = False
-    async with services.db.transaction() as session:
+
+    async def run(session: AsyncSession, uow: Unit | None) -> Pressed:
         customer, ticket = await arrive(session, services, channel, identity)
-        turn = _Turn(services, channel, session, customer, ticket, customer.language)
-        outcome = await _press(turn, match, rated)
+        turn = _Turn(services, channel, session, uow, customer, ticket, customer.language)
+        outcome = await _press(turn, match)
         choice = updated = None
         if outcome.alert is None:
             choice = line_of(await _record_choice(turn, data))
@@ -593,12 +612,13 @@ async def customer_pressed(
             choice=choice,
             updated=updated,
             says=await turn.keep_says(),
-            handoff=turn.handoff,
             ticket=ticket_view(ticket),
         )
 
+    return await in_transaction(services, may_hand_off(channel, identity, data or "", True), run)
 
-async def _press(turn: _Turn, match: re.Match[str] | None, rated: bool | None) -> Pressed:
+
+async def _press(turn: _Turn, match: re.Match[str] | None) -> Pressed:
     """What the press does (its lines go on ``turn``); the pressed line's change returned."""
     services, customer, lang = turn.services, turn.customer, turn.language
     expired = Pressed(alert=texts.text("customer.button_expired", lang))
@@ -606,11 +626,16 @@ async def _press(turn: _Turn, match: re.Match[str] | None, rated: bool | None) -
         return expired
     now = services.clock.now()
     if match["rate_t"]:
+        # The stars are the handoff engine's: taken (or not) before the press is kept.
+        ticket_id, stars = int(match["rate_t"]), int(match["rate_s"])
+        try:
+            rated = await turn.act(actions.rate, ticket_id, customer.id, stars)
+        except HandoffError:  # no such ticket: a forged or very old button
+            rated = False
         if not rated:
             return expired
-        ticket_id = int(match["rate_t"])
         customer.awaiting_comment_ticket_id = ticket_id
-        text = texts.text("customer.rated", lang, stars=int(match["rate_s"]))
+        text = texts.text("customer.rated", lang, stars=stars)
         return Pressed(replace=(text, skip_keyboard(ticket_id, lang)))
     if match["rsk"]:
         customer.awaiting_comment_ticket_id = None
@@ -621,10 +646,13 @@ async def _press(turn: _Turn, match: re.Match[str] | None, rated: bool | None) -
         turn.say(texts.text("customer.language_set", turn.language))
         return Pressed(drop_buttons=True)
     if match["human"]:
-        _hand_off(turn, reason="button")
+        await _hand_off(turn, reason="button")
         return Pressed(drop_buttons=True)
     if match["cancel"]:
-        turn.hand("cancel")
+        cancelled = await turn.act(actions.cancel_request, turn.ticket.id)
+        turn.say(
+            texts.text("customer.cancelled" if cancelled else "customer.nothing_to_cancel", lang)
+        )
         return Pressed()
     if match["fb_q"]:
         helpful = match["fb_v"] == "y"
@@ -729,40 +757,3 @@ async def _update_pressed(turn: _Turn, line_id: int, outcome: Pressed) -> Line |
         meta["buttons"] = []
     message.meta = meta
     return line_of(message)
-
-
-# ---------------------------------------------------------------------- handoff actions
-
-
-async def hand_over(services: Services, channel: Channel, step: Handoff) -> tuple[Say, ...]:
-    """Run the handoff action an input led to (after its transaction committed); returns
-    the lines to say after it (kept already, on a channel whose lines the core keeps)."""
-    lang = step.language
-    says: list[Say] = []
-    try:
-        if step.action == "request":
-            await services.handoff.request_human(step.ticket_id, reason=step.reason)
-        elif step.action == "reopen":
-            await services.handoff.customer_wrote(step.ticket_id)
-        elif step.action == "relay":
-            await services.handoff.customer_wrote(step.ticket_id, step.message_id)
-        elif step.action == "comment":
-            assert step.rated_ticket_id is not None
-            await services.handoff.comment_rating(step.rated_ticket_id, step.customer_id, step.text)
-            says.append(Say(texts.text("customer.thanks_feedback", lang)))
-        elif await services.handoff.cancel_request(step.ticket_id):
-            says.append(Say(texts.text("customer.cancelled", lang)))
-        else:
-            says.append(Say(texts.text("customer.nothing_to_cancel", lang)))
-    except HandoffError:
-        if step.action not in ("request", "reopen"):
-            raise
-        log.exception("handoff failed for ticket %s", step.ticket_id)
-        says.append(Say(texts.text("customer.error", lang)))
-    if not says or not channel.keeps_lines:
-        return tuple(says)
-    async with services.db.transaction() as session:
-        ticket = await session.get(Ticket, step.ticket_id)
-        assert ticket is not None
-        now = services.clock.now()
-        return tuple([await keep_say(session, ticket, say, "bot", now) for say in says])

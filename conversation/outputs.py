@@ -2,15 +2,16 @@
 
 An input names its channel (:class:`Channel`) and who wrote (:class:`Identity`); what the core
 decided comes back as a :class:`Reply` (or a :class:`Pressed` for a button): the customer's
-input as kept, the lines to :class:`Say` in order, and at most one :class:`Handoff` action to
-run after the commit. Adapters send them; they never read the database themselves.
+input as kept and the lines to :class:`Say` in order (a handoff action the input led to ran in
+its transaction: what the handoff engine tells others goes out through its port). Adapters send
+them; they never read the database themselves.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from conversation.keyboards import Keyboard
 from handoff.flood import Verdict
@@ -101,30 +102,6 @@ class Say:
     line: Line | None = None
 
 
-HandoffAction = Literal["request", "reopen", "cancel", "relay", "comment"]
-
-
-@dataclass(frozen=True)
-class Handoff:
-    """A handoff action an input leads to, run by :func:`conversation.hand_over` after the
-    input's transaction committed: the handoff engine runs its own transaction and tells the
-    customer what it decided through the port (queue position, "Sara joined"...).
-
-    ``request``: into the queue; ``reopen``: asking again within the reopen window;
-    ``cancel``: leave the queue; ``relay``: the message (``message_id``) to the agent who has
-    the chat; ``comment``: the comment (``text``) on the rating of ``rated_ticket_id``.
-    ``ticket_id``: the ticket the input belongs to (and the lines said after the action)."""
-
-    action: HandoffAction
-    ticket_id: int
-    customer_id: int
-    language: str
-    reason: str = ""
-    message_id: int | None = None
-    text: str = ""
-    rated_ticket_id: int | None = None
-
-
 @dataclass(frozen=True)
 class Reply:
     """What a customer's message or command did. ``refused``: flood control turned it away
@@ -138,7 +115,6 @@ class Reply:
     message: Line | None = None
     new: bool = True
     says: tuple[Say, ...] = ()
-    handoff: Handoff | None = None
     ticket: TicketView | None = None
 
 
@@ -148,7 +124,7 @@ class Pressed:
     forged button), else ``choice`` (the press kept as the customer's line) and the pressed
     line's change (``drop_buttons``, or ``replace``: a new text and buttons; ``updated``: the
     pressed line as now stored, on a channel whose lines the core keeps), then the ``says``
-    and the ``handoff``."""
+    (the handoff action a press led to ran in its transaction)."""
 
     customer_id: int = 0
     ticket_id: int = 0
@@ -160,7 +136,6 @@ class Pressed:
     choice: Line | None = None
     updated: Line | None = None
     says: tuple[Say, ...] = ()
-    handoff: Handoff | None = None
     ticket: TicketView | None = None
 
 

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import texts
 from app.services import Services
-from conversation.inputs import HINTS, arrive, keep_say, line_of, ticket_view
+from conversation.hints import HINTS
+from conversation.inputs import arrive, keep_say, line_of, ticket_view
 from conversation.notices import notice_text
 from conversation.outputs import WEB, Identity, Line, Say, StoredLine, TicketView, Visitor
 from handoff.customers import find_customer, mark_unreachable, touch_customer
@@ -160,7 +161,13 @@ async def welcome(services: Services, customer_id: int, after: int, limit: int) 
         ticket = await _latest(session, customer_id)
         lines = tuple(line_of(m) for m in reversed(rows))
         if ticket is not None:
-            HINTS.put(WEB, customer.external_id, ticket.state, customer.language)
+            HINTS.put(
+                WEB,
+                customer.external_id,
+                ticket.state,
+                customer.language,
+                awaiting=customer.awaiting_comment_ticket_id is not None,
+            )
         return Welcome(customer.language, ticket, lines, await _context(session, lines))
 
 

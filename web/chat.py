@@ -41,7 +41,7 @@ from app.services import Services
 from base.bus import Bus, LocalBus
 from base.locks import KeyedLocks
 from base.logs import log_context
-from conversation import WEB, Handoff, Identity, Say, StoredLine, TicketView, Visitor, reads
+from conversation import WEB, Identity, Say, StoredLine, TicketView, Visitor, reads
 from handoff.flood import client_address
 from handoff.followup import zone_of
 from handoff.notices import AgentMessage, AgentNotice, CustomerNotice, SupervisorNotice
@@ -218,22 +218,12 @@ class ChatHub:
             self._pressed.popitem(last=False)
 
 
-async def carry(
-    services: Services,
-    hub: ChatHub,
-    customer_id: int,
-    says: Sequence[Say],
-    handoff: Handoff | None,
-) -> None:
-    """Push the bot's lines (kept already by the conversation), then run the handoff action
-    the input led to and push what it says after it."""
+async def carry(hub: ChatHub, customer_id: int, says: Sequence[Say]) -> None:
+    """Push the lines an input said (kept already by the conversation, in its transaction:
+    the bot's, and what the handoff engine told this customer)."""
     for say in says:
         if say.line is not None:
             await hub.push(customer_id, message_frame(say.line))
-    if handoff is not None:
-        for say in await conversation.hand_over(services, WEB, handoff):
-            if say.line is not None:
-                await hub.push(customer_id, message_frame(say.line))
 
 
 class WebChatPort:
@@ -362,8 +352,8 @@ class Visit:
         link = link_key(self.services, self.identity.external_id)
         await self.hub.push(self.customer_id, message_frame(reply.message, link=link))
         await self.send({"type": "ack", "client_id": client_id, "id": reply.message.id})
-        await carry(self.services, self.hub, self.customer_id, reply.says, reply.handoff)
-        return reply.ticket if reply.handoff is None else None
+        await carry(self.hub, self.customer_id, reply.says)
+        return reply.ticket
 
     async def press(self, client_id: str, data: object, message_id: object) -> TicketView | None:
         """A button; returns the customer's latest ticket after it (None: not known)."""
@@ -394,8 +384,8 @@ class Visit:
                 "buttons": updated.meta["buttons"],
             }
             await self.hub.push(self.customer_id, frame)
-        await carry(self.services, self.hub, self.customer_id, result.says, result.handoff)
-        return result.ticket if result.handoff is None else None
+        await carry(self.hub, self.customer_id, result.says)
+        return result.ticket
 
 
 async def _hello(
@@ -602,7 +592,7 @@ async def upload(request: web.Request) -> web.Response:
         assert stored is not None
         if reply.new:
             await hub.push(customer.id, message_frame(stored, link=link))
-            await carry(services, hub, customer.id, reply.says, reply.handoff)
+            await carry(hub, customer.id, reply.says)
     return web.json_response({"id": stored.id, "file": file_of(stored, link)})
 
 

@@ -1,6 +1,8 @@
-"""One customer input, one transaction (issue 12): a web chat question the bot answers, and
-the "Did this help?" press after it, each run all their reads and writes in ONE transaction,
-counted with SQLAlchemy's begin/commit events on the engine (SQLite)."""
+"""One customer input, one transaction (issue 12): a web chat question the bot answers, the
+"Did this help?" press after it, asking for a person, cancelling, a line to the agent who has
+the chat, the stars and the comment after them, each run all their reads and writes (their
+handoff action included) in ONE transaction, counted with SQLAlchemy's begin/commit events on
+the engine (SQLite)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from aiohttp.test_utils import TestClient
 from sqlalchemy import event, func, select
 
 from app.services import Services
-from storage.models import Message, QueryLog
+from conversation import WEB
+from handoff.notices import ChatMessage
+from storage.models import Customer, Event, Message, QueryLog, Rating, Ticket
 from tests.webchat_client import ChatClient
 
 DELIVERY = "how many days does delivery take?"
@@ -115,7 +119,7 @@ async def test_every_question_is_matched_once_before_its_transaction(
     ``answer`` inside it uses that decision, not a second match: also after an Arabic
     answer to a customer whose stored language is English."""
     import conversation
-    from conversation import WEB, Identity
+    from conversation import Identity
 
     used: list[bool] = []
     answer = services.faq.answer
@@ -136,3 +140,173 @@ async def test_every_question_is_matched_once_before_its_transaction(
         )
         assert reply.says and reply.says[-1].line is not None
     assert used == [True, True, True]
+
+
+async def _counted_until_settled(services: Services, counts: Counter[str]) -> tuple[int, int]:
+    """(BEGINs, COMMITs), once the handoff engine delivered what the input's commit let go."""
+    await services.handoff.engine.settled()
+    return counts["begin"], counts["commit"]
+
+
+async def test_asking_for_a_person_and_cancelling_are_one_transaction_each(
+    client: TestClient[Any, Any], services: Services
+) -> None:
+    """The handoff action runs in the input's own transaction (the handoff engine's unit of
+    work entered right after BEGIN), and the queue notice is kept in it too: the web chat
+    only pushes it, after the customer's line."""
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.drain()
+
+    with counted(services) as asked:
+        client_id = await chat.say("I want to talk to a person")
+        mine = await chat.ack(client_id)
+        queued = await chat.message("system")
+        state = await chat.next(lambda f: f["type"] == "state")
+        assert await _counted_until_settled(services, asked) == (1, 1), asked
+    assert state["ticket"]["state"] == "queued"
+    assert queued["id"] > mine["id"]  # said after the customer's line, and kept after it
+    ordered = [f["id"] for f in chat.frames if f["type"] == "message"]
+    assert ordered.index(mine["id"]) < ordered.index(queued["id"])
+    await chat.drain()
+
+    with counted(services) as cancelled:
+        await chat.say("/cancel")
+        await chat.message("bot", "You've left the queue")
+        left = await chat.next(lambda f: f["type"] == "state")
+        assert await _counted_until_settled(services, cancelled) == (1, 1), cancelled
+    assert left["ticket"]["state"] == "resolved"
+
+    async with services.db.transaction() as session:
+        ticket = (await session.execute(select(Ticket))).scalar_one()
+        kinds = (
+            await session.execute(select(Event.kind).where(Event.ticket_id == ticket.id))
+        ).scalars()
+        notice = await session.get(Message, queued["id"])
+    assert ticket.state == "closed" and ticket.resolution == "abandoned"
+    assert {"handoff_requested", "ticket_abandoned"} <= set(kinds)
+    assert notice is not None and notice.sender == "system"
+    assert notice.meta["notice"] in ("queued", "no_agents", "outside_hours")
+
+
+async def test_a_line_to_the_agent_and_the_rating_with_its_comment_are_one_transaction_each(
+    client: TestClient[Any, Any], services: Services
+) -> None:
+    from handoff.agents import add_agent
+
+    async with services.db.transaction() as session:
+        agent = await add_agent(session, name="Pat", at=services.clock.now())
+    await services.handoff.resync()
+    await services.handoff.set_agent_status(agent.id, "available")
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.say("I want to talk to a person")
+    await chat.message("system")
+    await services.handoff.engine.settled()
+    offer = next(iter(services.handoff.acd.offers.values()))
+    assert (await services.handoff.accept_offer(offer.id, agent.id)).ok
+    await chat.message("system", "Pat")
+    await chat.drain()
+
+    relayed: list[int] = []
+    deliver = services.handoff.engine.port.notify_agent
+
+    async def to_agent(notice: Any) -> None:
+        if isinstance(notice, ChatMessage):
+            relayed.append(notice.message_id)
+        await deliver(notice)
+
+    services.handoff.engine.port.notify_agent = to_agent  # type: ignore[method-assign]
+    with counted(services) as relay:
+        client_id = await chat.say("my order 1234 never arrived")
+        line = await chat.ack(client_id)
+        await chat.next(lambda f: f["type"] == "state")
+        assert await _counted_until_settled(services, relay) == (1, 1), relay
+    assert relayed == [line["id"]]  # the agent was sent the line, after the commit
+    services.handoff.engine.port.notify_agent = deliver  # type: ignore[method-assign]
+
+    await services.handoff.resolve_ticket(offer.ticket_id, agent.id)
+    rate = await chat.message("system")
+    stars = rate["buttons"][0][4]["data"]
+    assert stars.startswith(f"rate:{offer.ticket_id}:")
+    await chat.drain()
+
+    with counted(services) as rated:
+        await chat.press(stars, rate["id"])
+        update = await chat.next(lambda f: f["type"] == "update")
+        assert await _counted_until_settled(services, rated) == (1, 1), rated
+    assert update["buttons"][0][0]["data"] == f"rsk:{offer.ticket_id}"  # Skip the comment
+    await chat.drain()
+
+    with counted(services) as commented:
+        await chat.say("quick and kind, thanks")
+        await chat.message("bot", "Thanks for your feedback")  # the last frame of the handling
+        assert await _counted_until_settled(services, commented) == (1, 1), commented
+
+    async with services.db.transaction() as session:
+        rating = (await session.execute(select(Rating))).scalar_one()
+        customer = (await session.execute(select(Customer))).scalar_one()
+        kinds = set((await session.execute(select(Event.kind))).scalars())
+    assert (rating.stars, rating.comment) == (5, "quick and kind, thanks")
+    assert rating.agent_id == agent.id and customer.awaiting_comment_ticket_id is None
+    assert {"rating_given", "rating_commented"} <= kinds
+
+
+async def test_a_chat_with_the_bot_runs_without_the_engine_lock_and_a_stale_hint_is_safe(
+    client: TestClient[Any, Any], services: Services
+) -> None:
+    """A question to the bot from a customer this process knows is with the bot does not
+    wait for the handoff engine's lock (entered only when an input may hand off); when the
+    hint is stale (another process queued the chat), the input that needs the engine after all
+    is rolled back and run again with it: still one commit, the line relayed once."""
+    from conversation.hints import HINTS
+    from handoff.agents import add_agent
+
+    chat = ChatClient(client)
+    await chat.connect()
+    await chat.drain()
+    async with services.handoff.engine.lock:  # an engine busy elsewhere
+        client_id = await chat.say(DELIVERY)
+        await chat.ack(client_id)
+        await chat.message("bot", "2-4 working days")
+    await chat.drain()
+
+    async with services.db.transaction() as session:
+        agent = await add_agent(session, name="Pat", at=services.clock.now())
+    await services.handoff.resync()
+    await services.handoff.set_agent_status(agent.id, "available")
+    await chat.say("I want to talk to a person")
+    await chat.message("system")
+    await services.handoff.engine.settled()
+    offer = next(iter(services.handoff.acd.offers.values()))
+    assert (await services.handoff.accept_offer(offer.id, agent.id)).ok
+    await chat.message("system", "Pat")
+    await chat.drain()
+    async with services.db.transaction() as session:
+        customer = (await session.execute(select(Customer))).scalar_one()
+    HINTS.put(WEB, customer.external_id, "bot", "en")  # as if this process missed the handoff
+
+    relayed: list[int] = []
+    deliver = services.handoff.engine.port.notify_agent
+
+    async def to_agent(notice: Any) -> None:
+        if isinstance(notice, ChatMessage):
+            relayed.append(notice.message_id)
+        await deliver(notice)
+
+    services.handoff.engine.port.notify_agent = to_agent  # type: ignore[method-assign]
+    with counted(services) as relay:
+        client_id = await chat.say("are you still there?")
+        line = await chat.ack(client_id)
+        await services.handoff.engine.settled()
+    assert (relay["begin"], relay["commit"]) == (2, 1), relay  # one rolled back, one kept
+    assert relayed == [line["id"]]
+    async with services.db.transaction() as session:
+        kept = (
+            await session.execute(
+                select(func.count())
+                .select_from(Message)
+                .where(Message.text == "are you still there?")
+            )
+        ).scalar()
+    assert kept == 1
