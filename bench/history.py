@@ -365,8 +365,17 @@ async def measure_startup(backend: str, opts: Options) -> dict[str, Any]:
         prefilled = await _prefill(url, shape)
         _say(f"{backend}: start-up with {n} quiet tickets")
         sanad = Sanad(url, Path(tmp) / "sanad-quiet.log")
+        sweep_s: float | None = None
         try:
             quiet_s = await sanad.serving(opts.timeout_s)
+            # The idle sweep closes the quiet tickets in the background once the server
+            # serves: wait for it (bounded) rather than stop the server under it.
+            started = time.perf_counter()
+            while quiet_s is not None and time.perf_counter() - started < opts.timeout_s:
+                if (await _count(url)).get("tickets_bot", 0) == 0:
+                    sweep_s = time.perf_counter() - started
+                    break
+                await asyncio.sleep(0.2)
         finally:
             sanad.stop()
         after = await _count(url)
@@ -377,6 +386,7 @@ async def measure_startup(backend: str, opts: Options) -> dict[str, Any]:
         "quiet_s": None if quiet_s is None else round(quiet_s, 2),
         "timed_out": quiet_s is None,
         "bot_tickets_left": after.get("tickets_bot", 0),
+        "sweep_after_serving_s": None if sweep_s is None else round(sweep_s, 2),
         "ok": quiet_s is not None and quiet_s <= TARGETS["startup_s_max"],
     }
 
