@@ -113,7 +113,11 @@ async def test_a_supervisor_reassigns_watches_and_takes_over_from_the_ticket_pag
         await browser_login(boss, boss_raw, f"/tickets/{ticket_id}?lang={lang}")
         await boss.wait_for_selector("#ticket-actions")
         await boss.select_option("#action-transfer", f"agent:{other_id}")
-        async with boss.expect_response(lambda r: r.url.endswith("/actions")) as answer:
+        # The page reloads itself once the action is done: wait for that before going on.
+        async with (
+            boss.expect_navigation(),
+            boss.expect_response(lambda r: r.url.endswith("/actions")) as answer,
+        ):
             await boss.click('button[data-action="transfer"]')
         assert (await answer.value).ok
         await agent.wait_for_selector(
@@ -131,7 +135,10 @@ async def test_a_supervisor_reassigns_watches_and_takes_over_from_the_ticket_pag
         await boss.wait_for_selector(f'#ticket-transcript tr.watched:has-text("{line}")')
 
         # ... and takes it over: the chat is theirs, in their console.
-        async with boss.expect_response(lambda r: r.url.endswith("/actions")) as answer:
+        async with (
+            boss.expect_navigation(),
+            boss.expect_response(lambda r: r.url.endswith("/actions")) as answer,
+        ):
             await boss.click("#take-over")
         assert (await answer.value).ok
         ticket = await _ticket(services, ticket_id)
