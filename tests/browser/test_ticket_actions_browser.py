@@ -82,7 +82,9 @@ async def test_an_agent_sets_priority_tags_and_hands_back_from_the_console(
         await wait_for_js(page, "document.querySelector('#chat-view').hidden")
         ticket = await _ticket(services, ticket_id)
         assert (ticket.state, ticket.assignee_id) == ("bot", None)
-        assert await page.locator(f'#chats .chat[data-ticket-id="{ticket_id}"]').count() == 0
+        await page.wait_for_selector(
+            f'#chats .chat[data-ticket-id="{ticket_id}"]', state="detached"
+        )
         assert errors == []
     finally:
         await context.close()
