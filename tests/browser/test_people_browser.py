@@ -53,7 +53,11 @@ async def test_invitation_accepted_first_login_and_the_console_opens(
     link = await page.input_value("#made-link")
     assert "/invite/" in link
     await page.click("#copy-link")
-    assert await page.inner_text("#copy-link") == t("people.copied")
+    # The label changes once the clipboard write settles (asynchronous).
+    copied = t("people.copied")
+    await wait_for_js(
+        page, "text => document.querySelector('#copy-link').textContent === text", copied
+    )
     assert await page.locator("#links-table tr[data-kind=invite]").count() == 1
 
     # The invitee, in a browser of their own, opens the link and joins.
