@@ -34,20 +34,33 @@ async def login(db: Database, raw: str, at: datetime) -> tuple[str, Principal] |
         return await _open_session(session, row, at)
 
 
-async def _open_session(
-    session: AsyncSession, row: ApiToken, at: datetime
-) -> tuple[str, Principal]:
+def _new_session(
+    session: AsyncSession,
+    at: datetime,
+    *,
+    token_id: int | None = None,
+    account_id: int | None = None,
+) -> tuple[str, str]:
+    """A browser session (for a token or an account): the raw cookie and its CSRF token."""
     cookie = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
     session.add(
         WebSession(
             id_hash=secret_hash(cookie),
-            token_id=row.id,
+            token_id=token_id,
+            account_id=account_id,
             csrf=csrf,
             created_at=at,
             expires_at=at + timedelta(days=SESSION_DAYS),
         )
     )
+    return cookie, csrf
+
+
+async def _open_session(
+    session: AsyncSession, row: ApiToken, at: datetime
+) -> tuple[str, Principal]:
+    cookie, csrf = _new_session(session, at, token_id=row.id)
     row.last_used_at = at
     return cookie, Principal(row.id, row.name, row.role, "session", csrf, row.agent_id)
 
@@ -62,17 +75,7 @@ async def open_account_session(
     session: AsyncSession, account: Account, at: datetime
 ) -> tuple[str, Principal]:
     """A session for an account whose password (or link) was just checked."""
-    cookie = secrets.token_urlsafe(32)
-    csrf = secrets.token_urlsafe(24)
-    session.add(
-        WebSession(
-            id_hash=secret_hash(cookie),
-            account_id=account.id,
-            csrf=csrf,
-            created_at=at,
-            expires_at=at + timedelta(days=SESSION_DAYS),
-        )
-    )
+    cookie, csrf = _new_session(session, at, account_id=account.id)
     return cookie, _account_principal(account, csrf)
 
 
