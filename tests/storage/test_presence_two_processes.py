@@ -9,18 +9,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
-from aiohttp import ClientWebSocketResponse, WSMsgType
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from accounts.tokens import create_token
-from app.config import FLOOD_CONTROL_OFF, load_settings
 from app.services import Services
 from handoff.agents import add_agent
 from storage.models import Agent
-from storage.pubsub import PgBus
 from tests.conftest import bearer
+from tests.two_processes import next_frame, services_of, two_apps
 from tests.webchat_client import ChatClient
-from web.app import create_app
 
 pytestmark = pytest.mark.postgres
 
@@ -29,44 +26,10 @@ GRACE_S = 2.0
 
 @pytest.fixture
 async def two(pg_url: str) -> AsyncIterator[tuple[TestClient[Any, Any], TestClient[Any, Any]]]:
-    settings = load_settings(
-        env={
-            "SANAD_DATABASE_URL": pg_url,
-            "SANAD_FAQ_SEMANTIC": "off",
-            "SANAD_PRESENCE_GRACE_S": str(GRACE_S),
-            "SANAD_PRESENCE_HEARTBEAT_S": "1",
-            **FLOOD_CONTROL_OFF,
-        }
-    )
-    first = Services.create(settings)
-    await first.start()
-    second = Services.create(settings)
-    await second.start()
-    assert isinstance(first.bus, PgBus) and isinstance(second.bus, PgBus)
-    async with (
-        TestClient(TestServer(create_app(first))) as a,
-        TestClient(TestServer(create_app(second))) as b,
-    ):
-        yield a, b
-    await first.close()
-    await second.close()
-
-
-def _services(client: TestClient[Any, Any]) -> Services:
-    from web.site import SERVICES
-
-    services: Services = client.app[SERVICES]
-    return services
-
-
-async def _frame(ws: ClientWebSocketResponse, kind: str, within: float = 15.0) -> dict[str, Any]:
-    async with asyncio.timeout(within):
-        while True:
-            raw = await ws.receive()
-            assert raw.type == WSMsgType.TEXT, raw
-            frame: dict[str, Any] = raw.json()
-            if frame["type"] == kind:
-                return frame
+    async with two_apps(
+        pg_url, {"SANAD_PRESENCE_GRACE_S": str(GRACE_S), "SANAD_PRESENCE_HEARTBEAT_S": "1"}
+    ) as apps:
+        yield apps
 
 
 async def _until(check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
@@ -96,10 +59,10 @@ async def test_a_console_on_one_process_gets_offers_from_the_other_and_closing_i
     two: tuple[TestClient[Any, Any], TestClient[Any, Any]],
 ) -> None:
     a, b = two
-    services_a, services_b = _services(a), _services(b)
+    services_a, services_b = services_of(a), services_of(b)
     agent_id, token = await _new_agent(services_a, "Present on A")
     console = await a.ws_connect("/agent/ws", headers=token)  # open on process A only
-    await _frame(console, "hello")
+    await next_frame(console, "hello")
     answer = await a.post("/api/v1/agent/status", json={"status": "available"}, headers=token)
     assert answer.status == 200
 
@@ -111,7 +74,7 @@ async def test_a_console_on_one_process_gets_offers_from_the_other_and_closing_i
     chat = ChatClient(b)  # the customer is on process B, which makes the offer
     await chat.connect()
     await chat.press("human")
-    offer = (await _frame(console, "offer"))["offer"]
+    offer = (await next_frame(console, "offer"))["offer"]
     assert (await _agent_row(services_a, agent_id)).absent_since is None
 
     # The console closes (the tab is gone): the pending offer is withdrawn at once, and the
@@ -142,12 +105,12 @@ async def test_a_console_open_elsewhere_keeps_the_agent_when_one_closes(
     two: tuple[TestClient[Any, Any], TestClient[Any, Any]],
 ) -> None:
     a, b = two
-    services_a = _services(a)
+    services_a = services_of(a)
     agent_id, token = await _new_agent(services_a, "Two tabs")
     on_a = await a.ws_connect("/agent/ws", headers=token)
-    await _frame(on_a, "hello")
+    await next_frame(on_a, "hello")
     on_b = await b.ws_connect("/agent/ws", headers=token)
-    await _frame(on_b, "hello")
+    await next_frame(on_b, "hello")
     await a.post("/api/v1/agent/status", json={"status": "available"}, headers=token)
     await on_a.close()
     await asyncio.sleep(GRACE_S + 3)  # real processes on real time: past the grace
@@ -160,15 +123,15 @@ async def test_customer_online_is_true_when_the_visitor_is_on_another_process(
     two: tuple[TestClient[Any, Any], TestClient[Any, Any]],
 ) -> None:
     a, b = two
-    services_a = _services(a)
+    services_a = services_of(a)
     _agent_id, token = await _new_agent(services_a, "Watcher")
     console = await b.ws_connect("/agent/ws", headers=token)  # the agent on B
-    await _frame(console, "hello")
+    await next_frame(console, "hello")
     await b.post("/api/v1/agent/status", json={"status": "available"}, headers=token)
     chat = ChatClient(a)  # the visitor on A
     await chat.connect()
     await chat.press("human")
-    offer = (await _frame(console, "offer"))["offer"]
+    offer = (await next_frame(console, "offer"))["offer"]
     accepted = await b.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept", headers=token)
     assert accepted.status == 200, await accepted.text()
 

@@ -10,55 +10,22 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from aiohttp import ClientWebSocketResponse, WSMsgType
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from accounts.tokens import create_token
-from app.config import FLOOD_CONTROL_OFF, load_settings
 from app.services import Services
 from handoff.agents import add_agent
-from storage.pubsub import PgBus
 from tests.conftest import bearer
+from tests.two_processes import next_frame, services_of, two_apps
 from tests.webchat_client import ChatClient
-from web.app import create_app
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 async def two(pg_url: str) -> AsyncIterator[tuple[TestClient[Any, Any], TestClient[Any, Any]]]:
-    settings = load_settings(
-        env={"SANAD_DATABASE_URL": pg_url, "SANAD_FAQ_SEMANTIC": "off", **FLOOD_CONTROL_OFF}
-    )
-    first = Services.create(settings)
-    await first.start()  # migrates and loads the sample FAQ before the second starts
-    second = Services.create(settings)
-    await second.start()
-    assert isinstance(first.bus, PgBus) and isinstance(second.bus, PgBus)
-    async with (
-        TestClient(TestServer(create_app(first))) as a,
-        TestClient(TestServer(create_app(second))) as b,
-    ):
-        yield a, b
-    await first.close()
-    await second.close()
-
-
-def _services(client: TestClient[Any, Any]) -> Services:
-    from web.site import SERVICES
-
-    services: Services = client.app[SERVICES]
-    return services
-
-
-async def _frame(ws: ClientWebSocketResponse, kind: str, within: float = 15.0) -> dict[str, Any]:
-    async with asyncio.timeout(within):
-        while True:
-            raw = await ws.receive()
-            assert raw.type == WSMsgType.TEXT, raw
-            frame: dict[str, Any] = raw.json()
-            if frame["type"] == kind:
-                return frame
+    async with two_apps(pg_url) as apps:
+        yield apps
 
 
 async def _agent_knows(services: Services, agent_id: int, status: str) -> None:
@@ -75,14 +42,14 @@ async def test_an_offer_made_on_one_process_reaches_the_console_on_the_other(
     two: tuple[TestClient[Any, Any], TestClient[Any, Any]],
 ) -> None:
     a, b = two
-    services_a = _services(a)
+    services_a = services_of(a)
     now = services_a.clock.now()
     async with services_a.db.transaction() as session:
         agent = await add_agent(session, name="Far Agent", at=now, capacity=2)
         _, raw = await create_token(session, name="far", role="agent", at=now, agent_id=agent.id)
     token = bearer(raw)
     console = await b.ws_connect("/agent/ws", headers=token)  # the agent works on process B
-    await _frame(console, "hello")
+    await next_frame(console, "hello")
     answer = await b.post("/api/v1/agent/status", json={"status": "available"}, headers=token)
     assert answer.status == 200
     await _agent_knows(services_a, agent.id, "available")
@@ -90,10 +57,10 @@ async def test_an_offer_made_on_one_process_reaches_the_console_on_the_other(
     chat = ChatClient(a)  # the customer is on process A, which makes the offer
     await chat.connect()
     await chat.press("human")
-    offer = (await _frame(console, "offer"))["offer"]
+    offer = (await next_frame(console, "offer"))["offer"]
     accepted = await b.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept", headers=token)
     assert accepted.status == 200, await accepted.text()
-    await _frame(console, "chats")  # the console's list changed: the chat is the agent's
+    await next_frame(console, "chats")  # the console's list changed: the chat is the agent's
     await chat.message("system", "joined")  # said by B, shown by A
 
     ticket_id = offer["ticket_id"]
@@ -102,9 +69,9 @@ async def test_an_offer_made_on_one_process_reaches_the_console_on_the_other(
     assert sent.status == 200, await sent.text()
     await chat.message("agent", "Hello from the other process")
     await chat.say("thanks, it works")
-    heard = await _frame(console, "message")  # first the agent's own line, as sent
+    heard = await next_frame(console, "message")  # first the agent's own line, as sent
     assert heard["message"]["sender"] == "agent"
-    heard = await _frame(console, "message")  # then the customer's, said on A
+    heard = await next_frame(console, "message")  # then the customer's, said on A
     assert heard["ticket_id"] == ticket_id and heard["message"]["text"] == "thanks, it works"
     closed = await b.post(f"/api/v1/agent/chats/{ticket_id}/close", headers=token)
     assert closed.status == 200
@@ -119,7 +86,7 @@ async def test_an_agent_available_on_one_process_is_known_at_once_on_the_other(
     """Told over the bus, not found at the next poll: the second process's dispatcher knows of
     the change well before its resync interval."""
     a, b = two
-    services_a, services_b = _services(a), _services(b)
+    services_a, services_b = services_of(a), services_of(b)
     now = services_a.clock.now()
     async with services_a.db.transaction() as session:
         agent = await add_agent(session, name="Quick", at=now, capacity=1)
@@ -136,7 +103,7 @@ async def test_two_idle_processes_stay_idle(
     changed nothing is not announced (it was: each tick woke the other process, whose tick
     woke the first, for ever)."""
     a, b = two
-    services_a, services_b = _services(a), _services(b)
+    services_a, services_b = services_of(a), services_of(b)
     await services_a.handoff.set_agent_status(
         await _agent(services_a), "available"
     )  # one real change, told once
