@@ -21,11 +21,9 @@ from handoff.effects import (
 )
 from handoff.engine import Engine, Unit, action, address
 from handoff.model import (
-    SUPERVISING_ROLES,
     WAITING_STATES,
     WITH_AGENT_STATES,
     HandoffError,
-    NotAllowed,
     QueueInfo,
     TransferRefused,
     TransferTargets,
@@ -268,9 +266,9 @@ async def take_over(uow: Unit, ticket_id: int, supervisor_id: int) -> None:
     agent who held it is told and freed, the customer is told who joined. Supervisors only."""
     session, now = uow.session, uow.now
     ticket = await get_ticket(session, ticket_id)
-    supervisor = await session.get(Agent, supervisor_id)
-    if supervisor is None or supervisor.role not in SUPERVISING_ROLES:
-        raise NotAllowed(f"agent:{supervisor_id}", ticket.id, "a supervisor")
+    await require_supervisor(session, ticket, supervisor_id)
+    supervisor = await session.get(Agent, supervisor_id)  # loaded by the check: no query
+    assert supervisor is not None
     if ticket.state not in (*WAITING_STATES, *WITH_AGENT_STATES):
         raise HandoffError(f"ticket {ticket_id} is {ticket.state}: no live chat to take over")
     previous = ticket.assignee_id if ticket.state in WITH_AGENT_STATES else None
