@@ -69,7 +69,7 @@ from handoff import notices
 from handoff.acd import Acd
 from handoff.model import WAITING_STATES, HandoffConfig, HandoffError
 from handoff.port import Outgoing, Port, deliver
-from handoff.restore import restore
+from handoff.restore import newest_event_id, restore
 from handoff.schedule import Timers, ts
 from storage.db import Database
 from storage.events import EVENTS_WRITTEN
@@ -190,7 +190,7 @@ class Engine:
         await self.lock.acquire()
         try:
             if self.stale:  # an earlier unit failed and its rebuild has not run yet
-                await restore(self, session)
+                await self._restore(session)
             uow = Unit(self, session, self.clock.now())
             self._hook(session.sync_session)
             session.info[_UNIT_KEY] = uow
@@ -207,7 +207,31 @@ class Engine:
         order would deadlock against a unit holding its turn and waiting for the lock."""
         async with self.db.transaction() as session, self.lock:
             if self.stale or not if_stale:
-                await restore(self, session)
+                await self._restore(session)
+
+    async def resync_if_changed(self) -> None:
+        """The periodic look at what other processes did: one indexed read of the newest
+        event id; the live state is re-read only when something happened since."""
+        async with self.db.transaction() as session:
+            newest = await newest_event_id(session)
+        if newest != self.events_seen:
+            await self.rebuild()
+        else:
+            self.last_sync = ts(self.clock.now())
+
+    async def _restore(self, session: AsyncSession) -> None:
+        """Take over the memory rebuilt from the live rows (the caller holds the lock)."""
+        restored = await restore(self.config, self.clock, session)
+        self.acd = restored.acd
+        self.timers = restored.timers
+        self.notified = restored.notified
+        self.events_seen = restored.events_seen
+        if restored.aht is not None:
+            self.aht = restored.aht
+        self.last_sync = ts(self.clock.now())
+        self.positions_due.clear()
+        self.stale = False
+        self.poke()
 
     def _hook(self, sync: Session) -> None:
         """Listen for the end of the session's transaction (once per session)."""

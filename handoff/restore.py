@@ -8,19 +8,29 @@ same after a year of history as on the first day.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from base.clock import Clock
 from handoff.acd import Acd, AgentStatus
 from handoff.acd import Offer as AcdOffer
-from handoff.model import WAITING_STATES, WITH_AGENT_STATES
-from handoff.schedule import arm_followups, plan_sla, ts
+from handoff.model import WAITING_STATES, WITH_AGENT_STATES, HandoffConfig
+from handoff.schedule import Timers, arm_followups, plan_sla, ts
 from storage.models import Agent, Event, Offer, Ticket
 
-if TYPE_CHECKING:
-    from handoff.engine import Engine
+
+@dataclass
+class Restored:
+    """A process's handoff memory as read from the live rows; the engine takes it over
+    (:meth:`handoff.engine.Engine.rebuild`)."""
+
+    acd: Acd
+    timers: Timers = field(default_factory=Timers)
+    notified: dict[int, tuple[int, float]] = field(default_factory=dict)
+    events_seen: int = 0  # the newest event id when the rows were read
+    aht: float | None = None  # the average handle time of the last 100 handled chats
 
 
 def load_agent(acd: Acd, a: Agent, now: float, active: int = 0) -> None:
@@ -45,17 +55,18 @@ def load_agent(acd: Acd, a: Agent, now: float, active: int = 0) -> None:
     )
 
 
-async def restore(engine: Engine, session: AsyncSession) -> None:
-    """Rebuild ``engine``'s memory from the live rows, read through ``session`` (the caller
+async def newest_event_id(session: AsyncSession) -> int:
+    """The id of the newest event (one indexed read): what another process changed shows
+    here first."""
+    return (await session.execute(select(func.max(Event.id)))).scalar_one_or_none() or 0
+
+
+async def restore(config: HandoffConfig, clock: Clock, session: AsyncSession) -> Restored:
+    """The handoff memory rebuilt from the live rows, read through ``session`` (the caller
     holds the engine's lock: :meth:`~handoff.engine.Engine.rebuild`)."""
-    config = engine.config
-    engine.acd = acd = Acd(config.acd)
-    engine.timers.clear()
-    now = ts(engine.clock.now())
-    engine.last_sync = now
-    engine.positions_due.clear()
-    newest = (await session.execute(select(func.max(Event.id)))).scalar_one_or_none()
-    engine.events_seen = newest or 0
+    restored = Restored(Acd(config.acd), events_seen=await newest_event_id(session))
+    acd, timers = restored.acd, restored.timers
+    now = ts(clock.now())
     agents = (await session.execute(select(Agent))).scalars().all()
     loads = dict(
         (
@@ -69,7 +80,7 @@ async def restore(engine: Engine, session: AsyncSession) -> None:
     for a in agents:
         load_agent(acd, a, now, active=int(loads.get(a.id, 0)))
         if a.offline_since is not None and loads.get(a.id, 0):
-            engine.timers.add(ts(a.offline_since) + config.offline_grace_s, "grace", a.id)
+            timers.add(ts(a.offline_since) + config.offline_grace_s, "grace", a.id)
     waiting = (
         (
             await session.execute(
@@ -81,8 +92,8 @@ async def restore(engine: Engine, session: AsyncSession) -> None:
         .scalars()
         .all()
     )
-    engine.notified = {
-        t.id: (t.notified_position, ts(t.notified_at or engine.clock.now()))
+    restored.notified = {
+        t.id: (t.notified_position, ts(t.notified_at or clock.now()))
         for t in waiting
         if t.notified_position is not None
     }
@@ -107,9 +118,9 @@ async def restore(engine: Engine, session: AsyncSession) -> None:
                 AcdOffer(o.id, o.ticket_id, o.agent_id, ts(o.made_at), ts(o.deadline))
             )
     if any(t.waiting_for_hours for t in waiting):
-        opens = config.hours.next_open(engine.clock.now())
+        opens = config.hours.next_open(clock.now())
         if opens is not None:
-            engine.timers.add(ts(opens), "open", 0)
+            timers.add(ts(opens), "open", 0)
     open_tickets = (
         (
             await session.execute(
@@ -123,10 +134,10 @@ async def restore(engine: Engine, session: AsyncSession) -> None:
         .all()
     )
     for t in open_tickets:
-        plan_sla(engine.timers, config, t)
+        plan_sla(timers, config, t)
     # The follow-ups after resolve: only the earliest due one is read (an index's first
     # entry), whatever the number of tickets; its firing arms the next.
-    await arm_followups(engine.timers, session)
+    await arm_followups(timers, session)
     handled = (
         await session.execute(
             select(Ticket.assigned_at, Ticket.resolved_at)
@@ -139,17 +150,5 @@ async def restore(engine: Engine, session: AsyncSession) -> None:
         (r - a).total_seconds() for a, r in handled if a is not None and r is not None and r > a
     ]
     if times:
-        engine.aht = sum(times) / len(times)
-    engine.stale = False
-    engine.poke()
-
-
-async def resync_if_changed(engine: Engine) -> None:
-    """The periodic look at what other processes did: one indexed read of the newest event
-    id; the live state is re-read only when something happened since."""
-    async with engine.db.transaction() as session:
-        newest = (await session.execute(select(func.max(Event.id)))).scalar_one_or_none()
-    if (newest or 0) != engine.events_seen:
-        await engine.rebuild()
-    else:
-        engine.last_sync = ts(engine.clock.now())
+        restored.aht = sum(times) / len(times)
+    return restored

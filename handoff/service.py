@@ -46,7 +46,6 @@ from handoff.model import (
     TransferTargets,
 )
 from handoff.port import Port
-from handoff.restore import resync_if_changed
 from handoff.sweep import sweep
 from handoff.waits import estimated_wait_s, position_matters, queue_info
 from storage.db import Database
@@ -154,7 +153,7 @@ class HandoffService:
                 if self.db.backend == "postgresql" and (
                     now - engine.last_sync >= self.config.sync_interval_s
                 ):
-                    await resync_if_changed(engine)
+                    await engine.resync_if_changed()
                 await engine.run(actions.tick)
                 if self._sweep_due() and (self._sweep_task is None or self._sweep_task.done()):
                     engine.next_idle_sweep = now + self.config.idle_sweep_s

@@ -23,7 +23,6 @@ from app.services import Services
 from base.clock import VirtualClock
 from handoff.customers import touch_customer
 from handoff.notices import PositionChanged
-from handoff.restore import resync_if_changed
 from handoff.service import position_matters
 from handoff.tickets import current_ticket
 from storage.db import Database
@@ -142,11 +141,11 @@ async def test_the_periodic_look_restores_only_when_something_changed(
 ) -> None:
     h = await Harness.create(sqlite_db, clock)
     with statements(sqlite_db) as seen:
-        await resync_if_changed(h.service.engine)
+        await h.service.engine.resync_if_changed()
     assert len([s for s in seen if s.lstrip().upper().startswith("SELECT")]) == 1
     await h.agent("A")  # writes events
     with statements(sqlite_db) as seen:
-        await resync_if_changed(h.service.engine)
+        await h.service.engine.resync_if_changed()
     assert any("FROM agents" in s for s in seen)  # the live state was read again
 
 
