@@ -177,10 +177,12 @@ class Cursor:
 
     def execute(self, operation: str, parameters: Any = None) -> Any:
         connection = self._connection
+        connection.in_transaction = True  # until the worker says (see Connection.in_transaction)
         self._take(connection.run(_run_statement, connection.raw, operation, parameters, False))
 
     def executemany(self, operation: str, seq_of_parameters: Any) -> Any:
         connection = self._connection
+        connection.in_transaction = True
         self._take(
             connection.run(_run_statement, connection.raw, operation, seq_of_parameters, True)
         )
@@ -227,6 +229,7 @@ class ServerSideCursor(Cursor):
     def execute(self, operation: str, parameters: Any = None) -> Any:
         self.close()
         connection = self._connection
+        connection.in_transaction = True
         self._cursor, outcome = connection.run(
             _open_statement, connection.raw, operation, parameters
         )
@@ -266,6 +269,9 @@ class Connection(AdaptedConnection):
         self.worker = worker
         self.raw = raw  # used only by jobs running in the worker thread
         self._connection = raw  # type: ignore[assignment]  # (AdaptedConnection.driver_connection)
+        # Whether sqlite3 has a transaction open, as the last job that returned saw it in the
+        # worker thread. A statement sets it first: if it fails or is cancelled (its BEGIN may
+        # have run), commit and rollback still go to the thread, as they always did.
         self.in_transaction = False
 
     def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:

@@ -226,24 +226,22 @@ async def test_streaming_fetches_from_an_open_cursor(engine: AsyncEngine) -> Non
 
 
 async def test_dispose_closes_connections_and_ends_their_threads(tmp_path: Path) -> None:
-    def workers() -> int:
-        return sum(t.name == "sanad-sqlite" and t.is_alive() for t in threading.enumerate())
-
-    before = workers()
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    threads: list[threading.Thread] = []
     async with engine.connect() as one, engine.connect() as two:
-        await one.execute(text("SELECT 1"))
-        await two.execute(text("SELECT 1"))
-        assert workers() == before + 2
+        for conn in (one, two):
+            await conn.execute(text("SELECT 1"))
+            driver = (await conn.get_raw_connection()).dbapi_connection
+            assert isinstance(driver, sqlite_driver.Connection)
+            threads.append(driver.worker._thread)
+        assert len({t.ident for t in threads}) == 2 and all(t.is_alive() for t in threads)
         raw = await two.get_raw_connection()
         await two.invalidate()  # the terminate path
         assert raw.dbapi_connection is None
     await engine.dispose()
-    for _ in range(100):
-        if workers() == before:
-            break
-        await asyncio.sleep(0.01)
-    assert workers() == before
+    for thread in threads:
+        await asyncio.to_thread(thread.join, 5)
+    assert not any(t.is_alive() for t in threads)
 
 
 async def test_a_closed_connection_refuses_work_with_a_dbapi_error(tmp_path: Path) -> None:
@@ -260,3 +258,29 @@ async def test_a_closed_connection_refuses_work_with_a_dbapi_error(tmp_path: Pat
             await conn.invalidate()
     finally:
         await engine.dispose()
+
+
+async def test_a_failed_first_write_still_ends_its_transaction(tmp_path: Path) -> None:
+    """sqlite3 runs BEGIN before an INSERT that then fails: the rollback must reach SQLite, or
+    the pooled connection would keep the write lock (and swallow the next unit's commit)."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'failed.db'}"
+    engine, other = create_engine(url), create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(metadata.create_all)
+            await conn.execute(insert(item).values(name="taken"))
+        with pytest.raises(IntegrityError):
+            async with engine.begin() as conn:
+                await conn.execute(insert(item).values(name="taken"))
+        async with other.connect() as writer:
+            await writer.execute(text("PRAGMA busy_timeout=50"))
+            await writer.execute(insert(item).values(name="other process"))
+            await writer.commit()
+        async with engine.begin() as conn:  # the same pooled connection, a fresh transaction
+            await conn.execute(insert(item).values(name="next unit"))
+        async with other.connect() as reader:
+            names = (await reader.execute(select(item.c.name).order_by(item.c.id))).scalars()
+            assert names.all() == ["taken", "other process", "next unit"]
+    finally:
+        await engine.dispose()
+        await other.dispose()
