@@ -3,10 +3,12 @@
 (storage/sqlite_driver.py), in the same run, alternating rounds:
 ``python -m bench.sqlite_hops --statements 2000 --rounds 5``.
 
-Three loads per round: a small primary-key SELECT, an INSERT (autocommit-style: each in its own
-short transaction, as Sanad's writes are), and a web-chat-like unit (one transaction of five
-SELECTs and two INSERTs). Prints one JSON object: per driver the median statements/s over the
-rounds, the process CPU seconds per 1000 statements, and the ratio ours / stock.
+Four loads per round: a small primary-key SELECT, an INSERT (each in its own short transaction,
+as Sanad's writes are), a web-chat-like unit (one transaction of five SELECTs and two INSERTs),
+and that unit while three other tasks keep the event loop busy between their awaits (its CPU
+figure includes theirs: read its statements/s). Prints one JSON object: per driver the median
+statements/s over the rounds, the process CPU seconds per 1000 statements, and the ratio ours /
+stock.
 """
 
 from __future__ import annotations
@@ -66,10 +68,29 @@ async def _unit(engine: AsyncEngine, count: int) -> int:
     return units * 7
 
 
+async def _unit_busy_loop(engine: AsyncEngine, count: int) -> int:
+    """The unit while other tasks keep the event loop busy (Python work between awaits, as
+    other visitors' messages do): each hand-off then also waits for the GIL and the loop."""
+    stop = False
+
+    async def other_visitors() -> None:
+        while not stop:
+            sum(range(3000))
+            await asyncio.sleep(0)
+
+    busy = [asyncio.create_task(other_visitors()) for _ in range(3)]
+    try:
+        return await _unit(engine, count)
+    finally:
+        stop = True
+        await asyncio.gather(*busy)
+
+
 LOADS: dict[str, Callable[[AsyncEngine, int], Awaitable[int]]] = {
     "select": _select,
     "insert": _insert,
     "unit_5_selects_2_inserts": _unit,
+    "unit_with_a_busy_event_loop": _unit_busy_loop,
 }
 
 

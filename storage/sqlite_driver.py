@@ -7,24 +7,25 @@ hand-off, a self-pipe wake-up of the event loop and two greenlet switches, each 
 chat message runs about nine statements; these crossings were a quarter of the event loop's
 time in the Telegram benchmark.
 
-This module is a small async DBAPI of its own over the stdlib ``sqlite3`` (option (b) of the
-design note in docs/BENCHMARKS.md): one dedicated thread per connection owns the ``sqlite3``
-connection, and a statement is ONE job there (create the cursor, execute, fetch every row, read
-``description``/``rowcount``/``lastrowid``, close) whose result comes back at once. Chosen over
-subclassing the aiosqlite adapter because that needs aiosqlite's private ``_execute``; here the
-only contract is SQLAlchemy's documented dialect API plus its ``await_`` bridge, and SQLAlchemy
-is pinned to the 2.x series whose connector this mirrors (tests/storage/test_sqlite_driver.py
-checks the behaviour, not the version).
+This module is a small async DBAPI of its own over the stdlib ``sqlite3``: one dedicated thread
+per connection owns the ``sqlite3`` connection, and a statement is ONE job there (create the
+cursor, execute, fetch every row, read ``description``/``rowcount``/``lastrowid``, close) whose
+result comes back at once. Chosen over subclassing SQLAlchemy's aiosqlite adapter to send such
+jobs through aiosqlite's thread because that needs aiosqlite's private ``Connection._execute``
+and a thread whose queue and futures we do not own; the worker here is 40 lines. What this
+relies on is SQLAlchemy's: its dialect API, its ``await_`` greenlet bridge and the hook its
+asyncio results call on a cursor (``_async_soft_close``), all of the 2.1 series, to which
+pyproject.toml pins it; tests/storage/test_sqlite_driver.py runs all of it on real files.
 
 Everything else behaves as with aiosqlite, because the same ``sqlite3`` connection does the
 work with the same arguments: the pysqlite dialect's URL parsing, legacy transaction control
 (``isolation_level=""``: sqlite3 itself emits ``BEGIN`` before the first write), the
 ``create_function`` hooks (``regexp``, ``floor``), the pragma listener of storage/db.py, and
 the exceptions, which are ``sqlite3``'s own (``IntegrityError``, ``OperationalError`` "database
-is locked") and so map to the same ``sqlalchemy.exc`` classes. Two shortcuts, both exact:
+is locked") and so map to the same ``sqlalchemy.exc`` classes. One shortcut, exact too:
 ``commit``/``rollback`` outside a transaction skip the thread (``sqlite3`` does nothing there
-either; every job reports ``in_transaction`` back, so the flag is read in the owning thread),
-which saves the pool's reset-on-return rollback after every committed or read-only unit.
+either; every job reports ``in_transaction`` back from the owning thread), which saves the
+pool's reset-on-return rollback after every committed or read-only unit.
 
 Server-side cursors (``stream()``, ``yield_per``; Sanad uses none today) keep the ``sqlite3``
 cursor open in the thread and fetch per call, as aiosqlite did.
