@@ -62,6 +62,12 @@ async def test_sqlite_aiosqlite_urls_get_the_one_hop_driver(engine: AsyncEngine)
 
 
 async def test_rows_rowcount_lastrowid_and_returning(engine: AsyncEngine) -> None:
+    many_calls: list[bool] = []
+
+    def seen(*args: Any) -> None:
+        many_calls.append(args[-1])  # the executemany flag
+
+    event.listen(engine.sync_engine, "before_cursor_execute", seen)
     async with engine.begin() as conn:
         first = await conn.execute(insert(item).values(name="a"))
         assert first.lastrowid == 1
@@ -70,7 +76,7 @@ async def test_rows_rowcount_lastrowid_and_returning(engine: AsyncEngine) -> Non
         )
         assert sorted(returned.all()) == [(2, "b"), (3, "c")]
         many = await conn.execute(insert(item), [{"name": f"m{i}"} for i in range(5)])
-        assert many.rowcount == 5
+        assert many.rowcount == 5 and many_calls[-1] is True  # the driver's executemany
         updated = await conn.execute(
             item.update().where(item.c.name.like("m%")).values(name=item.c.name + "x")
         )
