@@ -290,3 +290,25 @@ async def test_a_failed_first_write_still_ends_its_transaction(tmp_path: Path) -
     finally:
         await engine.dispose()
         await other.dispose()
+
+
+async def test_autocommit_isolation_level_round_trips(engine: AsyncEngine) -> None:
+    """SQLAlchemy's AUTOCOMMIT sets sqlite3's isolation_level to None (through the worker) and
+    puts it back to "" (implicit BEGIN before writes) when the connection returns."""
+    async with engine.connect() as conn:
+        auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        await auto.execute(insert(item).values(name="at once"))
+        async with engine.connect() as other:  # visible without a commit
+            assert (await other.execute(select(item.c.name))).scalars().all() == ["at once"]
+        driver = (await conn.get_raw_connection()).dbapi_connection
+        assert isinstance(driver, sqlite_driver.Connection)
+        assert await conn.run_sync(lambda _sync: driver.isolation_level) is None
+    async with engine.connect() as conn:
+        driver = (await conn.get_raw_connection()).dbapi_connection
+        assert isinstance(driver, sqlite_driver.Connection)
+        assert await conn.run_sync(lambda _sync: driver.isolation_level) == ""
+        await conn.execute(insert(item).values(name="in a transaction"))
+        assert driver.in_transaction
+        await conn.rollback()
+        names = (await conn.execute(select(item.c.name))).scalars().all()
+    assert names == ["at once"]
