@@ -1,7 +1,8 @@
 """Engine and session setup, and schema migrations.
 
-SQLite (through aiosqlite) is the embedded default: it runs in WAL mode with foreign keys on and
-a busy timeout. PostgreSQL (through asyncpg) runs the same code and is the path to several Sanad
+SQLite is the embedded default: it runs in WAL mode with foreign keys on and a busy timeout,
+through :mod:`storage.sqlite_driver` (one thread hand-off per statement) for ``sqlite+aiosqlite``
+URLs. PostgreSQL (through asyncpg) runs the same code and is the path to several Sanad
 processes sharing one database.
 
 On SQLite, one process runs its transactions one at a time (:class:`_Gate`). SQLite has one
@@ -36,6 +37,7 @@ from sqlalchemy.ext.asyncio import (
 )
 
 import storage.search  # noqa: F401  (its mapper events keep the ticket search index in step)
+from storage.sqlite_driver import sanad_url
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -77,7 +79,7 @@ def create_engine(url: str, pool: PoolSettings | None = None) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        engine = create_async_engine(sanad_url(parsed))
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     pool = pool or PoolSettings()
