@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import texts
@@ -72,6 +72,7 @@ from handoff.notices import CustomerNotice
 from handoff.tickets import (
     State,
     add_attachment,
+    arrival,
     line_row,
     offered_options,
     record_lines,
@@ -255,7 +256,24 @@ async def arrive(
     session: AsyncSession, services: Services, channel: Channel, identity: Identity
 ) -> tuple[Customer, Ticket]:
     """The customer (found or created, refreshed) and the ticket their input belongs to."""
+    customer, ticket, _earlier = await arrive_checked(session, services, channel, identity, None)
+    return customer, ticket
+
+
+async def arrive_checked(
+    session: AsyncSession,
+    services: Services,
+    channel: Channel,
+    identity: Identity,
+    client_id: str | None,
+) -> tuple[Customer, Ticket, int | None]:
+    """:func:`arrive`, and the id of the customer's message already kept under ``client_id``
+    (a resend), if any: the customer, their open ticket and the resend read in ONE statement
+    (:func:`handoff.tickets.arrival`); a new customer or contact costs the reads it did."""
     now = services.clock.now()
+    found, open_ticket, earlier = await arrival(
+        session, channel.name, identity.external_id, client_id
+    )
     customer = await touch_customer(
         session,
         channel=channel.name,
@@ -265,11 +283,12 @@ async def arrive(
         language_code=identity.language_code,
         default_language=services.settings.default_language,
         at=now,
+        found=found,
     )
     ticket = await ticket_for_message(
-        session, customer, now, services.handoff.config.reopen_window_s
+        session, customer, now, services.handoff.config.reopen_window_s, open_ticket
     )
-    return customer, ticket
+    return customer, ticket, earlier
 
 
 def refusal(
@@ -289,25 +308,6 @@ def _flood(
     if checked:
         return None
     return refusal(services, channel, identity.external_id, client_address.get())
-
-
-# Built once: on every message, building the statement cost about as much as running it.
-_EARLIER = (
-    select(Message)
-    .where(
-        Message.customer_id == bindparam("customer_id"),
-        Message.sender == "customer",
-        Message.meta["client_id"].as_string() == bindparam("client_id"),
-    )
-    .limit(1)
-)
-
-
-async def _earlier(session: AsyncSession, customer_id: int, client_id: str) -> Message | None:
-    """The customer's message already kept under ``client_id`` (a resend), if any."""
-    return (
-        await session.execute(_EARLIER, {"customer_id": customer_id, "client_id": client_id})
-    ).scalar_one_or_none()
 
 
 async def _keep_incoming(
@@ -390,12 +390,14 @@ async def customer_wrote(
     unit = may_hand_off(channel, identity, text if readable else "")
 
     async def run(session: AsyncSession, uow: Unit | None) -> Reply:
-        customer, ticket = await arrive(session, services, channel, identity)
+        customer, ticket, earlier_id = await arrive_checked(
+            session, services, channel, identity, client_id
+        )
         turn = _Turn(services, channel, session, uow, customer, ticket, customer.language)
-        if client_id is not None:
-            earlier = await _earlier(session, customer.id, client_id)
-            if earlier is not None:
-                return _reply(turn, (), message=line_of(earlier), new=False)
+        if earlier_id is not None:  # a resend: what was kept the first time
+            earlier = await session.get(Message, earlier_id)
+            assert earlier is not None
+            return _reply(turn, (), message=line_of(earlier), new=False)
         awaiting = customer.awaiting_comment_ticket_id
         await _keep_incoming(
             turn,

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Select, String, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.events import record_event
@@ -65,6 +65,61 @@ _REOPENABLE = (
     .order_by(Ticket.id.desc())
     .limit(1)
 )
+
+
+def arrival_statement() -> Select[Any]:
+    """One read for a customer's input (issue 12): the customer by (channel, external id),
+    their open ticket (the newest, as :func:`open_ticket_for`; None when there is none) and
+    the id of their message kept under ``client_id`` (a resend; None when there is none or
+    ``client_id`` is None): three statements folded into one, built once."""
+    newest_open = (
+        select(_open.c.id)
+        .where(
+            _open.c.customer_id == Customer.id,
+            _open.c.state.in_([s.value for s in OPEN_STATES]),
+        )
+        .order_by(_open.c.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    earlier = (
+        select(Message.id)
+        .where(
+            Message.customer_id == Customer.id,
+            Message.sender == "customer",
+            Message.meta["client_id"].as_string() == bindparam("client_id", type_=String),
+        )
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        select(Customer, Ticket, earlier.label("earlier_id"))
+        .outerjoin(Ticket, Ticket.id == newest_open)
+        .where(
+            Customer.channel == bindparam("channel"),
+            Customer.external_id == bindparam("external_id"),
+        )
+    )
+
+
+_open = table_of(Ticket).alias("open_ticket")
+ARRIVAL = arrival_statement()
+
+
+async def arrival(
+    session: AsyncSession, channel: str, external_id: str, client_id: str | None
+) -> tuple[Customer | None, Ticket | None, int | None]:
+    """:data:`ARRIVAL` run: the customer (None: not known yet), their open ticket and the id
+    of the message already kept under ``client_id``."""
+    row = (
+        await session.execute(
+            ARRIVAL, {"channel": channel, "external_id": external_id, "client_id": client_id}
+        )
+    ).one_or_none()
+    if row is None:
+        return None, None, None
+    customer, ticket, earlier_id = row
+    return customer, ticket, earlier_id
 
 
 async def open_ticket_for(session: AsyncSession, customer: Customer) -> Ticket | None:
@@ -219,11 +274,16 @@ async def resolve_by_bot(session: AsyncSession, ticket: Ticket, at: datetime) ->
 
 
 async def ticket_for_message(
-    session: AsyncSession, customer: Customer, at: datetime, reopen_window_s: float
+    session: AsyncSession,
+    customer: Customer,
+    at: datetime,
+    reopen_window_s: float,
+    open_ticket: Ticket | None = None,
 ) -> Ticket:
-    """The ticket a new customer message belongs to: the open one; else one an agent resolved
-    within the reopen window (the message will reopen it); else a new contact."""
-    ticket = await open_ticket_for(session, customer)
+    """The ticket a new customer message belongs to: the open one (``open_ticket``, when the
+    caller read it already: :func:`arrival`); else one an agent resolved within the reopen
+    window (the message will reopen it); else a new contact."""
+    ticket = open_ticket or await open_ticket_for(session, customer)
     if ticket is not None:
         return ticket
     since = at - timedelta(seconds=reopen_window_s)

@@ -78,8 +78,11 @@ LINE_COLUMNS = (
 LineHook = Callable[[AsyncSession, Sequence[NewLine]], Awaitable[None]]
 _line_hooks: list[LineHook] = []
 _messages = table_of(Message)
-# Built once; one statement for the batch (insertmanyvalues), ids in the rows' order.
-_INSERT_LINES = insert(_messages).returning(_messages.c.id, sort_by_parameter_order=True)
+# Built once; one statement for the batch (SQLAlchemy's "insertmanyvalues"). Not
+# ``sort_by_parameter_order``: SQLite then inserts row by row. The ids come back in any order,
+# but a multi-row VALUES takes them in the rows' order, rising (SQLite's rowid, PostgreSQL's
+# sequence), so the sorted ids are the rows' ids in order.
+_INSERT_LINES = insert(_messages).returning(_messages.c.id)
 
 
 def add_line_hook(hook: LineHook) -> None:
@@ -104,7 +107,7 @@ async def insert_lines(session: AsyncSession, rows: Sequence[Mapping[str, Any]])
     if session.new:
         await session.flush()
     values = [{name: row[name] for name in LINE_COLUMNS} for row in rows]
-    ids = (await session.execute(_INSERT_LINES, values)).scalars().all()
+    ids = sorted((await session.execute(_INSERT_LINES, values)).scalars().all())
     lines = [NewLine(int(i), **v) for i, v in zip(ids, values, strict=True)]
     await add_line_docs(session, lines)
     for hook in list(_line_hooks):
