@@ -12,7 +12,8 @@ customer by (channel, visitor key); 2. refresh their ``last_seen_at`` when it is
 ticket (id, state); 4. look for the message under its ``client_id`` (a resend); 5. insert the
 customer's message; 6. insert the query log; 7. insert the bot's answer; 8. insert the two
 lines' search documents (the same table and the same stemmed body, ``storage.search.body_of``,
-as Sanad writes since issue 14; one executemany).
+as Sanad writes since issue 14; one multi-row insert; a new visitor's ticket gets its own
+document too, as Sanad's mapper event writes it).
 
 Sanad (captured with a ``before_cursor_execute`` listener) does the same reads and writes in
 one transaction too (``conversation.customer_wrote``), in fewer statements since 2026-12-06:
@@ -63,8 +64,9 @@ DEFAULT_LANGUAGE = "en"
 LAST_SEEN_EVERY = timedelta(minutes=1)  # as handoff.customers.LAST_SEEN_EVERY
 
 
-def _docs(lines: Sequence[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
-    """The search documents of (ticket, message id, text) lines: (ticket, id, body)."""
+def _docs(lines: Sequence[tuple[int, int | None, str]]) -> list[tuple[int, int | None, str]]:
+    """The search documents of (ticket, message id, text) lines: (ticket, id, body); a
+    message id None is the ticket's own document (its customer's name and key)."""
     return [(t, m, body) for t, m, text in lines if (body := body_of(text))]
 
 
@@ -301,9 +303,12 @@ class SqliteFloor:
             greeting = await self._insert_line(
                 db, ticket, customer, "bot", GREETING, {"buttons": []}, at
             )
-            await self._insert_docs(db, [(ticket, greeting, GREETING)])
+            name = f"Web visitor {key[:4]}"
+            await self._insert_docs(
+                db, [(ticket, None, f"{name} {key}"), (ticket, greeting, GREETING)]
+            )
 
-    async def _insert_docs(self, db: Any, lines: Sequence[tuple[int, int, str]]) -> None:
+    async def _insert_docs(self, db: Any, lines: Sequence[tuple[int, int | None, str]]) -> None:
         """One multi-row INSERT (an executemany would be traced as one statement per row)."""
         docs = _docs(lines)
         if docs:
@@ -448,7 +453,9 @@ class PostgresFloor:
                 '{"buttons": []}',
                 at,
             )
-            await db.executemany(_PG_DOCS, _docs([(ticket, greeting, GREETING)]))
+            name = f"Web visitor {key[:4]}"
+            docs = [(ticket, None, f"{name} {key}"), (ticket, greeting, GREETING)]
+            await db.executemany(_PG_DOCS, _docs(docs))
 
     async def message(self, key: str, client_id: str, text: str) -> Handled:
         at = _now()
