@@ -65,11 +65,10 @@ async def followup_pressed(
             return Pressed(alert=texts.text("customer.button_expired", lang))
         turn = _Turn(services, channel, session, uow, customer, ticket, lang)
         outcome = await turn.act(actions.answer_followup, ticket_id, customer.id, cycle, answer)
-        choice = None
         if outcome == "expired":
             turn.say(texts.text("customer.followup_expired", lang))
         else:
-            choice = line_of(await _record_choice(turn, data))
+            await _record_choice(turn, data)  # written with the lines said (keep_says)
             if outcome in ANSWERS:
                 turn.say(texts.text(ANSWERS[outcome], lang))
         result = Pressed(drop_buttons=True)
@@ -83,6 +82,8 @@ async def followup_pressed(
             customer.language,
             awaiting=customer.awaiting_comment_ticket_id is not None,
         )
+        says = await turn.keep_says()
+        choice = None if outcome == "expired" else line_of(await turn.kept_incoming())
         return Pressed(
             customer_id=customer.id,
             ticket_id=ticket.id,
@@ -90,6 +91,6 @@ async def followup_pressed(
             drop_buttons=True,
             choice=choice,
             updated=updated,
-            says=await turn.keep_says(),
+            says=says,
             ticket=ticket_view(ticket),
         )

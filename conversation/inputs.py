@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import texts
@@ -72,12 +72,15 @@ from handoff.notices import CustomerNotice
 from handoff.tickets import (
     State,
     add_attachment,
+    arrival,
+    line_row,
     offered_options,
-    record_message,
+    record_lines,
     resolve_by_bot,
     ticket_for_message,
 )
 from storage.models import Customer, Message, Ticket
+from storage.rows import NewLine
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +109,20 @@ class _Turn:
     # The lines the handoff engine said (by index in ``says``): kept as ``system`` lines, on
     # the ticket the notice is about.
     notices: dict[int, int] = field(default_factory=dict)
+    # The customer's input, kept (``stored``) or still to be written (``incoming``, a
+    # :func:`handoff.tickets.line_row`): a question for the bot is written with the bot's
+    # answer, one statement for both (:meth:`keep_says`); anything that needs it in the
+    # database first (a handoff action, its id) writes it at once (:meth:`kept_incoming`).
+    incoming: dict[str, Any] | None = None
+    stored: NewLine | None = None
+
+    async def kept_incoming(self) -> NewLine:
+        """The customer's input as stored, written now if it was still to be written."""
+        if self.stored is None:
+            assert self.incoming is not None, "no input to keep"
+            self.stored = (await record_lines(self.session, [self.incoming]))[0]
+            self.incoming = None
+        return self.stored
 
     def say(self, text: str, meta: dict[str, Any] | None = None) -> None:
         self.says.append(Say(text, [], dict(meta or {})))
@@ -125,6 +142,8 @@ class _Turn:
         keeps, what it tells this customer is said here, after the lines said so far."""
         if self.uow is None:
             raise NeedsUnit
+        if self.incoming is not None:  # the action may read it (an offer shows the last lines)
+            await self.kept_incoming()
         result = await body(self.uow, *args, **kwargs)
         if self.channel.keeps_lines:
             self._take_notices()
@@ -163,26 +182,35 @@ class _Turn:
 
     async def keep_says(self) -> tuple[Say, ...]:
         """The lines said, stored now on a channel whose lines the core keeps (the bot's, and
-        the handoff engine's as ``system`` lines, as its port would keep them)."""
+        the handoff engine's as ``system`` lines, as its port would keep them), after the
+        customer's input if it is still to be written: one statement for all of them."""
+        rows = [] if self.incoming is None else [self.incoming]
+        if self.channel.keeps_lines:
+            now = self.services.clock.now()
+            for n, say in enumerate(self.says):
+                ticket_id = self.notices.get(n)
+                ticket = self.ticket
+                if ticket_id is not None:
+                    found = await self.session.get(Ticket, ticket_id)
+                    assert found is not None
+                    ticket = found
+                sender = "bot" if ticket_id is None else "system"
+                rows.append(say_row(ticket, say, sender, now))
+        lines = await record_lines(self.session, rows)
+        if self.incoming is not None:
+            self.stored, self.incoming = lines[0], None
+            lines = lines[1:]
         if not self.channel.keeps_lines:
             return tuple(self.says)
-        now = self.services.clock.now()
-        kept = []
-        for n, say in enumerate(self.says):
-            ticket_id = self.notices.get(n)
-            if ticket_id is None:
-                kept.append(await keep_say(self.session, self.ticket, say, "bot", now))
-                continue
-            ticket = await self.session.get(Ticket, ticket_id)
-            assert ticket is not None
-            kept.append(await keep_say(self.session, ticket, say, "system", now))
-        return tuple(kept)
+        return tuple(
+            replace(say, line=line_of(line)) for say, line in zip(self.says, lines, strict=True)
+        )
 
 
 # ---------------------------------------------------------------------- the transaction
 
 
-def line_of(message: Message) -> Line:
+def line_of(message: Message | NewLine) -> Line:
     return Line(
         message.id,
         message.customer_id,
@@ -204,27 +232,48 @@ def ticket_view(ticket: Ticket) -> TicketView:
     return TicketView(ticket.id, str(state))
 
 
-async def keep_say(
-    session: AsyncSession, ticket: Ticket, say: Say, sender: str, at: datetime
-) -> Say:
-    """Store a line the web chat says (its Telegram command hints made button hints, its
-    buttons kept for the page); the same line, with what was stored."""
-    message = await record_message(
-        session,
+def say_row(ticket: Ticket, say: Say, sender: str, at: datetime) -> dict[str, Any]:
+    """The transcript line of what the web chat says (its Telegram command hints made button
+    hints, its buttons kept for the page)."""
+    return line_row(
         ticket,
         sender=sender,
         text=texts.on_web(say.text),
         meta={**say.meta, "buttons": keyboard_rows(say.keyboard)},
         at=at,
     )
-    return replace(say, line=line_of(message))
+
+
+async def keep_say(
+    session: AsyncSession, ticket: Ticket, say: Say, sender: str, at: datetime
+) -> Say:
+    """Store a line the web chat says; the same line, with what was stored."""
+    (line,) = await record_lines(session, [say_row(ticket, say, sender, at)])
+    return replace(say, line=line_of(line))
 
 
 async def arrive(
     session: AsyncSession, services: Services, channel: Channel, identity: Identity
 ) -> tuple[Customer, Ticket]:
     """The customer (found or created, refreshed) and the ticket their input belongs to."""
+    customer, ticket, _earlier = await arrive_checked(session, services, channel, identity, None)
+    return customer, ticket
+
+
+async def arrive_checked(
+    session: AsyncSession,
+    services: Services,
+    channel: Channel,
+    identity: Identity,
+    client_id: str | None,
+) -> tuple[Customer, Ticket, int | None]:
+    """:func:`arrive`, and the id of the customer's message already kept under ``client_id``
+    (a resend), if any: the customer, their open ticket and the resend read in ONE statement
+    (:func:`handoff.tickets.arrival`); a new customer or contact costs the reads it did."""
     now = services.clock.now()
+    found, open_ticket, earlier = await arrival(
+        session, channel.name, identity.external_id, client_id
+    )
     customer = await touch_customer(
         session,
         channel=channel.name,
@@ -234,11 +283,12 @@ async def arrive(
         language_code=identity.language_code,
         default_language=services.settings.default_language,
         at=now,
+        found=found,
     )
     ticket = await ticket_for_message(
-        session, customer, now, services.handoff.config.reopen_window_s
+        session, customer, now, services.handoff.config.reopen_window_s, open_ticket
     )
-    return customer, ticket
+    return customer, ticket, earlier
 
 
 def refusal(
@@ -260,25 +310,6 @@ def _flood(
     return refusal(services, channel, identity.external_id, client_address.get())
 
 
-# Built once: on every message, building the statement cost about as much as running it.
-_EARLIER = (
-    select(Message)
-    .where(
-        Message.customer_id == bindparam("customer_id"),
-        Message.sender == "customer",
-        Message.meta["client_id"].as_string() == bindparam("client_id"),
-    )
-    .limit(1)
-)
-
-
-async def _earlier(session: AsyncSession, customer_id: int, client_id: str) -> Message | None:
-    """The customer's message already kept under ``client_id`` (a resend), if any."""
-    return (
-        await session.execute(_EARLIER, {"customer_id": customer_id, "client_id": client_id})
-    ).scalar_one_or_none()
-
-
 async def _keep_incoming(
     turn: _Turn,
     text: str,
@@ -288,9 +319,10 @@ async def _keep_incoming(
     meta: dict[str, Any] | None,
     client_id: str | None,
     file: tuple[str, str, bytes] | None,
-) -> Message:
-    """Keep the customer's input on their ticket; with ``file`` (name, content type, bytes),
-    the file is kept with it and the message is of kind ``file``."""
+) -> None:
+    """Keep the customer's input on their ticket (``turn.incoming``: written with the bot's
+    answer, or at once when something needs it first); with ``file`` (name, content type,
+    bytes), the file is kept with it and the message is of kind ``file``."""
     now = turn.services.clock.now()
     extra: dict[str, Any] = {"client_id": client_id} if client_id is not None else {}
     if kind == "text" and turn.customer.awaiting_comment_ticket_id is not None and file is None:
@@ -302,8 +334,7 @@ async def _keep_incoming(
             turn.session, turn.ticket.id, name=name, content_type=content_type, data=data, at=now
         )
         kind = "file"
-    return await record_message(
-        turn.session,
+    turn.incoming = line_row(
         turn.ticket,
         sender="customer",
         text=text,
@@ -359,14 +390,16 @@ async def customer_wrote(
     unit = may_hand_off(channel, identity, text if readable else "")
 
     async def run(session: AsyncSession, uow: Unit | None) -> Reply:
-        customer, ticket = await arrive(session, services, channel, identity)
+        customer, ticket, earlier_id = await arrive_checked(
+            session, services, channel, identity, client_id
+        )
         turn = _Turn(services, channel, session, uow, customer, ticket, customer.language)
-        if client_id is not None:
-            earlier = await _earlier(session, customer.id, client_id)
-            if earlier is not None:
-                return _reply(turn, (), message=line_of(earlier), new=False)
+        if earlier_id is not None:  # a resend: what was kept the first time
+            earlier = await session.get(Message, earlier_id)
+            assert earlier is not None
+            return _reply(turn, (), message=line_of(earlier), new=False)
         awaiting = customer.awaiting_comment_ticket_id
-        stored = await _keep_incoming(
+        await _keep_incoming(
             turn,
             text,
             kind=kind,
@@ -382,8 +415,9 @@ async def customer_wrote(
         ):
             await _command(turn, word)
         else:
-            await _message(turn, stored.id, text if readable else None, awaiting, prepared)
-        return _reply(turn, await turn.keep_says(), message=line_of(stored))
+            await _message(turn, text if readable else None, awaiting, prepared)
+        says = await turn.keep_says()
+        return _reply(turn, says, message=line_of(await turn.kept_incoming()))
 
     return await in_transaction(services, unit, run)
 
@@ -406,7 +440,7 @@ async def customer_command(
     async def run(session: AsyncSession, uow: Unit | None) -> Reply:
         customer, ticket = await arrive(session, services, channel, identity)
         turn = _Turn(services, channel, session, uow, customer, ticket, customer.language)
-        stored = await _keep_incoming(
+        await _keep_incoming(
             turn,
             text,
             kind="text",
@@ -416,7 +450,8 @@ async def customer_command(
             file=None,
         )
         await _command(turn, (text or "/").split()[0], first_name)
-        return _reply(turn, await turn.keep_says(), message=line_of(stored))
+        says = await turn.keep_says()
+        return _reply(turn, says, message=line_of(await turn.kept_incoming()))
 
     return await in_transaction(services, may_hand_off(channel, identity, text or ""), run)
 
@@ -475,14 +510,13 @@ async def _hand_off(turn: _Turn, reason: str) -> None:
 
 async def _message(
     turn: _Turn,
-    message_id: int,
     text: str | None,
     awaiting: int | None,
     prepared: Prepared | None,
 ) -> None:
-    """A message just kept (``message_id``): a rating comment, or for the agent who holds
+    """A message being kept (``turn.incoming``): a rating comment, or for the agent who holds
     the chat, or kept while the customer waits, or a question for the bot (``text`` None: a
-    file or a sticker, which the bot cannot read)."""
+    file or a sticker, which the bot cannot read; a question is written with its answer)."""
     ticket, lang = turn.ticket, turn.language
     if awaiting is not None and text is not None:
         turn.customer.awaiting_comment_ticket_id = None
@@ -491,12 +525,14 @@ async def _message(
         return
     if ticket.state in (State.ASSIGNED, State.PENDING):
         # A person has the chat: it goes to them (through the port, after the commit).
-        await turn.act(actions.customer_wrote, ticket.id, message_id)
+        stored = await turn.kept_incoming()
+        await turn.act(actions.customer_wrote, ticket.id, stored.id)
         return
     if ticket.state in (State.QUEUED, State.OFFERED):
         # Waiting for a person: kept for them; the bot does not talk over them, but says once
         # (not after every line) that the message is kept.
-        if not await _kept_notice_said(turn.session, ticket.id, message_id):
+        stored = await turn.kept_incoming()
+        if not await _kept_notice_said(turn.session, ticket.id, stored.id):
             turn.say(
                 texts.text("customer.handoff_waiting", lang, ticket=ticket.id),
                 meta={"notice": "kept"},
@@ -600,10 +636,13 @@ async def customer_pressed(
         outcome = await _press(turn, match)
         choice = updated = None
         if outcome.alert is None:
-            choice = line_of(await _record_choice(turn, data))
+            await _record_choice(turn, data)
             if pressed_line_id is not None and channel.keeps_lines:
                 updated = await _update_pressed(turn, pressed_line_id, outcome)
         turn.remember()
+        says = await turn.keep_says()  # the choice (written with the lines said)
+        if outcome.alert is None:
+            choice = line_of(await turn.kept_incoming())
         return replace(
             outcome,
             customer_id=customer.id,
@@ -611,7 +650,7 @@ async def customer_pressed(
             language=turn.language,
             choice=choice,
             updated=updated,
-            says=await turn.keep_says(),
+            says=says,
             ticket=ticket_view(ticket),
         )
 
@@ -728,11 +767,11 @@ async def _choice_label(turn: _Turn, data: str) -> str:
     return data
 
 
-async def _record_choice(turn: _Turn, data: str) -> Message:
-    """Keep the customer's press in the transcript as what they did (kind ``choice``)."""
+async def _record_choice(turn: _Turn, data: str) -> None:
+    """Keep the customer's press in the transcript as what they did (kind ``choice``; written
+    with the lines said, :meth:`_Turn.keep_says`)."""
     text = await _choice_label(turn, data)
-    return await record_message(
-        turn.session,
+    turn.incoming = line_row(
         turn.ticket,
         sender="customer",
         text=text,

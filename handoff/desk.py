@@ -13,12 +13,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, literal, select
+from sqlalchemy import bindparam, select
 
-from handoff.tickets import SENDERS, is_with_agent
+from handoff.tickets import SENDERS, is_with_agent, record_lines
 from storage.db import Database
 from storage.events import record_event
 from storage.models import Agent, Message, Offer, Relay, Ticket
+
+_TICKET_CUSTOMER = select(Ticket.customer_id).where(Ticket.id == bindparam("ticket_id"))
 
 
 async def set_current_chat(db: Database, agent_id: int, ticket_id: int, at: datetime) -> bool:
@@ -120,23 +122,30 @@ async def record_sent(
     """Lines a channel sent a customer (``sent``: each part's text and the channel's message
     id), kept in the ticket's transcript (nothing when there is no such ticket).
 
-    One ``INSERT ... SELECT`` per part, the customer taken from the ticket in the same
-    statement: this runs after every answer the bot sends, so it loads no ticket."""
+    One read of the ticket's customer, then the parts in one multi-row ``INSERT`` (with their
+    search documents and webhooks' outbox rows: ``handoff.tickets.record_lines``); this runs
+    after every answer the bot sends, so it loads no ORM ticket."""
     if sender not in SENDERS:
         raise ValueError(f"unknown sender {sender!r}")
-    columns = ("ticket_id", "customer_id", "sender", "kind", "text", "channel_message_id")
     async with db.transaction() as session:
-        for text, channel_message_id in sent:
-            values = select(
-                Ticket.id,
-                Ticket.customer_id,
-                literal(sender, Message.sender.type),
-                literal(kind, Message.kind.type),
-                literal(text, Message.text.type),
-                literal(str(channel_message_id), Message.channel_message_id.type),
-                literal(dict(meta or {}), Message.meta.type),
-                literal(at, Message.created_at.type),
-            ).where(Ticket.id == ticket_id)
-            await session.execute(
-                insert(Message).from_select([*columns, "meta", "created_at"], values)
-            )
+        customer_id = (
+            await session.execute(_TICKET_CUSTOMER, {"ticket_id": ticket_id})
+        ).scalar_one_or_none()
+        if customer_id is None:
+            return
+        await record_lines(
+            session,
+            [
+                {
+                    "ticket_id": ticket_id,
+                    "customer_id": customer_id,
+                    "sender": sender,
+                    "kind": kind,
+                    "text": text,
+                    "channel_message_id": str(channel_message_id),
+                    "meta": dict(meta or {}),
+                    "created_at": at,
+                }
+                for text, channel_message_id in sent
+            ],
+        )

@@ -7,14 +7,19 @@ diacritics and tatweel removed; Arabic-Indic digits as 0-9) followed by their li
 so a query word finds the forms of the same word. A query word matches a document word equal
 to its stem or starting with it (a prefix, from three characters: a name being typed).
 
-Documents are written by SQLAlchemy mapper events in the flush that writes the row, so a
-message is searchable in the same transaction that stores it, whatever code path adds it:
+Documents are written in the transaction that writes the row, so a message is searchable in
+the same transaction that stores it, whatever code path adds it:
 
-* a :class:`Message` with text: one document (``message_id`` set);
+* a :class:`Message` with text: one document (``message_id`` set). Lines written with Core
+  (the hot path: ``storage.rows.insert_lines``, a customer's message and the bot's answer in one
+  statement) get theirs from :func:`add_line_docs`, called by ``insert_lines`` itself (one
+  multi-row insert for the batch); a Message added through the ORM gets its document from a
+  mapper event in the flush that writes it;
 * a :class:`Ticket`: one document with its customer's name, username and external id and the
-  ticket's tags, rewritten when the tags change or the customer's name or username changes.
+  ticket's tags, rewritten when the tags change or the customer's name or username changes
+  (mapper events).
 
-Rows written by Core bulk inserts (``bench/history_prefill.py``) bypass the events: run
+Rows written by other Core bulk inserts (``bench/history_prefill.py``) bypass both: run
 :func:`reindex` (``sanad search reindex``) after such a load.
 
 The full-text index over ``body`` is the backend's own: SQLite, an FTS5 external-content
@@ -30,9 +35,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, Table, delete, event, insert, inspect, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapper, Session
 
 from base.normalize import normalize, stem_words
@@ -43,6 +49,7 @@ __all__ = [
     "PG_COLUMN",
     "PREFIX_FROM",
     "Term",
+    "add_line_docs",
     "body_of",
     "install_sqlite_index",
     "is_modelled",
@@ -168,6 +175,32 @@ def match_sql(dialect: str, terms: Sequence[Term]) -> str:
             options = {f'"{t.stem}"'} | ({f'"{t.word}"*'} if t.prefix else set())
             parts.append("(" + " OR ".join(sorted(options)) + ")")
     return (" & " if postgres else " AND ").join(parts)
+
+
+class _LineLike(Protocol):
+    """What a document is made of: a transcript line's id, ticket and text."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def ticket_id(self) -> int: ...
+    @property
+    def text(self) -> str: ...
+
+
+_INSERT_DOCS = insert(_docs)  # built once: the hot path runs it on every message
+
+
+async def add_line_docs(session: AsyncSession, lines: Sequence[_LineLike]) -> None:
+    """The documents of transcript lines just written with Core (``storage.rows.insert_lines``),
+    in the session's transaction: one statement for the batch, none when no line has words."""
+    docs = [
+        {"ticket_id": line.ticket_id, "message_id": line.id, "body": body}
+        for line in lines
+        if (body := body_of(line.text or ""))
+    ]
+    if docs:
+        await session.execute(_INSERT_DOCS, docs)
 
 
 # ---------------------------------------------------------------------- mapper events

@@ -8,16 +8,18 @@ for ever unless it waits for every older transaction, which needs snapshot bookk
 Instead, every flush that inserts a relevant ``events`` row (an event kind that maps to a
 webhook type) or a transcript line (``messages``: customer, agent or bot) also inserts a
 ``webhook_outbox`` row naming it, on the same connection and in the same transaction
-(:func:`install`: a SQLAlchemy ``after_flush`` listener, and a hook of
-:func:`storage.events.record_events` for the set-based sweeps). The outbox row commits with the
-change or not at all; the worker reads whatever is committed, fans it out into deliveries and
-deletes the outbox rows in one transaction. No cursor, so no gap to miss
+(:func:`install`: a SQLAlchemy ``after_flush`` listener for rows added through the ORM, a hook
+of :func:`storage.events.record_events` for the set-based sweeps, and a hook of
+:func:`storage.rows.insert_lines` for transcript lines written with Core: the customer's
+message and the bot's answer on the hot path, the lines a channel sent). The outbox row
+commits with the change or not at all; the worker reads whatever is committed, fans it out
+into deliveries and deletes the outbox rows in one transaction. No cursor, so no gap to miss
 (tests/webhooks/test_outbox.py commits two PostgreSQL transactions out of id order).
 
 After a commit that wrote outbox rows the listener wakes this process's worker at once
 (:func:`on_commit`); the worker also polls every few seconds for rows other processes wrote.
 
-**No endpoint, no cost.** A customer's message is the hot path (one transaction of seven
+**No endpoint, no cost.** A customer's message is the hot path (one transaction of a few
 statements); with no active endpoint nobody needs its outbox row. Each process learns whether
 its database has an active endpoint (:func:`set_wanted`, per engine) when its webhook service
 starts, every poll interval after that, and at once when an endpoint is saved in this process;
@@ -38,6 +40,7 @@ from sqlalchemy.orm import Session, UOWTransaction
 
 from storage.events import add_bulk_hook
 from storage.models import Event, Message, WebhookOutbox
+from storage.rows import NewLine, add_line_hook, table_of
 
 # Event kinds (storage.events) -> webhook type. Several kinds may share a type.
 EVENT_TYPES: dict[str, str] = {
@@ -148,6 +151,24 @@ async def _bulk(session: AsyncSession, kind: str, at: datetime, ids: Sequence[in
     session.sync_session.info[WRITTEN] = True
 
 
+_INSERT_OUTBOX = insert(table_of(WebhookOutbox))  # Core, built once (the hot path)
+
+
+async def _lines(session: AsyncSession, lines: Sequence[NewLine]) -> None:
+    """Transcript lines written with Core (``storage.rows.insert_lines``): their outbox rows,
+    in the lines' order (their ids)."""
+    if not _wants(session.sync_session):
+        return
+    rows = [
+        {"source": "message", "source_id": line.id, "created_at": line.created_at}
+        for line in lines
+        if line.sender in MESSAGE_SENDERS
+    ]
+    if rows:
+        await session.execute(_INSERT_OUTBOX, rows)
+        session.sync_session.info[WRITTEN] = True
+
+
 def install() -> None:
     """Write outbox rows in every session of this process from now on (idempotent). Every
     Sanad process calls it when it builds its services (app/services.py)."""
@@ -158,4 +179,5 @@ def install() -> None:
     event.listen(Session, "after_commit", _after_commit)
     event.listen(Session, "after_soft_rollback", lambda s, _t: _after_rollback(s))
     add_bulk_hook(_bulk)
+    add_line_hook(_lines)
     _installed = True

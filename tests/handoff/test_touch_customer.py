@@ -84,3 +84,32 @@ async def test_a_chosen_language_sticks_and_a_new_name_is_written(
     assert (row.name, row.username, row.language) == ("Visitor Two", "v2", "ar")
     assert row.last_seen_at == clock.now()
     assert row.unreachable is False  # writing again makes them reachable
+
+
+async def test_last_seen_is_written_at_most_once_a_minute(
+    db: Database, clock: VirtualClock
+) -> None:
+    """``last_seen_at`` means "seen within the last minute" (handoff.customers.LAST_SEEN_EVERY):
+    a chat costs one UPDATE a minute, not one per message; a change of language is written at
+    once, with the time."""
+    first = await _touch(db, clock)
+    statements: list[str] = []
+
+    def seen(_c: Any, _cu: Any, statement: str, *_rest: Any) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", seen)
+    try:
+        clock.advance(59)
+        await _touch(db, clock)
+        assert not [s for s in statements if s.lstrip().upper().startswith("UPDATE")]
+        assert (await _row(db)).last_seen_at == first.last_seen_at
+        clock.advance(1)  # a minute since it was written
+        await _touch(db, clock)
+        assert (await _row(db)).last_seen_at == clock.now()
+        clock.advance(10)
+        await _touch(db, clock, language_code="ar")
+        row = await _row(db)
+        assert (row.last_seen_at, row.language) == (clock.now(), "ar")
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", seen)
