@@ -20,7 +20,8 @@ database is read back (it is what Sanad promises to keep):
   ``duplicated``); no message stays unacknowledged at the end (``unacked``);
 * every question kept has a bot answer after it on its ticket (``unanswered``);
 * every handoff asked for was assigned and closed, none waits while agents are free (``stuck``);
-* no visitor saw the same message id twice (``duplicate_frames``).
+* no visitor saw the same message id twice (``duplicate_frames``), and no socket sent a
+  message before its ``welcome`` (``frames_before_welcome``: the catch-up comes first).
 
 Prints one JSON object; ``ok`` is true when all of these are zero. Needs PostgreSQL.
 """
@@ -122,6 +123,8 @@ class Tally:
     closes_seen: int = 0
     reconnects: Counter[str] = field(default_factory=Counter)
     duplicate_frames: int = 0
+    frames_before_welcome: int = 0
+    agent_drops: Counter[str] = field(default_factory=Counter)  # why agent sessions ended
     errors: list[str] = field(default_factory=list)
 
 
@@ -137,6 +140,7 @@ class Visitor:
         self.asked = 0
         self.in_handoff = False
         self.ws: aiohttp.ClientWebSocketResponse | None = None
+        self.welcomed = False  # this socket's welcome came
 
     async def send(self, client_id: str, text: str) -> None:
         frame = {"type": "message", "client_id": client_id, "text": text}
@@ -163,6 +167,7 @@ class Visitor:
         base = self.cluster.pick(self.n % 2)
         async with http.ws_connect(f"{base}/chat/ws") as ws:
             self.ws = ws
+            self.welcomed = False
             hello = {"type": "hello", "visitor": self.secret, "since": self.since, "lang": "en"}
             await ws.send_json(hello)
             for frame in list(self.outbox.values()):  # the page's outbox, sent again
@@ -202,11 +207,14 @@ class Visitor:
         kind = frame["type"]
         if kind == "welcome":
             self.secret = frame["visitor"]
+            self.welcomed = True
         elif kind == "ack":
             if frame.get("id") is not None:
                 self.tally.acked.add(frame["client_id"])
                 self.outbox.pop(frame["client_id"], None)
         elif kind == "message":
+            if not self.welcomed:
+                self.tally.frames_before_welcome += 1
             if frame["id"] in self.seen:
                 self.tally.duplicate_frames += 1
                 return
@@ -242,11 +250,13 @@ class AgentClient:
                 await asyncio.sleep(0.5 + random.random())
             first = False
             base = self.cluster.pick(self.i % 2)
-            with contextlib.suppress(aiohttp.ClientError, ConnectionError, TimeoutError):
+            try:
                 async with aiohttp.ClientSession(
                     base, headers=self.headers, timeout=TIMEOUT
                 ) as http:
                     await self._session(http, stop)
+            except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
+                self.tally.agent_drops[type(exc).__name__] += 1
 
     async def _session(self, http: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         async with http.ws_connect("/agent/ws") as ws:
@@ -308,13 +318,16 @@ class AgentClient:
             return
         if not last["text"].startswith("c"):
             return
-        self.answered.add(last["id"])
+        # Marked answered once the request was answered: one cut short (a timeout, the
+        # process killed) is made again at the next catch-up, as an agent would (a line
+        # again has the same client_id, so it is kept once; a close again is a 409).
         if len(replies) >= 2:
             async with http.post(f"/api/v1/agent/chats/{ticket_id}/close") as r:
                 if r.status not in (200, 409):
                     self.tally.errors.append(f"close {r.status}")
         else:
             await self._line(http, ticket_id, cycle, len(replies))
+        self.answered.add(last["id"])
 
     async def _line(self, http: aiohttp.ClientSession, ticket_id: int, cycle: int, k: int) -> None:
         body = {"text": f"a{k}", "client_id": f"t{ticket_id}-{cycle}-a{k}"}
@@ -381,7 +394,9 @@ async def _check(db_url: str, tally: Tally) -> dict[str, Any]:
         "stuck": int(stuck),
         "closes_seen_by_visitors": tally.closes_seen,
         "duplicate_frames": tally.duplicate_frames,
+        "frames_before_welcome": tally.frames_before_welcome,
         "reconnects": dict(tally.reconnects),
+        "agent_session_drops": dict(tally.agent_drops),
         "events": {k: int(v) for k, v in events.items() if k.startswith(("ticket_", "offer_"))},
         "examples": {
             "lost": lost[:5],
@@ -438,7 +453,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await crasher
             watcher.cancel()
             stop.set()
-            await asyncio.gather(*agents, return_exceptions=True)
+            ended = await asyncio.gather(*agents, return_exceptions=True)
+            tally.errors.extend(f"agent: {o!r}" for o in ended if isinstance(o, BaseException))
             result = await _check(db_url, tally)
             result.update(
                 minutes=args.minutes,
@@ -454,6 +470,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     result[k] for k in ("lost", "duplicated", "unacked", "unanswered", "stuck")
                 )
                 and result["duplicate_frames"] == 0
+                and result["frames_before_welcome"] == 0
             )
             return result
         finally:

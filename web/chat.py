@@ -48,7 +48,7 @@ from handoff.notices import AgentMessage, AgentNotice, CustomerNotice, Superviso
 from web.auth import PRINCIPAL, same_origin
 from web.inputs import INT64_MAX, printable, read_upload, text_problem
 from web.site import SERVICES, address_of, https, render
-from web.sockets import close_to_catch_up, send_each
+from web.sockets import Feed, close_to_catch_up
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,8 @@ class ChatHub:
     TOPIC = "chat"
 
     def __init__(self, bus: Bus | None = None) -> None:
-        self.sockets: dict[int, set[web.WebSocketResponse]] = defaultdict(set)
+        # customer id -> their sockets here, each with its feed (what it was sent, in order)
+        self.sockets: dict[int, dict[web.WebSocketResponse, Feed]] = defaultdict(dict)
         self.bus: Bus = bus or LocalBus()
         self.bus.subscribe(self.TOPIC, self._push_here, wants=self.online)
         self.bus.on_reconnect(self.catch_up)
@@ -179,14 +180,17 @@ class ChatHub:
     def online(self, customer_id: int) -> bool:
         return bool(self.sockets.get(customer_id))
 
-    async def join(self, customer_id: int, ws: web.WebSocketResponse) -> None:
+    async def join(self, customer_id: int, ws: web.WebSocketResponse) -> Feed:
+        """The socket's feed: live frames for the customer are held there from now on, until
+        its catch-up is sent (:meth:`Feed.catch_up`)."""
         came = not self.online(customer_id)
-        self.sockets[customer_id].add(ws)
+        feed = self.sockets[customer_id][ws] = Feed(ws)
         if came:
             await self._tell(customer_id, True)
+        return feed
 
     async def leave(self, customer_id: int, ws: web.WebSocketResponse) -> None:
-        self.sockets[customer_id].discard(ws)
+        self.sockets[customer_id].pop(ws, None)
         if not self.sockets[customer_id]:
             del self.sockets[customer_id]
             await self._tell(customer_id, False)
@@ -203,7 +207,8 @@ class ChatHub:
         await self.bus.publish(self.TOPIC, customer_id, frame)
 
     async def _push_here(self, customer_id: int, frame: dict[str, Any]) -> None:
-        await send_each(self.sockets.get(customer_id, ()), frame)
+        for feed in list(self.sockets.get(customer_id, {}).values()):
+            await feed.push(frame)
 
     async def catch_up(self) -> None:
         """After a bus reconnect: each chat reconnects with the id of its last message."""
@@ -455,13 +460,14 @@ async def _visit(
     secret, visitor = await _hello(services, request, frame)
     visit = Visit(services, hub, ws, visitor)
     customer_id = visitor.id
-    # Joined before the history goes out, so nothing said meanwhile is lost (the client
-    # shows a message id once, should one come twice). On the first visit the bot's hello
-    # is in the history: the visitor was greeted as they were stored.
+    # Joined before the history is read, so nothing said meanwhile is lost; the feed holds
+    # what comes live until the history is out and sends each message id once (a line
+    # committed around the read comes both ways). On the first visit the bot's hello is in
+    # the history: the visitor was greeted as they were stored.
     async with hub.locks[customer_id]:
-        await hub.join(customer_id, ws)
+        feed = await hub.join(customer_id, ws)
     try:
-        await _welcome(services, ws, customer_id, secret, frame.get("since"))
+        await _welcome(services, feed, customer_id, secret, frame.get("since"))
         async for raw in ws:
             if raw.type != WSMsgType.TEXT:
                 if raw.type == WSMsgType.ERROR:
@@ -496,26 +502,24 @@ def _parse(raw: Any) -> dict[str, Any] | None:
 
 
 async def _welcome(
-    services: Services, ws: web.WebSocketResponse, customer_id: int, secret: str, since: object
+    services: Services, feed: Feed, customer_id: int, secret: str, since: object
 ) -> None:
-    """``welcome``, then what the visitor has not seen yet (ids after ``since``)."""
+    """``welcome``, then what the visitor has not seen yet (ids after ``since``), then what
+    came live meanwhile (the feed drops a line that both brought)."""
     after = 0
     if isinstance(since, int) and not isinstance(since, bool) and 0 <= since <= INT64_MAX:
         after = since  # (JSON true and false are ints to Python, and no message ids)
     seen = await reads.welcome(services, customer_id, after, HISTORY_LIMIT)
-    await ws.send_json(
-        {
-            "type": "welcome",
-            "visitor": secret,
-            "customer_id": customer_id,
-            "lang": seen.language,
-            "brand": services.settings.brand_name,
-            "ticket": state_frame(seen.ticket)["ticket"] or {"id": None, "state": "bot"},
-            "upload_max_bytes": upload_max_bytes(services),
-        }
-    )
-    for frame in _frames(services, seen.lines, seen.context):
-        await ws.send_json(frame)
+    welcome = {
+        "type": "welcome",
+        "visitor": secret,
+        "customer_id": customer_id,
+        "lang": seen.language,
+        "brand": services.settings.brand_name,
+        "ticket": state_frame(seen.ticket)["ticket"] or {"id": None, "state": "bot"},
+        "upload_max_bytes": upload_max_bytes(services),
+    }
+    await feed.catch_up([welcome, *_frames(services, seen.lines, seen.context)])
 
 
 def upload_max_bytes(services: Services) -> int:
