@@ -31,6 +31,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from base.dialect import arabic_variety
 from base.normalize import detect_language, normalize
 from faq.matcher import (
     DEFAULT_THRESHOLDS,
@@ -53,7 +54,8 @@ W_BEST = 0.75
 # Tuned on half of the dev queries, checked on the other half, then rounded (docs/BENCHMARKS.md).
 FUSED_THRESHOLDS: Mapping[str, Thresholds] = {
     "en": Thresholds(answer_min=0.80, answer_margin=0.03, suggest_min=0.75),
-    "ar": Thresholds(answer_min=0.75, answer_margin=0.035, suggest_min=0.72),
+    "ar-msa": Thresholds(answer_min=0.75, answer_margin=0.035, suggest_min=0.72),
+    "ar-dialect": Thresholds(answer_min=0.75, answer_margin=0.035, suggest_min=0.72),
 }
 # A lexical ANSWER this clear is kept without embedding the query (on the dev queries the fused
 # decision is then the same: same answers, same precision; it skips a quarter of English and a
@@ -87,6 +89,7 @@ class Verdict:
     mode: Mode
     scored: tuple[Scored, ...]
     thresholds: Thresholds
+    group: str = ""  # decision group of the fused thresholds (see decision_group)
 
 
 @dataclass(frozen=True)
@@ -246,10 +249,16 @@ class Matcher:
         """True when the semantic index covers every article (else lexical decides)."""
         return self.semantic is not None and self.semantic.covers(self.lexical)
 
-    def thresholds_for(self, lang: str, mode: Mode) -> Thresholds:
+    def thresholds_for(self, group: str, mode: Mode) -> Thresholds:
+        """The thresholds of a decision group (:func:`decision_group`; a plain language code
+        works too): the lexical ones in lexical mode. A mapping without the dialect groups
+        (only ``"ar"``) serves both Arabic groups with its ``"ar"`` entry."""
         if mode is Mode.LEXICAL:
             return self.lexical_thresholds
-        return self.fused_thresholds.get(lang, FUSED_DEFAULT)
+        found = self.fused_thresholds.get(group)
+        if found is None and group.startswith("ar-"):
+            found = self.fused_thresholds.get("ar")
+        return found or FUSED_DEFAULT
 
     def rank(
         self, query: str, lang: str | None, embedding: Float32Array | None, limit: int = 5
@@ -291,17 +300,24 @@ class Matcher:
         if decision.outcome is not Outcome.ANSWER:
             return None
         scored = tuple(Scored(h.article_id, h.score, h.score, None) for h in hits)
-        return Verdict(decision, Mode.LEXICAL, scored, DECISIVE)
+        return Verdict(decision, Mode.LEXICAL, scored, DECISIVE, "")
 
     def decide(
         self, query: str, lang: str | None, embedding: Float32Array | None, limit: int = 5
     ) -> Verdict:
         mode, scored = self.rank(query, lang, embedding, limit=max(limit, 3))
         used_lang = lang or (detect_language(query) if normalize(query) else "en")
-        thresholds = self.thresholds_for(used_lang, mode)
+        group = decision_group(query, used_lang)
+        thresholds = self.thresholds_for(group, mode)
         hits = [Hit(s.article_id, s.score) for s in scored]
         decision = decide_from_hits(hits, thresholds)
-        return Verdict(decision, mode, tuple(scored), thresholds)
+        return Verdict(decision, mode, tuple(scored), thresholds, group)
+
+
+def decision_group(query: str, lang: str) -> str:
+    """The group whose fused thresholds decide ``query``: its language, and for Arabic
+    ``ar-dialect`` or ``ar-msa`` by the marker words of :mod:`base.dialect`."""
+    return arabic_variety(query).group if lang == "ar" else lang
 
 
 def with_overrides(
@@ -329,5 +345,6 @@ __all__ = [
     "Scored",
     "SemanticIndex",
     "Verdict",
+    "decision_group",
     "with_overrides",
 ]
