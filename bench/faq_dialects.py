@@ -352,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--oos-cap", action="store_true", help="OOS <= lexical's when tuning")
     parser.add_argument("--fixed", help='JSON {"group": [answer_min, answer_margin], ...}')
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--rows", type=Path, help="keep the per-query rows in this .npz file")
     args = parser.parse_args(argv)
     cache = default_cache()
     if cache is None:
@@ -361,7 +362,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not args.json:
             print(msg, flush=True)
 
-    r = collect(data_dir(args.data), cache, log)
+    if args.rows and args.rows.exists():
+        with np.load(args.rows) as saved:
+            r = Rows(**{k: saved[k] for k in saved.files})
+    else:
+        r = collect(data_dir(args.data), cache, log)
+        if args.rows:
+            np.savez(args.rows, **vars(r))
     report: dict[str, Any] = {"detector": {}}
     for d in ("msa", "pal"):
         sel = (r.dataset == d) & ~r.oos
