@@ -10,12 +10,17 @@ unit centroid (negative cosines count as 0, so scores lie in ``[0, 1]``). Cosine
 sit in about ``[0.7, 1]`` for any two texts, so fused scores of unrelated texts are not near 0;
 the decision leans on the lead of the best article over the runner-up.
 
-The decision uses thresholds per language (:data:`FUSED_THRESHOLDS`), tuned on the dev queries so
-that a direct answer is right at least 95% of the time for English, Modern Standard Arabic and
-Palestinian Arabic alike (the Arabic rule is the one that holds for both; see
-``docs/BENCHMARKS.md``). Without a query embedding (semantic matching off, the package missing, or
-article embeddings still being computed) the lexical matcher decides alone with its own
-thresholds.
+The decision uses thresholds per *decision group* (:data:`FUSED_THRESHOLDS`,
+:func:`decision_group`): English, Modern Standard Arabic, and dialectal Arabic as told by the
+marker words of :mod:`base.dialect`. Dialect messages share fewer words with MSA articles and score
+lower, so the same bar answers fewer of them; a bar of their own answers more at the same
+precision. Each group's thresholds were tuned on one half of the dev queries and checked on the
+other, both ways: a direct answer right at least 95% of the time, and no more out-of-scope direct
+answers than the lexical matcher tuned the same way (``bench/faq_dialects.py``,
+``docs/BENCHMARKS.md``). Dialect messages without a marker fall in the MSA group, whose thresholds
+hold for them too.
+Without a query embedding (semantic matching off, the package missing, or article embeddings
+still being computed) the lexical matcher decides alone with its own thresholds.
 
 :class:`SemanticIndex` holds the embeddings per language. Changing one article replaces its rows
 only (:meth:`SemanticIndex.with_changes`: the other articles' rows are copied in a few large runs,
@@ -31,6 +36,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
+from base.dialect import arabic_variety
 from base.normalize import detect_language, normalize
 from faq.matcher import (
     DEFAULT_THRESHOLDS,
@@ -50,10 +56,12 @@ SEMANTIC_POOL = 20  # semantic candidates fused
 W_LEXICAL = 0.2
 W_BEST = 0.75
 
-# Tuned on half of the dev queries, checked on the other half, then rounded (docs/BENCHMARKS.md).
+# Per decision group; tuned on each half of the dev queries, checked on the other, then rounded
+# between the two halves' choices (docs/BENCHMARKS.md, "Semantic matching", 2026-12-06).
 FUSED_THRESHOLDS: Mapping[str, Thresholds] = {
-    "en": Thresholds(answer_min=0.80, answer_margin=0.03, suggest_min=0.75),
-    "ar": Thresholds(answer_min=0.75, answer_margin=0.035, suggest_min=0.72),
+    "en": Thresholds(answer_min=0.83, answer_margin=0.015, suggest_min=0.75),
+    "ar-msa": Thresholds(answer_min=0.79, answer_margin=0.03, suggest_min=0.72),
+    "ar-dialect": Thresholds(answer_min=0.77, answer_margin=0.0275, suggest_min=0.72),
 }
 # A lexical ANSWER this clear is kept without embedding the query (on the dev queries the fused
 # decision is then the same: same answers, same precision; it skips a quarter of English and a
@@ -87,6 +95,7 @@ class Verdict:
     mode: Mode
     scored: tuple[Scored, ...]
     thresholds: Thresholds
+    group: str = ""  # decision group of the fused thresholds (see decision_group)
 
 
 @dataclass(frozen=True)
@@ -246,10 +255,16 @@ class Matcher:
         """True when the semantic index covers every article (else lexical decides)."""
         return self.semantic is not None and self.semantic.covers(self.lexical)
 
-    def thresholds_for(self, lang: str, mode: Mode) -> Thresholds:
+    def thresholds_for(self, group: str, mode: Mode) -> Thresholds:
+        """The thresholds of a decision group (:func:`decision_group`; a plain language code
+        works too): the lexical ones in lexical mode. A mapping without the dialect groups
+        (only ``"ar"``) serves both Arabic groups with its ``"ar"`` entry."""
         if mode is Mode.LEXICAL:
             return self.lexical_thresholds
-        return self.fused_thresholds.get(lang, FUSED_DEFAULT)
+        found = self.fused_thresholds.get(group)
+        if found is None and group.startswith("ar-"):
+            found = self.fused_thresholds.get("ar")
+        return found or FUSED_DEFAULT
 
     def rank(
         self, query: str, lang: str | None, embedding: Float32Array | None, limit: int = 5
@@ -291,17 +306,24 @@ class Matcher:
         if decision.outcome is not Outcome.ANSWER:
             return None
         scored = tuple(Scored(h.article_id, h.score, h.score, None) for h in hits)
-        return Verdict(decision, Mode.LEXICAL, scored, DECISIVE)
+        return Verdict(decision, Mode.LEXICAL, scored, DECISIVE, "")
 
     def decide(
         self, query: str, lang: str | None, embedding: Float32Array | None, limit: int = 5
     ) -> Verdict:
         mode, scored = self.rank(query, lang, embedding, limit=max(limit, 3))
         used_lang = lang or (detect_language(query) if normalize(query) else "en")
-        thresholds = self.thresholds_for(used_lang, mode)
+        group = decision_group(query, used_lang)
+        thresholds = self.thresholds_for(group, mode)
         hits = [Hit(s.article_id, s.score) for s in scored]
         decision = decide_from_hits(hits, thresholds)
-        return Verdict(decision, mode, tuple(scored), thresholds)
+        return Verdict(decision, mode, tuple(scored), thresholds, group)
+
+
+def decision_group(query: str, lang: str) -> str:
+    """The group whose fused thresholds decide ``query``: its language, and for Arabic
+    ``ar-dialect`` or ``ar-msa`` by the marker words of :mod:`base.dialect`."""
+    return arabic_variety(query).group if lang == "ar" else lang
 
 
 def with_overrides(
@@ -329,5 +351,6 @@ __all__ = [
     "Scored",
     "SemanticIndex",
     "Verdict",
+    "decision_group",
     "with_overrides",
 ]
