@@ -13,9 +13,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, literal, select
-
-from handoff.tickets import SENDERS, is_with_agent
+from handoff.sent import Sent, record_sent_many
+from handoff.tickets import is_with_agent
 from storage.db import Database
 from storage.events import record_event
 from storage.models import Agent, Message, Offer, Relay, Ticket
@@ -120,23 +119,7 @@ async def record_sent(
     """Lines a channel sent a customer (``sent``: each part's text and the channel's message
     id), kept in the ticket's transcript (nothing when there is no such ticket).
 
-    One ``INSERT ... SELECT`` per part, the customer taken from the ticket in the same
-    statement: this runs after every answer the bot sends, so it loads no ticket."""
-    if sender not in SENDERS:
-        raise ValueError(f"unknown sender {sender!r}")
-    columns = ("ticket_id", "customer_id", "sender", "kind", "text", "channel_message_id")
-    async with db.transaction() as session:
-        for text, channel_message_id in sent:
-            values = select(
-                Ticket.id,
-                Ticket.customer_id,
-                literal(sender, Message.sender.type),
-                literal(kind, Message.kind.type),
-                literal(text, Message.text.type),
-                literal(str(channel_message_id), Message.channel_message_id.type),
-                literal(dict(meta or {}), Message.meta.type),
-                literal(at, Message.created_at.type),
-            ).where(Ticket.id == ticket_id)
-            await session.execute(
-                insert(Message).from_select([*columns, "meta", "created_at"], values)
-            )
+    One ``INSERT ... SELECT`` executed for every part, the customer taken from the ticket in
+    the same statement: this runs after every answer the bot sends, so it loads no ticket
+    (:mod:`handoff.sent`, which also keeps many sends in one transaction)."""
+    await record_sent_many(db, [Sent(ticket_id, sender, sent, at, kind, meta)])
