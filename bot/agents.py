@@ -26,6 +26,7 @@ from bot.relay import agent_message_meta, say_to_agent
 from handoff import desk, views
 from handoff.acd import AgentStatus
 from handoff.priority import PRIORITIES
+from handoff.roster import TelegramRoster
 from handoff.service import HandoffError
 from handoff.views import AgentView, LiveChat
 
@@ -40,10 +41,16 @@ AGENT_CALLBACK_RE = re.compile(
 )
 
 
-async def agent_for(services: Services, update: Update) -> AgentView | None:
+async def agent_for(
+    services: Services, update: Update, roster: TelegramRoster | None = None
+) -> AgentView | None:
+    """The registered agent who sent ``update`` in their private chat, if any. With the
+    application's ``roster`` a sender who is not an agent costs no database read."""
     user = update.effective_user
     if user is None or update.effective_chat is None or update.effective_chat.type != "private":
         return None
+    if roster is not None:
+        return await roster.agent(str(user.id))
     return await views.agent_by_telegram(services.db, str(user.id))
 
 

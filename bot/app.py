@@ -20,6 +20,7 @@ from bot import handlers
 from bot.port import TelegramPort
 from bot.requests import BoundedHTTPXRequest
 from bot.updates import PerChatUpdateProcessor
+from handoff.roster import TelegramRoster
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,8 @@ def build_application(services: Services, *, webhook: bool | None = None) -> App
         builder = builder.updater(None)
     application = builder.build()
     application.bot_data["services"] = services
+    # Who is an agent, from memory: a customer's update costs no read for it (handoff/roster.py).
+    application.bot_data["roster"] = TelegramRoster(services.db, services.bus)
     services.ports.add_channel(handlers.CHANNEL, TelegramPort(application.bot, services))
     handlers.register(application)
     return application

@@ -46,6 +46,8 @@ from bot.relay import tag as relay_tag
 from conversation import TELEGRAM, Identity, Pressed, Say, reads
 from faq.service import ArticleView
 from handoff.flood import Verdict
+from handoff.roster import TelegramRoster
+from handoff.views import AgentView
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +59,18 @@ def services_of(context: ContextTypes.DEFAULT_TYPE) -> Services:
     services = context.application.bot_data["services"]
     assert isinstance(services, Services)
     return services
+
+
+def roster_of(context: ContextTypes.DEFAULT_TYPE) -> TelegramRoster | None:
+    """The application's roster of agents (:func:`bot.app.build_application` sets it)."""
+    roster = context.application.bot_data.get("roster")
+    return roster if isinstance(roster, TelegramRoster) else None
+
+
+async def _agent_of(
+    services: Services, update: Update, context: ContextTypes.DEFAULT_TYPE
+) -> AgentView | None:
+    return await agent_for(services, update, roster_of(context))
 
 
 def feedback_keyboard(
@@ -132,7 +146,7 @@ async def _refused(update: Update, context: ContextTypes.DEFAULT_TYPE, verdict: 
 async def _from_agent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     """A registered agent's message goes to their customer; True when it was one."""
     services = services_of(context)
-    agent = await agent_for(services, update)
+    agent = await _agent_of(services, update, context)
     if agent is None:
         return False
     await handle_agent_message(update, context, services, agent)
@@ -207,7 +221,7 @@ async def on_edited(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message is None:
         return
     services = services_of(context)
-    agent = await agent_for(services, update)
+    agent = await _agent_of(services, update, context)
     if agent is not None:
         await mirror_edit(context.bot, services, message, None)
         return
@@ -242,7 +256,7 @@ async def on_callback(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if query is None:
         return
     services = services_of(context)
-    agent = await agent_for(services, update)
+    agent = await _agent_of(services, update, context)
     if agent is not None and await handle_agent_callback(update, context, services, agent):
         return
     result = await conversation.customer_pressed(
@@ -264,7 +278,7 @@ async def on_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
     if message is None or message.text is None:
         return
     services = services_of(context)
-    agent = await agent_for(services, update)
+    agent = await _agent_of(services, update, context)
     if agent is not None:  # agents never fall into the customer bot (no tickets for them)
         await handle_agent_command(update, context, services, agent)
         return

@@ -13,14 +13,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
-
-from handoff.tickets import SENDERS, is_with_agent, record_lines
+from handoff.sent import Sent, record_sent_many
+from handoff.tickets import is_with_agent
 from storage.db import Database
 from storage.events import record_event
 from storage.models import Agent, Message, Offer, Relay, Ticket
-
-_TICKET_CUSTOMER = select(Ticket.customer_id).where(Ticket.id == bindparam("ticket_id"))
 
 
 async def set_current_chat(db: Database, agent_id: int, ticket_id: int, at: datetime) -> bool:
@@ -122,30 +119,8 @@ async def record_sent(
     """Lines a channel sent a customer (``sent``: each part's text and the channel's message
     id), kept in the ticket's transcript (nothing when there is no such ticket).
 
-    One read of the ticket's customer, then the parts in one multi-row ``INSERT`` (with their
-    search documents and webhooks' outbox rows: ``handoff.tickets.record_lines``); this runs
-    after every answer the bot sends, so it loads no ORM ticket."""
-    if sender not in SENDERS:
-        raise ValueError(f"unknown sender {sender!r}")
-    async with db.transaction() as session:
-        customer_id = (
-            await session.execute(_TICKET_CUSTOMER, {"ticket_id": ticket_id})
-        ).scalar_one_or_none()
-        if customer_id is None:
-            return
-        await record_lines(
-            session,
-            [
-                {
-                    "ticket_id": ticket_id,
-                    "customer_id": customer_id,
-                    "sender": sender,
-                    "kind": kind,
-                    "text": text,
-                    "channel_message_id": str(channel_message_id),
-                    "meta": dict(meta or {}),
-                    "created_at": at,
-                }
-                for text, channel_message_id in sent
-            ],
-        )
+    Written by :func:`handoff.sent.record_sent_many` (one read of the ticket's customer, the
+    parts in one multi-row ``INSERT`` with their search documents and webhooks' outbox rows),
+    which also keeps many sends in one transaction; this runs after every answer the bot
+    sends, so it loads no ORM ticket."""
+    await record_sent_many(db, [Sent(ticket_id, sender, sent, at, kind, meta)])
