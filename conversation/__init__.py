@@ -12,20 +12,15 @@ besides comes from the named reads of :mod:`conversation.reads`. This package ne
 
 - :mod:`conversation.keyboards`: the buttons (the same data strings on every channel).
 - :mod:`conversation.notices`: the handoff engine's notices in words.
-- :mod:`conversation.inputs`: the entries, one per customer input.
+- :mod:`conversation.inputs`: the entries for a message and a command;
+  :mod:`conversation.pressed` for a button, :mod:`conversation.followup` for the follow-up's
+  buttons; :mod:`conversation.turn`: one input being handled, and what the entries share.
 - :mod:`conversation.hints`: what the process last saw of a customer, to decide before BEGIN
   whether to prepare a question and whether to enter the handoff unit.
 - :mod:`conversation.reads`: what the adapters show, and the writes a channel itself makes.
 """
 
-from conversation.inputs import (
-    COMMAND_WORDS,
-    COMMANDS,
-    customer_command,
-    customer_pressed,
-    customer_wrote,
-    refusal,
-)
+from conversation.inputs import COMMAND_WORDS, COMMANDS, customer_command, customer_wrote
 from conversation.keyboards import (
     PRESS_RE,
     Button,
@@ -50,6 +45,8 @@ from conversation.outputs import (
     TicketView,
     Visitor,
 )
+from conversation.pressed import customer_pressed
+from conversation.turn import refusal
 
 __all__ = [
     "COMMANDS",

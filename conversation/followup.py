@@ -16,15 +16,15 @@ import re
 import texts
 from app.services import Services
 from conversation.hints import HINTS
-from conversation.inputs import (
-    _flood,
-    _record_choice,
-    _Turn,
-    _update_pressed,
-    line_of,
-    ticket_view,
-)
 from conversation.outputs import Channel, Identity, Pressed
+from conversation.turn import (
+    Turn,
+    flood_refusal,
+    line_of,
+    record_choice,
+    ticket_view,
+    update_pressed,
+)
 from handoff import actions
 from handoff.customers import touch_customer
 from storage.models import Ticket
@@ -43,7 +43,7 @@ async def followup_pressed(
     flood_checked: bool = False,
 ) -> Pressed:
     """Yes (still solved), No (reopen) or Don't ask me again, pressed on a follow-up."""
-    refused = _flood(services, channel, identity, flood_checked)
+    refused = flood_refusal(services, channel, identity, flood_checked)
     if refused is not None:
         return Pressed(refused=refused)
     ticket_id, cycle, answer = int(match["fu_t"]), int(match["fu_c"]), match["fu_v"]
@@ -63,18 +63,18 @@ async def followup_pressed(
         ticket = await session.get(Ticket, ticket_id)
         if ticket is None or ticket.customer_id != customer.id:  # forged or another's
             return Pressed(alert=texts.text("customer.button_expired", lang))
-        turn = _Turn(services, channel, session, uow, customer, ticket, lang)
+        turn = Turn(services, channel, session, uow, customer, ticket, lang)
         outcome = await turn.act(actions.answer_followup, ticket_id, customer.id, cycle, answer)
         if outcome == "expired":
             turn.say(texts.text("customer.followup_expired", lang))
         else:
-            await _record_choice(turn, data)  # written with the lines said (keep_says)
+            await record_choice(turn, data)  # written with the lines said (keep_says)
             if outcome in ANSWERS:
                 turn.say(texts.text(ANSWERS[outcome], lang))
         result = Pressed(drop_buttons=True)
         updated = None
         if pressed_line_id is not None and channel.keeps_lines:
-            updated = await _update_pressed(turn, pressed_line_id, result)
+            updated = await update_pressed(turn, pressed_line_id, result)
         HINTS.put(
             channel,
             customer.external_id,

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 import texts
 from app.services import Services
 from conversation.hints import HINTS
-from conversation.inputs import arrive, keep_say, line_of, ticket_view
 from conversation.notices import notice_text
 from conversation.outputs import WEB, Identity, Line, Say, StoredLine, TicketView, Visitor
+from conversation.turn import arrive, keep_say, line_of, ticket_view
 from handoff.customers import find_customer, mark_unreachable, touch_customer
 from handoff.flood import client_address
 from handoff.notices import CustomerNotice
