@@ -38,15 +38,15 @@ import numpy.typing as npt
 
 from base.dialect import arabic_variety
 from base.normalize import detect_language, normalize
-from faq.matcher import (
+from faq.decision import (
     DEFAULT_THRESHOLDS,
     Decision,
     Hit,
-    MatchIndex,
     Outcome,
     Thresholds,
     decide_from_hits,
 )
+from faq.matcher import MatchIndex
 
 Float32Array = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
