@@ -40,7 +40,7 @@ from faq.curation import ArticleRef, StoredArticle
 from handoff import metrics, reports
 from handoff.metrics import Filters
 from handoff.reports import TicketPage, TicketQuery
-from web import shapes, shapes_drafts
+from web import shapes, shapes_drafts, shapes_gaps
 from web.auth import require
 from web.openapi import (
     CSV,
@@ -219,7 +219,7 @@ def gap_article_json(article: StoredArticle) -> dict[str, Any]:
     }
 
 
-async def _group(services: Services, group_id: str, given: shapes.GapPeriod) -> dict[str, Any]:
+async def _group(services: Services, group_id: str, given: shapes_gaps.GapPeriod) -> dict[str, Any]:
     params = validate_model(PeriodParams, given.model_dump(exclude_none=True))
     _, period = period_of(
         params, services.clock.now(), _zone(params, services), DEFAULT_GAPS_PERIOD
@@ -234,7 +234,7 @@ async def group_to_article(
     services: Services, group_id: str, data: Mapping[str, Any], principal: Principal
 ) -> dict[str, Any]:
     """A new article answering the group's questions (``id``, ``answer`` required)."""
-    body = validate_model(shapes.GapArticleIn, dict(data))
+    body = validate_model(shapes_gaps.GapArticleIn, dict(data))
     group = await _group(services, group_id, body)
     lang = (body.lang or group["lang"]).strip().lower()
     if lang != group["lang"]:
@@ -268,7 +268,7 @@ async def group_to_phrasings(
     services: Services, group_id: str, data: Mapping[str, Any], principal: Principal
 ) -> dict[str, Any]:
     """Add the group's questions as phrasings of an existing article of the same language."""
-    body = validate_model(shapes.GapPhrasingIn, dict(data))
+    body = validate_model(shapes_gaps.GapPhrasingIn, dict(data))
     group = await _group(services, group_id, body)
     slug = (body.id or body.slug or "").strip()
     if body.article_id is None and not slug:
@@ -402,10 +402,10 @@ async def agents_handler(request: web.Request) -> web.Response:
 
 
 GAP_MODELS: dict[str, type[BaseModel]] = {
-    "queries": shapes.QueriesOut,
-    "terms": shapes.TermsOut,
-    "unanswered": shapes.UnansweredOut,
-    "articles": shapes.ArticleUsesOut,
+    "queries": shapes_gaps.QueriesOut,
+    "terms": shapes_gaps.TermsOut,
+    "unanswered": shapes_gaps.UnansweredOut,
+    "articles": shapes_gaps.ArticleUsesOut,
 }
 
 
@@ -433,7 +433,7 @@ async def gap_article_handler(request: web.Request) -> web.Response:
     services = services_of(request)
     data = await _gap_body(request)
     result = await group_to_article(services, request.match_info["group_id"], data, principal)
-    return reply(shapes.GapArticleOut, result, status=201)
+    return reply(shapes_gaps.GapArticleOut, result, status=201)
 
 
 async def gap_phrasing_handler(request: web.Request) -> web.Response:
@@ -441,7 +441,7 @@ async def gap_phrasing_handler(request: web.Request) -> web.Response:
     services = services_of(request)
     data = await _gap_body(request)
     result = await group_to_phrasings(services, request.match_info["group_id"], data, principal)
-    return reply(shapes.GapPhrasingOut, result)
+    return reply(shapes_gaps.GapPhrasingOut, result)
 
 
 async def suggestions_handler(request: web.Request) -> web.Response:
@@ -538,37 +538,37 @@ OPERATIONS = [
         "Most frequent questions (editor, supervisor, admin)",
         "gaps",
         GapParams,
-        shapes.QueriesOut,
+        shapes_gaps.QueriesOut,
     ),
     *_table_op(
         "/api/v1/gaps/terms",
         "Most frequent search terms (editor, supervisor, admin)",
         "gaps",
         GapParams,
-        shapes.TermsOut,
+        shapes_gaps.TermsOut,
     ),
     *_table_op(
         "/api/v1/gaps/unanswered",
         "Unanswered or not-helpful questions grouped by similarity (editor, supervisor, admin)",
         "gaps",
         GapParams,
-        shapes.UnansweredOut,
+        shapes_gaps.UnansweredOut,
     ),
     *_table_op(
         "/api/v1/gaps/articles",
         "Per-article views, helpful / not helpful, led to handoff (editor, supervisor, admin)",
         "gaps",
         GapParams,
-        shapes.ArticleUsesOut,
+        shapes_gaps.ArticleUsesOut,
     ),
     Operation(
         "POST",
         "/api/v1/gaps/unanswered/{group_id}/article",
         "Turn an unanswered group into a new article",
         "gaps",
-        (Answer(201, "Created", shapes.GapArticleOut),),
+        (Answer(201, "Created", shapes_gaps.GapArticleOut),),
         errors=(400, 401, 403, 404, 409),
-        body=shapes.GapArticleIn,
+        body=shapes_gaps.GapArticleIn,
         description=_GAP_WRITE,
         path_params={"group_id": "string"},
     ),
@@ -577,9 +577,9 @@ OPERATIONS = [
         "/api/v1/gaps/unanswered/{group_id}/phrasing",
         "Add an unanswered group's questions as phrasings of an existing article",
         "gaps",
-        (Answer(200, "Added", shapes.GapPhrasingOut),),
+        (Answer(200, "Added", shapes_gaps.GapPhrasingOut),),
         errors=(400, 401, 403, 404),
-        body=shapes.GapPhrasingIn,
+        body=shapes_gaps.GapPhrasingIn,
         description=_GAP_WRITE,
         path_params={"group_id": "string"},
     ),

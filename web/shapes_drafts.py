@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from web.shapes import GapArticle, GapPeriod, Instant, Out, TextLines
+from web.shapes import Instant, Out
+from web.shapes_gaps import GapArticle, GapPeriod, TextLines
 
 
 class SuggestedArticle(Out):
