@@ -67,6 +67,7 @@ FUSED_THRESHOLDS: Mapping[str, Thresholds] = {
 # decision is then the same: same answers, same precision; it skips a quarter of English and a
 # seventh of MSA embeddings).
 DECISIVE = Thresholds(answer_min=0.45, answer_margin=0.15, suggest_min=0.15)
+DECISIVE_GROUP = "decisive"
 FUSED_DEFAULT = Thresholds(answer_min=0.80, answer_margin=0.035, suggest_min=0.75)
 
 
@@ -95,7 +96,9 @@ class Verdict:
     mode: Mode
     scored: tuple[Scored, ...]
     thresholds: Thresholds
-    group: str = ""  # decision group of the fused thresholds (see decision_group)
+    # Whose thresholds decided: a decision group of the fused thresholds (decision_group), or
+    # DECISIVE_GROUP when a clear lexical answer decided alone.
+    group: str = ""
 
 
 @dataclass(frozen=True)
@@ -306,7 +309,7 @@ class Matcher:
         if decision.outcome is not Outcome.ANSWER:
             return None
         scored = tuple(Scored(h.article_id, h.score, h.score, None) for h in hits)
-        return Verdict(decision, Mode.LEXICAL, scored, DECISIVE, "")
+        return Verdict(decision, Mode.LEXICAL, scored, DECISIVE, DECISIVE_GROUP)
 
     def decide(
         self, query: str, lang: str | None, embedding: Float32Array | None, limit: int = 5

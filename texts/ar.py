@@ -709,6 +709,12 @@ TEXTS: dict[str, str] = {
     "faqed.mode": "طريقة القرار",
     "faqed.mode.fused": "الكلمات والمعنى (مدمجة)",
     "faqed.mode.lexical": "الكلمات فقط",
+    "faqed.group": "عتبات فئة",
+    "faqed.group.en": "الإنجليزية",
+    "faqed.group.ar": "العربية",
+    "faqed.group.ar-msa": "العربية الفصحى",
+    "faqed.group.ar-dialect": "العربية العامية (لهجة)",
+    "faqed.group.decisive": "تطابق واضح في الكلمات (دون حساب المعنى)",
     # --- The webhooks page
     "page.webhooks": "الويب هوك",
 }

@@ -712,6 +712,12 @@ TEXTS: dict[str, str] = {
     "faqed.mode": "Decided by",
     "faqed.mode.fused": "words and meaning (fused)",
     "faqed.mode.lexical": "words only (lexical)",
+    "faqed.group": "Thresholds of",
+    "faqed.group.en": "English",
+    "faqed.group.ar": "Arabic",
+    "faqed.group.ar-msa": "Arabic, standard (MSA)",
+    "faqed.group.ar-dialect": "Arabic, dialect",
+    "faqed.group.decisive": "a clear match on words (no embedding)",
     # --- The webhooks page
     "page.webhooks": "Webhooks",
 }

@@ -226,6 +226,7 @@ async def try_question(services: Services, question: str, lang: str | None) -> d
         "question": query,
         "lang": used,
         "mode": verdict.mode.value,
+        "group": verdict.group,
         "matching": faq.mode,
         "outcome": decision.outcome.value,
         "answer": hit_json(decision.best.article_id, decision.best.score)

@@ -664,6 +664,10 @@ class TryOut(Out):
     question: str
     lang: str
     mode: str
+    group: str = Field(
+        description="whose thresholds decided: en, ar-msa or ar-dialect (Arabic with dialect"
+        " words), or the language; decisive: a clear lexical match decided alone"
+    )
     matching: str
     outcome: Literal["answer", "suggest", "no_match"]
     answer: Hit | None

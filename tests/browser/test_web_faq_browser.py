@@ -24,6 +24,15 @@ async def test_edit_an_article_and_try_it(
 ) -> None:
     await browser_login(page, tokens["editor"], "/faq?lang=en")
     await page.wait_for_selector("#articles-table")
+    # A paraphrase, decided on words and meaning, both scores shown per candidate (asked
+    # before the edit below adds an unrelated phrasing to the article, moving its centroid).
+    assert await _ask(page, "the thing I bought arrived broken") == "answer"
+    assert await page.get_attribute("#try-mode", "data-mode") == "fused"
+    assert await page.get_attribute("#try-group", "data-group") == "en"
+    assert await page.inner_text("#try-group") == "English"
+    lexical = await page.inner_text('tr[data-slug="damaged-item"] .try-lexical')
+    meaning = await page.inner_text('tr[data-slug="damaged-item"] .try-semantic')
+    assert 0 < float(lexical) <= 1 and 0 < float(meaning) <= 1
     assert await _ask(page, QUESTION) != "answer"
 
     await page.click('tr[data-slug="damaged-item"][data-lang="en"] a.edit-link')
@@ -38,12 +47,6 @@ async def test_edit_an_article_and_try_it(
     assert "damaged-item" in await page.inner_text("#try-hits")
     # An exact phrasing: the lexical score alone is decisive (no embedding needed).
     assert await page.get_attribute("#try-mode", "data-mode") == "lexical"
-    # A paraphrase: decided on words and meaning, both scores shown per candidate.
-    assert await _ask(page, "the thing I bought arrived broken") == "answer"
-    assert await page.get_attribute("#try-mode", "data-mode") == "fused"
-    lexical = await page.inner_text('tr[data-slug="damaged-item"] .try-lexical')
-    meaning = await page.inner_text('tr[data-slug="damaged-item"] .try-semantic')
-    assert 0 < float(lexical) <= 1 and 0 < float(meaning) <= 1
     view = services.faq.article(int(page.url.split("/faq/")[1].split("?")[0]))
     assert view is not None and view.slug == "damaged-item"
 
@@ -82,3 +85,8 @@ async def test_arabic_faq_page_is_right_to_left(page: Any, tokens: dict[str, str
     assert direction == "rtl"
     assert await _ask(page, "كم تكلفة التوصيل؟") == "answer"
     assert await page.inner_text("#try-answer") == "delivery-cost"
+    assert await page.get_attribute("#try-group", "data-group") == "decisive"
+    # Palestinian words: the dialect's thresholds decide.
+    await _ask(page, "بدي أعرف شو تكلفة التوصيل بالزبط")
+    assert await page.get_attribute("#try-group", "data-group") == "ar-dialect"
+    assert await page.inner_text("#try-group") == "العربية العامية (لهجة)"

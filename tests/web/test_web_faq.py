@@ -370,6 +370,7 @@ async def test_try_it_follows_an_edit_and_logs_nothing(
     assert result["mode"] == "lexical" and result["matching"] == "fused"
     assert result["hits"][0]["semantic"] is None
     assert result["thresholds"]["answer_min"] == DECISIVE.answer_min
+    assert result["group"] == "decisive"
     # A paraphrase: both scores of every candidate, decided by the fused score (the model
     # ships with the package, so the default install matches on meaning too).
     fused = await _try(client, token, {"question": "the thing I bought arrived broken"})
@@ -377,6 +378,7 @@ async def test_try_it_follows_an_edit_and_logs_nothing(
     best = fused["hits"][0]
     assert 0 < best["lexical"] <= 1 and 0 < best["semantic"] <= 1
     assert best["score"] == pytest.approx(0.2 * best["lexical"] + 0.8 * best["semantic"], abs=2e-3)
+    assert fused["group"] == "en"
     used = services.faq.matcher.thresholds_for("en", Mode.FUSED)
     assert fused["thresholds"] == {
         "answer_min": used.answer_min,
@@ -386,6 +388,13 @@ async def test_try_it_follows_an_edit_and_logs_nothing(
     }
     arabic = await _try(client, token, {"question": "كم تكلفة التوصيل؟", "lang": "en"})
     assert arabic["lang"] == "ar" and arabic["answer"]["slug"] == "delivery-cost"
+    assert arabic["group"] == "decisive"  # an exact phrasing: clear on words alone
+    # Dialect words: the dialect group's thresholds decide (fused mode, where they differ).
+    dialect = await _try(client, token, {"question": "بدي أعرف شو تكلفة التوصيل بالزبط"})
+    assert dialect["group"] == "ar-dialect" and dialect["mode"] == "fused"
+    used = services.faq.matcher.thresholds_for("ar-dialect", Mode.FUSED)
+    assert dialect["thresholds"]["answer_min"] == used.answer_min
+    assert used != services.faq.matcher.thresholds_for("ar-msa", Mode.FUSED)
 
     before = await _try(client, token, {"question": ODD_QUESTION})
     assert before["outcome"] != "answer" and before["answer"] is None
