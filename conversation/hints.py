@@ -22,6 +22,7 @@ from faq.service import Prepared
 from handoff.customers import language_from_code
 from handoff.engine import Unit
 from handoff.tickets import State
+from storage.retry import retrying
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +116,26 @@ async def in_transaction(
     body: Callable[[AsyncSession, Unit | None], Awaitable[R]],
 ) -> R:
     """``body`` in one transaction, with the handoff unit entered right after BEGIN when
-    ``unit`` (or when the body found it needs it: then run again, with it)."""
+    ``unit`` (or when the body found it needs it: then run again, with it). A transaction
+    the database aborted to break a deadlock is run again (:func:`storage.retry.retrying`):
+    the input is not lost."""
     if not unit:
         try:
-            async with services.db.transaction() as session:
-                return await body(session, None)
+            return await retrying(lambda: _without_unit(services, body), what="a customer input")
         except NeedsUnit:
             log.debug("an input needed the handoff unit after all: run again with it")
+    return await retrying(lambda: _with_unit(services, body), what="a customer input")
+
+
+async def _without_unit(
+    services: Services, body: Callable[[AsyncSession, Unit | None], Awaitable[R]]
+) -> R:
+    async with services.db.transaction() as session:
+        return await body(session, None)
+
+
+async def _with_unit(
+    services: Services, body: Callable[[AsyncSession, Unit | None], Awaitable[R]]
+) -> R:
     async with services.db.transaction() as session, services.handoff.unit(session) as uow:
         return await body(session, uow)

@@ -74,6 +74,7 @@ from handoff.schedule import Timers, ts
 from storage.db import Database
 from storage.events import EVENTS_WRITTEN
 from storage.models import Customer, Ticket
+from storage.retry import retrying
 
 log = logging.getLogger(__name__)
 
@@ -167,16 +168,21 @@ class Engine:
         **kwargs: P.kwargs,
     ) -> R:
         """Run one action in its own transaction; return once it has committed and its
-        notices are delivered (or once the memory is rebuilt, when it failed)."""
-        uow: Unit | None = None
-        try:
-            async with self.db.transaction() as session, self.unit(session) as uow:
-                return await body(uow, *args, **kwargs)
-        finally:
-            # Only this unit's follow-up: a delivery may itself run an action (a channel
-            # finding an agent unreachable), and must not wait for its own task.
-            if uow is not None and uow.settling is not None:
-                await uow.settling
+        notices are delivered (or once the memory is rebuilt, when it failed). A transaction
+        the database aborted to break a deadlock runs again (:mod:`storage.retry`)."""
+
+        async def once() -> R:
+            uow: Unit | None = None
+            try:
+                async with self.db.transaction() as session, self.unit(session) as uow:
+                    return await body(uow, *args, **kwargs)
+            finally:
+                # Only this unit's follow-up: a delivery may itself run an action (a channel
+                # finding an agent unreachable), and must not wait for its own task.
+                if uow is not None and uow.settling is not None:
+                    await uow.settling
+
+        return await retrying(once, what=f"handoff action {body.__name__}")
 
     @contextlib.asynccontextmanager
     async def unit(self, session: AsyncSession) -> AsyncIterator[Unit]:
