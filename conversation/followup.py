@@ -1,8 +1,9 @@
 """The customer's answer to the follow-up after resolve (``fu:<ticket>:<cycle>:y|n|x``).
 
-One transaction for everything: the handoff unit is entered right after it begins (the lock
-order of :mod:`handoff.engine`), then the customer is touched, the answer recorded by the
-handoff action :func:`handoff.actions.answer_followup` (a "No" reopens the same ticket at a
+One transaction for everything (run again if the database aborts it to break a deadlock:
+:func:`conversation.hints.in_transaction`): the handoff unit is entered right after it begins
+(the lock order of :mod:`handoff.engine`), then the customer is touched, the answer recorded by
+the handoff action :func:`handoff.actions.answer_followup` (a "No" reopens the same ticket at a
 raised priority, preferring the agent who resolved it), the press kept as the customer's line
 on that ticket and the question's buttons taken away. The handoff engine's notices (the
 reopened ticket's place in the queue) go out after the commit, through the port; on a channel
@@ -13,9 +14,11 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 import texts
 from app.services import Services
-from conversation.hints import HINTS
+from conversation.hints import in_transaction
 from conversation.outputs import Channel, Identity, Pressed
 from conversation.turn import (
     Turn,
@@ -23,10 +26,11 @@ from conversation.turn import (
     line_of,
     record_choice,
     ticket_view,
+    touch,
     update_pressed,
 )
 from handoff import actions
-from handoff.customers import touch_customer
+from handoff.engine import Unit
 from storage.models import Ticket
 
 ANSWERS = {"confirmed": "customer.followup_thanks", "opted_out": "customer.followup_opted_out"}
@@ -47,18 +51,9 @@ async def followup_pressed(
     if refused is not None:
         return Pressed(refused=refused)
     ticket_id, cycle, answer = int(match["fu_t"]), int(match["fu_c"]), match["fu_v"]
-    async with services.db.transaction() as session, services.handoff.unit(session) as uow:
-        now = services.clock.now()
-        customer = await touch_customer(
-            session,
-            channel=channel.name,
-            external_id=identity.external_id,
-            name=identity.name,
-            username=identity.username,
-            language_code=identity.language_code,
-            default_language=services.settings.default_language,
-            at=now,
-        )
+
+    async def run(session: AsyncSession, uow: Unit | None) -> Pressed:
+        customer = await touch(session, services, channel, identity)
         lang = customer.language
         ticket = await session.get(Ticket, ticket_id)
         if ticket is None or ticket.customer_id != customer.id:  # forged or another's
@@ -75,13 +70,7 @@ async def followup_pressed(
         updated = None
         if pressed_line_id is not None and channel.keeps_lines:
             updated = await update_pressed(turn, pressed_line_id, result)
-        HINTS.put(
-            channel,
-            customer.external_id,
-            ticket.state,
-            customer.language,
-            awaiting=customer.awaiting_comment_ticket_id is not None,
-        )
+        turn.remember()
         says = await turn.keep_says()
         choice = None if outcome == "expired" else line_of(await turn.kept_incoming())
         return Pressed(
@@ -94,3 +83,5 @@ async def followup_pressed(
             says=says,
             ticket=ticket_view(ticket),
         )
+
+    return await in_transaction(services, True, run)

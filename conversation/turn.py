@@ -212,6 +212,28 @@ async def arrive(
     return customer, ticket
 
 
+async def touch(
+    session: AsyncSession,
+    services: Services,
+    channel: Channel,
+    identity: Identity,
+    found: Customer | None = None,
+) -> Customer:
+    """The customer of ``identity`` on ``channel``, created or refreshed from what the channel
+    tells of them (``found``: already read, :func:`handoff.tickets.arrival`)."""
+    return await touch_customer(
+        session,
+        channel=channel.name,
+        external_id=identity.external_id,
+        name=identity.name,
+        username=identity.username,
+        language_code=identity.language_code,
+        default_language=services.settings.default_language,
+        at=services.clock.now(),
+        found=found,
+    )
+
+
 async def arrive_checked(
     session: AsyncSession,
     services: Services,
@@ -226,17 +248,7 @@ async def arrive_checked(
     found, open_ticket, earlier = await arrival(
         session, channel.name, identity.external_id, client_id
     )
-    customer = await touch_customer(
-        session,
-        channel=channel.name,
-        external_id=identity.external_id,
-        name=identity.name,
-        username=identity.username,
-        language_code=identity.language_code,
-        default_language=services.settings.default_language,
-        at=now,
-        found=found,
-    )
+    customer = await touch(session, services, channel, identity, found)
     ticket = await ticket_for_message(
         session, customer, now, services.handoff.config.reopen_window_s, open_ticket
     )
