@@ -53,7 +53,7 @@ async def followup_pressed(
     ticket_id, cycle, answer = int(match["fu_t"]), int(match["fu_c"]), match["fu_v"]
 
     async def run(session: AsyncSession, uow: Unit | None) -> Pressed:
-        customer = await touch(session, services, channel, identity)
+        customer = await touch(session, services, channel, identity, services.clock.now())
         lang = customer.language
         ticket = await session.get(Ticket, ticket_id)
         if ticket is None or ticket.customer_id != customer.id:  # forged or another's

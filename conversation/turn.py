@@ -217,10 +217,11 @@ async def touch(
     services: Services,
     channel: Channel,
     identity: Identity,
+    at: datetime,
     found: Customer | None = None,
 ) -> Customer:
-    """The customer of ``identity`` on ``channel``, created or refreshed from what the channel
-    tells of them (``found``: already read, :func:`handoff.tickets.arrival`)."""
+    """The customer of ``identity`` on ``channel``, created or refreshed at ``at`` from what
+    the channel tells of them (``found``: already read, :func:`handoff.tickets.arrival`)."""
     return await touch_customer(
         session,
         channel=channel.name,
@@ -229,7 +230,7 @@ async def touch(
         username=identity.username,
         language_code=identity.language_code,
         default_language=services.settings.default_language,
-        at=services.clock.now(),
+        at=at,
         found=found,
     )
 
@@ -248,7 +249,7 @@ async def arrive_checked(
     found, open_ticket, earlier = await arrival(
         session, channel.name, identity.external_id, client_id
     )
-    customer = await touch(session, services, channel, identity, found)
+    customer = await touch(session, services, channel, identity, now, found)
     ticket = await ticket_for_message(
         session, customer, now, services.handoff.config.reopen_window_s, open_ticket
     )
