@@ -234,6 +234,10 @@ class Pass:
             "answers_per_s": round(self.messages / self.wall_s, 1),
             "server_cpu_ms_per_message": round(self.server["cpu_s"] * 1000 / self.messages, 3),
             "per_message": per_message,
+            # the garbage collector's share of that CPU (wall time of its passes, which hold
+            # the GIL), and how many passes were full ones
+            "gc_ms": round(self.server.get("gc_us", 0) / 1000, 1),
+            "gc_full_passes": int(self.server.get("gc_full", 0)),
         }
 
 
@@ -346,6 +350,8 @@ async def run(
         "faq_semantic": semantic,
         "server_cpu_ms_per_message": web["server_cpu_ms_per_message"],
         "per_message": web["per_message"],
+        "gc_ms": web["gc_ms"],
+        "gc_full_passes": web["gc_full_passes"],
         "cpu": "server process (child) CPU time over the measured questions / messages; "
         "the clients run in the parent",
     }

@@ -15,6 +15,7 @@ since the last answer, whatever the driver and however it batches its messages.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections import Counter
@@ -26,8 +27,27 @@ from sqlalchemy.engine import make_url
 Snapshot = dict[str, float]
 
 
+def count_gc(counters: Counter[str]) -> None:
+    """Count the garbage collector's passes in this process and the time they took
+    (``gc_us``; ``gc_full``: passes over the oldest generation, which visit every tracked
+    object and so grow with what the process holds)."""
+    started = [0.0]
+
+    def pass_(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.perf_counter()
+            return
+        counters["gc_us"] += round((time.perf_counter() - started[0]) * 1e6)
+        counters["gc_passes"] += 1
+        if info["generation"] == 2:
+            counters["gc_full"] += 1
+
+    gc.callbacks.append(pass_)
+
+
 def serve_probe(conn: Connection, counters: Counter[str]) -> None:
     """Answer the parent's snapshots from a daemon thread of this (the server's) process."""
+    count_gc(counters)
 
     def loop() -> None:
         while True:

@@ -228,7 +228,7 @@ async def ticket_detail(db: Database, ticket_id: int) -> dict[str, Any] | None:
         )
         # The text as read by people: the options a bot line offered, a press as a choice.
         result["messages"] = [
-            {k: v for k, v in _columns(m).items() if k != "customer_id"}
+            {k: v for k, v in _columns(m).items() if k not in ("customer_id", "client_id")}
             | {"text": transcript_text(m), "options": [o["label"] for o in offered_options(m)]}
             for m in messages
         ]

@@ -19,6 +19,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -302,6 +303,15 @@ class Message(Base):
         # A customer's messages: resend dedupe, reconnect history, the agent's transcript.
         Index("ix_messages_customer", "customer_id", "id"),
         Index("ix_messages_created", "created_at"),
+        # The resend check: is a line with this client id already kept for the customer?
+        # Only lines sent with one are in it.
+        Index(
+            "ix_messages_client",
+            "customer_id",
+            "client_id",
+            sqlite_where=text("client_id IS NOT NULL"),
+            postgresql_where=text("client_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(IdType, primary_key=True)
@@ -312,6 +322,10 @@ class Message(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     channel_message_id: Mapped[str | None] = mapped_column(String(64))
     meta: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # ``meta["client_id"]`` (the id the sender's page gave the line, so that a resend is
+    # recognised), as a column of its own so that an index serves the check: set on every
+    # insert from ``meta`` (:func:`client_id_of`), never written by hand.
+    client_id: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime]
 
 
@@ -618,3 +632,19 @@ class SearchDoc(Base):
     ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"))
     message_id: Mapped[int | None] = mapped_column(IdType)
     body: Mapped[str] = mapped_column(Text, default="")
+
+
+CLIENT_ID_MAX = 64
+
+
+def client_id_of(meta: dict[str, Any] | None) -> str | None:
+    """The ``client_id`` a line's ``meta`` carries, as :attr:`Message.client_id` keeps it
+    (None when absent, not a string, or longer than the column: such a line is simply not
+    recognised as a resend; the channels accept 1-64 characters)."""
+    value = (meta or {}).get("client_id")
+    return value if isinstance(value, str) and 0 < len(value) <= CLIENT_ID_MAX else None
+
+
+@event.listens_for(Message, "before_insert")
+def _client_id_column(_mapper: Any, _conn: Any, message: Message) -> None:
+    message.client_id = client_id_of(message.meta)

@@ -25,7 +25,7 @@ from sqlalchemy import Insert, Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
-from storage.models import Message
+from storage.models import Message, client_id_of
 from storage.search import add_line_docs
 
 
@@ -107,7 +107,8 @@ async def insert_lines(session: AsyncSession, rows: Sequence[Mapping[str, Any]])
     if session.new:
         await session.flush()
     values = [{name: row[name] for name in LINE_COLUMNS} for row in rows]
-    ids = sorted((await session.execute(_INSERT_LINES, values)).scalars().all())
+    written = [{**v, "client_id": client_id_of(v["meta"])} for v in values]
+    ids = sorted((await session.execute(_INSERT_LINES, written)).scalars().all())
     lines = [NewLine(int(i), **v) for i, v in zip(ids, values, strict=True)]
     await add_line_docs(session, lines)
     for hook in list(_line_hooks):

@@ -271,7 +271,7 @@ async def agent_message(
                 .where(
                     Message.ticket_id == ticket.id,
                     Message.sender == "agent",
-                    Message.meta["client_id"].as_string() == client_id,
+                    Message.client_id == client_id,
                 )
                 .limit(1)
             )
