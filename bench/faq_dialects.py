@@ -694,7 +694,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with np.load(args.rows) as saved:
             loaded = {k: saved[k] for k in saved.files}
             loaded.setdefault("prob", np.zeros(len(loaded["s1"])))
-            r = Rows(**loaded)
+        missing = sorted(set(Rows.__dataclass_fields__) - set(loaded))
+        if missing:
+            parser.error(f"{args.rows} lacks {', '.join(missing)}: an older run; collect again")
+        r = Rows(**loaded)
     else:
         cache = default_cache()
         if cache is None:

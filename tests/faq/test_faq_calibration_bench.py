@@ -19,6 +19,8 @@ from bench.faq_dialects import (
     fit_logistic,
     main,
     predict,
+    random_folds,
+    repeated,
     rule_calib,
     tune,
 )
@@ -130,3 +132,31 @@ def test_cross_validation_reports_both_halves(tmp_path: Path) -> None:
         assert main(["--rows", str(saved), "--calibrate", "base", "--target", "0.9", "--json"]) == 0
     parsed = json.loads(buf.getvalue())
     assert [row["spec"] for row in parsed["calibration"]] == ["pairs", "pairs", "base", "base"]
+
+
+def test_random_halvings_balance_intents_and_keep_a_query_in_one_half() -> None:
+    r = _rows(400)
+    r.qnum[r.oos] = r.qnum[~r.oos][: int(r.oos.sum())]  # out-of-scope rows repeat queries
+    r.article[r.oos] = r.article[~r.oos][: int(r.oos.sum())]
+    one, two = random_folds(r, 0), random_folds(r, 1)
+    assert not np.array_equal(one.fold, two.fold)
+    for rows in (one, two):
+        for key in set(zip(r.dataset.tolist(), r.article.tolist(), strict=True)):
+            mine = (r.dataset == key[0]) & (r.article == key[1])
+            halves = {int(q): int(f) for q, f in zip(r.qnum[mine], rows.fold[mine], strict=True)}
+            for q, f in zip(r.qnum[mine], rows.fold[mine], strict=True):
+                assert halves[int(q)] == int(f)  # a query and its out-of-scope row agree
+            counts = np.bincount(list(halves.values()), minlength=2)
+            assert abs(int(counts[0]) - int(counts[1])) <= 1
+    summary = repeated(
+        r, 2, lambda rows: cross_validate_calibration(rows, 0.9, ["base"], 1.0, True, print), print
+    )
+    assert summary["base"]["en"]["halves"] == 4
+    assert summary["pairs"]["en"]["more_answers"] == summary["pairs"]["en"]["fewer_answers"] == 0
+
+
+def test_rows_saved_without_the_new_columns_are_refused(tmp_path: Path) -> None:
+    saved = tmp_path / "old.npz"
+    np.savez(saved, **{k: v for k, v in vars(_rows(50)).items() if k not in ("s3", "qnum")})
+    with pytest.raises(SystemExit):
+        main(["--rows", str(saved), "--calibrate", "base"])
