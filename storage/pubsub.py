@@ -7,9 +7,10 @@ handler decides). One channel for all keeps the server's work flat: subscribing 
 would mean a ``LISTEN`` per socket.
 
 * **Order and batching.** :meth:`PgBus.publish` queues the message and returns; a sender task
-  sends whatever is queued in one statement (``pg_notify`` per payload, one round trip). PostgreSQL delivers
-  the notifications of one transaction together and in order, and transactions in commit
-  order, so every process sees one process's messages in the order they were published.
+  sends whatever is queued in one statement (``pg_notify`` per payload, one round trip: a
+  statement is a transaction). PostgreSQL delivers the notifications of one transaction
+  together and in order, and transactions in commit order, so every process sees one
+  process's messages in the order they were published.
 * **Size.** A notification payload must stay under 8,000 bytes; a larger message is cut into
   parts sent in the same transaction (so they arrive together) and put back together on
   arrival. Payloads read ``"<origin> <seq> <i> <n> <topic> <key> <json>"``: a process skips a
