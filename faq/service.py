@@ -222,6 +222,16 @@ class FaqService:
         )
 
     @property
+    def settled(self) -> bool:
+        """Whether the matcher serves as it will go on serving: no rebuild or background
+        embedding under way and, when semantic matching is on, the articles' embeddings ready
+        (``mode`` is ``fused``). False at start-up while the sample FAQ's phrasings are
+        embedded (seconds of CPU), which a benchmark must not measure as steady state."""
+        if self._tasks or self._reload_pending:
+            return False
+        return self.embedder is None or self._matcher.fused_ready
+
+    @property
     def mode(self) -> str:
         """``fused`` when answers use embeddings now, else ``lexical`` (semantic matching off
         or unavailable) or ``lexical (embedding)`` while article embeddings are computed."""

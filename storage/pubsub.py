@@ -7,9 +7,10 @@ handler decides). One channel for all keeps the server's work flat: subscribing 
 would mean a ``LISTEN`` per socket.
 
 * **Order and batching.** :meth:`PgBus.publish` queues the message and returns; a sender task
-  sends whatever is queued in one transaction (``pg_notify`` per payload). PostgreSQL delivers
-  the notifications of one transaction together and in order, and transactions in commit
-  order, so every process sees one process's messages in the order they were published.
+  sends whatever is queued in one statement (``pg_notify`` per payload, one round trip: a
+  statement is a transaction). PostgreSQL delivers the notifications of one transaction
+  together and in order, and transactions in commit order, so every process sees one
+  process's messages in the order they were published.
 * **Size.** A notification payload must stay under 8,000 bytes; a larger message is cut into
   parts sent in the same transaction (so they arrive together) and put back together on
   arrival. Payloads read ``"<origin> <seq> <i> <n> <topic> <key> <json>"``: a process skips a
@@ -44,6 +45,13 @@ PART_CHARS = 1_900  # a part of a cut message: at most 4 bytes a character, unde
 QUEUE_MAX = 50_000  # messages waiting to be sent; beyond, the oldest are dropped (logged)
 CHECK_S = 30.0  # how often an idle listener checks that its connection still answers
 RETRY_S = (0.1, 0.5, 1.0, 2.0, 5.0)  # pauses between reconnection attempts (the last repeats)
+# A batch in one statement, so one round trip (not BEGIN, one per payload, COMMIT): a statement
+# is a transaction, so its notifications are delivered together; pg_notify is volatile, so it
+# runs after the ORDER BY (PostgreSQL 9.6 on), in the order the payloads were published.
+SEND_SQL = (
+    "SELECT pg_notify($1, payload) FROM unnest($2::text[]) WITH ORDINALITY AS t(payload, n) "
+    "ORDER BY n"
+)
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -252,10 +260,7 @@ class PgBus:
                 conn = self._publisher
                 if conn is None or conn.is_closed():
                     conn = self._publisher = await asyncpg.connect(self.dsn)
-                async with conn.transaction():
-                    await conn.executemany(
-                        "SELECT pg_notify($1, $2)", [(self.channel, p) for p in payloads]
-                    )
+                await conn.execute(SEND_SQL, self.channel, payloads)
                 return
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
                 if self._publisher is not None:

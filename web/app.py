@@ -252,10 +252,19 @@ def _ticket_in_path(request: web.Request) -> int | None:
 
 
 async def healthz(request: web.Request) -> web.Response:
-    """Liveness: the process answers (it touches nothing else; see /readyz)."""
+    """Liveness: the process answers (it touches nothing else; see /readyz). ``faq_mode``
+    and ``faq_settled`` say whether the FAQ matcher is still embedding its articles (it
+    answers meanwhile, lexically): what a benchmark waits for before it measures."""
     services = request.app[SERVICES]
+    faq = services.faq
     return web.json_response(
-        {"status": "ok", "database": services.db.backend, "articles": len(services.faq.index)}
+        {
+            "status": "ok",
+            "database": services.db.backend,
+            "articles": len(faq.index),
+            "faq_mode": faq.mode,
+            "faq_settled": faq.settled,
+        }
     )
 
 

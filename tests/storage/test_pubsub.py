@@ -133,3 +133,24 @@ async def test_frames_for_sockets_held_elsewhere_are_skipped_undecoded(
     await a.flush()
     await asyncio.sleep(0.2)
     assert inbox.got == [(7, {"n": 2})]
+
+
+async def test_a_burst_over_several_batches_arrives_in_order_with_its_parts_joined(
+    pair: tuple[PgBus, PgBus],
+) -> None:
+    """Each batch (up to 500 messages) goes out in one statement: the payloads must arrive
+    in the order published, the parts of a cut message together, across batches too."""
+    a, b = pair
+    inbox = Inbox()
+    b.subscribe("chat", inbox)
+    big = "x" * 20_000  # cut into parts
+    count = 1_200
+    for i in range(count):  # queued without yielding: the sender takes them in batches
+        await a.publish("chat", i % 7, {"n": i, "text": big if i % 97 == 5 else str(i)})
+    await a.flush()
+    await inbox.wait_for(count)
+    assert [frame["n"] for _key, frame in inbox.got] == list(range(count))
+    assert all(
+        frame["text"] == (big if frame["n"] % 97 == 5 else str(frame["n"]))
+        for _key, frame in inbox.got
+    )
