@@ -124,7 +124,7 @@ def _stored(index: MatchIndex, lang: str) -> tuple[dict[str, list[Vec]], dict[st
     seg = 0
     for a, article_id in enumerate(part.article_ids):
         at = int(part.blk_start[a])
-        segments = []
+        segments: list[Vec] = []
         for _ in range(int(part.seg_count[a])):
             n = int(part.seg_len[part.seg_first[a] + len(segments)])
             feats = part.blk_feat[at : at + n].tolist()
