@@ -341,7 +341,8 @@ class FaqService:
         if kept:
             lexical = self._matcher.lexical
         else:
-            lexical = await self._builder.build(entries)
+            # Nothing serves the articles yet (a start): the build is what everyone waits for.
+            lexical = await self._builder.build(entries, urgent=not self._entries)
         worker = self._builder.uses_process(len(entries)) and not kept
         lexical_ms = (time.perf_counter() - started) * 1000
         semantic, pending = await self._semantic_for(entries)
