@@ -107,20 +107,21 @@ class _Part:
     rows: Float32Array  # (texts, dim) unit vectors, an article's rows consecutive
     starts: IntArray  # per article: its first row
     centroids: Float32Array  # (articles, dim) unit centroids
+    index_of: dict[str, int]  # article id -> its position (built once, not per query)
 
 
 def _part(vectors: Mapping[str, Float32Array], dim: int) -> _Part:
     ids = tuple(vectors)
     if not ids:
         empty = np.zeros((0, dim), dtype=np.float32)
-        return _Part((), empty, np.zeros(0, dtype=np.int64), empty)
+        return _Part((), empty, np.zeros(0, dtype=np.int64), empty, {})
     counts = np.array([len(vectors[i]) for i in ids], dtype=np.int64)
     rows = np.concatenate([vectors[i] for i in ids]).astype(np.float32, copy=False)
     starts = np.cumsum(counts) - counts
     sums = np.add.reduceat(rows, starts, axis=0)
     norms = np.linalg.norm(sums, axis=1, keepdims=True)
     centroids = (sums / np.maximum(norms, 1e-12)).astype(np.float32)
-    return _Part(ids, rows, starts, centroids)
+    return _Part(ids, rows, starts, centroids, {a: i for i, a in enumerate(ids)})
 
 
 def _part_updated(
@@ -162,7 +163,13 @@ def _part_updated(
     if not ids:
         return _part({}, dim)
     count = np.concatenate(counts)
-    return _Part(ids, np.concatenate(rows), np.cumsum(count) - count, np.concatenate(centroids))
+    return _Part(
+        ids,
+        np.concatenate(rows),
+        np.cumsum(count) - count,
+        np.concatenate(centroids),
+        {a: i for i, a in enumerate(ids)},
+    )
 
 
 class SemanticIndex:
@@ -222,11 +229,19 @@ class SemanticIndex:
         part = self._parts.get(lang)
         if part is None:
             return (), np.zeros(0, dtype=np.float32)
-        cos = part.rows @ query
+        # einsum rather than ``rows @ query``: the product over 50,000 x 384 rows takes about
+        # half the time of OpenBLAS's single-threaded matrix-vector product here (same sums,
+        # another order: float32 rounding differs, about 1e-7).
+        cos = np.einsum("ij,j->i", part.rows, query)
         best = np.maximum.reduceat(cos, part.starts)
-        mixed = W_BEST * best + (1.0 - W_BEST) * (part.centroids @ query)
+        mixed = W_BEST * best + (1.0 - W_BEST) * np.einsum("ij,j->i", part.centroids, query)
         out: Float32Array = np.clip(mixed, 0.0, 1.0).astype(np.float32)
         return part.article_ids, out
+
+    def positions(self, lang: str) -> Mapping[str, int]:
+        """Article id -> its position in :meth:`scores` of ``lang``."""
+        part = self._parts.get(lang)
+        return {} if part is None else part.index_of
 
     def covers(self, lexical: MatchIndex) -> bool:
         """True when every article of the lexical index has its embeddings here."""
@@ -290,7 +305,7 @@ class Matcher:
         if lex:
             missing = [a for a in lex if a not in sem_of]
             if missing:
-                where = {a: i for i, a in enumerate(ids)}
+                where = self.semantic.positions(lang)
                 sem_of.update({a: float(sem[where[a]]) for a in missing if a in where})
         scored = [
             Scored(a, W_LEXICAL * lex.get(a, 0.0) + (1.0 - W_LEXICAL) * s, lex.get(a, 0.0), s)

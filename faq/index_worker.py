@@ -10,8 +10,10 @@ a second or so to start and is not worth it for a build of milliseconds.
 The child is a fresh interpreter (``python -c``, as the ``spawn`` method would start it, never a
 ``fork``: the service has threads and an event loop; unlike ``multiprocessing`` it does not
 import the service's main module again), started lazily at the first large build and kept for
-the next ones; it talks over a socket pair (``multiprocessing.connection``), runs at a lower CPU
-priority than the service with one BLAS thread, and is stopped by :meth:`IndexBuilder.close`.
+the next ones; it talks over a socket pair (``multiprocessing.connection``), runs with one BLAS
+thread and, from its first build that is not urgent (:meth:`IndexBuilder.build`: a start, when
+no index serves yet, is urgent), at a lower CPU priority than the service; it is stopped by
+:meth:`IndexBuilder.close`.
 
 The articles go to the child in messages of ``_SEND_CHUNK`` (pickling holds the GIL). The built
 index comes back without a copy of its arrays under the GIL: the child pickles it with
@@ -87,11 +89,12 @@ def _build_packed(rows: Sequence[_Row]) -> _Built:
 
 def serve(fd: int) -> None:
     """The child's loop on socket ``fd``: one build per request until ``None`` or the end of
-    the connection."""
-    with contextlib.suppress(OSError):
-        os.nice(_NICE)
+    the connection. The child lowers its priority before its first build that is not urgent
+    (an empty list ends the articles; an empty tuple ends them for an urgent build, one that no
+    index serves meanwhile: it keeps the priority it has)."""
     conn = Connection(fd)
     rows: list[_Row] = []
+    niced = False
     while True:
         try:
             message = conn.recv()
@@ -102,6 +105,10 @@ def serve(fd: int) -> None:
         if message:  # a chunk of the articles; an empty one ends them
             rows.extend(message)
             continue
+        if not niced and message != ():
+            with contextlib.suppress(OSError):
+                os.nice(_NICE)
+            niced = True
         try:
             conn.send(("ok", _build_packed(rows)))
         except Exception:
@@ -160,12 +167,15 @@ class IndexBuilder:
         if self.uses_process(n_articles) and self._process is None:
             await asyncio.to_thread(self._start)
 
-    async def build(self, entries: Sequence[Entry]) -> MatchIndex:
+    async def build(self, entries: Sequence[Entry], urgent: bool = False) -> MatchIndex:
+        """The index of ``entries``. ``urgent``: no index serves until this one is built (a
+        start), so the child builds it at the service's priority, not below it (a warm start
+        at 10,000 articles on a loaded machine otherwise waits for the other processes)."""
         if not self.uses_process(len(entries)):
             return await asyncio.to_thread(MatchIndex.build, entries)
         rows = [(e.article_id, e.lang, e.texts) for e in entries]
         async with self._lock:
-            return await asyncio.to_thread(self._build_in_child, rows)
+            return await asyncio.to_thread(self._build_in_child, rows, urgent)
 
     def _start(self) -> tuple[subprocess.Popen[bytes], Connection]:
         with self._starting:
@@ -186,12 +196,12 @@ class IndexBuilder:
                 self._process, self._conn = process, Connection(parent.detach())
             return self._process, self._conn
 
-    def _build_in_child(self, rows: list[_Row]) -> MatchIndex:
+    def _build_in_child(self, rows: list[_Row], urgent: bool = False) -> MatchIndex:
         process, conn = self._start()
         try:
             for i in range(0, len(rows), _SEND_CHUNK):
                 conn.send(rows[i : i + _SEND_CHUNK])
-            conn.send([])
+            conn.send(() if urgent else [])
             status, payload = conn.recv()
         except (EOFError, OSError) as exc:
             self._stop(process, conn)

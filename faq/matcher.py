@@ -49,7 +49,6 @@ is empty.
 
 from __future__ import annotations
 
-import array
 import itertools
 import math
 import threading
@@ -65,6 +64,10 @@ from base._arabic import dialect_standard
 from base._arabic import variants as _arabic_variants
 from base.normalize import detect_language, normalize, stem_words
 from faq.decision import DEFAULT_THRESHOLDS, Decision, Hit, Outcome, Thresholds, decide_from_hits
+from faq.lexbuild import BIGRAM as _BIGRAM
+from faq.lexbuild import CHAR as _CHAR
+from faq.lexbuild import WORD as _WORD
+from faq.lexbuild import build_arrays, char_ngrams, offsets
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -117,33 +120,8 @@ class _Params:
 
 _DEFAULT_PARAMS = _Params()
 
-_WORD, _BIGRAM, _CHAR = 0, 1, 2
-
 # Query word -> (stem after correction, known feature ids, unknown features).
 _WordInfo = tuple[str, tuple[int, ...], tuple[str, ...]]
-
-
-def _char_ngrams(word: str, nmin: int, nmax: int) -> list[str]:
-    padded = f" {word} "
-    size = len(padded)
-    return [padded[i : i + n] for n in range(nmin, nmax + 1) for i in range(size - n + 1)]
-
-
-def _offsets(starts: IntArray, lengths: IntArray) -> IntArray:
-    """Concatenated ranges ``starts[i] : starts[i] + lengths[i]`` (entries of some rows of
-    a CSR/CSC layout)."""
-    ends = np.cumsum(lengths)
-    total = int(ends[-1]) if len(ends) else 0
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.repeat(starts - ends + lengths, lengths) + np.arange(total, dtype=np.int64)
-
-
-def _gather(indptr: IntArray, rows: IntArray) -> tuple[IntArray, IntArray]:
-    """Offsets of all entries of ``rows`` in a CSR/CSC layout, and each row's length."""
-    starts = indptr[rows]
-    lengths = indptr[rows + 1] - starts
-    return _offsets(starts, lengths), lengths
 
 
 def _top(values: Float32Array, k: int) -> IntArray:
@@ -162,32 +140,6 @@ def _top(values: Float32Array, k: int) -> IntArray:
     if len(sel) > k:
         sel = sel[np.argpartition(values[sel], len(sel) - k)[len(sel) - k :]]
     return sel
-
-
-def _orthonormal(y: Float32Array) -> Float32Array:
-    """Orthonormal basis of the columns of a tall matrix (Gram-matrix eigenvectors; cheap,
-    and accurate enough for a ranking approximation)."""
-    y64 = y.astype(np.float64)
-    ev, vec = np.linalg.eigh(y64.T @ y64)
-    keep = ev > ev.max() * 1e-10
-    q: Float32Array = (y64 @ (vec[:, keep] / np.sqrt(ev[keep]))).astype(np.float32)
-    return q
-
-
-def _low_rank(matrix: Float32Array, rank: int) -> tuple[Float32Array, Float32Array]:
-    """Factors ``(U * S, V^T)`` of a rank-``rank`` approximation of ``matrix`` (randomised
-    SVD with one power iteration, seeded: the index build is deterministic)."""
-    n, m = matrix.shape
-    rank = min(rank, n, m)
-    if rank == 0:
-        return np.zeros((n, 0), dtype=np.float32), np.zeros((0, m), dtype=np.float32)
-    width = min(m, rank + 8)
-    omega = np.random.default_rng(0).standard_normal((m, width)).astype(np.float32)
-    q = _orthonormal(matrix @ omega)
-    q = _orthonormal(matrix @ (matrix.T @ q))
-    u, sv, vt = np.linalg.svd((q.T @ matrix).astype(np.float64), full_matrices=False)
-    us = (q @ u[:, :rank].astype(np.float32)) * sv[:rank].astype(np.float32)
-    return us, vt[:rank].astype(np.float32)
 
 
 @dataclass
@@ -261,224 +213,8 @@ class _Partition:
 
     @classmethod
     def build(cls, lang: str, entries: Sequence[Entry], params: _Params) -> _Partition | None:
-        article_ids: list[str] = []
-        doc_article: list[int] = []
-        vocab: tuple[dict[str, int], dict[str, int], dict[str, int]] = ({}, {}, {})
-        family: list[int] = []
-        # Distinct words: id, stem, and their unigram + character n-gram feature ids.
-        word_ids: dict[str, int] = {}
-        word_stems: list[str] = []
-        word_feats: list[tuple[int, ...]] = []
-        doc_words = array.array("i")  # word ids of every document, concatenated
-        doc_len: list[int] = []
-        bigram_doc = array.array("i")  # (document, bigram feature id) occurrences
-        bigram_feat = array.array("i")
-        nmin, nmax = params.char_min, params.char_max
-
-        def fid(fam: int, key: str) -> int:
-            table = vocab[fam]
-            i = table.get(key)
-            if i is None:
-                i = len(family)
-                table[key] = i
-                family.append(fam)
-            return i
-
-        bigrams = vocab[_BIGRAM]
-        for entry in entries:
-            seen: set[str] = set()
-            a = len(article_ids)
-            for text in dict.fromkeys(entry.texts):
-                norm = normalize(text, lang)
-                if not norm or norm in seen:
-                    continue
-                seen.add(norm)
-                d = len(doc_len)
-                words = norm.split()
-                ids: list[int] = []
-                for w in words:
-                    i = word_ids.get(w)
-                    if i is None:
-                        i = len(word_stems)
-                        word_ids[w] = i
-                        stem = stem_words([w], lang)[0]
-                        word_stems.append(stem)
-                        grams = [fid(_CHAR, g) for g in _char_ngrams(w, nmin, nmax)]
-                        word_feats.append((fid(_WORD, stem), *grams))
-                    ids.append(i)
-                pair_ids: list[int] = []
-                for x, y in itertools.pairwise(ids):
-                    pair = f"{word_stems[x]} {word_stems[y]}"
-                    i = bigrams.get(pair)
-                    pair_ids.append(fid(_BIGRAM, pair) if i is None else i)
-                bigram_doc.extend([d] * len(pair_ids))
-                bigram_feat.extend(pair_ids)
-                doc_words.extend(ids)
-                doc_len.append(len(ids))
-                doc_article.append(a)
-            if seen:
-                article_ids.append(entry.article_id)
-        if not article_ids:
-            return None
-
-        n_docs, n_art, n_feat = len(doc_len), len(article_ids), len(family)
-        fam = np.asarray(family, dtype=np.intp)
-        fam_w = np.sqrt(np.array([params.w_word, params.w_bigram, params.w_char]))
-        doc_art = np.asarray(doc_article, dtype=np.int64)
-        article_start = np.searchsorted(doc_art, np.arange(n_art + 1)).astype(np.int64)
-
-        # Feature occurrences: expand every word occurrence into the word's features.
-        w_len = np.fromiter(map(len, word_feats), dtype=np.int64, count=len(word_feats))
-        w_indptr = np.concatenate(([0], np.cumsum(w_len)))
-        w_feat = np.fromiter(
-            itertools.chain.from_iterable(word_feats), dtype=np.int64, count=int(w_indptr[-1])
-        )
-        occ_w = np.frombuffer(doc_words, dtype=np.int32).astype(np.int64)
-        off, lengths = _gather(w_indptr, occ_w)
-        occ_d = np.repeat(np.repeat(np.arange(n_docs, dtype=np.int64), doc_len), lengths)
-        occ_key = np.concatenate(
-            (
-                occ_d * n_feat + w_feat[off],
-                np.frombuffer(bigram_doc, dtype=np.int32).astype(np.int64) * n_feat
-                + np.frombuffer(bigram_feat, dtype=np.int32),
-            )
-        )
-        # Arrays of millions of entries at 10,000 articles: dropped as soon as they are
-        # used, which keeps the build's memory peak lower.
-        del occ_w, off, lengths, occ_d
-
-        # Phrasing vectors: sublinear TF x smoothed IDF, L2-normalised per family.
-        uniq, counts = np.unique(occ_key, return_counts=True)
-        del occ_key
-        doc = uniq // n_feat
-        feat = uniq - doc * n_feat
-        del uniq
-        df = np.bincount(feat, minlength=n_feat).astype(np.float64)
-        idf = np.log((n_docs + 1.0) / (df + 1.0)) + 1.0
-
-        def weigh(row: IntArray, f: IntArray, tf: FloatArray, n_rows: int) -> FloatArray:
-            v = (1.0 + np.log(tf)) * idf[f]
-            grp = row * 3 + fam[f]
-            sq = np.bincount(grp, weights=v * v, minlength=n_rows * 3)
-            out: FloatArray = v * fam_w[fam[f]] / np.sqrt(sq[grp])
-            return out
-
-        tf = counts.astype(np.float64)
-        del counts
-        val = weigh(doc, feat, tf, n_docs)
-
-        # Article vectors: w_centroid * unit(sum of phrasing vectors) + w_artdoc * TF-IDF
-        # vector of the concatenated phrasings (term counts summed over phrasings). Entries
-        # are sorted by (phrasing, feature) and each article's phrasings are consecutive,
-        # so sorting by (article, feature) only merges a few sorted runs (timsort).
-        akey = doc_art[doc] * n_feat + feat
-        order = np.argsort(akey, kind="stable")
-        akey = akey[order]
-        starts = np.flatnonzero(np.concatenate(([True], akey[1:] != akey[:-1])))
-        akey = akey[starts]
-        a_art = akey // n_feat
-        a_feat = akey - a_art * n_feat
-        del akey
-        sums = np.add.reduceat(val[order], starts)
-        cnorm = np.sqrt(np.bincount(a_art, weights=sums * sums, minlength=n_art))
-        a_val = params.w_centroid * sums / cnorm[a_art]
-        if params.w_artdoc > 0:
-            tf_sum = np.add.reduceat(tf[order], starts)
-            a_val += params.w_artdoc * weigh(a_art, a_feat, tf_sum, n_art)
-        del tf, order, starts, sums
-
-        # Common features -> dense rows; the rest -> inverted index.
-        af = np.bincount(a_feat, minlength=n_feat)
-        is_dense = af > max(params.dense_min, params.dense_frac * n_art)
-        n_dense = int(is_dense.sum())
-        dense_index = np.full(n_feat, -1, dtype=np.int64)
-        dense_index[is_dense] = np.arange(n_dense)
-        in_dense = is_dense[a_feat]
-        dense = np.zeros((n_art, n_dense), dtype=np.float32)
-        dense[a_art[in_dense], dense_index[a_feat[in_dense]]] = a_val[in_dense]
-        us, vt = _low_rank(dense, params.rank) if n_art > params.pool else _low_rank(dense, 0)
-        sp = ~in_dense
-        # Entries are sorted by (article, feature): a stable sort of the sparse ones by
-        # feature gives the inverted index.
-        order = np.argsort(a_feat[sp], kind="stable")
-        inv_indptr = np.zeros(n_feat + 1, dtype=np.int64)
-        np.cumsum(np.bincount(a_feat[sp], minlength=n_feat), out=inv_indptr[1:])
-        inv_art = a_art[sp][order].astype(np.int32)
-        inv_val = a_val[sp][order].astype(np.float32)
-        del order
-
-        # Forward blocks: phrasing entries (sorted by phrasing, an article's phrasings
-        # consecutive), then the article's sparse entries (a padding entry if none).
-        fwd_art, fwd_feat, fwd_val = a_art[sp], a_feat[sp], a_val[sp]
-        fwd_len = np.bincount(fwd_art, minlength=n_art)
-        empty = np.flatnonzero(fwd_len == 0)
-        fwd_art = np.concatenate((fwd_art, empty))
-        fwd_feat = np.concatenate((fwd_feat, np.full(len(empty), n_feat, dtype=np.int64)))
-        fwd_val = np.concatenate((fwd_val, np.zeros(len(empty))))
-        del a_art, a_feat, a_val
-        fwd_len[empty] = 1
-        blk_key = np.concatenate((doc_art[doc] * 2, fwd_art * 2 + 1))
-        blk_order = np.argsort(blk_key, kind="stable")
-        del blk_key, fwd_art
-        blk_feat = np.concatenate((feat, fwd_feat))[blk_order].astype(np.int32)
-        del feat, fwd_feat
-        blk_val = np.concatenate((val, fwd_val))[blk_order].astype(np.float32)
-        del val, fwd_val, blk_order
-        ph_len = np.bincount(doc, minlength=n_docs)
-        seg_key = np.concatenate((doc_art * 2, np.arange(n_art) * 2 + 1))
-        seg_len = np.concatenate((ph_len, fwd_len))[np.argsort(seg_key, kind="stable")]
-        n_docs_art = np.diff(article_start)
-        blk_ph_len = np.bincount(doc_art[doc], minlength=n_art)
-        blk_start = np.zeros(n_art + 1, dtype=np.int64)
-        np.cumsum(blk_ph_len + fwd_len, out=blk_start[1:])
-        seg_count = n_docs_art + 1
-        words = sorted(word_ids)
-        word_chars: dict[str, int] = {}
-        for w in words:
-            for ch in w:
-                word_chars.setdefault(ch, len(word_chars))
-        word_letters = np.zeros((len(word_chars), len(words)), dtype=np.int16)
-        for r, w in enumerate(words):
-            for ch, c in Counter(w).items():
-                word_letters[word_chars[ch], r] = c
-        deletions: dict[str, list[str]] = {}
-        for w in words:
-            if len(w) >= params.fuzzy_min_len - 1:
-                deletions.setdefault(w, []).append(w)
-                for i in range(len(w)):
-                    deletions.setdefault(w[:i] + w[i + 1 :], []).append(w)
-        return cls(
-            params=params,
-            lang=lang,
-            article_ids=article_ids,
-            n_texts=n_docs,
-            vocab=vocab,
-            idf=idf,
-            family=fam,
-            dense_index=dense_index,
-            dense=dense,
-            dense_us_t=np.ascontiguousarray(us.T),
-            dense_v=np.ascontiguousarray(vt.T),
-            inv_indptr=inv_indptr,
-            inv_art=inv_art,
-            inv_val=inv_val,
-            blk_start=blk_start,
-            blk_ph_len=blk_ph_len,
-            seg_first=np.cumsum(seg_count) - seg_count,
-            seg_count=seg_count,
-            seg_len=seg_len,
-            blk_feat=blk_feat,
-            blk_val=blk_val,
-            oov_idf=math.log(n_docs + 1.0) + 1.0,
-            word_set=frozenset(words),
-            word_list=words,
-            word_chars=word_chars,
-            word_letters=word_letters,
-            word_lens=np.fromiter(map(len, words), dtype=np.float64, count=len(words)),
-            deletions={k: tuple(v) for k, v in deletions.items()},
-            known_words={w: (word_stems[i], word_feats[i], ()) for w, i in word_ids.items()},
-            family_weight_sqrt=fam_w,
-        )
+        fields = build_arrays(lang, entries, params)
+        return None if fields is None else cls(params=params, **fields)
 
     # -- querying ---------------------------------------------------------------------
 
@@ -565,7 +301,7 @@ class _Partition:
             chars = in_vocab[1][1:]  # a word of the articles: its n-grams are known
         else:
             table = self.vocab[_CHAR]
-            grams = _char_ngrams(word, self.params.char_min, self.params.char_max)
+            grams = char_ngrams(word, self.params.char_min, self.params.char_max)
             ids = [table.get(g, -1) for g in grams]
             chars = tuple(i for i in ids if i >= 0)
             unknown.extend(f"{_CHAR}{g}" for g, i in zip(grams, ids, strict=True) if i < 0)
@@ -648,7 +384,7 @@ class _Partition:
             keep = order[np.cumsum(lengths[order]) <= p.postings_budget]
             sp_q, starts, lengths = sp_q[keep], starts[keep], lengths[keep]
             truncated = True
-        off = _offsets(starts, lengths)
+        off = offsets(starts, lengths)
         weights = self.inv_val[off] * np.repeat(sp_q, lengths)
         lin: FloatArray = np.bincount(self.inv_art[off], weights=weights, minlength=n_art).astype(
             np.float64, copy=False
@@ -690,8 +426,8 @@ class _Partition:
         else:
             n_seg = n_seg - 1
             n_entries = self.blk_ph_len[cand]
-        seg_len = self.seg_len[_offsets(self.seg_first[cand], n_seg)]
-        off = _offsets(self.blk_start[cand], n_entries)
+        seg_len = self.seg_len[offsets(self.seg_first[cand], n_seg)]
+        off = offsets(self.blk_start[cand], n_entries)
         # The query vector, dense over the features, in a per-thread buffer reset after use.
         q_full = self._query_buffer()
         q_full[ids] = qvals

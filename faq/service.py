@@ -348,13 +348,32 @@ class FaqService:
         self._generation += 1
         generation = self._generation
         kept = bool(self._entries) and entries == self._entries
-        if kept:
-            lexical = self._matcher.lexical
-        else:
-            lexical = await self._builder.build(entries)
+        lexical_done = started
+
+        async def build_lexical() -> MatchIndex:
+            nonlocal lexical_done
+            # Nothing serves the articles yet (a start): the build is what everyone waits for.
+            built = (
+                self._matcher.lexical
+                if kept
+                else await self._builder.build(entries, urgent=not self._entries)
+            )
+            lexical_done = time.perf_counter()
+            return built
+
+        # The lexical index (in a worker process or thread) and the semantic one (stored
+        # vectors read from the database) are made side by side; if either fails the other
+        # is cancelled and nothing is swapped in.
+        try:
+            async with asyncio.TaskGroup() as group:
+                lexical_task = group.create_task(build_lexical())
+                semantic_task = group.create_task(self._semantic_for(entries))
+        except BaseExceptionGroup as failed:  # the callers expect the error itself
+            raise failed.exceptions[0] from None
+        lexical = lexical_task.result()
+        semantic, pending = semantic_task.result()
         worker = self._builder.uses_process(len(entries)) and not kept
-        lexical_ms = (time.perf_counter() - started) * 1000
-        semantic, pending = await self._semantic_for(entries)
+        lexical_ms = (lexical_done - started) * 1000
         self._matcher = Matcher(lexical, semantic, self._lexical_thresholds, self._fused_thresholds)
         self._articles = views
         self._entries = entries

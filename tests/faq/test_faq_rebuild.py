@@ -156,10 +156,12 @@ async def test_the_old_index_answers_while_a_worker_build_is_held(
     building, release = threading.Event(), threading.Event()
     real = IndexBuilder._build_in_child
 
-    def held(self: IndexBuilder, rows: list[tuple[str, str, tuple[str, ...]]]) -> MatchIndex:
+    def held(
+        self: IndexBuilder, rows: list[tuple[str, str, tuple[str, ...]]], urgent: bool = False
+    ) -> MatchIndex:
         building.set()
         assert release.wait(30)
-        return real(self, rows)
+        return real(self, rows, urgent)
 
     monkeypatch.setattr(IndexBuilder, "_build_in_child", held)
     question = "Do you deliver on the moon?"
@@ -261,3 +263,26 @@ def test_semantic_changes_give_the_arrays_of_a_build_from_scratch(seed: int) -> 
         assert np.array_equal(getattr(got, name), getattr(want, name)), name
     query = _rows(rng, 1, dim)[0]
     assert np.array_equal(updated.scores(query, "en")[1], fresh.scores(query, "en")[1])
+
+
+async def test_an_urgent_build_keeps_the_priority_later_builds_lower_it() -> None:
+    # A start (no index serves yet) must not wait behind every other process: the child
+    # builds it at the service's priority and lowers its own only for the rebuilds after.
+    articles = _synthetic(50)
+    entries = [Entry(a.id, a.lang, (a.question, *a.phrasings)) for a in articles]
+    builder = IndexBuilder(process_min=1)
+    own = os.getpriority(os.PRIO_PROCESS, 0)
+    try:
+        first = await builder.build(entries, urgent=True)
+        pid = builder.worker_pid
+        assert pid is not None
+        assert os.getpriority(os.PRIO_PROCESS, pid) == own
+        second = await builder.build(entries)
+        assert builder.worker_pid == pid
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(own + 10, 19)
+        third = await builder.build(entries, urgent=True)  # the priority stays lowered
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(own + 10, 19)
+    finally:
+        await builder.close()
+    queries = _queries(articles)
+    assert _answers(first, queries) == _answers(second, queries) == _answers(third, queries)

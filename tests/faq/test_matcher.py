@@ -13,6 +13,7 @@ import pytest
 from rapidfuzz import fuzz, process
 
 from base.normalize import detect_language
+from faq.lexbuild import offsets as _offsets
 from faq.matcher import (
     DEFAULT_THRESHOLDS,
     Decision,
@@ -21,7 +22,6 @@ from faq.matcher import (
     MatchIndex,
     Outcome,
     Thresholds,
-    _offsets,
     _Params,
     _top,
 )

@@ -294,6 +294,14 @@ def test_incremental_changes_equal_a_fresh_build(
         assert dict(zip(ids_a, scores_a.tolist(), strict=True)) == pytest.approx(
             dict(zip(ids_b, scores_b.tolist(), strict=True))
         )
+        # The id -> row map kept with the index (the fusion looks up lexical candidates
+        # in it) follows every change; scores agree with a plain computation.
+        assert dict(index.positions(lang)) == {a: i for i, a in enumerate(ids_a)}
+        for a, score in zip(ids_a, scores_a.tolist(), strict=True):
+            rows = state[lang][a].astype(np.float64)
+            centroid = rows.sum(axis=0) / np.linalg.norm(rows.sum(axis=0))
+            plain = 0.75 * float((rows @ query).max()) + 0.25 * float(centroid @ query)
+            assert score == pytest.approx(min(max(plain, 0.0), 1.0), abs=1e-5)
 
 
 # ---------------------------------------------------------------------- service
