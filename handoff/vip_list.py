@@ -21,9 +21,9 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Select, Table, bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
@@ -214,20 +214,34 @@ async def match_new_customer(session: AsyncSession, customer: Customer, at: date
     return True
 
 
+def _new_customer_statement(by_username: bool) -> Select[tuple[int]]:
+    table = cast(Table, VipEntry.__table__)
+    wanted = [
+        (table.c.kind == "id")
+        & (table.c.channel == bindparam("channel"))
+        & (table.c.value == bindparam("external_id"))
+    ]
+    if by_username:
+        wanted.append(
+            (table.c.kind == "username")
+            & (table.c.channel == bindparam("channel"))
+            & (table.c.value == bindparam("username"))
+        )
+    return select(table.c.id).where(or_(*wanted)).limit(1)
+
+
+# Built once (a first contact runs one on every new customer): by id, and by id or username.
+_NEW_CUSTOMER = {False: _new_customer_statement(False), True: _new_customer_statement(True)}
+
+
 async def entry_for_new(
     session: AsyncSession, channel: str, external_id: str, username: str | None
 ) -> VipEntry | None:
-    """The entry naming a new customer (by id, or by username), if any: one read."""
-    wanted = [
-        (VipEntry.kind == "id") & (VipEntry.channel == channel) & (VipEntry.value == external_id)
-    ]
-    if username:
-        wanted.append(
-            (VipEntry.kind == "username")
-            & (VipEntry.channel == channel)
-            & (VipEntry.value == username.lower())
-        )
-    return (await session.execute(select(VipEntry).where(or_(*wanted)).limit(1))).scalars().first()
+    """The entry naming a new customer (by id, or by username), if any: one read (and the
+    entry's row loaded only when there is one)."""
+    params = {"channel": channel, "external_id": external_id, "username": (username or "").lower()}
+    entry_id = (await session.execute(_NEW_CUSTOMER[bool(username)], params)).scalar()
+    return None if entry_id is None else await session.get(VipEntry, entry_id)
 
 
 def claim(entry: VipEntry, customer_id: int, at: datetime) -> dict[str, Any]:
