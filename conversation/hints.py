@@ -101,13 +101,34 @@ def may_hand_off(channel: Channel, identity: Identity, text: str, press: bool = 
     if seen is None:
         return True
     state, _language, awaiting = seen
-    if awaiting or state not in (State.BOT, State.RESOLVED, State.CLOSED):
+    if with_people(state, awaiting):
         return True
+    return _asks_handoff(text, press)
+
+
+def with_people(state: str, awaiting: bool) -> bool:
+    """A ticket in this state (or a rating comment awaited) needs the handoff unit for any
+    input: the customer waits for or talks with a person, or is rating one."""
+    return awaiting or state not in (State.BOT, State.RESOLVED, State.CLOSED)
+
+
+def _asks_handoff(text: str, press: bool) -> bool:
     if press:
         match = PRESS_RE.match(text)
         return match is not None and bool(match["human"] or match["cancel"] or match["rate_t"])
     word = text.split()[0].split("@")[0].lower() if text.strip() else ""
     return word in _HANDOFF_WORDS or wants_person(text)
+
+
+def unseen_question(channel: Channel, identity: Identity, text: str) -> bool:
+    """A message from a customer this process has not seen (a first contact, most often) that
+    does not itself ask for the handoff engine: :func:`may_hand_off` enters the unit for it
+    only because the ticket's state is unknown. The caller may begin without the unit and,
+    once the transaction has read the customer and ticket, raise :class:`NeedsUnit` when
+    :func:`with_people` says so (before writing anything): a first contact (no ticket with
+    people) then runs without the engine's lock, and a returning customer this process did
+    not see waiting costs one rolled back read (issue 15)."""
+    return HINTS.get(channel, identity.external_id) is None and not _asks_handoff(text, False)
 
 
 async def in_transaction(

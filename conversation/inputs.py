@@ -31,7 +31,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 import texts
 from app.services import Services
-from conversation.hints import in_transaction, may_hand_off, prepare
+from conversation.hints import (
+    NeedsUnit,
+    in_transaction,
+    may_hand_off,
+    prepare,
+    unseen_question,
+    with_people,
+)
 from conversation.keyboards import (
     answer_text,
     feedback_keyboard,
@@ -139,11 +146,16 @@ async def customer_wrote(
     if readable and not word.startswith("/") and not wants_person(text):
         prepared = await prepare(services, channel, identity, text)
     unit = may_hand_off(channel, identity, text if readable else "")
+    # Not seen yet: the unit only if the customer's ticket, read below, says so.
+    unseen = unit and unseen_question(channel, identity, text if readable else "")
 
     async def run(session: AsyncSession, uow: Unit | None) -> Reply:
         customer, ticket, earlier_id = await arrive_checked(
             session, services, channel, identity, client_id
         )
+        awaited = customer.awaiting_comment_ticket_id is not None
+        if unseen and uow is None and with_people(ticket.state, awaited):
+            raise NeedsUnit  # rolled back and run again with the unit, as the hint would have
         turn = Turn(services, channel, session, uow, customer, ticket, customer.language)
         if earlier_id is not None:  # a resend: what was kept the first time
             earlier = await session.get(Message, earlier_id)
@@ -170,7 +182,7 @@ async def customer_wrote(
         says = await turn.keep_says()
         return turn_reply(turn, says, message=line_of(await turn.kept_incoming()))
 
-    return await in_transaction(services, unit, run)
+    return await in_transaction(services, unit and not unseen, run)
 
 
 async def customer_command(

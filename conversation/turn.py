@@ -26,7 +26,7 @@ from conversation.keyboards import PRESS_RE, Keyboard, keyboard_rows, label, off
 from conversation.notices import notice_text
 from conversation.outputs import Channel, Identity, Line, Pressed, Reply, Say, TicketView
 from handoff import actions
-from handoff.customers import touch_customer
+from handoff.customers import first_contact, touch_customer
 from handoff.engine import Unit
 from handoff.flood import Verdict, client_address
 from handoff.model import HandoffError
@@ -249,6 +249,18 @@ async def arrive_checked(
     found, open_ticket, earlier = await arrival(
         session, channel.name, identity.external_id, client_id
     )
+    if found is None:  # a new customer: created with their first ticket, in few statements
+        customer, ticket = await first_contact(
+            session,
+            channel=channel.name,
+            external_id=identity.external_id,
+            name=identity.name,
+            username=identity.username,
+            language_code=identity.language_code,
+            default_language=services.settings.default_language,
+            at=now,
+        )
+        return customer, ticket, None
     customer = await touch(session, services, channel, identity, now, found)
     ticket = await ticket_for_message(
         session, customer, now, services.handoff.config.reopen_window_s, open_ticket

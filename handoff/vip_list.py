@@ -21,8 +21,9 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import Select, Table, bindparam, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.db import Database
@@ -206,22 +207,55 @@ async def list_entries(db: Database) -> list[EntryView]:
 async def match_new_customer(session: AsyncSession, customer: Customer, at: datetime) -> bool:
     """A customer's first contact: VIP when the list names their id or username. True when
     it matched."""
-    wanted = [
-        (VipEntry.kind == "id")
-        & (VipEntry.channel == customer.channel)
-        & (VipEntry.value == customer.external_id)
-    ]
-    if customer.username:
-        wanted.append(
-            (VipEntry.kind == "username")
-            & (VipEntry.channel == customer.channel)
-            & (VipEntry.value == customer.username.lower())
-        )
-    entry = (await session.execute(select(VipEntry).where(or_(*wanted)).limit(1))).scalars().first()
+    entry = await entry_for_new(session, customer.channel, customer.external_id, customer.username)
     if entry is None:
         return False
     _matched(session, entry, customer, at)
     return True
+
+
+def _new_customer_statement(by_username: bool) -> Select[tuple[int]]:
+    table = cast(Table, VipEntry.__table__)
+    wanted = [
+        (table.c.kind == "id")
+        & (table.c.channel == bindparam("channel"))
+        & (table.c.value == bindparam("external_id"))
+    ]
+    if by_username:
+        wanted.append(
+            (table.c.kind == "username")
+            & (table.c.channel == bindparam("channel"))
+            & (table.c.value == bindparam("username"))
+        )
+    return select(table.c.id).where(or_(*wanted)).limit(1)
+
+
+# Built once (a first contact runs one on every new customer): by id, and by id or username.
+_NEW_CUSTOMER = {False: _new_customer_statement(False), True: _new_customer_statement(True)}
+
+
+async def entry_for_new(
+    session: AsyncSession, channel: str, external_id: str, username: str | None
+) -> VipEntry | None:
+    """The entry naming a new customer (by id, or by username), if any: one read (and the
+    entry's row loaded only when there is one)."""
+    params = {"channel": channel, "external_id": external_id, "username": (username or "").lower()}
+    entry_id = (await session.execute(_NEW_CUSTOMER[bool(username)], params)).scalar()
+    return None if entry_id is None else await session.get(VipEntry, entry_id)
+
+
+def claim(entry: VipEntry, customer_id: int, at: datetime) -> dict[str, Any]:
+    """``entry`` matched the new customer ``customer_id`` (who is to be VIP): kept on the
+    entry; the ``customer_vip_matched`` event row to write (``storage.events.insert_events``),
+    as :func:`match_new_customer` records it."""
+    entry.matched_customer_id = customer_id
+    entry.matched_at = entry.matched_at or at
+    return {
+        "kind": "customer_vip_matched",
+        "created_at": at,
+        "customer_id": customer_id,
+        "data": {"entry": str(Entry(entry.kind, entry.channel, entry.value)), "tier": "vip"},
+    }
 
 
 async def match_email(session: AsyncSession, customer: Customer, email: str, at: datetime) -> bool:

@@ -19,11 +19,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Insert, Table, insert
+from sqlalchemy import Insert, Table, insert, inspect
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, make_transient_to_detached
 
 from storage.models import Message, client_id_of
 from storage.search import add_line_docs
@@ -43,6 +43,48 @@ async def insert_row(session: AsyncSession, statement: Insert, values: dict[str,
     row_id = (await session.execute(statement, values)).scalar_one()
     assert isinstance(row_id, int)
     return row_id
+
+
+Row = TypeVar("Row", bound=DeclarativeBase)
+_INSERT_OBJECT: dict[Table, Insert] = {}
+
+
+async def insert_object(session: AsyncSession, obj: Row) -> Row:
+    """Write a new ORM object (its ``id`` left to the database) with one Core ``INSERT ...
+    RETURNING id`` built once per table, and make it persistent in ``session`` as if it had
+    been loaded: no unit of work (a first contact's customer and ticket, issue 15).
+
+    Columns not set take their column defaults, as a flush would give them (a column with
+    only a server default must be set: its value would have to be read back). What a flush
+    would also do is the caller's: the mapper events do not run (a ticket's search document:
+    :func:`storage.search.add_ticket_doc`), and ``session.new`` is flushed first, as
+    :func:`insert_row` does. Returns ``obj``, now persistent with its id."""
+    mapper = inspect(obj).mapper
+    table = cast(Table, mapper.local_table)
+    values: dict[str, Any] = {}
+    for prop in mapper.column_attrs:
+        column = prop.columns[0]
+        if column.primary_key:
+            continue
+        if prop.key in obj.__dict__:
+            value = obj.__dict__[prop.key]
+        elif column.default is not None and column.default.is_scalar:
+            value = column.default.arg
+        elif column.default is not None and column.default.is_callable:
+            value = column.default.arg(None)
+        elif column.server_default is not None:
+            raise ValueError(f"{table.name}.{column.name}: set it (a server default)")
+        else:
+            value = None
+        setattr(obj, prop.key, value)
+        values[column.key] = value
+    statement = _INSERT_OBJECT.get(table)
+    if statement is None:
+        statement = _INSERT_OBJECT[table] = insert(table).returning(table.c.id)
+    obj.id = await insert_row(session, statement, values)  # type: ignore[attr-defined]
+    make_transient_to_detached(obj)
+    session.add(obj)
+    return obj
 
 
 # ---------------------------------------------------------------------- transcript lines

@@ -203,6 +203,21 @@ async def add_line_docs(session: AsyncSession, lines: Sequence[_LineLike]) -> No
         await session.execute(_INSERT_DOCS, docs)
 
 
+async def add_ticket_doc(
+    session: AsyncSession,
+    ticket_id: int,
+    name: str,
+    username: str | None,
+    external_id: str,
+    tags: Iterable[str] = (),
+) -> None:
+    """The document of a ticket just written with Core (``storage.rows.insert_object``: its
+    ``after_insert`` mapper event does not run), in the session's transaction: what
+    :func:`_ticket_added` writes for a ticket the ORM inserts."""
+    body = ticket_body(name, username, external_id, tags)
+    await session.execute(_INSERT_DOCS, {"ticket_id": ticket_id, "message_id": None, "body": body})
+
+
 # ---------------------------------------------------------------------- mapper events
 
 

@@ -310,3 +310,40 @@ async def test_a_chat_with_the_bot_runs_without_the_engine_lock_and_a_stale_hint
             )
         ).scalar()
     assert kept == 1
+
+
+async def test_a_first_contact_runs_without_the_engine_lock_and_an_unseen_waiting_customer_with_it(
+    services: Services,
+) -> None:
+    """A customer this process has not seen begins without the handoff engine's lock when the
+    message cannot itself hand off (issue 15): a first contact (Telegram or web) is answered
+    while the engine is busy elsewhere. An unseen customer whose ticket waits for a person
+    still gets the unit, as the hint would have given it: the read that finds the queued
+    ticket is rolled back and the input run again with it (still one commit)."""
+    import asyncio
+
+    from conversation import TELEGRAM, customer_wrote
+    from conversation.hints import HINTS
+    from conversation.outputs import Identity
+
+    async with services.handoff.engine.lock:  # an engine busy elsewhere
+        for channel, external_id in ((TELEGRAM, "9001"), (WEB, "visitor-9002")):
+            reply = await asyncio.wait_for(  # answered, the lock still held elsewhere
+                customer_wrote(services, channel, Identity(external_id, "Sam"), DELIVERY), 10
+            )
+            assert reply.ticket is not None and reply.ticket.state == "bot"
+            assert any("working days" in say.text for say in reply.says)
+
+    asked = await customer_wrote(services, WEB, Identity("visitor-9002"), "I want a person")
+    await services.handoff.engine.settled()
+    assert asked.ticket is not None and asked.ticket.state == "queued"
+    HINTS._seen.pop((WEB.name, "visitor-9002"))  # as if another process had queued the chat
+    with counted(services) as waiting:
+        kept = await customer_wrote(services, WEB, Identity("visitor-9002"), "still there?")
+    assert (waiting["begin"], waiting["commit"]) == (2, 1), waiting  # one rolled back, one kept
+    assert kept.ticket is not None and kept.ticket.state == "queued"
+    async with services.db.transaction() as session:
+        lines = (
+            await session.execute(select(func.count()).where(Message.text == "still there?"))
+        ).scalar()
+    assert lines == 1
