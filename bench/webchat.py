@@ -203,6 +203,42 @@ async def _database(tmp: str, name: str, postgres: str | None) -> AsyncIterator[
         yield url
 
 
+@dataclass(frozen=True)
+class Layout:
+    """Which cores the server runs on and which the clients (this process) run on."""
+
+    server: frozenset[int]
+    clients: frozenset[int]
+
+    def describe(self) -> dict[str, list[int]]:
+        return {"server": sorted(self.server), "clients": sorted(self.clients)}
+
+
+# Set by ``--pin`` (the default where there are 2 cores or more): the server's process on its
+# own core(s), the clients on the last one, as a server has its core(s) in production; else
+# the scheduler places them and they share the cores, which made the same code's CPU per
+# message fall into two groups minutes apart.
+LAYOUT: Layout | None = None
+
+
+def default_layout() -> Layout | None:
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        return None
+    return Layout(frozenset(cores[:-1]), frozenset(cores[-1:]))
+
+
+def _pin(pid: int | None, cores: frozenset[int]) -> None:
+    """Every thread of process ``pid`` on ``cores`` (threads it starts later inherit it)."""
+    if pid is None:
+        return
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with contextlib.suppress(ProcessLookupError):
+            os.sched_setaffinity(int(task), cores)
+
+
 @dataclass
 class Pass:
     """One server under one client load: the round trips, the wall time of the questions,
@@ -265,6 +301,8 @@ async def _measure(
         async with aiohttp.ClientSession(base_url) as http:
             sockets = await asyncio.gather(*(_connect(http) for _ in range(visitors)))
             await asyncio.gather(*(_ask(ws, n, 1, "w") for n, ws in enumerate(sockets)))
+            if LAYOUT is not None:
+                _pin(child.pid, LAYOUT.server)
             before = await quiet_snap(ours)
             trips_before = proxy.round_trips if proxy else 0
             started = time.perf_counter()
@@ -410,7 +448,18 @@ def main() -> None:
         help="FAQ matching of both servers: auto (fused with the embedding model, Sanad's "
         "default) or off (lexical only)",
     )
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="server on its own core(s), the clients on the last core (default, where there "
+        "are 2 or more); --no-pin lets the scheduler place them",
+    )
     args = parser.parse_args()
+    global LAYOUT
+    LAYOUT = default_layout() if args.pin else None
+    if LAYOUT is not None:
+        _pin(os.getpid(), LAYOUT.clients)
     result = asyncio.run(
         run(
             args.visitors,
@@ -421,6 +470,7 @@ def main() -> None:
             semantic=args.faq_semantic,
         )
     )
+    result["cores"] = LAYOUT.describe() if LAYOUT is not None else "not pinned"
     print(json.dumps(result))
 
 
