@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import cProfile
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -42,6 +43,7 @@ from telegram.ext import Application, ApplicationBuilder, ContextTypes, MessageH
 from app.config import load_settings
 from app.services import Services
 from base.clock import SystemClock
+from bench.cores import Layout, default_layout, pin
 from bench.telegram_fake import proc_cpu_s
 from bot.app import build_application, start_application, stop_application
 from bot.requests import BoundedHTTPXRequest
@@ -51,6 +53,11 @@ from bot.updates import PerChatUpdateProcessor
 async def _echo(update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
     if update.effective_message is not None and update.effective_message.text:
         await update.effective_message.reply_text(update.effective_message.text)
+
+
+# Set by ``--pin`` (:mod:`bench.cores`): the bot (this process) on its own core(s), the fake
+# Bot API on the last one.
+LAYOUT: Layout | None = None
 
 
 class FakeProcess:
@@ -108,6 +115,8 @@ async def fake_process(delay_ms: float) -> AsyncIterator[FakeProcess]:
     assert process.stdout is not None and process.stdin is not None
     try:
         hello = json.loads(await asyncio.wait_for(process.stdout.readline(), 60))
+        if LAYOUT is not None:  # the Bot API is the load: on its own core
+            pin(process.pid, LAYOUT.load)
         yield FakeProcess(process, hello)
     finally:
         with contextlib.suppress(Exception):
@@ -203,7 +212,18 @@ def main(argv: list[str] | None = None) -> int:
         "--profile", metavar="FILE", help="cProfile the bot process during the drive (pstats)"
     )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the bot on its own core(s), the fake Bot API on the last core (default, where "
+        "there are 2 or more; bench.cores); --no-pin lets the scheduler place them",
+    )
     args = parser.parse_args(argv)
+    global LAYOUT
+    LAYOUT = default_layout() if args.pin else None
+    if LAYOUT is not None:
+        pin(os.getpid(), LAYOUT.server)
     import logging
 
     logging.basicConfig(level=logging.WARNING)
@@ -218,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
         best["order_kept"] = all(s["order_kept"] for s in samples)
         best["replied"] = min(s["replied"] for s in samples)
         results[name] = best
+    cores: object = LAYOUT.describe() if LAYOUT is not None else "not pinned"
+    for result in results.values():
+        result["cores"] = cores
     if args.json:
         print(json.dumps(results, indent=2))
         return 0

@@ -49,6 +49,7 @@ from sqlalchemy.engine import make_url
 
 from app.config import FLOOD_CONTROL_OFF, load_settings
 from app.services import Services
+from bench.cores import Layout, default_layout, pin
 from bench.webchat_floor import serve_floor
 from bench.webchat_probe import (
     RoundTripProxy,
@@ -203,40 +204,9 @@ async def _database(tmp: str, name: str, postgres: str | None) -> AsyncIterator[
         yield url
 
 
-@dataclass(frozen=True)
-class Layout:
-    """Which cores the server runs on and which the clients (this process) run on."""
-
-    server: frozenset[int]
-    clients: frozenset[int]
-
-    def describe(self) -> dict[str, list[int]]:
-        return {"server": sorted(self.server), "clients": sorted(self.clients)}
-
-
-# Set by ``--pin`` (the default where there are 2 cores or more): the server's process on its
-# own core(s), the clients on the last one, as a server has its core(s) in production; else
-# the scheduler places them and they share the cores, which made the same code's CPU per
-# message fall into two groups minutes apart.
+# Set by ``--pin`` (:mod:`bench.cores`; the default where there are 2 cores or more): the
+# server's process on its own core(s), the clients (this process) on the last one.
 LAYOUT: Layout | None = None
-
-
-def default_layout() -> Layout | None:
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    cores = sorted(os.sched_getaffinity(0))
-    if len(cores) < 2:
-        return None
-    return Layout(frozenset(cores[:-1]), frozenset(cores[-1:]))
-
-
-def _pin(pid: int | None, cores: frozenset[int]) -> None:
-    """Every thread of process ``pid`` on ``cores`` (threads it starts later inherit it)."""
-    if pid is None:
-        return
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with contextlib.suppress(ProcessLookupError):
-            os.sched_setaffinity(int(task), cores)
 
 
 @dataclass
@@ -302,7 +272,7 @@ async def _measure(
             sockets = await asyncio.gather(*(_connect(http) for _ in range(visitors)))
             await asyncio.gather(*(_ask(ws, n, 1, "w") for n, ws in enumerate(sockets)))
             if LAYOUT is not None:
-                _pin(child.pid, LAYOUT.server)
+                pin(child.pid, LAYOUT.server)
             before = await quiet_snap(ours)
             trips_before = proxy.round_trips if proxy else 0
             started = time.perf_counter()
@@ -459,7 +429,7 @@ def main() -> None:
     global LAYOUT
     LAYOUT = default_layout() if args.pin else None
     if LAYOUT is not None:
-        _pin(os.getpid(), LAYOUT.clients)
+        pin(os.getpid(), LAYOUT.load)
     result = asyncio.run(
         run(
             args.visitors,
