@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.webchat --visitors 10 --questions 20
 	$(BIN)/python -m bench.webchat --visitors 50 --questions 20
 	$(BIN)/python -m bench.history --all
+	$(BIN)/python -m bench.resend_check
 	$(BIN)/python -m bench.query_plans --messages 300000
 	$(BIN)/python -m bench.search --messages 1000000
 	$(BIN)/python -m bench.telegram --chats 500 --per-chat 2
