@@ -33,15 +33,20 @@ TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
 ATTEMPTS = 4
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Whether ``exc`` is a transaction the database aborted to break a conflict."""
+def sqlstate(exc: BaseException) -> str | None:
+    """PostgreSQL's error code of a database error (None for anything else)."""
     if not isinstance(exc, DBAPIError):
-        return False
+        return None
     orig = exc.orig
     code = getattr(orig, "pgcode", None) or getattr(orig, "sqlstate", None)
     if code is None and orig is not None:  # the driver's own exception, under SQLAlchemy's
         code = getattr(orig.__cause__, "sqlstate", None)
-    return code in TRANSIENT_SQLSTATES
+    return code if isinstance(code, str) else None
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether ``exc`` is a transaction the database aborted to break a conflict."""
+    return sqlstate(exc) in TRANSIENT_SQLSTATES
 
 
 async def retrying(unit: Callable[[], Awaitable[R]], *, what: str = "transaction") -> R:
