@@ -313,6 +313,7 @@ def _ms(values: list[float]) -> dict[str, float]:
         "p50": round(statistics.median(ordered), 1),
         "p99": round(ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))], 1),
         "max": round(ordered[-1], 1),
+        "over_100_ms": sum(1 for v in ordered if v > 100),
     }
 
 
