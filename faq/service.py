@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,6 +40,7 @@ MAX_QUERY_CHARS = 1_000
 INLINE_EMBED_MAX = 64  # new texts embedded before the swap; more: in the background
 READ_CHUNK = 500  # articles read per transaction by a rebuild
 EMBED_BATCH = 16
+QUERY_VECTORS_KEPT = 4_096  # recent questions' embeddings kept (384 float32 each: ~6 MB)
 _MEMO_MAX = 20_000
 # The query log's row, written with Core (:func:`storage.rows.insert_row`), built once.
 _INSERT_QUERY = insert(table_of(QueryLog)).returning(table_of(QueryLog).c.id)
@@ -178,6 +180,10 @@ class FaqService:
         self.db = db
         self.refresh_s = refresh_s
         self.embedder = embedder
+        # Recent questions' embeddings, by the text embedded (:func:`query_text`): the same
+        # question asked again ("where is my order?") is not embedded again. They depend on the
+        # model only, not on the articles, so rebuilds keep them.
+        self._query_vectors: OrderedDict[str, Float32Array] = OrderedDict()
         self.now = now
         self.inline_embed_max = inline_embed_max
         self._lexical_thresholds = thresholds
@@ -525,8 +531,16 @@ class FaqService:
         text = query_text(query)
         if not text:
             return None
+        known = self._query_vectors.get(text)
+        if known is not None:
+            self._query_vectors.move_to_end(text)
+            return known
         vecs = await asyncio.to_thread(self.embedder.embed, [text])
         out: Float32Array = vecs[0]
+        out.flags.writeable = False  # shared by every later asker of the same question
+        self._query_vectors[text] = out
+        while len(self._query_vectors) > QUERY_VECTORS_KEPT:
+            self._query_vectors.popitem(last=False)
         return out
 
     async def refresh_if_changed(self, session: AsyncSession) -> None:

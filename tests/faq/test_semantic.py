@@ -391,6 +391,34 @@ async def test_the_query_is_embedded_before_the_transaction_that_logs_it(
     await db.dispose()
 
 
+async def test_a_question_asked_again_is_not_embedded_again(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recent questions' embeddings are kept (by the text embedded), a bounded number, the
+    oldest dropped first; the same answer either way, and a rebuild keeps them."""
+    monkeypatch.setattr(faq_service, "QUERY_VECTORS_KEPT", 2)
+    db = await _sqlite(tmp_path)
+    await _load(db, [a for a in sample_articles() if a.lang == "en"][:5])
+    counting = Counting(embedder)
+    faq = FaqService(db, embedder=counting, now=lambda: NOW)
+    await faq.reload()
+    counting.texts.clear()
+    first = await faq.embed_query("my parcel is taking ages")
+    again = await faq.embed_query("  my parcel is taking ages  ")  # the same text embedded
+    assert first is not None and again is first
+    assert counting.texts == ["my parcel is taking ages"]
+    assert not first.flags.writeable  # shared: nobody may change it in place
+    await faq.embed_query("cancel it")
+    await faq.embed_query("where is my order")  # the third: the oldest is dropped
+    await faq.reload()  # articles rebuilt: query embeddings do not depend on them
+    await faq.embed_query("where is my order")
+    assert counting.texts == ["my parcel is taking ages", "cancel it", "where is my order"]
+    fresh = await faq.embed_query("my parcel is taking ages")
+    assert fresh is not None and fresh is not first and np.allclose(fresh, first, atol=1e-6)
+    assert counting.texts[-1] == "my parcel is taking ages"
+    await db.dispose()
+
+
 async def test_a_chat_never_waits_for_a_rebuild(
     tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
