@@ -40,7 +40,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -218,6 +218,27 @@ async def _agent(
                 if r.status != 200:
                     tally.errors.append(f"agent line: {r.status}")
 
+        async def accept(offer: dict[str, Any]) -> None:
+            async with http.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept") as r:
+                if r.status == 200:
+                    tally.arrived["accepted"] += 1
+                    agent_at[offer["ticket_id"]] = where
+                    await send(offer["ticket_id"], 0)
+
+        async def close(ticket_id: int) -> None:
+            async with http.post(f"/api/v1/agent/chats/{ticket_id}/close") as r:
+                if r.status != 200:
+                    tally.errors.append(f"close: {r.status}")
+
+        # The agent's requests run beside the socket, as the console page's do: a frame is
+        # read (and its latency taken) while the agent's own POST waits for its answer.
+        requests: set[asyncio.Task[None]] = set()
+
+        def start(request: Coroutine[Any, Any, None]) -> None:
+            task = asyncio.create_task(request)
+            requests.add(task)
+            task.add_done_callback(requests.discard)
+
         while not stop.is_set():
             try:
                 raw = await ws.receive(timeout=0.5)
@@ -228,12 +249,7 @@ async def _agent(
             frame = raw.json()
             if frame["type"] == "offer":
                 tally.arrived["offers"] += 1
-                offer = frame["offer"]
-                async with http.post(f"/api/v1/agent/offers/{offer['offer_id']}/accept") as r:
-                    if r.status == 200:
-                        tally.arrived["accepted"] += 1
-                        agent_at[offer["ticket_id"]] = where
-                        await send(offer["ticket_id"], 0)
+                start(accept(frame["offer"]))
             elif frame["type"] == "message":
                 message = frame["message"]
                 if message.get("sender") != "customer" or not message["text"].startswith("c"):
@@ -248,11 +264,10 @@ async def _agent(
                 cross = "cross" if customer_at.get(ticket_id, where) != where else "same"
                 tally.latency_ms[cross].append((time.time() - float(sent)) * 1000)
                 if k + 1 < lines:
-                    await send(ticket_id, k + 1)
+                    start(send(ticket_id, k + 1))
                 else:
-                    async with http.post(f"/api/v1/agent/chats/{ticket_id}/close") as r:
-                        if r.status != 200:
-                            tally.errors.append(f"close: {r.status}")
+                    start(close(ticket_id))
+        await asyncio.gather(*requests)
         await ws.close()
 
 
