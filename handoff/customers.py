@@ -94,6 +94,33 @@ async def _refresh(session: AsyncSession, customer: Customer, values: dict[str, 
         set_committed_value(customer, name, values[name])
 
 
+def new_customer(
+    channel: str,
+    external_id: str,
+    name: str,
+    username: str | None,
+    language_code: str | None,
+    default_language: str,
+    at: datetime,
+    *,
+    tier: str = "normal",
+) -> Customer:
+    """The row of a customer writing for the first time at ``at`` (not yet in the session):
+    what :func:`touch_customer` adds and :func:`first_contact` inserts."""
+    return Customer(
+        channel=channel,
+        external_id=external_id,
+        name=name[:256],
+        username=username,
+        language=language_from_code(language_code, default_language),
+        language_chosen=False,
+        tier=tier,
+        unreachable=False,
+        created_at=at,
+        last_seen_at=at,
+    )
+
+
 async def touch_customer(
     session: AsyncSession,
     *,
@@ -114,17 +141,8 @@ async def touch_customer(
     """
     customer = found if found is not None else await find_customer(session, channel, external_id)
     if customer is None:
-        customer = Customer(
-            channel=channel,
-            external_id=external_id,
-            name=name[:256],
-            username=username,
-            language=language_from_code(language_code, default_language),
-            language_chosen=False,
-            tier="normal",
-            unreachable=False,
-            created_at=at,
-            last_seen_at=at,
+        customer = new_customer(
+            channel, external_id, name, username, language_code, default_language, at
         )
         session.add(customer)
         await session.flush()
@@ -174,17 +192,15 @@ async def first_contact(
     entry = await entry_for_new(session, channel, external_id, username)
     customer = await insert_object(
         session,
-        Customer(
-            channel=channel,
-            external_id=external_id,
-            name=name[:256],
-            username=username,
-            language=language_from_code(language_code, default_language),
-            language_chosen=False,
+        new_customer(
+            channel,
+            external_id,
+            name,
+            username,
+            language_code,
+            default_language,
+            at,
             tier="normal" if entry is None else "vip",
-            unreachable=False,
-            created_at=at,
-            last_seen_at=at,
         ),
     )
     ticket = await insert_object(
