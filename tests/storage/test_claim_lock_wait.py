@@ -25,11 +25,10 @@ from base.clock import VirtualClock
 from handoff.acd import Offer as AcdOffer
 from handoff.acd import Offered
 from handoff.agents import add_agent
-from handoff.customers import touch_customer
 from handoff.effects import claim
 from handoff.schedule import ts
-from handoff.tickets import current_ticket
 from storage.models import Offer, Ticket
+from tests.webhooks.test_webhooks_flow import open_ticket
 
 pytestmark = pytest.mark.postgres
 
@@ -44,21 +43,10 @@ async def pg_services(pg_url: str) -> AsyncIterator[Services]:
 
 
 async def _queued_ticket(services: Services, external_id: str) -> int:
-    now = services.clock.now()
+    ticket_id = await open_ticket(services, external_id)
     async with services.db.transaction() as session:
-        customer = await touch_customer(
-            session,
-            channel="web",
-            external_id=external_id,
-            name=external_id,
-            username=None,
-            language_code="en",
-            default_language="en",
-            at=now,
-        )
-        ticket = await current_ticket(session, customer, now)
-        ticket.state = "queued"
-        return ticket.id
+        (await session.get(Ticket, ticket_id)).state = "queued"  # type: ignore[union-attr]
+    return ticket_id
 
 
 async def test_a_claim_gives_way_to_a_transaction_ending_the_agents_offer(

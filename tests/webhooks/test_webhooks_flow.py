@@ -63,8 +63,9 @@ async def _services(url: str, clock: VirtualClock, **env: str) -> Services:
     return services
 
 
-async def open_ticket(services: Services, external_id: str) -> None:
-    """A new web contact: writes ``ticket_opened`` (its outbox row in the same transaction)."""
+async def open_ticket(services: Services, external_id: str) -> int:
+    """A new web contact: writes ``ticket_opened`` (its outbox row in the same transaction);
+    the ticket's id."""
     from handoff.customers import touch_customer
     from handoff.tickets import current_ticket
 
@@ -80,7 +81,7 @@ async def open_ticket(services: Services, external_id: str) -> None:
             default_language="en",
             at=now,
         )
-        await current_ticket(session, customer, now)
+        return (await current_ticket(session, customer, now)).id
 
 
 @pytest.fixture
