@@ -194,7 +194,7 @@ async def claim(uow: Unit, effect: Offered) -> None:
             # that another transaction is ending (pending -> accepted, expired...). That
             # transaction may next wait for the agent row this claim holds: a deadlock, which
             # PostgreSQL finds only after deadlock_timeout (1 s: a second's stall of both
-            # processes' chats in bench.scaleout). Waiting at most CLAIM_WAIT instead, the
+            # processes' chats in bench.scaleout). Waiting at most CLAIM_WAIT_MS instead, the
             # claim is lost (resync) and the other transaction goes on.
             await session.execute(text(f"SET LOCAL lock_timeout = '{CLAIM_WAIT_MS}ms'"))
         ticket = (
