@@ -9,6 +9,7 @@ that message's ticket, and an edit on either side is mirrored on the copy.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -40,19 +41,35 @@ def tag(ticket_id: int, name: str) -> str:
     return f"#{ticket_id} {name}:"
 
 
+# Sends to one chat go out one at a time, in the order they were asked for: a send the flood
+# limit holds back (429, retried after its wait) is not overtaken by the next one, so an
+# agent reads a customer's lines in the order written. (lock, senders using it) per chat.
+_chat_turns: dict[int, tuple[asyncio.Lock, int]] = {}
+
+
 async def send_text(
     bot: Bot, chat_id: int, text: str, markup: InlineKeyboardMarkup | None = None
 ) -> list[TgMessage]:
     """Send a text split at Telegram's limit, the keyboard on the last part."""
-    chunks = split_text(text)
-    sent = []
-    for i, chunk in enumerate(chunks):
-        sent.append(
-            await bot.send_message(
-                chat_id, chunk, reply_markup=markup if i == len(chunks) - 1 else None
-            )
-        )
-    return sent
+    lock, users = _chat_turns.get(chat_id, (asyncio.Lock(), 0))
+    _chat_turns[chat_id] = (lock, users + 1)
+    try:
+        async with lock:
+            chunks = split_text(text)
+            sent = []
+            for i, chunk in enumerate(chunks):
+                sent.append(
+                    await bot.send_message(
+                        chat_id, chunk, reply_markup=markup if i == len(chunks) - 1 else None
+                    )
+                )
+            return sent
+    finally:
+        lock, users = _chat_turns[chat_id]
+        if users == 1:
+            del _chat_turns[chat_id]
+        else:
+            _chat_turns[chat_id] = (lock, users - 1)
 
 
 async def say_to_agent(
