@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +23,10 @@ from storage.models import Agent, ApiToken
 
 ROLES = ("editor", "supervisor", "admin", "agent")
 TOKEN_PREFIX = "sanad_"
+# A token's "last used" is written at most this often: a console sends several requests a
+# second, and a write per request made each one wait for the row lock of the agent's other
+# requests (issue 15's line latency).
+LAST_USED_EVERY = timedelta(minutes=1)
 
 
 class AuthError(ValueError):
@@ -127,7 +131,8 @@ async def principal_from_bearer(db: Database, raw: str, at: datetime) -> Princip
         row = await active_token(session, raw.strip())
         if row is None:
             return None
-        row.last_used_at = at
+        if row.last_used_at is None or at - row.last_used_at >= LAST_USED_EVERY:
+            row.last_used_at = at
         return Principal(row.id, row.name, row.role, "bearer", agent_id=row.agent_id)
 
 

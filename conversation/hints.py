@@ -20,7 +20,7 @@ from conversation.outputs import Channel, Identity
 from faq.person import wants_person
 from faq.service import Prepared
 from handoff.customers import language_from_code
-from handoff.engine import Unit
+from handoff.engine import NeedsLock, Unit
 from handoff.tickets import State
 from storage.retry import retrying
 
@@ -106,6 +106,24 @@ def may_hand_off(channel: Channel, identity: Identity, text: str, press: bool = 
     return _asks_handoff(text, press)
 
 
+def chat_line(channel: Channel, identity: Identity, text: str) -> bool:
+    """Whether an input is, as far as this process saw last, a plain line of a live chat: the
+    customer's ticket is with an agent or waits for one, no rating comment is awaited, and the
+    text asks for nothing of the handoff engine. It then runs in a chat unit, without the
+    engine's lock (:meth:`handoff.engine.Engine.chat_unit`): relayed to the agent, or kept for
+    them. Only a hint: an input that needs the lock after all raises
+    :class:`~handoff.engine.NeedsLock` and is run again with it (issue 15)."""
+    seen = HINTS.get(channel, identity.external_id)
+    if seen is None:
+        return False
+    state, _language, awaiting = seen
+    return (
+        not awaiting
+        and state in (State.ASSIGNED, State.QUEUED, State.OFFERED)
+        and not _asks_handoff(text, False)
+    )
+
+
 def with_people(state: str, awaiting: bool) -> bool:
     """A ticket in this state (or a rating comment awaited) needs the handoff unit for any
     input: the customer waits for or talks with a person, or is rating one."""
@@ -135,16 +153,24 @@ async def in_transaction(
     services: Services,
     unit: bool,
     body: Callable[[AsyncSession, Unit | None], Awaitable[R]],
+    *,
+    chat: bool = False,
 ) -> R:
     """``body`` in one transaction, with the handoff unit entered right after BEGIN when
-    ``unit`` (or when the body found it needs it: then run again, with it). A transaction
-    the database aborted to break a deadlock is run again (:func:`storage.retry.retrying`):
-    the input is not lost."""
+    ``unit`` (or when the body found it needs it: then run again, with it); with ``chat``, a
+    chat unit (no engine lock: :func:`chat_line`) instead, and the full unit when the body
+    needs the lock after all. A transaction the database aborted to break a deadlock is run
+    again (:func:`storage.retry.retrying`): the input is not lost."""
     if not unit:
         try:
             return await retrying(lambda: _without_unit(services, body), what="a customer input")
         except NeedsUnit:
             log.debug("an input needed the handoff unit after all: run again with it")
+    elif chat:
+        try:
+            return await retrying(lambda: _with_chat_unit(services, body), what="a chat line")
+        except NeedsLock:
+            log.debug("a chat line needed the engine's lock after all: run again with it")
     return await retrying(lambda: _with_unit(services, body), what="a customer input")
 
 
@@ -153,6 +179,13 @@ async def _without_unit(
 ) -> R:
     async with services.db.transaction() as session:
         return await body(session, None)
+
+
+async def _with_chat_unit(
+    services: Services, body: Callable[[AsyncSession, Unit | None], Awaitable[R]]
+) -> R:
+    async with services.db.transaction() as session, services.handoff.chat_unit(session) as uow:
+        return await body(session, uow)
 
 
 async def _with_unit(

@@ -33,6 +33,7 @@ import texts
 from app.services import Services
 from conversation.hints import (
     NeedsUnit,
+    chat_line,
     in_transaction,
     may_hand_off,
     prepare,
@@ -182,7 +183,8 @@ async def customer_wrote(
         says = await turn.keep_says()
         return turn_reply(turn, says, message=line_of(await turn.kept_incoming()))
 
-    return await in_transaction(services, unit and not unseen, run)
+    chat = unit and chat_line(channel, identity, text if readable else "")
+    return await in_transaction(services, unit and not unseen, run, chat=chat)
 
 
 async def customer_command(

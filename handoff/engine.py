@@ -46,6 +46,18 @@ holds its turn and waits for the lock).
 Actions are declared with :func:`action`, which records on the unit that the memory may have
 changed: a :class:`~handoff.model.HandoffError` is raised before anything changed (no rebuild
 needed), anything else leaves the memory ahead of a rolled-back transaction.
+
+**Chat units.** A line of a live chat (an agent's line, a customer's line relayed to the agent
+who holds the chat) changes rows and sends notices but nothing this memory holds. Such actions
+are declared with :func:`chat_action` and run in a *chat unit* (:meth:`Engine.chat_unit`): the
+same transaction, clock instant and outbox, without the engine's lock, so a line never queues
+behind the accepts, offers and rebuilds of other chats (issue 15: that queue was most of a
+line's latency across processes). A chat action that finds it must change the memory after all
+(a customer's line that reopens their ticket) calls :meth:`Unit.need_lock`, which raises
+:class:`NeedsLock` before anything is written; the caller runs the input again in a unit with the
+lock (:meth:`Engine.run` does so by itself). A chat unit never takes the lock part-way (that
+would break the lock order above), and its commit tells no other process of a change: their
+memory does not depend on it either.
 """
 
 from __future__ import annotations
@@ -55,7 +67,7 @@ import contextlib
 import functools
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Concatenate, ParamSpec, TypeVar
@@ -100,26 +112,63 @@ class Unit:
     failed: bool = False  # an action failed part-way: the memory may be ahead of the rows
     committed: bool = False
     settling: asyncio.Task[None] | None = None  # what follows the end of the transaction
+    locked: bool = True  # False: a chat unit, which may not change the memory
 
     @property
     def acd(self) -> Acd:
+        self.need_lock()
         return self.engine.acd
+
+    def need_lock(self) -> None:
+        """Refuse, in a chat unit, what changes the memory (see the module docstring)."""
+        if not self.locked:
+            raise NeedsLock
 
     @property
     def config(self) -> HandoffConfig:
         return self.engine.config
 
 
+class NeedsLock(Exception):
+    """An action that may change the engine's memory was asked for in a chat unit: nothing was
+    written yet; run it again in a unit that holds the lock."""
+
+
+_CHAT_ACTIONS: set[object] = set()
+
+
 def action(
     body: Callable[Concatenate[Unit, P], Awaitable[R]],
 ) -> Callable[Concatenate[Unit, P], Awaitable[R]]:
-    """Declare a handoff action: record on its unit whether it may have changed the memory."""
+    """Declare a handoff action: record on its unit whether it may have changed the memory. It
+    runs only in a unit that holds the engine's lock."""
+    return _declared(body, chat=False)
 
+
+def chat_action(
+    body: Callable[Concatenate[Unit, P], Awaitable[R]],
+) -> Callable[Concatenate[Unit, P], Awaitable[R]]:
+    """Declare a handoff action that changes no memory of the engine (a line of a live chat):
+    it may run in a chat unit, without the lock (see the module docstring)."""
+    run = _declared(body, chat=True)
+    _CHAT_ACTIONS.add(run)
+    return run
+
+
+def is_chat_action(body: object) -> bool:
+    return body in _CHAT_ACTIONS
+
+
+def _declared(
+    body: Callable[Concatenate[Unit, P], Awaitable[R]], *, chat: bool
+) -> Callable[Concatenate[Unit, P], Awaitable[R]]:
     @functools.wraps(body)
     async def run(uow: Unit, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        if not chat:
+            uow.need_lock()
         try:
             result = await body(uow, *args, **kwargs)
-        except HandoffError:
+        except (HandoffError, NeedsLock):
             raise  # refused before anything changed
         except BaseException:
             uow.touched = uow.failed = True
@@ -169,26 +218,37 @@ class Engine:
     ) -> R:
         """Run one action in its own transaction; return once it has committed and its
         notices are delivered (or once the memory is rebuilt, when it failed). A transaction
-        the database aborted to break a deadlock runs again (:mod:`storage.retry`)."""
+        the database aborted to break a deadlock runs again (:mod:`storage.retry`). A chat
+        action runs in a chat unit, and again with the lock if it needs it."""
 
-        async def once() -> R:
+        async def once(chat: bool) -> R:
             uow: Unit | None = None
             try:
-                async with self.db.transaction() as session, self.unit(session) as uow:
-                    return await body(uow, *args, **kwargs)
+                async with self.db.transaction() as session:
+                    opened = self.chat_unit(session) if chat else self.unit(session)
+                    async with opened as uow:
+                        return await body(uow, *args, **kwargs)
             finally:
                 # Only this unit's follow-up: a delivery may itself run an action (a channel
                 # finding an agent unreachable), and must not wait for its own task.
                 if uow is not None and uow.settling is not None:
                     await uow.settling
 
-        return await retrying(once, what=f"handoff action {body.__name__}")
+        what = f"handoff action {body.__name__}"
+        if is_chat_action(body):
+            try:
+                return await retrying(lambda: once(True), what=what)
+            except NeedsLock:
+                pass
+        return await retrying(lambda: once(False), what=what)
 
     @contextlib.asynccontextmanager
     async def unit(self, session: AsyncSession) -> AsyncIterator[Unit]:
         """Actions in the caller's transaction ``session`` (see the module docstring)."""
         joined = session.info.get(_UNIT_KEY)
         if isinstance(joined, Unit) and joined.engine is self:
+            if not joined.locked:
+                raise RuntimeError("a chat unit cannot take the engine's lock part-way")
             yield joined
             return
         if not session.in_transaction():
@@ -203,6 +263,21 @@ class Engine:
         except BaseException:
             self.lock.release()
             raise
+        yield uow
+
+    @contextlib.asynccontextmanager
+    async def chat_unit(self, session: AsyncSession) -> AsyncIterator[Unit]:
+        """Chat actions in the caller's transaction ``session``, without the engine's lock (see
+        the module docstring): their notices go out after the commit, as a unit's do."""
+        joined = session.info.get(_UNIT_KEY)
+        if isinstance(joined, Unit) and joined.engine is self:
+            yield joined
+            return
+        if not session.in_transaction():
+            raise RuntimeError("handoff units run inside a transaction: begin one first")
+        uow = Unit(self, session, self.clock.now(), locked=False)
+        self._hook(session.sync_session)
+        session.info[_UNIT_KEY] = uow
         yield uow
 
     async def rebuild(self, *, if_stale: bool = False) -> None:
@@ -250,18 +325,25 @@ class Engine:
     def _settle(self, uow: Unit) -> None:
         """The unit's transaction ended (called from the session's event, under the lock):
         deliver after a commit; when the memory may be ahead of the rows, mark it stale (the
-        next unit rebuilds it first) and rebuild it."""
+        next unit rebuilds it first) and rebuild it. A chat unit holds no lock, changed no
+        memory and tells no other process: it only delivers."""
+        wrote = bool(uow.session.info.pop(EVENTS_WRITTEN, False))
+        if not uow.locked:
+            if uow.committed and uow.outbox:
+                self._follow(uow, self.deliver(uow.outbox))
+            return
         positions, self.positions_due = self.positions_due, {}
         self.lock.release()
         if uow.failed or (uow.touched and not uow.committed):
             self.stale = True
-            task = asyncio.get_running_loop().create_task(self._recover())
+            self._follow(uow, self._recover())
         else:
             self.poke()
-            wrote = bool(uow.session.info.pop(EVENTS_WRITTEN, False))
-            task = asyncio.get_running_loop().create_task(
-                self._after_commit(uow.outbox, positions, uow.now, wrote)
-            )
+            self._follow(uow, self._after_commit(uow.outbox, positions, uow.now, wrote))
+
+    def _follow(self, uow: Unit, work: Coroutine[None, None, None]) -> None:
+        """What follows the end of a unit's transaction, as a task :meth:`settled` waits for."""
+        task = asyncio.get_running_loop().create_task(work)
         uow.settling = task
         self._settling.add(task)
         task.add_done_callback(self._settling.discard)

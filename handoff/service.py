@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from base.clock import Clock
+from base.locks import KeyedLocks
 from handoff import actions
 from handoff.acd import Acd
 from handoff.effects import get_ticket, offer_notice
@@ -88,6 +89,7 @@ class HandoffService:
         self._sweep_task: asyncio.Task[int] | None = None
         self._stopping = False
         self.wakeups = 0  # timer-loop rounds: an idle service must not spin (tested)
+        self._lines = KeyedLocks()  # one ticket's agent lines, one at a time (agent_message)
 
     @property
     def acd(self) -> Acd:
@@ -97,6 +99,11 @@ class HandoffService:
     def unit(self, session: AsyncSession) -> contextlib.AbstractAsyncContextManager[Unit]:
         """Run actions inside the caller's transaction ``session``: see :mod:`handoff.engine`."""
         return self.engine.unit(session)
+
+    def chat_unit(self, session: AsyncSession) -> contextlib.AbstractAsyncContextManager[Unit]:
+        """Run chat actions (lines of a live chat) inside the caller's transaction, without
+        the engine's lock: see :mod:`handoff.engine`."""
+        return self.engine.chat_unit(session)
 
     async def settled(self) -> None:
         """Wait until the notices of units already ended are delivered."""
@@ -262,17 +269,20 @@ class HandoffService:
         client_id: str | None = None,
         file: tuple[str, str, bytes] | None = None,
     ) -> int:
-        return await self.engine.run(
-            actions.agent_message,
-            ticket_id,
-            agent_id,
-            text,
-            origin=origin,
-            kind=kind,
-            meta=meta,
-            client_id=client_id,
-            file=file,
-        )
+        # A chat action (no engine lock): one ticket's lines from this process still go one
+        # at a time, so a resend (same ``client_id``) finds the first one kept.
+        async with self._lines[ticket_id]:
+            return await self.engine.run(
+                actions.agent_message,
+                ticket_id,
+                agent_id,
+                text,
+                origin=origin,
+                kind=kind,
+                meta=meta,
+                client_id=client_id,
+                file=file,
+            )
 
     async def set_pending(self, ticket_id: int, agent_id: int) -> None:
         await self.engine.run(actions.set_pending, ticket_id, agent_id)

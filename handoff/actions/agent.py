@@ -18,7 +18,7 @@ from handoff.effects import (
     require_assignee,
     settle_offer,
 )
-from handoff.engine import Unit, action, address
+from handoff.engine import Unit, action, address, chat_action
 from handoff.model import WITH_AGENT_STATES, AcceptResult, Conflict, HandoffError
 from handoff.permissions import require_holder_or_supervisor
 from handoff.restore import load_agent
@@ -238,7 +238,7 @@ async def end_wrap_up(uow: Unit, agent_id: int) -> None:
     await apply(uow, uow.acd.end_wrap_up(agent_id, ts(uow.now)))
 
 
-@action
+@chat_action  # rows and notices only: runs without the engine's lock (handoff.engine)
 async def agent_message(
     uow: Unit,
     ticket_id: int,

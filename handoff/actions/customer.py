@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from handoff import notices
 from handoff.acd import rank_at
 from handoff.effects import apply, enter_queue, finish, get_customer, get_ticket, release
-from handoff.engine import Unit, action
+from handoff.engine import Unit, action, chat_action
 from handoff.model import WAITING_STATES, WITH_AGENT_STATES, HandoffError, QueueInfo
 from handoff.schedule import set_sla, ts
 from handoff.tickets import State
@@ -108,18 +108,22 @@ async def cancel_request(uow: Unit, ticket_id: int) -> bool:
     return True
 
 
-@action
+@chat_action  # a relay runs without the engine's lock; the rest asks for it (need_lock)
 async def customer_wrote(uow: Unit, ticket_id: int, message_id: int | None = None) -> str:
     """A customer message on a ticket: wakes a pending ticket, reopens a resolved one. With
     ``message_id`` (the message as stored in the transcript), the ticket's agent is sent it
     through the port, on whatever channel they work from.
 
     Returns what happened: ``none``, ``relayed`` (an agent has the chat), ``active``
-    (pending -> assigned, and relayed) or ``reopened``.
+    (pending -> assigned, and relayed) or ``reopened``. Only a relay is a chat action: the
+    other two change the ticket's state, which the engine's lock orders
+    (:meth:`~handoff.engine.Unit.need_lock`).
     """
     session, now = uow.session, uow.now
     ticket = await get_ticket(session, ticket_id)
     if ticket.state in WITH_AGENT_STATES and ticket.assignee_id is not None:
+        if ticket.state == State.PENDING:
+            uow.need_lock()
         if message_id is not None:
             uow.outbox.append(
                 notices.ChatMessage(
@@ -139,6 +143,7 @@ async def customer_wrote(uow: Unit, ticket_id: int, message_id: int | None = Non
         and ticket.resolved_at is not None
         and (now - ticket.resolved_at).total_seconds() <= uow.config.reopen_window_s
     ):
+        uow.need_lock()
         await reopen(uow, ticket)
         return "reopened"
     return "none"

@@ -347,3 +347,60 @@ async def test_a_first_contact_runs_without_the_engine_lock_and_an_unseen_waitin
             await session.execute(select(func.count()).where(Message.text == "still there?"))
         ).scalar()
     assert lines == 1
+
+
+async def test_a_line_to_the_agent_runs_without_the_engine_lock_and_one_that_wakes_a_pending_chat_with_it(
+    services: Services,
+) -> None:
+    """A customer's line to the agent who holds the chat runs in a chat unit (issue 15): it is
+    kept and relayed while the engine is busy elsewhere. When the hint is stale (the agent set
+    the chat pending meanwhile, which the line wakes), the chat unit refuses before writing and
+    the input runs again with the lock: still one commit, the line kept and relayed once."""
+    import asyncio
+
+    from conversation import customer_wrote
+    from conversation.hints import HINTS
+    from conversation.outputs import Identity
+    from handoff.agents import add_agent
+
+    async with services.db.transaction() as session:
+        agent = await add_agent(session, name="Pat", at=services.clock.now())
+    await services.handoff.resync()
+    await services.handoff.set_agent_status(agent.id, "available")
+    visitor = Identity("visitor-77", "Sam")
+    await customer_wrote(services, WEB, visitor, "I want a person")
+    await services.handoff.engine.settled()
+    offer = next(iter(services.handoff.acd.offers.values()))
+    assert (await services.handoff.accept_offer(offer.id, agent.id)).ok
+    await customer_wrote(services, WEB, visitor, "hello?")  # the hint: assigned
+    await services.handoff.engine.settled()
+
+    relayed: list[int] = []
+    deliver = services.handoff.engine.port.notify_agent
+
+    async def to_agent(notice: Any) -> None:
+        if isinstance(notice, ChatMessage):
+            relayed.append(notice.message_id)
+        await deliver(notice)
+
+    services.handoff.engine.port.notify_agent = to_agent  # type: ignore[method-assign]
+    async with services.handoff.engine.lock:  # an engine busy elsewhere
+        line = await asyncio.wait_for(
+            customer_wrote(services, WEB, visitor, "my order 1234 never arrived"), 10
+        )
+        await asyncio.wait_for(services.handoff.engine.settled(), 10)
+    assert line.message is not None and relayed == [line.message.id]
+
+    await services.handoff.set_pending(offer.ticket_id, agent.id)
+    HINTS.put(WEB, visitor.external_id, "assigned", "en")  # as if this process missed it
+    with counted(services) as woken:
+        again = await customer_wrote(services, WEB, visitor, "any news?")
+        await services.handoff.engine.settled()
+    assert (woken["begin"], woken["commit"]) == (2, 1), woken  # one rolled back, one kept
+    assert again.ticket is not None and again.ticket.state == "assigned"
+    assert again.message is not None and relayed[-1] == again.message.id
+    async with services.db.transaction() as session:
+        kept = (
+            await session.execute(select(func.count()).where(Message.text == "any news?"))
+        ).scalar()
+    assert kept == 1

@@ -4,6 +4,7 @@ cookie, CSRF on form posts, JSON errors, the public endpoints."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from aiohttp.test_utils import TestClient
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from accounts.tokens import revoke_token
 from app.services import Services
+from base.clock import VirtualClock
 from storage.models import ApiToken
 from tests.conftest import bearer
 
@@ -51,6 +53,34 @@ async def test_bearer_token_works_and_is_stored_hashed(
     assert all(len(r.token_hash) == 64 for r in rows)
     editor = next(r for r in rows if r.role == "editor")
     assert editor.last_used_at is not None
+
+
+async def test_a_tokens_last_use_is_written_at_most_once_a_minute(
+    client: Client, tokens: dict[str, str], services: Services, clock: VirtualClock
+) -> None:
+    """Not on every request: a console's requests would each wait for the row's lock."""
+
+    async def last_used() -> datetime | None:
+        async with services.db.transaction() as session:
+            return (
+                await session.execute(
+                    select(ApiToken.last_used_at).where(ApiToken.role == "editor")
+                )
+            ).scalar_one()
+
+    async def use() -> None:
+        response = await client.get("/api/v1/openapi.json", headers=bearer(tokens["editor"]))
+        assert response.status == 200
+
+    await use()
+    first = await last_used()
+    assert first == clock.now()
+    clock.advance(30)
+    await use()
+    assert await last_used() == first  # within the minute: not written again
+    clock.advance(31)
+    await use()
+    assert await last_used() == clock.now()
 
 
 async def test_revoked_token_stops_working(
