@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 Float32Array = npt.NDArray[np.float32]
 
 MODES = ("auto", "on", "off")
-MAX_QUERY_WORDS = 24
+MAX_QUERY_TOKENS = 24  # what the model reads of a query, special tokens included
+MAX_QUERY_WORDS = 24  # the cap for an embedder that cannot count its tokens
 DEFAULT_BACKEND = "e5"
 
 
@@ -49,6 +50,13 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> Float32Array: ...
 
     def clone(self) -> Embedder: ...
+
+
+@runtime_checkable
+class TokenCounting(Protocol):
+    """An embedder that can say how many tokens its model reads of a query."""
+
+    def query_tokens(self, text: str) -> int: ...
 
 
 def embedding_text(text: str) -> str:
@@ -89,6 +97,11 @@ class E5Embedder:
         hold up query embeddings."""
         return E5Embedder(threads=self._threads)
 
+    def query_tokens(self, text: str) -> int:
+        """Tokens the engine feeds for ``text`` as a query, special tokens included (its
+        tokenizer only: about 0.1 ms, no lock needed)."""
+        return int(self._engine.token_count(text, is_query=True))
+
     def embed(self, texts: Sequence[str]) -> Float32Array:
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
@@ -103,12 +116,51 @@ def _unit_rows(rows: Float32Array) -> Float32Array:
     return out
 
 
-def query_text(text: str) -> str:
-    """What is embedded of a customer's message: its first ``MAX_QUERY_WORDS`` words. The cost
-    of an embedding grows with the length (about 2 ms per word on one core); longer messages
-    rarely gain from the rest (dev queries over 24 words: top-1 unchanged; the lexical matcher
-    still reads the whole message)."""
-    return " ".join(text.split()[:MAX_QUERY_WORDS])
+def query_text(text: str, embedder: object = None, max_tokens: int | None = None) -> str:
+    """What is embedded of a customer's message: its longest prefix of whole words that the
+    model reads as at most ``max_tokens`` tokens (specials included), when ``embedder`` can count
+    them (:class:`TokenCounting`); else its first ``MAX_QUERY_WORDS`` words.
+
+    The CPU of an embedding is about 12 ms per call plus 1 ms per token on one core, so the
+    cap bounds the p99 of a query; a cap in tokens rather than words treats English and Arabic
+    (more tokens per word) alike. The lexical matcher still reads the whole message. How the
+    cap was chosen (accuracy per dataset against CPU): docs/BENCHMARKS.md."""
+    words = text.split()
+    if not isinstance(embedder, TokenCounting):
+        return " ".join(words[:MAX_QUERY_WORDS])
+    if max_tokens is None:
+        max_tokens = MAX_QUERY_TOKENS
+    count = embedder.query_tokens
+    # Each word is at least one token: no more than ``max_tokens`` words can fit, and a long
+    # message is not tokenised whole.
+    words = words[:max_tokens]
+    total = count(" ".join(words))
+    if total <= max_tokens:
+        return " ".join(words)  # most messages: one call of the tokenizer
+    # The count grows with the prefix. Start from the prefix the average word length
+    # suggests and step to the longest that fits (two or three calls for most messages).
+    base = count("")
+    per_word = max(total - base, 1) / len(words)
+    k = min(len(words) - 1, max(0, int((max_tokens - base) / per_word)))
+    fits = k == 0 or count(" ".join(words[:k])) <= max_tokens
+    while fits and count(" ".join(words[: k + 1])) <= max_tokens:
+        k += 1
+    while not fits:
+        k -= 1
+        fits = k == 0 or count(" ".join(words[:k])) <= max_tokens
+    lo = k
+    if lo:
+        return " ".join(words[:lo])
+    # One word longer than the cap (a pasted link, a long token run): its longest prefix.
+    first = words[0]
+    lo, hi = 0, len(first)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count(first[:mid]) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    return first[:lo]
 
 
 _BACKENDS: dict[str, Callable[..., Embedder]] = {"e5": E5Embedder}

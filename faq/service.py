@@ -528,7 +528,7 @@ class FaqService:
         is not in use (off, unavailable, or article embeddings not ready)."""
         if self.embedder is None or not self._matcher.fused_ready:
             return None
-        text = query_text(query)
+        text = query_text(query, self.embedder)
         if not text:
             return None
         known = self._query_vectors.get(text)
