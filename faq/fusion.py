@@ -53,6 +53,10 @@ IntArray = npt.NDArray[np.int64]
 
 LEXICAL_POOL = 20  # lexical candidates scored exactly and fused
 SEMANTIC_POOL = 20  # semantic candidates fused
+# Articles whose every phrasing is scored, chosen by their centroid's cosine (the rest are not
+# candidates): at 10,000 articles this scores ~1,000 rows instead of 50,000. On the dev sets the
+# semantic pool, the decisions and the figures are the same as a full search's (BENCHMARKS.md).
+CENTROID_POOL = 200
 W_LEXICAL = 0.2
 W_BEST = 0.75
 
@@ -238,6 +242,51 @@ class SemanticIndex:
         out: Float32Array = np.clip(mixed, 0.0, 1.0).astype(np.float32)
         return part.article_ids, out
 
+    def pooled(
+        self,
+        query: Float32Array,
+        lang: str,
+        pool: int,
+        extra: Iterable[str] = (),
+        centroid_pool: int | None = CENTROID_POOL,
+    ) -> dict[str, float]:
+        """Semantic scores (as :meth:`scores`) of the ``pool`` best articles of ``lang`` and of
+        the ``extra`` ones (the lexical candidates).
+
+        With ``centroid_pool``, only the articles with the ``centroid_pool`` best centroid
+        cosines (and ``extra``) have their phrasings scored: the phrasing rows dominate the
+        cost (5 per article), the centroids are one per article. An article whose centroid is
+        far from the query but one phrasing of which is close could be missed; with coherent
+        articles (phrasings of one question) the pool holds the best ones with a wide margin.
+        ``None`` (or no more articles than that) scores every row: exactly :meth:`scores`."""
+        part = self._parts.get(lang)
+        if part is None:
+            return {}
+        n = len(part.article_ids)
+        if centroid_pool is None or n <= centroid_pool:
+            ids, sem = self.scores(query, lang)
+            top = np.argpartition(-sem, pool - 1)[:pool] if n > pool else np.arange(n)
+            out = {ids[i]: float(sem[i]) for i in top.tolist()}
+            out.update({a: float(sem[part.index_of[a]]) for a in extra if a in part.index_of})
+            return out
+        cent = np.einsum("ij,j->i", part.centroids, query)
+        near = np.argpartition(-cent, centroid_pool - 1)[:centroid_pool]
+        known = [part.index_of[a] for a in extra if a in part.index_of]
+        cand = np.unique(np.concatenate([near, np.asarray(known, dtype=np.int64)]))
+        starts = part.starts[cand]
+        ends = np.append(part.starts[1:], len(part.rows))[cand]
+        counts = ends - starts
+        offsets = np.cumsum(counts) - counts
+        rows = np.repeat(starts - offsets, counts) + np.arange(int(counts.sum()))
+        cos = np.einsum("ij,j->i", part.rows[rows], query)
+        best = np.maximum.reduceat(cos, offsets)
+        mixed = np.clip(W_BEST * best + (1.0 - W_BEST) * cent[cand], 0.0, 1.0).astype(np.float32)
+        order = np.argpartition(-mixed, pool - 1)[:pool] if len(cand) > pool else None
+        chosen = cand if order is None else cand[order]
+        score_of = dict(zip(cand.tolist(), mixed.tolist(), strict=True))
+        picked = set(chosen.tolist()) | set(known)
+        return {part.article_ids[i]: score_of[i] for i in picked}
+
     def positions(self, lang: str) -> Mapping[str, int]:
         """Article id -> its position in :meth:`scores` of ``lang``."""
         part = self._parts.get(lang)
@@ -251,7 +300,7 @@ class SemanticIndex:
 class Matcher:
     """What the service asks: lexical index, optional semantic index, and the thresholds."""
 
-    __slots__ = ("fused_thresholds", "lexical", "lexical_thresholds", "semantic")
+    __slots__ = ("centroid_pool", "fused_thresholds", "lexical", "lexical_thresholds", "semantic")
 
     def __init__(
         self,
@@ -259,8 +308,10 @@ class Matcher:
         semantic: SemanticIndex | None = None,
         lexical_thresholds: Thresholds = DEFAULT_THRESHOLDS,
         fused_thresholds: Mapping[str, Thresholds] = FUSED_THRESHOLDS,
+        centroid_pool: int | None = CENTROID_POOL,
     ) -> None:
         self.lexical = lexical
+        self.centroid_pool = centroid_pool  # None: every phrasing scored (benchmarks' A/B)
         self.semantic = semantic
         self.lexical_thresholds = lexical_thresholds
         self.fused_thresholds = dict(fused_thresholds)
@@ -295,18 +346,10 @@ class Matcher:
             return Mode.LEXICAL, [Scored(h.article_id, h.score, h.score, None) for h in hits]
         lex = {h.article_id: h.score for h in self.lexical.search(query, lang, LEXICAL_POOL)}
         search_lang = lang if lang in self.lexical.languages else None
-        ids, sem = self.semantic.scores(embedding, lang)
-        if search_lang is None or not len(ids):
+        sem_of = self.semantic.pooled(embedding, lang, SEMANTIC_POOL, lex, self.centroid_pool)
+        if search_lang is None or not sem_of:
             hits = self.lexical.search(query, lang, limit=limit)
             return Mode.LEXICAL, [Scored(h.article_id, h.score, h.score, None) for h in hits]
-        pool = min(SEMANTIC_POOL, len(ids))
-        top = np.argpartition(-sem, pool - 1)[:pool] if len(ids) > pool else np.arange(len(ids))
-        sem_of = {ids[i]: float(sem[i]) for i in top.tolist()}
-        if lex:
-            missing = [a for a in lex if a not in sem_of]
-            if missing:
-                where = self.semantic.positions(lang)
-                sem_of.update({a: float(sem[where[a]]) for a in missing if a in where})
         scored = [
             Scored(a, W_LEXICAL * lex.get(a, 0.0) + (1.0 - W_LEXICAL) * s, lex.get(a, 0.0), s)
             for a, s in sem_of.items()
