@@ -119,8 +119,9 @@ def query(name: str = "en", pruned: bool = True, words: bool = False, passes: in
 
     def service(i: int) -> None:
         text = queries[i]["text"]
-        if matcher.decisive(text, lang) is None:
-            matcher.decide(text, lang, embedder.embed([cut(text)])[0])
+        hits = matcher.lexical_pool(text, lang)
+        if matcher.decisive(text, lang, lexical_hits=hits) is None:
+            matcher.decide(text, lang, embedder.embed([cut(text)])[0], lexical_hits=hits)
 
     gc.disable()
     try:

@@ -222,13 +222,13 @@ def time_fused(
         try:
             for q in queries:
                 c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
-                if embedder is None or matcher.decisive(q["text"], q["lang"]) is None:
-                    vec = (
-                        None
-                        if embedder is None
-                        else embedder.embed([query_text(q["text"], embedder)])[0]
-                    )
-                    matcher.decide(q["text"], q["lang"], vec)
+                if embedder is None:
+                    matcher.decide(q["text"], q["lang"], None)
+                else:  # as FaqService.verdict: one lexical search for the shortcut and fusion
+                    hits = matcher.lexical_pool(q["text"], q["lang"])
+                    if matcher.decisive(q["text"], q["lang"], lexical_hits=hits) is None:
+                        vec = embedder.embed([query_text(q["text"], embedder)])[0]
+                        matcher.decide(q["text"], q["lang"], vec, lexical_hits=hits)
                 t1, c1 = time.perf_counter_ns(), time.thread_time_ns()
                 wall.append((t1 - t0) / 1e6)
                 cpu.append((c1 - c0) / 1e6)

@@ -30,7 +30,7 @@ not gathered one by one); nothing is re-embedded that is already known.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -336,15 +336,24 @@ class Matcher:
         return found or FUSED_DEFAULT
 
     def rank(
-        self, query: str, lang: str | None, embedding: Float32Array | None, limit: int = 5
+        self,
+        query: str,
+        lang: str | None,
+        embedding: Float32Array | None,
+        limit: int = 5,
+        lexical_hits: Sequence[Hit] | None = None,
     ) -> tuple[Mode, list[Scored]]:
-        """Candidates best first, fused when an embedding is given and the index is ready."""
+        """Candidates best first, fused when an embedding is given and the index is ready.
+        ``lexical_hits``: :meth:`lexical_pool` of the same query and language, when the caller
+        has it already (the lexical shortcut searched first)."""
         if lang is None:
             lang = detect_language(query) if normalize(query) else "en"
         if embedding is None or not self.fused_ready or self.semantic is None:
             hits = self.lexical.search(query, lang, limit=limit)
             return Mode.LEXICAL, [Scored(h.article_id, h.score, h.score, None) for h in hits]
-        lex = {h.article_id: h.score for h in self.lexical.search(query, lang, LEXICAL_POOL)}
+        if lexical_hits is None:
+            lexical_hits = self.lexical_pool(query, lang)
+        lex = {h.article_id: h.score for h in lexical_hits}
         search_lang = lang if lang in self.lexical.languages else None
         sem_of = self.semantic.pooled(embedding, lang, SEMANTIC_POOL, lex, self.centroid_pool)
         if search_lang is None or not sem_of:
@@ -357,12 +366,26 @@ class Matcher:
         scored.sort(key=lambda x: (-x.score, x.article_id))
         return Mode.FUSED, scored[:limit]
 
-    def decisive(self, query: str, lang: str | None, limit: int = 5) -> Verdict | None:
+    def lexical_pool(self, query: str, lang: str) -> list[Hit]:
+        """The lexical candidates a fused ranking takes (:data:`LEXICAL_POOL`), best first."""
+        return self.lexical.search(query, lang, LEXICAL_POOL)
+
+    def decisive(
+        self,
+        query: str,
+        lang: str | None,
+        limit: int = 5,
+        lexical_hits: Sequence[Hit] | None = None,
+    ) -> Verdict | None:
         """The lexical verdict when it is a clear ANSWER (:data:`DECISIVE`) and the fused
-        matcher is ready: the query need not be embedded. Else None."""
+        matcher is ready: the query need not be embedded. Else None. ``lexical_hits``:
+        :meth:`lexical_pool` of the query, searched once for this and :meth:`decide`."""
         if not self.fused_ready:
             return None
-        hits = self.lexical.search(query, lang, limit=max(limit, 3))
+        if lexical_hits is None:
+            hits = self.lexical.search(query, lang, limit=max(limit, 3))
+        else:
+            hits = list(lexical_hits[: max(limit, 3)])
         decision = decide_from_hits(hits, DECISIVE)
         if decision.outcome is not Outcome.ANSWER:
             return None
@@ -370,9 +393,14 @@ class Matcher:
         return Verdict(decision, Mode.LEXICAL, scored, DECISIVE, DECISIVE_GROUP)
 
     def decide(
-        self, query: str, lang: str | None, embedding: Float32Array | None, limit: int = 5
+        self,
+        query: str,
+        lang: str | None,
+        embedding: Float32Array | None,
+        limit: int = 5,
+        lexical_hits: Sequence[Hit] | None = None,
     ) -> Verdict:
-        mode, scored = self.rank(query, lang, embedding, limit=max(limit, 3))
+        mode, scored = self.rank(query, lang, embedding, max(limit, 3), lexical_hits)
         used_lang = lang or (detect_language(query) if normalize(query) else "en")
         group = decision_group(query, used_lang)
         thresholds = self.thresholds_for(group, mode)

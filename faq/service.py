@@ -558,11 +558,13 @@ class FaqService:
         query = text.strip()[:MAX_QUERY_CHARS]
         lang = detect_language(query) if any(c.isalpha() for c in query) else language
         matcher = self._matcher
-        clear = matcher.decisive(query, lang)
+        # One lexical search serves the shortcut and, when the query is embedded, the fusion.
+        hits = matcher.lexical_pool(query, lang) if matcher.fused_ready else None
+        clear = matcher.decisive(query, lang, lexical_hits=hits)
         if clear is not None:
             return query, lang, clear
         embedding = await self.embed_query(query)
-        return query, lang, matcher.decide(query, lang, embedding)
+        return query, lang, matcher.decide(query, lang, embedding, lexical_hits=hits)
 
     async def prepare(self, text: str, language: str) -> Prepared:
         """Decide on a question before any transaction is open: the query embedding (tens of

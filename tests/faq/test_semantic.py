@@ -267,6 +267,32 @@ def test_a_clear_lexical_answer_skips_the_embedding_and_agrees_with_fused(
 
 @pytest.mark.parametrize(
     "text",
+    [
+        "How long does delivery take?",
+        "the thing I bought arrived broken",
+        "بدي الغي الطلب",
+        "كم تكلفة التوصيل؟",
+        "what is the weather tomorrow",
+    ],
+)
+def test_one_lexical_search_serves_the_shortcut_and_the_fusion(
+    sample_matcher: Matcher, embedder: Embedder, text: str
+) -> None:
+    """The service searches the lexical index once (``lexical_pool``) and hands the hits to
+    ``decisive`` and ``decide``: the same verdicts as each searching on its own."""
+    lang = "ar" if any("\u0600" <= c <= "\u06ff" for c in text) else "en"
+    hits = sample_matcher.lexical_pool(text, lang)
+    vec = embedder.embed([query_text(text, embedder)])[0]
+    assert sample_matcher.decisive(text, lang, lexical_hits=hits) == sample_matcher.decisive(
+        text, lang
+    )
+    assert sample_matcher.decide(text, lang, vec, lexical_hits=hits) == sample_matcher.decide(
+        text, lang, vec
+    )
+
+
+@pytest.mark.parametrize(
+    "text",
     ["عندكم فرع في الرياض؟", "what is the weather tomorrow", "who won the football match"],
 )
 def test_far_from_every_article_is_an_honest_no_match(
