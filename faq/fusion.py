@@ -8,7 +8,10 @@ where ``lexical`` is the lexical matcher's score (0 for an article outside its `
 best), ``p`` runs over the embeddings of the article's question and phrasings, and ``c`` is their
 unit centroid (negative cosines count as 0, so scores lie in ``[0, 1]``). Cosines of this model
 sit in about ``[0.7, 1]`` for any two texts, so fused scores of unrelated texts are not near 0;
-the decision leans on the lead of the best article over the runner-up.
+the decision leans on the lead of the best article over the runner-up. Beyond
+:data:`CENTROID_POOL` articles of a language, only the articles with the nearest centroids (and
+the lexical candidates) have their phrasings scored, the phrasings being most of the cost
+(:meth:`SemanticIndex.pooled`).
 
 The decision uses thresholds per *decision group* (:data:`FUSED_THRESHOLDS`,
 :func:`decision_group`): English, Modern Standard Arabic, and dialectal Arabic as told by the
@@ -53,9 +56,10 @@ IntArray = npt.NDArray[np.int64]
 
 LEXICAL_POOL = 20  # lexical candidates scored exactly and fused
 SEMANTIC_POOL = 20  # semantic candidates fused
-# Articles whose every phrasing is scored, chosen by their centroid's cosine (the rest are not
-# candidates): at 10,000 articles this scores ~1,000 rows instead of 50,000. On the dev sets the
-# semantic pool, the decisions and the figures are the same as a full search's (BENCHMARKS.md).
+# Articles whose every phrasing is scored, chosen by their centroid's cosine (with the lexical
+# candidates; the rest are not candidates): at 10,000 articles ~1,000 rows scored instead of
+# 50,000. Forced down to 10-40 of the dev sets' 77 articles, the decisions were a full search's
+# on every dev query (BENCHMARKS.md, "A token cap and a pruned search").
 CENTROID_POOL = 200
 W_LEXICAL = 0.2
 W_BEST = 0.75
