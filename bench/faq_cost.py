@@ -5,12 +5,13 @@ checkout (run the same command with ``PYTHONPATH`` set to it).
     Lexical index build at 10,000 articles (English and MSA, synthetic padding as in
     ``bench.faq_bench``): wall and CPU time, and the peak of Python and numpy allocations
     (tracemalloc, a second build).
-``python -m bench.faq_cost query [--dataset en|msa|pal] [--full] [--words] [--passes N]``
+``python -m bench.faq_cost query [--dataset en|msa|pal] [--full] [--tokens N] [--passes N]``
     CPU per query at 10,000 articles (300 dev queries, one pinned core): the lexical search,
     the semantic scores (every phrasing, and the pool the matcher takes), the fused decision
     without the query embedding, the cap, the embedding, and the whole query as the service
-    spends it. ``--full`` scores every phrasing and ``--words`` embeds the first 24 words, as
-    main does (the A/B in one checkout).
+    spends it. ``--full`` scores every phrasing (the search before the centroid pool) and
+    ``--tokens N`` caps the embedded text at N tokens (``SANAD_FAQ_QUERY_TOKENS``; unset: the
+    first 24 words, as shipped); the A/B in one checkout.
 ``python -m bench.faq_cost warm [--db FILE]``
     Warm start at 10,000 articles: ``FaqService.reload`` on SQLite with every embedding stored
     (the database is seeded once into ``--db``, default ``/tmp/sanad-faq-cost-10k.db``, and
@@ -45,7 +46,7 @@ from bench.faq_bench import pin_one_core  # noqa: E402
 from bench.faq_data import DATASETS, data_dir, entries_of, load_jsonl, pad_articles  # noqa: E402
 from faq.fusion import CENTROID_POOL, SEMANTIC_POOL, Matcher  # noqa: E402
 from faq.matcher import MatchIndex  # noqa: E402
-from faq.semantic import MAX_QUERY_TOKENS, load_embedder, query_text  # noqa: E402
+from faq.semantic import MAX_QUERY_WORDS, load_embedder, query_text  # noqa: E402
 from faq.service import FaqService  # noqa: E402
 from storage.db import Database  # noqa: E402
 
@@ -89,12 +90,14 @@ def _percentiles(run: Callable[[int], object], n: int) -> tuple[float, float]:
     return float(np.percentile(out, 50)), float(np.percentile(out, 99))
 
 
-def query(name: str = "en", pruned: bool = True, words: bool = False, passes: int = 3) -> None:
+def query(
+    name: str = "en", pruned: bool = True, tokens: int | None = None, passes: int = 3
+) -> None:
     """CPU per query at 10,000 articles of ``name``'s dev queries (300, one pinned core):
     the parts, then the whole as the service spends it (the lexical shortcut, the cap, the
     embedding, the decision), median of ``passes`` passes of p50 / p99. ``pruned=False``
-    scores every phrasing (main's search), ``words=True`` embeds the first 24 words (main's
-    cap): the A/B of both changes in one run."""
+    scores every phrasing (the search before the centroid pool), ``tokens`` caps what is
+    embedded at that many tokens (``SANAD_FAQ_QUERY_TOKENS``): the A/B of both in one checkout."""
     pin_one_core()
     articles, n_real = _articles(name)
     cache = faq_fused.default_cache()
@@ -103,7 +106,7 @@ def query(name: str = "en", pruned: bool = True, words: bool = False, passes: in
     embedder = cache.embedder
 
     def cut(text: str) -> str:
-        return query_text(text, None if words else embedder)
+        return query_text(text, embedder, tokens)
 
     queries = random.Random(77).sample(load_jsonl(data_dir(None) / DATASETS[name][1]), 300)
     vecs = cache.get([cut(q["text"]) for q in queries])
@@ -114,7 +117,7 @@ def query(name: str = "en", pruned: bool = True, words: bool = False, passes: in
     n = len(queries)
     lang = queries[0]["lang"]
     setup = f"{name} {SIZE}, {'pruned' if pruned else 'full'} search, " + (
-        "24-word cap" if words else f"{MAX_QUERY_TOKENS}-token cap"
+        f"{MAX_QUERY_WORDS}-word cap" if tokens is None else f"{tokens}-token cap"
     )
 
     def service(i: int) -> None:
@@ -179,13 +182,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--db", type=Path, default=Path("/tmp/sanad-faq-cost-10k.db"))
     parser.add_argument("--dataset", choices=tuple(DATASETS), default="en", help="query: queries")
     parser.add_argument("--full", action="store_true", help="query: score every phrasing")
-    parser.add_argument("--words", action="store_true", help="query: embed the first 24 words")
+    parser.add_argument("--tokens", type=int, default=None, help="query: a token cap")
     parser.add_argument("--passes", type=int, default=3, help="query: passes (median)")
     args = parser.parse_args(argv)
     if args.what == "build":
         build()
     elif args.what == "query":
-        query(args.dataset, not args.full, args.words, args.passes)
+        query(args.dataset, not args.full, args.tokens, args.passes)
     else:
         asyncio.run(_warm(args.db))
     return 0

@@ -29,8 +29,10 @@ log = logging.getLogger(__name__)
 Float32Array = npt.NDArray[np.float32]
 
 MODES = ("auto", "on", "off")
-MAX_QUERY_TOKENS = 24  # what the model reads of a query, special tokens included
-MAX_QUERY_WORDS = 24  # the cap for an embedder that cannot count its tokens
+MAX_QUERY_WORDS = 24  # what is embedded of a query, unless a token cap is set
+# A cap in tokens (``SANAD_FAQ_QUERY_TOKENS``): 24 bounds the CPU per question near 30 ms at
+# 10,000 articles, at the cost of about one point of Arabic direct answers (BENCHMARKS.md).
+SUGGESTED_QUERY_TOKENS = 24
 DEFAULT_BACKEND = "e5"
 
 
@@ -117,19 +119,18 @@ def _unit_rows(rows: Float32Array) -> Float32Array:
 
 
 def query_text(text: str, embedder: object = None, max_tokens: int | None = None) -> str:
-    """What is embedded of a customer's message: its longest prefix of whole words that the
-    model reads as at most ``max_tokens`` tokens (specials included), when ``embedder`` can count
-    them (:class:`TokenCounting`); else its first ``MAX_QUERY_WORDS`` words.
+    """What is embedded of a customer's message: its first ``MAX_QUERY_WORDS`` words and, with
+    ``max_tokens`` and an ``embedder`` that can count them (:class:`TokenCounting`), the longest
+    prefix of those words that the model reads as at most ``max_tokens`` tokens (specials
+    included).
 
-    The CPU of an embedding is about 12 ms per call plus 1 ms per token on one core, so the
-    cap bounds the p99 of a query; a cap in tokens rather than words treats English and Arabic
-    (more tokens per word) alike. The lexical matcher still reads the whole message. How the
-    cap was chosen (accuracy per dataset against CPU): docs/BENCHMARKS.md."""
-    words = text.split()
-    if not isinstance(embedder, TokenCounting):
-        return " ".join(words[:MAX_QUERY_WORDS])
-    if max_tokens is None:
-        max_tokens = MAX_QUERY_TOKENS
+    The CPU of an embedding is about 12 ms per call plus 1 ms per token on one core, so a token
+    cap bounds the p99 of a query, and treats English and Arabic (more tokens per word) alike;
+    it is off by default because it costs Arabic queries accuracy (top-1 and direct answers,
+    docs/BENCHMARKS.md). The lexical matcher still reads the whole message."""
+    words = text.split()[:MAX_QUERY_WORDS]
+    if max_tokens is None or not isinstance(embedder, TokenCounting):
+        return " ".join(words)
     count = embedder.query_tokens
     # Each word is at least one token: no more than ``max_tokens`` words can fit, and a long
     # message is not tokenised whole.

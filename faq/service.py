@@ -176,10 +176,12 @@ class FaqService:
         now: Callable[[], datetime] = _utc_now,
         inline_embed_max: int = INLINE_EMBED_MAX,
         process_min_articles: int = PROCESS_MIN_ARTICLES,
+        query_tokens: int | None = None,
     ) -> None:
         self.db = db
         self.refresh_s = refresh_s
         self.embedder = embedder
+        self.query_tokens = query_tokens  # a cap on what is embedded of a question (query_text)
         # Recent questions' embeddings, by the text embedded (:func:`query_text`): the same
         # question asked again ("where is my order?") is not embedded again. They depend on the
         # model only, not on the articles, so rebuilds keep them.
@@ -528,7 +530,7 @@ class FaqService:
         is not in use (off, unavailable, or article embeddings not ready)."""
         if self.embedder is None or not self._matcher.fused_ready:
             return None
-        text = query_text(query, self.embedder)
+        text = query_text(query, self.embedder, self.query_tokens)
         if not text:
             return None
         known = self._query_vectors.get(text)

@@ -130,25 +130,29 @@ def test_a_long_message_is_cut_at_the_token_cap_on_a_word_boundary(
     assert isinstance(embedder, semantic.TokenCounting)
     count = embedder.query_tokens
     words = text.split()
-    assert count(text) > semantic.MAX_QUERY_TOKENS  # the case under test
-    cut = query_text(text, embedder)
+    cap = semantic.SUGGESTED_QUERY_TOKENS
+    assert count(" ".join(words[: semantic.MAX_QUERY_WORDS])) > cap  # the case under test
+    # no token cap unless one is set: the first words
+    assert query_text(text, embedder) == " ".join(words[: semantic.MAX_QUERY_WORDS])
+    cut = query_text(text, embedder, cap)
     n = len(cut.split())
     assert 0 < n < len(words) and cut == " ".join(words[:n])
-    assert count(cut) <= semantic.MAX_QUERY_TOKENS  # it fits ...
-    assert count(" ".join(words[: n + 1])) > semantic.MAX_QUERY_TOKENS  # ... the longest that does
-    for cap in (12, 16, 40):  # any cap: the longest word prefix within it
+    assert count(cut) <= cap  # it fits ...
+    assert count(" ".join(words[: n + 1])) > cap  # ... the longest that does
+    for cap in (12, 16, 30):  # any cap: the longest word prefix within it
         k = len(query_text(text, embedder, max_tokens=cap).split())
         assert count(" ".join(words[:k])) <= cap < count(" ".join(words[: k + 1]))
 
 
 def test_a_short_message_is_embedded_whole_and_one_huge_word_is_cut(embedder: Embedder) -> None:
-    assert query_text("  where   is\nmy order ", embedder) == "where is my order"
-    assert query_text("كم يوم ياخذ التوصيل؟", embedder) == "كم يوم ياخذ التوصيل؟"
-    assert query_text("", embedder) == ""
+    cap = semantic.SUGGESTED_QUERY_TOKENS
+    assert query_text("  where   is\nmy order ", embedder, cap) == "where is my order"
+    assert query_text("كم يوم ياخذ التوصيل؟", embedder, cap) == "كم يوم ياخذ التوصيل؟"
+    assert query_text("", embedder, cap) == ""
     assert isinstance(embedder, semantic.TokenCounting)
     link = "https://example.com/" + "x9y8z7" * 60
-    cut = query_text(link, embedder)
-    assert link.startswith(cut) and 0 < embedder.query_tokens(cut) <= semantic.MAX_QUERY_TOKENS
+    cut = query_text(link, embedder, cap)
+    assert link.startswith(cut) and 0 < embedder.query_tokens(cut) <= cap
 
 
 def test_mode_off_gives_no_embedder_and_bad_modes_are_refused() -> None:
@@ -464,13 +468,15 @@ async def test_the_query_is_embedded_before_the_transaction_that_logs_it(
 async def test_a_long_message_is_embedded_up_to_the_cap_and_matched_lexically_whole(
     tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """What is embedded stops at the token cap; the lexical matcher reads the whole message
-    (here the words that name the article come after the cap); the query-vector cache is keyed
-    by the text embedded."""
+    """What is embedded stops at the token cap (``SANAD_FAQ_QUERY_TOKENS`` set); the lexical
+    matcher reads the whole message (here the words that name the article come after the
+    cap); the query-vector cache is keyed by the text embedded."""
     db = await _sqlite(tmp_path)
     await _load(db, [a for a in sample_articles() if a.lang == "en"])
     counting = Counting(embedder)
-    faq = FaqService(db, embedder=counting, now=lambda: NOW)
+    faq = FaqService(
+        db, embedder=counting, now=lambda: NOW, query_tokens=semantic.SUGGESTED_QUERY_TOKENS
+    )
     await faq.reload()
     await faq.wait_idle()
     counting.texts.clear()
@@ -487,8 +493,9 @@ async def test_a_long_message_is_embedded_up_to_the_cap_and_matched_lexically_wh
     _, _, verdict = await faq.verdict(text, "en")
     assert len(counting.texts) == 1
     embedded = counting.texts[0]
-    assert embedded == query_text(text, embedder) and text.startswith(embedded)
-    assert counting.query_tokens(embedded) <= semantic.MAX_QUERY_TOKENS
+    cap = semantic.SUGGESTED_QUERY_TOKENS  # SANAD_FAQ_QUERY_TOKENS set
+    assert embedded == query_text(text, embedder, cap) and text.startswith(embedded)
+    assert counting.query_tokens(embedded) <= cap
     assert "refund" not in embedded
     assert verdict.mode is Mode.FUSED and decided == [text]  # the lexical part reads it all
     whole = {h.article_id for h in faq.index.search(text, "en", 20)}
