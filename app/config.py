@@ -242,6 +242,13 @@ class Settings:
     faq_semantic_threads: int = _setting(
         1, _as_int(1, 64), "Threads the embedding model may use per query (FAQ semantic)."
     )
+    faq_query_tokens: int | None = _setting(
+        None,
+        _optional(_as_int(8, 512)),
+        "Cap, in the model's tokens, on what is embedded of a question (unset: its first 24 "
+        "words). 24 bounds the CPU per question near 30 ms at 10,000 articles and costs about "
+        "one point of Arabic direct answers (docs/BENCHMARKS.md).",
+    )
     bus: str = _setting(
         "auto",
         _one_of("auto", "off"),

@@ -126,7 +126,14 @@ class Services:
             settings.faq_answer_margin,
             settings.faq_suggest_min,
         )
-        faq = FaqService(db, thresholds, embedder=embedder, fused_thresholds=fused, now=clock.now)
+        faq = FaqService(
+            db,
+            thresholds,
+            embedder=embedder,
+            fused_thresholds=fused,
+            now=clock.now,
+            query_tokens=settings.faq_query_tokens,
+        )
         log.info(
             "FAQ matching: %s",
             f"fused (lexical + {embedder.model})" if embedder else "lexical only",

@@ -5,9 +5,13 @@ checkout (run the same command with ``PYTHONPATH`` set to it).
     Lexical index build at 10,000 articles (English and MSA, synthetic padding as in
     ``bench.faq_bench``): wall and CPU time, and the peak of Python and numpy allocations
     (tracemalloc, a second build).
-``python -m bench.faq_cost query``
-    CPU per query at 10,000 articles (English, 300 dev queries, one core): the lexical search,
-    the semantic scores, the fused decision without the query embedding, and the embedding.
+``python -m bench.faq_cost query [--dataset en|msa|pal] [--full] [--tokens N] [--passes N]``
+    CPU per query at 10,000 articles (300 dev queries, one pinned core): the lexical search,
+    the semantic scores (every phrasing, and the pool the matcher takes), the fused decision
+    without the query embedding, the cap, the embedding, and the whole query as the service
+    spends it. ``--full`` scores every phrasing (the search before the centroid pool) and
+    ``--tokens N`` caps the embedded text at N tokens (``SANAD_FAQ_QUERY_TOKENS``; unset: the
+    first 24 words, as shipped); the A/B in one checkout.
 ``python -m bench.faq_cost warm [--db FILE]``
     Warm start at 10,000 articles: ``FaqService.reload`` on SQLite with every embedding stored
     (the database is seeded once into ``--db``, default ``/tmp/sanad-faq-cost-10k.db``, and
@@ -40,9 +44,9 @@ import numpy as np  # noqa: E402
 from bench import faq_edit, faq_fused  # noqa: E402
 from bench.faq_bench import pin_one_core  # noqa: E402
 from bench.faq_data import DATASETS, data_dir, entries_of, load_jsonl, pad_articles  # noqa: E402
-from faq.fusion import Matcher  # noqa: E402
+from faq.fusion import CENTROID_POOL, SEMANTIC_POOL, Matcher  # noqa: E402
 from faq.matcher import MatchIndex  # noqa: E402
-from faq.semantic import load_embedder, query_text  # noqa: E402
+from faq.semantic import MAX_QUERY_WORDS, load_embedder, query_text  # noqa: E402
 from faq.service import FaqService  # noqa: E402
 from storage.db import Database  # noqa: E402
 
@@ -77,42 +81,71 @@ def build() -> None:
         )
 
 
-def _percentiles(run: Callable[[int], object], n: int) -> str:
+def _percentiles(run: Callable[[int], object], n: int) -> tuple[float, float]:
     out = []
     for i in range(n):
         c0 = time.thread_time_ns()
         run(i)
         out.append((time.thread_time_ns() - c0) / 1e6)
-    return f"{np.percentile(out, 50):.2f} / {np.percentile(out, 99):.2f} ms"
+    return float(np.percentile(out, 50)), float(np.percentile(out, 99))
 
 
-def query() -> None:
+def query(
+    name: str = "en", pruned: bool = True, tokens: int | None = None, passes: int = 3
+) -> None:
+    """CPU per query at 10,000 articles of ``name``'s dev queries (300, one pinned core):
+    the parts, then the whole as the service spends it (the lexical shortcut, the cap, the
+    embedding, the decision), median of ``passes`` passes of p50 / p99. ``pruned=False``
+    scores every phrasing (the search before the centroid pool), ``tokens`` caps what is
+    embedded at that many tokens (``SANAD_FAQ_QUERY_TOKENS``): the A/B of both in one checkout."""
     pin_one_core()
-    articles, n_real = _articles("en")
+    articles, n_real = _articles(name)
     cache = faq_fused.default_cache()
     if cache is None:
         raise SystemExit("the semantic backend is not installed")
-    queries = random.Random(77).sample(load_jsonl(data_dir(None) / DATASETS["en"][1]), 300)
-    vecs = cache.get([query_text(q["text"]) for q in queries])
+    embedder = cache.embedder
+
+    def cut(text: str) -> str:
+        return query_text(text, embedder, tokens)
+
+    queries = random.Random(77).sample(load_jsonl(data_dir(None) / DATASETS[name][1]), 300)
+    vecs = cache.get([cut(q["text"]) for q in queries])
     lexical = MatchIndex.build(entries_of(articles))
     padding = frozenset(a["id"] for a in articles[n_real:])
     semantic = faq_fused.semantic_index(articles, cache, padding)
-    matcher = Matcher(lexical, semantic)
+    matcher = Matcher(lexical, semantic, centroid_pool=CENTROID_POOL if pruned else None)
     n = len(queries)
+    lang = queries[0]["lang"]
+    setup = f"{name} {SIZE}, {'pruned' if pruned else 'full'} search, " + (
+        f"{MAX_QUERY_WORDS}-word cap" if tokens is None else f"{tokens}-token cap"
+    )
+
+    def service(i: int) -> None:
+        text = queries[i]["text"]
+        hits = matcher.lexical_pool(text, lang)
+        if matcher.decisive(text, lang, lexical_hits=hits) is None:
+            matcher.decide(text, lang, embedder.embed([cut(text)])[0], lexical_hits=hits)
+
     gc.disable()
     try:
         rows = {
-            "lexical search (20 hits)": lambda i: lexical.search(
-                queries[i]["text"], queries[i]["lang"], 20
+            "lexical search (20 hits)": lambda i: lexical.search(queries[i]["text"], lang, 20),
+            "semantic scores, every phrasing": lambda i: semantic.scores(vecs[i], lang),
+            "semantic pool (as the matcher)": lambda i: semantic.pooled(
+                vecs[i], lang, SEMANTIC_POOL, (), matcher.centroid_pool
             ),
-            "semantic scores": lambda i: semantic.scores(vecs[i], queries[i]["lang"]),
             "fused decision, embedding given": lambda i: matcher.decide(
-                queries[i]["text"], queries[i]["lang"], vecs[i]
+                queries[i]["text"], lang, vecs[i]
             ),
-            "query embedding": lambda i: cache.embedder.embed([query_text(queries[i]["text"])]),
+            "cap (token count)": lambda i: cut(queries[i]["text"]),
+            "query embedding": lambda i: embedder.embed([cut(queries[i]["text"])]),
+            "fused per query, as the service": service,
         }
         for label, run in rows.items():
-            print(f"query en {SIZE}: {label}: CPU p50 / p99 {_percentiles(run, n)}; {_load()}")
+            figures = [_percentiles(run, n) for _ in range(passes)]
+            p50 = float(np.median([f[0] for f in figures]))
+            p99 = float(np.median([f[1] for f in figures]))
+            print(f"query {setup}: {label}: CPU p50 / p99 {p50:.2f} / {p99:.2f} ms; {_load()}")
     finally:
         gc.enable()
     cache.save()
@@ -147,11 +180,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.faq_cost", description=__doc__)
     parser.add_argument("what", choices=("build", "query", "warm"))
     parser.add_argument("--db", type=Path, default=Path("/tmp/sanad-faq-cost-10k.db"))
+    parser.add_argument("--dataset", choices=tuple(DATASETS), default="en", help="query: queries")
+    parser.add_argument("--full", action="store_true", help="query: score every phrasing")
+    parser.add_argument("--tokens", type=int, default=None, help="query: a token cap")
+    parser.add_argument("--passes", type=int, default=3, help="query: passes (median)")
     args = parser.parse_args(argv)
     if args.what == "build":
         build()
     elif args.what == "query":
-        query()
+        query(args.dataset, not args.full, args.tokens, args.passes)
     else:
         asyncio.run(_warm(args.db))
     return 0

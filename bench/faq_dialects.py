@@ -180,7 +180,7 @@ def collect(data: Path, cache: VectorCache, log: Callable[[str], None]) -> Rows:
             (queries, list(range(len(queries))), full, False),
             (oos, oos_at, partial, True),
         ):
-            vecs = cache.get([query_text(q["text"]) for q in qs], log)
+            vecs = cache.get([query_text(q["text"], cache.embedder) for q in qs], log)
             folds = _folds(qs)
             counts = {a["id"]: len(article_texts(a)) for a in articles}
             for i, f in enumerate(_features(matcher, qs, vecs, counts)):

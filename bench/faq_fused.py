@@ -186,9 +186,9 @@ def suite_modes(
         partial = build_matcher([a for a in articles if a["id"] not in removed], entries_of, cache)
         oos = [q for q in queries if q["article_id"] in removed]
         other = [{"text": t, "lang": lang, "article_id": ""} for t in unrelated[lang]]
-        qv = cache.get([query_text(q["text"]) for q in queries], log)
-        ov = cache.get([query_text(q["text"]) for q in oos])
-        uv = cache.get([query_text(q["text"]) for q in other])
+        qv = cache.get([query_text(q["text"], cache.embedder) for q in queries], log)
+        ov = cache.get([query_text(q["text"], cache.embedder) for q in oos])
+        uv = cache.get([query_text(q["text"], cache.embedder) for q in other])
         row: dict[str, Any] = {"dataset": name, "queries": len(queries), "oos_queries": len(oos)}
         for mode, vecs in (("lexical", None), ("fused", (qv, ov, uv))):
             row[mode] = {
@@ -222,9 +222,13 @@ def time_fused(
         try:
             for q in queries:
                 c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
-                if embedder is None or matcher.decisive(q["text"], q["lang"]) is None:
-                    vec = None if embedder is None else embedder.embed([query_text(q["text"])])[0]
-                    matcher.decide(q["text"], q["lang"], vec)
+                if embedder is None:
+                    matcher.decide(q["text"], q["lang"], None)
+                else:  # as FaqService.verdict: one lexical search for the shortcut and fusion
+                    hits = matcher.lexical_pool(q["text"], q["lang"])
+                    if matcher.decisive(q["text"], q["lang"], lexical_hits=hits) is None:
+                        vec = embedder.embed([query_text(q["text"], embedder)])[0]
+                        matcher.decide(q["text"], q["lang"], vec, lexical_hits=hits)
                 t1, c1 = time.perf_counter_ns(), time.thread_time_ns()
                 wall.append((t1 - t0) / 1e6)
                 cpu.append((c1 - c0) / 1e6)
@@ -275,7 +279,7 @@ def suite_cost(
         real = load_jsonl(data / art_pattern.format(k=5))
         pool = load_jsonl(data / art_pattern.format(k=20))
         queries = random.Random(77).sample(load_jsonl(data / query_file), n_queries)
-        cache.get([query_text(q["text"]) for q in queries], log)
+        cache.get([query_text(q["text"], cache.embedder) for q in queries], log)
         # Cold: every text of the 77 real articles embedded by the model, not from the cache.
         texts = [embedding_text(t) for a in real for t in article_texts(a)]
         t0 = time.perf_counter()
@@ -346,7 +350,11 @@ def run_pair(
     t0 = time.perf_counter_ns()
     matcher = build_matcher(articles, entries_of, cache)
     build_ms = (time.perf_counter_ns() - t0) / 1e6
-    vecs = None if cache is None else cache.get([query_text(q["text"]) for q in queries])
+    vecs = (
+        None
+        if cache is None
+        else cache.get([query_text(q["text"], cache.embedder) for q in queries])
+    )
     figures = evaluate(matcher, queries, vecs, in_scope=True)
     timing = time_fused(matcher, None if cache is None else cache.embedder, queries, repeats)
     if cache is not None:

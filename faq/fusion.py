@@ -8,7 +8,10 @@ where ``lexical`` is the lexical matcher's score (0 for an article outside its `
 best), ``p`` runs over the embeddings of the article's question and phrasings, and ``c`` is their
 unit centroid (negative cosines count as 0, so scores lie in ``[0, 1]``). Cosines of this model
 sit in about ``[0.7, 1]`` for any two texts, so fused scores of unrelated texts are not near 0;
-the decision leans on the lead of the best article over the runner-up.
+the decision leans on the lead of the best article over the runner-up. Beyond
+:data:`CENTROID_POOL` articles of a language, only the articles with the nearest centroids (and
+the lexical candidates) have their phrasings scored, the phrasings being most of the cost
+(:meth:`SemanticIndex.pooled`).
 
 The decision uses thresholds per *decision group* (:data:`FUSED_THRESHOLDS`,
 :func:`decision_group`): English, Modern Standard Arabic, and dialectal Arabic as told by the
@@ -30,7 +33,7 @@ not gathered one by one); nothing is re-embedded that is already known.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -53,6 +56,11 @@ IntArray = npt.NDArray[np.int64]
 
 LEXICAL_POOL = 20  # lexical candidates scored exactly and fused
 SEMANTIC_POOL = 20  # semantic candidates fused
+# Articles whose every phrasing is scored, chosen by their centroid's cosine (with the lexical
+# candidates; the rest are not candidates): at 10,000 articles ~1,000 rows scored instead of
+# 50,000. Forced down to 10-40 of the dev sets' 77 articles, the decisions were a full search's
+# on every dev query (BENCHMARKS.md, "A token cap and a pruned search").
+CENTROID_POOL = 200
 W_LEXICAL = 0.2
 W_BEST = 0.75
 
@@ -238,6 +246,51 @@ class SemanticIndex:
         out: Float32Array = np.clip(mixed, 0.0, 1.0).astype(np.float32)
         return part.article_ids, out
 
+    def pooled(
+        self,
+        query: Float32Array,
+        lang: str,
+        pool: int,
+        extra: Iterable[str] = (),
+        centroid_pool: int | None = CENTROID_POOL,
+    ) -> dict[str, float]:
+        """Semantic scores (as :meth:`scores`) of the ``pool`` best articles of ``lang`` and of
+        the ``extra`` ones (the lexical candidates).
+
+        With ``centroid_pool``, only the articles with the ``centroid_pool`` best centroid
+        cosines (and ``extra``) have their phrasings scored: the phrasing rows dominate the
+        cost (5 per article), the centroids are one per article. An article whose centroid is
+        far from the query but one phrasing of which is close could be missed; with coherent
+        articles (phrasings of one question) the pool holds the best ones with a wide margin.
+        ``None`` (or no more articles than that) scores every row: exactly :meth:`scores`."""
+        part = self._parts.get(lang)
+        if part is None:
+            return {}
+        n = len(part.article_ids)
+        if centroid_pool is None or n <= centroid_pool:
+            ids, sem = self.scores(query, lang)
+            top = np.argpartition(-sem, pool - 1)[:pool] if n > pool else np.arange(n)
+            out = {ids[i]: float(sem[i]) for i in top.tolist()}
+            out.update({a: float(sem[part.index_of[a]]) for a in extra if a in part.index_of})
+            return out
+        cent = np.einsum("ij,j->i", part.centroids, query)
+        near = np.argpartition(-cent, centroid_pool - 1)[:centroid_pool]
+        known = [part.index_of[a] for a in extra if a in part.index_of]
+        cand = np.unique(np.concatenate([near, np.asarray(known, dtype=np.int64)]))
+        starts = part.starts[cand]
+        ends = np.append(part.starts[1:], len(part.rows))[cand]
+        counts = ends - starts
+        offsets = np.cumsum(counts) - counts
+        rows = np.repeat(starts - offsets, counts) + np.arange(int(counts.sum()))
+        cos = np.einsum("ij,j->i", part.rows[rows], query)
+        best = np.maximum.reduceat(cos, offsets)
+        mixed = np.clip(W_BEST * best + (1.0 - W_BEST) * cent[cand], 0.0, 1.0).astype(np.float32)
+        order = np.argpartition(-mixed, pool - 1)[:pool] if len(cand) > pool else None
+        chosen = cand if order is None else cand[order]
+        score_of = dict(zip(cand.tolist(), mixed.tolist(), strict=True))
+        picked = set(chosen.tolist()) | set(known)
+        return {part.article_ids[i]: score_of[i] for i in picked}
+
     def positions(self, lang: str) -> Mapping[str, int]:
         """Article id -> its position in :meth:`scores` of ``lang``."""
         part = self._parts.get(lang)
@@ -251,7 +304,7 @@ class SemanticIndex:
 class Matcher:
     """What the service asks: lexical index, optional semantic index, and the thresholds."""
 
-    __slots__ = ("fused_thresholds", "lexical", "lexical_thresholds", "semantic")
+    __slots__ = ("centroid_pool", "fused_thresholds", "lexical", "lexical_thresholds", "semantic")
 
     def __init__(
         self,
@@ -259,8 +312,10 @@ class Matcher:
         semantic: SemanticIndex | None = None,
         lexical_thresholds: Thresholds = DEFAULT_THRESHOLDS,
         fused_thresholds: Mapping[str, Thresholds] = FUSED_THRESHOLDS,
+        centroid_pool: int | None = CENTROID_POOL,
     ) -> None:
         self.lexical = lexical
+        self.centroid_pool = centroid_pool  # None: every phrasing scored (benchmarks' A/B)
         self.semantic = semantic
         self.lexical_thresholds = lexical_thresholds
         self.fused_thresholds = dict(fused_thresholds)
@@ -285,28 +340,29 @@ class Matcher:
         return found or FUSED_DEFAULT
 
     def rank(
-        self, query: str, lang: str | None, embedding: Float32Array | None, limit: int = 5
+        self,
+        query: str,
+        lang: str | None,
+        embedding: Float32Array | None,
+        limit: int = 5,
+        lexical_hits: Sequence[Hit] | None = None,
     ) -> tuple[Mode, list[Scored]]:
-        """Candidates best first, fused when an embedding is given and the index is ready."""
+        """Candidates best first, fused when an embedding is given and the index is ready.
+        ``lexical_hits``: :meth:`lexical_pool` of the same query and language, when the caller
+        has it already (the lexical shortcut searched first)."""
         if lang is None:
             lang = detect_language(query) if normalize(query) else "en"
         if embedding is None or not self.fused_ready or self.semantic is None:
             hits = self.lexical.search(query, lang, limit=limit)
             return Mode.LEXICAL, [Scored(h.article_id, h.score, h.score, None) for h in hits]
-        lex = {h.article_id: h.score for h in self.lexical.search(query, lang, LEXICAL_POOL)}
+        if lexical_hits is None:
+            lexical_hits = self.lexical_pool(query, lang)
+        lex = {h.article_id: h.score for h in lexical_hits}
         search_lang = lang if lang in self.lexical.languages else None
-        ids, sem = self.semantic.scores(embedding, lang)
-        if search_lang is None or not len(ids):
+        sem_of = self.semantic.pooled(embedding, lang, SEMANTIC_POOL, lex, self.centroid_pool)
+        if search_lang is None or not sem_of:
             hits = self.lexical.search(query, lang, limit=limit)
             return Mode.LEXICAL, [Scored(h.article_id, h.score, h.score, None) for h in hits]
-        pool = min(SEMANTIC_POOL, len(ids))
-        top = np.argpartition(-sem, pool - 1)[:pool] if len(ids) > pool else np.arange(len(ids))
-        sem_of = {ids[i]: float(sem[i]) for i in top.tolist()}
-        if lex:
-            missing = [a for a in lex if a not in sem_of]
-            if missing:
-                where = self.semantic.positions(lang)
-                sem_of.update({a: float(sem[where[a]]) for a in missing if a in where})
         scored = [
             Scored(a, W_LEXICAL * lex.get(a, 0.0) + (1.0 - W_LEXICAL) * s, lex.get(a, 0.0), s)
             for a, s in sem_of.items()
@@ -314,12 +370,26 @@ class Matcher:
         scored.sort(key=lambda x: (-x.score, x.article_id))
         return Mode.FUSED, scored[:limit]
 
-    def decisive(self, query: str, lang: str | None, limit: int = 5) -> Verdict | None:
+    def lexical_pool(self, query: str, lang: str) -> list[Hit]:
+        """The lexical candidates a fused ranking takes (:data:`LEXICAL_POOL`), best first."""
+        return self.lexical.search(query, lang, LEXICAL_POOL)
+
+    def decisive(
+        self,
+        query: str,
+        lang: str | None,
+        limit: int = 5,
+        lexical_hits: Sequence[Hit] | None = None,
+    ) -> Verdict | None:
         """The lexical verdict when it is a clear ANSWER (:data:`DECISIVE`) and the fused
-        matcher is ready: the query need not be embedded. Else None."""
+        matcher is ready: the query need not be embedded. Else None. ``lexical_hits``:
+        :meth:`lexical_pool` of the query, searched once for this and :meth:`decide`."""
         if not self.fused_ready:
             return None
-        hits = self.lexical.search(query, lang, limit=max(limit, 3))
+        if lexical_hits is None:
+            hits = self.lexical.search(query, lang, limit=max(limit, 3))
+        else:
+            hits = list(lexical_hits[: max(limit, 3)])
         decision = decide_from_hits(hits, DECISIVE)
         if decision.outcome is not Outcome.ANSWER:
             return None
@@ -327,9 +397,14 @@ class Matcher:
         return Verdict(decision, Mode.LEXICAL, scored, DECISIVE, DECISIVE_GROUP)
 
     def decide(
-        self, query: str, lang: str | None, embedding: Float32Array | None, limit: int = 5
+        self,
+        query: str,
+        lang: str | None,
+        embedding: Float32Array | None,
+        limit: int = 5,
+        lexical_hits: Sequence[Hit] | None = None,
     ) -> Verdict:
-        mode, scored = self.rank(query, lang, embedding, limit=max(limit, 3))
+        mode, scored = self.rank(query, lang, embedding, max(limit, 3), lexical_hits)
         used_lang = lang or (detect_language(query) if normalize(query) else "en")
         group = decision_group(query, used_lang)
         thresholds = self.thresholds_for(group, mode)

@@ -19,7 +19,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +29,10 @@ log = logging.getLogger(__name__)
 Float32Array = npt.NDArray[np.float32]
 
 MODES = ("auto", "on", "off")
-MAX_QUERY_WORDS = 24
+MAX_QUERY_WORDS = 24  # what is embedded of a query, unless a token cap is set
+# A cap in tokens (``SANAD_FAQ_QUERY_TOKENS``): 24 bounds the CPU per question near 30 ms at
+# 10,000 articles, at the cost of about one point of Arabic direct answers (BENCHMARKS.md).
+SUGGESTED_QUERY_TOKENS = 24
 DEFAULT_BACKEND = "e5"
 
 
@@ -49,6 +52,13 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> Float32Array: ...
 
     def clone(self) -> Embedder: ...
+
+
+@runtime_checkable
+class TokenCounting(Protocol):
+    """An embedder that can say how many tokens its model reads of a query."""
+
+    def query_tokens(self, text: str) -> int: ...
 
 
 def embedding_text(text: str) -> str:
@@ -89,6 +99,11 @@ class E5Embedder:
         hold up query embeddings."""
         return E5Embedder(threads=self._threads)
 
+    def query_tokens(self, text: str) -> int:
+        """Tokens the engine feeds for ``text`` as a query, special tokens included (its
+        tokenizer only: about 0.1 ms, no lock needed)."""
+        return int(self._engine.token_count(text, is_query=True))
+
     def embed(self, texts: Sequence[str]) -> Float32Array:
         if not texts:
             return np.zeros((0, self._dim), dtype=np.float32)
@@ -103,12 +118,50 @@ def _unit_rows(rows: Float32Array) -> Float32Array:
     return out
 
 
-def query_text(text: str) -> str:
-    """What is embedded of a customer's message: its first ``MAX_QUERY_WORDS`` words. The cost
-    of an embedding grows with the length (about 2 ms per word on one core); longer messages
-    rarely gain from the rest (dev queries over 24 words: top-1 unchanged; the lexical matcher
-    still reads the whole message)."""
-    return " ".join(text.split()[:MAX_QUERY_WORDS])
+def query_text(text: str, embedder: object = None, max_tokens: int | None = None) -> str:
+    """What is embedded of a customer's message: its first ``MAX_QUERY_WORDS`` words and, with
+    ``max_tokens`` and an ``embedder`` that can count them (:class:`TokenCounting`), the longest
+    prefix of those words that the model reads as at most ``max_tokens`` tokens (specials
+    included).
+
+    The CPU of an embedding is about 12 ms per call plus 1 ms per token on one core, so a token
+    cap bounds the p99 of a query, and treats English and Arabic (more tokens per word) alike;
+    it is off by default because it costs Arabic queries accuracy (top-1 and direct answers,
+    docs/BENCHMARKS.md). The lexical matcher still reads the whole message."""
+    words = text.split()[:MAX_QUERY_WORDS]
+    if max_tokens is None or not isinstance(embedder, TokenCounting):
+        return " ".join(words)
+    count = embedder.query_tokens
+    # Each word is at least one token: no more than ``max_tokens`` words can fit, and a long
+    # message is not tokenised whole.
+    words = words[:max_tokens]
+    total = count(" ".join(words))
+    if total <= max_tokens:
+        return " ".join(words)  # most messages: one call of the tokenizer
+    # The count grows with the prefix. Start from the prefix the average word length
+    # suggests and step to the longest that fits (two or three calls for most messages).
+    base = count("")
+    per_word = max(total - base, 1) / len(words)
+    k = min(len(words) - 1, max(0, int((max_tokens - base) / per_word)))
+    fits = k == 0 or count(" ".join(words[:k])) <= max_tokens
+    while fits and count(" ".join(words[: k + 1])) <= max_tokens:
+        k += 1
+    while not fits:
+        k -= 1
+        fits = k == 0 or count(" ".join(words[:k])) <= max_tokens
+    lo = k
+    if lo:
+        return " ".join(words[:lo])
+    # One word longer than the cap (a pasted link, a long token run): its longest prefix.
+    first = words[0]
+    lo, hi = 0, len(first)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count(first[:mid]) <= max_tokens:
+            lo = mid
+        else:
+            hi = mid - 1
+    return first[:lo]
 
 
 _BACKENDS: dict[str, Callable[..., Embedder]] = {"e5": E5Embedder}

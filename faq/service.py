@@ -176,10 +176,12 @@ class FaqService:
         now: Callable[[], datetime] = _utc_now,
         inline_embed_max: int = INLINE_EMBED_MAX,
         process_min_articles: int = PROCESS_MIN_ARTICLES,
+        query_tokens: int | None = None,
     ) -> None:
         self.db = db
         self.refresh_s = refresh_s
         self.embedder = embedder
+        self.query_tokens = query_tokens  # a cap on what is embedded of a question (query_text)
         # Recent questions' embeddings, by the text embedded (:func:`query_text`): the same
         # question asked again ("where is my order?") is not embedded again. They depend on the
         # model only, not on the articles, so rebuilds keep them.
@@ -528,7 +530,7 @@ class FaqService:
         is not in use (off, unavailable, or article embeddings not ready)."""
         if self.embedder is None or not self._matcher.fused_ready:
             return None
-        text = query_text(query)
+        text = query_text(query, self.embedder, self.query_tokens)
         if not text:
             return None
         known = self._query_vectors.get(text)
@@ -558,11 +560,13 @@ class FaqService:
         query = text.strip()[:MAX_QUERY_CHARS]
         lang = detect_language(query) if any(c.isalpha() for c in query) else language
         matcher = self._matcher
-        clear = matcher.decisive(query, lang)
+        # One lexical search serves the shortcut and, when the query is embedded, the fusion.
+        hits = matcher.lexical_pool(query, lang) if matcher.fused_ready else None
+        clear = matcher.decisive(query, lang, lexical_hits=hits)
         if clear is not None:
             return query, lang, clear
         embedding = await self.embed_query(query)
-        return query, lang, matcher.decide(query, lang, embedding)
+        return query, lang, matcher.decide(query, lang, embedding, lexical_hits=hits)
 
     async def prepare(self, text: str, language: str) -> Prepared:
         """Decide on a question before any transaction is open: the query embedding (tens of

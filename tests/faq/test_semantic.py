@@ -30,7 +30,7 @@ from faq import embeddings as faq_embeddings
 from faq import semantic
 from faq import service as faq_service
 from faq.articles import ArticleIn, upsert_articles
-from faq.fusion import W_LEXICAL, Matcher, Mode, SemanticIndex
+from faq.fusion import CENTROID_POOL, SEMANTIC_POOL, W_LEXICAL, Matcher, Mode, SemanticIndex
 from faq.matcher import Entry, MatchIndex, Outcome
 from faq.semantic import Embedder, SemanticUnavailable, load_embedder, query_text
 from faq.service import FaqService, sample_articles
@@ -69,6 +69,10 @@ class Counting:
     def clone(self) -> Counting:
         return self
 
+    def query_tokens(self, text: str) -> int:
+        assert isinstance(self.inner, semantic.TokenCounting)
+        return self.inner.query_tokens(text)
+
 
 @pytest.fixture
 def no_memo(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,10 +105,54 @@ def test_e5_embeds_unit_vectors_that_know_meaning(embedder: Embedder) -> None:
     assert embedder.embed([]).shape == (0, embedder.dim)
 
 
-def test_query_text_keeps_the_first_words() -> None:
+def test_query_text_keeps_the_first_words_without_a_token_count() -> None:
     long = " ".join(f"w{i}" for i in range(100))
     assert query_text(long).split() == [f"w{i}" for i in range(semantic.MAX_QUERY_WORDS)]
     assert query_text("  where   is\nmy order ") == "where is my order"
+
+
+_LONG_EN = (
+    "hello there, I ordered a pair of running shoes from your shop about two weeks ago and "
+    "paid with my card, the tracking page has said in transit ever since, so could you tell "
+    "me how long delivery usually takes to Amman?"
+)
+_LONG_AR = (
+    "مرحبا، طلبت من متجركم حذاء رياضيا قبل أسبوعين تقريبا ودفعت ببطاقتي، وما زالت صفحة "
+    "التتبع تقول إن الشحنة في الطريق منذ ذلك الحين، فهل يمكنكم أن تخبروني كم يستغرق التوصيل "
+    "عادة إلى عمّان؟"
+)
+
+
+@pytest.mark.parametrize("text", [_LONG_EN, _LONG_AR])
+def test_a_long_message_is_cut_at_the_token_cap_on_a_word_boundary(
+    embedder: Embedder, text: str
+) -> None:
+    assert isinstance(embedder, semantic.TokenCounting)
+    count = embedder.query_tokens
+    words = text.split()
+    cap = semantic.SUGGESTED_QUERY_TOKENS
+    assert count(" ".join(words[: semantic.MAX_QUERY_WORDS])) > cap  # the case under test
+    # no token cap unless one is set: the first words
+    assert query_text(text, embedder) == " ".join(words[: semantic.MAX_QUERY_WORDS])
+    cut = query_text(text, embedder, cap)
+    n = len(cut.split())
+    assert 0 < n < len(words) and cut == " ".join(words[:n])
+    assert count(cut) <= cap  # it fits ...
+    assert count(" ".join(words[: n + 1])) > cap  # ... the longest that does
+    for cap in (12, 16, 30):  # any cap: the longest word prefix within it
+        k = len(query_text(text, embedder, max_tokens=cap).split())
+        assert count(" ".join(words[:k])) <= cap < count(" ".join(words[: k + 1]))
+
+
+def test_a_short_message_is_embedded_whole_and_one_huge_word_is_cut(embedder: Embedder) -> None:
+    cap = semantic.SUGGESTED_QUERY_TOKENS
+    assert query_text("  where   is\nmy order ", embedder, cap) == "where is my order"
+    assert query_text("كم يوم ياخذ التوصيل؟", embedder, cap) == "كم يوم ياخذ التوصيل؟"
+    assert query_text("", embedder, cap) == ""
+    assert isinstance(embedder, semantic.TokenCounting)
+    link = "https://example.com/" + "x9y8z7" * 60
+    cut = query_text(link, embedder, cap)
+    assert link.startswith(cut) and 0 < embedder.query_tokens(cut) <= cap
 
 
 def test_mode_off_gives_no_embedder_and_bad_modes_are_refused() -> None:
@@ -219,6 +267,32 @@ def test_a_clear_lexical_answer_skips_the_embedding_and_agrees_with_fused(
     assert sample_matcher.decisive("the thing I bought arrived broken", "en") is None
     lexical_only = Matcher(sample_matcher.lexical, None)
     assert lexical_only.decisive(text, None) is None  # nothing to skip without the model
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "How long does delivery take?",
+        "the thing I bought arrived broken",
+        "بدي الغي الطلب",
+        "كم تكلفة التوصيل؟",
+        "what is the weather tomorrow",
+    ],
+)
+def test_one_lexical_search_serves_the_shortcut_and_the_fusion(
+    sample_matcher: Matcher, embedder: Embedder, text: str
+) -> None:
+    """The service searches the lexical index once (``lexical_pool``) and hands the hits to
+    ``decisive`` and ``decide``: the same verdicts as each searching on its own."""
+    lang = "ar" if any("\u0600" <= c <= "\u06ff" for c in text) else "en"
+    hits = sample_matcher.lexical_pool(text, lang)
+    vec = embedder.embed([query_text(text, embedder)])[0]
+    assert sample_matcher.decisive(text, lang, lexical_hits=hits) == sample_matcher.decisive(
+        text, lang
+    )
+    assert sample_matcher.decide(text, lang, vec, lexical_hits=hits) == sample_matcher.decide(
+        text, lang, vec
+    )
 
 
 @pytest.mark.parametrize(
@@ -391,6 +465,47 @@ async def test_the_query_is_embedded_before_the_transaction_that_logs_it(
     await db.dispose()
 
 
+async def test_a_long_message_is_embedded_up_to_the_cap_and_matched_lexically_whole(
+    tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What is embedded stops at the token cap (``SANAD_FAQ_QUERY_TOKENS`` set); the lexical
+    matcher reads the whole message (here the words that name the article come after the
+    cap); the query-vector cache is keyed by the text embedded."""
+    db = await _sqlite(tmp_path)
+    await _load(db, [a for a in sample_articles() if a.lang == "en"])
+    counting = Counting(embedder)
+    faq = FaqService(
+        db, embedder=counting, now=lambda: NOW, query_tokens=semantic.SUGGESTED_QUERY_TOKENS
+    )
+    await faq.reload()
+    await faq.wait_idle()
+    counting.texts.clear()
+    decided: list[str] = []
+    real_decide = Matcher.decide
+
+    def spy(self: Matcher, query: str, *args: object, **kwargs: object) -> object:
+        decided.append(query)
+        return real_decide(self, query, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Matcher, "decide", spy)
+    chatter = "hello there, I hope you are all well today and that the weather is kind to you"
+    text = f"{chatter} {chatter}, so: can I get a refund on my return?"
+    _, _, verdict = await faq.verdict(text, "en")
+    assert len(counting.texts) == 1
+    embedded = counting.texts[0]
+    cap = semantic.SUGGESTED_QUERY_TOKENS  # SANAD_FAQ_QUERY_TOKENS set
+    assert embedded == query_text(text, embedder, cap) and text.startswith(embedded)
+    assert counting.query_tokens(embedded) <= cap
+    assert "refund" not in embedded
+    assert verdict.mode is Mode.FUSED and decided == [text]  # the lexical part reads it all
+    whole = {h.article_id for h in faq.index.search(text, "en", 20)}
+    assert whole != {h.article_id for h in faq.index.search(embedded, "en", 20)}
+    async with db.transaction() as session:  # the same text: its embedding from the cache
+        await faq.answer(session, text, language="en", at=NOW)
+    assert counting.texts == [embedded]
+    await db.dispose()
+
+
 async def test_a_question_asked_again_is_not_embedded_again(
     tmp_path: Path, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -474,3 +589,76 @@ async def test_services_start_fused_and_log_the_mode(
         )
     assert reply.mode == "fused" and reply.outcome is Outcome.ANSWER
     assert reply.articles[0].slug == "damaged-item"
+
+
+# ---------------------------------------------------------------------- pruned search
+
+
+def _full_pool(
+    index: SemanticIndex, query: np.ndarray, lang: str, extra: list[str]
+) -> dict[str, float]:
+    return index.pooled(query, lang, SEMANTIC_POOL, extra, centroid_pool=None)
+
+
+def test_pruned_search_keeps_the_full_searchs_candidates_on_the_sample_faq(
+    sample_matcher: Matcher, embedder: Embedder
+) -> None:
+    """With a centroid pool smaller than the sample FAQ, the semantic pool (best articles and
+    their scores) and the decisions are those of the full search."""
+    semantic_index = sample_matcher.semantic
+    assert semantic_index is not None
+    texts = [
+        "the thing I bought arrived broken",
+        "how long does delivery take",
+        "can I pay in instalments",
+        "بدي الغي الطلب",
+        "كم تكلفة التوصيل؟",
+        "what is the weather tomorrow",
+    ]
+    vecs = embedder.embed([query_text(t, embedder) for t in texts])
+    for text, vec in zip(texts, vecs, strict=True):
+        lang = "ar" if any("\u0600" <= c <= "\u06ff" for c in text) else "en"
+        lexical = [h.article_id for h in sample_matcher.lexical.search(text, lang, 20)]
+        full = _full_pool(semantic_index, vec, lang, lexical)
+        for centroid_pool in (5, 10):
+            pruned = semantic_index.pooled(vec, lang, 5, lexical, centroid_pool=centroid_pool)
+            want = dict(sorted(full.items(), key=lambda kv: -kv[1])[:5])
+            assert {a: full[a] for a in pruned} == pytest.approx(pruned, abs=1e-6)
+            assert set(want) <= set(pruned)
+    with_pool = sample_matcher.decide(texts[0], "en", vecs[0])
+    assert with_pool.scored[0].article_id == "damaged-item"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_pruned_search_agrees_with_the_full_search_on_random_coherent_articles(
+    seed: int,
+) -> None:
+    """2,000 random articles of 2-7 phrasings each, the phrasings of one article near one
+    random direction (as one question's paraphrases are); queries near random articles or
+    anywhere: the pruned pool's best 20 and their scores are the full search's."""
+    rng = np.random.default_rng(seed)
+    dim = 64
+
+    def unit(rows: np.ndarray) -> np.ndarray:
+        return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)  # type: ignore[no-any-return]
+
+    centers = unit(rng.standard_normal((2_000, dim)))
+    vectors = {
+        f"a{i}": unit(c + 0.5 * rng.standard_normal((int(rng.integers(2, 8)), dim)) / dim**0.5)
+        for i, c in enumerate(centers)
+    }
+    index = SemanticIndex({"en": vectors}, dim)
+    targets = rng.integers(0, len(centers), 20)
+    queries = [unit(centers[t] + 0.6 * rng.standard_normal(dim) / dim**0.5) for t in targets]
+    queries += [unit(rng.standard_normal(dim)) for _ in range(10)]
+    for query in queries:
+        extra = [f"a{i}" for i in rng.integers(0, len(centers), 5)]  # lexical candidates
+        full = _full_pool(index, query, "en", extra)
+        pruned = index.pooled(query, "en", SEMANTIC_POOL, extra)
+        best = sorted(full, key=lambda a: (-full[a], a))[:SEMANTIC_POOL]
+        assert sorted(pruned, key=lambda a: (-pruned[a], a))[:SEMANTIC_POOL] == best
+        assert pruned == pytest.approx({a: full[a] for a in pruned}, abs=1e-6)
+        assert set(extra) <= set(pruned)
+    # Up to the centroid pool's size nothing is pruned: exactly the full search.
+    small = SemanticIndex({"en": dict(list(vectors.items())[:CENTROID_POOL])}, dim)
+    assert small.pooled(queries[0], "en", SEMANTIC_POOL) == _full_pool(small, queries[0], "en", [])
