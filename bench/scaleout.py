@@ -73,7 +73,7 @@ def _serve(db_url: str, port: int) -> None:
 
     logging.disable(logging.INFO)
     env = {"SANAD_DATABASE_URL": db_url, "SANAD_WEB_PORT": str(port), **FLOOD_CONTROL_OFF}
-    asyncio.run(serve(load_settings(env=env)))
+    asyncio.run(serve(load_settings(env=env), freeze_heap=True))
 
 
 def _cpu_s(pid: int) -> float:

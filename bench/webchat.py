@@ -161,7 +161,7 @@ def _serve(db_url: str, port: int, conn: Connection, semantic: str = "auto") -> 
             **FLOOD_CONTROL_OFF,
         }
     )
-    asyncio.run(serve(settings))
+    asyncio.run(serve(settings, freeze_heap=True))
 
 
 async def _wait_until_up(url: str, child: BaseProcess | None = None) -> None:

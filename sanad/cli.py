@@ -485,7 +485,7 @@ def _run_command(args: argparse.Namespace, settings: Settings, out: TextIO) -> i
         from sanad.runner import serve
 
         try:
-            asyncio.run(serve(settings, out=out))
+            asyncio.run(serve(settings, out=out, freeze_heap=True))
         except InvalidToken:
             raise CommandError(
                 "SANAD_TELEGRAM_TOKEN: the Bot API server at "
