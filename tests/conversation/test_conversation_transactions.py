@@ -349,7 +349,7 @@ async def test_a_first_contact_runs_without_the_engine_lock_and_an_unseen_waitin
     assert lines == 1
 
 
-async def test_a_line_to_the_agent_runs_without_the_engine_lock_and_one_that_wakes_a_pending_chat_with_it(
+async def test_a_line_to_the_agent_needs_no_engine_lock_but_waking_a_pending_chat_does(
     services: Services,
 ) -> None:
     """A customer's line to the agent who holds the chat runs in a chat unit (issue 15): it is
