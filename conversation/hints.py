@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -168,10 +169,14 @@ async def in_transaction(
             log.debug("an input needed the handoff unit after all: run again with it")
     elif chat:
         try:
-            return await retrying(lambda: _with_chat_unit(services, body), what="a chat line")
+            return await retrying(
+                lambda: _in_unit(services, body, services.handoff.chat_unit), what="a chat line"
+            )
         except NeedsLock:
             log.debug("a chat line needed the engine's lock after all: run again with it")
-    return await retrying(lambda: _with_unit(services, body), what="a customer input")
+    return await retrying(
+        lambda: _in_unit(services, body, services.handoff.unit), what="a customer input"
+    )
 
 
 async def _without_unit(
@@ -181,15 +186,11 @@ async def _without_unit(
         return await body(session, None)
 
 
-async def _with_chat_unit(
-    services: Services, body: Callable[[AsyncSession, Unit | None], Awaitable[R]]
+async def _in_unit(
+    services: Services,
+    body: Callable[[AsyncSession, Unit | None], Awaitable[R]],
+    opened: Callable[[AsyncSession], AbstractAsyncContextManager[Unit]],
 ) -> R:
-    async with services.db.transaction() as session, services.handoff.chat_unit(session) as uow:
-        return await body(session, uow)
-
-
-async def _with_unit(
-    services: Services, body: Callable[[AsyncSession, Unit | None], Awaitable[R]]
-) -> R:
-    async with services.db.transaction() as session, services.handoff.unit(session) as uow:
+    """``body`` in a transaction with a handoff unit (``opened``) entered right after BEGIN."""
+    async with services.db.transaction() as session, opened(session) as uow:
         return await body(session, uow)

@@ -245,21 +245,17 @@ class Engine:
     @contextlib.asynccontextmanager
     async def unit(self, session: AsyncSession) -> AsyncIterator[Unit]:
         """Actions in the caller's transaction ``session`` (see the module docstring)."""
-        joined = session.info.get(_UNIT_KEY)
-        if isinstance(joined, Unit) and joined.engine is self:
+        joined = self._joined(session)
+        if joined is not None:
             if not joined.locked:
                 raise RuntimeError("a chat unit cannot take the engine's lock part-way")
             yield joined
             return
-        if not session.in_transaction():
-            raise RuntimeError("handoff units run inside a transaction: begin one first")
         await self.lock.acquire()
         try:
             if self.stale:  # an earlier unit failed and its rebuild has not run yet
                 await self._restore(session)
-            uow = Unit(self, session, self.clock.now())
-            self._hook(session.sync_session)
-            session.info[_UNIT_KEY] = uow
+            uow = self._attach(Unit(self, session, self.clock.now()))
         except BaseException:
             self.lock.release()
             raise
@@ -269,16 +265,24 @@ class Engine:
     async def chat_unit(self, session: AsyncSession) -> AsyncIterator[Unit]:
         """Chat actions in the caller's transaction ``session``, without the engine's lock (see
         the module docstring): their notices go out after the commit, as a unit's do."""
+        joined = self._joined(session)
+        yield joined or self._attach(Unit(self, session, self.clock.now(), locked=False))
+
+    def _joined(self, session: AsyncSession) -> Unit | None:
+        """The unit ``session``'s transaction already has with this engine, if any (several
+        units on one session share it); refuses a session with no transaction begun."""
         joined = session.info.get(_UNIT_KEY)
         if isinstance(joined, Unit) and joined.engine is self:
-            yield joined
-            return
+            return joined
         if not session.in_transaction():
             raise RuntimeError("handoff units run inside a transaction: begin one first")
-        uow = Unit(self, session, self.clock.now(), locked=False)
-        self._hook(session.sync_session)
-        session.info[_UNIT_KEY] = uow
-        yield uow
+        return None
+
+    def _attach(self, uow: Unit) -> Unit:
+        """Make ``uow`` the unit of its session's transaction, told of the transaction's end."""
+        self._hook(uow.session.sync_session)
+        uow.session.info[_UNIT_KEY] = uow
+        return uow
 
     async def rebuild(self, *, if_stale: bool = False) -> None:
         """Rebuild the memory from the database (at start, on a resync, after a failure).
