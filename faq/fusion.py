@@ -352,15 +352,19 @@ class Matcher:
         has it already (the lexical shortcut searched first)."""
         if lang is None:
             lang = detect_language(query) if normalize(query) else "en"
-        if embedding is None or not self.fused_ready or self.semantic is None:
-            hits = self.lexical.search(query, lang, limit=limit)
-            return Mode.LEXICAL, [Scored(h.article_id, h.score, h.score, None) for h in hits]
-        if lexical_hits is None:
-            lexical_hits = self.lexical_pool(query, lang)
-        lex = {h.article_id: h.score for h in lexical_hits}
-        search_lang = lang if lang in self.lexical.languages else None
-        sem_of = self.semantic.pooled(embedding, lang, SEMANTIC_POOL, lex, self.centroid_pool)
-        if search_lang is None or not sem_of:
+        lex: dict[str, float] = {}
+        sem_of: dict[str, float] = {}
+        if (
+            embedding is not None
+            and self.fused_ready
+            and self.semantic is not None
+            and lang in self.lexical.languages
+        ):
+            if lexical_hits is None:
+                lexical_hits = self.lexical_pool(query, lang)
+            lex = {h.article_id: h.score for h in lexical_hits}
+            sem_of = self.semantic.pooled(embedding, lang, SEMANTIC_POOL, lex, self.centroid_pool)
+        if not sem_of:  # no embedding, index not ready, or no article in this language
             hits = self.lexical.search(query, lang, limit=limit)
             return Mode.LEXICAL, [Scored(h.article_id, h.score, h.score, None) for h in hits]
         scored = [
