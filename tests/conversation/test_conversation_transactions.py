@@ -49,6 +49,26 @@ def counted(services: Services) -> Iterator[Counter[str]]:
         event.remove(engine, "before_cursor_execute", statement)
 
 
+@contextmanager
+def relayed_to_agent(services: Services) -> Iterator[list[int]]:
+    """The message ids of the lines the engine sends to agents (``ChatMessage``) while the
+    block runs, each still delivered."""
+    port = services.handoff.engine.port
+    deliver = port.notify_agent
+    relayed: list[int] = []
+
+    async def to_agent(notice: Any) -> None:
+        if isinstance(notice, ChatMessage):
+            relayed.append(notice.message_id)
+        await deliver(notice)
+
+    port.notify_agent = to_agent  # type: ignore[method-assign]
+    try:
+        yield relayed
+    finally:
+        port.notify_agent = deliver  # type: ignore[method-assign]
+
+
 async def test_a_question_the_bot_answers_and_the_press_after_it_are_one_transaction_each(
     client: TestClient[Any, Any], services: Services
 ) -> None:
@@ -208,22 +228,12 @@ async def test_a_line_to_the_agent_and_the_rating_with_its_comment_are_one_trans
     await chat.message("system", "Pat")
     await chat.drain()
 
-    relayed: list[int] = []
-    deliver = services.handoff.engine.port.notify_agent
-
-    async def to_agent(notice: Any) -> None:
-        if isinstance(notice, ChatMessage):
-            relayed.append(notice.message_id)
-        await deliver(notice)
-
-    services.handoff.engine.port.notify_agent = to_agent  # type: ignore[method-assign]
-    with counted(services) as relay:
+    with relayed_to_agent(services) as relayed, counted(services) as relay:
         client_id = await chat.say("my order 1234 never arrived")
         line = await chat.ack(client_id)
         await chat.next(lambda f: f["type"] == "state")
         assert await _counted_until_settled(services, relay) == (1, 1), relay
     assert relayed == [line["id"]]  # the agent was sent the line, after the commit
-    services.handoff.engine.port.notify_agent = deliver  # type: ignore[method-assign]
 
     await services.handoff.resolve_ticket(offer.ticket_id, agent.id)
     rate = await chat.message("system")
@@ -286,16 +296,7 @@ async def test_a_chat_with_the_bot_runs_without_the_engine_lock_and_a_stale_hint
         customer = (await session.execute(select(Customer))).scalar_one()
     HINTS.put(WEB, customer.external_id, "bot", "en")  # as if this process missed the handoff
 
-    relayed: list[int] = []
-    deliver = services.handoff.engine.port.notify_agent
-
-    async def to_agent(notice: Any) -> None:
-        if isinstance(notice, ChatMessage):
-            relayed.append(notice.message_id)
-        await deliver(notice)
-
-    services.handoff.engine.port.notify_agent = to_agent  # type: ignore[method-assign]
-    with counted(services) as relay:
+    with relayed_to_agent(services) as relayed, counted(services) as relay:
         client_id = await chat.say("are you still there?")
         line = await chat.ack(client_id)
         await services.handoff.engine.settled()
@@ -375,30 +376,22 @@ async def test_a_line_to_the_agent_needs_no_engine_lock_but_waking_a_pending_cha
     await customer_wrote(services, WEB, visitor, "hello?")  # the hint: assigned
     await services.handoff.engine.settled()
 
-    relayed: list[int] = []
-    deliver = services.handoff.engine.port.notify_agent
+    with relayed_to_agent(services) as relayed:
+        async with services.handoff.engine.lock:  # an engine busy elsewhere
+            line = await asyncio.wait_for(
+                customer_wrote(services, WEB, visitor, "my order 1234 never arrived"), 10
+            )
+            await asyncio.wait_for(services.handoff.engine.settled(), 10)
+        assert line.message is not None and relayed == [line.message.id]
 
-    async def to_agent(notice: Any) -> None:
-        if isinstance(notice, ChatMessage):
-            relayed.append(notice.message_id)
-        await deliver(notice)
-
-    services.handoff.engine.port.notify_agent = to_agent  # type: ignore[method-assign]
-    async with services.handoff.engine.lock:  # an engine busy elsewhere
-        line = await asyncio.wait_for(
-            customer_wrote(services, WEB, visitor, "my order 1234 never arrived"), 10
-        )
-        await asyncio.wait_for(services.handoff.engine.settled(), 10)
-    assert line.message is not None and relayed == [line.message.id]
-
-    await services.handoff.set_pending(offer.ticket_id, agent.id)
-    HINTS.put(WEB, visitor.external_id, "assigned", "en")  # as if this process missed it
-    with counted(services) as woken:
-        again = await customer_wrote(services, WEB, visitor, "any news?")
-        await services.handoff.engine.settled()
-    assert (woken["begin"], woken["commit"]) == (2, 1), woken  # one rolled back, one kept
-    assert again.ticket is not None and again.ticket.state == "assigned"
-    assert again.message is not None and relayed[-1] == again.message.id
+        await services.handoff.set_pending(offer.ticket_id, agent.id)
+        HINTS.put(WEB, visitor.external_id, "assigned", "en")  # as if this process missed it
+        with counted(services) as woken:
+            again = await customer_wrote(services, WEB, visitor, "any news?")
+            await services.handoff.engine.settled()
+        assert (woken["begin"], woken["commit"]) == (2, 1), woken  # one rolled back, one kept
+        assert again.ticket is not None and again.ticket.state == "assigned"
+        assert again.message is not None and relayed[-1] == again.message.id
     async with services.db.transaction() as session:
         kept = (
             await session.execute(select(func.count()).where(Message.text == "any news?"))
