@@ -121,10 +121,7 @@ def query(
     )
 
     def service(i: int) -> None:
-        text = queries[i]["text"]
-        hits = matcher.lexical_pool(text, lang)
-        if matcher.decisive(text, lang, lexical_hits=hits) is None:
-            matcher.decide(text, lang, embedder.embed([cut(text)])[0], lexical_hits=hits)
+        faq_fused.decide_as_service(matcher, embedder, queries[i]["text"], lang, tokens)
 
     gc.disable()
     try:

@@ -207,6 +207,18 @@ def suite_modes(
     return rows
 
 
+def decide_as_service(
+    matcher: Matcher, embedder: Embedder, text: str, lang: str, max_tokens: int | None = None
+) -> None:
+    """What ``FaqService.verdict`` does with a question, synchronously: one lexical search for
+    the shortcut and the fusion, the embedding (cut as the service cuts it) only when the
+    lexical answer is not decisive."""
+    hits = matcher.lexical_pool(text, lang)
+    if matcher.decisive(text, lang, lexical_hits=hits) is None:
+        vec = embedder.embed([query_text(text, embedder, max_tokens)])[0]
+        matcher.decide(text, lang, vec, lexical_hits=hits)
+
+
 def time_fused(
     matcher: Matcher, embedder: Embedder | None, queries: Sequence[Record], repeats: int
 ) -> dict[str, float]:
@@ -224,11 +236,8 @@ def time_fused(
                 c0, t0 = time.thread_time_ns(), time.perf_counter_ns()
                 if embedder is None:
                     matcher.decide(q["text"], q["lang"], None)
-                else:  # as FaqService.verdict: one lexical search for the shortcut and fusion
-                    hits = matcher.lexical_pool(q["text"], q["lang"])
-                    if matcher.decisive(q["text"], q["lang"], lexical_hits=hits) is None:
-                        vec = embedder.embed([query_text(q["text"], embedder)])[0]
-                        matcher.decide(q["text"], q["lang"], vec, lexical_hits=hits)
+                else:
+                    decide_as_service(matcher, embedder, q["text"], q["lang"])
                 t1, c1 = time.perf_counter_ns(), time.thread_time_ns()
                 wall.append((t1 - t0) / 1e6)
                 cpu.append((c1 - c0) / 1e6)
