@@ -13,8 +13,15 @@ from urllib.parse import urlparse
 
 from aiohttp import web
 
-from accounts.sessions import LINK_MINUTES, SESSION_DAYS, create_login_link, login_with_link
-from accounts.tokens import Principal
+from accounts.sessions import (
+    LINK_MINUTES,
+    SESSION_DAYS,
+    create_login_link,
+    login_with_link,
+    principal_from_cookie,
+)
+from accounts.tokens import Principal, principal_from_bearer
+from app.services import Services
 
 # Imported from here by the console (login_with_link) and the bot's /console (LINK_MINUTES,
 # create_login_link): kept working until they import from accounts.sessions.
@@ -31,6 +38,7 @@ __all__ = [
     "handler",
     "is_https",
     "login_with_link",
+    "principal_again",
     "principal_of",
     "require",
     "same_origin",
@@ -109,6 +117,19 @@ def principal_of(request: web.Request) -> Principal:
     if not isinstance(principal, Principal):
         raise web.HTTPUnauthorized(reason="log in or send Authorization: Bearer TOKEN")
     return principal
+
+
+async def principal_again(request: web.Request, services: Services) -> Principal | None:
+    """Who the credential that ``request`` came with (a Bearer token or the session cookie)
+    stands for now: None once the token is revoked, the session ended or the account
+    disabled. For a socket, which acts long after the request that opened it was checked."""
+    now = services.clock.now()
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return await principal_from_bearer(services.db, header[7:], now)
+    if COOKIE in request.cookies:
+        return await principal_from_cookie(services.db, request.cookies[COOKIE], now)
+    return None
 
 
 def actor_of(principal: Principal) -> str:

@@ -16,7 +16,7 @@ import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, assert_never
 
 from aiohttp import WSMsgType, web
@@ -66,12 +66,19 @@ from handoff.service import HandoffError
 from handoff.tickets import transcript_text
 from handoff.views import AgentView, ListedChat, LiveChat, NoteView, TranscriptRow
 from web import console_openapi as shapes
-from web.auth import login_with_link, principal_of, same_origin, session_redirect
+from web.auth import (
+    login_with_link,
+    principal_again,
+    principal_of,
+    same_origin,
+    session_redirect,
+)
 from web.chat import frames_for
 from web.console_openapi import OPENAPI_PATHS as OPENAPI_PATHS  # the app collects them here
 from web.console_openapi import OPENAPI_SCHEMAS as OPENAPI_SCHEMAS
 from web.inputs import check_text, parse_json
 from web.openapi import reply
+from web.problem import Problem
 from web.site import SERVICES, address_of, https, login_throttle, request_lang
 from web.site import render as render_page
 from web.sockets import close_to_catch_up, send_each
@@ -80,6 +87,14 @@ log = logging.getLogger(__name__)
 
 CATEGORY_MAX = 64  # tickets.category
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+MESSAGE_MAX = 4096  # characters of one agent line
+# A socket frame: a line of MESSAGE_MAX characters, up to 4 bytes each in UTF-8, and its fields.
+MAX_FRAME = 32 * 1024
+# Before a line sent over the socket, the credential that opened it is checked again when the
+# last check is older than this: a revoked token or ended session stops sending lines within
+# this time, and a busy agent's lines do not each wait for a token check of their own.
+RECHECK = timedelta(seconds=10)
+TICKET_ID_MAX = 2**63 - 1
 STATUSES = {
     "available": AgentStatus.AVAILABLE,
     "away": AgentStatus.AWAY,
@@ -519,20 +534,28 @@ async def _message_answer(services: Services, message_id: int) -> web.Response:
     return reply(shapes.MessageAnswer, {"message": shown})
 
 
+def _line_problem(text: object, client_id: object) -> str | None:
+    """Why an agent's line cannot be sent (posted or over the socket), or None."""
+    if not isinstance(text, str) or not text.strip():
+        return "a message needs some text"
+    if len(text) > MESSAGE_MAX:
+        return f"a message holds at most {MESSAGE_MAX} characters, not {len(text)}"
+    if client_id is not None and (
+        not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id)
+    ):
+        return "client_id: 1-64 letters, digits, _ . : -"
+    return None
+
+
 async def send_message(request: web.Request) -> web.Response:
     services, agent_id = _agent_of(request)
     ticket_id = _ticket_id(request)
     body = await _body(request)
-    text = body.get("text")
-    client_id = body.get("client_id")
-    if not isinstance(text, str) or not text.strip():
-        raise web.HTTPBadRequest(text="a message needs some text")
-    if len(text) > 4096:
-        raise web.HTTPBadRequest(text=f"a message holds at most 4096 characters, not {len(text)}")
-    if client_id is not None and (
-        not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id)
-    ):
-        raise web.HTTPBadRequest(text="client_id: 1-64 letters, digits, _ . : -")
+    text, client_id = body.get("text"), body.get("client_id")
+    problem = _line_problem(text, client_id)
+    if problem is not None:
+        raise web.HTTPBadRequest(text=problem)
+    assert isinstance(text, str) and (client_id is None or isinstance(client_id, str))
     await _my_live_ticket(services, agent_id, ticket_id)
     return await _say(services, ticket_id, agent_id, text, client_id=client_id)
 
@@ -663,24 +686,119 @@ async def transfer_targets(request: web.Request) -> web.Response:
     )
 
 
+class Desk:
+    """One open console socket: the agent behind it and the frames they send. Besides
+    ``ping`` and ``activity``, the page sends its lines here (``say``), which spares each line
+    the request, the token check and the ticket read of a ``POST``; the answer is a ``said``
+    frame with the stored message, or ``refused`` with the reason, both carrying the line's
+    ``client_id`` (a resend with the same id is kept once)."""
+
+    def __init__(
+        self, services: Services, request: web.Request, ws: web.WebSocketResponse, agent_id: int
+    ) -> None:
+        self.services = services
+        self.request = request
+        self.ws = ws
+        self.agent_id = agent_id
+        self.checked = services.clock.now()
+
+    async def handle(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "ping":
+            await self.ws.send_json({"type": "pong"})
+        elif kind == "activity":  # pointer, keys, the tab shown (throttled by the page)
+            await self.services.presence.activity(self.agent_id)
+        elif kind == "say":
+            if await self.still_allowed():
+                await self.ws.send_json(await self.say(frame))
+        else:
+            await self.error(f"unknown frame type {kind!r}: send say, activity or ping")
+
+    async def error(self, message: str) -> None:
+        await self.ws.send_json({"type": "error", "message": message})
+
+    async def still_allowed(self) -> bool:
+        """Whether the socket's credential still stands for its agent (checked again after
+        :data:`RECHECK`); if not, the socket is told and closed (4401), the line not sent."""
+        now = self.services.clock.now()
+        if now - self.checked < RECHECK:
+            return True
+        principal = await principal_again(self.request, self.services)
+        if principal is not None and principal.agent_id == self.agent_id:
+            self.checked = now
+            return True
+        await self.error("your login has ended: log in again")
+        await self.ws.close(code=4401, message=b"log in again")
+        return False
+
+    async def say(self, frame: dict[str, Any]) -> dict[str, Any]:
+        """The agent's line (``agent_message``, one transaction): the frame that answers it."""
+        client_id, ticket_id, text = (
+            frame.get("client_id"),
+            frame.get("ticket_id"),
+            frame.get("text"),
+        )
+        if not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id):
+            return {
+                "type": "error",
+                "message": "a line needs a client_id: 1-64 letters, digits, _ . : -",
+            }
+
+        def refused(status: int, reason: str) -> dict[str, Any]:
+            return {
+                "type": "refused",
+                "client_id": client_id,
+                "ticket_id": ticket_id,
+                "status": status,
+                "message": reason,
+            }
+
+        if (
+            not isinstance(ticket_id, int)
+            or isinstance(ticket_id, bool)
+            or not 0 < ticket_id <= TICKET_ID_MAX
+        ):
+            return refused(400, "ticket_id: the chat's number")
+        problem = _line_problem(text, client_id)
+        if problem is not None:
+            return refused(400, problem)
+        assert isinstance(text, str)
+        try:
+            message_id = await self.services.handoff.agent_message(
+                ticket_id, self.agent_id, text, origin="web", client_id=client_id
+            )
+        except HandoffError as exc:
+            return refused(409, str(exc))
+        (shown,) = await console_messages(
+            self.services, await views.transcript_rows(self.services.db, [message_id])
+        )
+        return {"type": "said", "client_id": client_id, "ticket_id": ticket_id, "message": shown}
+
+
 async def socket(request: web.Request) -> web.WebSocketResponse:
     services, agent_id = _agent_of(request)
     if not same_origin(request):
         raise web.HTTPForbidden(reason="the console socket only serves this site's pages")
     hub = request.app[CONSOLE_HUB]
-    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=4096)
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_FRAME)
     await ws.prepare(request)
     hub.sockets[agent_id].add(ws)
+    desk = Desk(services, request, ws, agent_id)
     try:
         await services.presence.opened(CONSOLE, agent_id)
         await ws.send_json({"type": "hello", "agent": await agent_json(services, agent_id)})
         async for raw in ws:
             if raw.type != WSMsgType.TEXT:
                 continue
-            if '"ping"' in raw.data:
-                await ws.send_json({"type": "pong"})
-            elif '"activity"' in raw.data:  # pointer, keys, the tab shown (throttled by the page)
-                await services.presence.activity(agent_id)
+            try:
+                frame = parse_json(raw.data, "frame")
+            except Problem as exc:
+                await desk.error(exc.message)
+                continue
+            if not isinstance(frame, dict):
+                await desk.error("frames are JSON objects with a type")
+                continue
+            await desk.handle(frame)
     except ConnectionError as exc:
         log.debug("console socket gone: %s", exc)
     except Exception:  # after the upgrade: an error frame and a close code, never HTML

@@ -37,6 +37,11 @@ async def test_offer_accept_chat_note_close_and_rating(
     page.set_default_timeout(10_000)
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    posted_lines: list[str] = []  # the console sends its lines over the socket, not posted
+    page.on(
+        "request",
+        lambda r: posted_lines.append(r.url) if r.url.endswith("/messages") else None,
+    )
 
     # The agent logs in and goes available.
     await browser_login(page, agent_token["token"], "/agent")
@@ -83,10 +88,36 @@ async def test_offer_accept_chat_note_close_and_rating(
         await page.press("#reply-text", "Enter")
         got = await customer.next(message_from("agent", reply))
         await page.wait_for_selector(f'#transcript .msg[data-id="{got["id"]}"]')
-        # The box empties when the POST answers (the push frame may come first).
+        # The box empties when the socket answers "said" (the push frame may come first).
         await wait_for_js(page, "document.querySelector('#reply-text').value === ''")
         await page.wait_for_timeout(300)  # both the answer and the push frame are in
         assert await page.locator(f'#transcript .msg[data-id="{got["id"]}"]').count() == 1
+        assert posted_lines == []
+
+        # A line sent just as the socket drops: its answer may be lost, so the console sends
+        # it again (same client_id) over the next socket; the customer gets it once.
+        lost = "Let me check that for you"
+        await page.fill("#reply-text", lost)
+        await page.evaluate(
+            "() => { document.querySelector('#reply-send').click();"
+            " window.sanadConsole.socket.close(); }"
+        )
+        again = await customer.next(message_from("agent", lost))
+        await wait_for_js(page, "document.querySelector('#reply-text').value === ''")
+        await page.wait_for_selector(f'#transcript .msg[data-id="{again["id"]}"]')
+        await customer.drain()
+        assert [f["id"] for f in customer.frames if message_from("agent", lost)(f)] == [again["id"]]
+        assert await page.locator(f'#transcript .msg[data-id="{again["id"]}"]').count() == 1
+        await page.wait_for_selector('#connection[data-state="connected"]')
+
+        # A line the server refuses (over 4096 characters): the reason is shown, the text kept.
+        await page.fill("#reply-text", "x" * 4097)
+        await page.press("#reply-text", "Enter")
+        await page.wait_for_selector("#console-error:not([hidden])")
+        assert "4096" in await page.inner_text("#console-error")
+        assert await page.input_value("#reply-text") == "x" * 4097
+        await page.click("#console-error .banner-dismiss")
+        await page.fill("#reply-text", "")
 
         # The push socket drops; the console reconnects and the customer's next message arrives.
         old = await page.evaluate_handle("window.sanadConsole.socket")

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from tests.fuzz_harness import FuzzServer
 
-LIMITS = {"/chat/ws": 64 * 1024, "/agent/ws": 4096}  # the sockets' frame size limits
+LIMITS = {"/chat/ws": 64 * 1024, "/agent/ws": 32 * 1024}  # the sockets' frame size limits
 SESSIONS = max(10, int(os.environ.get("SANAD_FUZZ_EXAMPLES", "300")) // 5)
 ANY_TEXT = st.text(st.characters(codec=None), max_size=60)
 NUMBERS = st.one_of(st.integers(-(2**70), 2**70), st.floats())
@@ -33,14 +33,16 @@ CLIENT_IDS = st.one_of(st.from_regex(r"[a-z0-9]{1,12}", fullmatch=True), ANY_TEX
 BUTTONS = st.sampled_from(
     ["human", "cancel", "fb:1:y", "fb:1:n:2", "rate:1:0:5", "rsk:1", "lang:ar", "art:1:1"]
 )
+FRAME_TYPES = ["message", "press", "ping", "hello", "say", "activity"]
 FRAMES = st.one_of(
     st.fixed_dictionaries(
-        {"type": st.one_of(st.sampled_from(["message", "press", "ping", "hello"]), ANY_TEXT)},
+        {"type": st.one_of(st.sampled_from(FRAME_TYPES), ANY_TEXT)},
         optional={
             "client_id": CLIENT_IDS,
             "text": st.one_of(ANY_TEXT, st.sampled_from(["/human", "/start", "hi"]), JSON),
             "data": st.one_of(BUTTONS, ANY_TEXT, JSON),
             "message_id": st.one_of(st.integers(-5, 2**70), JSON),
+            "ticket_id": st.one_of(st.integers(-5, 2**70), JSON),
         },
     ).map(lambda f: ("text", json.dumps(f))),
     JSON.map(lambda v: ("text", json.dumps(v))),
@@ -121,7 +123,10 @@ def test_the_console_socket_survives_any_frames(server: FuzzServer) -> None:
     def one(frames: list[tuple[str, Any]]) -> None:
         received = server.run(_session(server, "/agent/ws", None, frames))
         assert received[0]["type"] == "hello"
-        assert not any(f.get("type") == "error" for f in received), received
+        assert not any(  # refusals and "unknown frame" errors, never a failure of the server
+            f.get("type") == "error" and "went wrong" in str(f.get("message")) for f in received
+        ), received
+        assert not any(f.get("type") == "said" for f in received), received  # no chat is theirs
 
     one()
     assert server.run(server.request("GET", "/readyz"))[0] == 200

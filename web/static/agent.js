@@ -28,6 +28,7 @@
     shownIds: new Set(), // message ids already in #transcript (never show one twice)
     openGeneration: 0, // bumps on each openChat(), so a late answer for another chat is ignored
     pendingReply: null, // {ticketId, text, clientId} while a reply waits for the server
+    saying: new Map(), // client_id -> {done, failed}: a line sent over the socket, unanswered
     socket: null,
     link: null, // sanadSocket: the push socket, reconnecting by itself
   };
@@ -627,10 +628,14 @@
     el.replySend.disabled = true;
     setReplyStatus(t("sending"));
     try {
-      const data = await api("POST", `/api/v1/agent/chats/${encodeURIComponent(pending.ticketId)}/messages`, {
-        text: pending.text,
-        client_id: pending.clientId,
-      });
+      // Over the open socket when there is one (no request, no token check per line), else
+      // posted; either way the same client_id, so a line sent both ways is kept once.
+      const data =
+        (await sayOverSocket(pending)) ||
+        (await api("POST", `/api/v1/agent/chats/${encodeURIComponent(pending.ticketId)}/messages`, {
+          text: pending.text,
+          client_id: pending.clientId,
+        }));
       if (state.pendingReply === pending) state.pendingReply = null;
       retryDelayMs = 1000;
       setReplyStatus("");
@@ -655,6 +660,41 @@
       pending.inFlight = false;
       el.replySend.disabled = false;
     }
+  }
+
+  // A line over the push socket: resolves with {message} when the server says "said", throws
+  // an ApiError when it says "refused" (its status) or when no answer comes in time or the
+  // socket closes (network: the caller retries, same client_id). Null: no open socket.
+  const SAY_TIMEOUT_MS = 10000;
+  function sayOverSocket(pending) {
+    const frame = { type: "say", ticket_id: pending.ticketId, text: pending.text, client_id: pending.clientId };
+    if (!state.link || !state.link.send(frame)) return Promise.resolve(null);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => settleSaying(pending.clientId, null, new ApiError(t("retrying"), 0, true)), SAY_TIMEOUT_MS);
+      state.saying.set(pending.clientId, {
+        done(data) {
+          clearTimeout(timer);
+          resolve(data);
+        },
+        failed(exc) {
+          clearTimeout(timer);
+          reject(exc);
+        },
+      });
+    });
+  }
+
+  function settleSaying(clientId, data, exc) {
+    const waiting = state.saying.get(clientId);
+    if (!waiting) return;
+    state.saying.delete(clientId);
+    if (exc) waiting.failed(exc);
+    else waiting.done(data);
+  }
+
+  // The socket closed: its unanswered lines are retried (over the next socket or posted).
+  function socketLost() {
+    for (const clientId of [...state.saying.keys()]) settleSaying(clientId, null, new ApiError(t("retrying"), 0, true));
   }
 
   // An agent's file for the customer: posted as multipart; it comes back as a file message.
@@ -982,6 +1022,12 @@
       case "canned":
         loadCanned();
         break;
+      case "said":
+        settleSaying(frame.client_id, { message: frame.message }, null);
+        break;
+      case "refused":
+        settleSaying(frame.client_id, null, new ApiError(frame.message, frame.status));
+        break;
       case "pong":
         break;
       default:
@@ -1004,6 +1050,7 @@
       },
       onFrame: handleFrame,
       onClose() {
+        socketLost();
         setConnection("reconnecting");
       },
     });
