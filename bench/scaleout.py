@@ -9,11 +9,13 @@ console socket and its API), as in production.
 
 **Delivery.** Each customer asks for a person; the agent who gets the offer accepts it, then
 agent and customer exchange ``--lines`` lines each, one after the other; the agent closes the
-chat. Counted: offers that reached an agent, chats assigned, agent lines that reached the
-customer, customer lines that reached the agent, closes the customer saw, each against what
-should have arrived, and duplicates (the same message id twice on one socket). Latency: from
-the moment a line is sent (the sender's clock, written in the line) to its arrival on the other
-socket, which for half of the pairs is on the other process.
+chat. The agent's lines go over the console socket (``say``), as the console page sends them;
+``--agent-lines post`` posts them to the API instead (``POST .../messages``). Counted: offers
+that reached an agent, chats assigned, agent lines that reached the customer, customer lines
+that reached the agent, closes the customer saw, each against what should have arrived, and
+duplicates (the same message id twice on one socket). Latency: from the moment a line is sent
+(the sender's clock, written in the line) to its arrival on the other socket, which for half of
+the pairs is on the other process.
 
 **Throughput.** ``--visitors`` web chat visitors ask FAQ questions back to back, first all on
 process 0 (process 1 idle), then spread over both. Reported: answers per second, and each
@@ -204,6 +206,7 @@ async def _agent(
     customer_at: dict[int, int],
     agent_at: dict[int, int],
     stop: asyncio.Event,
+    post_lines: bool = False,
 ) -> None:
     headers = {"Authorization": f"Bearer {token}"}
     async with aiohttp.ClientSession(base, headers=headers, timeout=TIMEOUT) as http:
@@ -214,6 +217,9 @@ async def _agent(
 
         async def send(ticket_id: int, k: int) -> None:
             body = {"text": f"a{k} {time.time():.6f}", "client_id": f"{ticket_id}-{k}"}
+            if not post_lines:  # as the console page does; answered by "said" or "refused"
+                await ws.send_json({"type": "say", "ticket_id": ticket_id, **body})
+                return
             async with http.post(f"/api/v1/agent/chats/{ticket_id}/messages", json=body) as r:
                 if r.status != 200:
                     tally.errors.append(f"agent line: {r.status}")
@@ -247,7 +253,9 @@ async def _agent(
             if raw.type != aiohttp.WSMsgType.TEXT:
                 break
             frame = raw.json()
-            if frame["type"] == "offer":
+            if frame["type"] in ("refused", "error"):
+                tally.errors.append(f"agent line: {frame.get('status')} {frame.get('message')}")
+            elif frame["type"] == "offer":
                 tally.arrived["offers"] += 1
                 start(accept(frame["offer"]))
             elif frame["type"] == "message":
@@ -333,7 +341,7 @@ def _ms(values: list[float]) -> dict[str, float]:
 
 
 async def _delivery(
-    bases: list[str], tokens: list[str], customers: int, lines: int
+    bases: list[str], tokens: list[str], customers: int, lines: int, post_lines: bool = False
 ) -> dict[str, Any]:
     tally = Tally()
     customer_at: dict[int, int] = {}
@@ -341,7 +349,7 @@ async def _delivery(
     stop = asyncio.Event()
     agents = [
         asyncio.create_task(
-            _agent(bases[i % 2], t, i % 2, lines, tally, customer_at, agent_at, stop)
+            _agent(bases[i % 2], t, i % 2, lines, tally, customer_at, agent_at, stop, post_lines)
         )
         for i, t in enumerate(tokens)
     ]
@@ -447,7 +455,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 result["start_up"] = await _wait_settled(bases, pids)
                 _say(f"settled: {result['start_up']}")
             _say("delivery pass")
-            result["delivery"] = await _delivery(bases, tokens, args.customers, args.lines)
+            result["delivery"] = await _delivery(
+                bases, tokens, args.customers, args.lines, args.agent_lines == "post"
+            )
+            result["delivery"]["agent_lines_via"] = args.agent_lines
             _say(f"delivery: {result['delivery']['lost']}; throughput passes")
             result["throughput"] = [
                 await _throughput(bases, pids, args.visitors, args.questions, spread)
@@ -475,6 +486,13 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=3)
     parser.add_argument("--visitors", type=int, default=10)
     parser.add_argument("--questions", type=int, default=20)
+    parser.add_argument(
+        "--agent-lines",
+        choices=("socket", "post"),
+        default="socket",
+        help="how agents send their lines: over the console socket, as the page does "
+        "(default), or posted to the API, as API clients and the page before do",
+    )
     parser.add_argument(
         "--no-wait",
         action="store_true",
