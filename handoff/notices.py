@@ -25,6 +25,7 @@ sent as data (the transcript's ``meta.notice``, the console's frames); never bra
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar, Literal
@@ -152,11 +153,25 @@ class FollowUpAsked(_ToCustomer):
 
 @dataclass(frozen=True)
 class AgentMessage(_ToCustomer):
-    """An agent's line (text or file), already in the transcript, for the customer's channel."""
+    """An agent's line (text or file), already in the transcript, for the customer's channel.
+    The line as stored comes with it (``said``), so a channel can show it without reading it
+    back; ``None`` where the sender did not give it (a channel then reads the transcript)."""
 
     kind = "agent_message"
     message_id: int
     origin: str | None  # where the agent wrote it: telegram | web | None
+    said: SaidLine | None = None
+
+
+@dataclass(frozen=True)
+class SaidLine:
+    """An agent's line as stored in the transcript, and the agent's name as shown with it."""
+
+    kind: str  # text | file
+    text: str
+    created_at: datetime
+    meta: Mapping[str, object]
+    agent_name: str
 
 
 CustomerNotice = (

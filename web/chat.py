@@ -41,7 +41,7 @@ from app.services import Services
 from base.bus import Bus, LocalBus
 from base.locks import KeyedLocks
 from base.logs import log_context
-from conversation import WEB, Identity, Say, StoredLine, TicketView, Visitor, reads
+from conversation import WEB, Identity, Line, Say, StoredLine, TicketView, Visitor, reads
 from handoff.flood import client_address
 from handoff.followup import zone_of
 from handoff.notices import AgentMessage, AgentNotice, CustomerNotice, SupervisorNotice
@@ -241,14 +241,31 @@ class WebChatPort:
     async def notify_customer(self, notice: CustomerNotice) -> None:
         customer_id = notice.to.customer_id
         if isinstance(notice, AgentMessage):  # a line of the chat: the ticket stays as it is
-            lines, context = await reads.lines_by_id(self.services, [notice.message_id])
-            for frame in _frames(self.services, lines, context):
+            for frame in await self._agent_line(notice):
                 await self.hub.push(customer_id, frame)
             return
         line, ticket = await reads.keep_notice(self.services, notice)
         if line is not None:
             await self.hub.push(customer_id, message_frame(line))
         await self.hub.push(customer_id, state_frame(ticket))
+
+    async def _agent_line(self, notice: AgentMessage) -> list[dict[str, Any]]:
+        """The line's frame: from the notice for a text (no read on the way to the customer),
+        from the transcript for a file (its link is signed with the owner's stored key)."""
+        said = notice.said
+        if said is None or said.kind == "file":
+            lines, context = await reads.lines_by_id(self.services, [notice.message_id])
+            return _frames(self.services, lines, context)
+        line = Line(
+            notice.message_id,
+            notice.to.customer_id,
+            "agent",
+            said.kind,
+            said.text,
+            said.created_at,
+            dict(said.meta),
+        )
+        return [message_frame(line, said.agent_name)]
 
     async def notify_agent(self, notice: AgentNotice) -> None:  # agents: not this port
         return None

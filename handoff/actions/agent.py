@@ -301,8 +301,12 @@ async def agent_message(
     await session.flush()
     _stamp_first_reply(uow, ticket, agent_id)
     customer = await get_customer(session, ticket)
+    agent = await session.get(Agent, agent_id)
+    said = notices.SaidLine(kind, text, now, dict(stored_meta), agent.name if agent else "")
     uow.outbox.append(
-        notices.AgentMessage(address(ticket, customer), message_id=message.id, origin=origin)
+        notices.AgentMessage(
+            address(ticket, customer), message_id=message.id, origin=origin, said=said
+        )
     )
     uow.outbox.append(
         notices.ChatMessage(

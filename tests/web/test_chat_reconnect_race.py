@@ -22,7 +22,7 @@ from storage.pubsub import PgBus
 from tests.conftest import bearer
 from tests.two_processes import services_of, two_apps
 from tests.webchat_client import ChatClient, Frame
-from web.chat import CHAT_HUB, frames_for
+from web.chat import CHAT_HUB, WebChatPort, frames_for
 
 DELIVERY = "how many days does delivery take?"
 RETURNS = "can I return an item?"
@@ -123,8 +123,8 @@ async def test_a_live_frame_late_after_the_catch_up_is_dropped_when_it_was_in_it
     agent_token: dict[str, Any],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """An agent's line is committed, but its push to the web chat is held (the notice's read
-    of the line waits); meanwhile the visitor reconnects and gets the line in its catch-up.
+    """An agent's line is committed, but its push to the web chat is held (the port's making
+    of its frame waits); meanwhile the visitor reconnects and gets the line in its catch-up.
     The late push of the same line does not reach that socket again; a later line does."""
     chat = ChatClient(client)
     await chat.connect()
@@ -132,7 +132,7 @@ async def test_a_live_frame_late_after_the_catch_up_is_dropped_when_it_was_in_it
     await chat.close()
 
     gate = Gate()
-    monkeypatch.setattr(reads, "lines_by_id", gate.wrap(reads.lines_by_id))
+    monkeypatch.setattr(WebChatPort, "_agent_line", gate.wrap(WebChatPort._agent_line))
     gate.armed = True
     token = bearer(agent_token["token"])
     url = f"/api/v1/agent/chats/{ticket_id}/messages"

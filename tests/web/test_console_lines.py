@@ -1,24 +1,39 @@
 """An agent's lines sent over the console's socket (``say``), as the console page sends them:
-a real aiohttp server, the real handoff engine, a real SQLite file, a web customer on the chat
-socket. What the ``POST`` of a line does, the socket does: the line reaches the customer once,
-the same ``client_id`` twice sends it once, a bad or foreign line is refused with the reason;
-and the credential that opened the socket is checked again before a line once it is 10 s old."""
+a real aiohttp server, the real handoff engine, SQLite and PostgreSQL, a web customer on the
+chat socket. What the ``POST`` of a line does, the socket does: the line reaches the customer
+once, the same ``client_id`` twice sends it once, a bad or foreign line is refused with the
+reason; and the credential that opened the socket is checked again before a line once it is
+10 s old."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
+import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from accounts.tokens import revoke_token
+from app.config import load_settings
 from app.services import Services
 from base.clock import VirtualClock
 from storage.models import ApiToken, Message
 from tests.conftest import bearer
 from tests.webchat_client import ChatClient
+
+
+@pytest.fixture
+async def services(any_db_url: str, clock: VirtualClock) -> AsyncIterator[Services]:
+    """Services on each backend (the suite's default is SQLite only): a line's frame is built
+    from the notice, and must match what each database gives back."""
+    svc = Services.create(load_settings(env={"SANAD_DATABASE_URL": any_db_url}), clock)
+    await svc.start()
+    await svc.faq.wait_idle()
+    yield svc
+    await svc.close()
 
 
 async def _frame(ws: ClientWebSocketResponse, *kinds: str) -> dict[str, Any]:
@@ -188,3 +203,28 @@ async def test_a_still_valid_token_is_checked_again_and_lines_go_on(
         )
         assert (await _frame(console, "said", "error"))["type"] == "said"
         await chat.message("agent", f"line {k}")
+
+
+async def test_the_live_frame_of_an_agent_line_is_the_one_read_back_from_the_transcript(
+    client: TestClient[Any, Any], services: Services, agent_token: dict[str, Any]
+) -> None:
+    """The customer's frame of an agent's line is built from the notice (no read on the way);
+    it must be the frame a reconnecting page reads from the transcript, field for field."""
+    token = bearer(agent_token["token"])
+    chat, console, ticket_id = await _live_chat(client, token)
+    await console.send_json(
+        {"type": "say", "ticket_id": ticket_id, "text": "مرحبا، كيف أساعدك؟", "client_id": "s1"}
+    )
+    posted = await client.post(
+        f"/api/v1/agent/chats/{ticket_id}/messages",
+        json={"text": "And posted", "client_id": "p1"},
+        headers=token,
+    )
+    assert posted.status == 200
+    live = [await chat.message("agent", "كيف"), await chat.message("agent", "posted")]
+    assert all(f["agent"] == "Web Agent" for f in live)
+    first = min(f["id"] for f in live)
+    await chat.close()
+    await chat.connect(since=first - 1)
+    read_back = [await chat.message("agent", "كيف"), await chat.message("agent", "posted")]
+    assert read_back == live
