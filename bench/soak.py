@@ -6,11 +6,12 @@ Two real servers (``serve``, web only) run in child processes, as in ``bench.sca
 seconds (about; jittered), alternating between the processes by visitor; one question in
 ``--handoff-every`` asks for a person, and then the visitor and the agent who takes the chat
 exchange two lines each before the agent closes it. ``--agents`` agents work from the console,
-spread over both processes. At ``--kill-at`` (a share of the run) process 1 is killed with
-SIGKILL, as a crash would, and started again on the same port ``--down`` seconds later. Every
-client whose socket dies reconnects, to the other process while its own is down, and goes on as
-a real page does: a visitor says hello with its visitor secret and the last message id it saw,
-and sends again every message not yet acknowledged (the server keeps one copy per
+spread over both processes, and send their lines over its socket, as the page does. At
+``--kill-at`` (a share of the run) process 1 is killed with SIGKILL, as a crash would, and
+started again on the same port ``--down`` seconds later. Every client whose socket dies
+reconnects, to the other process while its own is down, and goes on as a real page does: a
+visitor says hello with its visitor secret and the last message id it saw, and sends again
+every message not yet acknowledged (the server keeps one copy per
 ``client_id``); an agent reconnects its console and picks up its chats from the API.
 
 After the run the load stops, the open handoffs get ``--settle`` seconds to finish, and the
@@ -241,6 +242,8 @@ class AgentClient:
         self.i, self.cluster, self.tally = i, cluster, tally
         self.headers = {"Authorization": f"Bearer {token}"}
         self.answered: set[int] = set()  # customer message ids answered
+        self.ws: aiohttp.ClientWebSocketResponse | None = None  # lines go over it (as the page)
+        self.behind = False  # a push came while a line waited for its answer
 
     async def run(self, stop: asyncio.Event) -> None:
         first = True
@@ -260,10 +263,14 @@ class AgentClient:
 
     async def _session(self, http: aiohttp.ClientSession, stop: asyncio.Event) -> None:
         async with http.ws_connect("/agent/ws") as ws:
+            self.ws = ws
             async with http.post("/api/v1/agent/status", json={"status": "available"}) as r:
                 r.raise_for_status()
             await self._catch_up(http)
             while not stop.is_set():
+                if self.behind:
+                    self.behind = False
+                    await self._catch_up(http)
                 try:
                     raw = await ws.receive(timeout=2.0)
                 except TimeoutError:
@@ -330,10 +337,32 @@ class AgentClient:
         self.answered.add(last["id"])
 
     async def _line(self, http: aiohttp.ClientSession, ticket_id: int, cycle: int, k: int) -> None:
+        """The line over the console socket, as the page sends it, and its answer awaited (a
+        socket that dies first raises: the session reconnects and the next catch-up sends the
+        line again, same client_id, kept once)."""
         body = {"text": f"a{k}", "client_id": f"t{ticket_id}-{cycle}-a{k}"}
-        async with http.post(f"/api/v1/agent/chats/{ticket_id}/messages", json=body) as r:
-            if r.status not in (200, 409, 404):
-                self.tally.errors.append(f"agent line {r.status}")
+        if self.ws is None:
+            async with http.post(f"/api/v1/agent/chats/{ticket_id}/messages", json=body) as r:
+                if r.status not in (200, 409, 404):
+                    self.tally.errors.append(f"agent line {r.status}")
+            return
+        await self.ws.send_json({"type": "say", "ticket_id": ticket_id, **body})
+        while True:
+            raw = await self.ws.receive(timeout=10.0)
+            if raw.type != aiohttp.WSMsgType.TEXT:
+                raise ConnectionError("the console socket closed before the line's answer")
+            frame = raw.json()
+            if frame.get("client_id") == body["client_id"] and frame["type"] == "said":
+                return
+            if frame.get("client_id") == body["client_id"] and frame["type"] == "refused":
+                if frame.get("status") != 409:
+                    self.tally.errors.append(f"agent line {frame.get('status')}")
+                return
+            if frame["type"] == "error":
+                self.tally.errors.append(f"agent line: {frame.get('message')}")
+                return
+            if frame["type"] in ("offer", "message", "chats"):
+                self.behind = True  # looked at once the line is answered
 
 
 async def _check(db_url: str, tally: Tally) -> dict[str, Any]:
