@@ -36,6 +36,19 @@ other half, both ways, per dataset, next to the pairs cross-validated the same w
 
 The lexical matcher is tuned the same way per group (answer_min, answer_margin on its own
 scores) for the out-of-scope comparison "at the same precision".
+
+kNN vote and phrasing aggregation (issue 11, seventh session). Each row also holds, over all
+phrasing rows of the query's language, the share of the k nearest (k in ``KNN_K``) that belong
+to the fused best article and that share minus the next article's (``knn_share``,
+``knn_margin``), and per phrasing aggregation of ``AGGS`` (mean of the M best phrasing cosines,
+a soft maximum, with or without the centroid) the fused best, runner-up, third and whether the
+best is right (``agg_*``). ``--rules knn10`` (``knn{k}``: vote share, ``knnm{k}``: vote margin;
+only when named) tunes "the pair OR (vote >= v and fused best >= a')" per group;
+``--calibrate`` takes ``rule:NAME`` (a threshold rule, tuned per group and reported per dataset
+next to the pairs, also with ``--splits``), ``agg:NAME`` (the pairs on an aggregation's scores)
+and ``+knn`` in a logistic spec (the kNN columns as features); ``--agg NAME`` puts an
+aggregation's scores in place of the shipped ones for every run. Every run logs each
+aggregation's top-1.
 """
 
 from __future__ import annotations
