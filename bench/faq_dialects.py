@@ -36,6 +36,19 @@ other half, both ways, per dataset, next to the pairs cross-validated the same w
 
 The lexical matcher is tuned the same way per group (answer_min, answer_margin on its own
 scores) for the out-of-scope comparison "at the same precision".
+
+kNN vote and phrasing aggregation (issue 11, seventh session). Each row also holds, over all
+phrasing rows of the query's language, the share of the k nearest (k in ``KNN_K``) that belong
+to the fused best article and that share minus the next article's (``knn_share``,
+``knn_margin``), and per phrasing aggregation of ``AGGS`` (mean of the M best phrasing cosines,
+a soft maximum, with or without the centroid) the fused best, runner-up, third and whether the
+best is right (``agg_*``). ``--rules knn10`` (``knn{k}``: vote share, ``knnm{k}``: vote margin;
+only when named) tunes "the pair OR (vote >= v and fused best >= a')" per group;
+``--calibrate`` takes ``rule:NAME`` (a threshold rule, tuned per group and reported per dataset
+next to the pairs, also with ``--splits``), ``agg:NAME`` (the pairs on an aggregation's scores)
+and ``+knn`` in a logistic spec (the kNN columns as features); ``--agg NAME`` puts an
+aggregation's scores in place of the shipped ones for every run. Every run logs each
+aggregation's top-1.
 """
 
 from __future__ import annotations
@@ -68,6 +81,14 @@ A_GRID = np.round(np.arange(0.70, 0.9001, 0.005), 4)
 M_GRID = np.round(np.arange(0.0, 0.0801, 0.0025), 4)
 LEX_A_GRID = np.round(np.arange(0.20, 0.6001, 0.01), 4)
 LEX_M_GRID = np.round(np.arange(0.0, 0.2001, 0.005), 4)
+# kNN vote (issue 11): the k nearest phrasings of the query among all of the language's
+KNN_K = (5, 10, 20)
+# Phrasing aggregations (issue 11): an article's semantic score from its phrasings' cosines.
+# "shipped": 0.75 best + 0.25 centroid (faq.fusion); "topM": mean of the M best; "softT": a
+# soft maximum T * log(mean(exp(cos / T))) (T in hundredths: between the mean and the best);
+# a "c" suffix: 0.75 of it + 0.25 centroid, as shipped. The fused score is as shipped (0.2
+# lexical over the lexical pool + 0.8 semantic).
+AGGS = ("shipped", "top2", "top3", "top2c", "top3c", "soft1", "soft2", "soft5", "soft2c")
 
 
 @dataclass
@@ -103,9 +124,114 @@ class Rows:
     article: npt.NDArray[np.str_]  # the gold article and the query's line in its file
     qnum: npt.NDArray[np.int64]
     prob: FloatArray  # P(correct) of a calibration (set by --calibrate; zeros when saved)
+    # added for issue 11's kNN vote and phrasing aggregations: absent from older rows
+    knn_share: FloatArray  # (queries, len(KNN_K)): share of the k nearest phrasings that are
+    knn_margin: FloatArray  # the fused best article's; that share minus the next article's
+    agg_s1: FloatArray  # (queries, len(AGGS)): fused best, runner-up, third and whether the
+    agg_s2: FloatArray  # best is right, with the article's semantic score aggregated as AGGS
+    agg_s3: FloatArray
+    agg_right: BoolArray
 
     def take(self, mask: BoolArray) -> Rows:
         return Rows(**{k: v[mask] for k, v in vars(self).items()})
+
+
+@dataclass(frozen=True)
+class _Bank:
+    """One language's phrasing rows of a matcher's articles (as ``semantic_index`` builds)."""
+
+    ids: npt.NDArray[np.str_]  # article ids in row order of appearance
+    rows: npt.NDArray[np.float32]  # (texts, dim) unit vectors, an article's rows consecutive
+    owner: npt.NDArray[np.int64]  # per row: its article's position in ``ids``
+    starts: npt.NDArray[np.int64]
+    centroids: npt.NDArray[np.float32]
+    pad: npt.NDArray[np.int64]  # (articles, most texts): row numbers, -1 past an article's end
+
+
+def banks(articles: Sequence[Record], cache: VectorCache) -> dict[str, _Bank]:
+    vecs = cache.get([t for a in articles for t in article_texts(a)])
+    by_lang: dict[str, list[tuple[str, npt.NDArray[np.float32]]]] = {}
+    at = 0
+    for a in articles:
+        n = len(article_texts(a))
+        by_lang.setdefault(a["lang"], []).append((a["id"], vecs[at : at + n]))
+        at += n
+    out = {}
+    for lang, items in by_lang.items():
+        counts = np.array([len(v) for _, v in items], dtype=np.int64)
+        rows = np.concatenate([v for _, v in items]).astype(np.float32)
+        starts = np.cumsum(counts) - counts
+        sums = np.add.reduceat(rows, starts, axis=0)
+        cent = (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
+        width = np.arange(int(counts.max()))
+        pad = np.where(width[None, :] < counts[:, None], starts[:, None] + width[None, :], -1)
+        owner = np.repeat(np.arange(len(items)), counts)
+        ids = np.array([i for i, _ in items])
+        out[lang] = _Bank(ids, rows, owner, starts, cent, pad)
+    return out
+
+
+def aggregate(cos: FloatArray, cent: FloatArray, bank: _Bank, name: str) -> FloatArray:
+    """Per article of ``bank``: its semantic score under aggregation ``name`` (AGGS) from the
+    query's cosines with every row (``cos``) and with the centroids (``cent``), in [0, 1]."""
+    valid = bank.pad >= 0
+    mat = np.where(valid, cos[np.maximum(bank.pad, 0)], -np.inf)
+    base = name.removesuffix("c")
+    if name == "shipped":
+        agg = mat.max(axis=1)
+    elif base.startswith("top"):
+        m = int(base[3:])
+        top = -np.sort(-mat, axis=1)[:, :m]
+        n = np.minimum(valid.sum(axis=1), m)
+        agg = np.where(np.isfinite(top), top, 0.0).sum(axis=1) / n
+    else:
+        t = int(base[4:]) / 100
+        best = mat.max(axis=1)
+        agg = best + t * np.log(
+            np.where(valid, np.exp((mat - best[:, None]) / t), 0.0).mean(axis=1, where=valid)
+        )
+    if name.endswith("c") or name == "shipped":
+        agg = 0.75 * agg + 0.25 * cent
+    out: FloatArray = np.clip(agg, 0.0, 1.0)
+    return out
+
+
+def _variants(
+    bank: _Bank, vec: npt.NDArray[np.float32], lex: dict[str, float], gold: str, top: str
+) -> dict[str, Any]:
+    """The kNN vote of ``top`` (the fused best article) and, per aggregation, the fused best,
+    runner-up, third and whether the best is ``gold``."""
+    cos = (bank.rows @ vec).astype(np.float64)
+    cent = (bank.centroids @ vec).astype(np.float64)
+    at = np.flatnonzero(bank.ids == top)
+    shares, margins = [], []
+    for k in KNN_K:
+        kk = min(k, len(cos))
+        near = np.argpartition(-cos, kk - 1)[:kk]
+        votes = np.bincount(bank.owner[near], minlength=len(bank.ids)) / kk
+        mine = float(votes[at[0]]) if len(at) else 0.0
+        if len(at):
+            votes[at[0]] = -1.0
+        shares.append(mine)
+        margins.append(mine - float(votes.max()))
+    lexv = np.array([lex.get(str(a), 0.0) for a in bank.ids])
+    s1, s2, s3, right = [], [], [], []
+    for name in AGGS:
+        fused = 0.2 * lexv + 0.8 * aggregate(cos, cent, bank, name)
+        order = np.lexsort((bank.ids, -fused))
+        s = [*fused[order[:3]].tolist(), 0.0, 0.0, 0.0]
+        s1.append(s[0])
+        s2.append(s[1])
+        s3.append(s[2])
+        right.append(str(bank.ids[order[0]]) == gold)
+    return {
+        "knn_share": shares,
+        "knn_margin": margins,
+        "agg_s1": s1,
+        "agg_s2": s2,
+        "agg_s3": s3,
+        "agg_right": right,
+    }
 
 
 def _folds(queries: Sequence[Record]) -> list[int]:
@@ -123,6 +249,7 @@ def _features(
     queries: Sequence[Record],
     vecs: npt.NDArray[np.float32],
     phrasings: dict[str, int],
+    bank: dict[str, _Bank],
 ) -> Iterator[dict[str, Any]]:
     assert matcher.semantic is not None
     for q, vec in zip(queries, vecs, strict=True):
@@ -163,6 +290,13 @@ def _features(
             "lex_right": lex_top == gold,
             "words": len(text.split()),
             **calib,
+            **_variants(
+                bank[lang],
+                vec,
+                {h.article_id: h.score for h in matcher.lexical_pool(text, lang)},
+                gold,
+                top,
+            ),
         }
 
 
@@ -176,14 +310,15 @@ def collect(data: Path, cache: VectorCache, log: Callable[[str], None]) -> Rows:
         partial = build_matcher([a for a in articles if a["id"] not in removed], entries_of, cache)
         oos_at = [i for i, q in enumerate(queries) if q["article_id"] in removed]
         oos = [queries[i] for i in oos_at]
-        for qs, at, matcher, is_oos in (
-            (queries, list(range(len(queries))), full, False),
-            (oos, oos_at, partial, True),
+        kept = [a for a in articles if a["id"] not in removed]
+        for qs, at, matcher, bank, is_oos in (
+            (queries, list(range(len(queries))), full, banks(articles, cache), False),
+            (oos, oos_at, partial, banks(kept, cache), True),
         ):
             vecs = cache.get([query_text(q["text"], cache.embedder) for q in qs], log)
             folds = _folds(qs)
             counts = {a["id"]: len(article_texts(a)) for a in articles}
-            for i, f in enumerate(_features(matcher, qs, vecs, counts)):
+            for i, f in enumerate(_features(matcher, qs, vecs, counts, bank)):
                 f.update(dataset=name, fold=folds[i], oos=is_oos)
                 f.update(article=qs[i]["article_id"], qnum=at[i])
                 for k, v in f.items():
@@ -237,6 +372,30 @@ def rule_lexical(r: Rows, p: tuple[float, ...]) -> tuple[BoolArray, BoolArray]:
 Rule = Callable[[Rows, tuple[float, ...]], tuple[BoolArray, BoolArray]]
 
 
+def rule_knn(k: int, margin: bool) -> Rule:
+    """The ``group`` pair OR (the fused best article's kNN vote share, or with ``margin`` its
+    vote margin over the next article, among the k nearest phrasings >= p[2] and fused best
+    >= p[3])."""
+    col = KNN_K.index(k)
+
+    def rule(r: Rows, p: tuple[float, ...]) -> tuple[BoolArray, BoolArray]:
+        vote = (r.knn_margin if margin else r.knn_share)[:, col]
+        extra = (vote >= p[2] - 1e-9) & (r.s1 >= p[3] - 1e-9)
+        fused = (_fused_answer(r, p[0], p[1]) | extra) & ~r.decisive
+        return r.decisive | fused, (r.decisive & r.decisive_right) | (fused & r.right)
+
+    return rule
+
+
+def with_agg(r: Rows, name: str) -> Rows:
+    """The rows with the fused scores and rightness of phrasing aggregation ``name`` (AGGS) in
+    place of the shipped ones (the other columns, e.g. the calibration's, are left as they are)."""
+    i = AGGS.index(name)
+    return replace(
+        r, s1=r.agg_s1[:, i], s2=r.agg_s2[:, i], s3=r.agg_s3[:, i], right=r.agg_right[:, i]
+    )
+
+
 def _pairs() -> list[tuple[float, float]]:
     return [(float(a), float(m)) for a in A_GRID for m in M_GRID]
 
@@ -255,6 +414,13 @@ def grid(rule: str) -> list[tuple[float, ...]]:
         return [(*p, float(t)) for p in _pairs() for t in (-0.01, 0.0, 0.005, 0.01, 0.02)]
     if rule == "semlead":
         return [(*p, float(s)) for p in _pairs() for s in (0.0, 0.005, 0.01, 0.015, 0.02, 0.03)]
+    if rule.startswith("knn"):
+        coarse = [
+            (a, m) for a, m in _pairs() if round(a * 200) % 2 == 0 and round(m * 400) % 2 == 0
+        ]
+        votes = np.arange(0.3 if rule.startswith("knnm") else 0.5, 1.0001, 0.1)
+        extra = [(float(v), float(a)) for v in votes for a in A_GRID if round(a * 200) % 2 == 0]
+        return [(*p, *e) for p in coarse for e in extra]
     return [(float(a), float(m)) for a in LEX_A_GRID for m in LEX_M_GRID]
 
 
@@ -265,6 +431,10 @@ RULES: dict[str, Rule] = {
     "semtop": rule_semtop,
     "semtop3": rule_semtop3,
     "lexical": rule_lexical,
+}
+# kNN vote rules: knn{k} (vote share), knnm{k} (vote margin); not in the default --rules run
+KNN_RULES: dict[str, Rule] = {
+    f"knn{'m' if margin else ''}{k}": rule_knn(k, margin) for margin in (False, True) for k in KNN_K
 }
 
 
@@ -367,6 +537,7 @@ def cross_validate(
 ) -> list[dict[str, Any]]:
     out = []
     named: list[tuple[str, Rule]] = [("language", rule_group), *RULES.items()]
+    named += [(n, f) for n, f in KNN_RULES.items() if n in only]
     named = [(n, f) for n, f in named if not only or n in only]
     for group, (name, rule) in itertools.product(groups, named):
         for tune_fold in (0, 1):
@@ -452,6 +623,10 @@ def _design(r: Rows, spec: str) -> tuple[FloatArray, list[str]]:
                 "phrasings": r.phrasings.astype(np.float64),
             }
         )
+    if "+knn" in spec:
+        for i, k in enumerate(KNN_K):
+            cols[f"knn{k}_share"] = r.knn_share[:, i]
+            cols[f"knn{k}_margin"] = r.knn_margin[:, i]
     for g in GROUPS[1:]:
         cols[f"is_{g}"] = (r.group == g).astype(np.float64)
     if spec.endswith("+x"):
@@ -529,15 +704,22 @@ def cross_validate_calibration(
     the lexical shortcut leaves (in scope; with ``with_oos`` also the out-of-scope ones, as
     wrong), a cut on P(correct) per group chosen there as ``tune`` does (precision target,
     out-of-scope cap = the lexical matcher's), figures on the other half. The ``group``
-    threshold pairs are tuned the same way, for comparison on the same halves."""
+    threshold pairs are tuned the same way, for comparison on the same halves.
+
+    Specs ``rule:NAME`` tune a threshold rule (RULES, KNN_RULES) per group in the same way
+    instead of a calibration; ``agg:NAME`` the pairs on phrasing aggregation NAME (AGGS)."""
     out = []
     for spec in ("pairs", *specs):
-        x, names = _design(r, "base" if spec == "pairs" else spec)
+        thresholds = spec == "pairs" or spec.startswith(("rule:", "agg:"))
+        rule_name = spec[5:] if spec.startswith("rule:") else "group"
+        own_rule = {**RULES, **KNN_RULES}[rule_name]
+        base_rows = with_agg(r, spec[4:]) if spec.startswith("agg:") else r
+        x, names = _design(r, "base" if thresholds else spec)
         for tune_fold in (0, 1):
             tmask = r.fold == tune_fold
-            rr = r
+            rr = base_rows
             model = None
-            if spec != "pairs":
+            if not thresholds:
                 train = tmask & ~r.decisive & (with_oos | ~r.oos)
                 model = fit_logistic(x[train], r.right[train] & ~r.oos[train], l2)
                 rr = replace(r, prob=predict(x, model))
@@ -549,16 +731,16 @@ def cross_validate_calibration(
                 cap = None
                 if lex is not None:
                     cap = figures(rule_lexical, tuned.take(tuned.group == group), lex).oos_rate
-                if spec == "pairs":
+                if thresholds:
                     chosen[group] = (
-                        rule_group,
-                        tune(rule_group, grid("group"), tuned, group, target, cap),
+                        own_rule,
+                        tune(own_rule, grid(rule_name), tuned, group, target, cap),
                     )
                 else:
                     cuts = [(float(c),) for c in CUT_GRID]
                     chosen[group] = (rule_calib, tune(rule_calib, cuts, tuned, group, target, cap))
                 caps[group] = cap
-            if one_cut and spec != "pairs":
+            if one_cut and not thresholds:
                 # one cut for every group: the lowest that each group's own checks accept
                 ok = [
                     c
@@ -684,6 +866,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--one-cut", action="store_true", help="one calibration cut, all groups")
     parser.add_argument("--train-oos", action="store_true", help="fit on out-of-scope rows too")
     parser.add_argument("--rows", type=Path, help="keep the per-query rows in this .npz file")
+    parser.add_argument(
+        "--agg", choices=AGGS, help="phrasing aggregation in place of the shipped one (all runs)"
+    )
     args = parser.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -711,6 +896,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         share = float(np.mean(r.group[sel] == "ar-dialect"))
         report["detector"][d] = round(share, 4)
         log(f"detector: {d} queries classed as dialect {share:.1%}")
+    report["aggregations"] = {}
+    for i, name in enumerate(AGGS):
+        top1 = {
+            d: round(float(r.agg_right[(r.dataset == d) & ~r.oos, i].mean()), 4) for d in DATASETS
+        }
+        report["aggregations"][name] = top1
+        log(f"aggregation {name:8} top-1 " + " ".join(f"{d} {v:.3f}" for d, v in top1.items()))
+    if args.agg:
+        r = with_agg(r, args.agg)
     if args.calibrate:
         specs = args.calibrate.split(",")
 

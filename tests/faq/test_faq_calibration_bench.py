@@ -12,9 +12,15 @@ import numpy as np
 import pytest
 
 from bench.faq_dialects import (
+    AGGS,
     GROUPS,
+    KNN_K,
+    KNN_RULES,
     Rows,
+    _Bank,
     _design,
+    _variants,
+    aggregate,
     cross_validate_calibration,
     fit_logistic,
     main,
@@ -23,6 +29,7 @@ from bench.faq_dialects import (
     repeated,
     rule_calib,
     tune,
+    with_agg,
 )
 
 
@@ -68,6 +75,12 @@ def _rows(n: int = 1200, seed: int = 5) -> Rows:
         article=np.array([f"a{i % 40}" for i in range(n)]),
         qnum=np.arange(n),
         prob=zeros,
+        knn_share=rng.uniform(0, 1, (n, len(KNN_K))),
+        knn_margin=rng.uniform(-0.5, 1, (n, len(KNN_K))),
+        agg_s1=np.repeat(s1[:, None], len(AGGS), axis=1),
+        agg_s2=np.repeat(s2[:, None], len(AGGS), axis=1),
+        agg_s3=np.repeat(s3[:, None], len(AGGS), axis=1),
+        agg_right=np.repeat(right[:, None], len(AGGS), axis=1),
     )
 
 
@@ -160,3 +173,66 @@ def test_rows_saved_without_the_new_columns_are_refused(tmp_path: Path) -> None:
     np.savez(saved, **{k: v for k, v in vars(_rows(50)).items() if k not in ("s3", "qnum")})
     with pytest.raises(SystemExit):
         main(["--rows", str(saved), "--calibrate", "base"])
+
+
+def _bank() -> _Bank:
+    """Two articles: a with rows 0-2, b with rows 3-4 (unit vectors in 3-D)."""
+    rows = np.eye(3, dtype=np.float32)[[0, 0, 1, 2, 2]]
+    rows[1] = np.array([0.8, 0.6, 0.0], dtype=np.float32)
+    starts = np.array([0, 3])
+    sums = np.add.reduceat(rows, starts, axis=0)
+    cent = (sums / np.linalg.norm(sums, axis=1, keepdims=True)).astype(np.float32)
+    pad = np.array([[0, 1, 2], [3, 4, -1]])
+    return _Bank(np.array(["a", "b"]), rows, np.array([0, 0, 0, 1, 1]), starts, cent, pad)
+
+
+def test_aggregations_of_phrasing_cosines() -> None:
+    bank = _bank()
+    cos = np.array([0.9, 0.8, 0.5, 0.7, 0.6])
+    cent = np.array([0.85, 0.65])
+    assert aggregate(cos, cent, bank, "shipped") == pytest.approx(
+        [0.75 * 0.9 + 0.25 * 0.85, 0.75 * 0.7 + 0.25 * 0.65]
+    )
+    assert aggregate(cos, cent, bank, "top2") == pytest.approx([0.85, 0.65])
+    assert aggregate(cos, cent, bank, "top3") == pytest.approx([2.2 / 3, 0.65])  # b has two
+    assert aggregate(cos, cent, bank, "top2c") == pytest.approx(
+        [0.75 * 0.85 + 0.25 * 0.85, 0.75 * 0.65 + 0.25 * 0.65]
+    )
+    soft = aggregate(cos, cent, bank, "soft5")
+    assert np.all(soft <= [0.9, 0.7]) and np.all(soft >= [2.2 / 3, 0.65])
+    assert aggregate(cos, cent, bank, "soft1")[0] > soft[0]  # colder: nearer the best
+
+
+def test_knn_vote_and_variants_of_one_query() -> None:
+    bank = _bank()
+    query = np.array([1.0, 0.0, 0.0], dtype=np.float32)  # rows 0, 1 nearest (a), then b's
+    out = _variants(bank, query, {"b": 0.5}, gold="a", top="a")
+    assert out["knn_share"][0] == pytest.approx(0.6)  # k >= 5 rows: all of them, 3 are a's
+    assert out["knn_share"][0] == out["knn_share"][-1]
+    assert out["knn_margin"][0] == pytest.approx(0.6 - 0.4)
+    assert len(out["agg_s1"]) == len(AGGS)
+    # a's semantic lead (x 0.8) outweighs b's lexical 0.5 (x 0.2) in every aggregation
+    assert out["agg_right"] == [True] * len(AGGS)
+    assert out["agg_s2"][0] == pytest.approx(0.2 * 0.5)  # b: no cosine above 0, lexical 0.5
+    out = _variants(bank, query, {}, gold="b", top="a")
+    assert out["agg_right"] == [False] * len(AGGS)
+    assert all(
+        a >= b >= c for a, b, c in zip(out["agg_s1"], out["agg_s2"], out["agg_s3"], strict=True)
+    )
+
+
+def test_knn_rules_add_answers_to_the_pair_and_aggregations_swap_columns() -> None:
+    r = _rows()
+    pair = (0.85, 0.03)
+    base = int(KNN_RULES["knn10"](r, (*pair, 2.0, 0.0))[0].sum())  # no vote reaches 2
+    loose = int(KNN_RULES["knn10"](r, (*pair, 0.5, 0.8))[0].sum())
+    assert loose > base
+    assert int(KNN_RULES["knnm5"](r, (*pair, 0.3, 0.8))[0].sum()) > base
+    r.agg_s1[:, AGGS.index("top2")] = 0.5
+    assert np.all(with_agg(r, "top2").s1 == 0.5)
+    assert np.array_equal(with_agg(r, "shipped").s1, r.s1)
+    out = cross_validate_calibration(
+        r, 0.9, ["rule:knn10", "agg:top2", "base+knn"], 1.0, True, lambda _: None
+    )
+    assert [row["spec"] for row in out][::2] == ["pairs", "rule:knn10", "agg:top2", "base+knn"]
+    assert "knn10_share" in out[-1]["features"]
