@@ -152,6 +152,19 @@ class FollowUpAsked(_ToCustomer):
 
 
 @dataclass(frozen=True)
+class SaidLine:
+    """A chat line as stored in the transcript, carried with the notices about it so that a
+    channel can show it without reading it back: the agent's name for an agent's line ("" for
+    the customer's)."""
+
+    kind: str  # text | file
+    text: str
+    created_at: datetime
+    meta: Mapping[str, object]
+    agent_name: str
+
+
+@dataclass(frozen=True)
 class AgentMessage(_ToCustomer):
     """An agent's line (text or file), already in the transcript, for the customer's channel.
     The line as stored comes with it (``said``), so a channel can show it without reading it
@@ -161,17 +174,6 @@ class AgentMessage(_ToCustomer):
     message_id: int
     origin: str | None  # where the agent wrote it: telegram | web | None
     said: SaidLine | None = None
-
-
-@dataclass(frozen=True)
-class SaidLine:
-    """An agent's line as stored in the transcript, and the agent's name as shown with it."""
-
-    kind: str  # text | file
-    text: str
-    created_at: datetime
-    meta: Mapping[str, object]
-    agent_name: str
 
 
 CustomerNotice = (
@@ -250,6 +252,7 @@ class ChatMessage(_ToAgent):
     message_id: int
     sender: Literal["customer", "agent"]
     origin: str | None = None
+    said: SaidLine | None = None  # the line as stored, when the sender had it at hand
 
 
 @dataclass(frozen=True)

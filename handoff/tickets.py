@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import ColumnClause, Select, String, bindparam, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -232,7 +232,21 @@ async def last_customer_texts(session: AsyncSession, ticket_id: int, n: int = 3)
     return tuple(reversed(texts))
 
 
-def offered_options(message: Message | NewLine) -> list[dict[str, str]]:
+class ShownLine(Protocol):
+    """What showing a transcript line to agents needs (a stored row, a line just written,
+    or a line carried by a notice)."""
+
+    @property
+    def sender(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def meta(self) -> Any: ...
+
+
+def offered_options(message: ShownLine) -> list[dict[str, str]]:
     """The buttons a bot or system line offered the customer: ``[{"label", "data"}]``
     (``options`` kept by the conversation, or a channel's stored ``buttons`` rows)."""
     meta = message.meta or {}
@@ -242,7 +256,7 @@ def offered_options(message: Message | NewLine) -> list[dict[str, str]]:
     return [o for o in options if isinstance(o, dict) and "label" in o]
 
 
-def transcript_text(message: Message) -> str:
+def transcript_text(message: ShownLine) -> str:
     """A transcript line as agents and supervisors read it: what the bot offered is listed
     under its text, and a button the customer pressed reads as their choice."""
     if message.kind == "choice":

@@ -11,6 +11,7 @@ wherever the agent acted.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import re
@@ -24,6 +25,7 @@ from aiohttp import WSMsgType, web
 import texts
 from app.services import Services
 from base.bus import Bus, LocalBus
+from conversation import Line
 from handoff import views
 from handoff.acd import AgentStatus
 from handoff.notices import (
@@ -63,7 +65,7 @@ from handoff.notices import (
 )
 from handoff.presence import CHAT, CONSOLE
 from handoff.service import HandoffError
-from handoff.tickets import transcript_text
+from handoff.tickets import ShownLine, transcript_text
 from handoff.views import AgentView, ListedChat, LiveChat, NoteView, TranscriptRow
 from web import console_openapi as shapes
 from web.auth import (
@@ -73,7 +75,7 @@ from web.auth import (
     same_origin,
     session_redirect,
 )
-from web.chat import frames_for
+from web.chat import frames_for, message_frame
 from web.console_openapi import OPENAPI_PATHS as OPENAPI_PATHS  # the app collects them here
 from web.console_openapi import OPENAPI_SCHEMAS as OPENAPI_SCHEMAS
 from web.inputs import check_text, parse_json
@@ -205,13 +207,30 @@ async def console_messages(
     """Transcript rows as the console shows them: no buttons to press (those are the
     customer's), but the options offered listed in the text, and a press as a choice."""
     frames = await frames_for(services, messages)
-    out = []
-    for message, frame in zip(messages, frames, strict=True):
-        frame = {k: v for k, v in frame.items() if k not in ("type", "buttons", "client_id")}
-        frame["ticket_id"] = message.ticket_id
-        frame["text"] = transcript_text(message)
-        out.append(frame)
-    return out
+    return [
+        _console_frame(frame, message.ticket_id, message)
+        for message, frame in zip(messages, frames, strict=True)
+    ]
+
+
+def _console_frame(frame: dict[str, Any], ticket_id: int, line: ShownLine) -> dict[str, Any]:
+    shown = {k: v for k, v in frame.items() if k not in ("type", "buttons", "client_id")}
+    shown["ticket_id"] = ticket_id
+    shown["text"] = transcript_text(line)
+    return shown
+
+
+def said_message(notice: ChatMessage) -> dict[str, Any] | None:
+    """A chat line as the console shows it, from the line its notice carries (no read); None
+    when it carries none, or a file (its link is signed with a key the notice lacks)."""
+    said = notice.said
+    if said is None or said.kind == "file":
+        return None
+    # customer_id: only a file's link needs it, and files are read
+    line = Line(
+        notice.message_id, 0, notice.sender, said.kind, said.text, said.created_at, dict(said.meta)
+    )
+    return _console_frame(message_frame(line, said.agent_name or None), notice.ticket_id, line)
 
 
 async def chats_json(
@@ -292,8 +311,13 @@ class ConsolePort:
                 await self.hub.push(agent_id, {"type": "chats"})
                 await self._push_agent(agent_id)
             case ChatMessage():
-                found = await views.transcript_rows(self.services.db, [notice.message_id])
-                for shown in await console_messages(self.services, found):
+                known = said_message(notice)
+                if known is not None:
+                    shown_lines = [known]
+                else:
+                    found = await views.transcript_rows(self.services.db, [notice.message_id])
+                    shown_lines = await console_messages(self.services, found)
+                for shown in shown_lines:
                     frame = {"type": "message", "ticket_id": notice.ticket_id, "message": shown}
                     await self.hub.push(agent_id, frame)
             case StatusChanged():
@@ -701,6 +725,7 @@ class Desk:
         self.ws = ws
         self.agent_id = agent_id
         self.checked = services.clock.now()
+        self.answering: set[asyncio.Task[None]] = set()  # "said" frames being read
 
     async def handle(self, frame: dict[str, Any]) -> None:
         kind = frame.get("type")
@@ -710,7 +735,9 @@ class Desk:
             await self.services.presence.activity(self.agent_id)
         elif kind == "say":
             if await self.still_allowed():
-                await self.ws.send_json(await self.say(frame))
+                refused = await self.say(frame)
+                if refused is not None:
+                    await self.ws.send_json(refused)
         else:
             await self.error(f"unknown frame type {kind!r}: send say, activity or ping")
 
@@ -731,8 +758,10 @@ class Desk:
         await self.ws.close(code=4401, message=b"log in again")
         return False
 
-    async def say(self, frame: dict[str, Any]) -> dict[str, Any]:
-        """The agent's line (``agent_message``, one transaction): the frame that answers it."""
+    async def say(self, frame: dict[str, Any]) -> dict[str, Any] | None:
+        """The agent's line (``agent_message``, one transaction, delivered to the customer
+        before it returns). A refusal is returned; the ``said`` answer is read and sent beside
+        the socket's next frames, so the agent's next line does not wait for that read."""
         client_id, ticket_id, text = (
             frame.get("client_id"),
             frame.get("ticket_id"),
@@ -769,10 +798,22 @@ class Desk:
             )
         except HandoffError as exc:
             return refused(409, str(exc))
-        (shown,) = await console_messages(
-            self.services, await views.transcript_rows(self.services.db, [message_id])
-        )
-        return {"type": "said", "client_id": client_id, "ticket_id": ticket_id, "message": shown}
+        task = asyncio.create_task(self.answer(client_id, ticket_id, message_id))
+        self.answering.add(task)
+        task.add_done_callback(self.answering.discard)
+        return None
+
+    async def answer(self, client_id: str, ticket_id: int, message_id: int) -> None:
+        """``said``, with the line as the console shows it."""
+        try:
+            rows = await views.transcript_rows(self.services.db, [message_id])
+            (shown,) = await console_messages(self.services, rows)
+            said = {"type": "said", "client_id": client_id, "ticket_id": ticket_id}
+            await self.ws.send_json({**said, "message": shown})
+        except (ConnectionError, RuntimeError) as exc:  # the socket went: the page resends
+            log.debug("console socket gone before a said: %s", exc)
+        except Exception:  # the line was sent; the page resends it (same client_id, kept once)
+            log.exception("console: the answer to a line failed")
 
 
 async def socket(request: web.Request) -> web.WebSocketResponse:

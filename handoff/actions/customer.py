@@ -17,6 +17,7 @@ from handoff.tickets import State
 from handoff.waits import queue_info
 from storage.events import record_event
 from storage.models import Agent, Article, Message, QueryLog, Rating, Ticket
+from storage.rows import NewLine
 
 
 @action
@@ -109,10 +110,13 @@ async def cancel_request(uow: Unit, ticket_id: int) -> bool:
 
 
 @chat_action  # a relay runs without the engine's lock; the rest asks for it (need_lock)
-async def customer_wrote(uow: Unit, ticket_id: int, message_id: int | None = None) -> str:
+async def customer_wrote(
+    uow: Unit, ticket_id: int, message_id: int | None = None, line: NewLine | None = None
+) -> str:
     """A customer message on a ticket: wakes a pending ticket, reopens a resolved one. With
     ``message_id`` (the message as stored in the transcript), the ticket's agent is sent it
-    through the port, on whatever channel they work from.
+    through the port, on whatever channel they work from; with ``line`` (that message as
+    just written, in this transaction) it goes with the notice, so no channel reads it back.
 
     Returns what happened: ``none``, ``relayed`` (an agent has the chat), ``active``
     (pending -> assigned, and relayed) or ``reopened``. Only a relay is a chat action: the
@@ -125,12 +129,16 @@ async def customer_wrote(uow: Unit, ticket_id: int, message_id: int | None = Non
         if ticket.state == State.PENDING:
             uow.need_lock()
         if message_id is not None:
+            said = None
+            if line is not None and line.id == message_id:
+                said = notices.SaidLine(line.kind, line.text, line.created_at, dict(line.meta), "")
             uow.outbox.append(
                 notices.ChatMessage(
                     ticket.assignee_id,
                     ticket_id=ticket.id,
                     message_id=message_id,
                     sender="customer",
+                    said=said,
                 )
             )
         if ticket.state == State.PENDING:

@@ -228,3 +228,27 @@ async def test_the_live_frame_of_an_agent_line_is_the_one_read_back_from_the_tra
     await chat.connect(since=first - 1)
     read_back = [await chat.message("agent", "كيف"), await chat.message("agent", "posted")]
     assert read_back == live
+
+
+async def test_the_console_s_live_frames_are_the_lines_read_back_from_the_transcript(
+    client: TestClient[Any, Any], services: Services, agent_token: dict[str, Any]
+) -> None:
+    """The console's pushes of a chat's lines (the agent's own and the customer's) are built
+    from the lines their notices carry, without a read: they must be what the chat's
+    transcript gives, field for field."""
+    token = bearer(agent_token["token"])
+    chat, console, ticket_id = await _live_chat(client, token)
+    await console.send_json(
+        {"type": "say", "ticket_id": ticket_id, "text": "Which order?", "client_id": "o1"}
+    )
+    mine = await _frame(console, "message")
+    said = await _frame(console, "said")
+    await chat.say("طلب رقم ١٠٤٢")
+    theirs = await _frame(console, "message")
+    assert (mine["message"]["sender"], theirs["message"]["sender"]) == ("agent", "customer")
+    detail = await client.get(f"/api/v1/agent/chats/{ticket_id}", headers=token)
+    stored = {m["id"]: m for m in (await detail.json())["messages"]}
+    for pushed in (mine, theirs):
+        assert pushed["ticket_id"] == ticket_id
+        assert pushed["message"] == stored[pushed["message"]["id"]]
+    assert said["message"] == mine["message"]
