@@ -69,6 +69,7 @@ ROUTE_MODULES = (
     "web.pages_people",
     "web.chat",
     "web.console",
+    "web.console_socket",
     "web.ticket_actions",
 )
 READY_TIMEOUT_S = 3.0

@@ -1,5 +1,5 @@
 """The agent console: the page at ``/agent``, its JSON API under ``/api/v1/agent`` and its push
-socket ``/agent/ws`` (docs/webchat.md).
+socket ``/agent/ws`` (:mod:`web.console_socket`; docs/webchat.md).
 
 An agent works here, from Telegram, or from both at once: every action is the same named action
 of the handoff service (``accept_offer``, ``agent_message``, ``add_note``, ``transfer_ticket``,
@@ -11,16 +11,14 @@ wherever the agent acted.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import re
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, assert_never
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 import texts
 from app.services import Services
@@ -63,16 +61,14 @@ from handoff.notices import (
     TakenOver,
     Transferred,
 )
-from handoff.presence import CHAT, CONSOLE
+from handoff.presence import CHAT
 from handoff.service import HandoffError
 from handoff.tickets import ShownLine, transcript_text
 from handoff.views import AgentView, ListedChat, LiveChat, NoteView, TranscriptRow
 from web import console_openapi as shapes
 from web.auth import (
     login_with_link,
-    principal_again,
     principal_of,
-    same_origin,
     session_redirect,
 )
 from web.chat import frames_for, message_frame
@@ -80,7 +76,6 @@ from web.console_openapi import OPENAPI_PATHS as OPENAPI_PATHS  # the app collec
 from web.console_openapi import OPENAPI_SCHEMAS as OPENAPI_SCHEMAS
 from web.inputs import check_text, parse_json
 from web.openapi import reply
-from web.problem import Problem
 from web.site import SERVICES, address_of, https, login_throttle, request_lang
 from web.site import render as render_page
 from web.sockets import close_to_catch_up, send_each
@@ -90,13 +85,6 @@ log = logging.getLogger(__name__)
 CATEGORY_MAX = 64  # tickets.category
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 MESSAGE_MAX = 4096  # characters of one agent line
-# A socket frame: a line of MESSAGE_MAX characters, up to 4 bytes each in UTF-8, and its fields.
-MAX_FRAME = 32 * 1024
-# Before a line sent over the socket, the credential that opened it is checked again when the
-# last check is older than this: a revoked token or ended session stops sending lines within
-# this time, and a busy agent's lines do not each wait for a token check of their own.
-RECHECK = timedelta(seconds=10)
-TICKET_ID_MAX = 2**63 - 1
 STATUSES = {
     "available": AgentStatus.AVAILABLE,
     "away": AgentStatus.AWAY,
@@ -417,7 +405,7 @@ def supervisor_text(notice: SupervisorNotice) -> str:
 # ---------------------------------------------------------------------- requests
 
 
-def _agent_of(request: web.Request) -> tuple[Services, int]:
+def agent_of(request: web.Request) -> tuple[Services, int]:
 
     principal = principal_of(request)
     if principal.agent_id is None:
@@ -465,7 +453,7 @@ def _conflict(exc: HandoffError) -> web.HTTPConflict:
 
 
 async def me(request: web.Request) -> web.Response:
-    services, agent_id = _agent_of(request)
+    services, agent_id = agent_of(request)
     return reply(
         shapes.MeOut,
         {
@@ -477,7 +465,7 @@ async def me(request: web.Request) -> web.Response:
 
 
 async def set_status(request: web.Request) -> web.Response:
-    services, agent_id = _agent_of(request)
+    services, agent_id = agent_of(request)
     status = (await _body(request)).get("status")
     await services.presence.activity(agent_id)
     if status == "ready":
@@ -490,7 +478,7 @@ async def set_status(request: web.Request) -> web.Response:
 
 
 async def answer_offer(request: web.Request) -> web.Response:
-    services, agent_id = _agent_of(request)
+    services, agent_id = agent_of(request)
     offer_id = request.match_info["offer_id"]
     if request.match_info["verb"] == "accept":
         result = await services.handoff.accept_offer(offer_id, agent_id)
@@ -507,12 +495,12 @@ async def answer_offer(request: web.Request) -> web.Response:
 
 
 async def chats(request: web.Request) -> web.Response:
-    services, agent_id = _agent_of(request)
+    services, agent_id = agent_of(request)
     return reply(shapes.ChatsOut, {"chats": await my_chats_json(services, agent_id, request)})
 
 
 async def chat(request: web.Request) -> web.Response:
-    services, agent_id = _agent_of(request)
+    services, agent_id = agent_of(request)
     ticket_id = _ticket_id(request)
     detail = await views.chat_detail(services.db, ticket_id, agent_id)
     if detail is None:
@@ -558,7 +546,7 @@ async def _message_answer(services: Services, message_id: int) -> web.Response:
     return reply(shapes.MessageAnswer, {"message": shown})
 
 
-def _line_problem(text: object, client_id: object) -> str | None:
+def line_problem(text: object, client_id: object) -> str | None:
     """Why an agent's line cannot be sent (posted or over the socket), or None."""
     if not isinstance(text, str) or not text.strip():
         return "a message needs some text"
@@ -572,11 +560,11 @@ def _line_problem(text: object, client_id: object) -> str | None:
 
 
 async def send_message(request: web.Request) -> web.Response:
-    services, agent_id = _agent_of(request)
+    services, agent_id = agent_of(request)
     ticket_id = _ticket_id(request)
     body = await _body(request)
     text, client_id = body.get("text"), body.get("client_id")
-    problem = _line_problem(text, client_id)
+    problem = line_problem(text, client_id)
     if problem is not None:
         raise web.HTTPBadRequest(text=problem)
     assert isinstance(text, str) and (client_id is None or isinstance(client_id, str))
@@ -591,7 +579,7 @@ async def send_file(request: web.Request) -> web.Response:
     from web.chat import upload_max_bytes
     from web.inputs import read_upload
 
-    services, agent_id = _agent_of(request)
+    services, agent_id = agent_of(request)
     ticket_id = _ticket_id(request)
     await _my_live_ticket(services, agent_id, ticket_id)
     fields, (name, content_type, data) = await read_upload(request, upload_max_bytes(services))
@@ -603,7 +591,7 @@ async def send_file(request: web.Request) -> web.Response:
 
 
 async def send_canned(request: web.Request) -> web.Response:
-    services, agent_id = _agent_of(request)
+    services, agent_id = agent_of(request)
     ticket_id = _ticket_id(request)
     shortcut = str((await _body(request)).get("shortcut") or "")
     await _my_live_ticket(services, agent_id, ticket_id)
@@ -616,7 +604,7 @@ async def send_canned(request: web.Request) -> web.Response:
 async def fill_canned(request: web.Request) -> web.Response:
     """The canned reply ``shortcut`` filled in for this chat, not sent: the console puts it in
     the reply box for the agent to edit."""
-    services, agent_id = _agent_of(request)
+    services, agent_id = agent_of(request)
     ticket_id = _ticket_id(request)
     shortcut = request.match_info["shortcut"]
     await _my_live_ticket(services, agent_id, ticket_id)
@@ -635,7 +623,7 @@ async def canned_changed(services: Services) -> None:
 
 
 async def add_note(request: web.Request) -> web.Response:
-    services, agent_id = _agent_of(request)
+    services, agent_id = agent_of(request)
     ticket_id = _ticket_id(request)
     text = str((await _body(request)).get("text") or "")
     await _my_live_ticket(services, agent_id, ticket_id)
@@ -649,7 +637,7 @@ async def add_note(request: web.Request) -> web.Response:
 
 
 async def transfer(request: web.Request) -> web.Response:
-    services, agent_id = _agent_of(request)
+    services, agent_id = agent_of(request)
     ticket_id = _ticket_id(request)
     body = await _body(request)
     to_agent = body.get("agent_id")
@@ -671,7 +659,7 @@ async def transfer(request: web.Request) -> web.Response:
 
 
 async def close(request: web.Request) -> web.Response:
-    services, agent_id = _agent_of(request)
+    services, agent_id = agent_of(request)
     ticket_id = _ticket_id(request)
     try:
         await services.handoff.resolve_ticket(ticket_id, agent_id)
@@ -681,7 +669,7 @@ async def close(request: web.Request) -> web.Response:
 
 
 async def canned(request: web.Request) -> web.Response:
-    services, _agent_id = _agent_of(request)
+    services, _agent_id = agent_of(request)
     rows = await views.canned_replies(services.db)
     return reply(
         shapes.CannedList,
@@ -692,7 +680,7 @@ async def canned(request: web.Request) -> web.Response:
 async def transfer_targets(request: web.Request) -> web.Response:
     """Whom the agent's chat ``?ticket_id=N`` can go to now: only agents who can take it
     (the core's list, the same as on Telegram) and categories someone online handles."""
-    services, agent_id = _agent_of(request)
+    services, agent_id = agent_of(request)
     try:
         ticket_id = int(request.query.get("ticket_id", ""))
     except ValueError:
@@ -710,158 +698,9 @@ async def transfer_targets(request: web.Request) -> web.Response:
     )
 
 
-class Desk:
-    """One open console socket: the agent behind it and the frames they send. Besides
-    ``ping`` and ``activity``, the page sends its lines here (``say``), which spares each line
-    the request, the token check and the ticket read of a ``POST``; the answer is a ``said``
-    frame with the stored message, or ``refused`` with the reason, both carrying the line's
-    ``client_id`` (a resend with the same id is kept once)."""
-
-    def __init__(
-        self, services: Services, request: web.Request, ws: web.WebSocketResponse, agent_id: int
-    ) -> None:
-        self.services = services
-        self.request = request
-        self.ws = ws
-        self.agent_id = agent_id
-        self.checked = services.clock.now()
-        self.answering: set[asyncio.Task[None]] = set()  # "said" frames being read
-
-    async def handle(self, frame: dict[str, Any]) -> None:
-        kind = frame.get("type")
-        if kind == "ping":
-            await self.ws.send_json({"type": "pong"})
-        elif kind == "activity":  # pointer, keys, the tab shown (throttled by the page)
-            await self.services.presence.activity(self.agent_id)
-        elif kind == "say":
-            if await self.still_allowed():
-                refused = await self.say(frame)
-                if refused is not None:
-                    await self.ws.send_json(refused)
-        else:
-            await self.error(f"unknown frame type {kind!r}: send say, activity or ping")
-
-    async def error(self, message: str) -> None:
-        await self.ws.send_json({"type": "error", "message": message})
-
-    async def still_allowed(self) -> bool:
-        """Whether the socket's credential still stands for its agent (checked again after
-        :data:`RECHECK`); if not, the socket is told and closed (4401), the line not sent."""
-        now = self.services.clock.now()
-        if now - self.checked < RECHECK:
-            return True
-        principal = await principal_again(self.request, self.services)
-        if principal is not None and principal.agent_id == self.agent_id:
-            self.checked = now
-            return True
-        await self.error("your login has ended: log in again")
-        await self.ws.close(code=4401, message=b"log in again")
-        return False
-
-    async def say(self, frame: dict[str, Any]) -> dict[str, Any] | None:
-        """The agent's line (``agent_message``, one transaction, delivered to the customer
-        before it returns). A refusal is returned; the ``said`` answer is read and sent beside
-        the socket's next frames, so the agent's next line does not wait for that read."""
-        client_id, ticket_id, text = (
-            frame.get("client_id"),
-            frame.get("ticket_id"),
-            frame.get("text"),
-        )
-        if not isinstance(client_id, str) or not CLIENT_ID_RE.match(client_id):
-            return {
-                "type": "error",
-                "message": "a line needs a client_id: 1-64 letters, digits, _ . : -",
-            }
-
-        def refused(status: int, reason: str) -> dict[str, Any]:
-            return {
-                "type": "refused",
-                "client_id": client_id,
-                "ticket_id": ticket_id,
-                "status": status,
-                "message": reason,
-            }
-
-        if (
-            not isinstance(ticket_id, int)
-            or isinstance(ticket_id, bool)
-            or not 0 < ticket_id <= TICKET_ID_MAX
-        ):
-            return refused(400, "ticket_id: the chat's number")
-        problem = _line_problem(text, client_id)
-        if problem is not None:
-            return refused(400, problem)
-        assert isinstance(text, str)
-        try:
-            message_id = await self.services.handoff.agent_message(
-                ticket_id, self.agent_id, text, origin="web", client_id=client_id
-            )
-        except HandoffError as exc:
-            return refused(409, str(exc))
-        task = asyncio.create_task(self.answer(client_id, ticket_id, message_id))
-        self.answering.add(task)
-        task.add_done_callback(self.answering.discard)
-        return None
-
-    async def answer(self, client_id: str, ticket_id: int, message_id: int) -> None:
-        """``said``, with the line as the console shows it."""
-        try:
-            rows = await views.transcript_rows(self.services.db, [message_id])
-            (shown,) = await console_messages(self.services, rows)
-            said = {"type": "said", "client_id": client_id, "ticket_id": ticket_id}
-            await self.ws.send_json({**said, "message": shown})
-        except (ConnectionError, RuntimeError) as exc:  # the socket went: the page resends
-            log.debug("console socket gone before a said: %s", exc)
-        except Exception:  # the line was sent; the page resends it (same client_id, kept once)
-            log.exception("console: the answer to a line failed")
-
-
-async def socket(request: web.Request) -> web.WebSocketResponse:
-    services, agent_id = _agent_of(request)
-    if not same_origin(request):
-        raise web.HTTPForbidden(reason="the console socket only serves this site's pages")
-    hub = request.app[CONSOLE_HUB]
-    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=MAX_FRAME)
-    await ws.prepare(request)
-    hub.sockets[agent_id].add(ws)
-    desk = Desk(services, request, ws, agent_id)
-    try:
-        await services.presence.opened(CONSOLE, agent_id)
-        await ws.send_json({"type": "hello", "agent": await agent_json(services, agent_id)})
-        async for raw in ws:
-            if raw.type != WSMsgType.TEXT:
-                continue
-            try:
-                frame = parse_json(raw.data, "frame")
-            except Problem as exc:
-                await desk.error(exc.message)
-                continue
-            if not isinstance(frame, dict):
-                await desk.error("frames are JSON objects with a type")
-                continue
-            await desk.handle(frame)
-    except ConnectionError as exc:
-        log.debug("console socket gone: %s", exc)
-    except Exception:  # after the upgrade: an error frame and a close code, never HTML
-        log.exception("console socket failed")
-        if not ws.closed:
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.send_json({"type": "error", "message": "something went wrong"})
-                await ws.close(code=1011, message=b"internal error")
-    finally:
-        hub.sockets[agent_id].discard(ws)
-        if not hub.sockets[agent_id]:
-            del hub.sockets[agent_id]
-        try:
-            await services.presence.closed(CONSOLE, agent_id)
-        except Exception:  # the heartbeat's sweep catches up with what this missed
-            log.exception("presence: a console's close was not recorded")
-    return ws
-
-
 async def page(request: web.Request) -> web.Response:
 
-    services, agent_id = _agent_of(request)
+    services, agent_id = agent_of(request)
     return render_page(
         request, "agent_console.html", active="console", agent=await agent_json(services, agent_id)
     )
@@ -928,7 +767,6 @@ def register(app: web.Application) -> None:
     app[CHAT_HUB].presence.append(presence)
     app.router.add_get("/agent", page)
     app.router.add_get("/agent/login", link_login)
-    app.router.add_get("/agent/ws", socket)
     base = "/api/v1/agent"
     app.router.add_get(f"{base}/me", me)
     app.router.add_post(f"{base}/status", set_status)
