@@ -29,11 +29,11 @@ from telegram.ext import Application
 
 import texts
 from accounts.people import authenticate
-from accounts.sessions import login, logout, principal_from_cookie
-from accounts.tokens import Principal, csrf_ok, principal_from_bearer
+from accounts.sessions import login, logout
+from accounts.tokens import csrf_ok
 from app.services import Services, refused_value
 from base.logs import log_context
-from web.auth import COOKIE, PRINCIPAL, Handler, session_redirect
+from web.auth import COOKIE, PRINCIPAL, Handler, bearer_of, credential_principal, session_redirect
 from web.inputs import IMPORT_BODY_BYTES, body_limit, check_text, parse_json, path_ids_ok
 from web.openapi import complete_path_parameters
 from web.pages_people import landing
@@ -208,15 +208,9 @@ def _streamed(request: web.Request) -> bool:
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     services = request.app[SERVICES]
-    now = services.clock.now()
-    principal: Principal | None = None
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        principal = await principal_from_bearer(services.db, header[7:], now)
-        if principal is None and not _public(request):
-            return json_error(401, "the Bearer token is unknown or revoked")
-    elif COOKIE in request.cookies:
-        principal = await principal_from_cookie(services.db, request.cookies[COOKIE], now)
+    principal = await credential_principal(request, services)
+    if principal is None and bearer_of(request) is not None and not _public(request):
+        return json_error(401, "the Bearer token is unknown or revoked")
     if principal is not None:
         request[PRINCIPAL] = principal
     if _public(request):

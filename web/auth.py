@@ -33,12 +33,13 @@ __all__ = [
     "Handler",
     "Principal",
     "actor_of",
+    "bearer_of",
     "client_ip",
     "create_login_link",
+    "credential_principal",
     "handler",
     "is_https",
     "login_with_link",
-    "principal_again",
     "principal_of",
     "require",
     "same_origin",
@@ -119,14 +120,21 @@ def principal_of(request: web.Request) -> Principal:
     return principal
 
 
-async def principal_again(request: web.Request, services: Services) -> Principal | None:
-    """Who the credential that ``request`` came with (a Bearer token or the session cookie)
-    stands for now: None once the token is revoked, the session ended or the account
-    disabled. For a socket, which acts long after the request that opened it was checked."""
-    now = services.clock.now()
+def bearer_of(request: web.Request) -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if the request has one."""
     header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return await principal_from_bearer(services.db, header[7:], now)
+    return header[7:] if header.lower().startswith("bearer ") else None
+
+
+async def credential_principal(request: web.Request, services: Services) -> Principal | None:
+    """Who the credential ``request`` carries (a Bearer token, else the session cookie)
+    stands for now: None without one, or once the token is revoked, the session ended or the
+    account disabled. The auth middleware asks it for every request; a socket asks again
+    before acting long after the request that opened it was checked."""
+    now = services.clock.now()
+    token = bearer_of(request)
+    if token is not None:
+        return await principal_from_bearer(services.db, token, now)
     if COOKIE in request.cookies:
         return await principal_from_cookie(services.db, request.cookies[COOKIE], now)
     return None

@@ -17,7 +17,7 @@ from app.services import Services
 from handoff import views
 from handoff.presence import CONSOLE
 from handoff.service import HandoffError
-from web.auth import principal_again, same_origin
+from web.auth import credential_principal, same_origin
 from web.console import (
     CLIENT_ID_RE,
     CONSOLE_HUB,
@@ -80,7 +80,7 @@ class Desk:
         now = self.services.clock.now()
         if now - self.checked < RECHECK:
             return True
-        principal = await principal_again(self.request, self.services)
+        principal = await credential_principal(self.request, self.services)
         if principal is not None and principal.agent_id == self.agent_id:
             self.checked = now
             return True
