@@ -44,7 +44,13 @@ from base.logs import log_context
 from conversation import WEB, Identity, Line, Say, StoredLine, TicketView, Visitor, reads
 from handoff.flood import client_address
 from handoff.followup import zone_of
-from handoff.notices import AgentMessage, AgentNotice, CustomerNotice, SupervisorNotice
+from handoff.notices import (
+    AgentMessage,
+    AgentNotice,
+    CustomerNotice,
+    SaidLine,
+    SupervisorNotice,
+)
 from web.auth import PRINCIPAL, same_origin
 from web.inputs import INT64_MAX, printable, read_upload, text_problem
 from web.site import SERVICES, address_of, https, render
@@ -130,6 +136,19 @@ def message_frame(
         "buttons": meta.get("buttons") or [],
         "file": file_of(message, link),
     }
+
+
+def carried_frame(
+    message_id: int, customer_id: int, sender: str, said: SaidLine | None
+) -> tuple[dict[str, Any], Line] | None:
+    """The frame of a line its notice carries (no read), with the line; None when the notice
+    carries none, or a file: its link is signed with the owner's stored key, so it is read."""
+    if said is None or said.kind == "file":
+        return None
+    line = Line(
+        message_id, customer_id, sender, said.kind, said.text, said.created_at, dict(said.meta)
+    )
+    return message_frame(line, said.agent_name or None), line
 
 
 def _frames(
@@ -252,20 +271,11 @@ class WebChatPort:
     async def _agent_line(self, notice: AgentMessage) -> list[dict[str, Any]]:
         """The line's frame: from the notice for a text (no read on the way to the customer),
         from the transcript for a file (its link is signed with the owner's stored key)."""
-        said = notice.said
-        if said is None or said.kind == "file":
-            lines, context = await reads.lines_by_id(self.services, [notice.message_id])
-            return _frames(self.services, lines, context)
-        line = Line(
-            notice.message_id,
-            notice.to.customer_id,
-            "agent",
-            said.kind,
-            said.text,
-            said.created_at,
-            dict(said.meta),
-        )
-        return [message_frame(line, said.agent_name)]
+        carried = carried_frame(notice.message_id, notice.to.customer_id, "agent", notice.said)
+        if carried is not None:
+            return [carried[0]]
+        lines, context = await reads.lines_by_id(self.services, [notice.message_id])
+        return _frames(self.services, lines, context)
 
     async def notify_agent(self, notice: AgentNotice) -> None:  # agents: not this port
         return None

@@ -23,7 +23,6 @@ from aiohttp import web
 import texts
 from app.services import Services
 from base.bus import Bus, LocalBus
-from conversation import Line
 from handoff import views
 from handoff.acd import AgentStatus
 from handoff.notices import (
@@ -71,7 +70,7 @@ from web.auth import (
     principal_of,
     session_redirect,
 )
-from web.chat import frames_for, message_frame
+from web.chat import carried_frame, frames_for
 from web.console_openapi import OPENAPI_PATHS as OPENAPI_PATHS  # the app collects them here
 from web.console_openapi import OPENAPI_SCHEMAS as OPENAPI_SCHEMAS
 from web.inputs import check_text, parse_json
@@ -211,14 +210,12 @@ def _console_frame(frame: dict[str, Any], ticket_id: int, line: ShownLine) -> di
 def said_message(notice: ChatMessage) -> dict[str, Any] | None:
     """A chat line as the console shows it, from the line its notice carries (no read); None
     when it carries none, or a file (its link is signed with a key the notice lacks)."""
-    said = notice.said
-    if said is None or said.kind == "file":
-        return None
     # customer_id: only a file's link needs it, and files are read
-    line = Line(
-        notice.message_id, 0, notice.sender, said.kind, said.text, said.created_at, dict(said.meta)
-    )
-    return _console_frame(message_frame(line, said.agent_name or None), notice.ticket_id, line)
+    carried = carried_frame(notice.message_id, 0, notice.sender, notice.said)
+    if carried is None:
+        return None
+    frame, line = carried
+    return _console_frame(frame, notice.ticket_id, line)
 
 
 async def chats_json(
