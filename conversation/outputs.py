@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 from conversation.keyboards import Keyboard
 from handoff.flood import Verdict
+from handoff.tickets import ShownLine
 
 
 @dataclass(frozen=True)
@@ -48,20 +49,14 @@ class Identity:
     language_code: str | None = None
 
 
-class StoredLine(Protocol):
+class StoredLine(ShownLine, Protocol):
     """A transcript line as the adapters read it (a :class:`Line`, or a stored row that the
-    agent side hands over)."""
+    agent side hands over): what showing it needs (sender, kind, text), and which it is."""
 
     @property
     def id(self) -> int: ...
     @property
     def customer_id(self) -> int: ...
-    @property
-    def sender(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def text(self) -> str: ...
     @property
     def created_at(self) -> datetime: ...
     @property
