@@ -267,7 +267,7 @@ async def _message(
     if ticket.state in (State.ASSIGNED, State.PENDING):
         # A person has the chat: it goes to them (through the port, after the commit).
         stored = await turn.kept_incoming()
-        await turn.act(actions.customer_wrote, ticket.id, stored.id, stored)
+        await turn.act(actions.customer_wrote, ticket.id, line=stored)
         return
     if ticket.state in (State.QUEUED, State.OFFERED):
         # Waiting for a person: kept for them; the bot does not talk over them, but says once

@@ -115,8 +115,9 @@ async def customer_wrote(
 ) -> str:
     """A customer message on a ticket: wakes a pending ticket, reopens a resolved one. With
     ``message_id`` (the message as stored in the transcript), the ticket's agent is sent it
-    through the port, on whatever channel they work from; with ``line`` (that message as
-    just written, in this transaction) it goes with the notice, so no channel reads it back.
+    through the port, on whatever channel they work from. ``line`` is that message as just
+    written, in this transaction (in place of ``message_id``): it goes with the notice, so no
+    channel reads it back.
 
     Returns what happened: ``none``, ``relayed`` (an agent has the chat), ``active``
     (pending -> assigned, and relayed) or ``reopened``. Only a relay is a chat action: the
@@ -124,13 +125,15 @@ async def customer_wrote(
     (:meth:`~handoff.engine.Unit.need_lock`).
     """
     session, now = uow.session, uow.now
+    if line is not None:
+        message_id = line.id
     ticket = await get_ticket(session, ticket_id)
     if ticket.state in WITH_AGENT_STATES and ticket.assignee_id is not None:
         if ticket.state == State.PENDING:
             uow.need_lock()
         if message_id is not None:
             said = None
-            if line is not None and line.id == message_id:
+            if line is not None:
                 said = notices.SaidLine(line.kind, line.text, line.created_at, dict(line.meta), "")
             uow.outbox.append(
                 notices.ChatMessage(
